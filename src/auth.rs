@@ -1,0 +1,160 @@
+//! Credentials: the admin bearer token (compared in constant time) and the session token
+//! (cookie `session=` or `Authorization: Bearer`). Pure functions over header values.
+
+use crate::error::{ApiError, ApiResult};
+use crate::types::SessionId;
+use sha2::{Digest, Sha256};
+
+/// The token of an `Authorization: Bearer <token>` header, if that is its shape.
+pub fn bearer(authorization: Option<&str>) -> Option<&str> {
+    let value = authorization?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Compares two secrets in time independent of where they differ: both sides are hashed to
+/// fixed-length digests first, so neither length nor content leaks through timing.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    let (da, db) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
+    da.iter()
+        .zip(db.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+/// Admin auth: `Authorization: Bearer <ADMIN_TOKEN>`. An unset or empty secret refuses
+/// everyone.
+pub fn require_admin(authorization: Option<&str>, secret: Option<&str>) -> ApiResult<()> {
+    let secret = secret
+        .filter(|s| !s.is_empty())
+        .ok_or(ApiError::Unauthorized)?;
+    let token = bearer(authorization).ok_or(ApiError::Unauthorized)?;
+    if constant_time_eq(token, secret) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized)
+    }
+}
+
+/// The value of cookie `name` in a `Cookie` header.
+pub fn cookie<'a>(cookie_header: Option<&'a str>, name: &str) -> Option<&'a str> {
+    cookie_header?.split(';').find_map(|pair| {
+        let (k, v) = pair.trim().split_once('=')?;
+        (k.trim() == name).then(|| v.trim().trim_matches('"'))
+    })
+}
+
+/// The caller's session id: `Authorization: Bearer` first, else cookie `session`. Anything
+/// absent or not shaped like an id we mint is 401 before any storage is touched.
+pub fn session_id(
+    authorization: Option<&str>,
+    cookie_header: Option<&str>,
+) -> ApiResult<SessionId> {
+    bearer(authorization)
+        .or_else(|| cookie(cookie_header, "session"))
+        .and_then(SessionId::parse)
+        .ok_or(ApiError::Unauthorized)
+}
+
+/// `Set-Cookie` for a new session: the attributes the contract requires.
+pub fn session_cookie(id: &SessionId, max_age_seconds: u64) -> String {
+    format!("session={id}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age={max_age_seconds}")
+}
+
+/// `Set-Cookie` that removes the session cookie.
+pub fn clearing_cookie() -> String {
+    "session=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0".to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+    #[test]
+    fn bearer_parsing() {
+        assert_eq!(bearer(Some("Bearer abc")), Some("abc"));
+        assert_eq!(bearer(Some("bearer  abc ")), Some("abc"));
+        assert_eq!(bearer(Some("Basic abc")), None);
+        assert_eq!(bearer(Some("Bearer")), None);
+        assert_eq!(bearer(Some("Bearer ")), None);
+        assert_eq!(bearer(None), None);
+    }
+
+    #[test]
+    fn admin_requires_the_exact_secret() {
+        assert!(require_admin(Some("Bearer s3cret"), Some("s3cret")).is_ok());
+        assert_eq!(
+            require_admin(Some("Bearer s3cre"), Some("s3cret")),
+            Err(ApiError::Unauthorized)
+        );
+        assert_eq!(
+            require_admin(Some("Bearer s3cret!"), Some("s3cret")),
+            Err(ApiError::Unauthorized)
+        );
+        assert_eq!(
+            require_admin(None, Some("s3cret")),
+            Err(ApiError::Unauthorized)
+        );
+        assert_eq!(
+            require_admin(Some("s3cret"), Some("s3cret")),
+            Err(ApiError::Unauthorized)
+        );
+    }
+
+    #[test]
+    fn unset_secret_refuses_everyone() {
+        assert_eq!(
+            require_admin(Some("Bearer "), Some("")),
+            Err(ApiError::Unauthorized)
+        );
+        assert_eq!(
+            require_admin(Some("Bearer x"), Some("")),
+            Err(ApiError::Unauthorized)
+        );
+        assert_eq!(
+            require_admin(Some("Bearer x"), None),
+            Err(ApiError::Unauthorized)
+        );
+    }
+
+    #[test]
+    fn cookies() {
+        assert_eq!(
+            cookie(Some("a=1; session=xyz; b=2"), "session"),
+            Some("xyz")
+        );
+        assert_eq!(cookie(Some("mysession=xyz"), "session"), None);
+        assert_eq!(cookie(Some("session=\"q\""), "session"), Some("q"));
+        assert_eq!(cookie(None, "session"), None);
+    }
+
+    #[test]
+    fn session_id_sources() {
+        let bearer_header = format!("Bearer {ID}");
+        let cookie_header = format!("session={ID}");
+        assert_eq!(session_id(Some(&bearer_header), None).unwrap().as_str(), ID);
+        assert_eq!(session_id(None, Some(&cookie_header)).unwrap().as_str(), ID);
+        assert_eq!(session_id(None, None), Err(ApiError::Unauthorized));
+        assert_eq!(
+            session_id(Some("Bearer short"), None),
+            Err(ApiError::Unauthorized)
+        );
+        assert_eq!(
+            session_id(None, Some("session=../../etc")),
+            Err(ApiError::Unauthorized)
+        );
+    }
+
+    #[test]
+    fn cookie_attributes() {
+        let id = SessionId::parse(ID).unwrap();
+        assert_eq!(
+            session_cookie(&id, 604_800),
+            format!("session={ID}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=604800")
+        );
+        assert!(clearing_cookie().contains("Max-Age=0"));
+    }
+}

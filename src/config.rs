@@ -1,0 +1,522 @@
+//! The app config (`config:app` in KV): typed schema, validation that names the bad field,
+//! PATCH merge, the isolate-local cache, and the routes `GET /config`, `GET /flags/:name`,
+//! `PUT /admin/config`, `PATCH /admin/config`.
+//!
+//! Reads cost almost nothing: the last good config is kept in the isolate for
+//! `CACHE_MS` (5 s). A write through this isolate replaces it at once; other isolates see a
+//! write after at most `CACHE_MS` plus KV's own propagation (up to ~60 s between locations).
+//! If KV fails, the last good config (or the defaults) keeps being served.
+
+use crate::app::App;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{deny_unknown, object};
+use crate::reply::Reply;
+use crate::router::pick;
+use crate::storage::{Kv, PutOptions};
+use crate::types::{FlagName, KvKey};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use worker::Request;
+
+pub const KV_KEY: KvKey = KvKey::fixed("config:app");
+/// How long an isolate trusts its copy of the config before re-reading KV.
+pub const CACHE_MS: f64 = 5_000.0;
+pub const DEFAULT_LIMIT: u32 = 100;
+const MAX_LIMIT: u64 = 1_000_000;
+const MAX_SECONDS: u64 = 86_400;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppConfig {
+    pub feature_flags: BTreeMap<String, bool>,
+    pub rate_limits: BTreeMap<String, u32>,
+    pub maintenance_mode: bool,
+    pub strict_rate_limits: Vec<String>,
+    pub rate_limit_window_seconds: u32,
+    pub cache_ttl_seconds: u32,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        AppConfig {
+            feature_flags: BTreeMap::new(),
+            rate_limits: BTreeMap::from([("default".to_string(), DEFAULT_LIMIT)]),
+            maintenance_mode: false,
+            strict_rate_limits: Vec::new(),
+            rate_limit_window_seconds: 60,
+            cache_ttl_seconds: 300,
+        }
+    }
+}
+
+impl AppConfig {
+    /// A whole document (`PUT`, or what KV holds): missing fields take their defaults.
+    pub fn from_document(doc: &Value) -> ApiResult<Self> {
+        apply(AppConfig::default(), doc, Mode::Replace)
+    }
+
+    /// A `PATCH`: maps merge key by key (`null` removes a key), scalars and the
+    /// `strictRateLimits` list replace.
+    pub fn patched(&self, patch: &Value) -> ApiResult<Self> {
+        apply(self.clone(), patch, Mode::Merge)
+    }
+
+    pub fn flag(&self, name: &FlagName) -> bool {
+        self.feature_flags
+            .get(name.as_str())
+            .copied()
+            .unwrap_or(false)
+    }
+
+    /// The limit of a rate-limit group: its own entry, else `default`.
+    pub fn limit_for(&self, group: &str) -> u32 {
+        self.rate_limits
+            .get(group)
+            .or_else(|| self.rate_limits.get("default"))
+            .copied()
+            .unwrap_or(DEFAULT_LIMIT)
+    }
+
+    pub fn is_strict(&self, group: &str) -> bool {
+        self.strict_rate_limits.iter().any(|g| g == group)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Replace,
+    Merge,
+}
+
+const FIELDS: [&str; 6] = [
+    "featureFlags",
+    "rateLimits",
+    "maintenanceMode",
+    "strictRateLimits",
+    "rateLimitWindowSeconds",
+    "cacheTtlSeconds",
+];
+
+fn apply(mut cfg: AppConfig, doc: &Value, mode: Mode) -> ApiResult<AppConfig> {
+    let obj = object(doc)?;
+    deny_unknown(obj, &FIELDS, "")?;
+    if let Some(v) = obj.get("featureFlags") {
+        merge_map(&mut cfg.feature_flags, v, "featureFlags", mode, |f, v| {
+            v.as_bool()
+                .ok_or_else(|| ApiError::invalid(f, "must be a boolean"))
+        })?;
+    }
+    if let Some(v) = obj.get("rateLimits") {
+        merge_map(&mut cfg.rate_limits, v, "rateLimits", mode, |f, v| {
+            int(f, v, 1, MAX_LIMIT)
+        })?;
+        cfg.rate_limits
+            .entry("default".into())
+            .or_insert(DEFAULT_LIMIT);
+    }
+    if let Some(v) = obj.get("maintenanceMode") {
+        cfg.maintenance_mode = v
+            .as_bool()
+            .ok_or_else(|| ApiError::invalid("maintenanceMode", "must be a boolean"))?;
+    }
+    if let Some(v) = obj.get("strictRateLimits") {
+        cfg.strict_rate_limits = group_list(v)?;
+    }
+    if let Some(v) = obj.get("rateLimitWindowSeconds") {
+        cfg.rate_limit_window_seconds = int("rateLimitWindowSeconds", v, 1, MAX_SECONDS)?;
+    }
+    if let Some(v) = obj.get("cacheTtlSeconds") {
+        cfg.cache_ttl_seconds = int("cacheTtlSeconds", v, 1, MAX_SECONDS)?;
+    }
+    Ok(cfg)
+}
+
+fn merge_map<T>(
+    map: &mut BTreeMap<String, T>,
+    v: &Value,
+    field: &str,
+    mode: Mode,
+    parse: impl Fn(&str, &Value) -> ApiResult<T>,
+) -> ApiResult<()> {
+    let entries: &Map<String, Value> = v
+        .as_object()
+        .ok_or_else(|| ApiError::invalid(field, "must be an object"))?;
+    if mode == Mode::Replace {
+        map.clear();
+    }
+    for (k, v) in entries {
+        let name = format!("{field}.{k}");
+        FlagName::parse(&name, k)?;
+        if v.is_null() && mode == Mode::Merge {
+            map.remove(k);
+        } else {
+            map.insert(k.clone(), parse(&name, v)?);
+        }
+    }
+    Ok(())
+}
+
+fn int(field: &str, v: &Value, min: u64, max: u64) -> ApiResult<u32> {
+    let n = v.as_u64().filter(|n| (min..=max).contains(n));
+    n.and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| ApiError::invalid(field, &format!("must be an integer from {min} to {max}")))
+}
+
+fn group_list(v: &Value) -> ApiResult<Vec<String>> {
+    let items = v
+        .as_array()
+        .ok_or_else(|| ApiError::invalid("strictRateLimits", "must be an array of group names"))?;
+    let mut out: Vec<String> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let field = format!("strictRateLimits[{i}]");
+        let s = item
+            .as_str()
+            .ok_or_else(|| ApiError::invalid(&field, "must be a string"))?;
+        let name = FlagName::parse(&field, s)?;
+        if !out.iter().any(|g| g == name.as_str()) {
+            out.push(name.as_str().to_string());
+        }
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------
+// The isolate-local cache.
+
+struct Cached {
+    config: Rc<AppConfig>,
+    fetched_at: f64,
+}
+
+thread_local! {
+    static CACHE: RefCell<Option<Cached>> = const { RefCell::new(None) };
+}
+
+fn remember(config: Rc<AppConfig>, now: f64) {
+    CACHE.with(|c| {
+        *c.borrow_mut() = Some(Cached {
+            config,
+            fetched_at: now,
+        })
+    });
+}
+
+/// Parses what KV holds. A document that does not validate (a bad seed, say) is logged and
+/// ignored rather than taking the service down.
+fn parse_stored(text: &str) -> Option<AppConfig> {
+    let doc = serde_json::from_str::<Value>(text).ok()?;
+    AppConfig::from_document(&doc).ok()
+}
+
+/// The config for this request: the isolate's copy if younger than `CACHE_MS`, else KV.
+pub async fn current<K: Kv>(kv: &K, now: f64) -> Rc<AppConfig> {
+    let cached = CACHE.with(|c| {
+        c.borrow()
+            .as_ref()
+            .map(|c| (c.config.clone(), c.fetched_at))
+    });
+    if let Some((config, at)) = &cached {
+        if now - at < CACHE_MS && now >= *at {
+            return config.clone();
+        }
+    }
+    let last_good = cached.map(|(c, _)| c);
+    let config = match kv.get(&KV_KEY).await {
+        Ok(Some(text)) => parse_stored(&text).map(Rc::new).or_else(|| {
+            crate::log::warn("config:app in KV does not validate; serving the last good config");
+            last_good.clone()
+        }),
+        Ok(None) => Some(Rc::new(AppConfig::default())),
+        Err(e) => {
+            crate::log::warn(&format!(
+                "config read failed, serving the last good config: {}",
+                e.0
+            ));
+            last_good
+        }
+    };
+    let config = config.unwrap_or_default();
+    remember(config.clone(), now);
+    config
+}
+
+/// Stores a new config and makes it this isolate's copy at once.
+pub async fn store<K: Kv>(kv: &K, config: AppConfig, now: f64) -> ApiResult<Rc<AppConfig>> {
+    let text = serde_json::to_string(&config).map_err(|e| ApiError::Internal(e.to_string()))?;
+    kv.put(&KV_KEY, &text, PutOptions::default()).await?;
+    let config = Rc::new(config);
+    remember(config.clone(), now);
+    Ok(config)
+}
+
+/// Reads the stored document straight from KV (not the cache): the base of a PATCH.
+pub async fn load_fresh<K: Kv>(kv: &K) -> ApiResult<AppConfig> {
+    match kv.get(&KV_KEY).await? {
+        Some(text) => Ok(parse_stored(&text).unwrap_or_default()),
+        None => Ok(AppConfig::default()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Routes.
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Endpoint {
+    Get,
+    Flag(String),
+    Replace,
+    Patch,
+}
+
+impl Endpoint {
+    pub fn is_admin(&self) -> bool {
+        matches!(self, Endpoint::Replace | Endpoint::Patch)
+    }
+}
+
+pub fn resolve(method: &str, segs: &[&str]) -> Option<ApiResult<Endpoint>> {
+    Some(match segs {
+        ["config"] => pick(method, "GET", vec![("GET", Endpoint::Get)]),
+        ["flags", name] => pick(
+            method,
+            "GET",
+            vec![("GET", Endpoint::Flag(name.to_string()))],
+        ),
+        ["admin", "config"] => pick(
+            method,
+            "PUT, PATCH",
+            vec![("PUT", Endpoint::Replace), ("PATCH", Endpoint::Patch)],
+        ),
+        _ => return None,
+    })
+}
+
+#[derive(Serialize)]
+struct FlagView<'a> {
+    name: &'a str,
+    enabled: bool,
+}
+
+pub async fn serve(app: &App, ep: Endpoint, req: &mut Request) -> ApiResult<Reply> {
+    match ep {
+        Endpoint::Get => Ok(Reply::ok(app.config.as_ref())),
+        Endpoint::Flag(name) => {
+            let name = FlagName::parse("name", &name)?;
+            Ok(Reply::ok(&FlagView {
+                name: name.as_str(),
+                enabled: app.config.flag(&name),
+            }))
+        }
+        Endpoint::Replace => {
+            app.require_admin(req)?;
+            let config = AppConfig::from_document(&crate::http::read_json(req).await?)?;
+            Ok(Reply::ok(
+                store(&app.kv, config, app.now_f64()).await?.as_ref(),
+            ))
+        }
+        Endpoint::Patch => {
+            app.require_admin(req)?;
+            let patch = crate::http::read_json(req).await?;
+            let config = load_fresh(&app.kv).await?.patched(&patch)?;
+            Ok(Reply::ok(
+                store(&app.kv, config, app.now_f64()).await?.as_ref(),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::fake::MemKv;
+    use serde_json::json;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        crate::storage::fake::block_on(f)
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let v = serde_json::to_value(AppConfig::default()).unwrap();
+        assert_eq!(
+            v,
+            json!({"featureFlags":{}, "rateLimits":{"default":100}, "maintenanceMode":false,
+                   "strictRateLimits":[], "rateLimitWindowSeconds":60, "cacheTtlSeconds":300})
+        );
+    }
+
+    #[test]
+    fn seed_guide_document_is_valid_and_filled() {
+        let c = AppConfig::from_document(&json!({"maintenanceMode": false})).unwrap();
+        assert_eq!(c, AppConfig::default());
+    }
+
+    #[test]
+    fn full_document_round_trips() {
+        let doc = json!({"featureFlags": {"newCheckout": true}, "rateLimits": {"default": 100, "sessions": 10},
+            "maintenanceMode": false, "strictRateLimits": ["sessions"],
+            "rateLimitWindowSeconds": 60, "cacheTtlSeconds": 300});
+        let c = AppConfig::from_document(&doc).unwrap();
+        assert_eq!(serde_json::to_value(&c).unwrap(), doc);
+        assert!(c.flag(&FlagName::parse("n", "newCheckout").unwrap()));
+        assert!(!c.flag(&FlagName::parse("n", "unknown").unwrap()));
+        assert_eq!(c.limit_for("sessions"), 10);
+        assert_eq!(c.limit_for("users"), 100);
+        assert!(c.is_strict("sessions") && !c.is_strict("users"));
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let cases = [
+            (json!({"maintenanceMode": "yes"}), "maintenanceMode"),
+            (json!({"featureFlags": {"a": 1}}), "featureFlags.a"),
+            (json!({"featureFlags": []}), "featureFlags"),
+            (
+                json!({"featureFlags": {"bad name": true}}),
+                "featureFlags.bad name",
+            ),
+            (json!({"rateLimits": {"default": 0}}), "rateLimits.default"),
+            (json!({"rateLimits": {"x": 1_000_001}}), "rateLimits.x"),
+            (json!({"rateLimits": {"x": 1.5}}), "rateLimits.x"),
+            (json!({"rateLimits": {"x": -1}}), "rateLimits.x"),
+            (
+                json!({"rateLimitWindowSeconds": 0}),
+                "rateLimitWindowSeconds",
+            ),
+            (
+                json!({"rateLimitWindowSeconds": 86_401}),
+                "rateLimitWindowSeconds",
+            ),
+            (json!({"cacheTtlSeconds": "300"}), "cacheTtlSeconds"),
+            (json!({"strictRateLimits": "sessions"}), "strictRateLimits"),
+            (json!({"strictRateLimits": [1]}), "strictRateLimits[0]"),
+            (
+                json!({"strictRateLimits": ["ok", "x y"]}),
+                "strictRateLimits[1]",
+            ),
+            (json!({"surprise": true}), "surprise"),
+        ];
+        for (doc, field) in cases {
+            match AppConfig::from_document(&doc) {
+                Err(ApiError::InvalidRequest(m)) => {
+                    assert!(m.starts_with(&format!("{field}:")), "{m} vs {field}")
+                }
+                other => panic!("{doc} gave {other:?}"),
+            }
+        }
+        assert!(matches!(
+            AppConfig::from_document(&json!([])),
+            Err(ApiError::InvalidRequest(_))
+        ));
+    }
+
+    #[test]
+    fn boundaries_are_inclusive() {
+        let c = AppConfig::from_document(&json!({"rateLimits": {"a": 1, "b": 1_000_000},
+            "rateLimitWindowSeconds": 86_400, "cacheTtlSeconds": 1}))
+        .unwrap();
+        assert_eq!(c.rate_limits["b"], 1_000_000);
+        assert_eq!(c.rate_limits["default"], 100, "default is filled in");
+        let name = "n".repeat(64);
+        assert!(AppConfig::from_document(&json!({"featureFlags": {name: true}})).is_ok());
+        let name = "n".repeat(65);
+        assert!(AppConfig::from_document(&json!({"featureFlags": {name: true}})).is_err());
+    }
+
+    #[test]
+    fn patch_merges_maps_and_replaces_scalars() {
+        let base = AppConfig::from_document(&json!({"featureFlags": {"a": true, "b": true},
+            "rateLimits": {"default": 50, "users": 5}, "strictRateLimits": ["users"]}))
+        .unwrap();
+        let p = base
+            .patched(
+                &json!({"featureFlags": {"a": null, "c": false}, "rateLimits": {"users": 7},
+            "maintenanceMode": true, "strictRateLimits": []}),
+            )
+            .unwrap();
+        assert_eq!(
+            p.feature_flags,
+            BTreeMap::from([("b".into(), true), ("c".into(), false)])
+        );
+        assert_eq!(
+            p.rate_limits,
+            BTreeMap::from([("default".into(), 50), ("users".into(), 7)])
+        );
+        assert!(p.maintenance_mode);
+        assert!(p.strict_rate_limits.is_empty());
+        assert_eq!(base.patched(&json!({})).unwrap(), base);
+    }
+
+    #[test]
+    fn patch_refuses_null_scalars_and_leaves_base_untouched() {
+        let base = AppConfig::default();
+        assert!(base.patched(&json!({"maintenanceMode": null})).is_err());
+        assert!(base.patched(&json!({"featureFlags": null})).is_err());
+        assert!(base
+            .patched(&json!({"featureFlags": {"ok": true}, "cacheTtlSeconds": 0}))
+            .is_err());
+        assert_eq!(base, AppConfig::default());
+    }
+
+    #[test]
+    fn removing_default_limit_refills_it() {
+        let p = AppConfig::default()
+            .patched(&json!({"rateLimits": {"default": null}}))
+            .unwrap();
+        assert_eq!(p.rate_limits["default"], DEFAULT_LIMIT);
+    }
+
+    #[test]
+    fn cache_reads_kv_once_per_window() {
+        let kv = MemKv::default();
+        kv.insert("config:app", r#"{"maintenanceMode":true}"#);
+        for i in 0..50 {
+            let c = block_on(current(&kv, 1_000.0 + f64::from(i) * 50.0));
+            assert!(c.maintenance_mode);
+        }
+        assert_eq!(kv.reads(), 1, "2.5 s of traffic inside one 5 s window");
+        block_on(current(&kv, 1_000.0 + CACHE_MS));
+        assert_eq!(kv.reads(), 2);
+    }
+
+    #[test]
+    fn kv_failure_keeps_the_last_good_config() {
+        let kv = MemKv::default();
+        kv.insert("config:app", r#"{"featureFlags":{"x":true}}"#);
+        let first = block_on(current(&kv, 0.0));
+        assert!(first.feature_flags["x"]);
+        kv.fail(true);
+        let later = block_on(current(&kv, CACHE_MS + 1.0));
+        assert_eq!(later, first);
+    }
+
+    #[test]
+    fn absent_or_unreadable_config_gives_defaults() {
+        let kv = MemKv::default();
+        kv.fail(true);
+        assert_eq!(*block_on(current(&kv, 0.0)), AppConfig::default());
+        let kv = MemKv::default();
+        kv.insert("config:app", "not json");
+        assert_eq!(*block_on(current(&kv, 0.0)), AppConfig::default());
+    }
+
+    #[test]
+    fn store_updates_this_isolate_at_once() {
+        let kv = MemKv::default();
+        let _ = block_on(current(&kv, 0.0));
+        let c = AppConfig {
+            maintenance_mode: true,
+            ..AppConfig::default()
+        };
+        block_on(store(&kv, c, 10.0)).unwrap();
+        assert!(block_on(current(&kv, 20.0)).maintenance_mode);
+        assert_eq!(kv.reads(), 1);
+        assert!(kv
+            .get_raw("config:app")
+            .unwrap()
+            .contains("\"maintenanceMode\":true"));
+    }
+}

@@ -1,0 +1,193 @@
+//! The one error type. Every failure a handler can produce maps to the contract's error JSON
+//! `{"error": "...", "code": "..."}`. 5xx bodies are opaque: the cause is logged, never sent.
+
+use std::fmt;
+
+/// Seconds a client should wait during maintenance before retrying.
+pub const MAINTENANCE_RETRY_AFTER: u64 = 60;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiError {
+    /// The body is not JSON (or not a JSON object where one is required).
+    InvalidJson(String),
+    /// A field is missing, has the wrong type or is out of range; the message names it.
+    InvalidRequest(String),
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    /// A known path with another method; carries the `Allow` header value.
+    MethodNotAllowed(&'static str),
+    PayloadTooLarge,
+    /// Over the rate limit; carries the `Retry-After` seconds.
+    RateLimited {
+        retry_after: u64,
+    },
+    Maintenance,
+    /// A dependency (KV or D1) failed and nothing stale could be served. The cause is logged.
+    Unavailable(String),
+    /// A bug or an impossible state. The cause is logged.
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn invalid(field: &str, problem: &str) -> Self {
+        ApiError::InvalidRequest(format!("{field}: {problem}"))
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::InvalidJson(_) | ApiError::InvalidRequest(_) => 400,
+            ApiError::Unauthorized => 401,
+            ApiError::Forbidden => 403,
+            ApiError::NotFound => 404,
+            ApiError::MethodNotAllowed(_) => 405,
+            ApiError::PayloadTooLarge => 413,
+            ApiError::RateLimited { .. } => 429,
+            ApiError::Maintenance | ApiError::Unavailable(_) => 503,
+            ApiError::Internal(_) => 500,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidJson(_) => "invalid_json",
+            ApiError::InvalidRequest(_) => "invalid_request",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden => "forbidden",
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Maintenance => "maintenance",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// The message sent to the client. Never contains the cause of a 5xx.
+    pub fn public_message(&self) -> String {
+        match self {
+            ApiError::InvalidJson(m) => format!("Malformed JSON body: {m}"),
+            ApiError::InvalidRequest(m) => m.clone(),
+            ApiError::Unauthorized => "Missing or invalid credentials".into(),
+            ApiError::Forbidden => "Forbidden".into(),
+            ApiError::NotFound => "Not found".into(),
+            ApiError::MethodNotAllowed(_) => "Method not allowed".into(),
+            ApiError::PayloadTooLarge => "Request body exceeds 65536 bytes".into(),
+            ApiError::RateLimited { .. } => "Too many requests".into(),
+            ApiError::Maintenance => "Service under maintenance".into(),
+            ApiError::Unavailable(_) => "A dependency is unavailable; try again later".into(),
+            ApiError::Internal(_) => "Internal error".into(),
+        }
+    }
+
+    /// The cause worth logging, for server-side errors only.
+    pub fn log_cause(&self) -> Option<&str> {
+        match self {
+            ApiError::Unavailable(c) | ApiError::Internal(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    pub fn body(&self) -> String {
+        serde_json::json!({ "error": self.public_message(), "code": self.code() }).to_string()
+    }
+
+    /// Extra headers the contract requires for this error.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        match self {
+            ApiError::MethodNotAllowed(allow) => vec![("Allow", (*allow).to_string())],
+            ApiError::RateLimited { retry_after } => vec![("Retry-After", retry_after.to_string())],
+            ApiError::Maintenance => vec![("Retry-After", MAINTENANCE_RETRY_AFTER.to_string())],
+            _ => vec![],
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.code(), self.public_message())
+    }
+}
+
+/// A storage call failed. The message is for logs only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StorageError(pub String);
+
+impl StorageError {
+    pub fn new(what: impl Into<String>) -> Self {
+        StorageError(what.into())
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        ApiError::Unavailable(e.0)
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+pub type StoreResult<T> = Result<T, StorageError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_has_the_contract_status_and_code() {
+        let cases = [
+            (ApiError::InvalidJson("x".into()), 400, "invalid_json"),
+            (ApiError::InvalidRequest("x".into()), 400, "invalid_request"),
+            (ApiError::Unauthorized, 401, "unauthorized"),
+            (ApiError::Forbidden, 403, "forbidden"),
+            (ApiError::NotFound, 404, "not_found"),
+            (ApiError::MethodNotAllowed("GET"), 405, "method_not_allowed"),
+            (ApiError::PayloadTooLarge, 413, "payload_too_large"),
+            (
+                ApiError::RateLimited { retry_after: 3 },
+                429,
+                "rate_limited",
+            ),
+            (ApiError::Maintenance, 503, "maintenance"),
+            (ApiError::Unavailable("d1 down".into()), 503, "unavailable"),
+            (ApiError::Internal("bug".into()), 500, "internal"),
+        ];
+        for (err, status, code) in cases {
+            assert_eq!(err.status(), status);
+            assert_eq!(err.code(), code);
+            let body: serde_json::Value = serde_json::from_str(&err.body()).unwrap();
+            assert_eq!(body["code"], code);
+            assert!(body["error"].is_string());
+        }
+    }
+
+    #[test]
+    fn server_errors_are_opaque() {
+        let err = ApiError::Unavailable("D1_ERROR: no such table: sessions (binding DB)".into());
+        assert!(!err.body().contains("D1"));
+        assert!(!err.body().contains("sessions"));
+        assert_eq!(
+            err.log_cause(),
+            Some("D1_ERROR: no such table: sessions (binding DB)")
+        );
+        let err = ApiError::Internal("secret-token-123".into());
+        assert!(!err.body().contains("secret"));
+    }
+
+    #[test]
+    fn contract_headers() {
+        assert_eq!(
+            ApiError::MethodNotAllowed("GET, PUT").headers(),
+            vec![("Allow", "GET, PUT".to_string())]
+        );
+        assert_eq!(
+            ApiError::RateLimited { retry_after: 7 }.headers(),
+            vec![("Retry-After", "7".to_string())]
+        );
+        assert_eq!(ApiError::Maintenance.headers()[0].0, "Retry-After");
+        assert_eq!(
+            ApiError::Maintenance.public_message(),
+            "Service under maintenance"
+        );
+    }
+}

@@ -1,0 +1,83 @@
+//! Per-request accounting of storage work, rendered as the contract's `Server-Timing` header:
+//! `kv;desc="reads=R writes=W lists=L deletes=D";dur=MS, d1;desc="queries=Q";dur=MS`.
+//! Every KV and D1 call goes through an adapter that records itself here. Work deferred with
+//! `waitUntil` uses a detached meter, so it is not counted (the header is already sent).
+
+use std::cell::Cell;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KvOp {
+    Read,
+    Write,
+    List,
+    Delete,
+}
+
+#[derive(Debug, Default)]
+pub struct Meter {
+    kv: [Cell<u32>; 4],
+    kv_ms: Cell<f64>,
+    d1_queries: Cell<u32>,
+    d1_ms: Cell<f64>,
+}
+
+impl Meter {
+    pub fn kv(&self, op: KvOp, ms: f64) {
+        let cell = &self.kv[op as usize];
+        cell.set(cell.get() + 1);
+        self.kv_ms.set(self.kv_ms.get() + ms.max(0.0));
+    }
+
+    pub fn d1(&self, ms: f64) {
+        self.d1_queries.set(self.d1_queries.get() + 1);
+        self.d1_ms.set(self.d1_ms.get() + ms.max(0.0));
+    }
+
+    pub fn kv_count(&self, op: KvOp) -> u32 {
+        self.kv[op as usize].get()
+    }
+
+    pub fn d1_count(&self) -> u32 {
+        self.d1_queries.get()
+    }
+
+    pub fn server_timing(&self) -> String {
+        format!(
+            "kv;desc=\"reads={} writes={} lists={} deletes={}\";dur={:.1}, d1;desc=\"queries={}\";dur={:.1}",
+            self.kv_count(KvOp::Read),
+            self.kv_count(KvOp::Write),
+            self.kv_count(KvOp::List),
+            self.kv_count(KvOp::Delete),
+            self.kv_ms.get(),
+            self.d1_queries.get(),
+            self.d1_ms.get()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_meter_reports_zeroes_in_contract_format() {
+        assert_eq!(
+            Meter::default().server_timing(),
+            "kv;desc=\"reads=0 writes=0 lists=0 deletes=0\";dur=0.0, d1;desc=\"queries=0\";dur=0.0"
+        );
+    }
+
+    #[test]
+    fn counts_each_kind_and_sums_durations() {
+        let m = Meter::default();
+        m.kv(KvOp::Read, 1.5);
+        m.kv(KvOp::Read, 1.0);
+        m.kv(KvOp::Write, 2.0);
+        m.kv(KvOp::Delete, 0.0);
+        m.d1(4.25);
+        assert_eq!(
+            m.server_timing(),
+            "kv;desc=\"reads=2 writes=1 lists=0 deletes=1\";dur=4.5, d1;desc=\"queries=1\";dur=4.2"
+        );
+    }
+}

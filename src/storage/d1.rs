@@ -1,0 +1,268 @@
+//! The D1 adapter: implements every resource's D1 port. Each method is one statement, and
+//! every statement is metered. A missing binding is a storage error, not a panic.
+
+use crate::clock::now_ms;
+use crate::error::{StorageError, StoreResult};
+use crate::meter::Meter;
+use crate::prefs::{PrefsDb, PrefsPatch, PrefsRow};
+use crate::ratelimit::CounterDb;
+use crate::sessions::{ListQuery, SessionDb, SessionRecord};
+use crate::types::{ProfileId, UserId};
+use crate::users::{User, UserDb};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use std::rc::Rc;
+use wasm_bindgen::JsValue;
+use worker::{D1Database, Env};
+
+pub const BINDING: &str = "DB";
+
+#[derive(Clone)]
+pub struct D1 {
+    db: Option<Rc<D1Database>>,
+    meter: Rc<Meter>,
+}
+
+fn num(n: i64) -> JsValue {
+    JsValue::from_f64(n as f64)
+}
+
+fn text(s: &str) -> JsValue {
+    JsValue::from_str(s)
+}
+
+fn opt_text(s: Option<&str>) -> JsValue {
+    s.map_or(JsValue::NULL, JsValue::from_str)
+}
+
+impl D1 {
+    pub fn from_env(env: &Env, meter: Rc<Meter>) -> Self {
+        D1 {
+            db: env.d1(BINDING).ok().map(Rc::new),
+            meter,
+        }
+    }
+
+    /// A copy for `waitUntil` work, whose queries are not counted in this response.
+    pub fn detached(&self) -> Self {
+        D1 {
+            db: self.db.clone(),
+            meter: Rc::new(Meter::default()),
+        }
+    }
+
+    /// Runs one statement and returns its rows.
+    async fn rows<T: DeserializeOwned>(&self, sql: &str, args: &[JsValue]) -> StoreResult<Vec<T>> {
+        let db = self
+            .db
+            .as_ref()
+            .ok_or_else(|| StorageError::new("D1 binding is not configured"))?;
+        let t = now_ms();
+        let result = async { db.prepare(sql).bind(args)?.all().await?.results::<T>() }.await;
+        self.meter.d1(now_ms() - t);
+        result.map_err(|e| StorageError(format!("D1 query failed: {e}")))
+    }
+
+    async fn first<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        args: &[JsValue],
+    ) -> StoreResult<Option<T>> {
+        Ok(self.rows(sql, args).await?.into_iter().next())
+    }
+}
+
+#[derive(Deserialize)]
+struct Hash {
+    id_hash: String,
+}
+
+#[derive(Deserialize)]
+struct Count {
+    count: f64,
+}
+
+const SESSION_COLS: &str = "id_hash, user_id, email, created_at, expires_at, revoked_at";
+
+impl SessionDb for D1 {
+    async fn insert(&self, s: &SessionRecord) -> StoreResult<()> {
+        let sql = "INSERT INTO sessions (id_hash, user_id, email, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)";
+        let args = [
+            text(&s.id_hash),
+            text(&s.user_id),
+            text(&s.email),
+            num(s.created_at),
+            num(s.expires_at),
+        ];
+        self.rows::<serde_json::Value>(sql, &args).await.map(|_| ())
+    }
+
+    async fn find(&self, id_hash: &str) -> StoreResult<Option<SessionRecord>> {
+        let sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE id_hash = ?1");
+        self.first(&sql, &[text(id_hash)]).await
+    }
+
+    async fn revoke(&self, id_hash: &str, now: i64) -> StoreResult<bool> {
+        let sql = "UPDATE sessions SET revoked_at = ?2 WHERE id_hash = ?1 AND revoked_at IS NULL RETURNING id_hash";
+        Ok(!self
+            .rows::<Hash>(sql, &[text(id_hash), num(now)])
+            .await?
+            .is_empty())
+    }
+
+    async fn revoke_user(&self, user: &UserId, now: i64) -> StoreResult<Vec<String>> {
+        let sql = "UPDATE sessions SET revoked_at = ?2 \
+                   WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 RETURNING id_hash";
+        let rows = self
+            .rows::<Hash>(sql, &[text(user.as_str()), num(now)])
+            .await?;
+        Ok(rows.into_iter().map(|r| r.id_hash).collect())
+    }
+
+    async fn list(&self, q: &ListQuery, now: i64, limit: u32) -> StoreResult<Vec<SessionRecord>> {
+        let sql = format!(
+            "SELECT {SESSION_COLS} FROM sessions \
+             WHERE revoked_at IS NULL AND expires_at > ?1 \
+               AND (?2 IS NULL OR user_id = ?2) \
+               AND (?3 IS NULL OR created_at < ?3 OR (created_at = ?3 AND id_hash < ?4)) \
+             ORDER BY created_at DESC, id_hash DESC LIMIT ?5"
+        );
+        let (at, hash) = match &q.cursor {
+            Some(c) => (num(c.created_at), text(&c.id_hash)),
+            None => (JsValue::NULL, JsValue::NULL),
+        };
+        let user = opt_text(q.user.as_ref().map(UserId::as_str));
+        self.rows(&sql, &[num(now), user, at, hash, JsValue::from(limit)])
+            .await
+    }
+}
+
+#[derive(Deserialize)]
+struct PrefsDbRow {
+    theme: Option<String>,
+    language: Option<String>,
+    notifications: Option<f64>,
+    version: f64,
+}
+
+impl From<PrefsDbRow> for PrefsRow {
+    fn from(r: PrefsDbRow) -> Self {
+        PrefsRow {
+            theme: r.theme,
+            language: r.language,
+            notifications: r.notifications.map(|n| n != 0.0),
+            version: r.version as i64,
+        }
+    }
+}
+
+impl PrefsDb for D1 {
+    async fn get(&self, user: &UserId) -> StoreResult<Option<PrefsRow>> {
+        let sql =
+            "SELECT theme, language, notifications, version FROM preferences WHERE user_id = ?1";
+        Ok(self
+            .first::<PrefsDbRow>(sql, &[text(user.as_str())])
+            .await?
+            .map(PrefsRow::from))
+    }
+
+    async fn merge(&self, user: &UserId, p: &PrefsPatch, now: i64) -> StoreResult<PrefsRow> {
+        // One statement: each column keeps its value unless the patch sets it, so concurrent
+        // PATCHes of different fields cannot overwrite each other.
+        let sql = "INSERT INTO preferences (user_id, theme, language, notifications, version, updated_at) \
+                   VALUES (?1, ?2, ?3, ?4, 1, ?5) \
+                   ON CONFLICT (user_id) DO UPDATE SET \
+                     theme = COALESCE(?2, theme), language = COALESCE(?3, language), \
+                     notifications = COALESCE(?4, notifications), version = version + 1, updated_at = ?5 \
+                   RETURNING theme, language, notifications, version";
+        let notifications = p.notifications.map_or(JsValue::NULL, |b| {
+            JsValue::from_f64(if b { 1.0 } else { 0.0 })
+        });
+        let args = [
+            text(user.as_str()),
+            opt_text(p.theme.as_deref()),
+            opt_text(p.language.as_deref()),
+            notifications,
+            num(now),
+        ];
+        self.first::<PrefsDbRow>(sql, &args)
+            .await?
+            .map(PrefsRow::from)
+            .ok_or_else(|| StorageError::new("preferences upsert returned no row"))
+    }
+}
+
+#[derive(Deserialize)]
+struct UserRow {
+    id: String,
+    name: String,
+    updated_at: f64,
+}
+
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> Self {
+        User {
+            id: r.id,
+            name: r.name,
+            updated_at: r.updated_at as i64,
+        }
+    }
+}
+
+impl UserDb for D1 {
+    async fn get(&self, id: &ProfileId) -> StoreResult<Option<User>> {
+        let sql = "SELECT id, name, updated_at FROM users WHERE id = ?1";
+        Ok(self
+            .first::<UserRow>(sql, &[text(id.as_str())])
+            .await?
+            .map(User::from))
+    }
+
+    async fn get_many(&self, ids: &[ProfileId]) -> StoreResult<Vec<User>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // At most 100 ids (validated), within D1's 100 bound parameters per statement.
+        let marks: Vec<String> = (1..=ids.len()).map(|i| format!("?{i}")).collect();
+        let sql = format!(
+            "SELECT id, name, updated_at FROM users WHERE id IN ({})",
+            marks.join(", ")
+        );
+        let args: Vec<JsValue> = ids.iter().map(|id| text(id.as_str())).collect();
+        Ok(self
+            .rows::<UserRow>(&sql, &args)
+            .await?
+            .into_iter()
+            .map(User::from)
+            .collect())
+    }
+
+    async fn upsert(&self, id: &ProfileId, name: &str, now: i64) -> StoreResult<User> {
+        let sql = "INSERT INTO users (id, name, updated_at) VALUES (?1, ?2, ?3) \
+                   ON CONFLICT (id) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at \
+                   RETURNING id, name, updated_at";
+        self.first::<UserRow>(sql, &[text(id.as_str()), text(name), num(now)])
+            .await?
+            .map(User::from)
+            .ok_or_else(|| StorageError::new("user upsert returned no row"))
+    }
+}
+
+impl CounterDb for D1 {
+    async fn increment(&self, bucket: &str, window_start: i64) -> StoreResult<u64> {
+        let sql = "INSERT INTO rate_limits (bucket, window_start, count) VALUES (?1, ?2, 1) \
+                   ON CONFLICT (bucket, window_start) DO UPDATE SET count = count + 1 RETURNING count";
+        let row = self
+            .first::<Count>(sql, &[text(bucket), num(window_start)])
+            .await?;
+        row.map(|r| r.count as u64)
+            .ok_or_else(|| StorageError::new("counter upsert returned no row"))
+    }
+
+    async fn prune(&self, before: i64) -> StoreResult<()> {
+        let sql = "DELETE FROM rate_limits WHERE window_start < ?1";
+        self.rows::<serde_json::Value>(sql, &[num(before)])
+            .await
+            .map(|_| ())
+    }
+}

@@ -1,0 +1,91 @@
+//! The Workers KV adapter. Every call is metered; a missing binding is a storage error (the
+//! routes then degrade as documented) rather than a panic.
+
+use super::{Kv, PutOptions};
+use crate::clock::now_ms;
+use crate::error::{StorageError, StoreResult};
+use crate::meter::{KvOp, Meter};
+use crate::types::KvKey;
+use std::collections::HashMap;
+use std::rc::Rc;
+use worker::{Env, KvStore};
+
+pub const BINDING: &str = "CACHE";
+
+#[derive(Clone)]
+pub struct WorkersKv {
+    store: Option<KvStore>,
+    meter: Rc<Meter>,
+}
+
+impl WorkersKv {
+    pub fn from_env(env: &Env, meter: Rc<Meter>) -> Self {
+        WorkersKv {
+            store: env.kv(BINDING).ok(),
+            meter,
+        }
+    }
+
+    /// A copy for `waitUntil` work, whose operations are not counted in this response.
+    pub fn detached(&self) -> Self {
+        WorkersKv {
+            store: self.store.clone(),
+            meter: Rc::new(Meter::default()),
+        }
+    }
+
+    fn store(&self) -> StoreResult<&KvStore> {
+        self.store
+            .as_ref()
+            .ok_or_else(|| StorageError::new("KV binding is not configured"))
+    }
+
+    fn done<T>(&self, op: KvOp, started: f64, r: Result<T, worker::KvError>) -> StoreResult<T> {
+        self.meter.kv(op, now_ms() - started);
+        r.map_err(|e| StorageError(format!("KV {op:?} failed: {e}")))
+    }
+}
+
+impl Kv for WorkersKv {
+    async fn get(&self, key: &KvKey) -> StoreResult<Option<String>> {
+        let store = self.store()?;
+        let t = now_ms();
+        let r = store.get(key.as_str()).text().await;
+        self.done(KvOp::Read, t, r)
+    }
+
+    async fn get_bulk(&self, keys: &[KvKey]) -> StoreResult<HashMap<String, Option<String>>> {
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let store = self.store()?;
+        let names: Vec<&str> = keys.iter().map(KvKey::as_str).collect();
+        let t = now_ms();
+        let r = store.get_bulk(&names).text().await;
+        self.done(KvOp::Read, t, r)
+    }
+
+    async fn put(&self, key: &KvKey, value: &str, opts: PutOptions) -> StoreResult<()> {
+        let store = self.store()?;
+        let t = now_ms();
+        let r = async {
+            let mut put = store.put(key.as_str(), value)?;
+            if let Some(ttl) = opts.ttl {
+                put = put.expiration_ttl(ttl.seconds());
+            }
+            if let Some(meta) = opts.metadata {
+                put = put.metadata(meta.value())?;
+            }
+            put.execute().await
+        }
+        .await;
+        self.done(KvOp::Write, t, r)
+    }
+
+    async fn delete(&self, key: &KvKey) -> StoreResult<()> {
+        let store = self.store()?;
+        let t = now_ms();
+        let r = store.delete(key.as_str()).await;
+        self.done(KvOp::Delete, t, r)
+    }
+}

@@ -1,0 +1,325 @@
+//! A reusable stale-while-revalidate cache over KV, generic over the value and its fetcher.
+//!
+//! The KV entry is an envelope `{"data", "cachedAt", "ttl"}`:
+//! * age < ttl: fresh (`HIT`);
+//! * ttl <= age < 2*ttl: stale (`STALE`), served while the caller refreshes it in the
+//!   background (single flight per key within an isolate);
+//! * older or absent: fetched from the source (`MISS`) and stored.
+//!
+//! If the source fails while any copy exists, the copy is served as `STALE` (stale-if-error).
+//! KV expires the entry after `max(60, 2*ttl)` seconds (KV refuses less than 60).
+
+use crate::error::{ApiError, ApiResult, StoreResult};
+use crate::storage::{Kv, PutOptions};
+use crate::types::{KvKey, Ttl};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Envelope<T> {
+    pub data: T,
+    pub cached_at: i64,
+    pub ttl: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    Fresh,
+    Stale,
+    Expired,
+}
+
+/// Where an entry of age `now - cached_at` stands against `ttl` seconds. An entry from the
+/// future (clock skew between locations) counts as fresh.
+pub fn classify(cached_at: i64, ttl_seconds: u64, now: i64) -> Freshness {
+    let age = now.saturating_sub(cached_at);
+    let ttl = i64::try_from(ttl_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
+    if age < ttl {
+        Freshness::Fresh
+    } else if age < ttl.saturating_mul(2) {
+        Freshness::Stale
+    } else {
+        Freshness::Expired
+    }
+}
+
+/// What a request gets from the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheStatus {
+    Hit,
+    Stale,
+    Miss,
+}
+
+impl CacheStatus {
+    pub fn header(self) -> &'static str {
+        match self {
+            CacheStatus::Hit => "HIT",
+            CacheStatus::Stale => "STALE",
+            CacheStatus::Miss => "MISS",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lookup<T> {
+    /// `None`: the source has no such value.
+    pub value: Option<T>,
+    pub status: CacheStatus,
+    /// The entry is stale: the caller should refresh it in the background.
+    pub refresh: bool,
+}
+
+pub fn entry_ttl(ttl_seconds: u64) -> Ttl {
+    Ttl::at_least_minimum(ttl_seconds.saturating_mul(2))
+}
+
+/// Decodes a stored envelope; anything unreadable counts as absent.
+pub fn decode<T: DeserializeOwned>(text: Option<&str>) -> Option<Envelope<T>> {
+    serde_json::from_str(text?).ok()
+}
+
+/// Writes a fresh envelope for `data`.
+pub async fn store<K: Kv, T: Serialize>(
+    kv: &K,
+    key: &KvKey,
+    data: T,
+    ttl_seconds: u64,
+    now: i64,
+) -> StoreResult<()> {
+    let env = Envelope {
+        data,
+        cached_at: now,
+        ttl: ttl_seconds,
+    };
+    let text =
+        serde_json::to_string(&env).map_err(|e| crate::error::StorageError(e.to_string()))?;
+    kv.put(key, &text, PutOptions::ttl(entry_ttl(ttl_seconds)))
+        .await
+}
+
+/// Decides from an already-read envelope (the batch path reads many at once), fetching only
+/// when the copy is expired or absent.
+pub async fn resolve<K, T, F, Fut>(
+    kv: &K,
+    key: &KvKey,
+    cached: Option<Envelope<T>>,
+    ttl_seconds: u64,
+    now: i64,
+    fetch: F,
+) -> ApiResult<Lookup<T>>
+where
+    K: Kv,
+    T: Serialize + Clone,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = StoreResult<Option<T>>>,
+{
+    let cached = match cached {
+        Some(env) => match classify(env.cached_at, env.ttl, now) {
+            Freshness::Fresh => {
+                return Ok(Lookup {
+                    value: Some(env.data),
+                    status: CacheStatus::Hit,
+                    refresh: false,
+                })
+            }
+            Freshness::Stale => {
+                return Ok(Lookup {
+                    value: Some(env.data),
+                    status: CacheStatus::Stale,
+                    refresh: true,
+                })
+            }
+            Freshness::Expired => Some(env.data),
+        },
+        None => None,
+    };
+    match fetch().await {
+        Ok(Some(value)) => {
+            if let Err(e) = store(kv, key, value.clone(), ttl_seconds, now).await {
+                crate::log::warn(&format!("SWR store skipped: {}", e.0));
+            }
+            Ok(Lookup {
+                value: Some(value),
+                status: CacheStatus::Miss,
+                refresh: false,
+            })
+        }
+        Ok(None) => Ok(Lookup {
+            value: None,
+            status: CacheStatus::Miss,
+            refresh: false,
+        }),
+        Err(e) => match cached {
+            Some(old) => {
+                crate::log::warn(&format!("source failed, serving a stale copy: {}", e.0));
+                Ok(Lookup {
+                    value: Some(old),
+                    status: CacheStatus::Stale,
+                    refresh: false,
+                })
+            }
+            None => Err(ApiError::from(e)),
+        },
+    }
+}
+
+/// Reads `key` through the cache: one KV read, plus the fetcher only on a miss.
+pub async fn get<K, T, F, Fut>(
+    kv: &K,
+    key: &KvKey,
+    ttl_seconds: u64,
+    now: i64,
+    fetch: F,
+) -> ApiResult<Lookup<T>>
+where
+    K: Kv,
+    T: Serialize + DeserializeOwned + Clone,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = StoreResult<Option<T>>>,
+{
+    let text = match kv.get(key).await {
+        Ok(t) => t,
+        Err(e) => {
+            crate::log::warn(&format!("SWR read failed, treating as a miss: {}", e.0));
+            None
+        }
+    };
+    resolve(kv, key, decode(text.as_deref()), ttl_seconds, now, fetch).await
+}
+
+/// The background half of a stale hit: fetch and store. Run it under a single flight.
+pub async fn refresh<K, T, F, Fut>(kv: &K, key: &KvKey, ttl_seconds: u64, now: i64, fetch: F)
+where
+    K: Kv,
+    T: Serialize,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = StoreResult<Option<T>>>,
+{
+    let result = match fetch().await {
+        Ok(Some(v)) => store(kv, key, v, ttl_seconds, now).await,
+        Ok(None) => kv.delete(key).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        crate::log::warn(&format!("background refresh failed: {}", e.0));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::StorageError;
+    use crate::storage::fake::{block_on, MemKv};
+    use std::cell::Cell;
+
+    const T0: i64 = 1_000_000;
+
+    #[test]
+    fn classify_every_boundary() {
+        let ttl = 10;
+        assert_eq!(classify(T0, ttl, T0), Freshness::Fresh);
+        assert_eq!(classify(T0, ttl, T0 + 9_999), Freshness::Fresh);
+        assert_eq!(classify(T0, ttl, T0 + 10_000), Freshness::Stale);
+        assert_eq!(classify(T0, ttl, T0 + 19_999), Freshness::Stale);
+        assert_eq!(classify(T0, ttl, T0 + 20_000), Freshness::Expired);
+        assert_eq!(
+            classify(T0, ttl, T0 - 5_000),
+            Freshness::Fresh,
+            "clock skew"
+        );
+        assert_eq!(classify(T0, u64::MAX, T0 + 1), Freshness::Fresh);
+    }
+
+    #[test]
+    fn kv_expiry_is_twice_ttl_but_never_below_60() {
+        assert_eq!(entry_ttl(1).seconds(), 60);
+        assert_eq!(entry_ttl(30).seconds(), 60);
+        assert_eq!(entry_ttl(300).seconds(), 600);
+    }
+
+    fn key() -> KvKey {
+        KvKey::new("user:", "1").unwrap()
+    }
+
+    #[test]
+    fn miss_then_hit_then_stale_then_expired() {
+        let kv = MemKv::default();
+        let calls = Cell::new(0);
+        let fetch = || async {
+            calls.set(calls.get() + 1);
+            Ok(Some(calls.get()))
+        };
+        let l = block_on(get(&kv, &key(), 10, T0, fetch)).unwrap();
+        assert_eq!(
+            (l.value, l.status, l.refresh),
+            (Some(1), CacheStatus::Miss, false)
+        );
+        assert_eq!(kv.entry("user:1").unwrap().ttl, Some(60));
+        let l = block_on(get(&kv, &key(), 10, T0 + 5_000, fetch)).unwrap();
+        assert_eq!((l.value, l.status), (Some(1), CacheStatus::Hit));
+        let l = block_on(get(&kv, &key(), 10, T0 + 15_000, fetch)).unwrap();
+        assert_eq!(
+            (l.value, l.status, l.refresh),
+            (Some(1), CacheStatus::Stale, true)
+        );
+        assert_eq!(
+            calls.get(),
+            1,
+            "stale is served without waiting for the source"
+        );
+        let l = block_on(get(&kv, &key(), 10, T0 + 25_000, fetch)).unwrap();
+        assert_eq!((l.value, l.status), (Some(2), CacheStatus::Miss));
+    }
+
+    #[test]
+    fn refresh_replaces_the_entry() {
+        let kv = MemKv::default();
+        block_on(store(&kv, &key(), "old", 10, T0)).unwrap();
+        block_on(refresh(&kv, &key(), 10, T0 + 15_000, || async {
+            Ok(Some("new"))
+        }));
+        let l = block_on(get(&kv, &key(), 10, T0 + 16_000, || async {
+            Ok(Some("x".to_string()))
+        }))
+        .unwrap();
+        assert_eq!(
+            (l.value, l.status),
+            (Some("new".to_string()), CacheStatus::Hit)
+        );
+    }
+
+    #[test]
+    fn stale_if_error_and_unavailable_without_a_copy() {
+        let kv = MemKv::default();
+        let failing = || async { Err::<Option<String>, _>(StorageError::new("d1 down")) };
+        assert!(matches!(
+            block_on(get(&kv, &key(), 10, T0, failing)),
+            Err(ApiError::Unavailable(_))
+        ));
+        block_on(store(&kv, &key(), "old".to_string(), 10, T0)).unwrap();
+        let l = block_on(get(&kv, &key(), 10, T0 + 30_000, failing)).unwrap();
+        assert_eq!(
+            (l.value.as_deref(), l.status),
+            (Some("old"), CacheStatus::Stale)
+        );
+    }
+
+    #[test]
+    fn absent_at_the_source_is_none_and_not_cached() {
+        let kv = MemKv::default();
+        let l = block_on(get(&kv, &key(), 10, T0, || async { Ok(None::<String>) })).unwrap();
+        assert_eq!((l.value, l.status), (None, CacheStatus::Miss));
+        assert!(kv.entry("user:1").is_none());
+    }
+
+    #[test]
+    fn kv_read_failure_falls_through_to_the_source() {
+        let kv = MemKv::default();
+        kv.fail(true);
+        let l = block_on(get(&kv, &key(), 10, T0, || async { Ok(Some(7)) })).unwrap();
+        assert_eq!((l.value, l.status), (Some(7), CacheStatus::Miss));
+    }
+}

@@ -1,0 +1,15 @@
+import { defineConfig } from "vitest/config";
+
+// Integration tests: each file boots the built Wasm Worker (build/) in workerd through
+// Miniflare, with real local KV and D1. Files run one after another: each boots its own
+// runtime, and the machines this runs on have two cores.
+export default defineConfig({
+  test: {
+    include: ["tests/**/*.test.js"],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    fileParallelism: false,
+    // Worker logs only for failing tests.
+    silent: "passed-only",
+  },
+});
