@@ -1,0 +1,652 @@
+// Issue 3: the config store (`config:app` in KV), feature flags, the maintenance gate and
+// admin auth, checked black-box against the built Worker in workerd with real local KV and D1.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ADMIN_TOKEN, boot, expectError, sum, timing } from "./helpers.js";
+
+const DEFAULTS = {
+  featureFlags: {},
+  rateLimits: { default: 100 },
+  maintenanceMode: false,
+  strictRateLimits: [],
+  rateLimitWindowSeconds: 60,
+  cacheTtlSeconds: 300,
+};
+
+// Limits high enough that no test here runs into rate limiting by accident.
+const HIGH = { rateLimits: { default: 1000000 } };
+
+const SEED = {
+  featureFlags: { newCheckout: true, oldBanner: false },
+  rateLimits: { default: 1000000, sessions: 10 },
+};
+
+let w;
+beforeAll(async () => {
+  w = await boot({ seedConfig: SEED });
+});
+afterAll(() => w?.dispose());
+
+const stored = () => w.kv.get("config:app");
+
+/** PUT a whole config through the admin route and check it took. */
+async function put(cfg, env = w) {
+  const r = await env.json("/admin/config", { method: "PUT", admin: true, body: cfg });
+  expect(r.status, r.text).toBe(200);
+  return r.body;
+}
+
+async function patch(body, env = w) {
+  const r = await env.json("/admin/config", { method: "PATCH", admin: true, body });
+  expect(r.status, r.text).toBe(200);
+  return r.body;
+}
+
+function expectAdminHeaders(res) {
+  expect(res.headers.get("X-Content-Type-Options")).toBe("nosniff");
+  expect(res.headers.get("Cache-Control")).toMatch(/no-store/);
+}
+
+describe("GET /config", () => {
+  // First test of the file on purpose: the isolate has not read config:app yet.
+  it("serves the seeded config with missing fields filled with defaults", async () => {
+    const r = await w.json("/config", { client: w.newClient() });
+    expect(r.status, r.text).toBe(200);
+    expect(r.res.headers.get("content-type")).toMatch(/^application\/json/);
+    expect(r.res.headers.get("X-Content-Type-Options")).toBe("nosniff");
+    expect(r.body).toEqual({ ...DEFAULTS, ...SEED });
+  });
+
+  it("serves the contract's defaults when config:app is absent", async () => {
+    const e = await boot();
+    try {
+      expect(await e.kv.get("config:app")).toBeNull();
+      const r = await e.json("/config");
+      expect(r.status, r.text).toBe(200);
+      expect(r.body).toEqual(DEFAULTS);
+      expect(r.res.headers.get("X-Content-Type-Options")).toBe("nosniff");
+      const f = await e.json("/flags/newCheckout");
+      expect(f.status, f.text).toBe(200);
+      expect(f.body).toEqual({ name: "newCheckout", enabled: false });
+    } finally {
+      await e.dispose();
+    }
+  });
+
+  it("keeps serving (defaults) when KV is unavailable, and a write then fails as 503 unavailable", async () => {
+    const e = await boot({ kv: false });
+    try {
+      const r = await e.json("/config");
+      expect(r.status, r.text).toBe(200);
+      expect(r.body).toEqual(DEFAULTS);
+      const f = await e.json("/flags/x");
+      expect(f.status, f.text).toBe(200);
+      expect(f.body).toEqual({ name: "x", enabled: false });
+      const p = await e.json("/admin/config", { method: "PUT", admin: true, body: { maintenanceMode: true } });
+      const b = expectError(expect, p, 503, "unavailable");
+      expect(p.text).not.toMatch(/CACHE|binding|KvStore/i);
+      expect(b.error).not.toMatch(/CACHE|binding/i);
+    } finally {
+      await e.dispose();
+    }
+  });
+});
+
+describe("GET /flags/:name", () => {
+  beforeAll(async () => {
+    await put({ ...HIGH, featureFlags: { newCheckout: true, oldBanner: false, "a.b:c-d_e": true } });
+  });
+
+  it("a set flag is its value", async () => {
+    const client = w.newClient();
+    let r = await w.json("/flags/newCheckout", { client });
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toEqual({ name: "newCheckout", enabled: true });
+    expect(r.res.headers.get("content-type")).toMatch(/^application\/json/);
+    expect(r.res.headers.get("X-Content-Type-Options")).toBe("nosniff");
+    r = await w.json("/flags/oldBanner", { client });
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toEqual({ name: "oldBanner", enabled: false });
+    r = await w.json("/flags/a.b:c-d_e", { client });
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toEqual({ name: "a.b:c-d_e", enabled: true });
+  });
+
+  it("an unset flag is false (also at the 64-char maximum)", async () => {
+    const client = w.newClient();
+    let r = await w.json("/flags/neverSet", { client });
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toEqual({ name: "neverSet", enabled: false });
+    const long = "f".repeat(64);
+    r = await w.json(`/flags/${long}`, { client });
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toEqual({ name: long, enabled: false });
+    // Names are case-sensitive.
+    r = await w.json("/flags/newcheckout", { client });
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toEqual({ name: "newcheckout", enabled: false });
+  });
+
+  it("an invalid name is 400 invalid_request", async () => {
+    const client = w.newClient();
+    for (const name of ["f".repeat(65), "a%20b", "a@b", "a%2Fb", "%C3%A9t%C3%A9"]) {
+      const r = await w.json(`/flags/${name}`, { client });
+      const b = expectError(expect, r, 400, "invalid_request");
+      expect(b.error).toMatch(/name/i);
+    }
+  });
+});
+
+describe("PUT /admin/config", () => {
+  it("replaces the whole config, fills defaults, answers with and stores the config", async () => {
+    await put({ ...HIGH, featureFlags: { a: true, b: true }, strictRateLimits: ["users"], cacheTtlSeconds: 5 });
+    const r = await w.json("/admin/config", {
+      method: "PUT",
+      admin: true,
+      body: { featureFlags: { c: true }, rateLimits: { default: 1000000, users: 7 } },
+    });
+    expect(r.status, r.text).toBe(200);
+    expect(r.res.headers.get("content-type")).toMatch(/^application\/json/);
+    expectAdminHeaders(r.res);
+    const expected = {
+      ...DEFAULTS,
+      featureFlags: { c: true },
+      rateLimits: { default: 1000000, users: 7 },
+    };
+    expect(r.body).toEqual(expected);
+    expect(JSON.parse(await stored())).toEqual(expected);
+    const g = await w.json("/config", { client: w.newClient() });
+    expect(g.status, g.text).toBe(200);
+    expect(g.body).toEqual(expected);
+  });
+
+  it("the seed guide's {maintenanceMode:false} is a valid whole document (all defaults)", async () => {
+    const body = await put({ maintenanceMode: false });
+    expect(body).toEqual(DEFAULTS);
+    expect(JSON.parse(await stored())).toEqual(DEFAULTS);
+    // rateLimits.default is always present, even when rateLimits is given without it.
+    const b2 = await put({ rateLimits: { users: 5 } });
+    expect(b2.rateLimits).toEqual({ default: 100, users: 5 });
+  });
+
+  it("the contract's example round-trips, and boundary values are accepted", async () => {
+    const example = {
+      featureFlags: { newCheckout: true },
+      rateLimits: { default: 100, sessions: 10 },
+      maintenanceMode: false,
+      strictRateLimits: ["sessions"],
+      rateLimitWindowSeconds: 60,
+      cacheTtlSeconds: 300,
+    };
+    expect(await put(example)).toEqual(example);
+    expect(JSON.parse(await stored())).toEqual(example);
+    const lo = {
+      ...DEFAULTS,
+      featureFlags: { ["f".repeat(64)]: false },
+      rateLimits: { default: 1, ["g".repeat(64)]: 1000000 },
+      rateLimitWindowSeconds: 1,
+      cacheTtlSeconds: 1,
+    };
+    expect(await put(lo)).toEqual(lo);
+    const hi = { ...DEFAULTS, rateLimits: { default: 1000000 }, rateLimitWindowSeconds: 86400, cacheTtlSeconds: 86400 };
+    expect(await put(hi)).toEqual(hi);
+    expect(JSON.parse(await stored())).toEqual(hi);
+  });
+});
+
+describe("PATCH /admin/config", () => {
+  it("maps merge key by key, null removes a key, scalars replace", async () => {
+    await put({
+      featureFlags: { a: true, b: false, c: true },
+      rateLimits: { default: 1000000, users: 50, flags: 70 },
+      strictRateLimits: ["sessions"],
+      rateLimitWindowSeconds: 120,
+      cacheTtlSeconds: 30,
+    });
+    const r = await w.json("/admin/config", {
+      method: "PATCH",
+      admin: true,
+      body: {
+        featureFlags: { b: true, c: null, d: true },
+        rateLimits: { users: null, prefs: 5 },
+        cacheTtlSeconds: 1,
+      },
+    });
+    expect(r.status, r.text).toBe(200);
+    expectAdminHeaders(r.res);
+    const expected = {
+      featureFlags: { a: true, b: true, d: true },
+      rateLimits: { default: 1000000, flags: 70, prefs: 5 },
+      maintenanceMode: false,
+      strictRateLimits: ["sessions"],
+      rateLimitWindowSeconds: 120,
+      cacheTtlSeconds: 1,
+    };
+    expect(r.body).toEqual(expected);
+    expect(JSON.parse(await stored())).toEqual(expected);
+    const g = await w.json("/config", { client: w.newClient() });
+    expect(g.body).toEqual(expected);
+
+    // A list is not a map: it is replaced whole. Scalars replace.
+    const b2 = await patch({ strictRateLimits: ["users"], rateLimitWindowSeconds: 30 });
+    expect(b2).toEqual({ ...expected, strictRateLimits: ["users"], rateLimitWindowSeconds: 30 });
+
+    // An empty patch (or an empty map) changes nothing; removing an absent key is a no-op.
+    const before = await stored();
+    const b3 = await patch({});
+    expect(b3).toEqual(JSON.parse(before));
+    const b4 = await patch({ featureFlags: {}, rateLimits: { nope: null } });
+    expect(b4).toEqual(JSON.parse(before));
+    expect(JSON.parse(await stored())).toEqual(JSON.parse(before));
+  });
+
+  it("removing rateLimits.default falls back to 100", async () => {
+    await put({ rateLimits: { default: 1000000, users: 3 } });
+    const b = await patch({ rateLimits: { default: null } });
+    expect(b.rateLimits).toEqual({ default: 100, users: 3 });
+    expect(JSON.parse(await stored()).rateLimits.default ?? 100).toBe(100);
+  });
+
+  it("a PATCH is visible on the very next request", async () => {
+    await put(HIGH);
+    const client = w.newClient();
+    // Warm the isolate's cached copy first.
+    let r = await w.json("/flags/fresh", { client });
+    expect(r.body).toEqual({ name: "fresh", enabled: false });
+    r = await w.json("/config", { client });
+    expect(r.body.featureFlags).toEqual({});
+
+    await patch({ featureFlags: { fresh: true } });
+    r = await w.json("/flags/fresh", { client });
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toEqual({ name: "fresh", enabled: true });
+
+    await patch({ featureFlags: { fresh: null }, cacheTtlSeconds: 42 });
+    r = await w.json("/config", { client });
+    expect(r.body.featureFlags).toEqual({});
+    expect(r.body.cacheTtlSeconds).toBe(42);
+    r = await w.json("/flags/fresh", { client });
+    expect(r.body).toEqual({ name: "fresh", enabled: false });
+
+    // A PUT too.
+    await put({ ...HIGH, featureFlags: { fresh: true } });
+    r = await w.json("/flags/fresh", { client });
+    expect(r.body).toEqual({ name: "fresh", enabled: true });
+  });
+});
+
+describe("admin auth", () => {
+  const BAD_AUTH = [
+    ["missing header", {}],
+    ["wrong token", { Authorization: "Bearer wrong-token" }],
+    ["token one char short", { Authorization: `Bearer ${ADMIN_TOKEN.slice(0, -1)}` }],
+    ["token with an extra char", { Authorization: `Bearer ${ADMIN_TOKEN}x` }],
+    ["token with a changed last char", { Authorization: `Bearer ${ADMIN_TOKEN.slice(0, -1)}8` }],
+    ["Basic scheme", { Authorization: `Basic ${ADMIN_TOKEN}` }],
+    ["Token scheme", { Authorization: `Token ${ADMIN_TOKEN}` }],
+    ["no scheme", { Authorization: ADMIN_TOKEN }],
+    ["Bearer without token", { Authorization: "Bearer" }],
+    ["empty Bearer", { Authorization: "Bearer " }],
+    ["admin token in a cookie", { Cookie: `session=${ADMIN_TOKEN}` }],
+  ];
+
+  it("missing, wrong or non-Bearer credentials are 401 unauthorized and change nothing", async () => {
+    await put({ ...HIGH, featureFlags: { keep: true } });
+    const before = await stored();
+    for (const method of ["PUT", "PATCH"]) {
+      for (const [label, headers] of BAD_AUTH) {
+        const r = await w.json("/admin/config", {
+          method,
+          headers,
+          body: { featureFlags: { hacked: true }, maintenanceMode: true },
+        });
+        expect(r.status, `${method} ${label}: ${r.text}`).toBe(401);
+        expectError(expect, r, 401, "unauthorized");
+        expectAdminHeaders(r.res);
+        expect(r.text).not.toContain(ADMIN_TOKEN);
+        expect(await stored(), `${method} ${label}`).toBe(before);
+      }
+    }
+    const g = await w.json("/config", { client: w.newClient() });
+    expect(g.status, g.text).toBe(200);
+    expect(g.body.featureFlags).toEqual({ keep: true });
+    expect(g.body.maintenanceMode).toBe(false);
+  });
+
+  it("auth is checked before the body: a bad token with a malformed or invalid body is 401", async () => {
+    const before = await stored();
+    let r = await w.json("/admin/config", { method: "PATCH", admin: "nope", body: "{" });
+    expectError(expect, r, 401, "unauthorized");
+    r = await w.json("/admin/config", { method: "PUT", body: { surprise: true } });
+    expectError(expect, r, 401, "unauthorized");
+    expect(await stored()).toBe(before);
+  });
+
+  it("a Worker without ADMIN_TOKEN refuses everyone, whatever token is sent", async () => {
+    const e = await boot({ adminToken: null });
+    try {
+      const attempts = [
+        {},
+        { Authorization: "Bearer " },
+        { Authorization: "Bearer" },
+        { Authorization: "Bearer undefined" },
+        { Authorization: "Bearer null" },
+        { Authorization: `Bearer ${ADMIN_TOKEN}` },
+        { Authorization: "Bearer anything" },
+      ];
+      for (const method of ["PUT", "PATCH"]) {
+        for (const headers of attempts) {
+          const r = await e.json("/admin/config", { method, headers, body: { maintenanceMode: true } });
+          expect(r.status, `${method} ${JSON.stringify(headers)}: ${r.text}`).toBe(401);
+          expectError(expect, r, 401, "unauthorized");
+        }
+      }
+      expect(await e.kv.get("config:app")).toBeNull();
+      const g = await e.json("/config");
+      expect(g.status, g.text).toBe(200);
+      expect(g.body).toEqual(DEFAULTS);
+    } finally {
+      await e.dispose();
+    }
+  });
+
+  it("an empty ADMIN_TOKEN counts as unset; a seeded maintenanceMode gates from the first request", async () => {
+    const e = await boot({ adminToken: "", seedConfig: { maintenanceMode: true } });
+    try {
+      const before = await e.kv.get("config:app");
+      for (const headers of [{}, { Authorization: "Bearer " }, { Authorization: "Bearer x" }]) {
+        const r = await e.json("/admin/config", { method: "PATCH", headers, body: { maintenanceMode: false } });
+        expectError(expect, r, 401, "unauthorized");
+      }
+      expect(await e.kv.get("config:app")).toBe(before);
+      const g = await e.json("/config");
+      const b = expectError(expect, g, 503, "maintenance");
+      expect(b).toEqual({ error: "Service under maintenance", code: "maintenance" });
+      expect(g.res.headers.get("Retry-After")).toMatch(/^[1-9]\d*$/);
+      const h = await e.json("/health");
+      expect(h.status).toBe(200);
+      expect(h.body).toEqual({ status: "ok" });
+    } finally {
+      await e.dispose();
+    }
+  });
+});
+
+describe("bad input for PUT and PATCH", () => {
+  const MALFORMED = ["{", "", "   ", "{'a':1}", "not json", '{"maintenanceMode": tru}', '{"a":1}{', "[".repeat(10000)];
+
+  // [body, a substring the error message must contain (the field)].
+  const INVALID = [
+    [{ maintenanceMode: "yes" }, "maintenanceMode"],
+    [{ maintenanceMode: 1 }, "maintenanceMode"],
+    [{ featureFlags: [] }, "featureFlags"],
+    [{ featureFlags: "on" }, "featureFlags"],
+    [{ featureFlags: { newCheckout: "true" } }, "newCheckout"],
+    [{ featureFlags: { newCheckout: 1 } }, "newCheckout"],
+    [{ featureFlags: { "bad name": true } }, "featureFlags"],
+    [{ featureFlags: { ["f".repeat(65)]: true } }, "featureFlags"],
+    [{ featureFlags: { "": true } }, "featureFlags"],
+    [{ featureFlags: { "a/b": true } }, "featureFlags"],
+    [{ rateLimits: 5 }, "rateLimits"],
+    [{ rateLimits: { default: 0 } }, "rateLimits"],
+    [{ rateLimits: { burstGroup: 0 } }, "burstGroup"],
+    [{ rateLimits: { burstGroup: 1000001 } }, "burstGroup"],
+    [{ rateLimits: { burstGroup: -1 } }, "burstGroup"],
+    [{ rateLimits: { burstGroup: 1.5 } }, "burstGroup"],
+    [{ rateLimits: { burstGroup: "10" } }, "burstGroup"],
+    [{ rateLimits: { burstGroup: true } }, "burstGroup"],
+    [{ rateLimits: { "bad group": 10 } }, "rateLimits"],
+    [{ rateLimitWindowSeconds: 0 }, "rateLimitWindowSeconds"],
+    [{ rateLimitWindowSeconds: 86401 }, "rateLimitWindowSeconds"],
+    [{ rateLimitWindowSeconds: "60" }, "rateLimitWindowSeconds"],
+    [{ rateLimitWindowSeconds: 1.5 }, "rateLimitWindowSeconds"],
+    [{ rateLimitWindowSeconds: -60 }, "rateLimitWindowSeconds"],
+    [{ cacheTtlSeconds: 0 }, "cacheTtlSeconds"],
+    [{ cacheTtlSeconds: 86401 }, "cacheTtlSeconds"],
+    [{ cacheTtlSeconds: "300" }, "cacheTtlSeconds"],
+    [{ cacheTtlSeconds: 1e12 }, "cacheTtlSeconds"],
+    [{ strictRateLimits: "sessions" }, "strictRateLimits"],
+    [{ strictRateLimits: [1] }, "strictRateLimits"],
+    [{ strictRateLimits: ["ok", "x y"] }, "strictRateLimits"],
+    [{ strictRateLimits: { sessions: true } }, "strictRateLimits"],
+    [{ surprise: true }, "surprise"],
+    [{ featureFlags: { a: true }, maintenance: true }, "maintenance"],
+    [{ FeatureFlags: { a: true } }, "FeatureFlags"],
+  ];
+
+  // Valid JSON that is not an object.
+  const NOT_OBJECT = ["[]", "[{}]", "null", "42", '"config"', "true"];
+
+  let before;
+  beforeAll(async () => {
+    await put({ ...HIGH, featureFlags: { stable: true }, rateLimits: { default: 1000000, users: 9 } });
+    before = await stored();
+    expect(before).not.toBeNull();
+  });
+
+  for (const method of ["PUT", "PATCH"]) {
+    it(`${method}: malformed JSON is 400 invalid_json, KV unchanged`, async () => {
+      for (const body of MALFORMED) {
+        const r = await w.json("/admin/config", {
+          method,
+          admin: true,
+          body,
+          headers: { "Content-Type": "application/json" },
+        });
+        expect(r.status, `${JSON.stringify(body.slice(0, 30))}: ${r.text}`).toBe(400);
+        expectError(expect, r, 400, "invalid_json");
+        expectAdminHeaders(r.res);
+        expect(await stored()).toBe(before);
+      }
+    });
+
+    it(`${method}: wrong types, unknown fields, bad names and out-of-range limits are 400 invalid_request naming the field, KV unchanged`, async () => {
+      for (const [body, field] of INVALID) {
+        const r = await w.json("/admin/config", { method, admin: true, body });
+        expect(r.status, `${JSON.stringify(body).slice(0, 80)}: ${r.text}`).toBe(400);
+        const b = expectError(expect, r, 400, "invalid_request");
+        expect(b.error, JSON.stringify(body).slice(0, 80)).toContain(field);
+        expectAdminHeaders(r.res);
+        expect(await stored(), JSON.stringify(body).slice(0, 80)).toBe(before);
+      }
+      for (const body of NOT_OBJECT) {
+        const r = await w.json("/admin/config", {
+          method,
+          admin: true,
+          body,
+          headers: { "Content-Type": "application/json" },
+        });
+        expect(r.status, `${body}: ${r.text}`).toBe(400);
+        expectError(expect, r, 400, "invalid_request");
+        expect(await stored()).toBe(before);
+      }
+      // One bad field rejects the whole write: the valid parts are not applied either.
+      const r = await w.json("/admin/config", {
+        method,
+        admin: true,
+        body: { featureFlags: { stable: false, other: true }, cacheTtlSeconds: 0 },
+      });
+      const b = expectError(expect, r, 400, "invalid_request");
+      expect(b.error).toContain("cacheTtlSeconds");
+      expect(await stored()).toBe(before);
+      const g = await w.json("/config", { client: w.newClient() });
+      expect(g.status, g.text).toBe(200);
+      expect(JSON.stringify(g.body)).toBe(JSON.stringify(JSON.parse(before)));
+    });
+
+    it(`${method}: a body over 64 KiB is 413 payload_too_large, KV unchanged; exactly 64 KiB is accepted`, async () => {
+      // Valid JSON, but too big.
+      const big = JSON.stringify({ featureFlags: { stable: true } }) + " ".repeat(64 * 1024);
+      expect(big.length).toBeGreaterThan(64 * 1024);
+      let r = await w.json("/admin/config", { method, admin: true, body: big });
+      expectError(expect, r, 413, "payload_too_large");
+      expectAdminHeaders(r.res);
+      expect(await stored()).toBe(before);
+
+      // A lot of flags (valid names) over 64 KiB.
+      const flags = {};
+      for (let i = 0; i < 2400; i++) flags[`flag_${i}_${"x".repeat(10)}`] = true;
+      const many = JSON.stringify({ featureFlags: flags });
+      expect(many.length).toBeGreaterThan(64 * 1024);
+      r = await w.json("/admin/config", { method, admin: true, body: many });
+      expectError(expect, r, 413, "payload_too_large");
+      expect(await stored()).toBe(before);
+
+      // Streamed, without Content-Length (chunked): refused once the bytes pass the limit.
+      const streamed = new TextEncoder().encode('{"featureFlags":{"s":true}}' + " ".repeat(64 * 1024 + 16));
+      const stream = new ReadableStream({
+        start(controller) {
+          controller.enqueue(streamed);
+          controller.close();
+        },
+      });
+      const res = await w.mf.dispatchFetch("http://127.0.0.1/admin/config", {
+        method,
+        headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "application/json" },
+        body: stream,
+        duplex: "half",
+      });
+      const text = await res.text();
+      expect(res.status, text).toBe(413);
+      expect(JSON.parse(text).code).toBe("payload_too_large");
+      expect(await stored()).toBe(before);
+
+      // Exactly 64 KiB is within the limit.
+      const core = before;
+      const exact = core + " ".repeat(64 * 1024 - Buffer.byteLength(core));
+      expect(Buffer.byteLength(exact)).toBe(64 * 1024);
+      r = await w.json("/admin/config", { method, admin: true, body: exact });
+      expect(r.status, r.text.slice(0, 200)).toBe(200);
+      expect(r.body).toEqual(JSON.parse(before));
+      expect(JSON.parse(await stored())).toEqual(JSON.parse(before));
+      before = await stored();
+    });
+  }
+});
+
+describe("maintenance gate", () => {
+  it("maintenanceMode true gates every route but /health and /admin/*; false restores service", async () => {
+    await put({ ...HIGH, featureFlags: { x: true } });
+    const client = w.newClient();
+    let r = await w.json("/config", { client });
+    expect(r.status, r.text).toBe(200);
+
+    const on = await w.json("/admin/config", { method: "PATCH", admin: true, body: { maintenanceMode: true } });
+    expect(on.status, on.text).toBe(200);
+    expect(on.body.maintenanceMode).toBe(true);
+    expect(on.body.featureFlags).toEqual({ x: true });
+    expect(JSON.parse(await stored()).maintenanceMode).toBe(true);
+
+    // The very next request is gated.
+    for (const [path, opts] of [
+      ["/config", {}],
+      ["/flags/x", {}],
+      ["/flags/unknownFlag", {}],
+      ["/prefs", {}],
+      ["/users/u1", {}],
+      ["/sessions/current", {}],
+      ["/sessions", { method: "POST", admin: true, body: { userId: "u1", email: "u1@example.com" } }],
+      ["/users/batch", { method: "POST", body: { ids: ["u1"] } }],
+      ["/prefs", { method: "PATCH", body: { theme: "dark" } }],
+    ]) {
+      r = await w.json(path, { client, ...opts });
+      const label = `${opts.method ?? "GET"} ${path}`;
+      expect(r.status, `${label}: ${r.text}`).toBe(503);
+      expect(r.body, label).toEqual({ error: "Service under maintenance", code: "maintenance" });
+      expect(r.res.headers.get("content-type"), label).toMatch(/^application\/json/);
+      expect(r.res.headers.get("Retry-After"), label).toMatch(/^[1-9]\d*$/);
+      expect(r.res.headers.get("X-Content-Type-Options"), label).toBe("nosniff");
+    }
+    // The maintenance gate answers before the work: no session was minted in D1.
+    const minted = await w.db.prepare("SELECT COUNT(*) AS n FROM sessions").first();
+    expect(minted.n).toBe(0);
+
+    // /health is never gated.
+    r = await w.json("/health", { client });
+    expect(r.status).toBe(200);
+    expect(r.body).toEqual({ status: "ok" });
+
+    // Admin config routes still work during maintenance.
+    let p = await w.json("/admin/config", { method: "PATCH", admin: true, body: { featureFlags: { y: true } } });
+    expect(p.status, p.text).toBe(200);
+    expect(p.body.maintenanceMode).toBe(true);
+    expect(p.body.featureFlags).toEqual({ x: true, y: true });
+    expectAdminHeaders(p.res);
+    // ...and other admin routes are not gated either.
+    r = await w.json("/admin/sessions", { admin: true });
+    expect(r.status, r.text).not.toBe(503);
+    // Admin auth still applies during maintenance.
+    r = await w.json("/admin/config", { method: "PATCH", body: { maintenanceMode: false } });
+    expectError(expect, r, 401, "unauthorized");
+    r = await w.json("/config", { client });
+    expect(r.status, r.text).toBe(503);
+
+    // Switching it off restores service on the next request.
+    p = await w.json("/admin/config", { method: "PATCH", admin: true, body: { maintenanceMode: false } });
+    expect(p.status, p.text).toBe(200);
+    expect(p.body.maintenanceMode).toBe(false);
+    expect(JSON.parse(await stored()).maintenanceMode).toBe(false);
+    r = await w.json("/config", { client });
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.maintenanceMode).toBe(false);
+    expect(r.body.featureFlags).toEqual({ x: true, y: true });
+    r = await w.json("/flags/y", { client });
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toEqual({ name: "y", enabled: true });
+    expect(r.res.headers.get("Retry-After")).toBeNull();
+  });
+
+  it("a PUT that turns maintenance on gates at once, and a PUT without it turns it off", async () => {
+    const client = w.newClient();
+    await put({ ...HIGH, maintenanceMode: true });
+    let r = await w.json("/flags/x", { client });
+    expectError(expect, r, 503, "maintenance");
+    expect(r.res.headers.get("Retry-After")).toMatch(/^[1-9]\d*$/);
+    // Replace: a document without maintenanceMode means the default, false.
+    const b = await put(HIGH);
+    expect(b.maintenanceMode).toBe(false);
+    r = await w.json("/flags/x", { client });
+    expect(r.status, r.text).toBe(200);
+  });
+});
+
+describe("config cache", () => {
+  it("50 sequential GET /config read config:app from KV at most 5 times in all", async () => {
+    // A fresh Worker (cold isolate cache). The config group is strict (counted in D1), so
+    // every KV read in Server-Timing is a config read.
+    const e = await boot({ seedConfig: { ...HIGH, strictRateLimits: ["config"] } });
+    try {
+      const timings = [];
+      for (let i = 0; i < 50; i++) {
+        const res = await e.fetch("/config");
+        const t = timing(res);
+        const body = await res.json();
+        expect(res.status, JSON.stringify(body)).toBe(200);
+        expect(body.strictRateLimits).toEqual(["config"]);
+        timings.push(t);
+      }
+      const total = sum(timings);
+      // The very first request had to read the config (nothing was cached).
+      expect(timings[0].reads).toBeGreaterThanOrEqual(1);
+      expect(total.reads).toBeLessThanOrEqual(5);
+      expect(total.writes).toBe(0);
+      expect(timings.filter((t) => t.reads > 0).length).toBeLessThanOrEqual(5);
+    } finally {
+      await e.dispose();
+    }
+  });
+
+  it("steady GET /flags traffic on the default (KV) rate limiter also reads config:app rarely", async () => {
+    // Config and approximate rate-limit reads both count here; the limiter may read at most
+    // once at first sight of its counter and once a second per sync, so the total stays small.
+    await put(HIGH);
+    const client = w.newClient();
+    const timings = [];
+    for (let i = 0; i < 50; i++) {
+      const res = await w.fetch("/flags/x", { client });
+      expect(res.status).toBe(200);
+      await res.arrayBuffer();
+      timings.push(timing(res));
+    }
+    expect(timings.filter((t) => t.reads > 0).length).toBeLessThan(25);
+  });
+});
