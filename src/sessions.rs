@@ -264,18 +264,24 @@ pub async fn authenticate<K: Kv, D: SessionDb>(
     Ok(rec.view())
 }
 
+/// Logout. Checks D1, not KV. A session D1 already holds as revoked or expired is refused,
+/// and any KV copy left behind (a failed delete, say) is removed on the way.
 pub async fn revoke<K: Kv, D: SessionDb>(
     kv: &K,
     db: &D,
     now: i64,
     id: &SessionId,
 ) -> ApiResult<()> {
-    authenticate(kv, db, now, id, Check::Authoritative).await?;
     let hash = hash_id(id);
-    if !db.revoke(&hash, now).await? {
+    let key = kv_key(&hash)?;
+    let rec = db.find(&hash).await?.ok_or(ApiError::Unauthorized)?;
+    if !rec.is_valid(now) || !db.revoke(&hash, now).await? {
+        if let Err(e) = kv.delete(&key).await {
+            crate::log::warn(&format!("stale session KV cleanup failed: {}", e.0));
+        }
         return Err(ApiError::Unauthorized);
     }
-    kv.delete(&kv_key(&hash)?).await?;
+    kv.delete(&key).await?;
     Ok(())
 }
 
@@ -593,6 +599,28 @@ mod tests {
             Err(ApiError::Unauthorized)
         );
         assert!(kv.entries.borrow().is_empty());
+    }
+
+    #[test]
+    fn a_failed_kv_delete_is_reported_and_cleaned_up_on_retry() {
+        let (kv, db) = (MemKv::default(), MemSessions::default());
+        let (id, _) = block_on(create(&kv, &db, NOW, user("u1"), email())).unwrap();
+        kv.fail(true);
+        assert!(matches!(
+            block_on(revoke(&kv, &db, NOW + 1, &id)),
+            Err(ApiError::Unavailable(_))
+        ));
+        kv.fail(false);
+        assert_eq!(
+            kv.entries.borrow().len(),
+            1,
+            "the KV copy survived the failed delete"
+        );
+        assert_eq!(
+            block_on(revoke(&kv, &db, NOW + 2, &id)),
+            Err(ApiError::Unauthorized)
+        );
+        assert!(kv.entries.borrow().is_empty(), "the retry removed it");
     }
 
     #[test]

@@ -217,7 +217,10 @@ pub async fn serve(app: &App, ep: Endpoint, req: &mut Request) -> ApiResult<Repl
             let id = ProfileId::parse("id", &id)?;
             let name = parse_profile(&read_json(req).await?)?;
             let user = app.d1.upsert(&id, &name, app.now).await?;
-            app.kv.delete(&kv_key(&id)?).await?;
+            // D1 has the write; if the invalidation fails the copy still ages out (2 × ttl).
+            if let Err(e) = app.kv.delete(&kv_key(&id)?).await {
+                crate::log::error(&format!("user cache invalidation failed: {}", e.0));
+            }
             Ok(Reply::ok(&user))
         }
     }
