@@ -108,13 +108,16 @@ pub struct ListQuery {
 
 impl ListQuery {
     /// Parses `userId`, `cursor` and `limit` query parameters.
-    pub fn parse<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> ApiResult<Self> {
+    pub fn parse<K: AsRef<str>, V: AsRef<str>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> ApiResult<Self> {
         let mut q = ListQuery {
             user: None,
             cursor: None,
             limit: DEFAULT_PAGE,
         };
         for (k, v) in pairs {
+            let (k, v) = (k.as_ref(), v.as_ref());
             match k {
                 "userId" => q.user = Some(UserId::parse("userId", v)?),
                 "cursor" if !v.is_empty() => q.cursor = Some(Cursor::parse(v)?),
@@ -407,13 +410,7 @@ pub async fn serve(app: &App, ep: Endpoint, req: &mut Request) -> ApiResult<Repl
         Endpoint::List => {
             app.require_admin(req)?;
             let url = req.url().map_err(|e| ApiError::Internal(e.to_string()))?;
-            let q = ListQuery::parse(
-                url.query_pairs()
-                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                    .collect::<Vec<_>>()
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str())),
-            )?;
+            let q = ListQuery::parse(url.query_pairs())?;
             Ok(Reply::ok(&list(db, now, &q).await?))
         }
         Endpoint::RevokeUser(user) => {
