@@ -100,9 +100,9 @@ pub async fn store<K: Kv, T: Serialize>(
         .await
 }
 
-/// Decides from an already-read envelope (the batch path reads many at once), fetching only
-/// when the copy is expired or absent.
-pub async fn resolve<K, T, F, Fut>(
+/// Decides from an already-read envelope, fetching only when the copy is expired or absent.
+/// (The batch path classifies many envelopes itself so that all misses share one query.)
+async fn resolve<K, T, F, Fut>(
     kv: &K,
     key: &KvKey,
     cached: Option<Envelope<T>>,
