@@ -173,10 +173,30 @@ pub trait PrefsDb {
 
 /// What KV holds under `prefs:<userId>`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Envelope {
     pub prefs: Prefs,
     pub version: i64,
+    /// When this copy was read from D1 (ms). Copies older than `REVALIDATE_MS` are served
+    /// and re-read from D1 in the background.
+    #[serde(default)]
+    pub synced_at: i64,
 }
+
+impl Envelope {
+    fn from_row(row: &PrefsRow, now: f64) -> Self {
+        Envelope {
+            prefs: row.prefs(),
+            version: row.version,
+            synced_at: now as i64,
+        }
+    }
+}
+
+/// KV writes from different isolates can land out of order (KV is last-writer-wins), so a
+/// copy read more than a minute after it was synced is refreshed from D1 in the background:
+/// a stale copy heals within a minute of being read.
+pub const REVALIDATE_MS: f64 = 60_000.0;
 
 thread_local! {
     /// Acknowledged writes whose KV copy is not written yet, newest version per user.
@@ -256,17 +276,15 @@ pub async fn get<K: Kv, D: PrefsDb>(
     match kv.get(&kv_key(user)?).await {
         Ok(Some(text)) => {
             if let Ok(env) = serde_json::from_str::<Envelope>(&text) {
-                return Ok((env.prefs, None));
+                let revalidate = now - env.synced_at as f64 >= REVALIDATE_MS;
+                return Ok((env.prefs, revalidate.then_some(0.0)));
             }
         }
         Ok(None) => {}
         Err(e) => crate::log::warn(&format!("prefs KV read failed, asking D1: {}", e.0)),
     }
     let row = db.get(user).await?.unwrap_or_default();
-    let env = Envelope {
-        prefs: row.prefs(),
-        version: row.version,
-    };
+    let env = Envelope::from_row(&row, now);
     let wait = sync_kv(kv, user, env.clone(), now).await?;
     Ok((env.prefs, wait))
 }
@@ -284,41 +302,48 @@ pub async fn patch<K: Kv, D: PrefsDb>(
         return get(kv, db, user, now).await;
     }
     let row = db.merge(user, patch, now as i64).await?;
-    let env = Envelope {
-        prefs: row.prefs(),
-        version: row.version,
-    };
+    let env = Envelope::from_row(&row, now);
     let wait = sync_kv(kv, user, env.clone(), now).await?;
     Ok((env.prefs, wait))
 }
 
+/// What a deferred refresh achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flush {
+    /// KV holds the newest state this isolate knows.
+    Done,
+    /// Try again in a second: the key's write window is closed, or a newer write is pending.
+    Again,
+    /// D1 or KV failed; the next read or write schedules a new refresh.
+    Failed,
+}
+
 /// The deferred refresh: re-reads D1 (the newest state, whoever wrote it) and writes KV.
-/// Returns true when nothing newer is left pending in this isolate.
-pub async fn flush<K: Kv, D: PrefsDb>(kv: &K, db: &D, user: &UserId, now: f64) -> bool {
-    let Ok(key) = kv_key(user) else { return true };
+pub async fn flush<K: Kv, D: PrefsDb>(kv: &K, db: &D, user: &UserId, now: f64) -> Flush {
+    let Ok(key) = kv_key(user) else {
+        return Flush::Failed;
+    };
     if !try_claim_kv_write(key.as_str(), now) {
-        return false;
+        return Flush::Again;
     }
-    match db.get(user).await {
-        Ok(row) => {
-            let row = row.unwrap_or_default();
-            let env = Envelope {
-                prefs: row.prefs(),
-                version: row.version,
-            };
-            note_pending(user, env);
-            if let Some(latest) = pending(user) {
-                if let Err(e) = write_kv(kv, user, &latest).await {
-                    crate::log::warn(&format!("prefs KV refresh failed: {e}"));
-                    return false;
-                }
-            }
-            pending(user).is_none()
-        }
+    let row = match db.get(user).await {
+        Ok(row) => row.unwrap_or_default(),
         Err(e) => {
             crate::log::warn(&format!("prefs refresh could not read D1: {}", e.0));
-            false
+            return Flush::Failed;
         }
+    };
+    note_pending(user, Envelope::from_row(&row, now));
+    if let Some(latest) = pending(user) {
+        if let Err(e) = write_kv(kv, user, &latest).await {
+            crate::log::warn(&format!("prefs KV refresh failed: {e}"));
+            return Flush::Failed;
+        }
+    }
+    if pending(user).is_none() {
+        Flush::Done
+    } else {
+        Flush::Again
     }
 }
 
@@ -367,9 +392,9 @@ fn schedule_flush(app: &App, user: UserId, wait_ms: f64) {
     let (kv, db) = (app.kv.detached(), app.d1.detached());
     app.spawn(async move {
         let mut wait = wait_ms;
-        for _ in 0..30 {
+        for _ in 0..10 {
             crate::app::sleep_ms(wait).await;
-            if flush(&kv, &db, &user, crate::clock::now_ms()).await {
+            if flush(&kv, &db, &user, crate::clock::now_ms()).await != Flush::Again {
                 break;
             }
             wait = crate::isolate::KV_WRITE_INTERVAL_MS;
@@ -538,7 +563,7 @@ mod tests {
                 notifications: false
             }
         );
-        assert!(block_on(flush(&kv, &db, &u, 11_001.0)));
+        assert_eq!(block_on(flush(&kv, &db, &u, 11_001.0)), Flush::Done);
         assert_eq!(kv.writes(), 2);
         let stored: Envelope = serde_json::from_str(&kv.get_raw("prefs:burst").unwrap()).unwrap();
         assert_eq!(stored.prefs, seen);
@@ -589,5 +614,27 @@ mod tests {
             "dark",
             "served from KV"
         );
+    }
+
+    #[test]
+    fn an_old_kv_copy_is_served_then_revalidated_from_d1() {
+        let (kv, db) = (MemKv::default(), MemPrefs::default());
+        let u = user("old");
+        // Another isolate's out-of-order write left version 1 in KV; D1 is at version 2.
+        kv.insert("prefs:old", r#"{"prefs":{"theme":"light","language":"en","notifications":true},"version":1,"syncedAt":0}"#);
+        db.rows.borrow_mut().insert(
+            "old".into(),
+            PrefsRow {
+                theme: Some("dark".into()),
+                version: 2,
+                ..Default::default()
+            },
+        );
+        let (served, wait) = block_on(get(&kv, &db, &u, REVALIDATE_MS)).unwrap();
+        assert_eq!(served.theme, "light", "served at once");
+        assert_eq!(wait, Some(0.0), "and a refresh is asked for");
+        assert_eq!(block_on(flush(&kv, &db, &u, REVALIDATE_MS)), Flush::Done);
+        let (fresh, wait) = block_on(get(&kv, &db, &u, REVALIDATE_MS + 1.0)).unwrap();
+        assert_eq!((fresh.theme.as_str(), wait), ("dark", None));
     }
 }
