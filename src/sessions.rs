@@ -117,11 +117,12 @@ impl ListQuery {
             limit: DEFAULT_PAGE,
         };
         for (k, v) in pairs {
+            // An empty value (`?userId=&cursor=&limit=`) means "not given".
             let (k, v) = (k.as_ref(), v.as_ref());
             match k {
+                _ if v.is_empty() => {}
                 "userId" => q.user = Some(UserId::parse("userId", v)?),
-                "cursor" if !v.is_empty() => q.cursor = Some(Cursor::parse(v)?),
-                "cursor" => {}
+                "cursor" => q.cursor = Some(Cursor::parse(v)?),
                 "limit" => {
                     q.limit = v
                         .parse::<u32>()
@@ -696,7 +697,9 @@ mod tests {
         let parse = |pairs: &[(&str, &str)]| ListQuery::parse(pairs.iter().copied());
         assert_eq!(parse(&[]).unwrap().limit, 100);
         assert_eq!(parse(&[("limit", "1000")]).unwrap().limit, 1000);
-        for bad in ["0", "1001", "-1", "abc", "1.5", ""] {
+        let empty = parse(&[("userId", ""), ("cursor", ""), ("limit", "")]).unwrap();
+        assert_eq!((empty.user, empty.cursor, empty.limit), (None, None, 100));
+        for bad in ["0", "1001", "-1", "abc", "1.5", " 5"] {
             assert!(parse(&[("limit", bad)]).is_err(), "{bad}");
         }
         assert!(parse(&[("cursor", "garbage")]).is_err());
