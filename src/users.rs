@@ -49,11 +49,7 @@ pub fn parse_profile(body: &serde_json::Value) -> ApiResult<String> {
         .as_str()
         .ok_or_else(|| ApiError::invalid("name", "must be a string"))?;
     let chars = name.chars().count();
-    if chars == 0
-        || chars > MAX_NAME_CHARS
-        || name.chars().any(char::is_control)
-        || name.trim().is_empty()
-    {
+    if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
         return Err(ApiError::invalid(
             "name",
             "must be 1-100 printable characters",
