@@ -134,7 +134,12 @@ struct Local {
     pending: u64,
     loaded: bool,
     window_end: i64,
+    /// KV could not be read: admit everything (fail open) and retry the read after this.
+    open_until: i64,
 }
+
+/// How long a counter fails open before its KV read is retried.
+const FAIL_OPEN_MS: i64 = 1_000;
 
 thread_local! {
     static COUNTERS: RefCell<HashMap<String, Local>> = RefCell::new(HashMap::new());
@@ -167,18 +172,29 @@ pub async fn check_approx<K: Kv>(
     let window = Window::containing(now, cfg.rate_limit_window_seconds);
     let key = counter_key(group, client, &window)?;
     let limit = cfg.limit_for(group);
-    let loaded = COUNTERS.with(|c| c.borrow().get(key.as_str()).is_some_and(|l| l.loaded));
+    let (loaded, open_until) = COUNTERS.with(|c| {
+        c.borrow()
+            .get(key.as_str())
+            .map_or((false, 0), |l| (l.loaded, l.open_until))
+    });
     if !loaded {
+        if now < open_until {
+            return Ok(fail_open(limit, &window, now));
+        }
         let base = match read_shared(kv, &key).await {
             Ok(s) => s.count,
             Err(e) => {
                 crate::log::warn(&format!("approximate rate limit failing open: {}", e.0));
-                0
+                COUNTERS.with(|c| {
+                    let mut c = c.borrow_mut();
+                    c.entry(key.as_str().to_string()).or_default().open_until = now + FAIL_OPEN_MS;
+                });
+                return Ok(fail_open(limit, &window, now));
             }
         };
         COUNTERS.with(|c| {
             let mut c = c.borrow_mut();
-            c.retain(|_, l| l.window_end > now);
+            c.retain(|_, l| l.window_end > now || !l.loaded);
             let l = c.entry(key.as_str().to_string()).or_default();
             l.base = l.base.max(base);
             l.loaded = true;
@@ -205,6 +221,16 @@ pub async fn check_approx<K: Kv>(
         count,
         window.reset_seconds(now),
     ))
+}
+
+/// The answer while KV cannot be read: admitted, with the headers of an untouched window.
+fn fail_open(limit: u32, window: &Window, now: i64) -> Decision {
+    Decision {
+        limit,
+        remaining: limit,
+        reset_seconds: window.reset_seconds(now),
+        allowed: true,
+    }
 }
 
 /// Pushes this isolate's pending admissions to KV and learns the others'.
