@@ -12,9 +12,15 @@ say "cargo fmt --check"
 cargo fmt --check
 say "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
-say "native unit tests"
-cargo test --quiet
+say "native unit and property tests"
+cargo test --quiet --lib --tests
 say "wrangler deploy --dry-run (builds build/ through [build])"
 wrangler deploy --dry-run --outdir .edgestate/dry-run
 say "integration tests in workerd (Miniflare + vitest)"
-vitest run
+report=.edgestate/vitest.json
+mkdir -p .edgestate
+status=0
+vitest run --reporter=default --reporter=json --outputFile.json="$report" || status=$?
+# One plain closing line for CI: "integration: N passed, N failed".
+node -e 'const r = require(process.argv[1]); console.log(`integration: ${r.numPassedTests} passed, ${r.numFailedTests} failed`)' "$PWD/$report" || true
+exit "$status"
