@@ -29,9 +29,10 @@ export function migrationStatements() {
 
 /**
  * Boots a Worker. Options: `kv` / `d1` false to leave a binding out (fault injection),
- * `adminToken` (null for unset), `seedConfig` (an object stored as config:app).
+ * `adminToken` (null for unset), `seedConfig` (an object stored as config:app), `onLog`
+ * (called with every chunk the runtime writes to stdout or stderr).
  */
-export async function boot({ kv = true, d1 = true, adminToken = ADMIN_TOKEN, seedConfig } = {}) {
+export async function boot({ kv = true, d1 = true, adminToken = ADMIN_TOKEN, seedConfig, onLog } = {}) {
   const bindings = adminToken === null ? {} : { ADMIN_TOKEN: adminToken };
   const mf = new Miniflare({
     modules: true,
@@ -41,6 +42,12 @@ export async function boot({ kv = true, d1 = true, adminToken = ADMIN_TOKEN, see
     kvNamespaces: kv ? ["CACHE"] : [],
     d1Databases: d1 ? ["DB"] : [],
     bindings,
+    ...(onLog && {
+      handleRuntimeStdio(stdout, stderr) {
+        stdout.on("data", (d) => onLog(String(d)));
+        stderr.on("data", (d) => onLog(String(d)));
+      },
+    }),
   });
   await mf.ready;
   const env = {

@@ -13,8 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Miniflare } from "miniflare";
-import { ADMIN_TOKEN, COMPATIBILITY_DATE, ROOT, boot, migrationStatements, timing } from "./helpers.js";
+import { ADMIN_TOKEN, ROOT, boot, timing } from "./helpers.js";
 
 // ---------------------------------------------------------------------------------------
 // Workers: the normal one, and the fault modes (a binding left out).
@@ -1954,27 +1953,10 @@ describe("logs", () => {
       let log = "";
       let made = { status: 0, text: "" };
       const stranger = unknownSessionId();
-      const mf = new Miniflare({
-        modules: true,
-        scriptPath: join(ROOT, "build/index.js"),
-        modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
-        compatibilityDate: COMPATIBILITY_DATE,
-        kvNamespaces: kv ? ["CACHE"] : [],
-        d1Databases: d1 ? ["DB"] : [],
-        bindings: { ADMIN_TOKEN: token },
-        handleRuntimeStdio(stdout, stderr) {
-          stdout.on("data", (d) => (log += d));
-          stderr.on("data", (d) => (log += d));
-        },
-      });
+      const w = await boot({ kv, d1, adminToken: token, onLog: (chunk) => (log += chunk) });
       try {
-        await mf.ready;
-        if (d1) {
-          const db = await mf.getD1Database("DB");
-          await db.batch(migrationStatements().map((s) => db.prepare(s)));
-        }
         const call = async (path, init = {}) => {
-          const res = await mf.dispatchFetch(`http://127.0.0.1${path}`, init);
+          const res = await w.mf.dispatchFetch(`http://127.0.0.1${path}`, init);
           return { status: res.status, text: await res.text() };
         };
         const admin = { Authorization: `Bearer ${token}` };
@@ -1999,7 +1981,7 @@ describe("logs", () => {
         // Let the runtime flush its output.
         await new Promise((r) => setTimeout(r, 300));
       } finally {
-        await mf.dispose();
+        await w.dispose();
       }
       const mode = `kv=${kv} d1=${d1}`;
       expect(log, `${mode}: the Worker logged nothing`).toMatch(/GET \/sessions\/current \d{3}/);
