@@ -109,7 +109,8 @@ async fn run(
     now: f64,
 ) -> Reply {
     if route == Route::Health {
-        return Reply::ok(&serde_json::json!({ "status": "ok" }));
+        // Before any binding is touched: /health does no storage work.
+        return health();
     }
     let kv = WorkersKv::from_env(env, meter.clone());
     let config = config::current(&kv, now).await;
@@ -147,6 +148,10 @@ async fn run(
     reply
 }
 
+fn health() -> Reply {
+    Reply::ok(&serde_json::json!({ "status": "ok" }))
+}
+
 async fn rate_limit(app: &App, group: &str, client: &str) -> ApiResult<Decision> {
     if !app.config.is_strict(group) {
         return ratelimit::check_approx(&app.kv, &app.config, group, client, app.now).await;
@@ -167,7 +172,7 @@ async fn rate_limit(app: &App, group: &str, client: &str) -> ApiResult<Decision>
 
 async fn dispatch(app: &App, route: Route, req: &mut Request) -> ApiResult<Reply> {
     match route {
-        Route::Health => Ok(Reply::ok(&serde_json::json!({ "status": "ok" }))),
+        Route::Health => Ok(health()),
         Route::Config(ep) => config::serve(app, ep, req).await,
         Route::Sessions(ep) => sessions::serve(app, ep, req).await,
         Route::Prefs(ep) => prefs::serve(app, ep, req).await,

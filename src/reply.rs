@@ -48,17 +48,4 @@ impl Reply {
         self.headers.push((name, value.into()));
         self
     }
-
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-impl From<Result<Reply, ApiError>> for Reply {
-    fn from(r: Result<Reply, ApiError>) -> Self {
-        r.unwrap_or_else(|e| Reply::error(&e))
-    }
 }
