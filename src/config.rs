@@ -313,18 +313,27 @@ pub async fn serve(app: &App, ep: Endpoint, req: &mut Request) -> ApiResult<Repl
         Endpoint::Replace => {
             app.require_admin(req)?;
             let config = AppConfig::from_document(&crate::http::read_json(req).await?)?;
-            Ok(Reply::ok(
-                store(&app.kv, config, app.now_f64()).await?.as_ref(),
-            ))
+            Ok(Reply::ok(store_with_retry(app, config).await?.as_ref()))
         }
         Endpoint::Patch => {
             app.require_admin(req)?;
             let patch = crate::http::read_json(req).await?;
             let config = load_fresh(&app.kv).await?.patched(&patch)?;
-            Ok(Reply::ok(
-                store(&app.kv, config, app.now_f64()).await?.as_ref(),
-            ))
+            Ok(Reply::ok(store_with_retry(app, config).await?.as_ref()))
         }
+    }
+}
+
+/// KV refuses a second write to one key within a second (429). Two admin writes in quick
+/// succession are normal, so a refused write is retried once after that second.
+async fn store_with_retry(app: &App, config: AppConfig) -> ApiResult<Rc<AppConfig>> {
+    match store(&app.kv, config.clone(), app.now_f64()).await {
+        Err(ApiError::Unavailable(cause)) if app.kv.is_bound() => {
+            crate::log::warn(&format!("config write refused, retrying in 1 s: {cause}"));
+            crate::app::sleep_ms(crate::isolate::KV_WRITE_INTERVAL_MS).await;
+            store(&app.kv, config, crate::clock::now_ms()).await
+        }
+        other => other,
     }
 }
 

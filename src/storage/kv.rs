@@ -34,6 +34,11 @@ impl WorkersKv {
         }
     }
 
+    /// Whether the binding exists (a missing binding is not worth retrying).
+    pub fn is_bound(&self) -> bool {
+        self.store.is_some()
+    }
+
     fn store(&self) -> StoreResult<&KvStore> {
         self.store
             .as_ref()
