@@ -400,14 +400,63 @@ mod tests {
     }
 
     #[test]
-    fn approx_fails_open() {
+    fn approx_fails_open_and_retries_kv_after_a_second() {
         let kv = MemKv::default();
         kv.fail(true);
+        let c = cfg(1, 60);
+        for i in 0..10 {
+            assert!(
+                block_on(check_approx(&kv, &c, "g", "c", i))
+                    .unwrap()
+                    .allowed
+            );
+        }
+        assert_eq!(
+            kv.reads(),
+            1,
+            "one failed read, then open without retrying for a second"
+        );
+        kv.fail(false);
         assert!(
-            block_on(check_approx(&kv, &cfg(1, 60), "g", "c", 0))
+            block_on(check_approx(&kv, &c, "g", "c", 1_000))
                 .unwrap()
                 .allowed
         );
+        let refused = !block_on(check_approx(&kv, &c, "g", "c", 1_001))
+            .unwrap()
+            .allowed;
+        assert!(refused, "limits again once KV answers");
+    }
+
+    /// Runs requests at `times` in a fresh isolate (a thread has its own isolate-local
+    /// state) against a shared KV; returns the KV and how many were admitted.
+    fn isolate(kv: MemKv, times: Vec<i64>) -> (MemKv, usize) {
+        std::thread::spawn(move || {
+            let c = cfg(10, 60);
+            let admitted = times
+                .iter()
+                .filter(|t| {
+                    block_on(check_approx(&kv, &c, "g", "c", **t))
+                        .unwrap()
+                        .allowed
+                })
+                .count();
+            (kv, admitted)
+        })
+        .join()
+        .unwrap()
+    }
+
+    #[test]
+    fn over_admission_is_bounded_by_isolates_times_limit() {
+        // Isolate B starts before A has synced: each admits its own `limit` (the worst case).
+        let (kv, a) = isolate(MemKv::default(), (0..15).map(|i| 100 + i * 10).collect());
+        let (_, b) = isolate(kv, (0..15).map(|i| 400 + i * 10).collect());
+        assert_eq!((a, b), (10, 10));
+        // A syncs (a second after its first read) before B's first read: B sees A's count.
+        let (kv, a) = isolate(MemKv::default(), (0..15).map(|i| 100 + i * 100).collect());
+        let (_, b) = isolate(kv, (0..15).map(|i| 3_000 + i * 10).collect());
+        assert_eq!(a + b, 10, "exact once the counts have met in KV");
     }
 
     #[test]
