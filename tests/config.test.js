@@ -1,16 +1,8 @@
 // Issue 3: the config store (`config:app` in KV), feature flags, the maintenance gate and
 // admin auth, checked black-box against the built Worker in workerd with real local KV and D1.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADMIN_TOKEN, boot, expectError, sum, timing } from "./helpers.js";
+import { ADMIN_TOKEN, DEFAULTS, boot, expectError, sum, timing } from "./helpers.js";
 
-const DEFAULTS = {
-  featureFlags: {},
-  rateLimits: { default: 100 },
-  maintenanceMode: false,
-  strictRateLimits: [],
-  rateLimitWindowSeconds: 60,
-  cacheTtlSeconds: 300,
-};
 
 // Limits high enough that no test here runs into rate limiting by accident.
 const HIGH = { rateLimits: { default: 1000000 } };

@@ -10,6 +10,16 @@ export const COMPATIBILITY_DATE = /compatibility_date\s*=\s*"([^"]+)"/.exec(
   readFileSync(join(ROOT, "wrangler.toml"), "utf8"),
 )[1];
 
+/** The contract's config defaults (API.md, Config). */
+export const DEFAULTS = {
+  featureFlags: {},
+  rateLimits: { default: 100 },
+  maintenanceMode: false,
+  strictRateLimits: [],
+  rateLimitWindowSeconds: 60,
+  cacheTtlSeconds: 300,
+};
+
 /** The statements of every migration, in order. */
 export function migrationStatements() {
   const dir = join(ROOT, "migrations");

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ADMIN_TOKEN, ROOT, boot, timing } from "./helpers.js";
+import { ADMIN_TOKEN, DEFAULTS, ROOT, boot, timing } from "./helpers.js";
 
 // ---------------------------------------------------------------------------------------
 // Workers: the normal one, and the fault modes (a binding left out).
@@ -21,14 +21,6 @@ import { ADMIN_TOKEN, ROOT, boot, timing } from "./helpers.js";
 const HIGH = { rateLimits: { default: 1000000 } };
 const SEED = { ...HIGH, featureFlags: { newCheckout: true }, cacheTtlSeconds: 1 };
 const SEED_NO_D1 = { ...HIGH, featureFlags: { newCheckout: true } };
-const DEFAULTS = {
-  featureFlags: {},
-  rateLimits: { default: 100 },
-  maintenanceMode: false,
-  strictRateLimits: [],
-  rateLimitWindowSeconds: 60,
-  cacheTtlSeconds: 300,
-};
 
 const WORKERS = {
   normal: { seedConfig: SEED },
@@ -121,6 +113,23 @@ const prefsUntouched = async (r, ctx, w) => {
 
 /** Check: a rejected POST /sessions created no session for the row's user. */
 const noSessionFor = (userId) => async (r, ctx, w) => expect(await usersOf(w, userId)).toBe(0);
+
+/**
+ * The two rows every admin route gets: no `Authorization`, and a wrong admin token. Both are
+ * 401 `unauthorized`, and `check` proves nothing changed.
+ */
+function adminAuthRows(route, { setup, request, check }) {
+  return [
+    ["no Authorization", {}],
+    ["wrong admin token", { admin: "wrong-token" }],
+  ].map(([situation, auth]) => ({
+    route,
+    situation,
+    ...(setup && { setup }),
+    request: (ctx) => ({ ...request(ctx), ...auth }),
+    expect: { status: 401, code: "unauthorized", ...(check && { check }) },
+  }));
+}
 
 /** Rows that waited for room in the fixed window (setup only; nothing asserts on time). */
 async function roomInWindow(seconds, needMs) {
@@ -407,20 +416,11 @@ const CASES = [
     request: { method: "PUT", path: "/admin/config", stream: 64 * KIB + 1 },
     expect: { status: 401, code: "unauthorized", check: keepsConfig.check },
   },
-  {
-    route: "PUT /admin/config",
-    situation: "no Authorization",
+  ...adminAuthRows("PUT /admin/config", {
     setup: keepsConfig.setup,
-    request: { method: "PUT", path: "/admin/config", body: { maintenanceMode: true } },
-    expect: { status: 401, code: "unauthorized", check: keepsConfig.check },
-  },
-  {
-    route: "PUT /admin/config",
-    situation: "wrong admin token",
-    setup: keepsConfig.setup,
-    request: { method: "PUT", path: "/admin/config", admin: "wrong-token", body: { maintenanceMode: true } },
-    expect: { status: 401, code: "unauthorized", check: keepsConfig.check },
-  },
+    request: () => ({ method: "PUT", path: "/admin/config", body: { maintenanceMode: true } }),
+    check: keepsConfig.check,
+  }),
   {
     route: "PUT /admin/config",
     situation: "right token, `Basic` scheme",
@@ -545,20 +545,11 @@ const CASES = [
     request: { method: "PATCH", path: "/admin/config", admin: true, body: bigBody() },
     expect: { status: 413, code: "payload_too_large", check: keepsConfig.check },
   },
-  {
-    route: "PATCH /admin/config",
-    situation: "no Authorization",
+  ...adminAuthRows("PATCH /admin/config", {
     setup: keepsConfig.setup,
-    request: { method: "PATCH", path: "/admin/config", body: { maintenanceMode: true } },
-    expect: { status: 401, code: "unauthorized", check: keepsConfig.check },
-  },
-  {
-    route: "PATCH /admin/config",
-    situation: "wrong admin token",
-    setup: keepsConfig.setup,
-    request: { method: "PATCH", path: "/admin/config", admin: "nope", body: { maintenanceMode: true } },
-    expect: { status: 401, code: "unauthorized", check: keepsConfig.check },
-  },
+    request: () => ({ method: "PATCH", path: "/admin/config", body: { maintenanceMode: true } }),
+    check: keepsConfig.check,
+  }),
   {
     route: "PATCH /admin/config",
     situation: "D1 binding absent (KV only)",
@@ -699,18 +690,11 @@ const CASES = [
     },
     expect: { status: 413, code: "payload_too_large", check: noSessionFor("big1") },
   },
-  {
-    route: "POST /sessions",
-    situation: "no Authorization",
-    request: { method: "POST", path: "/sessions", body: { userId: "na1", email: "na1@example.com" } },
-    expect: { status: 401, code: "unauthorized", check: noSessionFor("na1") },
-  },
-  {
-    route: "POST /sessions",
-    situation: "wrong admin token",
-    request: { method: "POST", path: "/sessions", admin: "wrong", body: { userId: "wa1", email: "wa1@example.com" } },
-    expect: { status: 401, code: "unauthorized", check: noSessionFor("wa1") },
-  },
+  ...adminAuthRows("POST /sessions", {
+    setup: () => ({ userId: uid("na") }),
+    request: (ctx) => ({ method: "POST", path: "/sessions", body: { userId: ctx.userId, email: `${ctx.userId}@example.com` } }),
+    check: (r, ctx, w) => noSessionFor(ctx.userId)(r, ctx, w),
+  }),
   {
     route: "POST /sessions",
     situation: "a valid session id instead of the admin token",
@@ -1022,18 +1006,7 @@ const CASES = [
     request: { path: "/admin/sessions?limit=1&debug=1", admin: true },
     expect: { status: 200, check: (r) => expect(r.body.sessions.length).toBeLessThanOrEqual(1) },
   },
-  {
-    route: "GET /admin/sessions",
-    situation: "no Authorization",
-    request: { path: "/admin/sessions" },
-    expect: { status: 401, code: "unauthorized" },
-  },
-  {
-    route: "GET /admin/sessions",
-    situation: "wrong admin token",
-    request: { path: "/admin/sessions", admin: "x" },
-    expect: { status: 401, code: "unauthorized" },
-  },
+  ...adminAuthRows("GET /admin/sessions", { request: () => ({ path: "/admin/sessions" }) }),
   {
     route: "GET /admin/sessions",
     situation: "a valid session id instead of the admin token",
@@ -1089,20 +1062,11 @@ const CASES = [
     request: { method: "DELETE", path: `/admin/users/${"u".repeat(129)}/sessions`, admin: true },
     expect: { status: 400, code: "invalid_request" },
   },
-  {
-    route: "DELETE /admin/users/:userId/sessions",
-    situation: "no Authorization",
+  ...adminAuthRows("DELETE /admin/users/:userId/sessions", {
     setup: (w) => mint(w),
     request: (ctx) => ({ method: "DELETE", path: `/admin/users/${ctx.userId}/sessions` }),
-    expect: { status: 401, code: "unauthorized", check: async (r, ctx, w) => expect(await sessionStatus(w, ctx.id)).toBe(200) },
-  },
-  {
-    route: "DELETE /admin/users/:userId/sessions",
-    situation: "wrong admin token",
-    setup: (w) => mint(w),
-    request: (ctx) => ({ method: "DELETE", path: `/admin/users/${ctx.userId}/sessions`, admin: "wrong" }),
-    expect: { status: 401, code: "unauthorized", check: async (r, ctx, w) => expect(await sessionStatus(w, ctx.id)).toBe(200) },
-  },
+    check: async (r, ctx, w) => expect(await sessionStatus(w, ctx.id)).toBe(200),
+  }),
   {
     route: "DELETE /admin/users/:userId/sessions",
     situation: "the user's own session id instead of the admin token",
@@ -1666,20 +1630,11 @@ const CASES = [
       check: async (r, ctx, w) => expect(await userRow(w, ctx.id)).toBeNull(),
     },
   },
-  {
-    route: "PUT /admin/users/:id",
-    situation: "no Authorization",
-    setup: () => ({ id: uid("pn") }),
+  ...adminAuthRows("PUT /admin/users/:id", {
+    setup: () => ({ id: uid("pa") }),
     request: (ctx) => ({ method: "PUT", path: `/admin/users/${ctx.id}`, body: { name: "Ada" } }),
-    expect: { status: 401, code: "unauthorized", check: async (r, ctx, w) => expect(await userRow(w, ctx.id)).toBeNull() },
-  },
-  {
-    route: "PUT /admin/users/:id",
-    situation: "wrong admin token",
-    setup: () => ({ id: uid("pw") }),
-    request: (ctx) => ({ method: "PUT", path: `/admin/users/${ctx.id}`, admin: "Bearer", body: { name: "Ada" } }),
-    expect: { status: 401, code: "unauthorized", check: async (r, ctx, w) => expect(await userRow(w, ctx.id)).toBeNull() },
-  },
+    check: async (r, ctx, w) => expect(await userRow(w, ctx.id)).toBeNull(),
+  }),
   {
     route: "PUT /admin/users/:id",
     situation: "D1 binding absent",
