@@ -66,9 +66,6 @@ impl MemKv {
     pub fn writes(&self) -> u32 {
         self.writes.get()
     }
-    pub fn deletes(&self) -> u32 {
-        self.deletes.get()
-    }
     fn check(&self, counter: &Cell<u32>) -> StoreResult<()> {
         counter.set(counter.get() + 1);
         if self.failing.get() {
