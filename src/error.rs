@@ -6,22 +6,29 @@ use std::fmt;
 /// Seconds a client should wait during maintenance before retrying.
 pub const MAINTENANCE_RETRY_AFTER: u64 = 60;
 
+/// Every failure a request can end in, as the contract names them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApiError {
     /// The body is not JSON (or not a JSON object where one is required).
     InvalidJson(String),
     /// A field is missing, has the wrong type or is out of range; the message names it.
     InvalidRequest(String),
+    /// Missing or invalid credentials.
     Unauthorized,
+    /// Credentials that do not allow this.
     Forbidden,
+    /// No such path or resource.
     NotFound,
     /// A known path with another method; carries the `Allow` header value.
-    MethodNotAllowed(&'static str),
+    MethodNotAllowed(String),
+    /// A body over 64 KiB.
     PayloadTooLarge,
-    /// Over the rate limit; carries the `Retry-After` seconds.
+    /// Over the rate limit.
     RateLimited {
+        /// The `Retry-After` seconds.
         retry_after: u64,
     },
+    /// The maintenance gate is closed.
     Maintenance,
     /// A dependency (KV or D1) failed and nothing stale could be served. The cause is logged.
     Unavailable(String),
@@ -30,10 +37,12 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// `invalid_request` naming the field: `"<field>: <problem>"`.
     pub fn invalid(field: &str, problem: &str) -> Self {
         ApiError::InvalidRequest(format!("{field}: {problem}"))
     }
 
+    /// The HTTP status.
     pub fn status(&self) -> u16 {
         match self {
             ApiError::InvalidJson(_) | ApiError::InvalidRequest(_) => 400,
@@ -48,6 +57,7 @@ impl ApiError {
         }
     }
 
+    /// The contract's error code.
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::InvalidJson(_) => "invalid_json",
@@ -89,6 +99,7 @@ impl ApiError {
         }
     }
 
+    /// The JSON body `{"error", "code"}`.
     pub fn body(&self) -> String {
         serde_json::json!({ "error": self.public_message(), "code": self.code() }).to_string()
     }
@@ -96,7 +107,7 @@ impl ApiError {
     /// Extra headers the contract requires for this error.
     pub fn headers(&self) -> Vec<(&'static str, String)> {
         match self {
-            ApiError::MethodNotAllowed(allow) => vec![("Allow", (*allow).to_string())],
+            ApiError::MethodNotAllowed(allow) => vec![("Allow", allow.clone())],
             ApiError::RateLimited { retry_after } => vec![("Retry-After", retry_after.to_string())],
             ApiError::Maintenance => vec![("Retry-After", MAINTENANCE_RETRY_AFTER.to_string())],
             _ => vec![],
@@ -115,6 +126,7 @@ impl fmt::Display for ApiError {
 pub struct StorageError(pub String);
 
 impl StorageError {
+    /// A storage error with this description.
     pub fn new(what: impl Into<String>) -> Self {
         StorageError(what.into())
     }
@@ -126,7 +138,9 @@ impl From<StorageError> for ApiError {
     }
 }
 
+/// A result that fails as an [`ApiError`].
 pub type ApiResult<T> = Result<T, ApiError>;
+/// A result of a storage call.
 pub type StoreResult<T> = Result<T, StorageError>;
 
 #[cfg(test)]
@@ -141,7 +155,11 @@ mod tests {
             (ApiError::Unauthorized, 401, "unauthorized"),
             (ApiError::Forbidden, 403, "forbidden"),
             (ApiError::NotFound, 404, "not_found"),
-            (ApiError::MethodNotAllowed("GET"), 405, "method_not_allowed"),
+            (
+                ApiError::MethodNotAllowed("GET".into()),
+                405,
+                "method_not_allowed",
+            ),
             (ApiError::PayloadTooLarge, 413, "payload_too_large"),
             (
                 ApiError::RateLimited { retry_after: 3 },
@@ -177,7 +195,7 @@ mod tests {
     #[test]
     fn contract_headers() {
         assert_eq!(
-            ApiError::MethodNotAllowed("GET, PUT").headers(),
+            ApiError::MethodNotAllowed("GET, PUT".into()).headers(),
             vec![("Allow", "GET, PUT".to_string())]
         );
         assert_eq!(

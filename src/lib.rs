@@ -1,30 +1,42 @@
-//! edgestate: sessions, app config and feature flags, user preferences, a
-//! stale-while-revalidate cache and rate limiting, on Workers KV (fast, eventually
-//! consistent reads) and D1 (the consistent authority). See README.md for a code tour.
+//! edgestate: sessions, an app config with feature flags and a maintenance gate, user
+//! preferences, a stale-while-revalidate cache and rate limiting, on Workers KV (fast,
+//! eventually consistent reads) and D1 (the consistent authority).
+//!
+//! As a Worker, this crate's `fetch` entry (feature `entry`, on by default) serves the whole
+//! API. As a library (`default-features = false`), another workers-rs Worker can:
+//!
+//! * mount every edgestate route beside its own with [`handle`] (and [`routes::serves`] to
+//!   decide which requests are edgestate's);
+//! * verify sessions, read the config and flags, rate-limit and cache through
+//!   [`Edgestate`];
+//! * use the plain-Rust [`domain`] directly with its own ports, and the [`storage`] adapters.
+//!
+//! The layers point one way: `routes → domain ← storage`. See README.md for a code tour.
 
-mod app;
-pub mod auth;
+#![warn(missing_docs)]
+
 mod clock;
-pub mod config;
+mod ctx;
+pub mod domain;
+mod embed;
 pub mod error;
-pub mod http;
-pub mod isolate;
+mod isolate;
 mod log;
-pub mod meter;
-pub mod prefs;
-pub mod ratelimit;
-pub mod reply;
-pub mod router;
-pub mod sessions;
+mod pipeline;
+pub mod routes;
 pub mod storage;
-pub mod swr;
-pub mod types;
-pub mod users;
 
-use worker::{event, Context, Env, Request, Response, Result};
+pub use embed::{Edgestate, CACHE_PREFIX};
+pub use pipeline::handle;
 
-#[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+/// The Worker's entry: every request goes through the pipeline.
+#[cfg(feature = "entry")]
+#[worker::event(fetch)]
+async fn fetch(
+    req: worker::Request,
+    env: worker::Env,
+    ctx: worker::Context,
+) -> worker::Result<worker::Response> {
     console_error_panic_hook::set_once();
-    app::handle(req, env, ctx).await
+    handle(req, env, ctx).await
 }

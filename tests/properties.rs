@@ -2,16 +2,16 @@
 //! it never panics, it accepts exactly the valid set (checked against an independent
 //! reference predicate written from the contract), and an accepted value round-trips.
 
-use edgestate::auth::{bearer, cookie, require_admin, session_id};
-use edgestate::config::AppConfig;
+use edgestate::domain::config::AppConfig;
+use edgestate::domain::ids::{Email, FlagName, ProfileId, SessionId, UserId};
+use edgestate::domain::json::parse as parse_json;
+use edgestate::domain::prefs::{is_language_tag, PrefsPatch};
+use edgestate::domain::ratelimit::client;
+use edgestate::domain::sessions::{Cursor, ListQuery, NewSession};
+use edgestate::domain::users::{parse_batch, parse_profile};
 use edgestate::error::ApiError;
-use edgestate::http::parse_json;
-use edgestate::prefs::{is_language_tag, PrefsPatch};
-use edgestate::ratelimit::client;
-use edgestate::router::resolve;
-use edgestate::sessions::{parse_new_session, Cursor, ListQuery};
-use edgestate::types::{Email, FlagName, ProfileId, SessionId, UserId};
-use edgestate::users::{parse_batch, parse_profile};
+use edgestate::routes::auth::{bearer, cookie, require_admin, session_id};
+use edgestate::routes::find;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -121,7 +121,7 @@ proptest! {
     fn arbitrary_json_never_panics_any_body_parser(v in json_value()) {
         let _ = AppConfig::from_document(&v);
         let _ = PrefsPatch::parse(&v);
-        let _ = parse_new_session(&v);
+        let _ = NewSession::parse(&v);
         let _ = parse_batch(&v);
         let _ = parse_profile(&v);
     }
@@ -215,7 +215,7 @@ proptest! {
 
     #[test]
     fn cursors_round_trip(at in 0i64..10_000_000_000_000, hash in "[0-9a-f]{64}") {
-        let c = Cursor { created_at: at, id_hash: hash };
+        let c = Cursor { created_at: edgestate::domain::time::Millis(at), id_hash: hash };
         prop_assert_eq!(Cursor::parse(&c.encode()).unwrap(), c);
     }
 
@@ -253,8 +253,8 @@ proptest! {
 
     #[test]
     fn paths_and_methods_never_panic(method in "[A-Z]{0,7}", path in "(/[a-z0-9%._-]{0,12}){0,5}") {
-        match resolve(&method, &path) {
-            Ok(_) => {}
+        match find(&method, &path) {
+            Ok(found) => prop_assert!(method == found.route.method || method == "HEAD"),
             Err(e) => prop_assert!(matches!(e, ApiError::NotFound | ApiError::MethodNotAllowed(_))),
         }
     }

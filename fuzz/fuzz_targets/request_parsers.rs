@@ -1,7 +1,8 @@
 //! Headers, paths and query values: everything the Worker parses before reading a body.
 #![no_main]
 
-use edgestate::{auth, ratelimit, router, sessions, types};
+use edgestate::domain::{ids as types, prefs, ratelimit, sessions};
+use edgestate::routes::{self, auth, input};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -13,7 +14,9 @@ fuzz_target!(|data: &[u8]| {
     let _ = auth::session_id(Some(a), Some(b));
     let _ = auth::require_admin(Some(a), Some(b));
     let _ = ratelimit::client(Some(s));
-    let _ = router::resolve(a, b);
+    let _ = routes::find(a, b);
+    let _ = input::query_pairs(s);
+    let _ = input::percent_decode(s, true);
     let _ = sessions::Cursor::parse(s);
     let _ = sessions::ListQuery::parse([("limit", a), ("cursor", b), ("userId", s)].into_iter());
     let _ = types::UserId::parse("userId", s);
@@ -21,5 +24,5 @@ fuzz_target!(|data: &[u8]| {
     let _ = types::FlagName::parse("name", s);
     let _ = types::Email::parse("email", s);
     let _ = types::SessionId::parse(s);
-    let _ = edgestate::prefs::is_language_tag(s);
+    let _ = prefs::is_language_tag(s);
 });

@@ -1,30 +1,33 @@
-//! The D1 adapter: implements every resource's D1 port. Each method is one statement, and
+//! The D1 adapter: implements the domain's D1 ports. Each method is one statement, and
 //! every statement is metered. A missing binding is a storage error, not a panic.
 
 use crate::clock::now_ms;
+use crate::domain::ids::{ProfileId, UserId};
+use crate::domain::prefs::{PrefsDb, PrefsPatch, PrefsRow};
+use crate::domain::ratelimit::CounterDb;
+use crate::domain::sessions::{ListQuery, SessionDb, SessionRecord};
+use crate::domain::time::Millis;
+use crate::domain::users::{User, UserDb};
 use crate::error::{StorageError, StoreResult};
-use crate::meter::Meter;
-use crate::prefs::{PrefsDb, PrefsPatch, PrefsRow};
-use crate::ratelimit::CounterDb;
-use crate::sessions::{ListQuery, SessionDb, SessionRecord};
-use crate::types::{ProfileId, UserId};
-use crate::users::{User, UserDb};
+use crate::storage::meter::Meter;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, Env};
 
+/// The binding name in `wrangler.toml`.
 pub const BINDING: &str = "DB";
 
+/// The D1 binding, metered.
 #[derive(Clone)]
 pub struct D1 {
     db: Option<Rc<D1Database>>,
     meter: Rc<Meter>,
 }
 
-fn num(n: i64) -> JsValue {
-    JsValue::from_f64(n as f64)
+fn at(t: Millis) -> JsValue {
+    JsValue::from_f64(t.0 as f64)
 }
 
 fn text(s: &str) -> JsValue {
@@ -36,6 +39,7 @@ fn opt_text(s: Option<&str>) -> JsValue {
 }
 
 impl D1 {
+    /// The binding from the environment (absent: every call fails as a storage error).
     pub fn from_env(env: &Env, meter: Rc<Meter>) -> Self {
         D1 {
             db: env.d1(BINDING).ok().map(Rc::new),
@@ -91,8 +95,8 @@ impl SessionDb for D1 {
             text(&s.id_hash),
             text(&s.user_id),
             text(&s.email),
-            num(s.created_at),
-            num(s.expires_at),
+            at(s.created_at),
+            at(s.expires_at),
         ];
         self.rows::<serde_json::Value>(sql, &args).await.map(|_| ())
     }
@@ -102,24 +106,29 @@ impl SessionDb for D1 {
         self.first(&sql, &[text(id_hash)]).await
     }
 
-    async fn revoke(&self, id_hash: &str, now: i64) -> StoreResult<bool> {
+    async fn revoke(&self, id_hash: &str, now: Millis) -> StoreResult<bool> {
         let sql = "UPDATE sessions SET revoked_at = ?2 WHERE id_hash = ?1 AND revoked_at IS NULL RETURNING id_hash";
         Ok(!self
-            .rows::<Hash>(sql, &[text(id_hash), num(now)])
+            .rows::<Hash>(sql, &[text(id_hash), at(now)])
             .await?
             .is_empty())
     }
 
-    async fn revoke_user(&self, user: &UserId, now: i64) -> StoreResult<Vec<String>> {
+    async fn revoke_user(&self, user: &UserId, now: Millis) -> StoreResult<Vec<String>> {
         let sql = "UPDATE sessions SET revoked_at = ?2 \
                    WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 RETURNING id_hash";
         let rows = self
-            .rows::<Hash>(sql, &[text(user.as_str()), num(now)])
+            .rows::<Hash>(sql, &[text(user.as_str()), at(now)])
             .await?;
         Ok(rows.into_iter().map(|r| r.id_hash).collect())
     }
 
-    async fn list(&self, q: &ListQuery, now: i64, limit: u32) -> StoreResult<Vec<SessionRecord>> {
+    async fn list(
+        &self,
+        q: &ListQuery,
+        now: Millis,
+        limit: u32,
+    ) -> StoreResult<Vec<SessionRecord>> {
         let sql = format!(
             "SELECT {SESSION_COLS} FROM sessions \
              WHERE revoked_at IS NULL AND expires_at > ?1 \
@@ -127,12 +136,12 @@ impl SessionDb for D1 {
                AND (?3 IS NULL OR created_at < ?3 OR (created_at = ?3 AND id_hash < ?4)) \
              ORDER BY created_at DESC, id_hash DESC LIMIT ?5"
         );
-        let (at, hash) = match &q.cursor {
-            Some(c) => (num(c.created_at), text(&c.id_hash)),
+        let (after, hash) = match &q.cursor {
+            Some(c) => (at(c.created_at), text(&c.id_hash)),
             None => (JsValue::NULL, JsValue::NULL),
         };
         let user = opt_text(q.user.as_ref().map(UserId::as_str));
-        self.rows(&sql, &[num(now), user, at, hash, JsValue::from(limit)])
+        self.rows(&sql, &[at(now), user, after, hash, JsValue::from(limit)])
             .await
     }
 }
@@ -166,7 +175,7 @@ impl PrefsDb for D1 {
             .map(PrefsRow::from))
     }
 
-    async fn merge(&self, user: &UserId, p: &PrefsPatch, now: i64) -> StoreResult<PrefsRow> {
+    async fn merge(&self, user: &UserId, p: &PrefsPatch, now: Millis) -> StoreResult<PrefsRow> {
         // One statement: each column keeps its value unless the patch sets it, so concurrent
         // PATCHes of different fields cannot overwrite each other.
         let sql = "INSERT INTO preferences (user_id, theme, language, notifications, version, updated_at) \
@@ -183,7 +192,7 @@ impl PrefsDb for D1 {
             opt_text(p.theme.as_deref()),
             opt_text(p.language.as_deref()),
             notifications,
-            num(now),
+            at(now),
         ];
         self.first::<PrefsDbRow>(sql, &args)
             .await?
@@ -204,7 +213,7 @@ impl From<UserRow> for User {
         User {
             id: r.id,
             name: r.name,
-            updated_at: r.updated_at as i64,
+            updated_at: Millis::from_js(r.updated_at),
         }
     }
 }
@@ -237,11 +246,11 @@ impl UserDb for D1 {
             .collect())
     }
 
-    async fn upsert(&self, id: &ProfileId, name: &str, now: i64) -> StoreResult<User> {
+    async fn upsert(&self, id: &ProfileId, name: &str, now: Millis) -> StoreResult<User> {
         let sql = "INSERT INTO users (id, name, updated_at) VALUES (?1, ?2, ?3) \
                    ON CONFLICT (id) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at \
                    RETURNING id, name, updated_at";
-        self.first::<UserRow>(sql, &[text(id.as_str()), text(name), num(now)])
+        self.first::<UserRow>(sql, &[text(id.as_str()), text(name), at(now)])
             .await?
             .map(User::from)
             .ok_or_else(|| StorageError::new("user upsert returned no row"))
@@ -249,19 +258,19 @@ impl UserDb for D1 {
 }
 
 impl CounterDb for D1 {
-    async fn increment(&self, bucket: &str, window_start: i64) -> StoreResult<u64> {
+    async fn increment(&self, bucket: &str, window_start: Millis) -> StoreResult<u64> {
         let sql = "INSERT INTO rate_limits (bucket, window_start, count) VALUES (?1, ?2, 1) \
                    ON CONFLICT (bucket, window_start) DO UPDATE SET count = count + 1 RETURNING count";
         let row = self
-            .first::<Count>(sql, &[text(bucket), num(window_start)])
+            .first::<Count>(sql, &[text(bucket), at(window_start)])
             .await?;
         row.map(|r| r.count as u64)
             .ok_or_else(|| StorageError::new("counter upsert returned no row"))
     }
 
-    async fn prune(&self, before: i64) -> StoreResult<()> {
+    async fn prune(&self, before: Millis) -> StoreResult<()> {
         let sql = "DELETE FROM rate_limits WHERE window_start < ?1";
-        self.rows::<serde_json::Value>(sql, &[num(before)])
+        self.rows::<serde_json::Value>(sql, &[at(before)])
             .await
             .map(|_| ())
     }

@@ -1,16 +1,22 @@
-//! In-memory fakes of the storage ports, for native unit tests only. They implement the same
-//! traits as the KV and D1 adapters and can be told to fail.
+//! In-memory fakes of every storage port, for native tests: [`MemKv`] (the KV port),
+//! [`MemSessions`], [`MemPrefs`], [`MemUsers`] and [`MemCounters`] (the D1 ports), and
+//! [`FakeTimer`]. Each counts its calls and can be told to fail.
 
-use super::{Kv, PutOptions};
+use crate::domain::ids::{ProfileId, UserId};
+use crate::domain::kv::{Kv, KvKey, PutOptions};
+use crate::domain::prefs::{PrefsDb, PrefsPatch, PrefsRow};
+use crate::domain::ratelimit::CounterDb;
+use crate::domain::sessions::{ListQuery, SessionDb, SessionRecord};
+use crate::domain::time::{Millis, Timer};
+use crate::domain::users::{User, UserDb};
 use crate::error::{StorageError, StoreResult};
-use crate::types::KvKey;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-/// Runs a future that never really waits (every fake answers at once).
+/// Runs a future whose awaits all complete at once (every fake answers at once).
 pub fn block_on<F: Future>(f: F) -> F::Output {
     let mut f = pin!(f);
     let mut cx = Context::from_waker(Waker::noop());
@@ -21,23 +27,31 @@ pub fn block_on<F: Future>(f: F) -> F::Output {
     }
 }
 
+/// One stored KV entry.
 #[derive(Debug, Clone)]
 pub struct Entry {
+    /// The value.
     pub value: String,
+    /// The `expirationTtl` it was written with.
     pub ttl: Option<u64>,
+    /// Its metadata.
     pub metadata: Option<serde_json::Value>,
 }
 
+/// An in-memory KV namespace.
 #[derive(Default)]
 pub struct MemKv {
+    /// Everything stored, by key.
     pub entries: RefCell<HashMap<String, Entry>>,
     reads: Cell<u32>,
     writes: Cell<u32>,
     deletes: Cell<u32>,
     failing: Cell<bool>,
+    failing_writes: Cell<u32>,
 }
 
 impl MemKv {
+    /// Stores `value` under `key` without counting a write.
     pub fn insert(&self, key: &str, value: &str) {
         self.entries.borrow_mut().insert(
             key.to_string(),
@@ -48,23 +62,37 @@ impl MemKv {
             },
         );
     }
+    /// The value under `key`, without counting a read.
     pub fn get_raw(&self, key: &str) -> Option<String> {
         self.entries.borrow().get(key).map(|e| e.value.clone())
     }
+    /// The entry under `key`, without counting a read.
     pub fn entry(&self, key: &str) -> Option<Entry> {
         self.entries.borrow().get(key).cloned()
     }
+    /// Removes `key` without counting a delete.
     pub fn remove(&self, key: &str) {
         self.entries.borrow_mut().remove(key);
     }
+    /// Makes every call fail (or stop failing).
     pub fn fail(&self, on: bool) {
         self.failing.set(on);
     }
+    /// Makes the next `n` writes fail, as KV refuses a second write to a key in a second.
+    pub fn fail_next_writes(&self, n: u32) {
+        self.failing_writes.set(n);
+    }
+    /// Reads so far (a bulk read counts one).
     pub fn reads(&self) -> u32 {
         self.reads.get()
     }
+    /// Writes so far.
     pub fn writes(&self) -> u32 {
         self.writes.get()
+    }
+    /// Deletes so far.
+    pub fn deletes(&self) -> u32 {
+        self.deletes.get()
     }
     fn check(&self, counter: &Cell<u32>) -> StoreResult<()> {
         counter.set(counter.get() + 1);
@@ -92,6 +120,10 @@ impl Kv for MemKv {
 
     async fn put(&self, key: &KvKey, value: &str, opts: PutOptions) -> StoreResult<()> {
         self.check(&self.writes)?;
+        if self.failing_writes.get() > 0 {
+            self.failing_writes.set(self.failing_writes.get() - 1);
+            return Err(StorageError::new("fake KV: too many writes to one key"));
+        }
         let entry = Entry {
             value: value.to_string(),
             ttl: opts.ttl.map(|t| t.seconds()),
@@ -110,14 +142,17 @@ impl Kv for MemKv {
     }
 }
 
-/// A failure switch and call counter shared by the fake databases.
+/// A failure switch and query counter shared by the fake databases.
 #[derive(Default)]
 pub struct FakeDb {
+    /// Queries so far.
     pub queries: Cell<u32>,
+    /// While true, every query fails.
     pub failing: Cell<bool>,
 }
 
 impl FakeDb {
+    /// Counts one query; fails if told to.
     pub fn query(&self) -> StoreResult<()> {
         self.queries.set(self.queries.get() + 1);
         if self.failing.get() {
@@ -125,5 +160,199 @@ impl FakeDb {
         } else {
             Ok(())
         }
+    }
+}
+
+/// The sessions table.
+#[derive(Default)]
+pub struct MemSessions {
+    /// The rows.
+    pub rows: RefCell<Vec<SessionRecord>>,
+    /// Query counter and failure switch.
+    pub db: FakeDb,
+}
+
+impl SessionDb for MemSessions {
+    async fn insert(&self, s: &SessionRecord) -> StoreResult<()> {
+        self.db.query()?;
+        self.rows.borrow_mut().push(s.clone());
+        Ok(())
+    }
+
+    async fn find(&self, id_hash: &str) -> StoreResult<Option<SessionRecord>> {
+        self.db.query()?;
+        let rows = self.rows.borrow();
+        Ok(rows.iter().find(|r| r.id_hash == id_hash).cloned())
+    }
+
+    async fn revoke(&self, id_hash: &str, now: Millis) -> StoreResult<bool> {
+        self.db.query()?;
+        let mut rows = self.rows.borrow_mut();
+        let row = rows
+            .iter_mut()
+            .find(|r| r.id_hash == id_hash && r.revoked_at.is_none());
+        Ok(row.map(|r| r.revoked_at = Some(now)).is_some())
+    }
+
+    async fn revoke_user(&self, user: &UserId, now: Millis) -> StoreResult<Vec<String>> {
+        self.db.query()?;
+        let mut out = Vec::new();
+        for r in self.rows.borrow_mut().iter_mut() {
+            if r.user_id == user.as_str() && r.is_valid(now) {
+                r.revoked_at = Some(now);
+                out.push(r.id_hash.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    async fn list(
+        &self,
+        q: &ListQuery,
+        now: Millis,
+        limit: u32,
+    ) -> StoreResult<Vec<SessionRecord>> {
+        self.db.query()?;
+        let after_cursor = |r: &SessionRecord| {
+            q.cursor
+                .as_ref()
+                .is_none_or(|c| (r.created_at, &r.id_hash) < (c.created_at, &c.id_hash))
+        };
+        let mut rows: Vec<_> = self
+            .rows
+            .borrow()
+            .iter()
+            .filter(|r| r.is_valid(now))
+            .filter(|r| q.user.as_ref().is_none_or(|u| u.as_str() == r.user_id))
+            .filter(|r| after_cursor(r))
+            .cloned()
+            .collect();
+        rows.sort_by(|a, b| (b.created_at, &b.id_hash).cmp(&(a.created_at, &a.id_hash)));
+        rows.truncate(limit as usize);
+        Ok(rows)
+    }
+}
+
+/// The preferences table.
+#[derive(Default)]
+pub struct MemPrefs {
+    /// The rows, by user.
+    pub rows: RefCell<HashMap<String, PrefsRow>>,
+    /// Query counter and failure switch.
+    pub db: FakeDb,
+}
+
+impl PrefsDb for MemPrefs {
+    async fn get(&self, user: &UserId) -> StoreResult<Option<PrefsRow>> {
+        self.db.query()?;
+        Ok(self.rows.borrow().get(user.as_str()).cloned())
+    }
+
+    async fn merge(&self, user: &UserId, p: &PrefsPatch, _now: Millis) -> StoreResult<PrefsRow> {
+        self.db.query()?;
+        let mut rows = self.rows.borrow_mut();
+        let row = rows.entry(user.to_string()).or_default();
+        row.theme = p.theme.clone().or(row.theme.take());
+        row.language = p.language.clone().or(row.language.take());
+        row.notifications = p.notifications.or(row.notifications);
+        row.version += 1;
+        Ok(row.clone())
+    }
+}
+
+/// The users table.
+#[derive(Default)]
+pub struct MemUsers {
+    /// The rows, by id.
+    pub rows: RefCell<BTreeMap<String, User>>,
+    /// Query counter and failure switch.
+    pub db: FakeDb,
+}
+
+impl UserDb for MemUsers {
+    async fn get(&self, id: &ProfileId) -> StoreResult<Option<User>> {
+        self.db.query()?;
+        Ok(self.rows.borrow().get(id.as_str()).cloned())
+    }
+
+    async fn get_many(&self, ids: &[ProfileId]) -> StoreResult<Vec<User>> {
+        self.db.query()?;
+        let rows = self.rows.borrow();
+        Ok(ids
+            .iter()
+            .filter_map(|id| rows.get(id.as_str()).cloned())
+            .collect())
+    }
+
+    async fn upsert(&self, id: &ProfileId, name: &str, now: Millis) -> StoreResult<User> {
+        self.db.query()?;
+        let u = User {
+            id: id.to_string(),
+            name: name.to_string(),
+            updated_at: now,
+        };
+        self.rows.borrow_mut().insert(id.to_string(), u.clone());
+        Ok(u)
+    }
+}
+
+/// The strict rate-limit counters table.
+#[derive(Default)]
+pub struct MemCounters {
+    /// Counts by (bucket, window start).
+    pub rows: RefCell<HashMap<(String, Millis), u64>>,
+    /// Query counter and failure switch.
+    pub db: FakeDb,
+}
+
+impl CounterDb for MemCounters {
+    async fn increment(&self, bucket: &str, window_start: Millis) -> StoreResult<u64> {
+        self.db.query()?;
+        let mut rows = self.rows.borrow_mut();
+        let n = rows.entry((bucket.to_string(), window_start)).or_insert(0);
+        *n += 1;
+        Ok(*n)
+    }
+
+    async fn prune(&self, before: Millis) -> StoreResult<()> {
+        self.db.query()?;
+        self.rows
+            .borrow_mut()
+            .retain(|(_, start), _| *start >= before);
+        Ok(())
+    }
+}
+
+/// A clock that only moves when deferred work sleeps.
+#[derive(Debug, Default)]
+pub struct FakeTimer {
+    now: Cell<Millis>,
+    slept_ms: Cell<i64>,
+}
+
+impl FakeTimer {
+    /// A timer reading `ms`.
+    pub fn at(ms: i64) -> Self {
+        FakeTimer {
+            now: Cell::new(Millis(ms)),
+            slept_ms: Cell::new(0),
+        }
+    }
+
+    /// Milliseconds slept so far.
+    pub fn slept_ms(&self) -> i64 {
+        self.slept_ms.get()
+    }
+}
+
+impl Timer for FakeTimer {
+    fn now(&self) -> Millis {
+        self.now.get()
+    }
+
+    async fn sleep(&self, ms: i64) {
+        let ms = ms.max(0);
+        self.slept_ms.set(self.slept_ms.get() + ms);
+        self.now.set(self.now.get().plus_ms(ms));
     }
 }

@@ -1,17 +1,19 @@
-//! The Workers KV adapter. Every call is metered; a missing binding is a storage error (the
-//! routes then degrade as documented) rather than a panic.
+//! The Workers KV adapter: implements the domain's [`Kv`] port. Every call is metered; a
+//! missing binding is a storage error (the routes then degrade as documented) rather than a
+//! panic.
 
-use super::{Kv, PutOptions};
 use crate::clock::now_ms;
+use crate::domain::kv::{Kv, KvKey, PutOptions};
 use crate::error::{StorageError, StoreResult};
-use crate::meter::{KvOp, Meter};
-use crate::types::KvKey;
+use crate::storage::meter::{KvOp, Meter};
 use std::collections::HashMap;
 use std::rc::Rc;
 use worker::{Env, KvStore};
 
+/// The binding name in `wrangler.toml`.
 pub const BINDING: &str = "CACHE";
 
+/// The KV binding, metered.
 #[derive(Clone)]
 pub struct WorkersKv {
     store: Option<KvStore>,
@@ -19,6 +21,7 @@ pub struct WorkersKv {
 }
 
 impl WorkersKv {
+    /// The binding from the environment (absent: every call fails as a storage error).
     pub fn from_env(env: &Env, meter: Rc<Meter>) -> Self {
         WorkersKv {
             store: env.kv(BINDING).ok(),
@@ -32,11 +35,6 @@ impl WorkersKv {
             store: self.store.clone(),
             meter: Rc::new(Meter::default()),
         }
-    }
-
-    /// Whether the binding exists (a missing binding is not worth retrying).
-    pub fn is_bound(&self) -> bool {
-        self.store.is_some()
     }
 
     fn store(&self) -> StoreResult<&KvStore> {

@@ -1,17 +1,9 @@
-//! Newtypes that validate at the boundary: once a value has one of these types it is known
-//! to be well-formed, so domain code never re-checks it. Each `parse` names the field it
-//! rejects in the error so the client sees which input was wrong.
+//! Identifiers and addresses that validate at the boundary: once a value has one of these
+//! types it is well-formed, so no code below re-checks it. Each `parse` names the field it
+//! rejects, so the client sees which input was wrong.
 
 use crate::error::ApiError;
-use std::borrow::Cow;
 use std::fmt;
-
-/// Workers KV refuses keys longer than 512 bytes.
-pub const KV_MAX_KEY_BYTES: usize = 512;
-/// Workers KV refuses metadata whose JSON is longer than 1024 bytes.
-pub const KV_MAX_METADATA_BYTES: usize = 1024;
-/// Workers KV refuses an `expirationTtl` below 60 seconds.
-pub const KV_MIN_TTL_SECONDS: u64 = 60;
 
 fn all_chars(s: &str, extra: &[u8]) -> bool {
     s.bytes()
@@ -38,10 +30,12 @@ fn checked(field: &str, s: &str, max: usize, extra: &[u8]) -> Result<String, Api
 macro_rules! string_newtype {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+        #[serde(transparent)]
         pub struct $name(String);
 
         impl $name {
+            /// The value as text.
             pub fn as_str(&self) -> &str {
                 &self.0
             }
@@ -66,6 +60,7 @@ string_newtype!(
     UserId
 );
 impl UserId {
+    /// Parses `s`; an error names `field`.
     pub fn parse(field: &str, s: &str) -> Result<Self, ApiError> {
         checked(field, s, 128, b"_.:@-").map(UserId)
     }
@@ -76,6 +71,7 @@ string_newtype!(
     ProfileId
 );
 impl ProfileId {
+    /// Parses `s`; an error names `field`.
     pub fn parse(field: &str, s: &str) -> Result<Self, ApiError> {
         checked(field, s, 64, b"_-").map(ProfileId)
     }
@@ -86,6 +82,7 @@ string_newtype!(
     FlagName
 );
 impl FlagName {
+    /// Parses `s`; an error names `field`.
     pub fn parse(field: &str, s: &str) -> Result<Self, ApiError> {
         checked(field, s, 64, b"_.:-").map(FlagName)
     }
@@ -97,6 +94,7 @@ string_newtype!(
     Email
 );
 impl Email {
+    /// Parses `s`; an error names `field`.
     pub fn parse(field: &str, s: &str) -> Result<Self, ApiError> {
         let bad =
             || ApiError::invalid(field, "must be a valid e-mail address of at most 254 bytes");
@@ -121,10 +119,11 @@ impl Email {
 
 string_newtype!(
     /// A session id as handed to the client: 32 random bytes, base64url without padding
-    /// (43 characters). It is never stored; see `sessions::hash_session_id`.
+    /// (43 characters). It is never stored; see `sessions::hash_id`.
     SessionId
 );
 impl SessionId {
+    /// The length of every id we mint.
     pub const LEN: usize = 43;
 
     /// Parses a client-supplied token. Anything that is not exactly the shape we mint is
@@ -154,65 +153,6 @@ pub fn base64url(bytes: &[u8]) -> String {
         }
     }
     out
-}
-
-/// A KV key known to be within KV's 512-byte limit.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct KvKey(Cow<'static, str>);
-
-impl KvKey {
-    /// A constant key, checked at compile time when used in a `const`.
-    pub const fn fixed(key: &'static str) -> Self {
-        assert!(!key.is_empty() && key.len() <= KV_MAX_KEY_BYTES);
-        KvKey(Cow::Borrowed(key))
-    }
-
-    /// Builds `prefix` + `rest`. Every key is built from validated parts, so an overlong key
-    /// is a bug, reported as `internal` rather than sent to KV.
-    pub fn new(prefix: &str, rest: &str) -> Result<Self, ApiError> {
-        let key = format!("{prefix}{rest}");
-        if key.is_empty() || key.len() > KV_MAX_KEY_BYTES {
-            return Err(ApiError::Internal(format!("KV key of {} bytes", key.len())));
-        }
-        Ok(KvKey(Cow::Owned(key)))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// A KV `expirationTtl` known to be at least KV's 60-second minimum.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ttl(u64);
-
-impl Ttl {
-    /// Rounds up to KV's minimum: asking for less than 60 s gives 60 s.
-    pub fn at_least_minimum(seconds: u64) -> Self {
-        Ttl(seconds.max(KV_MIN_TTL_SECONDS))
-    }
-
-    pub fn seconds(self) -> u64 {
-        self.0
-    }
-}
-
-/// KV metadata, serialised, known to be within KV's 1024-byte limit.
-#[derive(Debug, Clone, PartialEq)]
-pub struct KvMetadata(serde_json::Value);
-
-impl KvMetadata {
-    pub fn new(value: serde_json::Value) -> Result<Self, ApiError> {
-        let len = value.to_string().len();
-        if len > KV_MAX_METADATA_BYTES {
-            return Err(ApiError::Internal(format!("KV metadata of {len} bytes")));
-        }
-        Ok(KvMetadata(value))
-    }
-
-    pub fn value(&self) -> &serde_json::Value {
-        &self.0
-    }
 }
 
 #[cfg(test)]
@@ -293,28 +233,5 @@ mod tests {
         assert_eq!(base64url(b"foo"), "Zm9v");
         assert_eq!(base64url(b"foobar"), "Zm9vYmFy");
         assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
-    }
-
-    #[test]
-    fn kv_key_limit_is_512_bytes() {
-        assert!(KvKey::new("p:", &"k".repeat(510)).is_ok());
-        assert!(KvKey::new("p:", &"k".repeat(511)).is_err());
-        assert!(KvKey::new("", "").is_err());
-    }
-
-    #[test]
-    fn ttl_never_below_60() {
-        assert_eq!(Ttl::at_least_minimum(0).seconds(), 60);
-        assert_eq!(Ttl::at_least_minimum(59).seconds(), 60);
-        assert_eq!(Ttl::at_least_minimum(61).seconds(), 61);
-    }
-
-    #[test]
-    fn metadata_limit_is_1024_bytes() {
-        let fits = serde_json::json!({ "k": "v".repeat(1024 - 8) });
-        assert_eq!(fits.to_string().len(), 1024);
-        assert!(KvMetadata::new(fits).is_ok());
-        let over = serde_json::json!({ "k": "v".repeat(1024 - 7) });
-        assert!(KvMetadata::new(over).is_err());
     }
 }

@@ -2,29 +2,32 @@
 //! per-field upsert, so concurrent PATCHes of different fields all survive. KV
 //! (`prefs:<userId>`) is the fast read path, refreshed after each write but never more than
 //! once a second per key from an isolate (KV's limit): a burst is carried by D1, and the
-//! isolate serves its own newest acknowledged write until the KV copy catches up.
+//! isolate serves its own newest acknowledged write ([`PendingPrefs`]) until the KV copy
+//! catches up.
 
-use crate::app::App;
+use crate::domain::ids::UserId;
+use crate::domain::json::{deny_unknown, object};
+use crate::domain::kv::{Kv, KvKey, PutOptions, Ttl, WriteGate, KV_WRITE_INTERVAL_MS};
+use crate::domain::time::{Millis, Timer};
 use crate::error::{ApiError, ApiResult, StoreResult};
-use crate::http::{deny_unknown, object, read_json};
-use crate::isolate::{begin_flight, kv_write_wait_ms, try_claim_kv_write};
-use crate::reply::Reply;
-use crate::router::pick;
-use crate::storage::{Kv, PutOptions};
-use crate::types::{KvKey, Ttl, UserId};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use worker::Request;
 
 const KV_PREFIX: &str = "prefs:";
 /// KV copies expire after 30 days without a write; D1 refills them on the next read.
 const KV_TTL_SECONDS: u64 = 30 * 24 * 3600;
+/// How many times a deferred KV refresh tries again before leaving it to the next request.
+const MAX_FLUSH_ROUNDS: usize = 10;
 
+/// A user's preferences, defaults filled in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Prefs {
+    /// `light` or `dark`.
     pub theme: String,
+    /// A BCP 47 language tag.
     pub language: String,
+    /// Whether to notify.
     pub notifications: bool,
 }
 
@@ -41,42 +44,50 @@ impl Default for Prefs {
 /// A validated partial update; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PrefsPatch {
+    /// New theme.
     pub theme: Option<String>,
+    /// New language tag.
     pub language: Option<String>,
+    /// New notification switch.
     pub notifications: Option<bool>,
 }
 
 impl PrefsPatch {
+    /// Whether it changes nothing.
     pub fn is_empty(&self) -> bool {
         *self == PrefsPatch::default()
     }
 
+    /// Parses a `PATCH /prefs` body: any subset of the three fields, nothing else.
     pub fn parse(body: &serde_json::Value) -> ApiResult<Self> {
         let obj = object(body)?;
         deny_unknown(obj, &["theme", "language", "notifications"], "")?;
-        let mut p = PrefsPatch::default();
-        if let Some(v) = obj.get("theme") {
-            let t = v.as_str().filter(|t| *t == "light" || *t == "dark");
-            p.theme = Some(
-                t.ok_or_else(|| ApiError::invalid("theme", "must be \"light\" or \"dark\""))?
-                    .to_string(),
-            );
-        }
-        if let Some(v) = obj.get("language") {
-            let l = v.as_str().filter(|l| is_language_tag(l));
-            p.language = Some(
-                l.ok_or_else(|| ApiError::invalid("language", "must be a BCP 47 language tag"))?
-                    .to_string(),
-            );
-        }
-        if let Some(v) = obj.get("notifications") {
-            p.notifications = Some(
-                v.as_bool()
-                    .ok_or_else(|| ApiError::invalid("notifications", "must be a boolean"))?,
-            );
-        }
-        Ok(p)
+        let field = |name: &str| obj.get(name);
+        Ok(PrefsPatch {
+            theme: field("theme").map(parse_theme).transpose()?,
+            language: field("language").map(parse_language).transpose()?,
+            notifications: field("notifications")
+                .map(|v| {
+                    v.as_bool()
+                        .ok_or_else(|| ApiError::invalid("notifications", "must be a boolean"))
+                })
+                .transpose()?,
+        })
     }
+}
+
+fn parse_theme(v: &serde_json::Value) -> ApiResult<String> {
+    v.as_str()
+        .filter(|t| *t == "light" || *t == "dark")
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::invalid("theme", "must be \"light\" or \"dark\""))
+}
+
+fn parse_language(v: &serde_json::Value) -> ApiResult<String> {
+    v.as_str()
+        .filter(|l| is_language_tag(l))
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::invalid("language", "must be a BCP 47 language tag"))
 }
 
 /// A well-formed BCP 47 tag (RFC 5646 syntax, without the grandfathered irregular tags):
@@ -145,13 +156,18 @@ pub fn is_language_tag(tag: &str) -> bool {
 /// never set that field.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PrefsRow {
+    /// Stored theme, if set.
     pub theme: Option<String>,
+    /// Stored language, if set.
     pub language: Option<String>,
+    /// Stored notification switch, if set.
     pub notifications: Option<bool>,
+    /// Increases with every write; orders KV copies.
     pub version: i64,
 }
 
 impl PrefsRow {
+    /// The preferences it stands for, defaults filled in.
     pub fn prefs(&self) -> Prefs {
         let d = Prefs::default();
         Prefs {
@@ -165,30 +181,33 @@ impl PrefsRow {
 /// The D1 side of preferences.
 #[allow(async_fn_in_trait)]
 pub trait PrefsDb {
+    /// The user's row, if any.
     async fn get(&self, user: &UserId) -> StoreResult<Option<PrefsRow>>;
     /// Applies the patch in one atomic statement and returns the merged row with a version
     /// one higher than before.
-    async fn merge(&self, user: &UserId, patch: &PrefsPatch, now: i64) -> StoreResult<PrefsRow>;
+    async fn merge(&self, user: &UserId, patch: &PrefsPatch, now: Millis) -> StoreResult<PrefsRow>;
 }
 
 /// What KV holds under `prefs:<userId>`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Envelope {
+pub struct PrefsCopy {
+    /// The preferences.
     pub prefs: Prefs,
+    /// The D1 version they come from.
     pub version: i64,
-    /// When this copy was read from D1 (ms). Copies older than `REVALIDATE_MS` are served
-    /// and re-read from D1 in the background.
+    /// When this copy was read from D1. Copies older than [`REVALIDATE_MS`] are served and
+    /// re-read from D1 in the background.
     #[serde(default)]
-    pub synced_at: i64,
+    pub synced_at: Millis,
 }
 
-impl Envelope {
-    fn from_row(row: &PrefsRow, now: f64) -> Self {
-        Envelope {
+impl PrefsCopy {
+    fn from_row(row: &PrefsRow, now: Millis) -> Self {
+        PrefsCopy {
             prefs: row.prefs(),
             version: row.version,
-            synced_at: now as i64,
+            synced_at: now,
         }
     }
 }
@@ -196,97 +215,145 @@ impl Envelope {
 /// KV writes from different isolates can land out of order (KV is last-writer-wins), so a
 /// copy read more than a minute after it was synced is refreshed from D1 in the background:
 /// a stale copy heals within a minute of being read.
-pub const REVALIDATE_MS: f64 = 60_000.0;
+pub const REVALIDATE_MS: i64 = 60_000;
 
-thread_local! {
-    /// Acknowledged writes whose KV copy is not written yet, newest version per user.
-    static PENDING: RefCell<HashMap<String, Envelope>> = RefCell::new(HashMap::new());
+/// Acknowledged writes whose KV copy is not written yet, newest version per user. Isolate
+/// state (see `isolate.rs`).
+#[derive(Debug, Default)]
+pub struct PendingPrefs {
+    by_user: RefCell<HashMap<String, PrefsCopy>>,
 }
 
-fn pending(user: &UserId) -> Option<Envelope> {
-    PENDING.with(|p| p.borrow().get(user.as_str()).cloned())
-}
+impl PendingPrefs {
+    fn get(&self, user: &UserId) -> Option<PrefsCopy> {
+        self.by_user.borrow().get(user.as_str()).cloned()
+    }
 
-fn note_pending(user: &UserId, env: Envelope) {
-    PENDING.with(|p| {
-        let mut p = p.borrow_mut();
-        if p.get(user.as_str())
-            .is_none_or(|old| old.version < env.version)
+    /// Keeps `copy` unless a newer version is already pending.
+    fn note(&self, user: &UserId, copy: PrefsCopy) {
+        let mut by_user = self.by_user.borrow_mut();
+        if by_user
+            .get(user.as_str())
+            .is_none_or(|old| old.version < copy.version)
         {
-            p.insert(user.as_str().to_string(), env);
+            by_user.insert(user.as_str().to_string(), copy);
         }
-    });
-}
+    }
 
-fn clear_pending(user: &UserId, written_version: i64) {
-    PENDING.with(|p| {
-        let mut p = p.borrow_mut();
-        if p.get(user.as_str())
-            .is_some_and(|e| e.version <= written_version)
+    /// Forgets the pending write once KV holds `written_version` or newer.
+    fn clear(&self, user: &UserId, written_version: i64) {
+        let mut by_user = self.by_user.borrow_mut();
+        if by_user
+            .get(user.as_str())
+            .is_some_and(|c| c.version <= written_version)
         {
-            p.remove(user.as_str());
+            by_user.remove(user.as_str());
         }
-    });
+    }
 }
 
+/// The isolate state preferences use.
+#[derive(Debug, Clone, Copy)]
+pub struct PrefsState<'a> {
+    /// This isolate's acknowledged writes not yet in KV.
+    pub pending: &'a PendingPrefs,
+    /// This isolate's KV write times.
+    pub gate: &'a WriteGate,
+}
+
+/// The KV key of a user's copy.
 pub fn kv_key(user: &UserId) -> ApiResult<KvKey> {
     KvKey::new(KV_PREFIX, user.as_str())
 }
 
-async fn write_kv<K: Kv>(kv: &K, user: &UserId, env: &Envelope) -> ApiResult<()> {
-    let text = serde_json::to_string(env).map_err(|e| ApiError::Internal(e.to_string()))?;
+async fn write_kv<K: Kv>(
+    kv: &K,
+    st: PrefsState<'_>,
+    user: &UserId,
+    copy: &PrefsCopy,
+) -> ApiResult<()> {
+    let text = serde_json::to_string(copy).map_err(|e| ApiError::Internal(e.to_string()))?;
     kv.put(
         &kv_key(user)?,
         &text,
         PutOptions::ttl(Ttl::at_least_minimum(KV_TTL_SECONDS)),
     )
     .await?;
-    clear_pending(user, env.version);
+    st.pending.clear(user, copy.version);
     Ok(())
 }
 
-/// Writes the KV copy if this isolate may write the key now; otherwise leaves it pending.
-/// Returns how long to wait before a deferred write, if one is needed.
-async fn sync_kv<K: Kv>(kv: &K, user: &UserId, env: Envelope, now: f64) -> ApiResult<Option<f64>> {
-    note_pending(user, env);
+/// What a read or write answers, and whether the KV copy still needs a refresh.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrefsAnswer {
+    /// The caller's preferences.
+    pub prefs: Prefs,
+    /// Refresh the KV copy after this many milliseconds ([`sync_later`]); `None` if KV is
+    /// up to date.
+    pub sync_after_ms: Option<i64>,
+}
+
+/// Writes the KV copy if this isolate may write the key now; otherwise leaves it pending
+/// and says when to try.
+async fn sync_now<K: Kv>(
+    kv: &K,
+    st: PrefsState<'_>,
+    user: &UserId,
+    copy: PrefsCopy,
+    now: Millis,
+) -> ApiResult<PrefsAnswer> {
+    let prefs = copy.prefs.clone();
+    st.pending.note(user, copy);
     let key = kv_key(user)?;
-    if !try_claim_kv_write(key.as_str(), now) {
-        return Ok(Some(kv_write_wait_ms(key.as_str(), now)));
+    if !st.gate.try_claim(&key, now) {
+        let wait = st.gate.wait_ms(&key, now);
+        return Ok(PrefsAnswer {
+            prefs,
+            sync_after_ms: Some(wait),
+        });
     }
-    let latest = pending(user);
-    if let Some(env) = latest {
-        if let Err(e) = write_kv(kv, user, &env).await {
+    let mut sync_after_ms = None;
+    if let Some(latest) = st.pending.get(user) {
+        if let Err(e) = write_kv(kv, st, user, &latest).await {
             crate::log::warn(&format!("prefs KV refresh deferred: {e}"));
-            return Ok(Some(crate::isolate::KV_WRITE_INTERVAL_MS));
+            sync_after_ms = Some(KV_WRITE_INTERVAL_MS);
         }
     }
-    Ok(None)
+    Ok(PrefsAnswer {
+        prefs,
+        sync_after_ms,
+    })
 }
 
 /// `GET /prefs`: this isolate's newest pending write, else KV, else D1 (written back).
 pub async fn get<K: Kv, D: PrefsDb>(
     kv: &K,
     db: &D,
+    st: PrefsState<'_>,
     user: &UserId,
-    now: f64,
-) -> ApiResult<(Prefs, Option<f64>)> {
-    if let Some(env) = pending(user) {
-        return Ok((env.prefs, None));
+    now: Millis,
+) -> ApiResult<PrefsAnswer> {
+    if let Some(copy) = st.pending.get(user) {
+        return Ok(PrefsAnswer {
+            prefs: copy.prefs,
+            sync_after_ms: None,
+        });
     }
     match kv.get(&kv_key(user)?).await {
         Ok(Some(text)) => {
-            if let Ok(env) = serde_json::from_str::<Envelope>(&text) {
-                let revalidate = now - env.synced_at as f64 >= REVALIDATE_MS;
-                return Ok((env.prefs, revalidate.then_some(0.0)));
+            if let Ok(copy) = serde_json::from_str::<PrefsCopy>(&text) {
+                let revalidate = now.ms_since(copy.synced_at) >= REVALIDATE_MS;
+                return Ok(PrefsAnswer {
+                    prefs: copy.prefs,
+                    sync_after_ms: revalidate.then_some(0),
+                });
             }
         }
         Ok(None) => {}
         Err(e) => crate::log::warn(&format!("prefs KV read failed, asking D1: {}", e.0)),
     }
     let row = db.get(user).await?.unwrap_or_default();
-    let env = Envelope::from_row(&row, now);
-    let wait = sync_kv(kv, user, env.clone(), now).await?;
-    Ok((env.prefs, wait))
+    sync_now(kv, st, user, PrefsCopy::from_row(&row, now), now).await
 }
 
 /// `PATCH /prefs`: atomic merge in D1, then the KV refresh (now or deferred). An empty patch
@@ -294,20 +361,19 @@ pub async fn get<K: Kv, D: PrefsDb>(
 pub async fn patch<K: Kv, D: PrefsDb>(
     kv: &K,
     db: &D,
+    st: PrefsState<'_>,
     user: &UserId,
     patch: &PrefsPatch,
-    now: f64,
-) -> ApiResult<(Prefs, Option<f64>)> {
+    now: Millis,
+) -> ApiResult<PrefsAnswer> {
     if patch.is_empty() {
-        return get(kv, db, user, now).await;
+        return get(kv, db, st, user, now).await;
     }
-    let row = db.merge(user, patch, now as i64).await?;
-    let env = Envelope::from_row(&row, now);
-    let wait = sync_kv(kv, user, env.clone(), now).await?;
-    Ok((env.prefs, wait))
+    let row = db.merge(user, patch, now).await?;
+    sync_now(kv, st, user, PrefsCopy::from_row(&row, now), now).await
 }
 
-/// What a deferred refresh achieved.
+/// What one deferred refresh achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flush {
     /// KV holds the newest state this isolate knows.
@@ -318,12 +384,18 @@ pub enum Flush {
     Failed,
 }
 
-/// The deferred refresh: re-reads D1 (the newest state, whoever wrote it) and writes KV.
-pub async fn flush<K: Kv, D: PrefsDb>(kv: &K, db: &D, user: &UserId, now: f64) -> Flush {
+/// One deferred refresh: re-reads D1 (the newest state, whoever wrote it) and writes KV.
+pub async fn flush<K: Kv, D: PrefsDb>(
+    kv: &K,
+    db: &D,
+    st: PrefsState<'_>,
+    user: &UserId,
+    now: Millis,
+) -> Flush {
     let Ok(key) = kv_key(user) else {
         return Flush::Failed;
     };
-    if !try_claim_kv_write(key.as_str(), now) {
+    if !st.gate.try_claim(&key, now) {
         return Flush::Again;
     }
     let row = match db.get(user).await {
@@ -333,111 +405,65 @@ pub async fn flush<K: Kv, D: PrefsDb>(kv: &K, db: &D, user: &UserId, now: f64) -
             return Flush::Failed;
         }
     };
-    note_pending(user, Envelope::from_row(&row, now));
-    if let Some(latest) = pending(user) {
-        if let Err(e) = write_kv(kv, user, &latest).await {
+    st.pending.note(user, PrefsCopy::from_row(&row, now));
+    if let Some(latest) = st.pending.get(user) {
+        if let Err(e) = write_kv(kv, st, user, &latest).await {
             crate::log::warn(&format!("prefs KV refresh failed: {e}"));
             return Flush::Failed;
         }
     }
-    if pending(user).is_none() {
+    if st.pending.get(user).is_none() {
         Flush::Done
     } else {
         Flush::Again
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// Routes.
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Endpoint {
-    Get,
-    Patch,
-}
-
-pub fn resolve(method: &str, segs: &[&str]) -> Option<ApiResult<Endpoint>> {
-    match segs {
-        ["prefs"] => Some(pick(
-            method,
-            "GET, PATCH",
-            vec![("GET", Endpoint::Get), ("PATCH", Endpoint::Patch)],
-        )),
-        _ => None,
-    }
-}
-
-pub async fn serve(app: &App, ep: Endpoint, req: &mut Request) -> ApiResult<Reply> {
-    let user = UserId::parse("userId", &app.session(req).await?.user_id)?;
-    let now = app.now_f64();
-    let (prefs, wait) = match ep {
-        Endpoint::Get => get(&app.kv, &app.d1, &user, now).await?,
-        Endpoint::Patch => {
-            let p = PrefsPatch::parse(&read_json(req).await?)?;
-            patch(&app.kv, &app.d1, &user, &p, now).await?
+/// The deferred half of a burst: waits `first_wait_ms`, then flushes once a second until KV
+/// holds the newest state (at most [`MAX_FLUSH_ROUNDS`] rounds). Run it once per user and
+/// isolate at a time (single flight).
+pub async fn sync_later<K: Kv, D: PrefsDb, T: Timer>(
+    kv: &K,
+    db: &D,
+    st: PrefsState<'_>,
+    timer: &T,
+    user: &UserId,
+    first_wait_ms: i64,
+) -> Flush {
+    let mut wait = first_wait_ms;
+    let mut outcome = Flush::Again;
+    for _ in 0..MAX_FLUSH_ROUNDS {
+        timer.sleep(wait).await;
+        outcome = flush(kv, db, st, user, timer.now()).await;
+        if outcome != Flush::Again {
+            break;
         }
-    };
-    if let Some(wait) = wait {
-        schedule_flush(app, user, wait);
+        wait = KV_WRITE_INTERVAL_MS;
     }
-    Ok(Reply::ok(&prefs))
-}
-
-/// Coalesces a burst: one background task per user and isolate writes KV once the key's
-/// one-second window opens, and again until nothing newer is pending.
-fn schedule_flush(app: &App, user: UserId, wait_ms: f64) {
-    let Some(flight) = begin_flight(&format!("prefs-sync:{user}")) else {
-        return;
-    };
-    let (kv, db) = (app.kv.detached(), app.d1.detached());
-    app.spawn(async move {
-        let mut wait = wait_ms;
-        for _ in 0..10 {
-            crate::app::sleep_ms(wait).await;
-            if flush(&kv, &db, &user, crate::clock::now_ms()).await != Flush::Again {
-                break;
-            }
-            wait = crate::isolate::KV_WRITE_INTERVAL_MS;
-        }
-        drop(flight);
-    });
-}
-
-#[cfg(test)]
-pub mod fake {
-    use super::*;
-    use crate::storage::fake::FakeDb;
-
-    #[derive(Default)]
-    pub struct MemPrefs {
-        pub rows: RefCell<HashMap<String, PrefsRow>>,
-        pub db: FakeDb,
-    }
-
-    impl PrefsDb for MemPrefs {
-        async fn get(&self, user: &UserId) -> StoreResult<Option<PrefsRow>> {
-            self.db.query()?;
-            Ok(self.rows.borrow().get(user.as_str()).cloned())
-        }
-        async fn merge(&self, user: &UserId, p: &PrefsPatch, _now: i64) -> StoreResult<PrefsRow> {
-            self.db.query()?;
-            let mut rows = self.rows.borrow_mut();
-            let row = rows.entry(user.to_string()).or_default();
-            row.theme = p.theme.clone().or(row.theme.take());
-            row.language = p.language.clone().or(row.language.take());
-            row.notifications = p.notifications.or(row.notifications);
-            row.version += 1;
-            Ok(row.clone())
-        }
-    }
+    outcome
 }
 
 #[cfg(test)]
 mod tests {
-    use super::fake::MemPrefs;
     use super::*;
-    use crate::storage::fake::{block_on, MemKv};
+    use crate::storage::fake::{block_on, FakeTimer, MemKv, MemPrefs};
     use serde_json::json;
+
+    /// One isolate's state.
+    #[derive(Default)]
+    struct Isolate {
+        pending: PendingPrefs,
+        gate: WriteGate,
+    }
+
+    impl Isolate {
+        fn st(&self) -> PrefsState<'_> {
+            PrefsState {
+                pending: &self.pending,
+                gate: &self.gate,
+            }
+        }
+    }
 
     fn user(s: &str) -> UserId {
         UserId::parse("userId", s).unwrap()
@@ -506,34 +532,35 @@ mod tests {
         }
     }
 
-    #[test]
-    fn defaults_then_patch_then_get() {
-        let (kv, db) = (MemKv::default(), MemPrefs::default());
-        let u = user("u1");
-        assert_eq!(
-            block_on(get(&kv, &db, &u, 0.0)).unwrap().0,
-            Prefs::default()
-        );
-        let p = PrefsPatch {
+    fn dark() -> PrefsPatch {
+        PrefsPatch {
             theme: Some("dark".into()),
             ..Default::default()
-        };
-        let (after, _) = block_on(patch(&kv, &db, &u, &p, 5_000.0)).unwrap();
+        }
+    }
+
+    #[test]
+    fn defaults_then_patch_then_get() {
+        let (kv, db, iso) = (MemKv::default(), MemPrefs::default(), Isolate::default());
+        let u = user("u1");
+        let first = block_on(get(&kv, &db, iso.st(), &u, Millis(0))).unwrap();
+        assert_eq!(first.prefs, Prefs::default());
+        let after = block_on(patch(&kv, &db, iso.st(), &u, &dark(), Millis(5_000)))
+            .unwrap()
+            .prefs;
         assert_eq!(after.theme, "dark");
-        assert_eq!(block_on(get(&kv, &db, &u, 5_001.0)).unwrap().0, after);
-        let stored: Envelope = serde_json::from_str(&kv.get_raw("prefs:u1").unwrap()).unwrap();
+        let again = block_on(get(&kv, &db, iso.st(), &u, Millis(5_001))).unwrap();
+        assert_eq!(again.prefs, after);
+        let stored: PrefsCopy = serde_json::from_str(&kv.get_raw("prefs:u1").unwrap()).unwrap();
         assert_eq!(stored.prefs, after);
     }
 
     #[test]
     fn a_burst_writes_kv_once_and_loses_nothing() {
-        let (kv, db) = (MemKv::default(), MemPrefs::default());
+        let (kv, db, iso) = (MemKv::default(), MemPrefs::default(), Isolate::default());
         let u = user("burst");
         let patches = [
-            PrefsPatch {
-                theme: Some("dark".into()),
-                ..Default::default()
-            },
+            dark(),
             PrefsPatch {
                 language: Some("fr".into()),
                 ..Default::default()
@@ -544,17 +571,16 @@ mod tests {
             },
         ];
         let mut waits = Vec::new();
-        for (i, p) in patches.iter().enumerate() {
-            waits.push(
-                block_on(patch(&kv, &db, &u, p, 10_000.0 + i as f64))
-                    .unwrap()
-                    .1,
-            );
+        for (i, p) in (0..).zip(patches.iter()) {
+            let answer = block_on(patch(&kv, &db, iso.st(), &u, p, Millis(10_000 + i)));
+            waits.push(answer.unwrap().sync_after_ms);
         }
         assert_eq!(kv.writes(), 1, "one KV write inside the second");
         assert_eq!(waits[0], None);
         assert!(waits[1].is_some() && waits[2].is_some());
-        let seen = block_on(get(&kv, &db, &u, 10_010.0)).unwrap().0;
+        let seen = block_on(get(&kv, &db, iso.st(), &u, Millis(10_010)))
+            .unwrap()
+            .prefs;
         assert_eq!(
             seen,
             Prefs {
@@ -563,31 +589,54 @@ mod tests {
                 notifications: false
             }
         );
-        assert_eq!(block_on(flush(&kv, &db, &u, 11_001.0)), Flush::Done);
+        assert_eq!(
+            block_on(flush(&kv, &db, iso.st(), &u, Millis(11_001))),
+            Flush::Done
+        );
         assert_eq!(kv.writes(), 2);
-        let stored: Envelope = serde_json::from_str(&kv.get_raw("prefs:burst").unwrap()).unwrap();
+        let stored: PrefsCopy = serde_json::from_str(&kv.get_raw("prefs:burst").unwrap()).unwrap();
         assert_eq!(stored.prefs, seen);
         assert_eq!(stored.version, 3);
     }
 
     #[test]
+    fn sync_later_waits_for_the_window_then_writes_the_newest_state() {
+        let (kv, db, iso) = (MemKv::default(), MemPrefs::default(), Isolate::default());
+        let u = user("later");
+        block_on(patch(&kv, &db, iso.st(), &u, &dark(), Millis(0))).unwrap();
+        let second = PrefsPatch {
+            notifications: Some(false),
+            ..Default::default()
+        };
+        let wait = block_on(patch(&kv, &db, iso.st(), &u, &second, Millis(10)))
+            .unwrap()
+            .sync_after_ms
+            .unwrap();
+        assert_eq!(wait, 990);
+        let timer = FakeTimer::at(10);
+        let outcome = block_on(sync_later(&kv, &db, iso.st(), &timer, &u, wait));
+        assert_eq!(outcome, Flush::Done);
+        assert_eq!(timer.slept_ms(), 990);
+        let stored: PrefsCopy = serde_json::from_str(&kv.get_raw("prefs:later").unwrap()).unwrap();
+        assert_eq!(stored.version, 2);
+        assert!(!stored.prefs.notifications);
+    }
+
+    #[test]
     fn empty_patch_writes_nothing() {
-        let (kv, db) = (MemKv::default(), MemPrefs::default());
-        let (p, _) = block_on(patch(&kv, &db, &user("e"), &PrefsPatch::default(), 0.0)).unwrap();
-        assert_eq!(p, Prefs::default());
+        let (kv, db, iso) = (MemKv::default(), MemPrefs::default(), Isolate::default());
+        let empty = PrefsPatch::default();
+        let p = block_on(patch(&kv, &db, iso.st(), &user("e"), &empty, Millis(0))).unwrap();
+        assert_eq!(p.prefs, Prefs::default());
         assert!(db.rows.borrow().is_empty());
     }
 
     #[test]
     fn d1_failure_on_patch_is_unavailable_and_writes_nothing() {
-        let (kv, db) = (MemKv::default(), MemPrefs::default());
+        let (kv, db, iso) = (MemKv::default(), MemPrefs::default(), Isolate::default());
         db.db.failing.set(true);
-        let p = PrefsPatch {
-            theme: Some("dark".into()),
-            ..Default::default()
-        };
         assert!(matches!(
-            block_on(patch(&kv, &db, &user("f"), &p, 0.0)),
+            block_on(patch(&kv, &db, iso.st(), &user("f"), &dark(), Millis(0))),
             Err(ApiError::Unavailable(_))
         ));
         assert!(kv.entries.borrow().is_empty());
@@ -595,7 +644,7 @@ mod tests {
 
     #[test]
     fn kv_miss_reads_d1_and_writes_back() {
-        let (kv, db) = (MemKv::default(), MemPrefs::default());
+        let (kv, db, iso) = (MemKv::default(), MemPrefs::default(), Isolate::default());
         let u = user("m");
         db.rows.borrow_mut().insert(
             "m".into(),
@@ -605,20 +654,17 @@ mod tests {
                 ..Default::default()
             },
         );
-        let (p, _) = block_on(get(&kv, &db, &u, 50_000.0)).unwrap();
-        assert_eq!(p.theme, "dark");
+        let p = block_on(get(&kv, &db, iso.st(), &u, Millis(50_000))).unwrap();
+        assert_eq!(p.prefs.theme, "dark");
         assert!(kv.get_raw("prefs:m").is_some());
         db.db.failing.set(true);
-        assert_eq!(
-            block_on(get(&kv, &db, &u, 50_001.0)).unwrap().0.theme,
-            "dark",
-            "served from KV"
-        );
+        let again = block_on(get(&kv, &db, iso.st(), &u, Millis(50_001))).unwrap();
+        assert_eq!(again.prefs.theme, "dark", "served from KV");
     }
 
     #[test]
     fn an_old_kv_copy_is_served_then_revalidated_from_d1() {
-        let (kv, db) = (MemKv::default(), MemPrefs::default());
+        let (kv, db, iso) = (MemKv::default(), MemPrefs::default(), Isolate::default());
         let u = user("old");
         // Another isolate's out-of-order write left version 1 in KV; D1 is at version 2.
         kv.insert("prefs:old", r#"{"prefs":{"theme":"light","language":"en","notifications":true},"version":1,"syncedAt":0}"#);
@@ -630,11 +676,15 @@ mod tests {
                 ..Default::default()
             },
         );
-        let (served, wait) = block_on(get(&kv, &db, &u, REVALIDATE_MS)).unwrap();
-        assert_eq!(served.theme, "light", "served at once");
-        assert_eq!(wait, Some(0.0), "and a refresh is asked for");
-        assert_eq!(block_on(flush(&kv, &db, &u, REVALIDATE_MS)), Flush::Done);
-        let (fresh, wait) = block_on(get(&kv, &db, &u, REVALIDATE_MS + 1.0)).unwrap();
-        assert_eq!((fresh.theme.as_str(), wait), ("dark", None));
+        let t = Millis(REVALIDATE_MS);
+        let served = block_on(get(&kv, &db, iso.st(), &u, t)).unwrap();
+        assert_eq!(served.prefs.theme, "light", "served at once");
+        assert_eq!(served.sync_after_ms, Some(0), "and a refresh is asked for");
+        assert_eq!(block_on(flush(&kv, &db, iso.st(), &u, t)), Flush::Done);
+        let fresh = block_on(get(&kv, &db, iso.st(), &u, t.plus_ms(1))).unwrap();
+        assert_eq!(
+            (fresh.prefs.theme.as_str(), fresh.sync_after_ms),
+            ("dark", None)
+        );
     }
 }

@@ -4,45 +4,51 @@
 //!   Only its SHA-256 is stored (KV key `session:<hex>`, D1 primary key), so a dump of KV or
 //!   D1 yields no usable session.
 //! * Create: D1 first, then KV with `expirationTtl` = remaining lifetime and metadata.
-//! * Read (`GET /sessions/current`, and every session-authenticated route): KV first; on a
-//!   miss D1, and a valid D1 hit is written back to KV. Expired sessions are refused even if
-//!   KV still holds them.
+//! * Read ([`Check::Fast`]): KV first; on a miss D1, and a valid D1 hit is written back to
+//!   KV. Expired sessions are refused even if KV still holds them.
 //! * Revocation marks the D1 row and deletes the KV entry, so this location refuses the
-//!   session at once. Revocation and admin routes always check D1.
+//!   session at once. Revocation checks D1 ([`Check::Authoritative`]).
 
-use crate::app::App;
+use crate::domain::ids::{Email, SessionId, UserId};
+use crate::domain::json::{deny_unknown, object, required_str};
+use crate::domain::kv::{Kv, KvKey, KvMetadata, PutOptions, Ttl};
+use crate::domain::time::Millis;
 use crate::error::{ApiError, ApiResult, StoreResult};
-use crate::http::{deny_unknown, object, read_json};
-use crate::reply::Reply;
-use crate::router::pick;
-use crate::storage::{Kv, PutOptions};
-use crate::types::{Email, KvKey, KvMetadata, SessionId, Ttl, UserId};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use worker::Request;
 
+/// How long a session lives.
 pub const LIFETIME_SECONDS: u64 = 7 * 24 * 60 * 60;
-const LIFETIME_MS: i64 = LIFETIME_SECONDS as i64 * 1000;
 const KV_PREFIX: &str = "session:";
+/// The admin listing's page size when `limit` is not given.
 pub const DEFAULT_PAGE: u32 = 100;
+/// The largest page the admin listing serves.
 pub const MAX_PAGE: u32 = 1000;
 
 /// A session as stored: never the id itself, only its hash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionRecord {
+    /// SHA-256 (hex) of the session id.
     pub id_hash: String,
+    /// The session's user.
     pub user_id: String,
+    /// The user's e-mail address.
     pub email: String,
-    pub created_at: i64,
-    pub expires_at: i64,
-    pub revoked_at: Option<i64>,
+    /// When it was minted.
+    pub created_at: Millis,
+    /// When it stops being accepted.
+    pub expires_at: Millis,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<Millis>,
 }
 
 impl SessionRecord {
-    pub fn is_valid(&self, now: i64) -> bool {
+    /// Not revoked and not expired at `now`.
+    pub fn is_valid(&self, now: Millis) -> bool {
         self.revoked_at.is_none() && now < self.expires_at
     }
 
+    /// What the API shows of it.
     pub fn view(&self) -> SessionView {
         SessionView {
             user_id: self.user_id.clone(),
@@ -53,28 +59,36 @@ impl SessionRecord {
     }
 }
 
-/// What the API shows of a session, and what the KV entry holds (value and metadata).
+/// What the API shows of a session, and what its KV copy holds (value and metadata).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionView {
+    /// The session's user.
     pub user_id: String,
+    /// The user's e-mail address.
     pub email: String,
-    pub created_at: i64,
-    pub expires_at: i64,
+    /// When it was minted.
+    pub created_at: Millis,
+    /// When it stops being accepted.
+    pub expires_at: Millis,
 }
 
 /// Keyset pagination position: the last row of the previous page.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cursor {
-    pub created_at: i64,
+    /// `created_at` of the last row served.
+    pub created_at: Millis,
+    /// `id_hash` of the last row served.
     pub id_hash: String,
 }
 
 impl Cursor {
+    /// The opaque text handed to clients.
     pub fn encode(&self) -> String {
         format!("{}.{}", self.created_at, self.id_hash)
     }
 
+    /// Parses a cursor this API returned.
     pub fn parse(s: &str) -> ApiResult<Self> {
         let bad = || ApiError::invalid("cursor", "is not a cursor this API returned");
         let (at, hash) = s.split_once('.').ok_or_else(bad)?;
@@ -87,7 +101,7 @@ impl Cursor {
             return Err(bad());
         }
         Ok(Cursor {
-            created_at,
+            created_at: Millis(created_at),
             id_hash: hash.to_string(),
         })
     }
@@ -99,15 +113,20 @@ fn is_hash(s: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// The admin listing's query: `userId`, `cursor`, `limit`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListQuery {
+    /// Only this user's sessions.
     pub user: Option<UserId>,
+    /// Continue after this position.
     pub cursor: Option<Cursor>,
+    /// Page size, 1 to [`MAX_PAGE`].
     pub limit: u32,
 }
 
 impl ListQuery {
-    /// Parses `userId`, `cursor` and `limit` query parameters.
+    /// Parses `userId`, `cursor` and `limit` query parameters; others are ignored, and an
+    /// empty value (`?userId=&cursor=&limit=`) means "not given".
     pub fn parse<K: AsRef<str>, V: AsRef<str>>(
         pairs: impl IntoIterator<Item = (K, V)>,
     ) -> ApiResult<Self> {
@@ -117,21 +136,12 @@ impl ListQuery {
             limit: DEFAULT_PAGE,
         };
         for (k, v) in pairs {
-            // An empty value (`?userId=&cursor=&limit=`) means "not given".
             let (k, v) = (k.as_ref(), v.as_ref());
             match k {
                 _ if v.is_empty() => {}
                 "userId" => q.user = Some(UserId::parse("userId", v)?),
                 "cursor" => q.cursor = Some(Cursor::parse(v)?),
-                "limit" => {
-                    q.limit = v
-                        .parse::<u32>()
-                        .ok()
-                        .filter(|n| (1..=MAX_PAGE).contains(n))
-                        .ok_or_else(|| {
-                            ApiError::invalid("limit", "must be an integer from 1 to 1000")
-                        })?
-                }
+                "limit" => q.limit = parse_limit(v)?,
                 _ => {}
             }
         }
@@ -139,27 +149,42 @@ impl ListQuery {
     }
 }
 
+fn parse_limit(v: &str) -> ApiResult<u32> {
+    v.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=MAX_PAGE).contains(n))
+        .ok_or_else(|| ApiError::invalid("limit", "must be an integer from 1 to 1000"))
+}
+
+/// One page of the admin listing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionPage {
+    /// Active sessions, newest first.
     pub sessions: Vec<SessionView>,
+    /// Where the next page starts; `None` on the last page.
     pub cursor: Option<String>,
+    /// Whether this is the last page.
     pub list_complete: bool,
 }
 
 /// The D1 side of sessions.
 #[allow(async_fn_in_trait)]
 pub trait SessionDb {
+    /// Stores a new session.
     async fn insert(&self, s: &SessionRecord) -> StoreResult<()>;
+    /// The session with this hash, valid or not.
     async fn find(&self, id_hash: &str) -> StoreResult<Option<SessionRecord>>;
     /// Marks one session revoked; false if it was not active.
-    async fn revoke(&self, id_hash: &str, now: i64) -> StoreResult<bool>;
+    async fn revoke(&self, id_hash: &str, now: Millis) -> StoreResult<bool>;
     /// Revokes every active session of a user; returns their hashes.
-    async fn revoke_user(&self, user: &UserId, now: i64) -> StoreResult<Vec<String>>;
+    async fn revoke_user(&self, user: &UserId, now: Millis) -> StoreResult<Vec<String>>;
     /// Active sessions, newest first, after the cursor; at most `limit` rows.
-    async fn list(&self, q: &ListQuery, now: i64, limit: u32) -> StoreResult<Vec<SessionRecord>>;
+    async fn list(&self, q: &ListQuery, now: Millis, limit: u32)
+        -> StoreResult<Vec<SessionRecord>>;
 }
 
+/// The stored form of a session id: SHA-256, lowercase hex.
 pub fn hash_id(id: &SessionId) -> String {
     Sha256::digest(id.as_str().as_bytes())
         .iter()
@@ -180,16 +205,15 @@ fn kv_key(id_hash: &str) -> ApiResult<KvKey> {
 
 /// Writes the KV copy of a session with the remaining lifetime as TTL. Best effort: D1 is
 /// the authority, and a missing KV entry is found through D1 on the next read.
-async fn cache<K: Kv>(kv: &K, rec: &SessionRecord, now: i64) {
+async fn cache<K: Kv>(kv: &K, rec: &SessionRecord, now: Millis) {
     let result = async {
         let view = rec.view();
         let text = serde_json::to_string(&view).map_err(|e| ApiError::Internal(e.to_string()))?;
         let meta = KvMetadata::new(
             serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.to_string()))?,
         )?;
-        let remaining = u64::try_from((rec.expires_at - now).max(0) / 1000).unwrap_or(0);
         let opts = PutOptions {
-            ttl: Some(Ttl::at_least_minimum(remaining)),
+            ttl: Some(Ttl::at_least_minimum(now.seconds_until(rec.expires_at))),
             metadata: Some(meta),
         };
         kv.put(&kv_key(&rec.id_hash)?, &text, opts)
@@ -202,33 +226,68 @@ async fn cache<K: Kv>(kv: &K, rec: &SessionRecord, now: i64) {
     }
 }
 
+/// A body of `POST /sessions`, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSession {
+    /// Whose session it is.
+    pub user: UserId,
+    /// Their e-mail address.
+    pub email: Email,
+}
+
+impl NewSession {
+    /// Parses `{"userId", "email"}`.
+    pub fn parse(body: &serde_json::Value) -> ApiResult<Self> {
+        let obj = object(body)?;
+        deny_unknown(obj, &["userId", "email"], "")?;
+        Ok(NewSession {
+            user: UserId::parse("userId", required_str(obj, "userId")?)?,
+            email: Email::parse("email", required_str(obj, "email")?)?,
+        })
+    }
+}
+
+/// A session just minted: the id (shown once, never stored) and its view.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MintedSession {
+    /// The usable id, handed to the client once.
+    pub session_id: SessionId,
+    /// What the API shows of it.
+    #[serde(flatten)]
+    pub view: SessionView,
+}
+
+/// Mints a session: D1 first (the authority), then the KV copy.
 pub async fn create<K: Kv, D: SessionDb>(
     kv: &K,
     db: &D,
-    now: i64,
-    user: UserId,
-    email: Email,
-) -> ApiResult<(SessionId, SessionView)> {
+    now: Millis,
+    new: NewSession,
+) -> ApiResult<MintedSession> {
     let id = new_id()?;
     let rec = SessionRecord {
         id_hash: hash_id(&id),
-        user_id: user.as_str().to_string(),
-        email: email.as_str().to_string(),
+        user_id: new.user.as_str().to_string(),
+        email: new.email.as_str().to_string(),
         created_at: now,
-        expires_at: now + LIFETIME_MS,
+        expires_at: now.plus_seconds(LIFETIME_SECONDS),
         revoked_at: None,
     };
     db.insert(&rec).await?;
     cache(kv, &rec, now).await;
-    Ok((id, rec.view()))
+    Ok(MintedSession {
+        session_id: id,
+        view: rec.view(),
+    })
 }
 
 /// How much to trust KV when resolving a session.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Check {
     /// KV first, D1 on a miss (reads).
     Fast,
-    /// D1 only (revocation).
+    /// D1 only (revocation). A KV copy of a session D1 refuses is removed on the way.
     Authoritative,
 }
 
@@ -236,73 +295,95 @@ pub enum Check {
 pub async fn authenticate<K: Kv, D: SessionDb>(
     kv: &K,
     db: &D,
-    now: i64,
+    now: Millis,
     id: &SessionId,
     check: Check,
 ) -> ApiResult<SessionView> {
     let hash = hash_id(id);
     let key = kv_key(&hash)?;
     if check == Check::Fast {
-        match kv.get(&key).await {
-            Ok(Some(text)) => {
-                if let Ok(view) = serde_json::from_str::<SessionView>(&text) {
-                    return if now < view.expires_at {
-                        Ok(view)
-                    } else {
-                        Err(ApiError::Unauthorized)
-                    };
-                }
-            }
-            Ok(None) => {}
-            Err(e) => crate::log::warn(&format!("session KV read failed, asking D1: {}", e.0)),
+        if let Some(view) = read_copy(kv, &key).await {
+            return if now < view.expires_at {
+                Ok(view)
+            } else {
+                Err(ApiError::Unauthorized)
+            };
         }
     }
-    let rec = db
-        .find(&hash)
-        .await?
-        .filter(|r| r.is_valid(now))
-        .ok_or(ApiError::Unauthorized)?;
+    let found = db.find(&hash).await?;
+    let Some(rec) = found.filter(|r| r.is_valid(now)) else {
+        if check == Check::Authoritative {
+            remove_copy(kv, &key).await;
+        }
+        return Err(ApiError::Unauthorized);
+    };
     if check == Check::Fast {
         cache(kv, &rec, now).await;
     }
     Ok(rec.view())
 }
 
-/// Logout. Checks D1, not KV. A session D1 already holds as revoked or expired is refused,
-/// and any KV copy left behind (a failed delete, say) is removed on the way.
+async fn read_copy<K: Kv>(kv: &K, key: &KvKey) -> Option<SessionView> {
+    match kv.get(key).await {
+        Ok(Some(text)) => serde_json::from_str::<SessionView>(&text).ok(),
+        Ok(None) => None,
+        Err(e) => {
+            crate::log::warn(&format!("session KV read failed, asking D1: {}", e.0));
+            None
+        }
+    }
+}
+
+/// Removes a KV copy D1 no longer backs (a failed delete, say). Best effort.
+async fn remove_copy<K: Kv>(kv: &K, key: &KvKey) {
+    if let Err(e) = kv.delete(key).await {
+        crate::log::warn(&format!("stale session KV cleanup failed: {}", e.0));
+    }
+}
+
+/// Logout of a session D1 has just vouched for. If it was revoked meanwhile: 401. If the
+/// KV delete fails: 503 (D1 already refuses the session), and a retry removes the copy.
 pub async fn revoke<K: Kv, D: SessionDb>(
     kv: &K,
     db: &D,
-    now: i64,
+    now: Millis,
     id: &SessionId,
 ) -> ApiResult<()> {
     let hash = hash_id(id);
     let key = kv_key(&hash)?;
-    let rec = db.find(&hash).await?.ok_or(ApiError::Unauthorized)?;
-    if !rec.is_valid(now) || !db.revoke(&hash, now).await? {
-        if let Err(e) = kv.delete(&key).await {
-            crate::log::warn(&format!("stale session KV cleanup failed: {}", e.0));
-        }
+    if !db.revoke(&hash, now).await? {
+        remove_copy(kv, &key).await;
         return Err(ApiError::Unauthorized);
     }
     kv.delete(&key).await?;
     Ok(())
 }
 
+/// What `DELETE /admin/users/:userId/sessions` answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Revoked {
+    /// How many active sessions were revoked.
+    pub revoked: usize,
+}
+
+/// Revokes every active session of `user`, in D1 and then their KV copies.
 pub async fn revoke_user<K: Kv, D: SessionDb>(
     kv: &K,
     db: &D,
-    now: i64,
+    now: Millis,
     user: &UserId,
-) -> ApiResult<usize> {
+) -> ApiResult<Revoked> {
     let hashes = db.revoke_user(user, now).await?;
     for hash in &hashes {
         kv.delete(&kv_key(hash)?).await?;
     }
-    Ok(hashes.len())
+    Ok(Revoked {
+        revoked: hashes.len(),
+    })
 }
 
-pub async fn list<D: SessionDb>(db: &D, now: i64, q: &ListQuery) -> ApiResult<SessionPage> {
+/// One page of active sessions, newest first.
+pub async fn list<D: SessionDb>(db: &D, now: Millis, q: &ListQuery) -> ApiResult<SessionPage> {
     let mut rows = db.list(q, now, q.limit + 1).await?;
     let list_complete = rows.len() <= q.limit as usize;
     rows.truncate(q.limit as usize);
@@ -324,185 +405,28 @@ pub async fn list<D: SessionDb>(db: &D, now: i64, q: &ListQuery) -> ApiResult<Se
     })
 }
 
-/// Parses `{"userId", "email"}`.
-pub fn parse_new_session(body: &serde_json::Value) -> ApiResult<(UserId, Email)> {
-    let obj = object(body)?;
-    deny_unknown(obj, &["userId", "email"], "")?;
-    let text = |f: &str| {
-        obj.get(f)
-            .ok_or_else(|| ApiError::invalid(f, "is required"))?
-            .as_str()
-            .ok_or_else(|| ApiError::invalid(f, "must be a string"))
-    };
-    Ok((
-        UserId::parse("userId", text("userId")?)?,
-        Email::parse("email", text("email")?)?,
-    ))
-}
-
-// ---------------------------------------------------------------------------------------
-// Routes.
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Endpoint {
-    Create,
-    Current,
-    Logout,
-    List,
-    RevokeUser(String),
-}
-
-impl Endpoint {
-    pub fn is_admin(&self) -> bool {
-        matches!(
-            self,
-            Endpoint::Create | Endpoint::List | Endpoint::RevokeUser(_)
-        )
-    }
-}
-
-pub fn resolve(method: &str, segs: &[&str]) -> Option<ApiResult<Endpoint>> {
-    Some(match segs {
-        ["sessions"] => pick(method, "POST", vec![("POST", Endpoint::Create)]),
-        ["sessions", "current"] => pick(
-            method,
-            "GET, DELETE",
-            vec![("GET", Endpoint::Current), ("DELETE", Endpoint::Logout)],
-        ),
-        ["admin", "sessions"] => pick(method, "GET", vec![("GET", Endpoint::List)]),
-        ["admin", "users", user, "sessions"] => pick(
-            method,
-            "DELETE",
-            vec![("DELETE", Endpoint::RevokeUser(user.to_string()))],
-        ),
-        _ => return None,
-    })
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Created<'a> {
-    session_id: &'a str,
-    #[serde(flatten)]
-    view: &'a SessionView,
-}
-
-pub async fn serve(app: &App, ep: Endpoint, req: &mut Request) -> ApiResult<Reply> {
-    let (kv, db, now) = (&app.kv, &app.d1, app.now);
-    match ep {
-        Endpoint::Create => {
-            app.require_admin(req)?;
-            let (user, email) = parse_new_session(&read_json(req).await?)?;
-            let (id, view) = create(kv, db, now, user, email).await?;
-            let body = Created {
-                session_id: id.as_str(),
-                view: &view,
-            };
-            Ok(Reply::json(201, &body).with_header(
-                "Set-Cookie",
-                crate::auth::session_cookie(&id, LIFETIME_SECONDS),
-            ))
-        }
-        Endpoint::Current => Ok(Reply::ok(&app.session(req).await?)),
-        Endpoint::Logout => {
-            revoke(kv, db, now, &app.session_id(req)?).await?;
-            Ok(Reply::no_content().with_header("Set-Cookie", crate::auth::clearing_cookie()))
-        }
-        Endpoint::List => {
-            app.require_admin(req)?;
-            let url = req.url().map_err(|e| ApiError::Internal(e.to_string()))?;
-            let q = ListQuery::parse(url.query_pairs())?;
-            Ok(Reply::ok(&list(db, now, &q).await?))
-        }
-        Endpoint::RevokeUser(user) => {
-            app.require_admin(req)?;
-            let user = UserId::parse("userId", &user)?;
-            let revoked = revoke_user(kv, db, now, &user).await?;
-            Ok(Reply::ok(&serde_json::json!({ "revoked": revoked })))
-        }
-    }
-}
-
-#[cfg(test)]
-pub mod fake {
-    use super::*;
-    use crate::storage::fake::FakeDb;
-    use std::cell::RefCell;
-
-    #[derive(Default)]
-    pub struct MemSessions {
-        pub rows: RefCell<Vec<SessionRecord>>,
-        pub db: FakeDb,
-    }
-
-    impl SessionDb for MemSessions {
-        async fn insert(&self, s: &SessionRecord) -> StoreResult<()> {
-            self.db.query()?;
-            self.rows.borrow_mut().push(s.clone());
-            Ok(())
-        }
-        async fn find(&self, id_hash: &str) -> StoreResult<Option<SessionRecord>> {
-            self.db.query()?;
-            Ok(self
-                .rows
-                .borrow()
-                .iter()
-                .find(|r| r.id_hash == id_hash)
-                .cloned())
-        }
-        async fn revoke(&self, id_hash: &str, now: i64) -> StoreResult<bool> {
-            self.db.query()?;
-            let mut rows = self.rows.borrow_mut();
-            let row = rows
-                .iter_mut()
-                .find(|r| r.id_hash == id_hash && r.revoked_at.is_none());
-            Ok(row.map(|r| r.revoked_at = Some(now)).is_some())
-        }
-        async fn revoke_user(&self, user: &UserId, now: i64) -> StoreResult<Vec<String>> {
-            self.db.query()?;
-            let mut out = Vec::new();
-            for r in self.rows.borrow_mut().iter_mut() {
-                if r.user_id == user.as_str() && r.is_valid(now) {
-                    r.revoked_at = Some(now);
-                    out.push(r.id_hash.clone());
-                }
-            }
-            Ok(out)
-        }
-        async fn list(
-            &self,
-            q: &ListQuery,
-            now: i64,
-            limit: u32,
-        ) -> StoreResult<Vec<SessionRecord>> {
-            self.db.query()?;
-            let mut rows: Vec<_> = self
-                .rows
-                .borrow()
-                .iter()
-                .filter(|r| r.is_valid(now))
-                .filter(|r| q.user.as_ref().is_none_or(|u| u.as_str() == r.user_id))
-                .filter(|r| {
-                    q.cursor
-                        .as_ref()
-                        .is_none_or(|c| (r.created_at, &r.id_hash) < (c.created_at, &c.id_hash))
-                })
-                .cloned()
-                .collect();
-            rows.sort_by(|a, b| (b.created_at, &b.id_hash).cmp(&(a.created_at, &a.id_hash)));
-            rows.truncate(limit as usize);
-            Ok(rows)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::fake::MemSessions;
     use super::*;
-    use crate::storage::fake::{block_on, MemKv};
+    use crate::storage::fake::{block_on, MemKv, MemSessions};
 
-    const NOW: i64 = 1_700_000_000_000;
+    const NOW: Millis = Millis(1_700_000_000_000);
+    const LIFETIME_MS: i64 = LIFETIME_SECONDS as i64 * 1000;
+
+    fn new(u: &str) -> NewSession {
+        NewSession {
+            user: user(u),
+            email: email(),
+        }
+    }
+
+    fn mint(kv: &MemKv, db: &MemSessions, at: Millis, u: &str) -> SessionId {
+        block_on(create(kv, db, at, new(u))).unwrap().session_id
+    }
+
+    fn at(ms: i64) -> Millis {
+        NOW.plus_ms(ms)
+    }
 
     fn user(s: &str) -> UserId {
         UserId::parse("userId", s).unwrap()
@@ -532,8 +456,9 @@ mod tests {
     #[test]
     fn create_stores_only_the_hash() {
         let (kv, db) = (MemKv::default(), MemSessions::default());
-        let (id, view) = block_on(create(&kv, &db, NOW, user("u1"), email())).unwrap();
-        assert_eq!(view.expires_at - view.created_at, 7 * 24 * 3600 * 1000);
+        let minted = block_on(create(&kv, &db, NOW, new("u1"))).unwrap();
+        let (id, view) = (minted.session_id, minted.view);
+        assert_eq!(view.expires_at.ms_since(view.created_at), LIFETIME_MS);
         let key = format!("session:{}", hash_id(&id));
         let entry = kv.entry(&key).expect("KV entry under the hash");
         assert_eq!(entry.ttl, Some(LIFETIME_SECONDS));
@@ -548,10 +473,10 @@ mod tests {
     #[test]
     fn kv_miss_falls_back_to_d1_and_writes_back() {
         let (kv, db) = (MemKv::default(), MemSessions::default());
-        let (id, _) = block_on(create(&kv, &db, NOW, user("u1"), email())).unwrap();
+        let id = mint(&kv, &db, NOW, "u1");
         let key = format!("session:{}", hash_id(&id));
         kv.remove(&key);
-        let later = NOW + 3_600_000;
+        let later = at(3_600_000);
         let v = block_on(authenticate(&kv, &db, later, &id, Check::Fast)).unwrap();
         assert_eq!(v.user_id, "u1");
         let entry = kv.entry(&key).expect("written back");
@@ -561,16 +486,16 @@ mod tests {
     #[test]
     fn kv_hit_needs_no_d1() {
         let (kv, db) = (MemKv::default(), MemSessions::default());
-        let (id, _) = block_on(create(&kv, &db, NOW, user("u1"), email())).unwrap();
+        let id = mint(&kv, &db, NOW, "u1");
         db.db.failing.set(true);
-        assert!(block_on(authenticate(&kv, &db, NOW + 1, &id, Check::Fast)).is_ok());
+        assert!(block_on(authenticate(&kv, &db, at(1), &id, Check::Fast)).is_ok());
     }
 
     #[test]
     fn expired_sessions_are_refused_even_from_kv() {
         let (kv, db) = (MemKv::default(), MemSessions::default());
-        let (id, _) = block_on(create(&kv, &db, NOW, user("u1"), email())).unwrap();
-        let after = NOW + LIFETIME_MS;
+        let id = mint(&kv, &db, NOW, "u1");
+        let after = at(LIFETIME_MS);
         assert_eq!(
             block_on(authenticate(&kv, &db, after, &id, Check::Fast)),
             Err(ApiError::Unauthorized)
@@ -580,20 +505,27 @@ mod tests {
             block_on(authenticate(&kv, &db, after, &id, Check::Fast)),
             Err(ApiError::Unauthorized)
         );
-        assert!(block_on(authenticate(&kv, &db, after - 1, &id, Check::Fast)).is_ok());
+        assert!(block_on(authenticate(
+            &kv,
+            &db,
+            at(LIFETIME_MS - 1),
+            &id,
+            Check::Fast
+        ))
+        .is_ok());
     }
 
     #[test]
     fn revoke_then_reuse_is_401_and_kv_is_cleared() {
         let (kv, db) = (MemKv::default(), MemSessions::default());
-        let (id, _) = block_on(create(&kv, &db, NOW, user("u1"), email())).unwrap();
-        block_on(revoke(&kv, &db, NOW + 1, &id)).unwrap();
+        let id = mint(&kv, &db, NOW, "u1");
+        block_on(revoke(&kv, &db, at(1), &id)).unwrap();
         assert_eq!(
-            block_on(authenticate(&kv, &db, NOW + 2, &id, Check::Fast)),
+            block_on(authenticate(&kv, &db, at(2), &id, Check::Fast)),
             Err(ApiError::Unauthorized)
         );
         assert_eq!(
-            block_on(revoke(&kv, &db, NOW + 3, &id)),
+            block_on(revoke(&kv, &db, at(3), &id)),
             Err(ApiError::Unauthorized)
         );
         assert!(kv.entries.borrow().is_empty());
@@ -602,10 +534,10 @@ mod tests {
     #[test]
     fn a_failed_kv_delete_is_reported_and_cleaned_up_on_retry() {
         let (kv, db) = (MemKv::default(), MemSessions::default());
-        let (id, _) = block_on(create(&kv, &db, NOW, user("u1"), email())).unwrap();
+        let id = mint(&kv, &db, NOW, "u1");
         kv.fail(true);
         assert!(matches!(
-            block_on(revoke(&kv, &db, NOW + 1, &id)),
+            block_on(revoke(&kv, &db, at(1), &id)),
             Err(ApiError::Unavailable(_))
         ));
         kv.fail(false);
@@ -615,7 +547,7 @@ mod tests {
             "the KV copy survived the failed delete"
         );
         assert_eq!(
-            block_on(revoke(&kv, &db, NOW + 2, &id)),
+            block_on(revoke(&kv, &db, at(2), &id)),
             Err(ApiError::Unauthorized)
         );
         assert!(kv.entries.borrow().is_empty(), "the retry removed it");
@@ -624,27 +556,27 @@ mod tests {
     #[test]
     fn revoke_user_touches_only_that_user() {
         let (kv, db) = (MemKv::default(), MemSessions::default());
-        let (a1, _) = block_on(create(&kv, &db, NOW, user("a"), email())).unwrap();
-        let (a2, _) = block_on(create(&kv, &db, NOW, user("a"), email())).unwrap();
-        let (b, _) = block_on(create(&kv, &db, NOW, user("b"), email())).unwrap();
+        let a1 = mint(&kv, &db, NOW, "a");
+        let a2 = mint(&kv, &db, NOW, "a");
+        let b = mint(&kv, &db, NOW, "b");
         assert_eq!(
-            block_on(revoke_user(&kv, &db, NOW + 1, &user("a"))).unwrap(),
-            2
+            block_on(revoke_user(&kv, &db, at(1), &user("a"))).unwrap(),
+            Revoked { revoked: 2 }
         );
         for id in [&a1, &a2] {
-            assert!(block_on(authenticate(&kv, &db, NOW + 2, id, Check::Fast)).is_err());
+            assert!(block_on(authenticate(&kv, &db, at(2), id, Check::Fast)).is_err());
         }
-        assert!(block_on(authenticate(&kv, &db, NOW + 2, &b, Check::Fast)).is_ok());
+        assert!(block_on(authenticate(&kv, &db, at(2), &b, Check::Fast)).is_ok());
         assert_eq!(
-            block_on(revoke_user(&kv, &db, NOW + 3, &user("a"))).unwrap(),
-            0
+            block_on(revoke_user(&kv, &db, at(3), &user("a"))).unwrap(),
+            Revoked { revoked: 0 }
         );
     }
 
     #[test]
     fn d1_failure_on_kv_miss_is_unavailable() {
         let (kv, db) = (MemKv::default(), MemSessions::default());
-        let (id, _) = block_on(create(&kv, &db, NOW, user("u1"), email())).unwrap();
+        let id = mint(&kv, &db, NOW, "u1");
         kv.entries.borrow_mut().clear();
         db.db.failing.set(true);
         assert!(matches!(
@@ -657,36 +589,29 @@ mod tests {
     fn listing_pages_with_cursor_and_filter() {
         let (kv, db) = (MemKv::default(), MemSessions::default());
         for i in 0..5 {
-            block_on(create(
-                &kv,
-                &db,
-                NOW + i,
-                user(if i % 2 == 0 { "even" } else { "odd" }),
-                email(),
-            ))
-            .unwrap();
+            mint(&kv, &db, at(i), if i % 2 == 0 { "even" } else { "odd" });
         }
         let q = ListQuery {
             user: None,
             cursor: None,
             limit: 2,
         };
-        let p1 = block_on(list(&db, NOW + 10, &q)).unwrap();
+        let p1 = block_on(list(&db, at(10), &q)).unwrap();
         assert_eq!(p1.sessions.len(), 2);
         assert!(!p1.list_complete);
-        assert_eq!(p1.sessions[0].created_at, NOW + 4);
+        assert_eq!(p1.sessions[0].created_at, at(4));
         let q2 = ListQuery {
             cursor: Some(Cursor::parse(p1.cursor.as_deref().unwrap()).unwrap()),
             ..q.clone()
         };
-        let p2 = block_on(list(&db, NOW + 10, &q2)).unwrap();
-        assert_eq!(p2.sessions[0].created_at, NOW + 2);
+        let p2 = block_on(list(&db, at(10), &q2)).unwrap();
+        assert_eq!(p2.sessions[0].created_at, at(2));
         let q3 = ListQuery {
             user: Some(user("even")),
             cursor: None,
             limit: 100,
         };
-        let p3 = block_on(list(&db, NOW + 10, &q3)).unwrap();
+        let p3 = block_on(list(&db, at(10), &q3)).unwrap();
         assert_eq!(p3.sessions.len(), 3);
         assert!(p3.list_complete);
         assert_eq!(p3.cursor, None);
@@ -705,7 +630,7 @@ mod tests {
         assert!(parse(&[("cursor", "garbage")]).is_err());
         assert!(parse(&[("userId", "bad id")]).is_err());
         let c = Cursor {
-            created_at: 5,
+            created_at: Millis(5),
             id_hash: "a".repeat(64),
         };
         assert_eq!(Cursor::parse(&c.encode()).unwrap(), c);
@@ -714,7 +639,7 @@ mod tests {
     #[test]
     fn new_session_body_validation() {
         use serde_json::json;
-        assert!(parse_new_session(&json!({"userId": "u", "email": "a@b.co"})).is_ok());
+        assert!(NewSession::parse(&json!({"userId": "u", "email": "a@b.co"})).is_ok());
         for (body, field) in [
             (json!({"email": "a@b.co"}), "userId"),
             (json!({"userId": 1, "email": "a@b.co"}), "userId"),
@@ -728,7 +653,7 @@ mod tests {
                 "userId",
             ),
         ] {
-            match parse_new_session(&body) {
+            match NewSession::parse(&body) {
                 Err(ApiError::InvalidRequest(m)) => assert!(m.starts_with(field), "{m}"),
                 other => panic!("{body}: {other:?}"),
             }

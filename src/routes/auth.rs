@@ -1,8 +1,8 @@
 //! Credentials: the admin bearer token (compared in constant time) and the session token
 //! (cookie `session=` or `Authorization: Bearer`). Pure functions over header values.
 
+use crate::domain::ids::SessionId;
 use crate::error::{ApiError, ApiResult};
-use crate::types::SessionId;
 use sha2::{Digest, Sha256};
 
 /// The token of an `Authorization: Bearer <token>` header, if that is its shape.

@@ -5,14 +5,20 @@
 
 use std::cell::Cell;
 
+/// A kind of KV operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KvOp {
+    /// `get` or a bulk `get`.
     Read,
+    /// `put`.
     Write,
+    /// `list`.
     List,
+    /// `delete`.
     Delete,
 }
 
+/// The storage work of one request.
 #[derive(Debug, Default)]
 pub struct Meter {
     kv: [Cell<u32>; 4],
@@ -22,25 +28,30 @@ pub struct Meter {
 }
 
 impl Meter {
+    /// Records one KV operation that took `ms`.
     pub fn kv(&self, op: KvOp, ms: f64) {
         let cell = &self.kv[op as usize];
         cell.set(cell.get() + 1);
         self.kv_ms.set(self.kv_ms.get() + ms.max(0.0));
     }
 
+    /// Records one D1 statement that took `ms`.
     pub fn d1(&self, ms: f64) {
         self.d1_queries.set(self.d1_queries.get() + 1);
         self.d1_ms.set(self.d1_ms.get() + ms.max(0.0));
     }
 
+    /// KV operations of one kind so far.
     pub fn kv_count(&self, op: KvOp) -> u32 {
         self.kv[op as usize].get()
     }
 
+    /// D1 statements so far.
     pub fn d1_count(&self) -> u32 {
         self.d1_queries.get()
     }
 
+    /// The `Server-Timing` header value.
     pub fn server_timing(&self) -> String {
         format!(
             "kv;desc=\"reads={} writes={} lists={} deletes={}\";dur={:.1}, d1;desc=\"queries={}\";dur={:.1}",

@@ -1,44 +1,49 @@
 //! The app config (`config:app` in KV): typed schema, validation that names the bad field,
-//! PATCH merge, the isolate-local cache, and the routes `GET /config`, `GET /flags/:name`,
-//! `PUT /admin/config`, `PATCH /admin/config`.
+//! the PATCH merge, and the isolate's copy.
 //!
-//! Reads cost almost nothing: the last good config is kept in the isolate for
-//! `CACHE_MS` (5 s). A write through this isolate replaces it at once; other isolates see a
-//! write after at most `CACHE_MS` plus KV's own propagation (up to ~60 s between locations).
-//! If KV fails, the last good config (or the defaults) keeps being served.
+//! Reads cost almost nothing: the last good config is kept in the isolate ([`ConfigCache`])
+//! for [`CACHE_MS`] (5 s). A write through this isolate replaces that copy at once; other
+//! isolates see a write after at most `CACHE_MS` plus KV's own propagation (up to ~60 s
+//! between locations). If KV fails, the last good config (or the defaults) keeps being
+//! served.
 
-use crate::app::App;
+use crate::domain::ids::FlagName;
+use crate::domain::json::{deny_unknown, object};
+use crate::domain::kv::{Kv, KvKey, PutOptions, KV_WRITE_INTERVAL_MS};
+use crate::domain::time::{Millis, Timer};
 use crate::error::{ApiError, ApiResult};
-use crate::http::{deny_unknown, object};
-use crate::reply::Reply;
-use crate::router::pick;
-use crate::storage::{Kv, PutOptions};
-use crate::types::{FlagName, KvKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use worker::Request;
 
+/// Where the config lives in KV.
 pub const KV_KEY: KvKey = KvKey::fixed("config:app");
 /// How long an isolate trusts its copy of the config before re-reading KV.
-pub const CACHE_MS: f64 = 5_000.0;
+pub const CACHE_MS: i64 = 5_000;
+/// The limit of a group that has none of its own and no `default`.
 pub const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u64 = 1_000_000;
 const MAX_SECONDS: u64 = 86_400;
 
+/// The app config, defaults filled in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AppConfig {
+    /// Flag name → on/off.
     pub feature_flags: BTreeMap<String, bool>,
+    /// Rate-limit group → requests per window; `default` applies to unlisted groups.
     pub rate_limits: BTreeMap<String, u32>,
+    /// While true, every gated route answers 503 `maintenance`.
     pub maintenance_mode: bool,
+    /// Groups counted exactly in D1 rather than approximately in KV.
     pub strict_rate_limits: Vec<String>,
+    /// The fixed rate-limit window.
     pub rate_limit_window_seconds: u32,
+    /// The SWR cache's freshness for user profiles.
     pub cache_ttl_seconds: u32,
 }
-
 impl Default for AppConfig {
     fn default() -> Self {
         AppConfig {
@@ -64,6 +69,7 @@ impl AppConfig {
         apply(self.clone(), patch, Mode::Merge)
     }
 
+    /// Whether flag `name` is on (an unknown flag is off).
     pub fn flag(&self, name: &FlagName) -> bool {
         self.feature_flags
             .get(name.as_str())
@@ -80,6 +86,7 @@ impl AppConfig {
             .unwrap_or(DEFAULT_LIMIT)
     }
 
+    /// Whether `group` is counted exactly (in D1).
     pub fn is_strict(&self, group: &str) -> bool {
         self.strict_rate_limits.iter().any(|g| g == group)
     }
@@ -184,24 +191,22 @@ fn group_list(v: &Value) -> ApiResult<Vec<String>> {
 }
 
 // ---------------------------------------------------------------------------------------
-// The isolate-local cache.
+// The isolate's copy.
 
-struct Cached {
-    config: Rc<AppConfig>,
-    fetched_at: f64,
+/// The isolate's copy of the config and when it was read. Isolate state (see `isolate.rs`).
+#[derive(Debug, Default)]
+pub struct ConfigCache {
+    copy: RefCell<Option<(Rc<AppConfig>, Millis)>>,
 }
 
-thread_local! {
-    static CACHE: RefCell<Option<Cached>> = const { RefCell::new(None) };
-}
+impl ConfigCache {
+    fn remember(&self, config: Rc<AppConfig>, now: Millis) {
+        *self.copy.borrow_mut() = Some((config, now));
+    }
 
-fn remember(config: Rc<AppConfig>, now: f64) {
-    CACHE.with(|c| {
-        *c.borrow_mut() = Some(Cached {
-            config,
-            fetched_at: now,
-        })
-    });
+    fn get(&self) -> Option<(Rc<AppConfig>, Millis)> {
+        self.copy.borrow().clone()
+    }
 }
 
 /// Parses what KV holds. A document that does not validate (a bad seed, say) is logged and
@@ -212,14 +217,10 @@ fn parse_stored(text: &str) -> Option<AppConfig> {
 }
 
 /// The config for this request: the isolate's copy if younger than `CACHE_MS`, else KV.
-pub async fn current<K: Kv>(kv: &K, now: f64) -> Rc<AppConfig> {
-    let cached = CACHE.with(|c| {
-        c.borrow()
-            .as_ref()
-            .map(|c| (c.config.clone(), c.fetched_at))
-    });
+pub async fn current<K: Kv>(kv: &K, cache: &ConfigCache, now: Millis) -> Rc<AppConfig> {
+    let cached = cache.get();
     if let Some((config, at)) = &cached {
-        if now - at < CACHE_MS && now >= *at {
+        if (0..CACHE_MS).contains(&now.ms_since(*at)) {
             return config.clone();
         }
     }
@@ -239,20 +240,31 @@ pub async fn current<K: Kv>(kv: &K, now: f64) -> Rc<AppConfig> {
         }
     };
     let config = config.unwrap_or_default();
-    remember(config.clone(), now);
+    cache.remember(config.clone(), now);
     config
 }
 
-/// Stores a new config and makes it this isolate's copy at once.
-pub async fn store<K: Kv>(kv: &K, config: AppConfig, now: f64) -> ApiResult<Rc<AppConfig>> {
+/// Stores a new config and makes it this isolate's copy at once. KV refuses a second write
+/// to one key within a second; two admin writes in quick succession are normal, so a refused
+/// write is retried once after that second.
+pub async fn store<K: Kv, T: Timer>(
+    kv: &K,
+    cache: &ConfigCache,
+    timer: &T,
+    config: AppConfig,
+) -> ApiResult<Rc<AppConfig>> {
     let text = serde_json::to_string(&config).map_err(|e| ApiError::Internal(e.to_string()))?;
-    kv.put(&KV_KEY, &text, PutOptions::default()).await?;
+    if let Err(e) = kv.put(&KV_KEY, &text, PutOptions::default()).await {
+        crate::log::warn(&format!("config write refused, retrying in 1 s: {}", e.0));
+        timer.sleep(KV_WRITE_INTERVAL_MS).await;
+        kv.put(&KV_KEY, &text, PutOptions::default()).await?;
+    }
     let config = Rc::new(config);
-    remember(config.clone(), now);
+    cache.remember(config.clone(), timer.now());
     Ok(config)
 }
 
-/// Reads the stored document straight from KV (not the cache): the base of a PATCH.
+/// Reads the stored document straight from KV (not the isolate's copy): the base of a PATCH.
 pub async fn load_fresh<K: Kv>(kv: &K) -> ApiResult<AppConfig> {
     match kv.get(&KV_KEY).await? {
         Some(text) => Ok(parse_stored(&text).unwrap_or_default()),
@@ -260,92 +272,52 @@ pub async fn load_fresh<K: Kv>(kv: &K) -> ApiResult<AppConfig> {
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// Routes.
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Endpoint {
-    Get,
-    Flag(String),
-    Replace,
-    Patch,
+/// `PUT /admin/config`: validates a whole document and stores it.
+pub async fn replace<K: Kv, T: Timer>(
+    kv: &K,
+    cache: &ConfigCache,
+    timer: &T,
+    doc: &Value,
+) -> ApiResult<Rc<AppConfig>> {
+    let config = AppConfig::from_document(doc)?;
+    store(kv, cache, timer, config).await
 }
 
-impl Endpoint {
-    pub fn is_admin(&self) -> bool {
-        matches!(self, Endpoint::Replace | Endpoint::Patch)
-    }
+/// `PATCH /admin/config`: merges into what KV holds now and stores the result.
+pub async fn patch<K: Kv, T: Timer>(
+    kv: &K,
+    cache: &ConfigCache,
+    timer: &T,
+    patch: &Value,
+) -> ApiResult<Rc<AppConfig>> {
+    let config = load_fresh(kv).await?.patched(patch)?;
+    store(kv, cache, timer, config).await
 }
 
-pub fn resolve(method: &str, segs: &[&str]) -> Option<ApiResult<Endpoint>> {
-    Some(match segs {
-        ["config"] => pick(method, "GET", vec![("GET", Endpoint::Get)]),
-        ["flags", name] => pick(
-            method,
-            "GET",
-            vec![("GET", Endpoint::Flag(name.to_string()))],
-        ),
-        ["admin", "config"] => pick(
-            method,
-            "PUT, PATCH",
-            vec![("PUT", Endpoint::Replace), ("PATCH", Endpoint::Patch)],
-        ),
-        _ => return None,
-    })
+/// What `GET /flags/:name` answers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FlagView {
+    /// The flag's name.
+    pub name: String,
+    /// Whether it is on (an unknown flag is off).
+    pub enabled: bool,
 }
 
-#[derive(Serialize)]
-struct FlagView<'a> {
-    name: &'a str,
-    enabled: bool,
-}
-
-pub async fn serve(app: &App, ep: Endpoint, req: &mut Request) -> ApiResult<Reply> {
-    match ep {
-        Endpoint::Get => Ok(Reply::ok(app.config.as_ref())),
-        Endpoint::Flag(name) => {
-            let name = FlagName::parse("name", &name)?;
-            Ok(Reply::ok(&FlagView {
-                name: name.as_str(),
-                enabled: app.config.flag(&name),
-            }))
+impl AppConfig {
+    /// The view of one flag.
+    pub fn flag_view(&self, name: &FlagName) -> FlagView {
+        FlagView {
+            name: name.as_str().to_string(),
+            enabled: self.flag(name),
         }
-        Endpoint::Replace => {
-            app.require_admin(req)?;
-            let config = AppConfig::from_document(&crate::http::read_json(req).await?)?;
-            Ok(Reply::ok(store_with_retry(app, config).await?.as_ref()))
-        }
-        Endpoint::Patch => {
-            app.require_admin(req)?;
-            let patch = crate::http::read_json(req).await?;
-            let config = load_fresh(&app.kv).await?.patched(&patch)?;
-            Ok(Reply::ok(store_with_retry(app, config).await?.as_ref()))
-        }
-    }
-}
-
-/// KV refuses a second write to one key within a second (429). Two admin writes in quick
-/// succession are normal, so a refused write is retried once after that second.
-async fn store_with_retry(app: &App, config: AppConfig) -> ApiResult<Rc<AppConfig>> {
-    match store(&app.kv, config.clone(), app.now_f64()).await {
-        Err(ApiError::Unavailable(cause)) if app.kv.is_bound() => {
-            crate::log::warn(&format!("config write refused, retrying in 1 s: {cause}"));
-            crate::app::sleep_ms(crate::isolate::KV_WRITE_INTERVAL_MS).await;
-            store(&app.kv, config, crate::clock::now_ms()).await
-        }
-        other => other,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::fake::MemKv;
+    use crate::storage::fake::{block_on, FakeTimer, MemKv};
     use serde_json::json;
-
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        crate::storage::fake::block_on(f)
-    }
 
     #[test]
     fn defaults_match_the_contract() {
@@ -480,25 +452,25 @@ mod tests {
 
     #[test]
     fn cache_reads_kv_once_per_window() {
-        let kv = MemKv::default();
+        let (kv, cache) = (MemKv::default(), ConfigCache::default());
         kv.insert("config:app", r#"{"maintenanceMode":true}"#);
         for i in 0..50 {
-            let c = block_on(current(&kv, 1_000.0 + f64::from(i) * 50.0));
+            let c = block_on(current(&kv, &cache, Millis(1_000 + i * 50)));
             assert!(c.maintenance_mode);
         }
         assert_eq!(kv.reads(), 1, "2.5 s of traffic inside one 5 s window");
-        block_on(current(&kv, 1_000.0 + CACHE_MS));
+        block_on(current(&kv, &cache, Millis(1_000 + CACHE_MS)));
         assert_eq!(kv.reads(), 2);
     }
 
     #[test]
     fn kv_failure_keeps_the_last_good_config() {
-        let kv = MemKv::default();
+        let (kv, cache) = (MemKv::default(), ConfigCache::default());
         kv.insert("config:app", r#"{"featureFlags":{"x":true}}"#);
-        let first = block_on(current(&kv, 0.0));
+        let first = block_on(current(&kv, &cache, Millis(0)));
         assert!(first.feature_flags["x"]);
         kv.fail(true);
-        let later = block_on(current(&kv, CACHE_MS + 1.0));
+        let later = block_on(current(&kv, &cache, Millis(CACHE_MS + 1)));
         assert_eq!(later, first);
     }
 
@@ -506,26 +478,70 @@ mod tests {
     fn absent_or_unreadable_config_gives_defaults() {
         let kv = MemKv::default();
         kv.fail(true);
-        assert_eq!(*block_on(current(&kv, 0.0)), AppConfig::default());
+        let cache = ConfigCache::default();
+        assert_eq!(
+            *block_on(current(&kv, &cache, Millis(0))),
+            AppConfig::default()
+        );
         let kv = MemKv::default();
         kv.insert("config:app", "not json");
-        assert_eq!(*block_on(current(&kv, 0.0)), AppConfig::default());
+        let cache = ConfigCache::default();
+        assert_eq!(
+            *block_on(current(&kv, &cache, Millis(0))),
+            AppConfig::default()
+        );
     }
 
     #[test]
     fn store_updates_this_isolate_at_once() {
-        let kv = MemKv::default();
-        let _ = block_on(current(&kv, 0.0));
+        let (kv, cache) = (MemKv::default(), ConfigCache::default());
+        let _ = block_on(current(&kv, &cache, Millis(0)));
         let c = AppConfig {
             maintenance_mode: true,
             ..AppConfig::default()
         };
-        block_on(store(&kv, c, 10.0)).unwrap();
-        assert!(block_on(current(&kv, 20.0)).maintenance_mode);
+        block_on(store(&kv, &cache, &FakeTimer::at(10), c)).unwrap();
+        assert!(block_on(current(&kv, &cache, Millis(20))).maintenance_mode);
         assert_eq!(kv.reads(), 1);
         assert!(kv
             .get_raw("config:app")
             .unwrap()
             .contains("\"maintenanceMode\":true"));
+    }
+
+    #[test]
+    fn a_write_kv_refuses_is_retried_once_after_a_second() {
+        let (kv, cache) = (MemKv::default(), ConfigCache::default());
+        let timer = FakeTimer::at(0);
+        kv.fail_next_writes(1);
+        let doc = json!({"maintenanceMode": true});
+        assert!(block_on(replace(&kv, &cache, &timer, &doc)).is_ok());
+        assert_eq!(timer.slept_ms(), KV_WRITE_INTERVAL_MS);
+        assert_eq!(kv.writes(), 2);
+        kv.fail_next_writes(2);
+        assert!(matches!(
+            block_on(replace(&kv, &cache, &timer, &doc)),
+            Err(ApiError::Unavailable(_))
+        ));
+    }
+
+    #[test]
+    fn patch_merges_into_what_kv_holds_not_the_isolate_copy() {
+        let (kv, cache) = (MemKv::default(), ConfigCache::default());
+        let timer = FakeTimer::at(0);
+        block_on(current(&kv, &cache, Millis(0)));
+        kv.insert("config:app", r#"{"featureFlags":{"other":true}}"#);
+        let out = block_on(patch(
+            &kv,
+            &cache,
+            &timer,
+            &json!({"featureFlags": {"mine": true}}),
+        ))
+        .unwrap();
+        assert_eq!(
+            out.feature_flags.len(),
+            2,
+            "another isolate's write survives"
+        );
     }
 }

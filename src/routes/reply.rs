@@ -1,18 +1,22 @@
-//! A response as plain data, built by handlers and turned into a `worker::Response` only at
-//! the edge (`app.rs`), so handlers and domain code stay testable natively.
+//! A response as plain data, built by handlers and turned into a platform response only in
+//! the pipeline, so handlers stay testable natively.
 
 use crate::error::ApiError;
 use serde::Serialize;
 
+/// A response: status, JSON body and the headers particular to it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
+    /// The HTTP status.
     pub status: u16,
     /// JSON text; `None` for 204.
     pub body: Option<String>,
+    /// Headers beyond the ones the pipeline adds to every response.
     pub headers: Vec<(&'static str, String)>,
 }
 
 impl Reply {
+    /// `value` as JSON with `status`.
     pub fn json<T: Serialize>(status: u16, value: &T) -> Self {
         match serde_json::to_string(value) {
             Ok(body) => Reply {
@@ -24,10 +28,12 @@ impl Reply {
         }
     }
 
+    /// 200 with `value` as JSON.
     pub fn ok<T: Serialize>(value: &T) -> Self {
         Reply::json(200, value)
     }
 
+    /// 204 without a body.
     pub fn no_content() -> Self {
         Reply {
             status: 204,
@@ -36,6 +42,7 @@ impl Reply {
         }
     }
 
+    /// The contract's error response.
     pub fn error(err: &ApiError) -> Self {
         Reply {
             status: err.status(),
@@ -44,6 +51,7 @@ impl Reply {
         }
     }
 
+    /// Adds a header.
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));
         self

@@ -1,40 +1,45 @@
-//! User profiles in D1, read through the stale-while-revalidate cache (`swr`) in KV under
-//! `user:<id>`. Routes: `GET /users/:id`, `POST /users/batch`, `PUT /admin/users/:id`.
+//! User profiles in D1, read through the stale-while-revalidate cache ([`swr`]) in KV under
+//! `user:<id>`: one profile, a batch of up to 100, and the admin write that invalidates the
+//! cached copy.
 
-use crate::app::App;
+use crate::domain::ids::ProfileId;
+use crate::domain::json::{deny_unknown, object, required_str};
+use crate::domain::kv::{Kv, KvKey};
+use crate::domain::swr::{self, Freshness, Lookup};
+use crate::domain::time::Millis;
 use crate::error::{ApiError, ApiResult, StoreResult};
-use crate::http::{deny_unknown, object, read_json};
-use crate::isolate::begin_flight;
-use crate::reply::Reply;
-use crate::router::pick;
-use crate::storage::Kv;
-use crate::swr::{self, Freshness};
-use crate::types::{KvKey, ProfileId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
-use worker::Request;
 
 const KV_PREFIX: &str = "user:";
+/// The most ids one batch may ask for.
 pub const MAX_BATCH: usize = 100;
 const MAX_NAME_CHARS: usize = 100;
 
+/// A profile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
+    /// Its id.
     pub id: String,
+    /// Display name, 1-100 characters.
     pub name: String,
-    pub updated_at: i64,
+    /// When it was last written.
+    pub updated_at: Millis,
 }
 
 /// The D1 side of profiles.
 #[allow(async_fn_in_trait)]
 pub trait UserDb {
+    /// One profile, if it exists.
     async fn get(&self, id: &ProfileId) -> StoreResult<Option<User>>;
     /// One query for all of `ids`.
     async fn get_many(&self, ids: &[ProfileId]) -> StoreResult<Vec<User>>;
-    async fn upsert(&self, id: &ProfileId, name: &str, now: i64) -> StoreResult<User>;
+    /// Creates or renames a profile.
+    async fn upsert(&self, id: &ProfileId, name: &str, now: Millis) -> StoreResult<User>;
 }
 
+/// The KV key of a profile's cached copy.
 pub fn kv_key(id: &ProfileId) -> ApiResult<KvKey> {
     KvKey::new(KV_PREFIX, id.as_str())
 }
@@ -43,11 +48,7 @@ pub fn kv_key(id: &ProfileId) -> ApiResult<KvKey> {
 pub fn parse_profile(body: &serde_json::Value) -> ApiResult<String> {
     let obj = object(body)?;
     deny_unknown(obj, &["name"], "")?;
-    let name = obj
-        .get("name")
-        .ok_or_else(|| ApiError::invalid("name", "is required"))?
-        .as_str()
-        .ok_or_else(|| ApiError::invalid("name", "must be a string"))?;
+    let name = required_str(obj, "name")?;
     let chars = name.chars().count();
     if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
         return Err(ApiError::invalid(
@@ -87,14 +88,65 @@ pub fn parse_batch(body: &serde_json::Value) -> ApiResult<Vec<ProfileId>> {
         .collect()
 }
 
-/// The outcome of a batch read: the answer, plus which ids to store or refresh afterwards.
+/// `GET /users/:id`: one KV read, plus D1 only on a miss. A stale answer asks the caller
+/// to run [`refresh`] in the background.
+pub async fn get<K: Kv, D: UserDb>(
+    kv: &K,
+    db: &D,
+    id: &ProfileId,
+    ttl_seconds: u64,
+    now: Millis,
+) -> ApiResult<Lookup<User>> {
+    swr::get(kv, &kv_key(id)?, ttl_seconds, now, || db.get(id)).await
+}
+
+/// The background half of a stale `GET /users/:id`.
+pub async fn refresh<K: Kv, D: UserDb>(
+    kv: &K,
+    db: &D,
+    id: &ProfileId,
+    ttl_seconds: u64,
+    now: Millis,
+) {
+    match kv_key(id) {
+        Ok(key) => swr::refresh(kv, &key, ttl_seconds, now, || db.get(id)).await,
+        Err(e) => crate::log::warn(&format!("user refresh skipped: {e}")),
+    }
+}
+
+/// `PUT /admin/users/:id`: writes D1 (the authority), then drops the cached copy so the
+/// next read in this location is a miss. If only the invalidation fails the write still
+/// stands (logged): the old copy ages out within twice the cache TTL.
+pub async fn put<K: Kv, D: UserDb>(
+    kv: &K,
+    db: &D,
+    id: &ProfileId,
+    name: &str,
+    now: Millis,
+) -> ApiResult<User> {
+    let user = db.upsert(id, name, now).await?;
+    if let Err(e) = kv.delete(&kv_key(id)?).await {
+        crate::log::error(&format!("user cache invalidation failed: {}", e.0));
+    }
+    Ok(user)
+}
+
+/// The answer of a batch read, plus what to store or refresh afterwards.
 #[derive(Debug, Default, PartialEq)]
 pub struct Batch {
+    /// Every asked id → its profile, or `None` if it does not exist.
     pub users: BTreeMap<String, Option<User>>,
-    /// Fetched from D1 on a miss: to be stored in KV.
+    /// Fetched from D1 on a miss: to be stored in KV ([`store_batch`]).
     pub fetched: Vec<User>,
-    /// Served stale: to be refreshed from D1.
+    /// Served stale: to be refreshed from D1 ([`store_batch`]).
     pub stale: Vec<ProfileId>,
+}
+
+/// What `POST /users/batch` answers.
+#[derive(Debug, Serialize)]
+pub struct BatchView<'a> {
+    /// Every asked id → its profile, or `null`.
+    pub users: &'a BTreeMap<String, Option<User>>,
 }
 
 /// One KV bulk read for every id, then one D1 query for those KV could not serve.
@@ -102,7 +154,7 @@ pub async fn batch<K: Kv, D: UserDb>(
     kv: &K,
     db: &D,
     ids: &[ProfileId],
-    now: i64,
+    now: Millis,
 ) -> ApiResult<Batch> {
     let keys = ids.iter().map(kv_key).collect::<ApiResult<Vec<_>>>()?;
     let cached = match kv.get_bulk(&keys).await {
@@ -116,8 +168,8 @@ pub async fn batch<K: Kv, D: UserDb>(
     let mut expired: BTreeMap<String, User> = BTreeMap::new();
     let mut misses = Vec::new();
     for (id, key) in ids.iter().zip(&keys) {
-        let env = swr::decode::<User>(cached.get(key.as_str()).and_then(|v| v.as_deref()));
-        match env.map(|e| (swr::classify(e.cached_at, e.ttl, now), e.data)) {
+        let copy = swr::decode::<User>(cached.get(key.as_str()).and_then(|v| v.as_deref()));
+        match copy.map(|c| (swr::classify(c.cached_at, c.ttl, now), c.data)) {
             Some((Freshness::Fresh, u)) => {
                 out.users.insert(id.to_string(), Some(u));
             }
@@ -132,18 +184,28 @@ pub async fn batch<K: Kv, D: UserDb>(
             None => misses.push(id.clone()),
         }
     }
-    if misses.is_empty() {
-        return Ok(out);
+    if !misses.is_empty() {
+        fill_misses(db, &misses, expired, &mut out).await?;
     }
-    match db.get_many(&misses).await {
+    Ok(out)
+}
+
+/// One D1 query for the misses; if D1 fails and every miss has an expired copy, those are
+/// served (stale-if-error).
+async fn fill_misses<D: UserDb>(
+    db: &D,
+    misses: &[ProfileId],
+    expired: BTreeMap<String, User>,
+    out: &mut Batch,
+) -> ApiResult<()> {
+    match db.get_many(misses).await {
         Ok(found) => {
-            for id in &misses {
-                out.users.insert(
-                    id.to_string(),
-                    found.iter().find(|u| u.id == id.as_str()).cloned(),
-                );
+            for id in misses {
+                let user = found.iter().find(|u| u.id == id.as_str()).cloned();
+                out.users.insert(id.to_string(), user);
             }
             out.fetched = found;
+            Ok(())
         }
         Err(e) if misses.iter().all(|id| expired.contains_key(id.as_str())) => {
             crate::log::warn(&format!(
@@ -152,156 +214,45 @@ pub async fn batch<K: Kv, D: UserDb>(
             ));
             out.users
                 .extend(expired.into_iter().map(|(k, u)| (k, Some(u))));
+            Ok(())
         }
-        Err(e) => return Err(e.into()),
-    }
-    Ok(out)
-}
-
-// ---------------------------------------------------------------------------------------
-// Routes.
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Endpoint {
-    Get(String),
-    Batch,
-    Put(String),
-}
-
-impl Endpoint {
-    pub fn is_admin(&self) -> bool {
-        matches!(self, Endpoint::Put(_))
+        Err(e) => Err(e.into()),
     }
 }
 
-pub fn resolve(method: &str, segs: &[&str]) -> Option<ApiResult<Endpoint>> {
-    Some(match segs {
-        ["users", "batch"] => pick(method, "POST", vec![("POST", Endpoint::Batch)]),
-        ["users", id] => pick(method, "GET", vec![("GET", Endpoint::Get(id.to_string()))]),
-        ["admin", "users", id] => pick(method, "PUT", vec![("PUT", Endpoint::Put(id.to_string()))]),
-        _ => return None,
-    })
-}
-
-pub async fn serve(app: &App, ep: Endpoint, req: &mut Request) -> ApiResult<Reply> {
-    let ttl = u64::from(app.config.cache_ttl_seconds);
-    match ep {
-        Endpoint::Get(id) => {
-            let id = ProfileId::parse("id", &id)?;
-            let key = kv_key(&id)?;
-            let lookup = swr::get(&app.kv, &key, ttl, app.now, || app.d1.get(&id)).await?;
-            if lookup.refresh {
-                if let Some(flight) = begin_flight(key.as_str()) {
-                    let (kv, db, now) = (app.kv.detached(), app.d1.detached(), app.now);
-                    app.spawn(async move {
-                        swr::refresh(&kv, &key, ttl, now, || db.get(&id)).await;
-                        drop(flight);
-                    });
-                }
-            }
-            let user = lookup.value.ok_or(ApiError::NotFound)?;
-            Ok(Reply::ok(&user).with_header("X-Cache", lookup.status.header()))
-        }
-        Endpoint::Batch => {
-            let ids = parse_batch(&read_json(req).await?)?;
-            let out = batch(&app.kv, &app.d1, &ids, app.now).await?;
-            background_store(app, out.fetched, out.stale, ttl);
-            Ok(Reply::ok(&serde_json::json!({ "users": out.users })))
-        }
-        Endpoint::Put(id) => {
-            app.require_admin(req)?;
-            let id = ProfileId::parse("id", &id)?;
-            let name = parse_profile(&read_json(req).await?)?;
-            let user = app.d1.upsert(&id, &name, app.now).await?;
-            // D1 has the write; if the invalidation fails the copy still ages out (2 × ttl).
-            if let Err(e) = app.kv.delete(&kv_key(&id)?).await {
-                crate::log::error(&format!("user cache invalidation failed: {}", e.0));
-            }
-            Ok(Reply::ok(&user))
-        }
-    }
-}
-
-/// After a batch: store what D1 returned, and refresh stale entries with one more query.
-fn background_store(app: &App, fetched: Vec<User>, stale: Vec<ProfileId>, ttl: u64) {
-    let flights: Vec<_> = stale
-        .into_iter()
-        .filter_map(|id| {
-            kv_key(&id)
-                .ok()
-                .and_then(|k| begin_flight(k.as_str()))
-                .map(|f| (id, f))
-        })
-        .collect();
-    if fetched.is_empty() && flights.is_empty() {
-        return;
-    }
-    let (kv, db, now) = (app.kv.detached(), app.d1.detached(), app.now);
-    app.spawn(async move {
-        let ids: Vec<ProfileId> = flights.iter().map(|(id, _)| id.clone()).collect();
-        let refreshed = if ids.is_empty() {
-            Ok(Vec::new())
-        } else {
-            db.get_many(&ids).await
-        };
-        let refreshed = refreshed.unwrap_or_else(|e| {
+/// The background half of a batch: stores what D1 returned and refreshes the stale ids with
+/// one more query. Failures are logged; the next read tries again.
+pub async fn store_batch<K: Kv, D: UserDb>(
+    kv: &K,
+    db: &D,
+    fetched: Vec<User>,
+    stale: &[ProfileId],
+    ttl_seconds: u64,
+    now: Millis,
+) {
+    let refreshed = if stale.is_empty() {
+        Vec::new()
+    } else {
+        db.get_many(stale).await.unwrap_or_else(|e| {
             crate::log::warn(&format!("batch refresh failed: {}", e.0));
             Vec::new()
-        });
-        for user in fetched.into_iter().chain(refreshed) {
-            if let Ok(id) = ProfileId::parse("id", &user.id) {
-                if let Ok(key) = kv_key(&id) {
-                    let _ = swr::store(&kv, &key, user, ttl, now).await;
-                }
+        })
+    };
+    for user in fetched.into_iter().chain(refreshed) {
+        let key = ProfileId::parse("id", &user.id).and_then(|id| kv_key(&id));
+        if let Ok(key) = key {
+            if let Err(e) = swr::store(kv, &key, user, ttl_seconds, now).await {
+                crate::log::warn(&format!("batch store skipped: {}", e.0));
             }
-        }
-        drop(flights);
-    });
-}
-
-#[cfg(test)]
-pub mod fake {
-    use super::*;
-    use crate::storage::fake::FakeDb;
-    use std::cell::RefCell;
-
-    #[derive(Default)]
-    pub struct MemUsers {
-        pub rows: RefCell<BTreeMap<String, User>>,
-        pub db: FakeDb,
-    }
-
-    impl UserDb for MemUsers {
-        async fn get(&self, id: &ProfileId) -> StoreResult<Option<User>> {
-            self.db.query()?;
-            Ok(self.rows.borrow().get(id.as_str()).cloned())
-        }
-        async fn get_many(&self, ids: &[ProfileId]) -> StoreResult<Vec<User>> {
-            self.db.query()?;
-            Ok(ids
-                .iter()
-                .filter_map(|id| self.rows.borrow().get(id.as_str()).cloned())
-                .collect())
-        }
-        async fn upsert(&self, id: &ProfileId, name: &str, now: i64) -> StoreResult<User> {
-            self.db.query()?;
-            let u = User {
-                id: id.to_string(),
-                name: name.to_string(),
-                updated_at: now,
-            };
-            self.rows.borrow_mut().insert(id.to_string(), u.clone());
-            Ok(u)
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::fake::MemUsers;
     use super::*;
-    use crate::storage::fake::{block_on, MemKv};
-    use crate::swr::CacheStatus;
+    use crate::domain::swr::CacheStatus;
+    use crate::storage::fake::{block_on, MemKv, MemUsers};
     use serde_json::json;
 
     fn pid(s: &str) -> ProfileId {
@@ -351,18 +302,24 @@ mod tests {
     fn batch_reads_kv_once_and_d1_once_for_misses() {
         let (kv, db) = (MemKv::default(), MemUsers::default());
         for id in ["a", "b", "c"] {
-            block_on(db.upsert(&pid(id), &id.to_uppercase(), 1)).unwrap();
+            block_on(db.upsert(&pid(id), &id.to_uppercase(), Millis(1))).unwrap();
         }
         block_on(swr::store(
             &kv,
             &kv_key(&pid("a")).unwrap(),
             db.rows.borrow()["a"].clone(),
             300,
-            1_000,
+            Millis(1_000),
         ))
         .unwrap();
         db.db.queries.set(0);
-        let out = block_on(batch(&kv, &db, &[pid("a"), pid("b"), pid("zz")], 2_000)).unwrap();
+        let out = block_on(batch(
+            &kv,
+            &db,
+            &[pid("a"), pid("b"), pid("zz")],
+            Millis(2_000),
+        ))
+        .unwrap();
         assert_eq!(kv.reads(), 1);
         assert_eq!(db.db.queries.get(), 1);
         assert_eq!(out.users["a"].as_ref().unwrap().name, "A");
@@ -377,10 +334,17 @@ mod tests {
         let u = User {
             id: "a".into(),
             name: "A".into(),
-            updated_at: 1,
+            updated_at: Millis(1),
         };
-        block_on(swr::store(&kv, &kv_key(&pid("a")).unwrap(), u, 10, 0)).unwrap();
-        let out = block_on(batch(&kv, &db, &[pid("a")], 15_000)).unwrap();
+        block_on(swr::store(
+            &kv,
+            &kv_key(&pid("a")).unwrap(),
+            u,
+            10,
+            Millis(0),
+        ))
+        .unwrap();
+        let out = block_on(batch(&kv, &db, &[pid("a")], Millis(15_000))).unwrap();
         assert_eq!(db.db.queries.get(), 0);
         assert_eq!(out.stale, vec![pid("a")]);
     }
@@ -391,14 +355,21 @@ mod tests {
         let u = User {
             id: "a".into(),
             name: "A".into(),
-            updated_at: 1,
+            updated_at: Millis(1),
         };
-        block_on(swr::store(&kv, &kv_key(&pid("a")).unwrap(), u, 10, 0)).unwrap();
+        block_on(swr::store(
+            &kv,
+            &kv_key(&pid("a")).unwrap(),
+            u,
+            10,
+            Millis(0),
+        ))
+        .unwrap();
         db.db.failing.set(true);
-        let out = block_on(batch(&kv, &db, &[pid("a")], 60_000)).unwrap();
+        let out = block_on(batch(&kv, &db, &[pid("a")], Millis(60_000))).unwrap();
         assert_eq!(out.users["a"].as_ref().unwrap().name, "A");
         assert!(matches!(
-            block_on(batch(&kv, &db, &[pid("a"), pid("b")], 60_000)),
+            block_on(batch(&kv, &db, &[pid("a"), pid("b")], Millis(60_000))),
             Err(ApiError::Unavailable(_))
         ));
     }
@@ -406,12 +377,41 @@ mod tests {
     #[test]
     fn get_through_cache_reports_status() {
         let (kv, db) = (MemKv::default(), MemUsers::default());
-        block_on(db.upsert(&pid("a"), "A", 1)).unwrap();
-        let (id, key) = (pid("a"), kv_key(&pid("a")).unwrap());
-        let l = block_on(swr::get(&kv, &key, 300, 1_000, || db.get(&id))).unwrap();
+        block_on(db.upsert(&pid("a"), "A", Millis(1))).unwrap();
+        let id = pid("a");
+        let l = block_on(get(&kv, &db, &id, 300, Millis(1_000))).unwrap();
         assert_eq!(l.status, CacheStatus::Miss);
-        let l = block_on(swr::get(&kv, &key, 300, 2_000, || db.get(&id))).unwrap();
+        let l = block_on(get(&kv, &db, &id, 300, Millis(2_000))).unwrap();
         assert_eq!(l.status, CacheStatus::Hit);
         assert_eq!(db.db.queries.get(), 2, "one upsert, one read");
+    }
+
+    #[test]
+    fn put_writes_d1_then_invalidates_and_survives_a_failed_invalidation() {
+        let (kv, db) = (MemKv::default(), MemUsers::default());
+        let id = pid("a");
+        block_on(put(&kv, &db, &id, "A", Millis(1))).unwrap();
+        block_on(get(&kv, &db, &id, 300, Millis(2))).unwrap();
+        assert!(kv.get_raw("user:a").is_some());
+        block_on(put(&kv, &db, &id, "B", Millis(3))).unwrap();
+        assert!(kv.get_raw("user:a").is_none(), "the cached copy is gone");
+        block_on(get(&kv, &db, &id, 300, Millis(4))).unwrap();
+        kv.fail(true);
+        let user = block_on(put(&kv, &db, &id, "C", Millis(5))).unwrap();
+        assert_eq!(user.name, "C", "D1 has the write even though KV failed");
+    }
+
+    #[test]
+    fn store_batch_stores_fetched_and_refreshes_stale_ids() {
+        let (kv, db) = (MemKv::default(), MemUsers::default());
+        block_on(db.upsert(&pid("s"), "S2", Millis(1))).unwrap();
+        let fetched = vec![User {
+            id: "f".into(),
+            name: "F".into(),
+            updated_at: Millis(1),
+        }];
+        block_on(store_batch(&kv, &db, fetched, &[pid("s")], 300, Millis(9)));
+        assert!(kv.get_raw("user:f").unwrap().contains("\"F\""));
+        assert!(kv.get_raw("user:s").unwrap().contains("\"S2\""));
     }
 }

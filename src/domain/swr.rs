@@ -1,6 +1,6 @@
 //! A reusable stale-while-revalidate cache over KV, generic over the value and its fetcher.
 //!
-//! The KV entry is an envelope `{"data", "cachedAt", "ttl"}`:
+//! The KV entry is a [`CachedCopy`] `{"data", "cachedAt", "ttl"}`:
 //! * age < ttl: fresh (`HIT`);
 //! * ttl <= age < 2*ttl: stale (`STALE`), served while the caller refreshes it in the
 //!   background (single flight per key within an isolate);
@@ -9,32 +9,41 @@
 //! If the source fails while any copy exists, the copy is served as `STALE` (stale-if-error).
 //! KV expires the entry after `max(60, 2*ttl)` seconds (KV refuses less than 60).
 
-use crate::error::{ApiError, ApiResult, StoreResult};
-use crate::storage::{Kv, PutOptions};
-use crate::types::{KvKey, Ttl};
+use crate::domain::kv::{Kv, KvKey, PutOptions, Ttl};
+use crate::domain::time::Millis;
+use crate::error::{ApiError, ApiResult, StorageError, StoreResult};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 
+/// What the cache keeps in KV: the value, when it was cached, and the TTL it was cached
+/// with (seconds).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Envelope<T> {
+pub struct CachedCopy<T> {
+    /// The cached value.
     pub data: T,
-    pub cached_at: i64,
+    /// When it was read from the source.
+    pub cached_at: Millis,
+    /// Its freshness in seconds.
     pub ttl: u64,
 }
 
+/// Where a copy stands against its TTL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Freshness {
+    /// Younger than the TTL.
     Fresh,
+    /// Between one and two TTLs old.
     Stale,
+    /// Two TTLs old or more.
     Expired,
 }
 
 /// Where an entry of age `now - cached_at` stands against `ttl` seconds. An entry from the
 /// future (clock skew between locations) counts as fresh.
-pub fn classify(cached_at: i64, ttl_seconds: u64, now: i64) -> Freshness {
-    let age = now.saturating_sub(cached_at);
+pub fn classify(cached_at: Millis, ttl_seconds: u64, now: Millis) -> Freshness {
+    let age = now.ms_since(cached_at);
     let ttl = i64::try_from(ttl_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
     if age < ttl {
         Freshness::Fresh
@@ -48,12 +57,16 @@ pub fn classify(cached_at: i64, ttl_seconds: u64, now: i64) -> Freshness {
 /// What a request gets from the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheStatus {
+    /// Served fresh from KV.
     Hit,
+    /// Served stale from KV (and refreshed in the background, or the source failed).
     Stale,
+    /// Read from the source.
     Miss,
 }
 
 impl CacheStatus {
+    /// The `X-Cache` header value.
     pub fn header(self) -> &'static str {
         match self {
             CacheStatus::Hit => "HIT",
@@ -63,51 +76,53 @@ impl CacheStatus {
     }
 }
 
+/// The outcome of a read through the cache.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lookup<T> {
     /// `None`: the source has no such value.
     pub value: Option<T>,
+    /// Where it came from.
     pub status: CacheStatus,
     /// The entry is stale: the caller should refresh it in the background.
     pub refresh: bool,
 }
 
+/// KV's expiry of a copy: twice the TTL, never below KV's minimum.
 pub fn entry_ttl(ttl_seconds: u64) -> Ttl {
     Ttl::at_least_minimum(ttl_seconds.saturating_mul(2))
 }
 
-/// Decodes a stored envelope; anything unreadable counts as absent.
-pub fn decode<T: DeserializeOwned>(text: Option<&str>) -> Option<Envelope<T>> {
+/// Decodes a stored copy; anything unreadable counts as absent.
+pub fn decode<T: DeserializeOwned>(text: Option<&str>) -> Option<CachedCopy<T>> {
     serde_json::from_str(text?).ok()
 }
 
-/// Writes a fresh envelope for `data`.
+/// Writes a fresh copy of `data`.
 pub async fn store<K: Kv, T: Serialize>(
     kv: &K,
     key: &KvKey,
     data: T,
     ttl_seconds: u64,
-    now: i64,
+    now: Millis,
 ) -> StoreResult<()> {
-    let env = Envelope {
+    let copy = CachedCopy {
         data,
         cached_at: now,
         ttl: ttl_seconds,
     };
-    let text =
-        serde_json::to_string(&env).map_err(|e| crate::error::StorageError(e.to_string()))?;
+    let text = serde_json::to_string(&copy).map_err(|e| StorageError(e.to_string()))?;
     kv.put(key, &text, PutOptions::ttl(entry_ttl(ttl_seconds)))
         .await
 }
 
-/// Decides from an already-read envelope, fetching only when the copy is expired or absent.
-/// (The batch path classifies many envelopes itself so that all misses share one query.)
+/// Decides from an already-read copy, fetching only when the copy is expired or absent.
+/// (The batch path classifies many copies itself so that all misses share one query.)
 async fn resolve<K, T, F, Fut>(
     kv: &K,
     key: &KvKey,
-    cached: Option<Envelope<T>>,
+    cached: Option<CachedCopy<T>>,
     ttl_seconds: u64,
-    now: i64,
+    now: Millis,
     fetch: F,
 ) -> ApiResult<Lookup<T>>
 where
@@ -117,22 +132,22 @@ where
     Fut: Future<Output = StoreResult<Option<T>>>,
 {
     let cached = match cached {
-        Some(env) => match classify(env.cached_at, env.ttl, now) {
+        Some(copy) => match classify(copy.cached_at, copy.ttl, now) {
             Freshness::Fresh => {
                 return Ok(Lookup {
-                    value: Some(env.data),
+                    value: Some(copy.data),
                     status: CacheStatus::Hit,
                     refresh: false,
                 })
             }
             Freshness::Stale => {
                 return Ok(Lookup {
-                    value: Some(env.data),
+                    value: Some(copy.data),
                     status: CacheStatus::Stale,
                     refresh: true,
                 })
             }
-            Freshness::Expired => Some(env.data),
+            Freshness::Expired => Some(copy.data),
         },
         None => None,
     };
@@ -171,7 +186,7 @@ pub async fn get<K, T, F, Fut>(
     kv: &K,
     key: &KvKey,
     ttl_seconds: u64,
-    now: i64,
+    now: Millis,
     fetch: F,
 ) -> ApiResult<Lookup<T>>
 where
@@ -191,7 +206,7 @@ where
 }
 
 /// The background half of a stale hit: fetch and store. Run it under a single flight.
-pub async fn refresh<K, T, F, Fut>(kv: &K, key: &KvKey, ttl_seconds: u64, now: i64, fetch: F)
+pub async fn refresh<K, T, F, Fut>(kv: &K, key: &KvKey, ttl_seconds: u64, now: Millis, fetch: F)
 where
     K: Kv,
     T: Serialize,
@@ -211,26 +226,25 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::StorageError;
     use crate::storage::fake::{block_on, MemKv};
     use std::cell::Cell;
 
-    const T0: i64 = 1_000_000;
+    const T0: Millis = Millis(1_000_000);
+
+    fn t(ms: i64) -> Millis {
+        T0.plus_ms(ms)
+    }
 
     #[test]
     fn classify_every_boundary() {
         let ttl = 10;
         assert_eq!(classify(T0, ttl, T0), Freshness::Fresh);
-        assert_eq!(classify(T0, ttl, T0 + 9_999), Freshness::Fresh);
-        assert_eq!(classify(T0, ttl, T0 + 10_000), Freshness::Stale);
-        assert_eq!(classify(T0, ttl, T0 + 19_999), Freshness::Stale);
-        assert_eq!(classify(T0, ttl, T0 + 20_000), Freshness::Expired);
-        assert_eq!(
-            classify(T0, ttl, T0 - 5_000),
-            Freshness::Fresh,
-            "clock skew"
-        );
-        assert_eq!(classify(T0, u64::MAX, T0 + 1), Freshness::Fresh);
+        assert_eq!(classify(T0, ttl, t(9_999)), Freshness::Fresh);
+        assert_eq!(classify(T0, ttl, t(10_000)), Freshness::Stale);
+        assert_eq!(classify(T0, ttl, t(19_999)), Freshness::Stale);
+        assert_eq!(classify(T0, ttl, t(20_000)), Freshness::Expired);
+        assert_eq!(classify(T0, ttl, t(-5_000)), Freshness::Fresh, "clock skew");
+        assert_eq!(classify(T0, u64::MAX, t(1)), Freshness::Fresh);
     }
 
     #[test]
@@ -258,9 +272,9 @@ mod tests {
             (Some(1), CacheStatus::Miss, false)
         );
         assert_eq!(kv.entry("user:1").unwrap().ttl, Some(60));
-        let l = block_on(get(&kv, &key(), 10, T0 + 5_000, fetch)).unwrap();
+        let l = block_on(get(&kv, &key(), 10, t(5_000), fetch)).unwrap();
         assert_eq!((l.value, l.status), (Some(1), CacheStatus::Hit));
-        let l = block_on(get(&kv, &key(), 10, T0 + 15_000, fetch)).unwrap();
+        let l = block_on(get(&kv, &key(), 10, t(15_000), fetch)).unwrap();
         assert_eq!(
             (l.value, l.status, l.refresh),
             (Some(1), CacheStatus::Stale, true)
@@ -270,7 +284,7 @@ mod tests {
             1,
             "stale is served without waiting for the source"
         );
-        let l = block_on(get(&kv, &key(), 10, T0 + 25_000, fetch)).unwrap();
+        let l = block_on(get(&kv, &key(), 10, t(25_000), fetch)).unwrap();
         assert_eq!((l.value, l.status), (Some(2), CacheStatus::Miss));
     }
 
@@ -278,10 +292,10 @@ mod tests {
     fn refresh_replaces_the_entry() {
         let kv = MemKv::default();
         block_on(store(&kv, &key(), "old", 10, T0)).unwrap();
-        block_on(refresh(&kv, &key(), 10, T0 + 15_000, || async {
+        block_on(refresh(&kv, &key(), 10, t(15_000), || async {
             Ok(Some("new"))
         }));
-        let l = block_on(get(&kv, &key(), 10, T0 + 16_000, || async {
+        let l = block_on(get(&kv, &key(), 10, t(16_000), || async {
             Ok(Some("x".to_string()))
         }))
         .unwrap();
@@ -300,7 +314,7 @@ mod tests {
             Err(ApiError::Unavailable(_))
         ));
         block_on(store(&kv, &key(), "old".to_string(), 10, T0)).unwrap();
-        let l = block_on(get(&kv, &key(), 10, T0 + 30_000, failing)).unwrap();
+        let l = block_on(get(&kv, &key(), 10, t(30_000), failing)).unwrap();
         assert_eq!(
             (l.value.as_deref(), l.status),
             (Some("old"), CacheStatus::Stale)

@@ -1,0 +1,153 @@
+//! The per-request context: the stores (created on first use, so a route that touches no
+//! storage pays nothing for them), the config (read on first use), `now`, the isolate's
+//! state, and deferred work. Only the pipeline and the route handlers see it.
+
+use crate::clock;
+use crate::domain::config::{self, AppConfig};
+use crate::domain::time::{Millis, Timer};
+use crate::isolate::{Flight, Isolate};
+use crate::storage::d1::D1;
+use crate::storage::kv::WorkersKv;
+use crate::storage::meter::Meter;
+use std::cell::OnceCell;
+use std::future::Future;
+use std::rc::Rc;
+use worker::{Context, Env};
+
+/// Everything a handler needs for one request.
+pub struct Ctx {
+    /// The start of the request.
+    pub now: Millis,
+    /// This isolate's state.
+    pub isolate: Rc<Isolate>,
+    env: Env,
+    runtime: Context,
+    meter: Rc<Meter>,
+    kv: OnceCell<WorkersKv>,
+    d1: OnceCell<D1>,
+    config: OnceCell<Rc<AppConfig>>,
+}
+
+impl Ctx {
+    /// The context of a request that started at `now`.
+    pub fn new(env: Env, runtime: Context, meter: Rc<Meter>, now: Millis) -> Ctx {
+        Ctx {
+            now,
+            isolate: crate::isolate::state(),
+            env,
+            runtime,
+            meter,
+            kv: OnceCell::new(),
+            d1: OnceCell::new(),
+            config: OnceCell::new(),
+        }
+    }
+
+    /// KV, metered into this request's `Server-Timing`.
+    pub fn kv(&self) -> &WorkersKv {
+        self.kv
+            .get_or_init(|| WorkersKv::from_env(&self.env, self.meter.clone()))
+    }
+
+    /// D1, metered into this request's `Server-Timing`.
+    pub fn d1(&self) -> &D1 {
+        self.d1
+            .get_or_init(|| D1::from_env(&self.env, self.meter.clone()))
+    }
+
+    /// The config, read once per request (from the isolate's copy, or KV when that is old).
+    pub async fn config(&self) -> Rc<AppConfig> {
+        if let Some(config) = self.config.get() {
+            return config.clone();
+        }
+        let config = config::current(self.kv(), &self.isolate.config, self.now).await;
+        self.config.get_or_init(|| config).clone()
+    }
+
+    /// The admin token secret; `None` when unset or empty.
+    pub fn admin_token(&self) -> Option<String> {
+        self.env
+            .secret("ADMIN_TOKEN")
+            .map(|s| s.to_string())
+            .or_else(|_| self.env.var("ADMIN_TOKEN").map(|v| v.to_string()))
+            .ok()
+            .filter(|s| !s.is_empty())
+    }
+
+    /// The platform clock, for work that waits.
+    pub fn timer(&self) -> RuntimeTimer {
+        RuntimeTimer
+    }
+
+    /// Claims the single flight for `key` in this isolate: `None` if work on it is under way.
+    pub fn flight(&self, key: &str) -> Option<Flight> {
+        self.isolate.flights.begin(key)
+    }
+
+    /// Runs `work` after the response is sent (`waitUntil`), with stores whose operations are
+    /// not counted in this response's `Server-Timing`.
+    pub fn defer<W, F>(&self, work: W)
+    where
+        W: FnOnce(Deferred) -> F,
+        F: Future<Output = ()> + 'static,
+    {
+        let deferred = Deferred {
+            kv: self.kv().detached(),
+            d1: self.d1().detached(),
+            isolate: self.isolate.clone(),
+        };
+        self.runtime.wait_until(work(deferred));
+    }
+
+    /// [`Ctx::defer`] under the single flight for `key`: skipped if work on it is under way.
+    pub fn defer_once<W, F>(&self, key: &str, work: W)
+    where
+        W: FnOnce(Deferred) -> F,
+        F: Future<Output = ()> + 'static,
+    {
+        if let Some(flight) = self.flight(key) {
+            self.defer(move |d| {
+                let work = work(d);
+                async move {
+                    work.await;
+                    drop(flight);
+                }
+            });
+        }
+    }
+}
+
+/// What deferred work gets: unmetered stores, the isolate's state, and the clock.
+pub struct Deferred {
+    /// KV, not counted in any response.
+    pub kv: WorkersKv,
+    /// D1, not counted in any response.
+    pub d1: D1,
+    /// This isolate's state.
+    pub isolate: Rc<Isolate>,
+}
+
+impl Timer for Deferred {
+    fn now(&self) -> Millis {
+        clock::now()
+    }
+
+    async fn sleep(&self, ms: i64) {
+        RuntimeTimer.sleep(ms).await;
+    }
+}
+
+/// The platform's clock and timers.
+#[derive(Debug, Clone, Copy)]
+pub struct RuntimeTimer;
+
+impl Timer for RuntimeTimer {
+    fn now(&self) -> Millis {
+        clock::now()
+    }
+
+    async fn sleep(&self, ms: i64) {
+        let ms = u64::try_from(ms).unwrap_or(0);
+        worker::Delay::from(std::time::Duration::from_millis(ms)).await;
+    }
+}

@@ -1,0 +1,81 @@
+//! Reading JSON request bodies into domain values: the body must parse, be an object where
+//! one is required, and name no field the contract does not know. Errors name the field.
+
+use crate::error::{ApiError, ApiResult};
+use serde_json::{Map, Value};
+
+/// Parses a request body as JSON (`invalid_json` otherwise, including an empty body).
+pub fn parse(body: &[u8]) -> ApiResult<Value> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::InvalidJson("the body is empty".into()));
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::InvalidJson(e.to_string()))
+}
+
+/// The body as a JSON object (`invalid_request` for any other JSON value).
+pub fn object(v: &Value) -> ApiResult<&Map<String, Value>> {
+    v.as_object()
+        .ok_or_else(|| ApiError::invalid("body", "must be a JSON object"))
+}
+
+/// Refuses any key of `obj` not in `allowed`, naming it (after `prefix`).
+pub fn deny_unknown(obj: &Map<String, Value>, allowed: &[&str], prefix: &str) -> ApiResult<()> {
+    match obj.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(ApiError::invalid(&format!("{prefix}{k}"), "unknown field")),
+        None => Ok(()),
+    }
+}
+
+/// The string field `name` of `obj`: required, and a string.
+pub fn required_str<'a>(obj: &'a Map<String, Value>, name: &str) -> ApiResult<&'a str> {
+    obj.get(name)
+        .ok_or_else(|| ApiError::invalid(name, "is required"))?
+        .as_str()
+        .ok_or_else(|| ApiError::invalid(name, "must be a string"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_parsing() {
+        assert!(matches!(parse(b""), Err(ApiError::InvalidJson(_))));
+        assert!(matches!(parse(b"  \n"), Err(ApiError::InvalidJson(_))));
+        assert!(matches!(parse(b"{"), Err(ApiError::InvalidJson(_))));
+        assert!(matches!(parse(b"{'a':1}"), Err(ApiError::InvalidJson(_))));
+        assert_eq!(parse(b"{\"a\":1}").unwrap()["a"], 1);
+        let deep = "[".repeat(10_000);
+        assert!(matches!(
+            parse(deep.as_bytes()),
+            Err(ApiError::InvalidJson(_))
+        ));
+    }
+
+    #[test]
+    fn objects_and_unknown_fields() {
+        assert!(object(&serde_json::json!([1])).is_err());
+        let v = serde_json::json!({"a": 1, "zz": 2});
+        let o = object(&v).unwrap();
+        assert!(deny_unknown(o, &["a", "zz"], "").is_ok());
+        assert_eq!(
+            deny_unknown(o, &["a"], "x."),
+            Err(ApiError::InvalidRequest("x.zz: unknown field".into()))
+        );
+    }
+
+    #[test]
+    fn required_strings() {
+        let v = serde_json::json!({"a": "x", "n": 1});
+        let o = object(&v).unwrap();
+        assert_eq!(required_str(o, "a"), Ok("x"));
+        assert_eq!(
+            required_str(o, "n"),
+            Err(ApiError::InvalidRequest("n: must be a string".into()))
+        );
+        assert_eq!(
+            required_str(o, "b"),
+            Err(ApiError::InvalidRequest("b: is required".into()))
+        );
+    }
+}

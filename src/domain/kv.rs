@@ -1,0 +1,202 @@
+//! The KV port: the subset of Workers KV the domain uses, and the platform's limits carried
+//! in types so that no call can break them. A [`KvKey`] is at most 512 bytes, a [`Ttl`] at
+//! least 60 seconds, [`KvMetadata`] at most 1024 bytes, and a [`WriteGate`] lets an isolate
+//! write a key at most once a second.
+
+use crate::domain::time::Millis;
+use crate::error::{ApiError, StoreResult};
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// Workers KV refuses keys longer than 512 bytes.
+pub const KV_MAX_KEY_BYTES: usize = 512;
+/// Workers KV refuses metadata whose JSON is longer than 1024 bytes.
+pub const KV_MAX_METADATA_BYTES: usize = 1024;
+/// Workers KV refuses an `expirationTtl` below 60 seconds.
+pub const KV_MIN_TTL_SECONDS: u64 = 60;
+/// Workers KV accepts one write per second per key.
+pub const KV_WRITE_INTERVAL_MS: i64 = 1_000;
+
+/// A KV key known to be within KV's 512-byte limit.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KvKey(Cow<'static, str>);
+
+impl KvKey {
+    /// A constant key, checked at compile time when used in a `const`.
+    pub const fn fixed(key: &'static str) -> Self {
+        assert!(!key.is_empty() && key.len() <= KV_MAX_KEY_BYTES);
+        KvKey(Cow::Borrowed(key))
+    }
+
+    /// Builds `prefix` + `rest`. Every key is built from validated parts, so an overlong key
+    /// is a bug, reported as `internal` rather than sent to KV.
+    pub fn new(prefix: &str, rest: &str) -> Result<Self, ApiError> {
+        let key = format!("{prefix}{rest}");
+        if key.is_empty() || key.len() > KV_MAX_KEY_BYTES {
+            return Err(ApiError::Internal(format!("KV key of {} bytes", key.len())));
+        }
+        Ok(KvKey(Cow::Owned(key)))
+    }
+
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A KV `expirationTtl` known to be at least KV's 60-second minimum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ttl(u64);
+
+impl Ttl {
+    /// Rounds up to KV's minimum: asking for less than 60 s gives 60 s.
+    pub fn at_least_minimum(seconds: u64) -> Self {
+        Ttl(seconds.max(KV_MIN_TTL_SECONDS))
+    }
+
+    /// The TTL in seconds.
+    pub fn seconds(self) -> u64 {
+        self.0
+    }
+}
+
+/// KV metadata known to serialise within KV's 1024-byte limit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KvMetadata(serde_json::Value);
+
+impl KvMetadata {
+    /// Checks the serialised size; an oversize value is a bug (`internal`).
+    pub fn new(value: serde_json::Value) -> Result<Self, ApiError> {
+        let len = value.to_string().len();
+        if len > KV_MAX_METADATA_BYTES {
+            return Err(ApiError::Internal(format!("KV metadata of {len} bytes")));
+        }
+        Ok(KvMetadata(value))
+    }
+
+    /// The metadata as JSON.
+    pub fn value(&self) -> &serde_json::Value {
+        &self.0
+    }
+}
+
+/// Options of a KV write.
+#[derive(Debug, Clone, Default)]
+pub struct PutOptions {
+    /// Expiry after the write.
+    pub ttl: Option<Ttl>,
+    /// Metadata stored beside the value.
+    pub metadata: Option<KvMetadata>,
+}
+
+impl PutOptions {
+    /// A write that expires after `ttl`.
+    pub fn ttl(ttl: Ttl) -> Self {
+        PutOptions {
+            ttl: Some(ttl),
+            metadata: None,
+        }
+    }
+}
+
+/// The subset of Workers KV the domain uses. Values are JSON text.
+#[allow(async_fn_in_trait)]
+pub trait Kv {
+    /// One read; `None` when the key is absent.
+    async fn get(&self, key: &KvKey) -> StoreResult<Option<String>>;
+    /// One bulk read (at most 100 keys); absent keys map to `None`.
+    async fn get_bulk(&self, keys: &[KvKey]) -> StoreResult<HashMap<String, Option<String>>>;
+    /// One write.
+    async fn put(&self, key: &KvKey, value: &str, opts: PutOptions) -> StoreResult<()>;
+    /// One delete.
+    async fn delete(&self, key: &KvKey) -> StoreResult<()>;
+}
+
+/// Beyond this many tracked keys, entries older than the interval are dropped.
+const MAX_TRACKED: usize = 10_000;
+
+/// KV's one-write-per-second-per-key rule, as seen from one isolate: remembers when this
+/// isolate last wrote each key. Isolate state (see `isolate.rs`).
+#[derive(Debug, Default)]
+pub struct WriteGate {
+    last_write: RefCell<HashMap<String, Millis>>,
+}
+
+impl WriteGate {
+    /// Claims the right to write `key` now: true at most once per second per key.
+    pub fn try_claim(&self, key: &KvKey, now: Millis) -> bool {
+        let mut last = self.last_write.borrow_mut();
+        let recent = |at: &Millis| {
+            let age = now.ms_since(*at);
+            (0..KV_WRITE_INTERVAL_MS).contains(&age)
+        };
+        if last.get(key.as_str()).is_some_and(recent) {
+            return false;
+        }
+        if last.len() >= MAX_TRACKED {
+            last.retain(|_, at| recent(at));
+        }
+        last.insert(key.as_str().to_string(), now);
+        true
+    }
+
+    /// Milliseconds until `key` may be written again (0 if now).
+    pub fn wait_ms(&self, key: &KvKey, now: Millis) -> i64 {
+        self.last_write.borrow().get(key.as_str()).map_or(0, |at| {
+            at.plus_ms(KV_WRITE_INTERVAL_MS).ms_since(now).max(0)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kv_key_limit_is_512_bytes() {
+        assert!(KvKey::new("p:", &"k".repeat(510)).is_ok());
+        assert!(KvKey::new("p:", &"k".repeat(511)).is_err());
+        assert!(KvKey::new("", "").is_err());
+    }
+
+    #[test]
+    fn ttl_never_below_60() {
+        assert_eq!(Ttl::at_least_minimum(0).seconds(), 60);
+        assert_eq!(Ttl::at_least_minimum(59).seconds(), 60);
+        assert_eq!(Ttl::at_least_minimum(61).seconds(), 61);
+    }
+
+    #[test]
+    fn metadata_limit_is_1024_bytes() {
+        let fits = serde_json::json!({ "k": "v".repeat(1024 - 8) });
+        assert_eq!(fits.to_string().len(), 1024);
+        assert!(KvMetadata::new(fits).is_ok());
+        let over = serde_json::json!({ "k": "v".repeat(1024 - 7) });
+        assert!(KvMetadata::new(over).is_err());
+    }
+
+    #[test]
+    fn one_kv_write_per_second_per_key() {
+        let gate = WriteGate::default();
+        let (k, other) = (KvKey::fixed("k"), KvKey::fixed("other"));
+        assert!(gate.try_claim(&k, Millis(0)));
+        assert!(!gate.try_claim(&k, Millis(1)));
+        assert!(!gate.try_claim(&k, Millis(999)));
+        assert!(gate.try_claim(&other, Millis(999)));
+        assert_eq!(gate.wait_ms(&k, Millis(400)), 600);
+        assert!(gate.try_claim(&k, Millis(1_000)));
+        assert_eq!(gate.wait_ms(&KvKey::fixed("never"), Millis(5)), 0);
+    }
+
+    #[test]
+    fn a_clock_that_goes_back_does_not_lock_a_key() {
+        let gate = WriteGate::default();
+        let k = KvKey::fixed("k");
+        assert!(gate.try_claim(&k, Millis(5_000)));
+        assert!(
+            gate.try_claim(&k, Millis(1_000)),
+            "an earlier time is not within the second"
+        );
+    }
+}

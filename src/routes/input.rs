@@ -1,0 +1,190 @@
+//! A request as the handlers see it: path parameters (percent-decoded once), the query, the
+//! body bytes (read by the pipeline after the access check, at most 64 KiB), the caller's
+//! session when the route needs one, and headers on demand.
+
+use crate::domain::ids::SessionId;
+use crate::domain::json;
+use crate::domain::sessions::SessionView;
+use crate::error::{ApiError, ApiResult};
+use serde_json::Value;
+
+/// The contract's body limit: 64 KiB.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Where headers come from: the platform's request in the Worker, a list in tests.
+pub trait HeaderSource {
+    /// The value of header `name` (lowercase), if present.
+    fn header(&self, name: &str) -> Option<String>;
+}
+
+impl HeaderSource for Vec<(String, String)> {
+    fn header(&self, name: &str) -> Option<String> {
+        self.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    }
+}
+
+/// The session a request was authenticated with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Caller {
+    /// The id the client presented.
+    pub session_id: SessionId,
+    /// The session it stands for.
+    pub session: SessionView,
+}
+
+/// One request, parsed.
+pub struct Input {
+    /// Path parameters by name, decoded.
+    pub params: Vec<(&'static str, String)>,
+    /// The raw query string (without `?`).
+    pub query: String,
+    /// The body, for methods that carry one.
+    pub body: Option<Vec<u8>>,
+    /// The authenticated session, on `Session` routes.
+    pub caller: Option<Caller>,
+    /// The request's headers.
+    pub headers: Box<dyn HeaderSource>,
+}
+
+impl Input {
+    /// Path parameter `name` (empty if the route has none of that name).
+    pub fn param(&self, name: &str) -> &str {
+        self.params
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    /// The query's pairs, decoded as a form (`+` is a space).
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        query_pairs(&self.query)
+    }
+
+    /// The body as JSON (`invalid_json` if absent or malformed).
+    pub fn json(&self) -> ApiResult<Value> {
+        json::parse(self.body.as_deref().unwrap_or_default())
+    }
+
+    /// The caller's session (the pipeline sets it on every `Session` route).
+    pub fn caller(&self) -> ApiResult<&Caller> {
+        self.caller
+            .as_ref()
+            .ok_or_else(|| ApiError::Internal("a session route ran without a caller".into()))
+    }
+
+    /// Header `name`, if present.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.header(name)
+    }
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Decodes `%XX` escapes once (and `+` as a space when `form` is set). An escape that is
+/// not two hex digits stays as it is, as browsers do; bytes that are not UTF-8 become U+FFFD.
+pub fn percent_decode(s: &str, form: bool) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let escaped = (b == b'%')
+            .then(|| Some(hex(*bytes.get(i + 1)?)? << 4 | hex(*bytes.get(i + 2)?)?))
+            .flatten();
+        match escaped {
+            Some(decoded) => {
+                out.push(decoded);
+                i += 3;
+            }
+            None => {
+                out.push(if form && b == b'+' { b' ' } else { b });
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Splits a query string into decoded pairs; a pair without `=` has an empty value.
+pub fn query_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k, true), percent_decode(v, true))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding_happens_once() {
+        assert_eq!(
+            percent_decode("alice%40example.com", false),
+            "alice@example.com"
+        );
+        assert_eq!(percent_decode("%41", false), "A");
+        assert_eq!(
+            percent_decode("%2541", false),
+            "%41",
+            "decoded once, not twice"
+        );
+        assert_eq!(percent_decode("a+b", false), "a+b");
+        assert_eq!(percent_decode("a+b", true), "a b");
+        assert_eq!(percent_decode("%zz%4", false), "%zz%4", "bad escapes stay");
+        assert_eq!(percent_decode("%C3%A9", false), "é");
+        assert_eq!(percent_decode("%FF", false), "\u{FFFD}");
+    }
+
+    #[test]
+    fn query_strings() {
+        assert_eq!(query_pairs(""), vec![]);
+        assert_eq!(
+            query_pairs("userId=a%40b&limit=&cursor"),
+            vec![
+                ("userId".into(), "a@b".into()),
+                ("limit".into(), String::new()),
+                ("cursor".into(), String::new())
+            ]
+        );
+        assert_eq!(
+            query_pairs("a=1=2&&b=x+y"),
+            vec![("a".into(), "1=2".into()), ("b".into(), "x y".into())]
+        );
+    }
+
+    #[test]
+    fn inputs() {
+        let input = Input {
+            params: vec![("id", "a b".into())],
+            query: "limit=5".into(),
+            body: Some(b"{\"x\":1}".to_vec()),
+            caller: None,
+            headers: Box::new(vec![("If-Match".to_string(), "\"3\"".to_string())]),
+        };
+        assert_eq!(input.param("id"), "a b");
+        assert_eq!(input.param("nope"), "");
+        assert_eq!(input.query_pairs(), vec![("limit".into(), "5".into())]);
+        assert_eq!(input.json().unwrap()["x"], 1);
+        assert_eq!(input.header("if-match").as_deref(), Some("\"3\""));
+        assert!(matches!(input.caller(), Err(ApiError::Internal(_))));
+        let empty = Input {
+            body: None,
+            ..input
+        };
+        assert!(matches!(empty.json(), Err(ApiError::InvalidJson(_))));
+    }
+}

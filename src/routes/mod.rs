@@ -1,0 +1,311 @@
+//! The route table and the handlers behind it.
+//!
+//! [`ROUTES`] declares every route once: method, path pattern, who may call it, whether the
+//! maintenance gate closes it, its rate-limit group, and its handler. The pipeline enforces
+//! all of it before a handler runs (and before any body is read), so a handler only parses,
+//! calls the domain and replies, and a route cannot be added without its access check.
+//! Unknown paths are 404; a known path with a method it does not declare is 405 with
+//! `Allow`; `HEAD` is answered wherever `GET` is.
+
+pub mod auth;
+mod config;
+mod health;
+pub mod input;
+mod prefs;
+pub mod reply;
+mod sessions;
+mod users;
+
+use crate::ctx::Ctx;
+use crate::domain::sessions::Check;
+use crate::error::{ApiError, ApiResult};
+use input::{percent_decode, Input};
+use reply::Reply;
+use std::future::Future;
+use std::pin::Pin;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone.
+    Public,
+    /// A caller with a valid session (cookie or bearer), checked as the [`Check`] says.
+    Session(Check),
+    /// The admin bearer token.
+    Admin,
+}
+
+/// Rate limiting of a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Never limited.
+    Unlimited,
+    /// Counted in this group, per client.
+    Group(&'static str),
+}
+
+pub(crate) type Handled<'a> = Pin<Box<dyn Future<Output = ApiResult<Reply>> + 'a>>;
+pub(crate) type Handler = for<'a> fn(&'a Ctx, Input) -> Handled<'a>;
+
+/// One route.
+pub struct Route {
+    /// The HTTP method.
+    pub method: &'static str,
+    /// The path pattern; `:name` segments are parameters.
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+    /// Whether maintenance mode closes it (503 `maintenance`).
+    pub gated: bool,
+    /// Its rate limiting.
+    pub limit: Limit,
+    pub(crate) handler: Handler,
+}
+
+impl Route {
+    /// Whether the route reads a request body.
+    pub fn has_body(&self) -> bool {
+        matches!(self.method, "POST" | "PUT" | "PATCH")
+    }
+
+    /// Whether responses carry per-user or admin data (sent with `Cache-Control: no-store`).
+    pub fn is_private(&self) -> bool {
+        self.access != Access::Public
+    }
+}
+
+macro_rules! to {
+    ($handler:path) => {
+        |ctx, input| Box::pin($handler(ctx, input))
+    };
+}
+
+use Access::{Admin, Public};
+use Limit::{Group, Unlimited};
+const SESSION: Access = Access::Session(Check::Fast);
+const SESSION_D1: Access = Access::Session(Check::Authoritative);
+const GATED: bool = true;
+const OPEN: bool = false;
+
+const fn route(
+    method: &'static str,
+    path: &'static str,
+    access: Access,
+    gated: bool,
+    limit: Limit,
+    handler: Handler,
+) -> Route {
+    Route {
+        method,
+        path,
+        access,
+        gated,
+        limit,
+        handler,
+    }
+}
+
+/// Every route of the API.
+#[rustfmt::skip]
+pub static ROUTES: &[Route] = &[
+    //    method    path                             access      gate   rate limit         handler
+    route("GET",    "/health",                       Public,     OPEN,  Unlimited,         to!(health::get)),
+    route("GET",    "/config",                       Public,     GATED, Group("config"),   to!(config::get)),
+    route("GET",    "/flags/:name",                  Public,     GATED, Group("flags"),    to!(config::flag)),
+    route("PUT",    "/admin/config",                 Admin,      OPEN,  Unlimited,         to!(config::replace)),
+    route("PATCH",  "/admin/config",                 Admin,      OPEN,  Unlimited,         to!(config::patch)),
+    route("POST",   "/sessions",                     Admin,      GATED, Group("sessions"), to!(sessions::create)),
+    route("GET",    "/sessions/current",             SESSION,    GATED, Group("sessions"), to!(sessions::current)),
+    route("DELETE", "/sessions/current",             SESSION_D1, GATED, Group("sessions"), to!(sessions::logout)),
+    route("GET",    "/admin/sessions",               Admin,      OPEN,  Unlimited,         to!(sessions::list)),
+    route("DELETE", "/admin/users/:userId/sessions", Admin,      OPEN,  Unlimited,         to!(sessions::revoke_user)),
+    route("GET",    "/prefs",                        SESSION,    GATED, Group("prefs"),    to!(prefs::get)),
+    route("PATCH",  "/prefs",                        SESSION,    GATED, Group("prefs"),    to!(prefs::patch)),
+    route("GET",    "/users/:id",                    Public,     GATED, Group("users"),    to!(users::get)),
+    route("POST",   "/users/batch",                  Public,     GATED, Group("users"),    to!(users::batch)),
+    route("PUT",    "/admin/users/:id",              Admin,      OPEN,  Unlimited,         to!(users::put)),
+];
+
+/// A matched route and its decoded path parameters.
+pub struct Found {
+    /// The route.
+    pub route: &'static Route,
+    /// Its parameters by name, percent-decoded once.
+    pub params: Vec<(&'static str, String)>,
+}
+
+/// How well `pattern` matches the path's segments: `None` if not at all, else the number of
+/// literal segments (a literal beats a parameter: `/users/batch` over `/users/:id`).
+fn score(pattern: &str, segments: &[&str]) -> Option<usize> {
+    let parts = pattern.trim_start_matches('/').split('/');
+    if parts.clone().count() != segments.len() {
+        return None;
+    }
+    let mut literals = 0;
+    for (part, seg) in parts.zip(segments) {
+        if part.starts_with(':') {
+            continue;
+        }
+        if part != *seg {
+            return None;
+        }
+        literals += 1;
+    }
+    Some(literals)
+}
+
+/// The route for `method` and `path`: 404 `not_found` for an unknown path, 405 with `Allow`
+/// for a known path and any other method (unknown ones included). `HEAD` finds `GET`.
+pub fn find(method: &str, path: &str) -> ApiResult<Found> {
+    let Some(rest) = path.strip_prefix('/') else {
+        return Err(ApiError::NotFound);
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    let best = ROUTES
+        .iter()
+        .filter_map(|r| score(r.path, &segments).map(|s| (s, r.path)))
+        .max_by_key(|(s, _)| *s);
+    let Some((_, pattern)) = best else {
+        return Err(ApiError::NotFound);
+    };
+    let wanted = if method == "HEAD" { "GET" } else { method };
+    let same_path = || ROUTES.iter().filter(move |r| r.path == pattern);
+    let Some(route) = same_path().find(|r| r.method == wanted) else {
+        let allow: Vec<&str> = same_path().map(|r| r.method).collect();
+        return Err(ApiError::MethodNotAllowed(allow.join(", ")));
+    };
+    let params = pattern
+        .trim_start_matches('/')
+        .split('/')
+        .zip(&segments)
+        .filter_map(|(part, seg)| Some((part.strip_prefix(':')?, percent_decode(seg, false))))
+        .collect();
+    Ok(Found { route, params })
+}
+
+/// Whether edgestate serves `path` (with some method): for a Worker that mounts edgestate's
+/// routes beside its own.
+pub fn serves(path: &str) -> bool {
+    !matches!(find("GET", path), Err(ApiError::NotFound))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allow(method: &str, path: &str) -> String {
+        match find(method, path) {
+            Err(ApiError::MethodNotAllowed(allow)) => allow,
+            Err(e) => panic!("{method} {path}: {e}"),
+            Ok(_) => panic!("{method} {path} was found"),
+        }
+    }
+
+    #[test]
+    fn health_and_unknown_paths() {
+        assert_eq!(find("GET", "/health").unwrap().route.path, "/health");
+        assert_eq!(allow("POST", "/health"), "GET");
+        for path in [
+            "/nope",
+            "/",
+            "/health/",
+            "/config/extra",
+            "health",
+            "",
+            "/HEALTH",
+        ] {
+            assert!(
+                matches!(find("GET", path), Err(ApiError::NotFound)),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_route_in_the_table_is_found_by_its_own_method() {
+        for r in ROUTES {
+            let path = r
+                .path
+                .replace(":userId", "u1")
+                .replace(":id", "u1")
+                .replace(":name", "f");
+            let found =
+                find(r.method, &path).unwrap_or_else(|e| panic!("{} {path}: {e}", r.method));
+            assert!(std::ptr::eq(found.route, r), "{} {path}", r.method);
+        }
+    }
+
+    #[test]
+    fn no_two_routes_share_method_and_path() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            for b in &ROUTES[i + 1..] {
+                assert!(
+                    a.method != b.method || a.path != b.path,
+                    "{} {}",
+                    a.method,
+                    a.path
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn other_methods_get_405_with_allow_even_unknown_ones() {
+        assert_eq!(allow("DELETE", "/config"), "GET");
+        assert_eq!(allow("GET", "/admin/config"), "PUT, PATCH");
+        assert_eq!(allow("PUT", "/sessions/current"), "GET, DELETE");
+        assert_eq!(allow("GET", "/users/batch"), "POST");
+        for method in ["PROPFIND", "QUERY", "PURGE", "TRACE", "OPTIONS", "get"] {
+            assert_eq!(allow(method, "/config"), "GET", "{method}");
+        }
+    }
+
+    #[test]
+    fn head_is_answered_where_get_is() {
+        assert_eq!(find("HEAD", "/health").unwrap().route.method, "GET");
+        assert_eq!(find("HEAD", "/users/x").unwrap().route.path, "/users/:id");
+        assert_eq!(allow("HEAD", "/admin/config"), "PUT, PATCH");
+    }
+
+    #[test]
+    fn parameters_are_percent_decoded_once() {
+        let f = find("DELETE", "/admin/users/alice%40example.com/sessions").unwrap();
+        assert_eq!(f.params, vec![("userId", "alice@example.com".to_string())]);
+        let f = find("GET", "/users/%41").unwrap();
+        assert_eq!(f.params, vec![("id", "A".to_string())]);
+        let f = find("GET", "/users/%2541").unwrap();
+        assert_eq!(f.params, vec![("id", "%41".to_string())]);
+    }
+
+    #[test]
+    fn a_literal_segment_beats_a_parameter() {
+        assert_eq!(
+            find("POST", "/users/batch").unwrap().route.path,
+            "/users/batch"
+        );
+        assert_eq!(
+            find("GET", "/users/batchy").unwrap().route.path,
+            "/users/:id"
+        );
+    }
+
+    #[test]
+    fn gating_limits_and_privacy_come_from_the_table() {
+        let r = |m, p| find(m, p).unwrap().route;
+        assert!(!r("GET", "/health").gated);
+        assert_eq!(r("GET", "/health").limit, Limit::Unlimited);
+        assert_eq!(r("GET", "/flags/x").limit, Limit::Group("flags"));
+        assert_eq!(r("POST", "/sessions").limit, Limit::Group("sessions"));
+        for route in ROUTES.iter().filter(|r| r.path.starts_with("/admin/")) {
+            assert_eq!(route.access, Access::Admin, "{}", route.path);
+            assert!(
+                !route.gated && route.limit == Limit::Unlimited,
+                "{}",
+                route.path
+            );
+        }
+        assert!(r("GET", "/prefs").is_private());
+        assert!(!r("GET", "/config").is_private());
+        assert!(serves("/users/x") && !serves("/elsewhere"));
+    }
+}

@@ -1,0 +1,38 @@
+//! `POST /sessions`, `GET` and `DELETE /sessions/current`, `GET /admin/sessions`,
+//! `DELETE /admin/users/:userId/sessions`.
+
+use crate::ctx::Ctx;
+use crate::domain::ids::UserId;
+use crate::domain::sessions::{self, ListQuery, NewSession, LIFETIME_SECONDS};
+use crate::error::ApiResult;
+use crate::routes::auth::{clearing_cookie, session_cookie};
+use crate::routes::input::Input;
+use crate::routes::reply::Reply;
+
+pub(crate) async fn create(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
+    let new = NewSession::parse(&input.json()?)?;
+    let minted = sessions::create(ctx.kv(), ctx.d1(), ctx.now, new).await?;
+    let cookie = session_cookie(&minted.session_id, LIFETIME_SECONDS);
+    Ok(Reply::json(201, &minted).with_header("Set-Cookie", cookie))
+}
+
+pub(crate) async fn current(_: &Ctx, input: Input) -> ApiResult<Reply> {
+    Ok(Reply::ok(&input.caller()?.session))
+}
+
+pub(crate) async fn logout(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
+    let id = &input.caller()?.session_id;
+    sessions::revoke(ctx.kv(), ctx.d1(), ctx.now, id).await?;
+    Ok(Reply::no_content().with_header("Set-Cookie", clearing_cookie()))
+}
+
+pub(crate) async fn list(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
+    let query = ListQuery::parse(input.query_pairs())?;
+    Ok(Reply::ok(&sessions::list(ctx.d1(), ctx.now, &query).await?))
+}
+
+pub(crate) async fn revoke_user(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
+    let user = UserId::parse("userId", input.param("userId"))?;
+    let revoked = sessions::revoke_user(ctx.kv(), ctx.d1(), ctx.now, &user).await?;
+    Ok(Reply::ok(&revoked))
+}

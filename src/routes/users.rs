@@ -1,0 +1,55 @@
+//! `GET /users/:id`, `POST /users/batch`, `PUT /admin/users/:id`.
+
+use crate::ctx::Ctx;
+use crate::domain::ids::ProfileId;
+use crate::domain::users::{self, BatchView};
+use crate::error::{ApiError, ApiResult};
+use crate::routes::input::Input;
+use crate::routes::reply::Reply;
+
+pub(crate) async fn get(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
+    let id = ProfileId::parse("id", input.param("id"))?;
+    let ttl = u64::from(ctx.config().await.cache_ttl_seconds);
+    let lookup = users::get(ctx.kv(), ctx.d1(), &id, ttl, ctx.now).await?;
+    let status = lookup.status.header();
+    if lookup.refresh {
+        let (key, now) = (users::kv_key(&id)?, ctx.now);
+        ctx.defer_once(key.as_str(), move |d| async move {
+            users::refresh(&d.kv, &d.d1, &id, ttl, now).await;
+        });
+    }
+    let user = lookup.value.ok_or(ApiError::NotFound)?;
+    Ok(Reply::ok(&user).with_header("X-Cache", status))
+}
+
+pub(crate) async fn batch(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
+    let ids = users::parse_batch(&input.json()?)?;
+    let ttl = u64::from(ctx.config().await.cache_ttl_seconds);
+    let out = users::batch(ctx.kv(), ctx.d1(), &ids, ctx.now).await?;
+    let reply = Reply::ok(&BatchView { users: &out.users });
+    // Stale ids another request is already refreshing are left to it.
+    let (stale, flights): (Vec<ProfileId>, Vec<_>) = out
+        .stale
+        .into_iter()
+        .filter_map(|id| {
+            let flight = ctx.flight(users::kv_key(&id).ok()?.as_str())?;
+            Some((id, flight))
+        })
+        .unzip();
+    if !out.fetched.is_empty() || !stale.is_empty() {
+        let (fetched, now) = (out.fetched, ctx.now);
+        ctx.defer(move |d| async move {
+            users::store_batch(&d.kv, &d.d1, fetched, &stale, ttl, now).await;
+            drop(flights);
+        });
+    }
+    Ok(reply)
+}
+
+pub(crate) async fn put(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
+    let id = ProfileId::parse("id", input.param("id"))?;
+    let name = users::parse_profile(&input.json()?)?;
+    Ok(Reply::ok(
+        &users::put(ctx.kv(), ctx.d1(), &id, &name, ctx.now).await?,
+    ))
+}
