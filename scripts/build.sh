@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Builds the Worker to build/ with worker-build, pointing it at local tools so nothing is
-# downloaded from outside the package registries (see scripts/setup.sh, which installs them).
-# wrangler runs this as its [build] command; it also works on its own.
+# Builds a Worker crate to its build/ folder with worker-build, pointing it at local tools so
+# nothing is downloaded from outside the package registries (scripts/setup.sh installs them).
+# Builds the crate in the current directory (wrangler runs this as the [build] command of
+# wrangler.toml, from that file's folder): the project root, or examples/embed.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+[ -f Cargo.toml ] || cd "$root"
+export PATH="$HOME/.cargo/bin:$root/node_modules/.bin:$PATH"
 export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$(command -v wasm-bindgen)}"
-export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/node_modules/binaryen/bin/wasm-opt}"
-export ESBUILD_BIN="${ESBUILD_BIN:-$PWD/node_modules/.bin/esbuild}"
+export WASM_OPT_BIN="${WASM_OPT_BIN:-$root/node_modules/binaryen/bin/wasm-opt}"
+export ESBUILD_BIN="${ESBUILD_BIN:-$root/node_modules/.bin/esbuild}"
 exec worker-build --release "$@"

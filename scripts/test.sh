@@ -1,21 +1,26 @@
 #!/usr/bin/env bash
 # The test command (`npm test`, and what .ci/run runs): set-up, format and lint checks,
-# native unit tests, the Worker built to Wasm by `wrangler deploy --dry-run` (which also
-# proves the deploy bundle), then the integration tests against that build in workerd.
+# native unit, property and architecture tests, the API docs, the Worker built to Wasm by
+# `wrangler deploy --dry-run` (which also proves the deploy bundle), the library example
+# built to Wasm, then the integration tests against both builds in workerd.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 . scripts/env.sh
 say() { printf '\n==> %s\n' "$*"; }
 
-say "cargo fmt --check"
-cargo fmt --check
-say "cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets --quiet -- -D warnings
-say "native unit and property tests"
+say "cargo fmt --all --check"
+cargo fmt --all --check
+say "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+say "native unit, property and architecture tests"
 cargo test --quiet --lib --tests
+say "cargo doc --no-deps (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps
 say "wrangler deploy --dry-run (builds build/ through [build])"
 wrangler deploy --dry-run --outdir .edgestate/dry-run
+say "examples/embed: a second Worker using edgestate as a library, built to Wasm"
+(cd examples/embed && bash ../../scripts/build.sh)
 say "integration tests in workerd (Miniflare + vitest)"
 report=.edgestate/vitest.json
 mkdir -p .edgestate

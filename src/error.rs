@@ -100,8 +100,13 @@ impl ApiError {
     }
 
     /// The JSON body `{"error", "code"}`.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({ "error": self.public_message(), "code": self.code() })
+    }
+
+    /// The JSON body as text.
     pub fn body(&self) -> String {
-        serde_json::json!({ "error": self.public_message(), "code": self.code() }).to_string()
+        self.json().to_string()
     }
 
     /// Extra headers the contract requires for this error.

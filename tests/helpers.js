@@ -3,6 +3,7 @@
 import { Miniflare } from "miniflare";
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { request } from "node:http";
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789";
 export const ROOT = new URL("..", import.meta.url).pathname;
@@ -40,13 +41,21 @@ export function migrationStatements() {
 /**
  * Boots a Worker. Options: `kv` / `d1` false to leave a binding out (fault injection),
  * `adminToken` (null for unset), `seedConfig` (an object stored as config:app), `onLog`
- * (called with every chunk the runtime writes to stdout or stderr).
+ * (called with every chunk the runtime writes to stdout or stderr), `scriptPath` (another
+ * built Worker, such as examples/embed/build/index.js).
  */
-export async function boot({ kv = true, d1 = true, adminToken = ADMIN_TOKEN, seedConfig, onLog } = {}) {
+export async function boot({
+  kv = true,
+  d1 = true,
+  adminToken = ADMIN_TOKEN,
+  seedConfig,
+  onLog,
+  scriptPath = process.env.EDGESTATE_SCRIPT ?? join(ROOT, "build/index.js"),
+} = {}) {
   const bindings = adminToken === null ? {} : { ADMIN_TOKEN: adminToken };
   const mf = new Miniflare({
     modules: true,
-    scriptPath: join(ROOT, "build/index.js"),
+    scriptPath,
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
     compatibilityDate: COMPATIBILITY_DATE,
     kvNamespaces: kv ? ["CACHE"] : [],
@@ -92,6 +101,20 @@ export async function boot({ kv = true, d1 = true, adminToken = ADMIN_TOKEN, see
     const res = await env.fetch(path, opts);
     const text = await res.text();
     return { res, status: res.status, body: text ? JSON.parse(text) : null, text };
+  };
+  /** A raw HTTP/1.1 request to the runtime's own port: for methods fetch() refuses (TRACE). */
+  env.raw = async (method, path, headers = {}) => {
+    const url = new URL(path, await mf.ready);
+    return new Promise((resolve, reject) => {
+      const req = request(url, { method, headers: { "CF-Connecting-IP": env.client, ...headers } }, (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (d) => (text += d));
+        res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, text }));
+      });
+      req.on("error", reject);
+      req.end();
+    });
   };
   env.dispose = () => mf.dispose();
   return env;

@@ -420,7 +420,7 @@ pub async fn flush<K: Kv, D: PrefsDb>(
 }
 
 /// The deferred half of a burst: waits `first_wait_ms`, then flushes once a second until KV
-/// holds the newest state (at most [`MAX_FLUSH_ROUNDS`] rounds). Run it once per user and
+/// holds the newest state (at most `MAX_FLUSH_ROUNDS` rounds). Run it once per user and
 /// isolate at a time (single flight).
 pub async fn sync_later<K: Kv, D: PrefsDb, T: Timer>(
     kv: &K,

@@ -27,11 +27,15 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         "/quote" => quote(&edge, &req, &ctx).await,
         _ => Err(ApiError::NotFound),
     };
-    let response = match answer {
-        Ok(body) => Response::from_json(&body),
-        Err(e) => Ok(Response::ok(e.body())?.with_status(e.status())),
-    }?;
-    let mut response = response;
+    let mut response = match &answer {
+        Ok(body) => Response::from_json(body)?,
+        Err(e) => Response::from_json(&e.json())?.with_status(e.status()),
+    };
+    if let Err(e) = &answer {
+        for (name, value) in e.headers() {
+            response.headers_mut().set(name, &value)?;
+        }
+    }
     response
         .headers_mut()
         .set("Server-Timing", &edge.server_timing())?;
