@@ -317,22 +317,24 @@ async function seed(app) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Routes and budgets (issue 9; the budget tests assert these, the bench only reports them)
+// Routes and their storage budgets (bench/budgets.json: the budget tests assert them, the
+// bench only reports them).
+const BUDGETS = JSON.parse(readFileSync(new URL("./budgets.json", import.meta.url), "utf8"));
 
 function hotRoutes(bearer) {
   return [
-    { name: "GET /health", method: "GET", path: "/health", expect: 200, budget: { kvReads: 0, kvWrites: 0, d1Queries: 0 } },
-    { name: "GET /config", method: "GET", path: "/config", expect: 200, budget: { kvReads: 0.1, kvWrites: 0, d1Queries: 0 } },
-    { name: "GET /flags/newCheckout", method: "GET", path: "/flags/newCheckout", expect: 200, budget: { kvReads: 0.1, kvWrites: 0, d1Queries: 0 } },
-    { name: "GET /sessions/current", method: "GET", path: "/sessions/current", headers: bearer, expect: 200, budget: { kvReads: 1.1, kvWrites: 0, d1Queries: 0 } },
-    { name: "GET /prefs", method: "GET", path: "/prefs", headers: bearer, expect: 200, budget: { kvReads: 2.1, kvWrites: 0, d1Queries: 0 } },
-    { name: "GET /users/:id (hit)", method: "GET", path: "/users/bench-user", expect: 200, budget: { kvReads: 1.1, kvWrites: 0, d1Queries: 0 } },
-    { name: "POST /users/batch (10 ids, cached)", method: "POST", path: "/users/batch", ...json({ ids: BATCH_IDS }), expect: 200, budget: { kvReads: 1.1, kvWrites: 0, d1Queries: 1 } },
+    { name: "GET /health", method: "GET", path: "/health", expect: 200, budget: BUDGETS["GET /health"] },
+    { name: "GET /config", method: "GET", path: "/config", expect: 200, budget: BUDGETS["GET /config"] },
+    { name: "GET /flags/newCheckout", method: "GET", path: "/flags/newCheckout", expect: 200, budget: BUDGETS["GET /flags/:name"] },
+    { name: "GET /sessions/current", method: "GET", path: "/sessions/current", headers: bearer, expect: 200, budget: BUDGETS["GET /sessions/current"] },
+    { name: "GET /prefs", method: "GET", path: "/prefs", headers: bearer, expect: 200, budget: BUDGETS["GET /prefs"] },
+    { name: "GET /users/:id (hit)", method: "GET", path: "/users/bench-user", expect: 200, budget: BUDGETS["GET /users/:id (hit)"] },
+    { name: "POST /users/batch (10 ids, cached)", method: "POST", path: "/users/batch", ...json({ ids: BATCH_IDS }), expect: 200, budget: BUDGETS["POST /users/batch (cached)"] },
   ];
 }
 
 // The one request per window that the limit admits is a 200.
-const LIMITED = { name: "GET /flags/x over its limit (429)", method: "GET", path: "/flags/x", expect: 429, alsoOk: [200], budget: { kvReads: 0.1, kvWrites: 0, d1Queries: 0 } };
+const LIMITED = { name: "GET /flags/x over its limit (429)", method: "GET", path: "/flags/x", expect: 429, alsoOk: [200], budget: BUDGETS["GET /flags/:name"] };
 
 function overBudget(storage, budget) {
   const over = [];
