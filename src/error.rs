@@ -92,7 +92,9 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => "Method not allowed".into(),
             ApiError::PayloadTooLarge => "Request body exceeds 65536 bytes".into(),
             ApiError::PreconditionFailed { current } => {
-                format!("If-Match does not name the current version ({current}); nothing was changed")
+                format!(
+                    "If-Match does not name the current version ({current}); nothing was changed"
+                )
             }
             ApiError::RateLimited { .. } => "Too many requests".into(),
             ApiError::Maintenance => "Service under maintenance".into(),

@@ -256,9 +256,15 @@ mod tests {
         let on = siphash24(BUCKET_KEY, b"checkout\0on\0user-1");
         let off = siphash24(BUCKET_KEY, b"checkout\0off\0user-1");
         assert_eq!((on, off), (0x26b5_189b_22e8_d17d, 0xd8c3_f2e3_b4e5_9a49));
-        assert_eq!((neg_log2_fixed(on), neg_log2_fixed(off)), (11_705_771_235, 1_030_831_457));
+        assert_eq!(
+            (neg_log2_fixed(on), neg_log2_fixed(off)),
+            (11_705_771_235, 1_030_831_457)
+        );
         // 11705771235 / 30 > 1030831457 / 70: "off".
-        let shares = [Share::new("checkout", "on", 30), Share::new("checkout", "off", 70)];
+        let shares = [
+            Share::new("checkout", "on", 30),
+            Share::new("checkout", "off", 70),
+        ];
         let got: Vec<&str> = ["user-1", "user-2", "user-3", "user-4", "user-5", ""]
             .iter()
             .map(|k| choose(&shares, k).unwrap())
@@ -305,7 +311,10 @@ mod tests {
             same_in_other_flag += usize::from(choose(&ab, &k) == choose(&other, &k));
         }
         // Independent flags agree on about half of the keys.
-        assert!((900..1100).contains(&same_in_other_flag), "{same_in_other_flag}");
+        assert!(
+            (900..1100).contains(&same_in_other_flag),
+            "{same_in_other_flag}"
+        );
     }
 
     fn shares(flag: &str, weights: &[u32]) -> Vec<Share> {
@@ -322,7 +331,10 @@ mod tests {
             cuts.sort_unstable();
             cuts.dedup();
             let mut last = 0;
-            let mut out: Vec<u32> = cuts.iter().map(|c| std::mem::replace(&mut last, *c)).collect();
+            let mut out: Vec<u32> = cuts
+                .iter()
+                .map(|c| std::mem::replace(&mut last, *c))
+                .collect();
             out.iter_mut().zip(&cuts).for_each(|(w, c)| *w = c - *w);
             out.push(100 - last);
             out

@@ -52,8 +52,8 @@ pub struct AppConfig {
     pub rate_limit_window_seconds: u32,
     /// The SWR cache's freshness for user profiles.
     pub cache_ttl_seconds: u32,
-    /// The version of the history this document is (0: never written through the admin
-    /// routes). Not part of the document.
+    /// The version of the history this document is (0: never written by an admin).
+    /// Not part of the document.
     #[serde(skip)]
     pub version: u64,
 }
@@ -258,18 +258,18 @@ pub async fn current<K: Kv>(kv: &K, cache: &ConfigCache, now: Millis) -> Rc<AppC
     }
     let last_good = cached.map(|(c, _)| c);
     let config = match kv.get_with_metadata(&KV_KEY).await {
-        Ok(Some((text, meta))) => {
-            match parse_stored(&text, version_of(meta.as_ref())) {
-                Some(read) if last_good.as_ref().is_some_and(|c| c.version > read.version) => {
-                    last_good.clone()
-                }
-                Some(read) => Some(Rc::new(read)),
-                None => {
-                    crate::log::warn("config:app in KV does not validate; serving the last good config");
-                    last_good.clone()
-                }
+        Ok(Some((text, meta))) => match parse_stored(&text, version_of(meta.as_ref())) {
+            Some(read) if last_good.as_ref().is_some_and(|c| c.version > read.version) => {
+                last_good.clone()
             }
-        }
+            Some(read) => Some(Rc::new(read)),
+            None => {
+                crate::log::warn(
+                    "config:app in KV does not validate; serving the last good config",
+                );
+                last_good.clone()
+            }
+        },
         Ok(None) => Some(Rc::new(AppConfig::default())),
         Err(e) => {
             crate::log::warn(&format!(
@@ -314,11 +314,11 @@ pub struct EvaluationView<'a> {
 }
 
 impl AppConfig {
-    /// The view of one flag, evaluated against `ctx`.
-    pub fn flag_view<'a>(&'a self, name: &'a FlagName, ctx: &EvalContext) -> FlagView<'a> {
+    /// The view of one flag, evaluated against `context`.
+    pub fn flag_view<'a>(&'a self, name: &'a FlagName, context: &EvalContext) -> FlagView<'a> {
         let flag = self.feature_flags.get(name.as_str());
         let evaluation = match flag {
-            Some(f @ Flag::Variants(_)) => Some(match f.evaluate(ctx) {
+            Some(f @ Flag::Variants(_)) => Some(match f.evaluate(context) {
                 Ok(e) => view(e, None),
                 Err(err) => view(f.fallback(), Some(err.code())),
             }),
@@ -326,7 +326,7 @@ impl AppConfig {
         };
         FlagView {
             name: name.as_str(),
-            enabled: flag.is_some_and(|f| f.is_on(ctx)),
+            enabled: flag.is_some_and(|f| f.is_on(context)),
             evaluation,
         }
     }
@@ -452,7 +452,10 @@ mod tests {
             .unwrap();
         assert_eq!(
             p.feature_flags,
-            BTreeMap::from([("b".into(), Flag::Bool(true)), ("c".into(), Flag::Bool(false))])
+            BTreeMap::from([
+                ("b".into(), Flag::Bool(true)),
+                ("c".into(), Flag::Bool(false))
+            ])
         );
         assert_eq!(
             p.rate_limits,
@@ -534,8 +537,12 @@ mod tests {
         };
         cache.remember(Rc::new(newer), Millis(0));
         let put = |text: &str, version: u64| {
-            let metadata = crate::domain::kv::KvMetadata::new(json!({ "version": version })).unwrap();
-            let opts = crate::domain::kv::PutOptions { ttl: None, metadata: Some(metadata) };
+            let metadata =
+                crate::domain::kv::KvMetadata::new(json!({ "version": version })).unwrap();
+            let opts = crate::domain::kv::PutOptions {
+                ttl: None,
+                metadata: Some(metadata),
+            };
             block_on(kv.put(&KV_KEY, text, opts)).unwrap();
         };
         put("{}", 4);
@@ -543,7 +550,10 @@ mod tests {
         assert!(c.maintenance_mode && c.version == 5);
         put(r#"{"cacheTtlSeconds":7}"#, 6);
         let c = block_on(current(&kv, &cache, Millis(2 * CACHE_MS)));
-        assert_eq!((c.version, c.cache_ttl_seconds, c.maintenance_mode), (6, 7, false));
+        assert_eq!(
+            (c.version, c.cache_ttl_seconds, c.maintenance_mode),
+            (6, 7, false)
+        );
     }
 
     #[test]
@@ -555,28 +565,36 @@ mod tests {
         }}))
         .unwrap();
         let name = |n: &str| FlagName::parse("name", n).unwrap();
-        let ctx = EvalContext::default();
+        let context = EvalContext::default();
         let plain = name("plain");
-        assert_eq!(serde_json::to_value(c.flag_view(&plain, &ctx)).unwrap(), json!({"name": "plain", "enabled": true}));
+        assert_eq!(
+            serde_json::to_value(c.flag_view(&plain, &context)).unwrap(),
+            json!({"name": "plain", "enabled": true})
+        );
         let split = name("split");
         assert_eq!(
-            serde_json::to_value(c.flag_view(&split, &ctx)).unwrap(),
+            serde_json::to_value(c.flag_view(&split, &context)).unwrap(),
             json!({"name": "split", "enabled": true, "value": true, "variant": "on", "reason": "SPLIT"})
         );
         let color = name("color");
         assert_eq!(
-            serde_json::to_value(c.flag_view(&color, &ctx)).unwrap(),
+            serde_json::to_value(c.flag_view(&color, &context)).unwrap(),
             json!({"name": "color", "enabled": false, "value": "#f00", "variant": "red", "reason": "DISABLED"})
         );
         let missing = name("missing");
-        assert_eq!(serde_json::to_value(c.flag_view(&missing, &ctx)).unwrap(), json!({"name": "missing", "enabled": false}));
+        assert_eq!(
+            serde_json::to_value(c.flag_view(&missing, &context)).unwrap(),
+            json!({"name": "missing", "enabled": false})
+        );
         assert!(c.flag(&split) && c.flag(&plain) && !c.flag(&color));
     }
 
     #[test]
     fn a_rollout_without_targeting_key_answers_the_default_with_an_error_code() {
-        let c = AppConfig::from_document(&json!({"featureFlags": {"split": {"variants": {"on": true, "off": false},
-            "defaultVariant": "off", "rollout": {"on": 50, "off": 50}}}}))
+        let c = AppConfig::from_document(
+            &json!({"featureFlags": {"split": {"variants": {"on": true, "off": false},
+            "defaultVariant": "off", "rollout": {"on": 50, "off": 50}}}}),
+        )
         .unwrap();
         let split = FlagName::parse("name", "split").unwrap();
         assert_eq!(

@@ -115,7 +115,12 @@ impl EvalContext {
         let targeting_key = match attributes.remove("targetingKey") {
             None => None,
             Some(Value::String(s)) => Some(s),
-            Some(_) => return Err(ApiError::invalid("context.targetingKey", "must be a string")),
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "context.targetingKey",
+                    "must be a string",
+                ))
+            }
         };
         Ok(EvalContext {
             targeting_key,
@@ -125,16 +130,16 @@ impl EvalContext {
 
     /// A context from query parameters: `targetingKey` and string attributes.
     pub fn from_pairs(pairs: Vec<(String, String)>) -> ApiResult<Self> {
-        let mut ctx = EvalContext::default();
+        let mut context = EvalContext::default();
         for (k, v) in pairs {
             FlagName::parse(&format!("query.{k}"), &k)?;
             if k == "targetingKey" {
-                ctx.targeting_key = Some(v);
+                context.targeting_key = Some(v);
             } else {
-                ctx.attributes.insert(k, Value::String(v));
+                context.attributes.insert(k, Value::String(v));
             }
         }
-        Ok(ctx)
+        Ok(context)
     }
 
     fn attribute(&self, name: &str) -> Option<Value> {
@@ -233,12 +238,15 @@ impl Flag {
         match v {
             Value::Bool(b) => Ok(Flag::Bool(*b)),
             Value::Object(obj) => Ok(Flag::Variants(Box::new(FlagDef::parse(field, name, obj)?))),
-            _ => Err(ApiError::invalid(field, "must be a boolean or a flag object")),
+            _ => Err(ApiError::invalid(
+                field,
+                "must be a boolean or a flag object",
+            )),
         }
     }
 
-    /// Evaluates the flag named `name` against `ctx`.
-    pub fn evaluate(&self, ctx: &EvalContext) -> Result<Evaluation<'_>, EvalError> {
+    /// Evaluates the flag named `name` against `context`.
+    pub fn evaluate(&self, context: &EvalContext) -> Result<Evaluation<'_>, EvalError> {
         match self {
             Flag::Bool(b) => Ok(Evaluation {
                 value: &BOOL_VALUES[usize::from(*b)],
@@ -246,7 +254,7 @@ impl Flag {
                 reason: Reason::Static,
                 rule: None,
             }),
-            Flag::Variants(def) => def.evaluate(ctx),
+            Flag::Variants(def) => def.evaluate(context),
         }
     }
 
@@ -266,10 +274,10 @@ impl Flag {
         }
     }
 
-    /// The flag as one boolean for `ctx`: the answer's value when it is a boolean (the
+    /// The flag as one boolean for `context`: the answer's value when it is a boolean (the
     /// default variant's when evaluation fails), else whether the flag is enabled.
-    pub fn is_on(&self, ctx: &EvalContext) -> bool {
-        let e = self.evaluate(ctx).unwrap_or_else(|_| self.fallback());
+    pub fn is_on(&self, context: &EvalContext) -> bool {
+        let e = self.evaluate(context).unwrap_or_else(|_| self.fallback());
         e.value.as_bool().unwrap_or_else(|| self.is_enabled())
     }
 
@@ -292,7 +300,7 @@ impl FlagDef {
         }
     }
 
-    fn evaluate(&self, ctx: &EvalContext) -> Result<Evaluation<'_>, EvalError> {
+    fn evaluate(&self, context: &EvalContext) -> Result<Evaluation<'_>, EvalError> {
         if !self.enabled {
             return Ok(self.answer(&self.default_variant, Reason::Disabled));
         }
@@ -300,7 +308,7 @@ impl FlagDef {
             let hit = rule
                 .when
                 .iter()
-                .all(|(attr, cond)| cond.holds(ctx.attribute(attr).as_ref()));
+                .all(|(attr, cond)| cond.holds(context.attribute(attr).as_ref()));
             if hit {
                 let answer = self.answer(&rule.variant, Reason::TargetingMatch);
                 return Ok(Evaluation {
@@ -317,7 +325,7 @@ impl FlagDef {
             return Ok(self.answer(&self.default_variant, reason));
         };
         let mut weighted = shares.iter().filter(|s| s.weight > 0);
-        let key = match (&ctx.targeting_key, weighted.next(), weighted.next()) {
+        let key = match (&context.targeting_key, weighted.next(), weighted.next()) {
             (Some(key), _, _) => key.as_str(),
             (None, Some(only), None) => return Ok(self.answer(&only.variant, Reason::Split)),
             (None, _, _) => return Err(EvalError::TargetingKeyMissing),
@@ -331,7 +339,9 @@ impl FlagDef {
         deny_unknown(obj, &FIELDS, &format!("{field}."))?;
         let variants = parse_variants(&format!("{field}.variants"), obj.get("variants"))?;
         let known = |f: &str, v: &Value| -> ApiResult<String> {
-            let s = v.as_str().ok_or_else(|| ApiError::invalid(f, "must be a string"))?;
+            let s = v
+                .as_str()
+                .ok_or_else(|| ApiError::invalid(f, "must be a string"))?;
             match variants.contains_key(s) {
                 true => Ok(s.to_string()),
                 false => Err(ApiError::invalid(f, &format!("unknown variant {s:?}"))),
@@ -351,9 +361,9 @@ impl FlagDef {
             None => None,
         };
         let enabled = match obj.get("enabled") {
-            Some(v) => v
-                .as_bool()
-                .ok_or_else(|| ApiError::invalid(&format!("{field}.enabled"), "must be a boolean"))?,
+            Some(v) => v.as_bool().ok_or_else(|| {
+                ApiError::invalid(&format!("{field}.enabled"), "must be a boolean")
+            })?,
             None => true,
         };
         Ok(FlagDef {
@@ -390,11 +400,13 @@ fn parse_variants(field: &str, v: Option<&Value>) -> ApiResult<BTreeMap<String, 
     for (name, value) in obj {
         let f = format!("{field}.{name}");
         FlagName::parse(&f, name)?;
-        let k = kind(value).ok_or_else(|| {
-            ApiError::invalid(&f, "must be a boolean, string, number or object")
-        })?;
+        let k = kind(value)
+            .ok_or_else(|| ApiError::invalid(&f, "must be a boolean, string, number or object"))?;
         if *first_kind.get_or_insert(k) != k {
-            let problem = format!("must be a {} like the other variants", first_kind.unwrap_or(k));
+            let problem = format!(
+                "must be a {} like the other variants",
+                first_kind.unwrap_or(k)
+            );
             return Err(ApiError::invalid(&f, &problem));
         }
         if value.to_string().len() > MAX_VALUE_BYTES {
@@ -414,7 +426,10 @@ fn parse_rules(
         .as_array()
         .ok_or_else(|| ApiError::invalid(field, "must be an array"))?;
     if list.len() > MAX_RULES {
-        return Err(ApiError::invalid(field, &format!("must have at most {MAX_RULES} rules")));
+        return Err(ApiError::invalid(
+            field,
+            &format!("must have at most {MAX_RULES} rules"),
+        ));
     }
     let mut rules = Vec::with_capacity(list.len());
     for (i, rule) in list.iter().enumerate() {
@@ -456,30 +471,49 @@ fn parse_when(field: &str, v: Option<&Value>) -> ApiResult<BTreeMap<String, Cond
 fn scalar(field: &str, v: &Value) -> ApiResult<Value> {
     match v {
         Value::String(_) | Value::Number(_) | Value::Bool(_) => Ok(v.clone()),
-        _ => Err(ApiError::invalid(field, "must be a string, number or boolean")),
+        _ => Err(ApiError::invalid(
+            field,
+            "must be a string, number or boolean",
+        )),
     }
 }
 
 fn parse_condition(field: &str, v: &Value) -> ApiResult<Condition> {
     let obj = v.as_object().filter(|o| o.len() == 1).ok_or_else(|| {
-        ApiError::invalid(field, "must be one of {\"in\": [...]}, {\"notIn\": [...]}, {\"equals\": value}")
+        ApiError::invalid(
+            field,
+            "must be one of {\"in\": [...]}, {\"notIn\": [...]}, {\"equals\": value}",
+        )
     })?;
-    let (op, arg) = obj.iter().next().ok_or_else(|| ApiError::invalid(field, "is empty"))?;
+    let (op, arg) = obj
+        .iter()
+        .next()
+        .ok_or_else(|| ApiError::invalid(field, "is empty"))?;
     let f = format!("{field}.{op}");
     let list = || -> ApiResult<Vec<Value>> {
         let items = arg
             .as_array()
             .filter(|a| !a.is_empty() && a.len() <= MAX_LIST_VALUES)
             .ok_or_else(|| {
-                ApiError::invalid(&f, &format!("must be an array of 1 to {MAX_LIST_VALUES} values"))
+                ApiError::invalid(
+                    &f,
+                    &format!("must be an array of 1 to {MAX_LIST_VALUES} values"),
+                )
             })?;
-        items.iter().enumerate().map(|(i, x)| scalar(&format!("{f}[{i}]"), x)).collect()
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, x)| scalar(&format!("{f}[{i}]"), x))
+            .collect()
     };
     match op.as_str() {
         "in" => Ok(Condition::In(list()?)),
         "notIn" => Ok(Condition::NotIn(list()?)),
         "equals" => Ok(Condition::Equals(scalar(&f, arg)?)),
-        _ => Err(ApiError::invalid(&f, "unknown condition (in, notIn, equals)")),
+        _ => Err(ApiError::invalid(
+            &f,
+            "unknown condition (in, notIn, equals)",
+        )),
     }
 }
 
@@ -498,7 +532,10 @@ fn parse_rollout(
     for (variant, pct) in obj {
         let f = format!("{field}.{variant}");
         if !variants.contains_key(variant) {
-            return Err(ApiError::invalid(&f, &format!("unknown variant {variant:?}")));
+            return Err(ApiError::invalid(
+                &f,
+                &format!("unknown variant {variant:?}"),
+            ));
         }
         let p = pct
             .as_u64()
@@ -533,8 +570,10 @@ impl Serialize for FlagDef {
         m.serialize_entry("defaultVariant", &self.default_variant)?;
         m.serialize_entry("rules", &self.rules)?;
         if let Some(shares) = &self.rollout {
-            let rollout: BTreeMap<&str, u32> =
-                shares.iter().map(|s| (s.variant.as_str(), s.weight)).collect();
+            let rollout: BTreeMap<&str, u32> = shares
+                .iter()
+                .map(|s| (s.variant.as_str(), s.weight))
+                .collect();
             m.serialize_entry("rollout", &rollout)?;
         }
         m.serialize_entry("enabled", &self.enabled)?;
@@ -572,7 +611,7 @@ mod tests {
         Flag::parse("featureFlags.f", "f", &v).unwrap()
     }
 
-    fn ctx(v: Value) -> EvalContext {
+    fn context(v: Value) -> EvalContext {
         EvalContext::from_json(&v).unwrap()
     }
 
@@ -593,7 +632,10 @@ mod tests {
     fn booleans_stay_static() {
         let (on, off) = (flag(json!(true)), flag(json!(false)));
         let e = on.evaluate(&EvalContext::default()).unwrap();
-        assert_eq!((e.value, e.variant, e.reason), (&json!(true), "on", Reason::Static));
+        assert_eq!(
+            (e.value, e.variant, e.reason),
+            (&json!(true), "on", Reason::Static)
+        );
         let e = off.evaluate(&EvalContext::default()).unwrap();
         assert_eq!((e.value, e.variant), (&json!(false), "off"));
     }
@@ -601,26 +643,51 @@ mod tests {
     #[test]
     fn rules_in_order_first_match_wins() {
         let f = checkout();
-        let e = f.evaluate(&ctx(json!({"targetingKey": "u", "country": "NL", "plan": "free", "beta": true}))).unwrap();
-        assert_eq!((e.variant, e.reason, e.rule), ("on", Reason::TargetingMatch, Some(0)));
-        let e = f.evaluate(&ctx(json!({"targetingKey": "u", "plan": "free", "beta": true}))).unwrap();
+        let e = f
+            .evaluate(&context(
+                json!({"targetingKey": "u", "country": "NL", "plan": "free", "beta": true}),
+            ))
+            .unwrap();
+        assert_eq!(
+            (e.variant, e.reason, e.rule),
+            ("on", Reason::TargetingMatch, Some(0))
+        );
+        let e = f
+            .evaluate(&context(
+                json!({"targetingKey": "u", "plan": "free", "beta": true}),
+            ))
+            .unwrap();
         assert_eq!((e.variant, e.rule), ("off", Some(1)));
-        let e = f.evaluate(&ctx(json!({"targetingKey": "u", "tier": 3.0}))).unwrap();
+        let e = f
+            .evaluate(&context(json!({"targetingKey": "u", "tier": 3.0})))
+            .unwrap();
         assert_eq!((e.variant, e.rule), ("on", Some(2)));
         // 2.0 equals 2: numbers compare by value; a missing attribute holds no condition.
-        let e = f.evaluate(&ctx(json!({"targetingKey": "u", "tier": 2.0, "plan": "free"}))).unwrap();
+        let e = f
+            .evaluate(&context(
+                json!({"targetingKey": "u", "tier": 2.0, "plan": "free"}),
+            ))
+            .unwrap();
         assert_eq!(e.reason, Reason::Split);
     }
 
     #[test]
     fn rollout_needs_a_targeting_key_unless_one_variant_has_it_all() {
         let f = checkout();
-        assert_eq!(f.evaluate(&EvalContext::default()), Err(EvalError::TargetingKeyMissing));
-        let e = f.evaluate(&ctx(json!({"country": "BE"}))).unwrap();
+        assert_eq!(
+            f.evaluate(&EvalContext::default()),
+            Err(EvalError::TargetingKeyMissing)
+        );
+        let e = f.evaluate(&context(json!({"country": "BE"}))).unwrap();
         assert_eq!(e.reason, Reason::TargetingMatch, "a rule needs no key");
-        let all = flag(json!({"variants": {"a": "x", "b": "y"}, "defaultVariant": "a", "rollout": {"a": 0, "b": 100}}));
+        let all = flag(
+            json!({"variants": {"a": "x", "b": "y"}, "defaultVariant": "a", "rollout": {"a": 0, "b": 100}}),
+        );
         let e = all.evaluate(&EvalContext::default()).unwrap();
-        assert_eq!((e.variant, e.value, e.reason), ("b", &json!("y"), Reason::Split));
+        assert_eq!(
+            (e.variant, e.value, e.reason),
+            ("b", &json!("y"), Reason::Split)
+        );
         let fb = f.fallback();
         assert_eq!((fb.variant, fb.reason), ("off", Reason::Error));
     }
@@ -629,21 +696,31 @@ mod tests {
     fn the_key_itself_can_be_targeted() {
         let f = flag(json!({"variants": {"a": 1, "b": 2}, "defaultVariant": "a",
             "rules": [{"when": {"targetingKey": {"in": ["vip"]}}, "variant": "b"}]}));
-        assert_eq!(f.evaluate(&ctx(json!({"targetingKey": "vip"}))).unwrap().variant, "b");
-        let e = f.evaluate(&ctx(json!({"targetingKey": "x"}))).unwrap();
+        assert_eq!(
+            f.evaluate(&context(json!({"targetingKey": "vip"})))
+                .unwrap()
+                .variant,
+            "b"
+        );
+        let e = f.evaluate(&context(json!({"targetingKey": "x"}))).unwrap();
         assert_eq!((e.variant, e.reason), ("a", Reason::Default));
     }
 
     #[test]
     fn disabled_and_static_answer_the_default() {
-        let f = flag(json!({"variants": {"a": "x", "b": "y"}, "defaultVariant": "b",
-            "rollout": {"a": 100}, "enabled": false}));
-        let e = f.evaluate(&ctx(json!({"targetingKey": "k"}))).unwrap();
+        let f = flag(
+            json!({"variants": {"a": "x", "b": "y"}, "defaultVariant": "b",
+            "rollout": {"a": 100}, "enabled": false}),
+        );
+        let e = f.evaluate(&context(json!({"targetingKey": "k"}))).unwrap();
         assert_eq!((e.variant, e.reason), ("b", Reason::Disabled));
         assert!(!f.is_enabled());
         let f = flag(json!({"variants": {"a": {"color": "red"}}, "defaultVariant": "a"}));
         let e = f.evaluate(&EvalContext::default()).unwrap();
-        assert_eq!((e.value, e.reason), (&json!({"color": "red"}), Reason::Static));
+        assert_eq!(
+            (e.value, e.reason),
+            (&json!({"color": "red"}), Reason::Static)
+        );
     }
 
     #[test]
@@ -661,69 +738,162 @@ mod tests {
     #[test]
     fn validation_names_the_bad_field() {
         let big = "x".repeat(MAX_VALUE_BYTES);
-        let many: Map<String, Value> = (0..=MAX_VARIANTS).map(|i| (format!("v{i}"), json!(i))).collect();
-        let rules: Vec<Value> = (0..=MAX_RULES).map(|_| json!({"when": {"a": {"equals": 1}}, "variant": "a"})).collect();
+        let many: Map<String, Value> = (0..=MAX_VARIANTS)
+            .map(|i| (format!("v{i}"), json!(i)))
+            .collect();
+        let rules: Vec<Value> = (0..=MAX_RULES)
+            .map(|_| json!({"when": {"a": {"equals": 1}}, "variant": "a"}))
+            .collect();
         let base = |extra: Value| {
             let mut v = json!({"variants": {"a": 1, "b": 2}, "defaultVariant": "a"});
-            v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            v.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
             v
         };
         let cases = [
             (json!("yes"), "featureFlags.f"),
             (json!({"defaultVariant": "a"}), "featureFlags.f.variants"),
-            (json!({"variants": {}, "defaultVariant": "a"}), "featureFlags.f.variants"),
-            (json!({"variants": many, "defaultVariant": "v0"}), "featureFlags.f.variants"),
-            (json!({"variants": {"a b": 1}, "defaultVariant": "a b"}), "featureFlags.f.variants.a b"),
-            (json!({"variants": {"a": [1]}, "defaultVariant": "a"}), "featureFlags.f.variants.a"),
-            (json!({"variants": {"a": null}, "defaultVariant": "a"}), "featureFlags.f.variants.a"),
-            (json!({"variants": {"a": 1, "b": "2"}, "defaultVariant": "a"}), "featureFlags.f.variants.b"),
-            (json!({"variants": {"a": big}, "defaultVariant": "a"}), "featureFlags.f.variants.a"),
-            (json!({"variants": {"a": 1}}), "featureFlags.f.defaultVariant"),
-            (base(json!({"defaultVariant": "z"})), "featureFlags.f.defaultVariant"),
+            (
+                json!({"variants": {}, "defaultVariant": "a"}),
+                "featureFlags.f.variants",
+            ),
+            (
+                json!({"variants": many, "defaultVariant": "v0"}),
+                "featureFlags.f.variants",
+            ),
+            (
+                json!({"variants": {"a b": 1}, "defaultVariant": "a b"}),
+                "featureFlags.f.variants.a b",
+            ),
+            (
+                json!({"variants": {"a": [1]}, "defaultVariant": "a"}),
+                "featureFlags.f.variants.a",
+            ),
+            (
+                json!({"variants": {"a": null}, "defaultVariant": "a"}),
+                "featureFlags.f.variants.a",
+            ),
+            (
+                json!({"variants": {"a": 1, "b": "2"}, "defaultVariant": "a"}),
+                "featureFlags.f.variants.b",
+            ),
+            (
+                json!({"variants": {"a": big}, "defaultVariant": "a"}),
+                "featureFlags.f.variants.a",
+            ),
+            (
+                json!({"variants": {"a": 1}}),
+                "featureFlags.f.defaultVariant",
+            ),
+            (
+                base(json!({"defaultVariant": "z"})),
+                "featureFlags.f.defaultVariant",
+            ),
             (base(json!({"surprise": 1})), "featureFlags.f.surprise"),
             (base(json!({"enabled": "no"})), "featureFlags.f.enabled"),
-            (base(json!({"rollout": {"a": 50, "b": 40}})), "featureFlags.f.rollout"),
-            (base(json!({"rollout": {"a": 50, "z": 50}})), "featureFlags.f.rollout.z"),
-            (base(json!({"rollout": {"a": 101}})), "featureFlags.f.rollout.a"),
-            (base(json!({"rollout": {"a": 50.5, "b": 49.5}})), "featureFlags.f.rollout.a"),
+            (
+                base(json!({"rollout": {"a": 50, "b": 40}})),
+                "featureFlags.f.rollout",
+            ),
+            (
+                base(json!({"rollout": {"a": 50, "z": 50}})),
+                "featureFlags.f.rollout.z",
+            ),
+            (
+                base(json!({"rollout": {"a": 101}})),
+                "featureFlags.f.rollout.a",
+            ),
+            (
+                base(json!({"rollout": {"a": 50.5, "b": 49.5}})),
+                "featureFlags.f.rollout.a",
+            ),
             (base(json!({"rollout": [50, 50]})), "featureFlags.f.rollout"),
             (base(json!({"rules": {}})), "featureFlags.f.rules"),
             (base(json!({"rules": rules})), "featureFlags.f.rules"),
             (base(json!({"rules": [1]})), "featureFlags.f.rules[0]"),
-            (base(json!({"rules": [{"when": {"c": {"in": ["x"]}}}]})), "featureFlags.f.rules[0].variant"),
-            (base(json!({"rules": [{"when": {"c": {"in": ["x"]}}, "variant": "z"}]})), "featureFlags.f.rules[0].variant"),
-            (base(json!({"rules": [{"variant": "a"}]})), "featureFlags.f.rules[0].when"),
-            (base(json!({"rules": [{"when": {}, "variant": "a"}]})), "featureFlags.f.rules[0].when"),
-            (base(json!({"rules": [{"when": {"c": {"in": []}}, "variant": "a"}]})), "featureFlags.f.rules[0].when.c.in"),
-            (base(json!({"rules": [{"when": {"c": {"in": [[1]]}}, "variant": "a"}]})), "featureFlags.f.rules[0].when.c.in[0]"),
-            (base(json!({"rules": [{"when": {"c": {"like": "x"}}, "variant": "a"}]})), "featureFlags.f.rules[0].when.c.like"),
-            (base(json!({"rules": [{"when": {"c": {"equals": {}}}, "variant": "a"}]})), "featureFlags.f.rules[0].when.c.equals"),
-            (base(json!({"rules": [{"when": {"c": {"in": [1], "equals": 1}}, "variant": "a"}]})), "featureFlags.f.rules[0].when.c"),
-            (base(json!({"rules": [{"when": {"c d": {"equals": 1}}, "variant": "a"}]})), "featureFlags.f.rules[0].when.c d"),
-            (base(json!({"rules": [{"when": {"c": {"equals": 1}}, "variant": "a", "x": 1}]})), "featureFlags.f.rules[0].x"),
+            (
+                base(json!({"rules": [{"when": {"c": {"in": ["x"]}}}]})),
+                "featureFlags.f.rules[0].variant",
+            ),
+            (
+                base(json!({"rules": [{"when": {"c": {"in": ["x"]}}, "variant": "z"}]})),
+                "featureFlags.f.rules[0].variant",
+            ),
+            (
+                base(json!({"rules": [{"variant": "a"}]})),
+                "featureFlags.f.rules[0].when",
+            ),
+            (
+                base(json!({"rules": [{"when": {}, "variant": "a"}]})),
+                "featureFlags.f.rules[0].when",
+            ),
+            (
+                base(json!({"rules": [{"when": {"c": {"in": []}}, "variant": "a"}]})),
+                "featureFlags.f.rules[0].when.c.in",
+            ),
+            (
+                base(json!({"rules": [{"when": {"c": {"in": [[1]]}}, "variant": "a"}]})),
+                "featureFlags.f.rules[0].when.c.in[0]",
+            ),
+            (
+                base(json!({"rules": [{"when": {"c": {"like": "x"}}, "variant": "a"}]})),
+                "featureFlags.f.rules[0].when.c.like",
+            ),
+            (
+                base(json!({"rules": [{"when": {"c": {"equals": {}}}, "variant": "a"}]})),
+                "featureFlags.f.rules[0].when.c.equals",
+            ),
+            (
+                base(json!({"rules": [{"when": {"c": {"in": [1], "equals": 1}}, "variant": "a"}]})),
+                "featureFlags.f.rules[0].when.c",
+            ),
+            (
+                base(json!({"rules": [{"when": {"c d": {"equals": 1}}, "variant": "a"}]})),
+                "featureFlags.f.rules[0].when.c d",
+            ),
+            (
+                base(json!({"rules": [{"when": {"c": {"equals": 1}}, "variant": "a", "x": 1}]})),
+                "featureFlags.f.rules[0].x",
+            ),
         ];
         for (v, field) in cases {
             match Flag::parse("featureFlags.f", "f", &v) {
-                Err(ApiError::InvalidRequest(m)) => assert!(m.starts_with(&format!("{field}:")), "{m} vs {field}"),
+                Err(ApiError::InvalidRequest(m)) => {
+                    assert!(m.starts_with(&format!("{field}:")), "{m} vs {field}")
+                }
                 other => panic!("{v} gave {other:?}"),
             }
         }
         let exactly = "x".repeat(MAX_VALUE_BYTES - 2);
-        assert!(Flag::parse("f", "f", &json!({"variants": {"a": exactly}, "defaultVariant": "a"})).is_ok());
+        assert!(Flag::parse(
+            "f",
+            "f",
+            &json!({"variants": {"a": exactly}, "defaultVariant": "a"})
+        )
+        .is_ok());
     }
 
     #[test]
     fn contexts() {
         assert!(EvalContext::from_json(&json!([])).is_err());
-        assert!(matches!(EvalContext::from_json(&json!({"targetingKey": 1})),
-            Err(ApiError::InvalidRequest(m)) if m.starts_with("context.targetingKey:")));
-        let c = ctx(json!({"targetingKey": "k", "a": 1}));
+        assert!(
+            matches!(EvalContext::from_json(&json!({"targetingKey": 1})),
+            Err(ApiError::InvalidRequest(m)) if m.starts_with("context.targetingKey:"))
+        );
+        let c = context(json!({"targetingKey": "k", "a": 1}));
         assert_eq!(c.targeting_key.as_deref(), Some("k"));
         assert_eq!(c.attributes.len(), 1);
-        let q = EvalContext::from_pairs(vec![("targetingKey".into(), "k".into()), ("country".into(), "NL".into())]).unwrap();
+        let q = EvalContext::from_pairs(vec![
+            ("targetingKey".into(), "k".into()),
+            ("country".into(), "NL".into()),
+        ])
+        .unwrap();
         assert_eq!(q.targeting_key.as_deref(), Some("k"));
         assert_eq!(q.attributes["country"], json!("NL"));
-        assert!(matches!(EvalContext::from_pairs(vec![("a b".into(), "1".into())]),
-            Err(ApiError::InvalidRequest(m)) if m.starts_with("query.a b:")));
+        assert!(
+            matches!(EvalContext::from_pairs(vec![("a b".into(), "1".into())]),
+            Err(ApiError::InvalidRequest(m)) if m.starts_with("query.a b:"))
+        );
     }
 }

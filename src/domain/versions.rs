@@ -78,7 +78,10 @@ pub struct Actor(String);
 impl Actor {
     /// The fingerprint of `token`.
     pub fn of_token(token: &str) -> Actor {
-        Actor(format!("{:08x}", siphash24(ACTOR_KEY, token.as_bytes()) >> 32))
+        Actor(format!(
+            "{:08x}",
+            siphash24(ACTOR_KEY, token.as_bytes()) >> 32
+        ))
     }
 
     /// The fingerprint as text.
@@ -187,8 +190,12 @@ pub trait ConfigDb {
     /// Appends the next version (the newest plus one, or `floor` plus one while there is
     /// none) if `expect` is `None` or is the current head (`floor` while there is none), in
     /// one statement; its number, or `None` when `expect` did not hold.
-    async fn append(&self, e: &Entry<'_>, floor: u64, expect: Option<u64>)
-        -> StoreResult<Option<u64>>;
+    async fn append(
+        &self,
+        e: &Entry<'_>,
+        floor: u64,
+        expect: Option<u64>,
+    ) -> StoreResult<Option<u64>>;
     /// Records a refused attempt.
     async fn refuse(&self, e: &Entry<'_>) -> StoreResult<()>;
     /// Entries before position `before` (all when `None`), newest first, at most `limit`.
@@ -276,7 +283,10 @@ pub async fn write<D: ConfigDb, K: Kv, T: Timer>(
             change: &change,
             document: &document,
         };
-        if w.if_match.as_ref().is_some_and(|m| !m.matches(base.version)) {
+        if w.if_match
+            .as_ref()
+            .is_some_and(|m| !m.matches(base.version))
+        {
             return Err(refuse(s.db, &entry).await);
         }
         let expect = (conditional || w.action == Action::Patch).then_some(base.version);
@@ -391,7 +401,10 @@ pub async fn republish<D: ConfigDb, K: Kv, T: Timer>(s: &Stores<'_, D, K, T>) {
         match authoritative(s.db, s.kv).await {
             Ok(head) if head.version > 0 => {
                 if put_kv(s.kv, s.timer, &head).await.is_ok() {
-                    crate::log::info(&format!("config version {} republished to KV", head.version));
+                    crate::log::info(&format!(
+                        "config version {} republished to KV",
+                        head.version
+                    ));
                     return;
                 }
             }
@@ -501,7 +514,12 @@ mod tests {
             }
         }
 
-        fn write(&self, action: Action, change: Value, if_match: Option<&str>) -> ApiResult<Published> {
+        fn write(
+            &self,
+            action: Action,
+            change: Value,
+            if_match: Option<&str>,
+        ) -> ApiResult<Published> {
             let w = Write {
                 action,
                 change: &change,
@@ -524,19 +542,33 @@ mod tests {
     #[test]
     fn every_write_is_a_new_version_in_d1_then_kv() {
         let w = World::new();
-        let p = w.write(Action::Put, json!({"featureFlags": {"a": true}}), None).unwrap();
+        let p = w
+            .write(Action::Put, json!({"featureFlags": {"a": true}}), None)
+            .unwrap();
         assert_eq!((p.config.version, p.kv_synced), (1, true));
-        let p = w.write(Action::Patch, json!({"featureFlags": {"b": true}}), None).unwrap();
+        let p = w
+            .write(Action::Patch, json!({"featureFlags": {"b": true}}), None)
+            .unwrap();
         assert_eq!(p.config.version, 2);
         assert_eq!(flags(&p), json!({"a": true, "b": true}));
         assert_eq!(w.kv_version(), 2);
         let stored = block_on(current(&w.kv, &ConfigCache::default(), Millis(0)));
         assert_eq!((stored.version, stored.feature_flags.len()), (2, 2));
-        let h = block_on(history(&w.db, &HistoryQuery { before: None, limit: 10 })).unwrap();
+        let h = block_on(history(
+            &w.db,
+            &HistoryQuery {
+                before: None,
+                limit: 10,
+            },
+        ))
+        .unwrap();
         let versions: Vec<_> = h.entries.iter().map(|e| e.version).collect();
         assert_eq!(versions, [Some(2), Some(1)]);
         assert_eq!(h.entries[0].change, json!({"featureFlags": {"b": true}}));
-        assert_eq!((h.entries[0].base_version, h.entries[0].action.as_str()), (1, "patch"));
+        assert_eq!(
+            (h.entries[0].base_version, h.entries[0].action.as_str()),
+            (1, "patch")
+        );
         assert_eq!(h.entries[0].actor, Actor::of_token("token").as_str());
     }
 
@@ -544,7 +576,13 @@ mod tests {
     fn the_first_write_merges_into_the_seed_in_kv() {
         let w = World::new();
         w.kv.insert("config:app", r#"{"featureFlags":{"seeded":true}}"#);
-        let p = w.write(Action::Patch, json!({"featureFlags": {"mine": true}}), Some("\"0\"")).unwrap();
+        let p = w
+            .write(
+                Action::Patch,
+                json!({"featureFlags": {"mine": true}}),
+                Some("\"0\""),
+            )
+            .unwrap();
         assert_eq!(p.config.version, 1);
         assert_eq!(flags(&p), json!({"mine": true, "seeded": true}));
     }
@@ -552,55 +590,109 @@ mod tests {
     #[test]
     fn a_seed_with_a_version_keeps_versions_increasing() {
         let w = World::new();
-        block_on(w.kv.put(&KV_KEY, "{}", PutOptions {
-            ttl: None,
-            metadata: Some(KvMetadata::new(json!({"version": 7})).unwrap()),
-        }))
+        block_on(w.kv.put(
+            &KV_KEY,
+            "{}",
+            PutOptions {
+                ttl: None,
+                metadata: Some(KvMetadata::new(json!({"version": 7})).unwrap()),
+            },
+        ))
         .unwrap();
-        assert_eq!(w.write(Action::Put, json!({}), Some("\"7\"")).unwrap().config.version, 8);
+        assert_eq!(
+            w.write(Action::Put, json!({}), Some("\"7\""))
+                .unwrap()
+                .config
+                .version,
+            8
+        );
     }
 
     #[test]
     fn a_stale_if_match_is_refused_recorded_and_changes_nothing() {
         let w = World::new();
-        w.write(Action::Put, json!({"featureFlags": {"a": true}}), None).unwrap();
-        w.write(Action::Patch, json!({"featureFlags": {"b": true}}), Some("\"1\"")).unwrap();
-        let err = w.write(Action::Patch, json!({"featureFlags": {"c": true}}), Some("\"1\""));
-        assert_eq!(err.unwrap_err(), ApiError::PreconditionFailed { current: 2 });
+        w.write(Action::Put, json!({"featureFlags": {"a": true}}), None)
+            .unwrap();
+        w.write(
+            Action::Patch,
+            json!({"featureFlags": {"b": true}}),
+            Some("\"1\""),
+        )
+        .unwrap();
+        let err = w.write(
+            Action::Patch,
+            json!({"featureFlags": {"c": true}}),
+            Some("\"1\""),
+        );
+        assert_eq!(
+            err.unwrap_err(),
+            ApiError::PreconditionFailed { current: 2 }
+        );
         for bad in ["W/\"2\"", "2", "\"x\"", ""] {
             let err = w.write(Action::Put, json!({}), Some(bad)).unwrap_err();
             assert_eq!(err, ApiError::PreconditionFailed { current: 2 }, "{bad}");
         }
-        assert!(w.write(Action::Put, json!({}), Some("\"9\", \"2\"")).is_ok());
-        let h = block_on(history(&w.db, &HistoryQuery { before: None, limit: 100 })).unwrap();
+        assert!(w
+            .write(Action::Put, json!({}), Some("\"9\", \"2\""))
+            .is_ok());
+        let h = block_on(history(
+            &w.db,
+            &HistoryQuery {
+                before: None,
+                limit: 100,
+            },
+        ))
+        .unwrap();
         let outcomes: Vec<_> = h.entries.iter().map(|e| (e.version, e.outcome)).collect();
         assert_eq!(outcomes[0], (Some(3), "applied"));
-        assert_eq!(outcomes[1..6].iter().filter(|o| *o == &(None, "refused")).count(), 5);
-        assert_eq!(h.entries[5].base_version, 2, "a refusal records the head it saw");
+        assert_eq!(
+            outcomes[1..6]
+                .iter()
+                .filter(|o| *o == &(None, "refused"))
+                .count(),
+            5
+        );
+        assert_eq!(
+            h.entries[5].base_version, 2,
+            "a refusal records the head it saw"
+        );
     }
 
     #[test]
     fn a_patch_that_loses_the_race_re_merges_instead_of_losing_either() {
         let w = World::new();
-        w.write(Action::Put, json!({"featureFlags": {"a": true}}), None).unwrap();
+        w.write(Action::Put, json!({"featureFlags": {"a": true}}), None)
+            .unwrap();
         // Another admin commits version 2 between this write's read and its insert.
         w.db.interleave_once(r#"{"featureFlags":{"a":true,"theirs":true}}"#);
-        let p = w.write(Action::Patch, json!({"featureFlags": {"mine": true}}), None).unwrap();
+        let p = w
+            .write(Action::Patch, json!({"featureFlags": {"mine": true}}), None)
+            .unwrap();
         assert_eq!(p.config.version, 3);
         assert_eq!(flags(&p), json!({"a": true, "mine": true, "theirs": true}));
         // With If-Match, losing the race is a 412 instead.
         w.db.interleave_once(r#"{}"#);
-        let err = w.write(Action::Patch, json!({"featureFlags": {"x": true}}), Some("\"3\""));
-        assert_eq!(err.unwrap_err(), ApiError::PreconditionFailed { current: 4 });
+        let err = w.write(
+            Action::Patch,
+            json!({"featureFlags": {"x": true}}),
+            Some("\"3\""),
+        );
+        assert_eq!(
+            err.unwrap_err(),
+            ApiError::PreconditionFailed { current: 4 }
+        );
     }
 
     #[test]
     fn kv_ends_at_the_newest_version_when_writes_land_out_of_order() {
         let w = World::new();
-        w.write(Action::Put, json!({"maintenanceMode": false}), None).unwrap();
+        w.write(Action::Put, json!({"maintenanceMode": false}), None)
+            .unwrap();
         // Version 3 commits (and reaches KV) while version 2 is on its way to KV.
         w.db.commit_after_next_append(r#"{"maintenanceMode":true}"#);
-        let p = w.write(Action::Put, json!({"cacheTtlSeconds": 9}), None).unwrap();
+        let p = w
+            .write(Action::Put, json!({"cacheTtlSeconds": 9}), None)
+            .unwrap();
         assert_eq!((p.config.version, p.kv_synced), (2, true));
         assert_eq!(w.kv_version(), 3);
         let copy = block_on(current(&w.kv, &w.cache, w.timer.now()));
@@ -611,10 +703,15 @@ mod tests {
     fn a_kv_failure_after_d1_keeps_the_write_and_republish_repairs_kv() {
         let w = World::new();
         w.kv.fail_next_writes(2);
-        let p = w.write(Action::Put, json!({"maintenanceMode": true}), None).unwrap();
+        let p = w
+            .write(Action::Put, json!({"maintenanceMode": true}), None)
+            .unwrap();
         assert_eq!((p.config.version, p.kv_synced), (1, false));
         assert!(w.kv.entry("config:app").is_none());
-        assert!(block_on(current(&w.kv, &w.cache, w.timer.now())).maintenance_mode, "this isolate serves it");
+        assert!(
+            block_on(current(&w.kv, &w.cache, w.timer.now())).maintenance_mode,
+            "this isolate serves it"
+        );
         block_on(republish(&w.stores()));
         assert_eq!(w.kv_version(), 1);
     }
@@ -623,7 +720,9 @@ mod tests {
     fn a_write_kv_refuses_is_retried_once_after_a_second() {
         let w = World::new();
         w.kv.fail_next_writes(1);
-        let p = w.write(Action::Put, json!({"maintenanceMode": true}), None).unwrap();
+        let p = w
+            .write(Action::Put, json!({"maintenanceMode": true}), None)
+            .unwrap();
         assert!(p.kv_synced);
         assert_eq!(w.timer.slept_ms(), KV_WRITE_INTERVAL_MS);
         assert_eq!(w.kv.writes(), 2);
@@ -632,41 +731,85 @@ mod tests {
     #[test]
     fn rollback_writes_a_new_version_equal_to_the_old_one() {
         let w = World::new();
-        w.write(Action::Put, json!({"featureFlags": {"a": true}}), None).unwrap();
-        w.write(Action::Put, json!({"featureFlags": {"b": true}}), None).unwrap();
-        let p = w.write(Action::Rollback, json!({"version": 1}), Some("\"2\"")).unwrap();
+        w.write(Action::Put, json!({"featureFlags": {"a": true}}), None)
+            .unwrap();
+        w.write(Action::Put, json!({"featureFlags": {"b": true}}), None)
+            .unwrap();
+        let p = w
+            .write(Action::Rollback, json!({"version": 1}), Some("\"2\""))
+            .unwrap();
         assert_eq!(p.config.version, 3);
         assert_eq!(flags(&p), json!({"a": true}));
-        assert_eq!(w.write(Action::Rollback, json!({"version": 9}), None).unwrap_err(), ApiError::NotFound);
-        for bad in [json!({"version": 0}), json!({"version": "1"}), json!({}), json!({"version": 1, "x": 1}), json!([])] {
-            assert!(matches!(w.write(Action::Rollback, bad, None), Err(ApiError::InvalidRequest(_))));
+        assert_eq!(
+            w.write(Action::Rollback, json!({"version": 9}), None)
+                .unwrap_err(),
+            ApiError::NotFound
+        );
+        for bad in [
+            json!({"version": 0}),
+            json!({"version": "1"}),
+            json!({}),
+            json!({"version": 1, "x": 1}),
+            json!([]),
+        ] {
+            assert!(matches!(
+                w.write(Action::Rollback, bad, None),
+                Err(ApiError::InvalidRequest(_))
+            ));
         }
     }
 
     #[test]
     fn invalid_writes_change_nothing() {
         let w = World::new();
-        w.write(Action::Put, json!({"featureFlags": {"a": true}}), None).unwrap();
+        w.write(Action::Put, json!({"featureFlags": {"a": true}}), None)
+            .unwrap();
         let queries = w.db.db.queries.get();
-        assert!(w.write(Action::Put, json!({"featureFlags": {"a": 1}}), None).is_err());
-        assert!(w.write(Action::Patch, json!({"featureFlags": {"a": {"variants": {}}}}), None).is_err());
+        assert!(w
+            .write(Action::Put, json!({"featureFlags": {"a": 1}}), None)
+            .is_err());
+        assert!(w
+            .write(
+                Action::Patch,
+                json!({"featureFlags": {"a": {"variants": {}}}}),
+                None
+            )
+            .is_err());
         assert_eq!(block_on(w.db.head()).unwrap().unwrap().version, 1);
         assert_eq!(w.db.rows.borrow().len(), 1, "nothing recorded");
         assert!(w.db.db.queries.get() > queries);
         w.db.db.failing.set(true);
-        assert!(matches!(w.write(Action::Put, json!({}), None), Err(ApiError::Unavailable(_))));
+        assert!(matches!(
+            w.write(Action::Put, json!({}), None),
+            Err(ApiError::Unavailable(_))
+        ));
     }
 
     #[test]
     fn history_pages_newest_first() {
         let w = World::new();
         for i in 0..5 {
-            w.write(Action::Put, json!({"cacheTtlSeconds": i + 1}), None).unwrap();
+            w.write(Action::Put, json!({"cacheTtlSeconds": i + 1}), None)
+                .unwrap();
         }
-        let p1 = block_on(history(&w.db, &HistoryQuery { before: None, limit: 2 })).unwrap();
-        assert_eq!(p1.entries.iter().map(|e| e.version).collect::<Vec<_>>(), [Some(5), Some(4)]);
+        let p1 = block_on(history(
+            &w.db,
+            &HistoryQuery {
+                before: None,
+                limit: 2,
+            },
+        ))
+        .unwrap();
+        assert_eq!(
+            p1.entries.iter().map(|e| e.version).collect::<Vec<_>>(),
+            [Some(5), Some(4)]
+        );
         assert!(!p1.list_complete);
-        let q = HistoryQuery::parse(&[("cursor".into(), p1.cursor.unwrap()), ("limit".into(), "10".into())]).unwrap();
+        let q = HistoryQuery::parse(&[
+            ("cursor".into(), p1.cursor.unwrap()),
+            ("limit".into(), "10".into()),
+        ])
+        .unwrap();
         let p2 = block_on(history(&w.db, &q)).unwrap();
         assert_eq!(p2.entries.len(), 3);
         assert!(p2.list_complete && p2.cursor.is_none());
@@ -675,13 +818,38 @@ mod tests {
     #[test]
     fn history_queries() {
         let q = |pairs: &[(&str, &str)]| {
-            let v: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let v: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
             HistoryQuery::parse(&v)
         };
-        assert_eq!(q(&[]).unwrap(), HistoryQuery { before: None, limit: DEFAULT_PAGE });
-        assert_eq!(q(&[("limit", ""), ("cursor", "")]).unwrap().limit, DEFAULT_PAGE);
-        assert_eq!(q(&[("limit", "100"), ("cursor", "7")]).unwrap(), HistoryQuery { before: Some(7), limit: 100 });
-        for bad in [("limit", "0"), ("limit", "101"), ("limit", "x"), ("cursor", "0"), ("cursor", "-1"), ("cursor", "1e3")] {
+        assert_eq!(
+            q(&[]).unwrap(),
+            HistoryQuery {
+                before: None,
+                limit: DEFAULT_PAGE
+            }
+        );
+        assert_eq!(
+            q(&[("limit", ""), ("cursor", "")]).unwrap().limit,
+            DEFAULT_PAGE
+        );
+        assert_eq!(
+            q(&[("limit", "100"), ("cursor", "7")]).unwrap(),
+            HistoryQuery {
+                before: Some(7),
+                limit: 100
+            }
+        );
+        for bad in [
+            ("limit", "0"),
+            ("limit", "101"),
+            ("limit", "x"),
+            ("cursor", "0"),
+            ("cursor", "-1"),
+            ("cursor", "1e3"),
+        ] {
             assert!(q(&[bad]).is_err(), "{bad:?}");
         }
     }
@@ -690,7 +858,10 @@ mod tests {
     fn if_match_and_etags() {
         assert_eq!(etag(7), "\"7\"");
         assert_eq!(IfMatch::parse(" * "), IfMatch::Any);
-        assert_eq!(IfMatch::parse("\"3\", W/\"4\", \"x\", 5, \"\""), IfMatch::Versions(vec![3]));
+        assert_eq!(
+            IfMatch::parse("\"3\", W/\"4\", \"x\", 5, \"\""),
+            IfMatch::Versions(vec![3])
+        );
         assert!(IfMatch::Any.matches(0));
         assert!(!IfMatch::parse("\"99999999999999999999999\"").matches(0));
     }

@@ -26,7 +26,9 @@ pub(crate) async fn flag(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
 }
 
 pub(crate) async fn admin_get(ctx: &Ctx, _: Input) -> ApiResult<Reply> {
-    Ok(versioned(&versions::authoritative(ctx.d1(), ctx.kv()).await?))
+    Ok(versioned(
+        &versions::authoritative(ctx.d1(), ctx.kv()).await?,
+    ))
 }
 
 pub(crate) async fn replace(ctx: &Ctx, input: Input) -> ApiResult<Reply> {

@@ -110,7 +110,11 @@ pub(crate) async fn single(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
     };
     let config = ctx.config().await;
     let Some(flag) = config.feature_flags.get(key) else {
-        return Ok(failure(404, "FLAG_NOT_FOUND", format!("flag {key:?} was not found")));
+        return Ok(failure(
+            404,
+            "FLAG_NOT_FOUND",
+            format!("flag {key:?} was not found"),
+        ));
     };
     Ok(match evaluate(key, flag, &context, config.version) {
         answer @ Answer::Success(_) => Reply::ok(&answer),
@@ -142,7 +146,10 @@ pub(crate) async fn bulk(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
     };
     let reply = Reply::ok(&Bulk { flags, metadata });
     let tag = etag(reply.body.as_deref().unwrap_or_default());
-    if input.header("if-none-match").is_some_and(|h| none_match(&h, &tag)) {
+    if input
+        .header("if-none-match")
+        .is_some_and(|h| none_match(&h, &tag))
+    {
         return Ok(Reply {
             status: 304,
             body: None,

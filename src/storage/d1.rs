@@ -308,7 +308,11 @@ impl From<HistoryRow> for HistoryEntry {
         HistoryEntry {
             seq: r.seq as u64,
             version: r.version.map(|v| v as u64),
-            outcome: if r.version.is_some() { "applied" } else { "refused" },
+            outcome: if r.version.is_some() {
+                "applied"
+            } else {
+                "refused"
+            },
             at: Millis::from_js(r.at),
             actor: r.actor,
             action: r.action,
@@ -326,7 +330,10 @@ impl ConfigDb for D1 {
     async fn head(&self) -> StoreResult<Option<StoredVersion>> {
         let sql = "SELECT version, document FROM config_history \
                    WHERE version IS NOT NULL ORDER BY version DESC LIMIT 1";
-        Ok(self.first::<VersionRow>(sql, &[]).await?.map(StoredVersion::from))
+        Ok(self
+            .first::<VersionRow>(sql, &[])
+            .await?
+            .map(StoredVersion::from))
     }
 
     async fn version(&self, version: u64) -> StoreResult<Option<StoredVersion>> {
@@ -337,7 +344,12 @@ impl ConfigDb for D1 {
             .map(StoredVersion::from))
     }
 
-    async fn append(&self, e: &Entry<'_>, floor: u64, expect: Option<u64>) -> StoreResult<Option<u64>> {
+    async fn append(
+        &self,
+        e: &Entry<'_>,
+        floor: u64,
+        expect: Option<u64>,
+    ) -> StoreResult<Option<u64>> {
         // One statement, so the check of the head and the insert cannot be interleaved.
         let sql = "INSERT INTO config_history (version, at, actor, action, base_version, change, document) \
                    SELECT head + 1, ?1, ?2, ?3, ?4, ?5, ?6 \
@@ -354,18 +366,28 @@ impl ConfigDb for D1 {
             num(floor),
             expect.map_or(JsValue::NULL, num),
         ];
-        Ok(self.first::<VersionRow>(sql, &args).await?.map(|r| r.version as u64))
+        Ok(self
+            .first::<VersionRow>(sql, &args)
+            .await?
+            .map(|r| r.version as u64))
     }
 
     async fn refuse(&self, e: &Entry<'_>) -> StoreResult<()> {
         let sql = "INSERT INTO config_history (version, at, actor, action, base_version, change) \
                    VALUES (NULL, ?1, ?2, ?3, ?4, ?5)";
-        let args = [at(e.at), text(e.actor), text(e.action.as_str()), num(e.base), text(e.change)];
+        let args = [
+            at(e.at),
+            text(e.actor),
+            text(e.action.as_str()),
+            num(e.base),
+            text(e.change),
+        ];
         self.rows::<serde_json::Value>(sql, &args).await.map(|_| ())
     }
 
     async fn history(&self, before: Option<u64>, limit: u32) -> StoreResult<Vec<HistoryEntry>> {
-        let sql = "SELECT seq, version, at, actor, action, base_version, change FROM config_history \
+        let sql =
+            "SELECT seq, version, at, actor, action, base_version, change FROM config_history \
                    WHERE ?1 IS NULL OR seq < ?1 ORDER BY seq DESC LIMIT ?2";
         let args = [before.map_or(JsValue::NULL, num), JsValue::from(limit)];
         let rows = self.rows::<HistoryRow>(sql, &args).await?;

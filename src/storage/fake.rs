@@ -408,16 +408,28 @@ impl ConfigDb for MemConfigDb {
     async fn head(&self) -> StoreResult<Option<StoredVersion>> {
         self.db.query()?;
         let rows = self.rows.borrow();
-        Ok(rows.iter().filter(|r| r.version.is_some()).max_by_key(|r| r.version).and_then(Self::stored))
+        Ok(rows
+            .iter()
+            .filter(|r| r.version.is_some())
+            .max_by_key(|r| r.version)
+            .and_then(Self::stored))
     }
 
     async fn version(&self, version: u64) -> StoreResult<Option<StoredVersion>> {
         self.db.query()?;
         let rows = self.rows.borrow();
-        Ok(rows.iter().find(|r| r.version == Some(version)).and_then(Self::stored))
+        Ok(rows
+            .iter()
+            .find(|r| r.version == Some(version))
+            .and_then(Self::stored))
     }
 
-    async fn append(&self, e: &HistoryRow<'_>, floor: u64, expect: Option<u64>) -> StoreResult<Option<u64>> {
+    async fn append(
+        &self,
+        e: &HistoryRow<'_>,
+        floor: u64,
+        expect: Option<u64>,
+    ) -> StoreResult<Option<u64>> {
         self.db.query()?;
         self.other_admin(floor, self.before_next_append.take(), e);
         let head = self.head_or(floor);
@@ -441,14 +453,21 @@ impl ConfigDb for MemConfigDb {
         let entries = rows.iter().enumerate().rev().map(|(i, r)| HistoryEntry {
             seq: i as u64 + 1,
             version: r.version,
-            outcome: if r.version.is_some() { "applied" } else { "refused" },
+            outcome: if r.version.is_some() {
+                "applied"
+            } else {
+                "refused"
+            },
             at: r.at,
             actor: r.actor.clone(),
             action: r.action.clone(),
             base_version: r.base,
             change: serde_json::from_str(&r.change).unwrap_or_default(),
         });
-        Ok(entries.filter(|e| before.is_none_or(|b| e.seq < b)).take(limit as usize).collect())
+        Ok(entries
+            .filter(|e| before.is_none_or(|b| e.seq < b))
+            .take(limit as usize)
+            .collect())
     }
 }
 
