@@ -12,7 +12,7 @@
 //! version 0. An isolate never trades its copy for an older version read from KV, which
 //! can lag behind a write this isolate made.
 
-use crate::domain::flags::{EvalContext, Evaluation, Flag, Reason};
+use crate::domain::flags::{EvalContext, Flag, Reason};
 use crate::domain::ids::FlagName;
 use crate::domain::json::{deny_unknown, object};
 use crate::domain::kv::{Kv, KvKey};
@@ -288,26 +288,21 @@ pub async fn current<K: Kv>(kv: &K, cache: &ConfigCache, now: Millis) -> Rc<AppC
 /// for a flag with variants also `value`, `variant`, `reason` (and `errorCode` when the
 /// evaluation failed and the default variant was answered).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FlagView<'a> {
     /// The flag's name.
     pub name: &'a str,
     /// Whether it is on: see [`Flag::is_on`] (an unknown flag is off).
     pub enabled: bool,
-    /// The evaluation of a flag with variants.
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub evaluation: Option<EvaluationView<'a>>,
-}
-
-/// The evaluated part of a [`FlagView`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EvaluationView<'a> {
-    /// The variant's value.
-    pub value: &'a Value,
-    /// The variant.
-    pub variant: &'a str,
-    /// Why.
-    pub reason: Reason,
+    /// The variant's value (flags with variants).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<&'a Value>,
+    /// The variant (flags with variants).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<&'a str>,
+    /// Why (flags with variants).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
     /// The OpenFeature error code, with reason `ERROR`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_code: Option<&'static str>,
@@ -317,27 +312,25 @@ impl AppConfig {
     /// The view of one flag, evaluated against `context`.
     pub fn flag_view<'a>(&'a self, name: &'a FlagName, context: &EvalContext) -> FlagView<'a> {
         let flag = self.feature_flags.get(name.as_str());
-        let evaluation = match flag {
-            Some(f @ Flag::Variants(_)) => Some(match f.evaluate(context) {
-                Ok(e) => view(e, None),
-                Err(err) => view(f.fallback(), Some(err.code())),
-            }),
-            _ => None,
-        };
-        FlagView {
+        let mut view = FlagView {
             name: name.as_str(),
             enabled: flag.is_some_and(|f| f.is_on(context)),
-            evaluation,
+            value: None,
+            variant: None,
+            reason: None,
+            error_code: None,
+        };
+        if let Some(f @ Flag::Variants(_)) = flag {
+            let (e, error_code) = match f.evaluate(context) {
+                Ok(e) => (e, None),
+                Err(err) => (f.fallback(), Some(err.code())),
+            };
+            view.value = Some(e.value);
+            view.variant = Some(e.variant);
+            view.reason = Some(e.reason);
+            view.error_code = error_code;
         }
-    }
-}
-
-fn view<'a>(e: Evaluation<'a>, error_code: Option<&'static str>) -> EvaluationView<'a> {
-    EvaluationView {
-        value: e.value,
-        variant: e.variant,
-        reason: e.reason,
-        error_code,
+        view
     }
 }
 

@@ -192,8 +192,8 @@ impl PartialEq for FlagDef {
 /// A targeting rule: every condition must hold.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
-    /// Attribute → condition.
-    pub when: BTreeMap<String, Condition>,
+    /// Attribute → condition, ordered by attribute.
+    pub when: Vec<(String, Condition)>,
     /// The variant answered when the rule matches.
     pub variant: String,
 }
@@ -450,7 +450,7 @@ fn parse_rules(
     Ok(rules)
 }
 
-fn parse_when(field: &str, v: Option<&Value>) -> ApiResult<BTreeMap<String, Condition>> {
+fn parse_when(field: &str, v: Option<&Value>) -> ApiResult<Vec<(String, Condition)>> {
     let obj = v
         .ok_or_else(|| ApiError::invalid(field, "is required"))?
         .as_object()
@@ -459,11 +459,11 @@ fn parse_when(field: &str, v: Option<&Value>) -> ApiResult<BTreeMap<String, Cond
         let problem = format!("must have 1 to {MAX_CONDITIONS} conditions");
         return Err(ApiError::invalid(field, &problem));
     }
-    let mut when = BTreeMap::new();
+    let mut when = Vec::with_capacity(obj.len());
     for (attr, cond) in obj {
         let f = format!("{field}.{attr}");
         FlagName::parse(&f, attr)?;
-        when.insert(attr.clone(), parse_condition(&f, cond)?);
+        when.push((attr.clone(), parse_condition(&f, cond)?));
     }
     Ok(when)
 }
@@ -570,21 +570,30 @@ impl Serialize for FlagDef {
         m.serialize_entry("defaultVariant", &self.default_variant)?;
         m.serialize_entry("rules", &self.rules)?;
         if let Some(shares) = &self.rollout {
-            let rollout: BTreeMap<&str, u32> = shares
-                .iter()
-                .map(|s| (s.variant.as_str(), s.weight))
-                .collect();
-            m.serialize_entry("rollout", &rollout)?;
+            m.serialize_entry(
+                "rollout",
+                &Pairs(shares.iter().map(|s| (&s.variant, s.weight))),
+            )?;
         }
         m.serialize_entry("enabled", &self.enabled)?;
         m.end()
     }
 }
 
+/// Key-value pairs serialised as a JSON object.
+struct Pairs<I>(I);
+
+impl<K: Serialize, V: Serialize, I: Iterator<Item = (K, V)> + Clone> Serialize for Pairs<I> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.clone())
+    }
+}
+
 impl Serialize for Rule {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(2))?;
-        m.serialize_entry("when", &self.when)?;
+        let when = self.when.iter().map(|(a, c)| (a, c));
+        m.serialize_entry("when", &Pairs(when))?;
         m.serialize_entry("variant", &self.variant)?;
         m.end()
     }

@@ -118,10 +118,12 @@ describe("concurrent admins", () => {
       const names = ["p1", "p2", "p3", "p4", "p5"];
       const results = await Promise.all(names.map((n) => admin(e, "PATCH", "/admin/config", { featureFlags: { [n]: true } })));
       expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+      const all = { seeded: true, p1: true, p2: true, p3: true, p4: true, p5: true };
+      expect((await e.json("/config")).body.featureFlags).toEqual(all);
+      const final = await admin(e, "GET", "/admin/config");
+      expect(final.body.featureFlags).toEqual(all);
       const versions = results.map((r) => Number(JSON.parse(r.res.headers.get("ETag")))).sort();
       expect(versions).toEqual([1, 2, 3, 4, 5]);
-      const final = await admin(e, "GET", "/admin/config");
-      expect(final.body.featureFlags).toEqual({ seeded: true, p1: true, p2: true, p3: true, p4: true, p5: true });
       expect(await kvEntry(e)).toEqual({ config: final.body, version: 5 });
     });
   });
