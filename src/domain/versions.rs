@@ -237,22 +237,29 @@ pub struct Published {
 }
 
 /// The authoritative config: D1's head, or before the first write what KV holds (version
-/// 0 unless its metadata names one), or the defaults.
+/// 0 unless its metadata names one; a seed that does not validate counts as the defaults),
+/// or the defaults.
 pub async fn authoritative<D: ConfigDb, K: Kv>(db: &D, kv: &K) -> ApiResult<AppConfig> {
+    let (version, config) = base(db, kv).await?;
+    config.ok_or_else(|| ApiError::Internal(format!("version {version} in D1 does not validate")))
+}
+
+/// The head's version and its document, `None` when a version in D1 no longer validates
+/// (the rules tightened since it was written): a `PUT` can still replace it.
+async fn base<D: ConfigDb, K: Kv>(db: &D, kv: &K) -> ApiResult<(u64, Option<AppConfig>)> {
     if let Some(head) = db.head().await? {
-        return parse_stored(&head.document, head.version).ok_or_else(|| {
-            ApiError::Internal(format!("version {} in D1 does not validate", head.version))
-        });
+        return Ok((head.version, parse_stored(&head.document, head.version)));
     }
     Ok(match kv.get_with_metadata(&KV_KEY).await? {
         Some((text, meta)) => {
             let version = crate::domain::config::version_of(meta.as_ref());
-            parse_stored(&text, version).unwrap_or(AppConfig {
+            let config = parse_stored(&text, version).unwrap_or(AppConfig {
                 version,
                 ..AppConfig::default()
-            })
+            });
+            (version, Some(config))
         }
-        None => AppConfig::default(),
+        None => (0, Some(AppConfig::default())),
     })
 }
 
@@ -269,29 +276,39 @@ pub async fn write<D: ConfigDb, K: Kv, T: Timer>(
     let change = w.change.to_string();
     let conditional = matches!(w.if_match, Some(IfMatch::Versions(_)));
     for _ in 0..MAX_ATTEMPTS {
-        let base = authoritative(s.db, s.kv).await?;
-        let next = match &fixed {
-            Some(config) => config.clone(),
-            None => base.patched(w.change)?,
+        let (version, current) = base(s.db, s.kv).await?;
+        let next = match (&fixed, current) {
+            (Some(config), _) => config.clone(),
+            (None, Some(current)) => current.patched(w.change)?,
+            (None, None) => {
+                let problem = format!("version {version} in D1 does not validate: PUT a document");
+                return Err(ApiError::Internal(problem));
+            }
         };
         let document = next.to_json()?;
         let entry = Entry {
             at: s.timer.now(),
             actor: w.actor.as_str(),
             action: w.action,
-            base: base.version,
+            base: version,
             change: &change,
             document: &document,
         };
-        if w.if_match
-            .as_ref()
-            .is_some_and(|m| !m.matches(base.version))
-        {
+        if w.if_match.as_ref().is_some_and(|m| !m.matches(version)) {
             return Err(refuse(s.db, &entry).await);
         }
-        let expect = (conditional || w.action == Action::Patch).then_some(base.version);
-        match s.db.append(&entry, base.version, expect).await? {
-            Some(version) => return Ok(publish(s, AppConfig { version, ..next }).await),
+        let expect = (conditional || w.action == Action::Patch).then_some(version);
+        match s.db.append(&entry, version, expect).await? {
+            Some(new) => {
+                return Ok(publish(
+                    s,
+                    AppConfig {
+                        version: new,
+                        ..next
+                    },
+                )
+                .await)
+            }
             None if conditional => return Err(refuse(s.db, &entry).await),
             None => continue,
         }
@@ -783,6 +800,25 @@ mod tests {
             w.write(Action::Put, json!({}), None),
             Err(ApiError::Unavailable(_))
         ));
+    }
+
+    #[test]
+    fn a_stored_version_that_no_longer_validates_can_be_replaced_by_a_put() {
+        let w = World::new();
+        w.write(Action::Put, json!({}), None).unwrap();
+        w.db.rows.borrow_mut()[0].document = Some(r#"{"featureFlags":{"x":"not a flag"}}"#.into());
+        let err = w
+            .write(Action::Patch, json!({"maintenanceMode": true}), None)
+            .unwrap_err();
+        assert!(matches!(err, ApiError::Internal(_)));
+        assert!(matches!(
+            block_on(authoritative(&w.db, &w.kv)),
+            Err(ApiError::Internal(_))
+        ));
+        let p = w
+            .write(Action::Put, json!({"maintenanceMode": true}), Some("\"1\""))
+            .unwrap();
+        assert_eq!(p.config.version, 2);
     }
 
     #[test]
