@@ -27,7 +27,6 @@ use crate::error::{ApiError, ApiResult};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
 
 /// At most this many variants per flag.
 pub const MAX_VARIANTS: usize = 16;
@@ -162,8 +161,8 @@ pub enum Flag {
 /// A flag with variants.
 #[derive(Debug, Clone)]
 pub struct FlagDef {
-    /// Variant name → value.
-    pub variants: BTreeMap<String, Value>,
+    /// Variant name → value (ordered by name).
+    pub variants: Map<String, Value>,
     /// The variant answered when nothing else decides, and when disabled.
     pub default_variant: String,
     /// Targeting rules, in order.
@@ -387,7 +386,7 @@ fn kind(v: &Value) -> Option<&'static str> {
     }
 }
 
-fn parse_variants(field: &str, v: Option<&Value>) -> ApiResult<BTreeMap<String, Value>> {
+fn parse_variants(field: &str, v: Option<&Value>) -> ApiResult<Map<String, Value>> {
     let obj = v
         .ok_or_else(|| ApiError::invalid(field, "is required"))?
         .as_object()
@@ -414,7 +413,7 @@ fn parse_variants(field: &str, v: Option<&Value>) -> ApiResult<BTreeMap<String, 
             return Err(ApiError::invalid(&f, &problem));
         }
     }
-    Ok(obj.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    Ok(obj.clone())
 }
 
 fn parse_rules(
@@ -521,7 +520,7 @@ fn parse_rollout(
     field: &str,
     name: &str,
     v: &Value,
-    variants: &BTreeMap<String, Value>,
+    variants: &Map<String, Value>,
 ) -> ApiResult<Vec<Share>> {
     let field = format!("{field}.rollout");
     let obj = v
