@@ -300,14 +300,11 @@ pub async fn write<D: ConfigDb, K: Kv, T: Timer>(
         let expect = (conditional || w.action == Action::Patch).then_some(version);
         match s.db.append(&entry, version, expect).await? {
             Some(new) => {
-                return Ok(publish(
-                    s,
-                    AppConfig {
-                        version: new,
-                        ..next
-                    },
-                )
-                .await)
+                let next = AppConfig {
+                    version: new,
+                    ..next
+                };
+                return Ok(publish(s, next).await);
             }
             None if conditional => return Err(refuse(s.db, &entry).await),
             None => continue,
