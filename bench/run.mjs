@@ -333,6 +333,30 @@ function hotRoutes(bearer) {
   ];
 }
 
+// 50 flags for the OFREP bulk row: 25 booleans and 25 with a targeting rule and a 30/70
+// rollout (newCheckout, already in the config, is one of the booleans).
+const BENCH_FLAGS = Object.fromEntries(
+  Array.from({ length: 49 }, (_, i) => [
+    `benchFlag${i}`,
+    i % 2
+      ? true
+      : {
+          variants: { on: true, off: false },
+          defaultVariant: "off",
+          rules: [{ when: { country: { in: ["NL", "BE"] } }, variant: "on" }],
+          rollout: { on: 30, off: 70 },
+        },
+  ]),
+);
+const OFREP_BULK = {
+  name: "POST /ofrep/v1/evaluate/flags (50 flags)",
+  method: "POST",
+  path: "/ofrep/v1/evaluate/flags",
+  ...json({ context: { targetingKey: "bench-user", country: "US" } }),
+  expect: 200,
+  budget: BUDGETS["POST /ofrep/v1/evaluate/flags (50 flags)"],
+};
+
 // The one request per window that the limit admits is a 200.
 const LIMITED = { name: "GET /flags/x over its limit (429)", method: "GET", path: "/flags/x", expect: 429, alsoOk: [200], budget: BUDGETS["GET /flags/:name"] };
 
@@ -518,6 +542,14 @@ async function main() {
       );
     };
     for (const route of hotRoutes(bearer)) await measure(route);
+
+    // 2b. Flag evaluation: 50 flags added through the admin route, evaluated in one OFREP call.
+    await expectStatus(
+      app.base,
+      { method: "PATCH", path: "/admin/config", body: JSON.stringify({ featureFlags: BENCH_FLAGS }), headers: { ...admin, "content-type": "application/json" } },
+      200,
+    );
+    await measure(OFREP_BULK);
 
     // 3. Over the limit: the flags group limited to 1 per window, so nearly every request is a 429.
     await expectStatus(

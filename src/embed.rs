@@ -81,8 +81,9 @@ impl Edgestate {
         config::current(&self.kv, &self.isolate.config, clock::now()).await
     }
 
-    /// Whether feature flag `name` is on (an unknown flag is off; a malformed name is
-    /// `ApiError::InvalidRequest`).
+    /// Whether feature flag `name` is on for an empty context: a boolean flag's value, the
+    /// answer of a flag with variants when it is a boolean, else whether that flag is
+    /// enabled (an unknown flag is off; a malformed name is `ApiError::InvalidRequest`).
     pub async fn flag(&self, name: &str) -> ApiResult<bool> {
         let name = FlagName::parse("name", name)?;
         Ok(self.config().await.flag(&name))

@@ -9,7 +9,7 @@
 //!
 //! | piece | owner | lifetime | what resets it |
 //! |---|---|---|---|
-//! | `config` | `domain::config` | one copy of `config:app` | re-read from KV after 5 s; replaced by a write through this isolate |
+//! | `config` | `domain::config` | one copy of `config:app` and its version | re-read from KV after 5 s (an older version is ignored); replaced by a write through this isolate |
 //! | `prefs` | `domain::prefs` | acknowledged writes not yet in KV | the KV write that carries them |
 //! | `counters` | `domain::ratelimit` | approximate counters of current windows | dropped when their window ends |
 //! | `kv_writes` | `domain::kv::WriteGate` | when this isolate last wrote each KV key | entries older than a second are pruned past 10,000 keys |

@@ -201,7 +201,7 @@ fn to_response(reply: Reply, meter: &Meter, private: bool, head: bool) -> worker
     }
     .with_status(reply.status);
     let headers = response.headers_mut();
-    if reply.status != 204 {
+    if !matches!(reply.status, 204 | 304) {
         headers.set("Content-Type", "application/json")?;
     }
     for (name, value) in &reply.headers {

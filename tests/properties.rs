@@ -3,6 +3,7 @@
 //! reference predicate written from the contract), and an accepted value round-trips.
 
 use edgestate::domain::config::AppConfig;
+use edgestate::domain::flags::{EvalContext, Flag};
 use edgestate::domain::ids::{Email, FlagName, ProfileId, SessionId, UserId};
 use edgestate::domain::json::parse as parse_json;
 use edgestate::domain::prefs::{is_language_tag, PrefsPatch};
@@ -65,6 +66,67 @@ fn config_doc() -> impl Strategy<Value = Value> {
         .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
 }
 
+/// Flag objects built from the valid grammar: variants of one type, rules on a few
+/// attributes, and a rollout whose integer percentages sum to 100.
+fn flag_def() -> impl Strategy<Value = Value> {
+    let names = prop::collection::btree_set("[a-z]{1,6}", 1..5)
+        .prop_map(|s| s.into_iter().collect::<Vec<String>>());
+    names
+        .prop_flat_map(|names| {
+            let n = names.len();
+            let rule = (
+                0..n,
+                "(country|plan|targetingKey)",
+                prop::collection::vec("[A-Z]{2}", 1..4),
+                0u8..3,
+            );
+            (
+                Just(names),
+                prop::collection::vec(0u32..=100, n),
+                prop::collection::vec(rule, 0..4),
+                prop::option::of(any::<bool>()),
+                0..n,
+                any::<bool>(),
+            )
+        })
+        .prop_map(|(names, raw, rules, enabled, default, with_rollout)| {
+            let variants: serde_json::Map<String, Value> = names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.clone(), json!(i * 10)))
+                .collect();
+            let rules: Vec<Value> = rules
+                .into_iter()
+                .map(|(v, attr, values, op)| {
+                    let cond = match op {
+                        0 => json!({ "in": values }),
+                        1 => json!({ "notIn": values }),
+                        _ => json!({ "equals": values[0] }),
+                    };
+                    json!({ "when": { attr: cond }, "variant": names[v] })
+                })
+                .collect();
+            let mut def =
+                json!({ "variants": variants, "defaultVariant": names[default], "rules": rules });
+            if with_rollout {
+                let total: u32 = raw.iter().sum::<u32>().max(1);
+                let mut shares: Vec<u32> = raw.iter().map(|r| r * 100 / total).collect();
+                let given: u32 = shares.iter().sum();
+                shares[0] += 100 - given;
+                let rollout: serde_json::Map<String, Value> = names
+                    .iter()
+                    .zip(shares)
+                    .map(|(n, s)| (n.clone(), json!(s)))
+                    .collect();
+                def["rollout"] = Value::Object(rollout);
+            }
+            if let Some(e) = enabled {
+                def["enabled"] = json!(e);
+            }
+            def
+        })
+}
+
 fn valid_config_doc(doc: &Value) -> bool {
     let Some(obj) = doc.as_object() else {
         return false;
@@ -124,6 +186,40 @@ proptest! {
         let _ = NewSession::parse(&v);
         let _ = parse_batch(&v);
         let _ = parse_profile(&v);
+    }
+
+    #[test]
+    fn flag_definitions_from_the_grammar_are_accepted_round_trip_and_evaluate(
+        def in flag_def(), context in json_value(), key in prop::option::of("\\PC{0,20}"),
+    ) {
+        let doc = json!({ "featureFlags": { "f": def } });
+        let cfg = AppConfig::from_document(&doc).unwrap_or_else(|e| panic!("{doc}: {e}"));
+        prop_assert_eq!(AppConfig::from_document(&serde_json::to_value(&cfg).unwrap()).unwrap(), cfg.clone());
+        let flag = &cfg.feature_flags["f"];
+        let Flag::Variants(d) = flag else { panic!("not an object flag") };
+        let mut attributes = context.as_object().cloned().unwrap_or_default();
+        attributes.remove("targetingKey");
+        let context = EvalContext { targeting_key: key, attributes };
+        match flag.evaluate(&context) {
+            Ok(e) => prop_assert!(d.variants.get(e.variant) == Some(e.value)),
+            Err(_) => prop_assert!(context.targeting_key.is_none() && d.rollout.is_some()),
+        }
+    }
+
+    #[test]
+    fn evaluation_contexts(v in json_value(), key in json_value()) {
+        let mut with_key = v.clone();
+        if let Some(o) = with_key.as_object_mut() {
+            o.insert("targetingKey".into(), key.clone());
+        }
+        for candidate in [&v, &with_key] {
+            let ok = candidate.as_object().is_some_and(|o| o.get("targetingKey").is_none_or(Value::is_string));
+            let parsed = EvalContext::from_json(candidate);
+            prop_assert_eq!(parsed.is_ok(), ok, "{}", candidate);
+            if let Ok(c) = parsed {
+                prop_assert_eq!(c.targeting_key.as_deref(), candidate.get("targetingKey").and_then(Value::as_str));
+            }
+        }
     }
 
     #[test]

@@ -298,6 +298,42 @@ const CASES = [
     expect: { status: 200, check: (r) => expect(r.body).toEqual({ name: "newCheckout", enabled: false }) },
   },
 
+  // --- POST /ofrep/v1/evaluate/flags(/:key) ----------------------------------------------
+  // Bad bodies get the OpenFeature protocol's error shape (tests/worker/flags.test.js); the
+  // rows here are the ones the pipeline answers, and the storage faults.
+  {
+    route: "POST /ofrep/v1/evaluate/flags/:key",
+    situation: "body of 70 KiB",
+    request: { method: "POST", path: "/ofrep/v1/evaluate/flags/newCheckout", body: bigBody({ context: {} }) },
+    expect: { status: 413, code: "payload_too_large" },
+  },
+  {
+    route: "POST /ofrep/v1/evaluate/flags/:key",
+    situation: "GET instead of POST",
+    request: { path: "/ofrep/v1/evaluate/flags/newCheckout" },
+    expect: { status: 405, code: "method_not_allowed", headers: { Allow: "POST" } },
+  },
+  {
+    route: "POST /ofrep/v1/evaluate/flags/:key",
+    situation: "D1 binding absent (evaluation needs no D1)",
+    worker: "noD1",
+    request: { method: "POST", path: "/ofrep/v1/evaluate/flags/newCheckout", body: { context: { targetingKey: "u" } } },
+    expect: { status: 200, check: (r) => expect(r.body).toMatchObject({ key: "newCheckout", value: true, reason: "STATIC" }) },
+  },
+  {
+    route: "POST /ofrep/v1/evaluate/flags",
+    situation: "body of 70 KiB",
+    request: { method: "POST", path: "/ofrep/v1/evaluate/flags", body: bigBody({ context: {} }) },
+    expect: { status: 413, code: "payload_too_large" },
+  },
+  {
+    route: "POST /ofrep/v1/evaluate/flags",
+    situation: "KV binding absent (the defaults: no flags)",
+    worker: "noKV",
+    request: { method: "POST", path: "/ofrep/v1/evaluate/flags", body: { context: { targetingKey: "u" } } },
+    expect: { status: 200, check: (r) => expect(r.body).toEqual({ flags: [], metadata: { configVersion: 0 } }) },
+  },
+
   // --- PUT /admin/config ------------------------------------------------------------------
   {
     route: "PUT /admin/config",
@@ -447,20 +483,21 @@ const CASES = [
   },
   {
     route: "PUT /admin/config",
-    situation: "GET instead of PUT/PATCH",
-    request: { method: "GET", path: "/admin/config", admin: true },
-    expect: { status: 405, code: "method_not_allowed", headers: { Allow: "PUT, PATCH" } },
+    situation: "POST instead of GET/PUT/PATCH",
+    request: { method: "POST", path: "/admin/config", admin: true, body: SEED },
+    expect: { status: 405, code: "method_not_allowed", headers: { Allow: "GET, PUT, PATCH" } },
   },
   {
     route: "PUT /admin/config",
     situation: "D1 binding absent (KV only)",
     worker: "noD1",
-    request: { method: "PUT", path: "/admin/config", admin: true, body: SEED_NO_D1 },
+    request: { method: "PUT", path: "/admin/config", admin: true, body: { ...SEED_NO_D1, maintenanceMode: true } },
     expect: {
-      status: 200,
+      status: 503,
+      code: "unavailable",
       check: async (r, ctx, w) => {
-        expect(r.body).toEqual({ ...DEFAULTS, ...SEED_NO_D1 });
-        expect(JSON.parse(await w.kv.get("config:app"))).toEqual({ ...DEFAULTS, ...SEED_NO_D1 });
+        // D1 holds the history and the base of every write: without it nothing is written.
+        expect(JSON.parse(await w.kv.get("config:app")).maintenanceMode).toBeUndefined();
       },
     },
   },
@@ -556,10 +593,10 @@ const CASES = [
     worker: "noD1",
     request: { method: "PATCH", path: "/admin/config", admin: true, body: { featureFlags: { degraded: true } } },
     expect: {
-      status: 200,
+      status: 503,
+      code: "unavailable",
       check: async (r, ctx, w) => {
-        expect(r.body.featureFlags.degraded).toBe(true);
-        expect(JSON.parse(await w.kv.get("config:app")).featureFlags.degraded).toBe(true);
+        expect(JSON.parse(await w.kv.get("config:app")).featureFlags.degraded).toBeUndefined();
       },
     },
   },
@@ -569,6 +606,55 @@ const CASES = [
     worker: "noKV",
     request: { method: "PATCH", path: "/admin/config", admin: true, body: { maintenanceMode: true } },
     expect: { status: 503, code: "unavailable" },
+  },
+
+  // --- GET /admin/config, GET /admin/config/history, POST /admin/config/rollback ----------
+  ...adminAuthRows("GET /admin/config", { request: () => ({ path: "/admin/config" }) }),
+  {
+    route: "GET /admin/config",
+    situation: "D1 binding absent",
+    worker: "noD1",
+    request: { path: "/admin/config", admin: true },
+    expect: { status: 503, code: "unavailable" },
+  },
+  ...adminAuthRows("GET /admin/config/history", { request: () => ({ path: "/admin/config/history" }) }),
+  {
+    route: "GET /admin/config/history",
+    situation: "cursor that this API never returned",
+    request: { path: "/admin/config/history?cursor=%27%3B%20DROP%20TABLE", admin: true },
+    expect: { status: 400, code: "invalid_request" },
+  },
+  {
+    route: "GET /admin/config/history",
+    situation: "limit=1000000",
+    request: { path: "/admin/config/history?limit=1000000", admin: true },
+    expect: { status: 400, code: "invalid_request" },
+  },
+  ...adminAuthRows("POST /admin/config/rollback", {
+    ...keepsConfig,
+    request: () => ({ method: "POST", path: "/admin/config/rollback", body: { version: 1 } }),
+  }),
+  {
+    route: "POST /admin/config/rollback",
+    situation: "a version that does not exist",
+    setup: keepsConfig.setup,
+    request: { method: "POST", path: "/admin/config/rollback", admin: true, body: { version: 424242 } },
+    expect: { status: 404, code: "not_found", check: keepsConfig.check },
+  },
+  {
+    route: "POST /admin/config/rollback",
+    situation: "version of the wrong type",
+    setup: keepsConfig.setup,
+    request: { method: "POST", path: "/admin/config/rollback", admin: true, body: { version: "1" } },
+    expect: { status: 400, code: "invalid_request", check: keepsConfig.check },
+  },
+  {
+    route: "POST /admin/config/rollback",
+    situation: "D1 binding absent",
+    worker: "noD1",
+    setup: keepsConfig.setup,
+    request: { method: "POST", path: "/admin/config/rollback", admin: true, body: { version: 1 } },
+    expect: { status: 503, code: "unavailable", check: keepsConfig.check },
   },
 
   // --- POST /sessions ---------------------------------------------------------------------

@@ -105,6 +105,13 @@ impl PutOptions {
 pub trait Kv {
     /// One read; `None` when the key is absent.
     async fn get(&self, key: &KvKey) -> StoreResult<Option<String>>;
+    /// One read of the value and its metadata (one KV operation, as `get`).
+    async fn get_with_metadata(
+        &self,
+        key: &KvKey,
+    ) -> StoreResult<Option<(String, Option<serde_json::Value>)>> {
+        Ok(self.get(key).await?.map(|v| (v, None)))
+    }
     /// One bulk read (at most 100 keys); absent keys map to `None`.
     async fn get_bulk(&self, keys: &[KvKey]) -> StoreResult<HashMap<String, Option<String>>>;
     /// One write.

@@ -2,12 +2,15 @@
 //! profiles, the stale-while-revalidate cache and rate limiting.
 //!
 //! Every function here takes `now` ([`time::Millis`]) and the storage ports it needs
-//! ([`kv::Kv`], and each module's own D1 port such as [`sessions::SessionDb`]), and returns
+//! ([`kv::Kv`], and each module's own D1 port such as [`sessions::SessionDb`] or
+//! [`versions::ConfigDb`]), and returns
 //! domain results. Nothing here knows about HTTP requests, the runtime or how a request is
 //! served; `storage/` implements the ports, and the HTTP handlers call in. A test
 //! (`tests/architecture.rs`) keeps it so.
 
+pub mod bucket;
 pub mod config;
+pub mod flags;
 pub mod ids;
 pub mod json;
 pub mod kv;
@@ -17,3 +20,4 @@ pub mod sessions;
 pub mod swr;
 pub mod time;
 pub mod users;
+pub mod versions;

@@ -11,6 +11,7 @@ pub mod auth;
 mod config;
 mod health;
 pub mod input;
+mod ofrep;
 mod prefs;
 pub mod reply;
 mod sessions;
@@ -112,8 +113,13 @@ pub static ROUTES: &[Route] = &[
     route("GET",    "/health",                       Public,     OPEN,  Unlimited,         to!(health::get)),
     route("GET",    "/config",                       Public,     GATED, Group("config"),   to!(config::get)),
     route("GET",    "/flags/:name",                  Public,     GATED, Group("flags"),    to!(config::flag)),
+    route("POST",   "/ofrep/v1/evaluate/flags/:key", Public,     GATED, Group("flags"),    to!(ofrep::single)),
+    route("POST",   "/ofrep/v1/evaluate/flags",      Public,     GATED, Group("flags"),    to!(ofrep::bulk)),
+    route("GET",    "/admin/config",                 Admin,      OPEN,  Unlimited,         to!(config::admin_get)),
     route("PUT",    "/admin/config",                 Admin,      OPEN,  Unlimited,         to!(config::replace)),
     route("PATCH",  "/admin/config",                 Admin,      OPEN,  Unlimited,         to!(config::patch)),
+    route("GET",    "/admin/config/history",         Admin,      OPEN,  Unlimited,         to!(config::history)),
+    route("POST",   "/admin/config/rollback",        Admin,      OPEN,  Unlimited,         to!(config::rollback)),
     route("POST",   "/sessions",                     Admin,      GATED, Group("sessions"), to!(sessions::create)),
     route("GET",    "/sessions/current",             SESSION,    GATED, Group("sessions"), to!(sessions::current)),
     route("DELETE", "/sessions/current",             SESSION_D1, GATED, Group("sessions"), to!(sessions::logout)),
@@ -228,7 +234,8 @@ mod tests {
                 .path
                 .replace(":userId", "u1")
                 .replace(":id", "u1")
-                .replace(":name", "f");
+                .replace(":name", "f")
+                .replace(":key", "f");
             let found =
                 find(r.method, &path).unwrap_or_else(|e| panic!("{} {path}: {e}", r.method));
             assert!(std::ptr::eq(found.route, r), "{} {path}", r.method);
@@ -252,7 +259,8 @@ mod tests {
     #[test]
     fn other_methods_get_405_with_allow_even_unknown_ones() {
         assert_eq!(allow("DELETE", "/config"), "GET");
-        assert_eq!(allow("GET", "/admin/config"), "PUT, PATCH");
+        assert_eq!(allow("POST", "/admin/config"), "GET, PUT, PATCH");
+        assert_eq!(allow("GET", "/ofrep/v1/evaluate/flags/x"), "POST");
         assert_eq!(allow("PUT", "/sessions/current"), "GET, DELETE");
         assert_eq!(allow("GET", "/users/batch"), "POST");
         for method in ["PROPFIND", "QUERY", "PURGE", "TRACE", "OPTIONS", "get"] {
@@ -264,7 +272,7 @@ mod tests {
     fn head_is_answered_where_get_is() {
         assert_eq!(find("HEAD", "/health").unwrap().route.method, "GET");
         assert_eq!(find("HEAD", "/users/x").unwrap().route.path, "/users/:id");
-        assert_eq!(allow("HEAD", "/admin/config"), "PUT, PATCH");
+        assert_eq!(allow("HEAD", "/admin/config/rollback"), "POST");
     }
 
     #[test]
@@ -295,6 +303,11 @@ mod tests {
         assert!(!r("GET", "/health").gated);
         assert_eq!(r("GET", "/health").limit, Limit::Unlimited);
         assert_eq!(r("GET", "/flags/x").limit, Limit::Group("flags"));
+        for path in ["/ofrep/v1/evaluate/flags", "/ofrep/v1/evaluate/flags/x"] {
+            let ofrep = r("POST", path);
+            assert_eq!((ofrep.access, ofrep.gated), (Access::Public, true));
+            assert_eq!(ofrep.limit, Limit::Group("flags"));
+        }
         assert_eq!(r("POST", "/sessions").limit, Limit::Group("sessions"));
         for route in ROUTES.iter().filter(|r| r.path.starts_with("/admin/")) {
             assert_eq!(route.access, Access::Admin, "{}", route.path);

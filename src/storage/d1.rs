@@ -8,6 +8,7 @@ use crate::domain::ratelimit::CounterDb;
 use crate::domain::sessions::{ListQuery, SessionDb, SessionRecord};
 use crate::domain::time::Millis;
 use crate::domain::users::{User, UserDb};
+use crate::domain::versions::{ConfigDb, Entry, HistoryEntry, StoredVersion};
 use crate::error::{StorageError, StoreResult};
 use crate::storage::meter::Meter;
 use serde::de::DeserializeOwned;
@@ -273,5 +274,123 @@ impl CounterDb for D1 {
         self.rows::<serde_json::Value>(sql, &[at(before)])
             .await
             .map(|_| ())
+    }
+}
+
+#[derive(Deserialize)]
+struct VersionRow {
+    version: f64,
+    document: String,
+}
+
+impl From<VersionRow> for StoredVersion {
+    fn from(r: VersionRow) -> Self {
+        StoredVersion {
+            version: r.version as u64,
+            document: r.document,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct HistoryRow {
+    seq: f64,
+    version: Option<f64>,
+    at: f64,
+    actor: String,
+    action: String,
+    base_version: f64,
+    change: String,
+}
+
+impl From<HistoryRow> for HistoryEntry {
+    fn from(r: HistoryRow) -> Self {
+        HistoryEntry {
+            seq: r.seq as u64,
+            version: r.version.map(|v| v as u64),
+            outcome: if r.version.is_some() {
+                "applied"
+            } else {
+                "refused"
+            },
+            at: Millis::from_js(r.at),
+            actor: r.actor,
+            action: r.action,
+            base_version: r.base_version as u64,
+            change: serde_json::from_str(&r.change).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+fn num(n: u64) -> JsValue {
+    JsValue::from_f64(n as f64)
+}
+
+impl ConfigDb for D1 {
+    async fn head(&self) -> StoreResult<Option<StoredVersion>> {
+        let sql = "SELECT version, document FROM config_history \
+                   WHERE version IS NOT NULL ORDER BY version DESC LIMIT 1";
+        Ok(self
+            .first::<VersionRow>(sql, &[])
+            .await?
+            .map(StoredVersion::from))
+    }
+
+    async fn version(&self, version: u64) -> StoreResult<Option<StoredVersion>> {
+        let sql = "SELECT version, document FROM config_history WHERE version = ?1";
+        Ok(self
+            .first::<VersionRow>(sql, &[num(version)])
+            .await?
+            .map(StoredVersion::from))
+    }
+
+    async fn append(
+        &self,
+        e: &Entry<'_>,
+        floor: u64,
+        expect: Option<u64>,
+    ) -> StoreResult<Option<u64>> {
+        // One statement, so the check of the head and the insert cannot be interleaved.
+        let sql = "INSERT INTO config_history (version, at, actor, action, base_version, change, document) \
+                   SELECT head + 1, ?1, ?2, ?3, ?4, ?5, ?6 \
+                   FROM (SELECT COALESCE(MAX(version), ?7) AS head FROM config_history) \
+                   WHERE ?8 IS NULL OR head = ?8 \
+                   RETURNING version, document";
+        let args = [
+            at(e.at),
+            text(e.actor),
+            text(e.action.as_str()),
+            num(e.base),
+            text(e.change),
+            text(e.document),
+            num(floor),
+            expect.map_or(JsValue::NULL, num),
+        ];
+        Ok(self
+            .first::<VersionRow>(sql, &args)
+            .await?
+            .map(|r| r.version as u64))
+    }
+
+    async fn refuse(&self, e: &Entry<'_>) -> StoreResult<()> {
+        let sql = "INSERT INTO config_history (version, at, actor, action, base_version, change) \
+                   VALUES (NULL, ?1, ?2, ?3, ?4, ?5)";
+        let args = [
+            at(e.at),
+            text(e.actor),
+            text(e.action.as_str()),
+            num(e.base),
+            text(e.change),
+        ];
+        self.rows::<serde_json::Value>(sql, &args).await.map(|_| ())
+    }
+
+    async fn history(&self, before: Option<u64>, limit: u32) -> StoreResult<Vec<HistoryEntry>> {
+        let sql =
+            "SELECT seq, version, at, actor, action, base_version, change FROM config_history \
+                   WHERE ?1 IS NULL OR seq < ?1 ORDER BY seq DESC LIMIT ?2";
+        let args = [before.map_or(JsValue::NULL, num), JsValue::from(limit)];
+        let rows = self.rows::<HistoryRow>(sql, &args).await?;
+        Ok(rows.into_iter().map(HistoryEntry::from).collect())
     }
 }

@@ -1,6 +1,6 @@
 //! In-memory fakes of every storage port, for native tests: [`MemKv`] (the KV port),
-//! [`MemSessions`], [`MemPrefs`], [`MemUsers`] and [`MemCounters`] (the D1 ports), and
-//! [`FakeTimer`]. Each counts its calls and can be told to fail.
+//! [`MemSessions`], [`MemPrefs`], [`MemUsers`], [`MemCounters`] and [`MemConfigDb`] (the D1
+//! ports), and [`FakeTimer`]. Each counts its calls and can be told to fail.
 
 use crate::domain::ids::{ProfileId, UserId};
 use crate::domain::kv::{Kv, KvKey, PutOptions};
@@ -9,6 +9,7 @@ use crate::domain::ratelimit::CounterDb;
 use crate::domain::sessions::{ListQuery, SessionDb, SessionRecord};
 use crate::domain::time::{Millis, Timer};
 use crate::domain::users::{User, UserDb};
+use crate::domain::versions::{ConfigDb, Entry as HistoryRow, HistoryEntry, StoredVersion};
 use crate::error::{StorageError, StoreResult};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -108,6 +109,14 @@ impl Kv for MemKv {
     async fn get(&self, key: &KvKey) -> StoreResult<Option<String>> {
         self.check(&self.reads)?;
         Ok(self.get_raw(key.as_str()))
+    }
+
+    async fn get_with_metadata(
+        &self,
+        key: &KvKey,
+    ) -> StoreResult<Option<(String, Option<serde_json::Value>)>> {
+        self.check(&self.reads)?;
+        Ok(self.entry(key.as_str()).map(|e| (e.value, e.metadata)))
     }
 
     async fn get_bulk(&self, keys: &[KvKey]) -> StoreResult<HashMap<String, Option<String>>> {
@@ -320,6 +329,145 @@ impl CounterDb for MemCounters {
             .borrow_mut()
             .retain(|(_, start), _| *start >= before);
         Ok(())
+    }
+}
+
+/// One row of the config history.
+#[derive(Debug, Clone)]
+pub struct ConfigRow {
+    /// The version; `None` for a refused attempt.
+    pub version: Option<u64>,
+    /// When.
+    pub at: Millis,
+    /// The actor's fingerprint.
+    pub actor: String,
+    /// `put`, `patch` or `rollback`.
+    pub action: String,
+    /// The base version.
+    pub base: u64,
+    /// The request body.
+    pub change: String,
+    /// The full document; `None` for a refused attempt.
+    pub document: Option<String>,
+}
+
+/// The config history table. It can simulate another admin's commit landing just before
+/// (or just after) the next append.
+#[derive(Default)]
+pub struct MemConfigDb {
+    /// The rows, in order (position + 1 is the row's `seq`).
+    pub rows: RefCell<Vec<ConfigRow>>,
+    /// Query counter and failure switch.
+    pub db: FakeDb,
+    before_next_append: RefCell<Option<String>>,
+    after_next_append: RefCell<Option<String>>,
+}
+
+impl MemConfigDb {
+    /// Commits a version holding `document` right before the next append is checked.
+    pub fn interleave_once(&self, document: &str) {
+        *self.before_next_append.borrow_mut() = Some(document.to_string());
+    }
+    /// Commits a version holding `document` right after the next successful append.
+    pub fn commit_after_next_append(&self, document: &str) {
+        *self.after_next_append.borrow_mut() = Some(document.to_string());
+    }
+    fn head_or(&self, floor: u64) -> u64 {
+        let rows = self.rows.borrow();
+        rows.iter().filter_map(|r| r.version).max().unwrap_or(floor)
+    }
+    fn push(&self, version: Option<u64>, e: &HistoryRow<'_>, document: Option<&str>) {
+        self.rows.borrow_mut().push(ConfigRow {
+            version,
+            at: e.at,
+            actor: e.actor.to_string(),
+            action: e.action.as_str().to_string(),
+            base: e.base,
+            change: e.change.to_string(),
+            document: document.map(str::to_string),
+        });
+    }
+    fn other_admin(&self, floor: u64, document: Option<String>, e: &HistoryRow<'_>) {
+        if let Some(doc) = document {
+            let other = HistoryRow {
+                actor: "other",
+                ..e.clone()
+            };
+            self.push(Some(self.head_or(floor) + 1), &other, Some(&doc));
+        }
+    }
+    fn stored(r: &ConfigRow) -> Option<StoredVersion> {
+        Some(StoredVersion {
+            version: r.version?,
+            document: r.document.clone()?,
+        })
+    }
+}
+
+impl ConfigDb for MemConfigDb {
+    async fn head(&self) -> StoreResult<Option<StoredVersion>> {
+        self.db.query()?;
+        let rows = self.rows.borrow();
+        Ok(rows
+            .iter()
+            .filter(|r| r.version.is_some())
+            .max_by_key(|r| r.version)
+            .and_then(Self::stored))
+    }
+
+    async fn version(&self, version: u64) -> StoreResult<Option<StoredVersion>> {
+        self.db.query()?;
+        let rows = self.rows.borrow();
+        Ok(rows
+            .iter()
+            .find(|r| r.version == Some(version))
+            .and_then(Self::stored))
+    }
+
+    async fn append(
+        &self,
+        e: &HistoryRow<'_>,
+        floor: u64,
+        expect: Option<u64>,
+    ) -> StoreResult<Option<u64>> {
+        self.db.query()?;
+        self.other_admin(floor, self.before_next_append.take(), e);
+        let head = self.head_or(floor);
+        if expect.is_some_and(|x| x != head) {
+            return Ok(None);
+        }
+        self.push(Some(head + 1), e, Some(e.document));
+        self.other_admin(floor, self.after_next_append.take(), e);
+        Ok(Some(head + 1))
+    }
+
+    async fn refuse(&self, e: &HistoryRow<'_>) -> StoreResult<()> {
+        self.db.query()?;
+        self.push(None, e, None);
+        Ok(())
+    }
+
+    async fn history(&self, before: Option<u64>, limit: u32) -> StoreResult<Vec<HistoryEntry>> {
+        self.db.query()?;
+        let rows = self.rows.borrow();
+        let entries = rows.iter().enumerate().rev().map(|(i, r)| HistoryEntry {
+            seq: i as u64 + 1,
+            version: r.version,
+            outcome: if r.version.is_some() {
+                "applied"
+            } else {
+                "refused"
+            },
+            at: r.at,
+            actor: r.actor.clone(),
+            action: r.action.clone(),
+            base_version: r.base,
+            change: serde_json::from_str(&r.change).unwrap_or_default(),
+        });
+        Ok(entries
+            .filter(|e| before.is_none_or(|b| e.seq < b))
+            .take(limit as usize)
+            .collect())
     }
 }
 

@@ -57,6 +57,20 @@ impl Kv for WorkersKv {
         self.done(KvOp::Read, t, r)
     }
 
+    async fn get_with_metadata(
+        &self,
+        key: &KvKey,
+    ) -> StoreResult<Option<(String, Option<serde_json::Value>)>> {
+        let store = self.store()?;
+        let t = now_ms();
+        let r = store
+            .get(key.as_str())
+            .text_with_metadata::<serde_json::Value>()
+            .await;
+        let (value, metadata) = self.done(KvOp::Read, t, r)?;
+        Ok(value.map(|v| (v, metadata)))
+    }
+
     async fn get_bulk(&self, keys: &[KvKey]) -> StoreResult<HashMap<String, Option<String>>> {
         if keys.is_empty() {
             return Ok(HashMap::new());
