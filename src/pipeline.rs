@@ -159,7 +159,7 @@ async fn check_access(
         Access::Session(check) => {
             let cookie = headers.header("cookie");
             let id = auth::session_id(authorization.as_deref(), cookie.as_deref())?;
-            let session = sessions::authenticate(ctx.kv(), ctx.d1(), ctx.now, &id, check).await?;
+            let session = sessions::authenticate(&ctx.sessions(), ctx.now, &id, check).await?;
             Ok(Some(Caller {
                 session_id: id,
                 session,

@@ -6,16 +6,30 @@
 //! * Create: D1 first, then KV with `expirationTtl` = remaining lifetime and metadata.
 //! * Read ([`Check::Fast`]): KV first; on a miss D1, and a valid D1 hit is written back to
 //!   KV. Expired sessions are refused even if KV still holds them.
+//! * Revocation everywhere within [`RECHECK_MS`] (10 s): an isolate accepts a session only
+//!   if it has asked D1 about it within the last 10 s ([`SessionChecks`], isolate state); a
+//!   KV hit older than that is checked against D1 (one query per session, isolate and 10 s),
+//!   so a stale KV copy in another location (KV takes up to ~60 s to drop it) cannot outlive
+//!   a revocation by more than 10 s. Refusals are remembered, so a revoked id costs no D1
+//!   query after the first. If D1 cannot be asked, a KV copy is trusted (logged): during a
+//!   D1 outage the bound is KV's.
 //! * Revocation marks the D1 row and deletes the KV entry, so this location refuses the
-//!   session at once. Revocation checks D1 ([`Check::Authoritative`]).
+//!   session at once; a delete KV refuses (one write per second per key) is retried once
+//!   after a second. Revocation checks D1 ([`Check::Authoritative`]).
+//! * Read-repair cannot resurrect: after writing a D1 hit back to KV, D1 is asked again; if
+//!   the session was revoked in between (the revoker's KV delete may have landed before this
+//!   write), the copy is removed again and the request refused.
 
 use crate::domain::ids::{Email, SessionId, UserId};
 use crate::domain::json::{deny_unknown, object, required_str};
-use crate::domain::kv::{Kv, KvKey, KvMetadata, PutOptions, Ttl};
-use crate::domain::time::Millis;
+use crate::domain::kv::KV_WRITE_INTERVAL_MS;
+use crate::domain::kv::{Kv, KvKey, KvMetadata, PutOptions, Ttl, KV_MIN_TTL_SECONDS};
+use crate::domain::time::{Millis, Timer};
 use crate::error::{ApiError, ApiResult, StoreResult};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 /// How long a session lives.
 pub const LIFETIME_SECONDS: u64 = 7 * 24 * 60 * 60;
@@ -24,6 +38,62 @@ const KV_PREFIX: &str = "session:";
 pub const DEFAULT_PAGE: u32 = 100;
 /// The largest page the admin listing serves.
 pub const MAX_PAGE: u32 = 1000;
+/// How long an isolate trusts its last D1 check of a session: the bound on how long a
+/// revoked session is still accepted anywhere.
+pub const RECHECK_MS: i64 = 10_000;
+/// Beyond this many remembered checks, the ones that no longer count are dropped.
+const MAX_CHECKS: usize = 10_000;
+
+/// What this isolate last learned from D1 about each session, by id hash. Isolate state
+/// (see `isolate.rs`).
+#[derive(Debug, Default)]
+pub struct SessionChecks {
+    by_hash: RefCell<HashMap<String, Checked>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Checked {
+    /// D1 accepted it at this time.
+    Valid(Millis),
+    /// D1 refused it (unknown, revoked or expired): refused for good.
+    Refused,
+}
+
+impl SessionChecks {
+    /// Whether D1 accepted the session within the last [`RECHECK_MS`].
+    fn fresh(&self, hash: &str, now: Millis) -> bool {
+        matches!(self.by_hash.borrow().get(hash),
+            Some(Checked::Valid(at)) if (0..RECHECK_MS).contains(&now.ms_since(*at)))
+    }
+
+    /// Whether D1 refused the session before.
+    fn refused(&self, hash: &str) -> bool {
+        self.by_hash.borrow().get(hash) == Some(&Checked::Refused)
+    }
+
+    fn note(&self, hash: &str, checked: Checked, now: Millis) {
+        let mut by_hash = self.by_hash.borrow_mut();
+        if by_hash.len() >= MAX_CHECKS {
+            by_hash.retain(|_, c| {
+                matches!(c, Checked::Valid(at) if (0..RECHECK_MS).contains(&now.ms_since(*at)))
+            });
+        }
+        by_hash.insert(hash.to_string(), checked);
+    }
+}
+
+/// What session code works with: KV, D1, a clock to wait out KV's write rule, and this
+/// isolate's record of D1 checks.
+pub struct SessionStores<'a, K, D, T> {
+    /// KV, the read path.
+    pub kv: &'a K,
+    /// D1, the authority.
+    pub db: &'a D,
+    /// Waits before retrying a KV write.
+    pub timer: &'a T,
+    /// This isolate's D1 checks.
+    pub checks: &'a SessionChecks,
+}
 
 /// A session as stored: never the id itself, only its hash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -203,9 +273,15 @@ fn kv_key(id_hash: &str) -> ApiResult<KvKey> {
     KvKey::new(KV_PREFIX, id_hash)
 }
 
-/// Writes the KV copy of a session with the remaining lifetime as TTL. Best effort: D1 is
-/// the authority, and a missing KV entry is found through D1 on the next read.
-async fn cache<K: Kv>(kv: &K, rec: &SessionRecord, now: Millis) {
+/// Writes the KV copy of a session with the remaining lifetime as TTL; true if written. A
+/// session with less than KV's 60 s minimum TTL left gets no copy (it would outlive the
+/// session). Best effort: D1 is the authority, and a missing KV entry is found through D1
+/// on the next read.
+async fn cache<K: Kv>(kv: &K, rec: &SessionRecord, now: Millis) -> bool {
+    let remaining = now.seconds_until(rec.expires_at);
+    if remaining < KV_MIN_TTL_SECONDS {
+        return false;
+    }
     let result = async {
         let view = rec.view();
         let text = serde_json::to_string(&view).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -213,7 +289,7 @@ async fn cache<K: Kv>(kv: &K, rec: &SessionRecord, now: Millis) {
             serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.to_string()))?,
         )?;
         let opts = PutOptions {
-            ttl: Some(Ttl::at_least_minimum(now.seconds_until(rec.expires_at))),
+            ttl: Some(Ttl::at_least_minimum(remaining)),
             metadata: Some(meta),
         };
         kv.put(&kv_key(&rec.id_hash)?, &text, opts)
@@ -221,9 +297,10 @@ async fn cache<K: Kv>(kv: &K, rec: &SessionRecord, now: Millis) {
             .map_err(ApiError::from)
     }
     .await;
-    if let Err(e) = result {
+    if let Err(e) = &result {
         crate::log::warn(&format!("session KV write skipped: {e}"));
     }
+    result.is_ok()
 }
 
 /// A body of `POST /sessions`, validated.
@@ -259,9 +336,8 @@ pub struct MintedSession {
 }
 
 /// Mints a session: D1 first (the authority), then the KV copy.
-pub async fn create<K: Kv, D: SessionDb>(
-    kv: &K,
-    db: &D,
+pub async fn create<K: Kv, D: SessionDb, T: Timer>(
+    st: &SessionStores<'_, K, D, T>,
     now: Millis,
     new: NewSession,
 ) -> ApiResult<MintedSession> {
@@ -274,8 +350,9 @@ pub async fn create<K: Kv, D: SessionDb>(
         expires_at: now.plus_seconds(LIFETIME_SECONDS),
         revoked_at: None,
     };
-    db.insert(&rec).await?;
-    cache(kv, &rec, now).await;
+    st.db.insert(&rec).await?;
+    st.checks.note(&rec.id_hash, Checked::Valid(now), now);
+    cache(st.kv, &rec, now).await;
     Ok(MintedSession {
         session_id: id,
         view: rec.view(),
@@ -292,9 +369,8 @@ pub enum Check {
 }
 
 /// Resolves a presented session id to its session, or 401.
-pub async fn authenticate<K: Kv, D: SessionDb>(
-    kv: &K,
-    db: &D,
+pub async fn authenticate<K: Kv, D: SessionDb, T: Timer>(
+    st: &SessionStores<'_, K, D, T>,
     now: Millis,
     id: &SessionId,
     check: Check,
@@ -302,25 +378,86 @@ pub async fn authenticate<K: Kv, D: SessionDb>(
     let hash = hash_id(id);
     let key = kv_key(&hash)?;
     if check == Check::Fast {
-        if let Some(view) = read_copy(kv, &key).await {
-            return if now < view.expires_at {
-                Ok(view)
-            } else {
-                Err(ApiError::Unauthorized)
-            };
+        if st.checks.refused(&hash) {
+            return Err(ApiError::Unauthorized);
+        }
+        if let Some(view) = read_copy(st.kv, &key).await {
+            return recheck(st, now, &hash, view).await;
         }
     }
-    let found = db.find(&hash).await?;
-    let Some(rec) = found.filter(|r| r.is_valid(now)) else {
+    let Some(rec) = find_valid(st, now, &hash).await? else {
         if check == Check::Authoritative {
-            remove_copy(kv, &key).await;
+            remove_copy(st.kv, &key).await;
         }
         return Err(ApiError::Unauthorized);
     };
     if check == Check::Fast {
-        cache(kv, &rec, now).await;
+        write_back(st, now, &rec).await?;
     }
     Ok(rec.view())
+}
+
+/// The session in D1 if D1 accepts it at `now`; remembers the answer in the isolate.
+async fn find_valid<K, D: SessionDb, T>(
+    st: &SessionStores<'_, K, D, T>,
+    now: Millis,
+    hash: &str,
+) -> ApiResult<Option<SessionRecord>> {
+    let rec = st.db.find(hash).await?.filter(|r| r.is_valid(now));
+    let checked = rec
+        .as_ref()
+        .map_or(Checked::Refused, |_| Checked::Valid(now));
+    st.checks.note(hash, checked, now);
+    Ok(rec)
+}
+
+/// A KV hit: accepted as it is if this isolate checked the session against D1 within
+/// [`RECHECK_MS`], else after asking D1. D1 failing: the copy is trusted (logged).
+async fn recheck<K, D: SessionDb, T>(
+    st: &SessionStores<'_, K, D, T>,
+    now: Millis,
+    hash: &str,
+    view: SessionView,
+) -> ApiResult<SessionView> {
+    if now >= view.expires_at {
+        return Err(ApiError::Unauthorized);
+    }
+    if st.checks.fresh(hash, now) {
+        return Ok(view);
+    }
+    match find_valid(st, now, hash).await {
+        Ok(Some(rec)) => Ok(rec.view()),
+        Ok(None) => Err(ApiError::Unauthorized),
+        Err(e) => {
+            crate::log::warn(&format!("session re-check failed, trusting KV: {e}"));
+            Ok(view)
+        }
+    }
+}
+
+/// Read-repair that cannot resurrect: writes the copy, then asks D1 again. A session revoked
+/// meanwhile (its revoker's KV delete may have come before this write) loses the copy
+/// again, and the request is refused. If D1 cannot be asked again, the copy stays: every
+/// isolate still re-checks it against D1 within [`RECHECK_MS`].
+async fn write_back<K: Kv, D: SessionDb, T: Timer>(
+    st: &SessionStores<'_, K, D, T>,
+    now: Millis,
+    rec: &SessionRecord,
+) -> ApiResult<()> {
+    if !cache(st.kv, rec, now).await {
+        return Ok(());
+    }
+    match find_valid(st, now, &rec.id_hash).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => {
+            delete_copy(st, &kv_key(&rec.id_hash)?).await?;
+            Err(ApiError::Unauthorized)
+        }
+        Err(e) => {
+            crate::log::warn(&format!("session re-check after write-back failed: {e}"));
+            Ok(())
+        }
+    }
 }
 
 async fn read_copy<K: Kv>(kv: &K, key: &KvKey) -> Option<SessionView> {
@@ -341,21 +478,35 @@ async fn remove_copy<K: Kv>(kv: &K, key: &KvKey) {
     }
 }
 
+/// Deletes a KV copy; a delete KV refuses (a write to the key less than a second ago) is
+/// retried once a second later.
+async fn delete_copy<K: Kv, D, T: Timer>(
+    st: &SessionStores<'_, K, D, T>,
+    key: &KvKey,
+) -> StoreResult<()> {
+    if st.kv.delete(key).await.is_ok() {
+        return Ok(());
+    }
+    st.timer.sleep(KV_WRITE_INTERVAL_MS).await;
+    st.kv.delete(key).await
+}
+
 /// Logout of a session D1 has just vouched for. If it was revoked meanwhile: 401. If the
-/// KV delete fails: 503 (D1 already refuses the session), and a retry removes the copy.
-pub async fn revoke<K: Kv, D: SessionDb>(
-    kv: &K,
-    db: &D,
+/// KV delete fails twice: 503 (D1 already refuses the session), and a retry removes the copy.
+pub async fn revoke<K: Kv, D: SessionDb, T: Timer>(
+    st: &SessionStores<'_, K, D, T>,
     now: Millis,
     id: &SessionId,
 ) -> ApiResult<()> {
     let hash = hash_id(id);
     let key = kv_key(&hash)?;
-    if !db.revoke(&hash, now).await? {
-        remove_copy(kv, &key).await;
+    let revoked = st.db.revoke(&hash, now).await?;
+    st.checks.note(&hash, Checked::Refused, now);
+    if !revoked {
+        remove_copy(st.kv, &key).await;
         return Err(ApiError::Unauthorized);
     }
-    kv.delete(&key).await?;
+    delete_copy(st, &key).await?;
     Ok(())
 }
 
@@ -366,20 +517,27 @@ pub struct Revoked {
     pub revoked: usize,
 }
 
-/// Revokes every active session of `user`, in D1 and then their KV copies.
-pub async fn revoke_user<K: Kv, D: SessionDb>(
-    kv: &K,
-    db: &D,
+/// Revokes every active session of `user`, in D1 and then their KV copies (every copy is
+/// tried; if any delete fails twice, 503: D1 already refuses them all).
+pub async fn revoke_user<K: Kv, D: SessionDb, T: Timer>(
+    st: &SessionStores<'_, K, D, T>,
     now: Millis,
     user: &UserId,
 ) -> ApiResult<Revoked> {
-    let hashes = db.revoke_user(user, now).await?;
+    let hashes = st.db.revoke_user(user, now).await?;
+    let mut failed = None;
     for hash in &hashes {
-        kv.delete(&kv_key(hash)?).await?;
+        st.checks.note(hash, Checked::Refused, now);
+        if let Err(e) = delete_copy(st, &kv_key(hash)?).await {
+            failed = Some(e);
+        }
     }
-    Ok(Revoked {
-        revoked: hashes.len(),
-    })
+    match failed {
+        Some(e) => Err(e.into()),
+        None => Ok(Revoked {
+            revoked: hashes.len(),
+        }),
+    }
 }
 
 /// One page of active sessions, newest first.
@@ -408,20 +566,53 @@ pub async fn list<D: SessionDb>(db: &D, now: Millis, q: &ListQuery) -> ApiResult
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::fake::{block_on, MemKv, MemSessions};
+    use crate::storage::fake::{block_on, FakeTimer, Hooked, Interleaving, MemKv, MemSessions};
 
     const NOW: Millis = Millis(1_700_000_000_000);
     const LIFETIME_MS: i64 = LIFETIME_SECONDS as i64 * 1000;
+
+    /// One KV, one D1 and a clock, shared by the simulated isolates.
+    #[derive(Default)]
+    struct World {
+        kv: MemKv,
+        db: MemSessions,
+        timer: FakeTimer,
+    }
+
+    impl World {
+        /// The stores as the isolate whose D1 checks are `checks` sees them.
+        fn st<'a>(
+            &'a self,
+            checks: &'a SessionChecks,
+        ) -> SessionStores<'a, MemKv, MemSessions, FakeTimer> {
+            SessionStores {
+                kv: &self.kv,
+                db: &self.db,
+                timer: &self.timer,
+                checks,
+            }
+        }
+
+        fn mint(&self, iso: &SessionChecks, at: Millis, u: &str) -> SessionId {
+            block_on(create(&self.st(iso), at, new(u)))
+                .unwrap()
+                .session_id
+        }
+
+        fn auth(&self, iso: &SessionChecks, at: Millis, id: &SessionId) -> ApiResult<SessionView> {
+            block_on(authenticate(&self.st(iso), at, id, Check::Fast))
+        }
+
+        fn key(id: &SessionId) -> String {
+            format!("session:{}", hash_id(id))
+        }
+    }
 
     fn new(u: &str) -> NewSession {
         NewSession {
             user: user(u),
             email: email(),
         }
-    }
-
-    fn mint(kv: &MemKv, db: &MemSessions, at: Millis, u: &str) -> SessionId {
-        block_on(create(kv, db, at, new(u))).unwrap().session_id
     }
 
     fn at(ms: i64) -> Millis {
@@ -455,15 +646,16 @@ mod tests {
 
     #[test]
     fn create_stores_only_the_hash() {
-        let (kv, db) = (MemKv::default(), MemSessions::default());
-        let minted = block_on(create(&kv, &db, NOW, new("u1"))).unwrap();
+        let (w, iso) = (World::default(), SessionChecks::default());
+        let minted = block_on(create(&w.st(&iso), NOW, new("u1"))).unwrap();
         let (id, view) = (minted.session_id, minted.view);
         assert_eq!(view.expires_at.ms_since(view.created_at), LIFETIME_MS);
-        let key = format!("session:{}", hash_id(&id));
-        let entry = kv.entry(&key).expect("KV entry under the hash");
+        let entry =
+            w.kv.entry(&World::key(&id))
+                .expect("KV entry under the hash");
         assert_eq!(entry.ttl, Some(LIFETIME_SECONDS));
         assert_eq!(entry.metadata.unwrap()["userId"], "u1");
-        let dump = format!("{:?}{:?}", kv.entries.borrow(), db.rows.borrow());
+        let dump = format!("{:?}{:?}", w.kv.entries.borrow(), w.db.rows.borrow());
         assert!(
             !dump.contains(id.as_str()),
             "no stored form holds the usable id"
@@ -472,131 +664,317 @@ mod tests {
 
     #[test]
     fn kv_miss_falls_back_to_d1_and_writes_back() {
-        let (kv, db) = (MemKv::default(), MemSessions::default());
-        let id = mint(&kv, &db, NOW, "u1");
-        let key = format!("session:{}", hash_id(&id));
-        kv.remove(&key);
+        let (w, iso) = (World::default(), SessionChecks::default());
+        let id = w.mint(&iso, NOW, "u1");
+        w.kv.remove(&World::key(&id));
         let later = at(3_600_000);
-        let v = block_on(authenticate(&kv, &db, later, &id, Check::Fast)).unwrap();
+        let v = w.auth(&SessionChecks::default(), later, &id).unwrap();
         assert_eq!(v.user_id, "u1");
-        let entry = kv.entry(&key).expect("written back");
+        let entry = w.kv.entry(&World::key(&id)).expect("written back");
         assert_eq!(entry.ttl, Some(LIFETIME_SECONDS - 3600));
+        assert_eq!(
+            w.db.db.queries.get(),
+            3,
+            "insert, read, and the read after the write-back"
+        );
     }
 
     #[test]
-    fn kv_hit_needs_no_d1() {
-        let (kv, db) = (MemKv::default(), MemSessions::default());
-        let id = mint(&kv, &db, NOW, "u1");
-        db.db.failing.set(true);
-        assert!(block_on(authenticate(&kv, &db, at(1), &id, Check::Fast)).is_ok());
+    fn a_kv_hit_checked_within_the_interval_needs_no_d1() {
+        let (w, iso) = (World::default(), SessionChecks::default());
+        let id = w.mint(&iso, NOW, "u1");
+        w.db.db.failing.set(true);
+        for ms in [1, 5_000, RECHECK_MS - 1] {
+            assert!(w.auth(&iso, at(ms), &id).is_ok(), "{ms}");
+        }
+        assert_eq!(w.db.db.queries.get(), 1, "only the insert");
+    }
+
+    #[test]
+    fn a_kv_hit_is_checked_against_d1_once_per_interval_per_isolate() {
+        let (w, minter) = (World::default(), SessionChecks::default());
+        let id = w.mint(&minter, NOW, "u1");
+        let other = SessionChecks::default();
+        let before = w.db.db.queries.get();
+        // 30 requests over 25 s in another isolate: D1 at 0 s, 10 s and 20 s.
+        for i in 0..30 {
+            assert!(w.auth(&other, at(i * 860), &id).is_ok());
+        }
+        assert_eq!(w.db.db.queries.get() - before, 3);
+        assert_eq!(w.kv.reads(), 30, "the session itself still comes from KV");
+    }
+
+    #[test]
+    fn another_isolate_refuses_a_revoked_session_within_the_interval_whatever_kv_holds() {
+        let (w, a, b) = (
+            World::default(),
+            SessionChecks::default(),
+            SessionChecks::default(),
+        );
+        let id = w.mint(&a, NOW, "u1");
+        assert!(w.auth(&b, at(1_000), &id).is_ok(), "b checks D1 at 1 s");
+        // Revoked through a at 2 s; KV in b's location keeps the copy (not yet propagated).
+        let copy = w.kv.entry(&World::key(&id)).unwrap();
+        block_on(revoke(&w.st(&a), at(2_000), &id)).unwrap();
+        w.kv.insert(&World::key(&id), &copy.value);
+        assert!(
+            w.auth(&b, at(1_000 + RECHECK_MS - 1), &id).is_ok(),
+            "within b's interval"
+        );
+        for ms in [1_000 + RECHECK_MS, 2_000 + RECHECK_MS, 60_000] {
+            assert_eq!(w.auth(&b, at(ms), &id), Err(ApiError::Unauthorized), "{ms}");
+        }
+        assert!(
+            w.kv.entry(&World::key(&id)).is_some(),
+            "refused with the copy still in KV"
+        );
+    }
+
+    #[test]
+    fn a_refused_session_costs_one_d1_query_per_isolate() {
+        let (w, a, b) = (
+            World::default(),
+            SessionChecks::default(),
+            SessionChecks::default(),
+        );
+        let id = w.mint(&a, NOW, "u1");
+        let copy = w.kv.entry(&World::key(&id)).unwrap();
+        block_on(revoke(&w.st(&a), at(1), &id)).unwrap();
+        w.kv.insert(&World::key(&id), &copy.value);
+        let before = w.db.db.queries.get();
+        for i in 0..20 {
+            assert_eq!(w.auth(&b, at(10 + i), &id), Err(ApiError::Unauthorized));
+        }
+        assert_eq!(w.db.db.queries.get() - before, 1);
+    }
+
+    #[test]
+    fn d1_failing_on_a_recheck_trusts_the_kv_copy() {
+        let (w, a, b) = (
+            World::default(),
+            SessionChecks::default(),
+            SessionChecks::default(),
+        );
+        let id = w.mint(&a, NOW, "u1");
+        w.db.db.failing.set(true);
+        assert_eq!(w.auth(&b, at(1), &id).unwrap().user_id, "u1");
     }
 
     #[test]
     fn expired_sessions_are_refused_even_from_kv() {
-        let (kv, db) = (MemKv::default(), MemSessions::default());
-        let id = mint(&kv, &db, NOW, "u1");
+        let (w, iso) = (World::default(), SessionChecks::default());
+        let id = w.mint(&iso, NOW, "u1");
         let after = at(LIFETIME_MS);
+        assert_eq!(w.auth(&iso, after, &id), Err(ApiError::Unauthorized));
+        w.kv.entries.borrow_mut().clear();
         assert_eq!(
-            block_on(authenticate(&kv, &db, after, &id, Check::Fast)),
+            w.auth(&SessionChecks::default(), after, &id),
             Err(ApiError::Unauthorized)
         );
-        kv.entries.borrow_mut().clear();
-        assert_eq!(
-            block_on(authenticate(&kv, &db, after, &id, Check::Fast)),
-            Err(ApiError::Unauthorized)
-        );
-        assert!(block_on(authenticate(
-            &kv,
-            &db,
-            at(LIFETIME_MS - 1),
-            &id,
-            Check::Fast
-        ))
-        .is_ok());
+        assert!(w
+            .auth(&SessionChecks::default(), at(LIFETIME_MS - 1), &id)
+            .is_ok());
+    }
+
+    #[test]
+    fn no_kv_copy_outlives_the_session() {
+        let (w, iso) = (World::default(), SessionChecks::default());
+        let id = w.mint(&iso, NOW, "u1");
+        w.kv.remove(&World::key(&id));
+        // 59 s left: under KV's 60 s minimum TTL, so no copy is written back.
+        let late = at(LIFETIME_MS - 59_000);
+        assert!(w.auth(&SessionChecks::default(), late, &id).is_ok());
+        assert!(w.kv.entry(&World::key(&id)).is_none());
     }
 
     #[test]
     fn revoke_then_reuse_is_401_and_kv_is_cleared() {
-        let (kv, db) = (MemKv::default(), MemSessions::default());
-        let id = mint(&kv, &db, NOW, "u1");
-        block_on(revoke(&kv, &db, at(1), &id)).unwrap();
+        let (w, iso) = (World::default(), SessionChecks::default());
+        let id = w.mint(&iso, NOW, "u1");
+        block_on(revoke(&w.st(&iso), at(1), &id)).unwrap();
+        assert_eq!(w.auth(&iso, at(2), &id), Err(ApiError::Unauthorized));
         assert_eq!(
-            block_on(authenticate(&kv, &db, at(2), &id, Check::Fast)),
+            block_on(revoke(&w.st(&SessionChecks::default()), at(3), &id)),
             Err(ApiError::Unauthorized)
         );
-        assert_eq!(
-            block_on(revoke(&kv, &db, at(3), &id)),
-            Err(ApiError::Unauthorized)
-        );
-        assert!(kv.entries.borrow().is_empty());
+        assert!(w.kv.entries.borrow().is_empty());
+    }
+
+    #[test]
+    fn a_delete_kv_refuses_once_is_retried_after_a_second() {
+        let (w, iso) = (World::default(), SessionChecks::default());
+        let id = w.mint(&iso, NOW, "u1");
+        w.kv.fail_next_writes(1);
+        block_on(revoke(&w.st(&iso), at(1), &id)).unwrap();
+        assert_eq!(w.timer.slept_ms(), KV_WRITE_INTERVAL_MS);
+        assert!(w.kv.entries.borrow().is_empty());
     }
 
     #[test]
     fn a_failed_kv_delete_is_reported_and_cleaned_up_on_retry() {
-        let (kv, db) = (MemKv::default(), MemSessions::default());
-        let id = mint(&kv, &db, NOW, "u1");
-        kv.fail(true);
+        let (w, iso) = (World::default(), SessionChecks::default());
+        let id = w.mint(&iso, NOW, "u1");
+        w.kv.fail(true);
         assert!(matches!(
-            block_on(revoke(&kv, &db, at(1), &id)),
+            block_on(revoke(&w.st(&iso), at(1), &id)),
             Err(ApiError::Unavailable(_))
         ));
-        kv.fail(false);
+        w.kv.fail(false);
         assert_eq!(
-            kv.entries.borrow().len(),
+            w.kv.entries.borrow().len(),
             1,
             "the KV copy survived the failed delete"
         );
         assert_eq!(
-            block_on(revoke(&kv, &db, at(2), &id)),
+            block_on(revoke(&w.st(&iso), at(2), &id)),
             Err(ApiError::Unauthorized)
         );
-        assert!(kv.entries.borrow().is_empty(), "the retry removed it");
+        assert!(w.kv.entries.borrow().is_empty(), "the retry removed it");
+    }
+
+    #[test]
+    fn logging_out_again_after_a_failed_kv_delete_removes_the_copy() {
+        let (w, iso) = (World::default(), SessionChecks::default());
+        let id = w.mint(&iso, NOW, "u1");
+        w.kv.fail(true);
+        assert!(block_on(revoke(&w.st(&iso), at(1), &id)).is_err());
+        w.kv.fail(false);
+        // The retry goes through the route's authoritative check first: D1, never memory.
+        let again = block_on(authenticate(&w.st(&iso), at(2), &id, Check::Authoritative));
+        assert_eq!(again, Err(ApiError::Unauthorized));
+        assert!(w.kv.entries.borrow().is_empty());
     }
 
     #[test]
     fn revoke_user_touches_only_that_user() {
-        let (kv, db) = (MemKv::default(), MemSessions::default());
-        let a1 = mint(&kv, &db, NOW, "a");
-        let a2 = mint(&kv, &db, NOW, "a");
-        let b = mint(&kv, &db, NOW, "b");
+        let (w, iso) = (World::default(), SessionChecks::default());
+        let a1 = w.mint(&iso, NOW, "a");
+        let a2 = w.mint(&iso, NOW, "a");
+        let b = w.mint(&iso, NOW, "b");
         assert_eq!(
-            block_on(revoke_user(&kv, &db, at(1), &user("a"))).unwrap(),
+            block_on(revoke_user(&w.st(&iso), at(1), &user("a"))).unwrap(),
             Revoked { revoked: 2 }
         );
+        let other = SessionChecks::default();
         for id in [&a1, &a2] {
-            assert!(block_on(authenticate(&kv, &db, at(2), id, Check::Fast)).is_err());
+            assert!(w.auth(&iso, at(2), id).is_err());
+            assert!(w.auth(&other, at(2), id).is_err());
         }
-        assert!(block_on(authenticate(&kv, &db, at(2), &b, Check::Fast)).is_ok());
+        assert!(w.auth(&iso, at(2), &b).is_ok());
         assert_eq!(
-            block_on(revoke_user(&kv, &db, at(3), &user("a"))).unwrap(),
+            block_on(revoke_user(&w.st(&iso), at(3), &user("a"))).unwrap(),
             Revoked { revoked: 0 }
         );
     }
 
     #[test]
     fn d1_failure_on_kv_miss_is_unavailable() {
-        let (kv, db) = (MemKv::default(), MemSessions::default());
-        let id = mint(&kv, &db, NOW, "u1");
-        kv.entries.borrow_mut().clear();
-        db.db.failing.set(true);
+        let (w, iso) = (World::default(), SessionChecks::default());
+        let id = w.mint(&iso, NOW, "u1");
+        w.kv.entries.borrow_mut().clear();
+        w.db.db.failing.set(true);
         assert!(matches!(
-            block_on(authenticate(&kv, &db, NOW, &id, Check::Fast)),
+            w.auth(&SessionChecks::default(), NOW, &id),
             Err(ApiError::Unavailable(_))
         ));
     }
 
     #[test]
-    fn listing_pages_with_cursor_and_filter() {
-        let (kv, db) = (MemKv::default(), MemSessions::default());
-        for i in 0..5 {
-            mint(&kv, &db, at(i), if i % 2 == 0 { "even" } else { "odd" });
+    fn read_repair_never_resurrects_a_session_revoked_at_any_point() {
+        // The read's calls: KV get (miss), D1 find, KV put, D1 find (and, when the revocation
+        // came before that last find, a KV delete). The revocation lands before each of
+        // them, or after the read.
+        for step in 0..=4 {
+            let w = World::default();
+            let id = w.mint(&SessionChecks::default(), NOW, "u1");
+            w.kv.remove(&World::key(&id));
+            let revoker = SessionChecks::default();
+            let on = Interleaving::at(step, || {
+                block_on(revoke(&w.st(&revoker), at(5), &id)).unwrap();
+            });
+            let (kv, db) = (
+                Hooked {
+                    inner: &w.kv,
+                    on: &on,
+                },
+                Hooked {
+                    inner: &w.db,
+                    on: &on,
+                },
+            );
+            let reader = SessionChecks::default();
+            let st = SessionStores {
+                kv: &kv,
+                db: &db,
+                timer: &w.timer,
+                checks: &reader,
+            };
+            let answer = block_on(authenticate(&st, at(5), &id, Check::Fast));
+            on.finish();
+            assert!(
+                w.kv.entry(&World::key(&id)).is_none(),
+                "step {step}: no copy left in KV"
+            );
+            assert_eq!(
+                w.auth(&SessionChecks::default(), at(6), &id),
+                Err(ApiError::Unauthorized),
+                "step {step}"
+            );
+            if step <= 1 {
+                assert_eq!(answer, Err(ApiError::Unauthorized), "step {step}");
+            }
         }
+    }
+
+    #[test]
+    fn read_repair_waits_out_kv_write_rule_to_remove_its_own_write() {
+        let w = World::default();
+        let id = w.mint(&SessionChecks::default(), NOW, "u1");
+        w.kv.remove(&World::key(&id));
+        let revoker = SessionChecks::default();
+        // Revoked between the write-back (call 2) and the read after it (call 3).
+        let on = Interleaving::at(3, || {
+            block_on(revoke(&w.st(&revoker), at(5), &id)).unwrap();
+            w.kv.fail_next_writes(1);
+        });
+        let (kv, db) = (
+            Hooked {
+                inner: &w.kv,
+                on: &on,
+            },
+            Hooked {
+                inner: &w.db,
+                on: &on,
+            },
+        );
+        let reader = SessionChecks::default();
+        let st = SessionStores {
+            kv: &kv,
+            db: &db,
+            timer: &w.timer,
+            checks: &reader,
+        };
+        assert_eq!(
+            block_on(authenticate(&st, at(5), &id, Check::Fast)),
+            Err(ApiError::Unauthorized)
+        );
+        assert_eq!(w.timer.slept_ms(), KV_WRITE_INTERVAL_MS);
+        assert!(w.kv.entry(&World::key(&id)).is_none());
+    }
+
+    #[test]
+    fn listing_pages_with_cursor_and_filter() {
+        let (w, iso) = (World::default(), SessionChecks::default());
+        for i in 0..5 {
+            w.mint(&iso, at(i), if i % 2 == 0 { "even" } else { "odd" });
+        }
+        let db = &w.db;
         let q = ListQuery {
             user: None,
             cursor: None,
             limit: 2,
         };
-        let p1 = block_on(list(&db, at(10), &q)).unwrap();
+        let p1 = block_on(list(db, at(10), &q)).unwrap();
         assert_eq!(p1.sessions.len(), 2);
         assert!(!p1.list_complete);
         assert_eq!(p1.sessions[0].created_at, at(4));
@@ -604,14 +982,14 @@ mod tests {
             cursor: Some(Cursor::parse(p1.cursor.as_deref().unwrap()).unwrap()),
             ..q.clone()
         };
-        let p2 = block_on(list(&db, at(10), &q2)).unwrap();
+        let p2 = block_on(list(db, at(10), &q2)).unwrap();
         assert_eq!(p2.sessions[0].created_at, at(2));
         let q3 = ListQuery {
             user: Some(user("even")),
             cursor: None,
             limit: 100,
         };
-        let p3 = block_on(list(&db, at(10), &q3)).unwrap();
+        let p3 = block_on(list(db, at(10), &q3)).unwrap();
         assert_eq!(p3.sessions.len(), 3);
         assert!(p3.list_complete);
         assert_eq!(p3.cursor, None);
