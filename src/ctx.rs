@@ -4,7 +4,7 @@
 
 use crate::clock;
 use crate::domain::config::{self, AppConfig};
-use crate::domain::sessions::SessionStores;
+use crate::domain::sessions::{Lifetime, SessionStores};
 use crate::domain::time::{Millis, Timer};
 use crate::isolate::{Flight, Isolate};
 use crate::storage::d1::D1;
@@ -56,13 +56,15 @@ impl Ctx {
             .get_or_init(|| D1::from_env(&self.env, self.meter.clone()))
     }
 
-    /// What session code needs: KV, D1, the platform clock and this isolate's D1 checks.
-    pub fn sessions(&self) -> SessionStores<'_, WorkersKv, D1, RuntimeTimer> {
+    /// What session code needs: KV, D1, the platform clock, this isolate's D1 checks and
+    /// the config's session lifetime.
+    pub async fn sessions(&self) -> SessionStores<'_, WorkersKv, D1, RuntimeTimer> {
         SessionStores {
             kv: self.kv(),
             db: self.d1(),
             timer: &RuntimeTimer,
             checks: &self.isolate.sessions,
+            lifetime: Lifetime::of(&*self.config().await),
         }
     }
 

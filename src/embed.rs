@@ -18,7 +18,7 @@ use crate::domain::config::{self, AppConfig};
 use crate::domain::ids::FlagName;
 use crate::domain::kv::KvKey;
 use crate::domain::ratelimit::{self, Decision};
-use crate::domain::sessions::{self, Check, SessionStores, SessionView};
+use crate::domain::sessions::{self, Check, Lifetime, SessionStores, SessionView};
 use crate::domain::swr::{self, Lookup};
 use crate::error::{ApiResult, StoreResult};
 use crate::isolate::Isolate;
@@ -69,8 +69,8 @@ impl Edgestate {
 
     /// The session a request presents (`Authorization: Bearer` or cookie `session`),
     /// checked KV first and D1 on a miss (and against D1 at least every 10 s per isolate),
-    /// as edgestate's own session routes do. A missing, unknown, expired or revoked session
-    /// is `ApiError::Unauthorized`.
+    /// and renewed on use, as edgestate's own session routes do. A missing, unknown,
+    /// expired, idle or revoked session is `ApiError::Unauthorized`.
     pub async fn session(&self, req: &Request) -> ApiResult<SessionView> {
         let header = |name: &str| req.headers().get(name).ok().flatten();
         let (authorization, cookie) = (header("authorization"), header("cookie"));
@@ -80,6 +80,7 @@ impl Edgestate {
             db: &self.d1,
             timer: &RuntimeTimer,
             checks: &self.isolate.sessions,
+            lifetime: Lifetime::of(&*self.config().await),
         };
         sessions::authenticate(&st, clock::now(), &id, Check::Fast).await
     }

@@ -3,9 +3,18 @@
 //! * The id handed to the client is 32 bytes from the platform CSPRNG (256 bits), base64url.
 //!   Only its SHA-256 is stored (KV key `session:<hex>`, D1 primary key), so a dump of KV or
 //!   D1 yields no usable session.
-//! * Create: D1 first, then KV with `expirationTtl` = remaining lifetime and metadata.
+//! * Lifetime ([`Lifetime`], from the config): a session is refused once its absolute deadline
+//!   (`expiresAt`, `sessionAbsoluteSeconds` after it was minted) or its idle deadline
+//!   (`idleExpiresAt`, `sessionIdleSeconds` after its last renewal) has passed. Use renews it
+//!   (moves the idle deadline, never past the absolute one) at most once per
+//!   `renewAfterSeconds`: one conditional D1 update, so at most one D1 write per session and
+//!   interval however many isolates serve it, and one attempt per isolate.
+//! * Create: D1 first, then KV with metadata and `expirationTtl` = time to the idle deadline;
+//!   no KV copy ever outlives the absolute deadline (one with less than KV's 60 s minimum TTL
+//!   left is not written).
 //! * Read ([`Check::Fast`]): KV first; on a miss D1, and a valid D1 hit is written back to
-//!   KV. Expired sessions are refused even if KV still holds them.
+//!   KV. Expired sessions are refused even if KV still holds them; a copy whose idle deadline
+//!   has passed is checked in D1 (another location may have renewed it).
 //! * Revocation everywhere within [`RECHECK_MS`] (10 s): an isolate accepts a session only
 //!   if it has asked D1 about it within the last 10 s ([`SessionChecks`], isolate state); a
 //!   KV hit older than that is checked against D1 (one query per session, isolate and 10 s),
@@ -20,6 +29,7 @@
 //!   the session was revoked in between (the revoker's KV delete may have landed before this
 //!   write), the copy is removed again and the request refused.
 
+use crate::domain::config::AppConfig;
 use crate::domain::ids::{Email, SessionId, UserId};
 use crate::domain::json::{deny_unknown, object, required_str};
 use crate::domain::kv::KV_WRITE_INTERVAL_MS;
@@ -31,8 +41,6 @@ use sha2::{Digest, Sha256};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-/// How long a session lives.
-pub const LIFETIME_SECONDS: u64 = 7 * 24 * 60 * 60;
 const KV_PREFIX: &str = "session:";
 /// The admin listing's page size when `limit` is not given.
 pub const DEFAULT_PAGE: u32 = 100;
@@ -49,6 +57,8 @@ const MAX_CHECKS: usize = 10_000;
 #[derive(Debug, Default)]
 pub struct SessionChecks {
     by_hash: RefCell<HashMap<String, Checked>>,
+    /// When this isolate last tried to renew each session.
+    renewals: RefCell<HashMap<String, Millis>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -59,11 +69,18 @@ enum Checked {
     Refused,
 }
 
+/// Whether something done at `at` still counts at `now` for `window_ms`. Concurrent requests
+/// see each other's results, so `at` can be a little after `now`: that counts too (a clock
+/// that jumps back by more than the window does not).
+fn within(now: Millis, at: Millis, window_ms: i64) -> bool {
+    (-window_ms..window_ms).contains(&now.ms_since(at))
+}
+
 impl SessionChecks {
     /// Whether D1 accepted the session within the last [`RECHECK_MS`].
     fn fresh(&self, hash: &str, now: Millis) -> bool {
         matches!(self.by_hash.borrow().get(hash),
-            Some(Checked::Valid(at)) if (0..RECHECK_MS).contains(&now.ms_since(*at)))
+            Some(Checked::Valid(at)) if within(now, *at, RECHECK_MS))
     }
 
     /// Whether D1 refused the session before.
@@ -71,19 +88,90 @@ impl SessionChecks {
         self.by_hash.borrow().get(hash) == Some(&Checked::Refused)
     }
 
+    /// Claims the renewal of a session: true at most once per `every_ms` per isolate.
+    fn claim_renewal(&self, hash: &str, now: Millis, every_ms: i64) -> bool {
+        let mut renewals = self.renewals.borrow_mut();
+        if renewals
+            .get(hash)
+            .is_some_and(|at| within(now, *at, every_ms))
+        {
+            return false;
+        }
+        if renewals.len() >= MAX_CHECKS {
+            renewals.retain(|_, at| within(now, *at, every_ms));
+        }
+        renewals.insert(hash.to_string(), now);
+        true
+    }
+
+    /// Gives a failed renewal back, so the next request tries again.
+    fn release_renewal(&self, hash: &str) {
+        self.renewals.borrow_mut().remove(hash);
+    }
+
+    /// Remembers what D1 said; of two acceptances, the later one counts.
     fn note(&self, hash: &str, checked: Checked, now: Millis) {
         let mut by_hash = self.by_hash.borrow_mut();
         if by_hash.len() >= MAX_CHECKS {
-            by_hash.retain(|_, c| {
-                matches!(c, Checked::Valid(at) if (0..RECHECK_MS).contains(&now.ms_since(*at)))
-            });
+            by_hash.retain(|_, c| matches!(c, Checked::Valid(at) if within(now, *at, RECHECK_MS)));
         }
-        by_hash.insert(hash.to_string(), checked);
+        let entry = by_hash.entry(hash.to_string()).or_insert(checked);
+        *entry = match (*entry, checked) {
+            (Checked::Valid(old), Checked::Valid(new)) => Checked::Valid(old.max(new)),
+            _ => checked,
+        };
     }
 }
 
-/// What session code works with: KV, D1, a clock to wait out KV's write rule, and this
-/// isolate's record of D1 checks.
+/// How long sessions live: the config's `sessionIdleSeconds`, `sessionAbsoluteSeconds` and
+/// `renewAfterSeconds` (validated there: timeouts of at least 60 s, renewal more often than
+/// the idle timeout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetime {
+    /// Unused this long: refused.
+    pub idle_seconds: u64,
+    /// This long after minting: refused.
+    pub absolute_seconds: u64,
+    /// Renewed at most this often.
+    pub renew_after_seconds: u64,
+}
+
+impl Default for Lifetime {
+    fn default() -> Self {
+        Lifetime::of(&AppConfig::default())
+    }
+}
+
+impl Lifetime {
+    /// The lifetime the config sets.
+    pub fn of(cfg: &AppConfig) -> Self {
+        Lifetime {
+            idle_seconds: cfg.session_idle_seconds.into(),
+            absolute_seconds: cfg.session_absolute_seconds.into(),
+            renew_after_seconds: cfg.renew_after_seconds.into(),
+        }
+    }
+
+    /// The idle deadline of a session used at `now`: never past its absolute deadline.
+    pub fn idle_deadline(&self, now: Millis, expires_at: Millis) -> Millis {
+        now.plus_seconds(self.idle_seconds).min(expires_at)
+    }
+
+    /// The latest idle deadline that is due for renewal at `now`: one set at least
+    /// `renewAfterSeconds` ago.
+    pub fn renewal_due_until(&self, now: Millis) -> Millis {
+        now.plus_seconds(self.idle_seconds.saturating_sub(self.renew_after_seconds))
+    }
+
+    /// Whether a session in use at `now` should have its idle deadline moved.
+    pub fn renewal_due(&self, view: &SessionView, now: Millis) -> bool {
+        view.idle_expires_at < view.expires_at
+            && view.idle_expires_at <= self.renewal_due_until(now)
+    }
+}
+
+/// What session code works with: KV, D1, a clock to wait out KV's write rule, this
+/// isolate's record of D1 checks, and the config's lifetime.
 pub struct SessionStores<'a, K, D, T> {
     /// KV, the read path.
     pub kv: &'a K,
@@ -93,6 +181,8 @@ pub struct SessionStores<'a, K, D, T> {
     pub timer: &'a T,
     /// This isolate's D1 checks.
     pub checks: &'a SessionChecks,
+    /// How long sessions live.
+    pub lifetime: Lifetime,
 }
 
 /// A session as stored: never the id itself, only its hash.
@@ -106,16 +196,18 @@ pub struct SessionRecord {
     pub email: String,
     /// When it was minted.
     pub created_at: Millis,
-    /// When it stops being accepted.
+    /// Its absolute deadline: refused from then on, used or not.
     pub expires_at: Millis,
+    /// Its idle deadline: refused from then on unless renewed before.
+    pub idle_expires_at: Millis,
     /// When it was revoked, if it was.
     pub revoked_at: Option<Millis>,
 }
 
 impl SessionRecord {
-    /// Not revoked and not expired at `now`.
+    /// Not revoked and neither deadline passed at `now`.
     pub fn is_valid(&self, now: Millis) -> bool {
-        self.revoked_at.is_none() && now < self.expires_at
+        self.revoked_at.is_none() && now < self.expires_at && now < self.idle_expires_at
     }
 
     /// What the API shows of it.
@@ -125,13 +217,14 @@ impl SessionRecord {
             email: self.email.clone(),
             created_at: self.created_at,
             expires_at: self.expires_at,
+            idle_expires_at: self.idle_expires_at,
         }
     }
 }
 
 /// What the API shows of a session, and what its KV copy holds (value and metadata).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", from = "StoredView")]
 pub struct SessionView {
     /// The session's user.
     pub user_id: String,
@@ -139,8 +232,34 @@ pub struct SessionView {
     pub email: String,
     /// When it was minted.
     pub created_at: Millis,
-    /// When it stops being accepted.
+    /// Its absolute deadline.
     pub expires_at: Millis,
+    /// Its idle deadline (as of its last renewal).
+    pub idle_expires_at: Millis,
+}
+
+/// A view as KV may hold it: copies written before idle deadlines existed have none (their
+/// idle deadline is their absolute one).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredView {
+    user_id: String,
+    email: String,
+    created_at: Millis,
+    expires_at: Millis,
+    idle_expires_at: Option<Millis>,
+}
+
+impl From<StoredView> for SessionView {
+    fn from(v: StoredView) -> Self {
+        SessionView {
+            idle_expires_at: v.idle_expires_at.unwrap_or(v.expires_at),
+            user_id: v.user_id,
+            email: v.email,
+            created_at: v.created_at,
+            expires_at: v.expires_at,
+        }
+    }
 }
 
 /// Keyset pagination position: the last row of the previous page.
@@ -252,6 +371,16 @@ pub trait SessionDb {
     /// Active sessions, newest first, after the cursor; at most `limit` rows.
     async fn list(&self, q: &ListQuery, now: Millis, limit: u32)
         -> StoreResult<Vec<SessionRecord>>;
+    /// Moves the idle deadline of a valid session to `idle_expires_at`, if its current one
+    /// is at most `due_until` (renewed long enough ago), in one statement. The renewed
+    /// session, or `None` if nothing changed.
+    async fn renew(
+        &self,
+        id_hash: &str,
+        now: Millis,
+        idle_expires_at: Millis,
+        due_until: Millis,
+    ) -> StoreResult<Option<SessionRecord>>;
 }
 
 /// The stored form of a session id: SHA-256, lowercase hex.
@@ -273,13 +402,13 @@ fn kv_key(id_hash: &str) -> ApiResult<KvKey> {
     KvKey::new(KV_PREFIX, id_hash)
 }
 
-/// Writes the KV copy of a session with the remaining lifetime as TTL; true if written. A
-/// session with less than KV's 60 s minimum TTL left gets no copy (it would outlive the
-/// session). Best effort: D1 is the authority, and a missing KV entry is found through D1
-/// on the next read.
+/// Writes the KV copy of a session, expiring at its idle deadline; true if written. KV's
+/// minimum TTL is 60 s: a copy whose idle deadline is nearer lives 60 s (its view still
+/// carries the deadline), and a session with less than 60 s to its absolute deadline gets
+/// no copy, so no copy outlives the session. Best effort: D1 is the authority, and a
+/// missing KV entry is found through D1 on the next read.
 async fn cache<K: Kv>(kv: &K, rec: &SessionRecord, now: Millis) -> bool {
-    let remaining = now.seconds_until(rec.expires_at);
-    if remaining < KV_MIN_TTL_SECONDS {
+    if now.seconds_until(rec.expires_at) < KV_MIN_TTL_SECONDS {
         return false;
     }
     let result = async {
@@ -289,7 +418,9 @@ async fn cache<K: Kv>(kv: &K, rec: &SessionRecord, now: Millis) -> bool {
             serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.to_string()))?,
         )?;
         let opts = PutOptions {
-            ttl: Some(Ttl::at_least_minimum(remaining)),
+            ttl: Some(Ttl::at_least_minimum(
+                now.seconds_until(rec.idle_expires_at),
+            )),
             metadata: Some(meta),
         };
         kv.put(&kv_key(&rec.id_hash)?, &text, opts)
@@ -342,12 +473,14 @@ pub async fn create<K: Kv, D: SessionDb, T: Timer>(
     new: NewSession,
 ) -> ApiResult<MintedSession> {
     let id = new_id()?;
+    let expires_at = now.plus_seconds(st.lifetime.absolute_seconds);
     let rec = SessionRecord {
         id_hash: hash_id(&id),
         user_id: new.user.as_str().to_string(),
         email: new.email.as_str().to_string(),
         created_at: now,
-        expires_at: now.plus_seconds(LIFETIME_SECONDS),
+        expires_at,
+        idle_expires_at: st.lifetime.idle_deadline(now, expires_at),
         revoked_at: None,
     };
     st.db.insert(&rec).await?;
@@ -377,24 +510,76 @@ pub async fn authenticate<K: Kv, D: SessionDb, T: Timer>(
 ) -> ApiResult<SessionView> {
     let hash = hash_id(id);
     let key = kv_key(&hash)?;
-    if check == Check::Fast {
-        if st.checks.refused(&hash) {
-            return Err(ApiError::Unauthorized);
-        }
-        if let Some(view) = read_copy(st.kv, &key).await {
-            return recheck(st, now, &hash, view).await;
-        }
+    if check == Check::Authoritative {
+        return authoritative(st, now, &hash, &key).await;
     }
-    let Some(rec) = find_valid(st, now, &hash).await? else {
-        if check == Check::Authoritative {
-            remove_copy(st.kv, &key).await;
-        }
+    if st.checks.refused(&hash) {
         return Err(ApiError::Unauthorized);
-    };
-    if check == Check::Fast {
-        write_back(st, now, &rec).await?;
     }
-    Ok(rec.view())
+    let view = match read_copy(st.kv, &key).await {
+        Some(view) => recheck(st, now, &hash, view).await?,
+        None => {
+            let rec = find_valid(st, now, &hash)
+                .await?
+                .ok_or(ApiError::Unauthorized)?;
+            write_back(st, now, &rec).await?;
+            rec.view()
+        }
+    };
+    if st.lifetime.renewal_due(&view, now) {
+        return renew(st, now, &hash, view).await;
+    }
+    Ok(view)
+}
+
+/// D1 only (logout): a KV copy of a session D1 refuses is removed on the way.
+async fn authoritative<K: Kv, D: SessionDb, T>(
+    st: &SessionStores<'_, K, D, T>,
+    now: Millis,
+    hash: &str,
+    key: &KvKey,
+) -> ApiResult<SessionView> {
+    match find_valid(st, now, hash).await? {
+        Some(rec) => Ok(rec.view()),
+        None => {
+            remove_copy(st.kv, key).await;
+            Err(ApiError::Unauthorized)
+        }
+    }
+}
+
+/// Moves the idle deadline of a session in use: one attempt per isolate and
+/// `renewAfterSeconds`, and one conditional D1 update, so one D1 write per interval however
+/// many isolates try. The KV copy follows the new deadline (written as read-repair is, so
+/// it cannot bring back a session revoked meanwhile). A failed attempt is retried by the
+/// next request.
+async fn renew<K: Kv, D: SessionDb, T: Timer>(
+    st: &SessionStores<'_, K, D, T>,
+    now: Millis,
+    hash: &str,
+    view: SessionView,
+) -> ApiResult<SessionView> {
+    let every_ms = i64::try_from(st.lifetime.renew_after_seconds * 1000).unwrap_or(i64::MAX);
+    if !st.checks.claim_renewal(hash, now, every_ms) {
+        return Ok(view);
+    }
+    let idle = st.lifetime.idle_deadline(now, view.expires_at);
+    let due_until = st.lifetime.renewal_due_until(now);
+    match st.db.renew(hash, now, idle, due_until).await {
+        Ok(Some(rec)) => {
+            write_back(st, now, &rec).await?;
+            Ok(rec.view())
+        }
+        Ok(None) => Ok(view),
+        Err(e) => {
+            crate::log::warn(&format!(
+                "session renewal failed, retried on next use: {}",
+                e.0
+            ));
+            st.checks.release_renewal(hash);
+            Ok(view)
+        }
+    }
 }
 
 /// The session in D1 if D1 accepts it at `now`; remembers the answer in the isolate.
@@ -412,7 +597,9 @@ async fn find_valid<K, D: SessionDb, T>(
 }
 
 /// A KV hit: accepted as it is if this isolate checked the session against D1 within
-/// [`RECHECK_MS`], else after asking D1. D1 failing: the copy is trusted (logged).
+/// [`RECHECK_MS`] and its idle deadline has not passed, else after asking D1 (a copy past
+/// its idle deadline may predate a renewal elsewhere). D1 failing: the copy is trusted
+/// (logged), deadlines included.
 async fn recheck<K, D: SessionDb, T>(
     st: &SessionStores<'_, K, D, T>,
     now: Millis,
@@ -422,12 +609,14 @@ async fn recheck<K, D: SessionDb, T>(
     if now >= view.expires_at {
         return Err(ApiError::Unauthorized);
     }
-    if st.checks.fresh(hash, now) {
+    let idled_out = now >= view.idle_expires_at;
+    if st.checks.fresh(hash, now) && !idled_out {
         return Ok(view);
     }
     match find_valid(st, now, hash).await {
         Ok(Some(rec)) => Ok(rec.view()),
         Ok(None) => Err(ApiError::Unauthorized),
+        Err(_) if idled_out => Err(ApiError::Unauthorized),
         Err(e) => {
             crate::log::warn(&format!("session re-check failed, trusting KV: {e}"));
             Ok(view)
@@ -569,17 +758,38 @@ mod tests {
     use crate::storage::fake::{block_on, FakeTimer, Hooked, Interleaving, MemKv, MemSessions};
 
     const NOW: Millis = Millis(1_700_000_000_000);
-    const LIFETIME_MS: i64 = LIFETIME_SECONDS as i64 * 1000;
+    const WEEK_S: u64 = 7 * 24 * 3600;
+    const WEEK_MS: i64 = WEEK_S as i64 * 1000;
 
-    /// One KV, one D1 and a clock, shared by the simulated isolates.
-    #[derive(Default)]
+    /// One KV, one D1 and a clock, shared by the simulated isolates, and the config's
+    /// session lifetime (by default a week, with no idle timeout before that).
     struct World {
         kv: MemKv,
         db: MemSessions,
         timer: FakeTimer,
+        lifetime: Lifetime,
+    }
+
+    impl Default for World {
+        fn default() -> Self {
+            World::with(WEEK_S, WEEK_S, 3600)
+        }
     }
 
     impl World {
+        fn with(idle_seconds: u64, absolute_seconds: u64, renew_after_seconds: u64) -> Self {
+            World {
+                kv: MemKv::default(),
+                db: MemSessions::default(),
+                timer: FakeTimer::default(),
+                lifetime: Lifetime {
+                    idle_seconds,
+                    absolute_seconds,
+                    renew_after_seconds,
+                },
+            }
+        }
+
         /// The stores as the isolate whose D1 checks are `checks` sees them.
         fn st<'a>(
             &'a self,
@@ -590,6 +800,7 @@ mod tests {
                 db: &self.db,
                 timer: &self.timer,
                 checks,
+                lifetime: self.lifetime,
             }
         }
 
@@ -649,11 +860,11 @@ mod tests {
         let (w, iso) = (World::default(), SessionChecks::default());
         let minted = block_on(create(&w.st(&iso), NOW, new("u1"))).unwrap();
         let (id, view) = (minted.session_id, minted.view);
-        assert_eq!(view.expires_at.ms_since(view.created_at), LIFETIME_MS);
+        assert_eq!(view.expires_at.ms_since(view.created_at), WEEK_MS);
         let entry =
             w.kv.entry(&World::key(&id))
                 .expect("KV entry under the hash");
-        assert_eq!(entry.ttl, Some(LIFETIME_SECONDS));
+        assert_eq!(entry.ttl, Some(WEEK_S));
         assert_eq!(entry.metadata.unwrap()["userId"], "u1");
         let dump = format!("{:?}{:?}", w.kv.entries.borrow(), w.db.rows.borrow());
         assert!(
@@ -671,7 +882,7 @@ mod tests {
         let v = w.auth(&SessionChecks::default(), later, &id).unwrap();
         assert_eq!(v.user_id, "u1");
         let entry = w.kv.entry(&World::key(&id)).expect("written back");
-        assert_eq!(entry.ttl, Some(LIFETIME_SECONDS - 3600));
+        assert_eq!(entry.ttl, Some(WEEK_S - 3600));
         assert_eq!(
             w.db.db.queries.get(),
             3,
@@ -731,6 +942,27 @@ mod tests {
     }
 
     #[test]
+    fn a_check_finished_by_a_later_request_counts_for_an_earlier_one() {
+        // Concurrent requests: one that started at 1 s sees the check of one that started at
+        // 2 s (its `now` is later): no second D1 query, no second renewal claim.
+        let (w, a, b) = (
+            World::default(),
+            SessionChecks::default(),
+            SessionChecks::default(),
+        );
+        let id = w.mint(&a, NOW, "u1");
+        assert!(w.auth(&b, at(2_000), &id).is_ok());
+        let queries = w.db.db.queries.get();
+        assert!(w.auth(&b, at(1_000), &id).is_ok());
+        assert_eq!(w.db.db.queries.get(), queries);
+        let hash = hash_id(&id);
+        assert!(b.claim_renewal(&hash, at(2_000), 600_000));
+        assert!(!b.claim_renewal(&hash, at(1_000), 600_000));
+        // A clock that jumps back further than the window does not keep a check alive.
+        assert!(!b.fresh(&hash, at(2_000 - RECHECK_MS - 1)));
+    }
+
+    #[test]
     fn a_refused_session_costs_one_d1_query_per_isolate() {
         let (w, a, b) = (
             World::default(),
@@ -764,7 +996,7 @@ mod tests {
     fn expired_sessions_are_refused_even_from_kv() {
         let (w, iso) = (World::default(), SessionChecks::default());
         let id = w.mint(&iso, NOW, "u1");
-        let after = at(LIFETIME_MS);
+        let after = at(WEEK_MS);
         assert_eq!(w.auth(&iso, after, &id), Err(ApiError::Unauthorized));
         w.kv.entries.borrow_mut().clear();
         assert_eq!(
@@ -772,7 +1004,7 @@ mod tests {
             Err(ApiError::Unauthorized)
         );
         assert!(w
-            .auth(&SessionChecks::default(), at(LIFETIME_MS - 1), &id)
+            .auth(&SessionChecks::default(), at(WEEK_MS - 1), &id)
             .is_ok());
     }
 
@@ -782,7 +1014,7 @@ mod tests {
         let id = w.mint(&iso, NOW, "u1");
         w.kv.remove(&World::key(&id));
         // 59 s left: under KV's 60 s minimum TTL, so no copy is written back.
-        let late = at(LIFETIME_MS - 59_000);
+        let late = at(WEEK_MS - 59_000);
         assert!(w.auth(&SessionChecks::default(), late, &id).is_ok());
         assert!(w.kv.entry(&World::key(&id)).is_none());
     }
@@ -908,6 +1140,7 @@ mod tests {
                 db: &db,
                 timer: &w.timer,
                 checks: &reader,
+                lifetime: w.lifetime,
             };
             let answer = block_on(authenticate(&st, at(5), &id, Check::Fast));
             on.finish();
@@ -953,6 +1186,7 @@ mod tests {
             db: &db,
             timer: &w.timer,
             checks: &reader,
+            lifetime: w.lifetime,
         };
         assert_eq!(
             block_on(authenticate(&st, at(5), &id, Check::Fast)),
@@ -1036,5 +1270,161 @@ mod tests {
                 other => panic!("{body}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn create_sets_both_deadlines_and_the_kv_copy_expires_at_the_idle_one() {
+        let (w, iso) = (World::with(1_800, 7_200, 600), SessionChecks::default());
+        let minted = block_on(create(&w.st(&iso), NOW, new("u1"))).unwrap();
+        let v = minted.view;
+        assert_eq!(v.expires_at, NOW.plus_seconds(7_200));
+        assert_eq!(v.idle_expires_at, NOW.plus_seconds(1_800));
+        let entry = w.kv.entry(&World::key(&minted.session_id)).unwrap();
+        assert_eq!(entry.ttl, Some(1_800));
+        assert_eq!(
+            entry.metadata.unwrap()["idleExpiresAt"],
+            v.idle_expires_at.0
+        );
+    }
+
+    #[test]
+    fn a_session_left_unused_past_its_idle_timeout_is_refused_even_with_a_kv_copy() {
+        let (w, iso) = (World::with(3_600, WEEK_S, 600), SessionChecks::default());
+        let id = w.mint(&iso, NOW, "u1");
+        let key = World::key(&id);
+        assert!(w.kv.entry(&key).is_some(), "the copy is still in KV");
+        let idle = at(3_600_000);
+        assert_eq!(w.auth(&iso, idle, &id), Err(ApiError::Unauthorized));
+        assert_eq!(
+            w.auth(&SessionChecks::default(), idle, &id),
+            Err(ApiError::Unauthorized)
+        );
+        // Even a copy that claims a later idle deadline: D1 decides.
+        let mut view: SessionView = serde_json::from_str(&w.kv.get_raw(&key).unwrap()).unwrap();
+        view.idle_expires_at = at(WEEK_MS - 1);
+        w.kv.insert(&key, &serde_json::to_string(&view).unwrap());
+        assert_eq!(
+            w.auth(&SessionChecks::default(), idle, &id),
+            Err(ApiError::Unauthorized)
+        );
+        // And while D1 cannot be asked, a copy past its idle deadline is refused.
+        w.db.db.failing.set(true);
+        view.idle_expires_at = at(3_600_000);
+        w.kv.insert(&key, &serde_json::to_string(&view).unwrap());
+        assert_eq!(
+            w.auth(&SessionChecks::default(), idle, &id),
+            Err(ApiError::Unauthorized)
+        );
+    }
+
+    #[test]
+    fn a_session_in_use_is_renewed_once_per_interval_and_never_idles_out() {
+        let (w, iso) = (World::with(3_600, WEEK_S, 600), SessionChecks::default());
+        let id = w.mint(&iso, NOW, "u1");
+        let others = [SessionChecks::default(), SessionChecks::default()];
+        // Two hours of use, a request every 10 s, spread over three isolates.
+        for i in 1..=720 {
+            let checks = [&iso, &others[0], &others[1]][i % 3];
+            let v = w.auth(checks, at(i as i64 * 10_000), &id).unwrap();
+            assert!(v.idle_expires_at > at(i as i64 * 10_000), "request {i}");
+        }
+        assert_eq!(
+            w.db.renewals.get(),
+            12,
+            "one renewal per 600 s over 7,200 s"
+        );
+        let entry = w.kv.entry(&World::key(&id)).unwrap();
+        assert!(entry.ttl.unwrap() <= 3_600 && entry.ttl.unwrap() >= 3_000);
+    }
+
+    #[test]
+    fn a_burst_of_50_renews_with_one_d1_write() {
+        let w = World::with(3_600, WEEK_S, 600);
+        let id = w.mint(&SessionChecks::default(), NOW, "u1");
+        let later = at(601_000);
+        let isolates: Vec<SessionChecks> = (0..3).map(|_| SessionChecks::default()).collect();
+        for i in 0..50 {
+            assert!(w.auth(&isolates[i % 3], later, &id).is_ok());
+        }
+        assert_eq!(w.db.renewals.get(), 1, "one row change");
+        let v = w.auth(&isolates[0], later.plus_ms(1), &id).unwrap();
+        assert_eq!(v.idle_expires_at, later.plus_seconds(3_600));
+    }
+
+    #[test]
+    fn nothing_outlives_the_absolute_deadline() {
+        let (w, iso) = (World::with(3_600, 7_200, 600), SessionChecks::default());
+        let id = w.mint(&iso, NOW, "u1");
+        let expires_at = at(7_200_000);
+        let mut t = 0;
+        while t < 7_200_000 {
+            let now = at(t);
+            let before = w.kv.writes();
+            let v = w.auth(&iso, now, &id).unwrap();
+            assert!(v.idle_expires_at <= expires_at && v.expires_at == expires_at);
+            if w.kv.writes() > before {
+                let ttl = w.kv.entry(&World::key(&id)).unwrap().ttl.unwrap();
+                assert!(
+                    now.plus_seconds(ttl) <= expires_at,
+                    "a copy written at {t} outlives it"
+                );
+            }
+            t += 30_000;
+        }
+        assert_eq!(w.auth(&iso, expires_at, &id), Err(ApiError::Unauthorized));
+        assert_eq!(
+            w.auth(&SessionChecks::default(), expires_at, &id),
+            Err(ApiError::Unauthorized)
+        );
+    }
+
+    #[test]
+    fn a_copy_past_its_idle_deadline_is_checked_in_d1_where_a_renewal_may_be() {
+        // Location a renews the session; location b still holds the copy from before.
+        let w = World::with(3_600, WEEK_S, 900);
+        let (a, b) = (SessionChecks::default(), SessionChecks::default());
+        let id = w.mint(&a, NOW, "u1");
+        let old_copy = w.kv.get_raw(&World::key(&id)).unwrap();
+        assert!(w.auth(&a, at(3_000_000), &id).is_ok(), "renewed at 50 min");
+        w.kv.insert(&World::key(&id), &old_copy);
+        let v = w.auth(&b, at(3_700_000), &id).unwrap();
+        assert_eq!(v.idle_expires_at, at(3_000_000).plus_seconds(3_600));
+    }
+
+    #[test]
+    fn lifetime_renewal_arithmetic() {
+        let l = Lifetime {
+            idle_seconds: 3_600,
+            absolute_seconds: 7_200,
+            renew_after_seconds: 600,
+        };
+        let view = |idle_ms: i64| SessionView {
+            user_id: "u".into(),
+            email: "e@x.co".into(),
+            created_at: NOW,
+            expires_at: at(7_200_000),
+            idle_expires_at: at(idle_ms),
+        };
+        // Renewed at 0: due from 600 s on.
+        assert!(!l.renewal_due(&view(3_600_000), at(599_999)));
+        assert!(l.renewal_due(&view(3_600_000), at(600_000)));
+        // Capped at the absolute deadline: never due again.
+        assert!(!l.renewal_due(&view(7_200_000), at(7_000_000)));
+        assert_eq!(l.idle_deadline(at(5_000_000), at(7_200_000)), at(7_200_000));
+        assert_eq!(
+            Lifetime::default(),
+            Lifetime {
+                idle_seconds: 86_400,
+                absolute_seconds: WEEK_S,
+                renew_after_seconds: 3_600
+            }
+        );
+    }
+
+    #[test]
+    fn kv_copies_written_before_idle_deadlines_read_as_the_absolute_one() {
+        let old = r#"{"userId":"u","email":"e@x.co","createdAt":5,"expiresAt":9}"#;
+        let v: SessionView = serde_json::from_str(old).unwrap();
+        assert_eq!((v.expires_at, v.idle_expires_at), (Millis(9), Millis(9)));
     }
 }

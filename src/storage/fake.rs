@@ -281,6 +281,19 @@ impl SessionDb for Hooked<'_, '_, MemSessions> {
         self.on.step();
         self.inner.list(q, now, limit).await
     }
+
+    async fn renew(
+        &self,
+        id_hash: &str,
+        now: Millis,
+        idle_expires_at: Millis,
+        due_until: Millis,
+    ) -> StoreResult<Option<SessionRecord>> {
+        self.on.step();
+        self.inner
+            .renew(id_hash, now, idle_expires_at, due_until)
+            .await
+    }
 }
 
 /// A failure switch and query counter shared by the fake databases.
@@ -311,6 +324,8 @@ pub struct MemSessions {
     pub rows: RefCell<Vec<SessionRecord>>,
     /// Query counter and failure switch.
     pub db: FakeDb,
+    /// Renewals that changed a row.
+    pub renewals: Cell<u32>,
 }
 
 impl SessionDb for MemSessions {
@@ -371,6 +386,25 @@ impl SessionDb for MemSessions {
         rows.sort_by(|a, b| (b.created_at, &b.id_hash).cmp(&(a.created_at, &a.id_hash)));
         rows.truncate(limit as usize);
         Ok(rows)
+    }
+
+    async fn renew(
+        &self,
+        id_hash: &str,
+        now: Millis,
+        idle_expires_at: Millis,
+        due_until: Millis,
+    ) -> StoreResult<Option<SessionRecord>> {
+        self.db.query()?;
+        let mut rows = self.rows.borrow_mut();
+        let row = rows
+            .iter_mut()
+            .find(|r| r.id_hash == id_hash && r.is_valid(now) && r.idle_expires_at <= due_until);
+        Ok(row.map(|r| {
+            r.idle_expires_at = idle_expires_at;
+            self.renewals.set(self.renewals.get() + 1);
+            r.clone()
+        }))
     }
 }
 
