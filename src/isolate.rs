@@ -10,7 +10,7 @@
 //! | piece | owner | lifetime | what resets it |
 //! |---|---|---|---|
 //! | `config` | `domain::config` | one copy of `config:app` | re-read from KV after 5 s; replaced by a write through this isolate |
-//! | `sessions` | `domain::sessions` | when D1 last accepted each session seen here (trusted for 10 s), and the sessions D1 refused | entries past 10 s are pruned past 10,000 sessions |
+//! | `sessions` | `domain::sessions` | when D1 last accepted each session seen here (trusted for 10 s), the sessions D1 refused, and when this isolate last tried to renew each session | entries past their interval are pruned past 10,000 sessions |
 //! | `prefs` | `domain::prefs` | acknowledged writes not yet in KV | the KV write that carries them |
 //! | `id` | this module | 64 random bits naming this isolate's approximate counter keys | never (a new isolate draws a new id) |
 //! | `counters` | `domain::ratelimit` | approximate counters of current windows | dropped when their window ends |
