@@ -4,6 +4,7 @@
 
 use crate::clock;
 use crate::domain::config::{self, AppConfig};
+use crate::domain::sessions::{Lifetime, SessionStores};
 use crate::domain::time::{Millis, Timer};
 use crate::isolate::{Flight, Isolate};
 use crate::storage::d1::D1;
@@ -53,6 +54,18 @@ impl Ctx {
     pub fn d1(&self) -> &D1 {
         self.d1
             .get_or_init(|| D1::from_env(&self.env, self.meter.clone()))
+    }
+
+    /// What session code needs: KV, D1, the platform clock, this isolate's D1 checks and
+    /// the config's session lifetime.
+    pub async fn sessions(&self) -> SessionStores<'_, WorkersKv, D1, RuntimeTimer> {
+        SessionStores {
+            kv: self.kv(),
+            db: self.d1(),
+            timer: &RuntimeTimer,
+            checks: &self.isolate.sessions,
+            lifetime: Lifetime::of(&*self.config().await),
+        }
     }
 
     /// The config, read once per request (from the isolate's copy, or KV when that is old).

@@ -1,5 +1,7 @@
-//! The request pipeline, in order: route table → maintenance gate → rate limit → access
-//! check → body → handler → the headers every response carries → one log line.
+//! The request pipeline, in order: route table → maintenance gate → rate limit (and its
+//! `RateLimit` fields) → access check (the cross-site cookie rule, then credentials) → body
+//! → handler → the headers every response carries (`WWW-Authenticate` on a 401) → one log
+//! line.
 //!
 //! This is the only place that reads a platform request or builds a platform response;
 //! below it, handlers get an [`Input`] and return a [`Reply`].
@@ -11,7 +13,7 @@ use crate::domain::sessions;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::input::{Caller, HeaderSource, Input, MAX_BODY_BYTES};
 use crate::routes::reply::Reply;
-use crate::routes::{self, auth, Access, Found, Limit};
+use crate::routes::{self, auth, fields, Access, Found, Limit};
 use crate::storage::meter::Meter;
 use futures_util::StreamExt;
 use std::rc::Rc;
@@ -77,6 +79,12 @@ pub async fn handle(req: Request, env: Env, runtime: Context) -> worker::Result<
 async fn serve(ctx: &Ctx, found: Found, req: Request, query: String) -> Reply {
     let mut limit_headers = Vec::new();
     let path = found.route.path;
+    let token_given = {
+        let h = RequestHeaders(req.headers().clone());
+        let cookies_count = matches!(found.route.access, Access::Session(_));
+        let (authorization, cookie) = (h.header("authorization"), h.header("cookie"));
+        auth::token_given(authorization.as_deref(), cookie.as_deref(), cookies_count)
+    };
     let result = run(ctx, found, req, query, &mut limit_headers).await;
     let mut reply = result.unwrap_or_else(|e| {
         if let Some(cause) = e.log_cause() {
@@ -85,6 +93,10 @@ async fn serve(ctx: &Ctx, found: Found, req: Request, query: String) -> Reply {
         Reply::error(&e)
     });
     reply.headers.extend(limit_headers);
+    if reply.status == 401 {
+        let challenge = fields::www_authenticate(token_given);
+        reply.headers.push(("WWW-Authenticate", challenge));
+    }
     reply
 }
 
@@ -102,10 +114,15 @@ async fn run(
     }
     if let Limit::Group(group) = route.limit {
         let decision = rate_limit(ctx, group, &headers).await?;
-        *limit_headers = rate_limit_headers(&decision);
+        let config = ctx.config().await;
+        let (window, legacy) = (
+            config.rate_limit_window_seconds,
+            config.legacy_rate_limit_headers,
+        );
+        *limit_headers = fields::rate_limit(group, &decision, window, legacy);
         decision.into_result()?;
     }
-    let caller = check_access(ctx, route.access, &headers).await?;
+    let caller = check_access(ctx, route, &headers).await?;
     let body = match route.has_body() {
         true => Some(read_body(&mut req, &headers).await?),
         false => None,
@@ -135,22 +152,23 @@ async fn rate_limit(ctx: &Ctx, group: &str, headers: &RequestHeaders) -> ApiResu
     Ok(strict.decision)
 }
 
-fn rate_limit_headers(d: &Decision) -> Vec<(&'static str, String)> {
-    vec![
-        ("RateLimit-Limit", d.limit.to_string()),
-        ("RateLimit-Remaining", d.remaining.to_string()),
-        ("RateLimit-Reset", d.reset_seconds.to_string()),
-    ]
-}
-
-/// Enforces the route's access before any body is read: the admin token, or a session.
+/// Enforces the route's access before any body is read: first the cross-site rule (an
+/// unsafe request resting on the session cookie from another site: 403), then the admin
+/// token, or a session.
 async fn check_access(
     ctx: &Ctx,
-    access: Access,
+    route: &routes::Route,
     headers: &RequestHeaders,
 ) -> ApiResult<Option<Caller>> {
     let authorization = headers.header("authorization");
-    match access {
+    if route.access != Access::Public {
+        let (cookie, site) = (headers.header("cookie"), headers.header("sec-fetch-site"));
+        let (a, c) = (authorization.as_deref(), cookie.as_deref());
+        if auth::cross_site_cookie_write(route.method, a, c, site.as_deref()) {
+            return Err(ApiError::Forbidden);
+        }
+    }
+    match route.access {
         Access::Public => Ok(None),
         Access::Admin => {
             auth::require_admin(authorization.as_deref(), ctx.admin_token().as_deref())?;
@@ -159,7 +177,8 @@ async fn check_access(
         Access::Session(check) => {
             let cookie = headers.header("cookie");
             let id = auth::session_id(authorization.as_deref(), cookie.as_deref())?;
-            let session = sessions::authenticate(ctx.kv(), ctx.d1(), ctx.now, &id, check).await?;
+            let session =
+                sessions::authenticate(&ctx.sessions().await, ctx.now, &id, check).await?;
             Ok(Some(Caller {
                 session_id: id,
                 session,

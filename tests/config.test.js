@@ -169,8 +169,9 @@ describe("PUT /admin/config", () => {
       rateLimitWindowSeconds: 60,
       cacheTtlSeconds: 300,
     };
-    expect(await put(example)).toEqual(example);
-    expect(JSON.parse(await stored())).toEqual(example);
+    // The answer and the stored document fill in the session and header settings.
+    expect(await put(example)).toEqual({ ...DEFAULTS, ...example });
+    expect(JSON.parse(await stored())).toEqual({ ...DEFAULTS, ...example });
     const lo = {
       ...DEFAULTS,
       featureFlags: { ["f".repeat(64)]: false },
@@ -206,6 +207,7 @@ describe("PATCH /admin/config", () => {
     expect(r.status, r.text).toBe(200);
     expectAdminHeaders(r.res);
     const expected = {
+      ...DEFAULTS,
       featureFlags: { a: true, b: true, d: true },
       rateLimits: { default: 1000000, flags: 70, prefs: 5 },
       maintenanceMode: false,

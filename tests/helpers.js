@@ -11,7 +11,7 @@ export const COMPATIBILITY_DATE = /compatibility_date\s*=\s*"([^"]+)"/.exec(
   readFileSync(join(ROOT, "wrangler.toml"), "utf8"),
 )[1];
 
-/** The contract's config defaults (API.md, Config). */
+/** The contract's config defaults (API.md, Config), and the session and header settings. */
 export const DEFAULTS = {
   featureFlags: {},
   rateLimits: { default: 100 },
@@ -19,6 +19,10 @@ export const DEFAULTS = {
   strictRateLimits: [],
   rateLimitWindowSeconds: 60,
   cacheTtlSeconds: 300,
+  sessionIdleSeconds: 86400,
+  sessionAbsoluteSeconds: 604800,
+  renewAfterSeconds: 3600,
+  legacyRateLimitHeaders: true,
 };
 
 /** The statements of every migration, in order. */

@@ -52,6 +52,14 @@ pub struct AppConfig {
     pub rate_limit_window_seconds: u32,
     /// The SWR cache's freshness for user profiles.
     pub cache_ttl_seconds: u32,
+    /// A session unused for this long is refused (idle timeout).
+    pub session_idle_seconds: u32,
+    /// A session is refused this long after it was minted, used or not (absolute timeout).
+    pub session_absolute_seconds: u32,
+    /// A session in use has its idle deadline moved at most once per this many seconds.
+    pub renew_after_seconds: u32,
+    /// Whether limited responses also carry `RateLimit-Limit`, `-Remaining` and `-Reset`.
+    pub legacy_rate_limit_headers: bool,
     /// The version of the history this document is (0: never written by an admin).
     /// Not part of the document.
     #[serde(skip)]
@@ -66,6 +74,10 @@ impl Default for AppConfig {
             strict_rate_limits: Vec::new(),
             rate_limit_window_seconds: 60,
             cache_ttl_seconds: 300,
+            session_idle_seconds: 24 * 3600,
+            session_absolute_seconds: 7 * 24 * 3600,
+            renew_after_seconds: 3600,
+            legacy_rate_limit_headers: true,
             version: 0,
         }
     }
@@ -128,7 +140,7 @@ const FIELDS: [&str; 6] = [
 
 fn apply(mut cfg: AppConfig, doc: &Value, mode: Mode) -> ApiResult<AppConfig> {
     let obj = object(doc)?;
-    deny_unknown(obj, &FIELDS, "")?;
+    deny_unknown(obj, &[&FIELDS[..], &SESSION_FIELDS[..]].concat(), "")?;
     if let Some(v) = obj.get("featureFlags") {
         merge_map(&mut cfg.feature_flags, v, "featureFlags", mode, Flag::parse)?;
     }
@@ -154,12 +166,49 @@ fn apply(mut cfg: AppConfig, doc: &Value, mode: Mode) -> ApiResult<AppConfig> {
     if let Some(v) = obj.get("cacheTtlSeconds") {
         cfg.cache_ttl_seconds = int("cacheTtlSeconds", v, 1, MAX_SECONDS)?;
     }
+    apply_sessions(&mut cfg, obj)?;
     let len = cfg.to_json()?.len();
     if len > MAX_CONFIG_BYTES {
         let problem = format!("the config would be {len} bytes of JSON, over {MAX_CONFIG_BYTES}");
         return Err(ApiError::invalid("config", &problem));
     }
     Ok(cfg)
+}
+
+/// Session lifetime and rate-limit header settings.
+const SESSION_FIELDS: [&str; 4] = [
+    "sessionIdleSeconds",
+    "sessionAbsoluteSeconds",
+    "renewAfterSeconds",
+    "legacyRateLimitHeaders",
+];
+/// The longest session timeout: a year.
+const MAX_SESSION_SECONDS: u64 = 365 * 86_400;
+
+/// The session fields: timeouts of 60 s (KV's shortest TTL) to a year, a renewal interval
+/// of 1 s to a day and shorter than the idle timeout (else a session in use would idle out).
+fn apply_sessions(cfg: &mut AppConfig, obj: &Map<String, Value>) -> ApiResult<()> {
+    if let Some(v) = obj.get("sessionIdleSeconds") {
+        cfg.session_idle_seconds = int("sessionIdleSeconds", v, 60, MAX_SESSION_SECONDS)?;
+    }
+    if let Some(v) = obj.get("sessionAbsoluteSeconds") {
+        cfg.session_absolute_seconds = int("sessionAbsoluteSeconds", v, 60, MAX_SESSION_SECONDS)?;
+    }
+    if let Some(v) = obj.get("renewAfterSeconds") {
+        cfg.renew_after_seconds = int("renewAfterSeconds", v, 1, MAX_SECONDS)?;
+    }
+    if let Some(v) = obj.get("legacyRateLimitHeaders") {
+        cfg.legacy_rate_limit_headers = v
+            .as_bool()
+            .ok_or_else(|| ApiError::invalid("legacyRateLimitHeaders", "must be a boolean"))?;
+    }
+    if cfg.renew_after_seconds >= cfg.session_idle_seconds {
+        return Err(ApiError::invalid(
+            "renewAfterSeconds",
+            "must be less than sessionIdleSeconds",
+        ));
+    }
+    Ok(())
 }
 
 fn merge_map<T>(
@@ -346,7 +395,9 @@ mod tests {
         assert_eq!(
             v,
             json!({"featureFlags":{}, "rateLimits":{"default":100}, "maintenanceMode":false,
-                   "strictRateLimits":[], "rateLimitWindowSeconds":60, "cacheTtlSeconds":300})
+                   "strictRateLimits":[], "rateLimitWindowSeconds":60, "cacheTtlSeconds":300,
+                   "sessionIdleSeconds":86400, "sessionAbsoluteSeconds":604800,
+                   "renewAfterSeconds":3600, "legacyRateLimitHeaders":true})
         );
     }
 
@@ -360,7 +411,8 @@ mod tests {
     fn full_document_round_trips() {
         let doc = json!({"featureFlags": {"newCheckout": true}, "rateLimits": {"default": 100, "sessions": 10},
             "maintenanceMode": false, "strictRateLimits": ["sessions"],
-            "rateLimitWindowSeconds": 60, "cacheTtlSeconds": 300});
+            "rateLimitWindowSeconds": 60, "cacheTtlSeconds": 300, "sessionIdleSeconds": 1800,
+            "sessionAbsoluteSeconds": 86400, "renewAfterSeconds": 600, "legacyRateLimitHeaders": false});
         let c = AppConfig::from_document(&doc).unwrap();
         assert_eq!(serde_json::to_value(&c).unwrap(), doc);
         assert!(c.flag(&FlagName::parse("n", "newCheckout").unwrap()));
@@ -605,5 +657,65 @@ mod tests {
             Err(ApiError::InvalidRequest(m)) => assert!(m.starts_with("config:"), "{m}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn session_fields_are_validated_with_their_defaults() {
+        let d = AppConfig::default();
+        assert_eq!(
+            (
+                d.session_idle_seconds,
+                d.session_absolute_seconds,
+                d.renew_after_seconds
+            ),
+            (86_400, 604_800, 3_600)
+        );
+        assert!(d.legacy_rate_limit_headers);
+        let ok = AppConfig::from_document(&json!({"sessionIdleSeconds": 60,
+            "sessionAbsoluteSeconds": 31_536_000, "renewAfterSeconds": 59}))
+        .unwrap();
+        assert_eq!(ok.session_idle_seconds, 60);
+        let cases = [
+            (json!({"sessionIdleSeconds": 59}), "sessionIdleSeconds"),
+            (
+                json!({"sessionIdleSeconds": 31_536_001}),
+                "sessionIdleSeconds",
+            ),
+            (json!({"sessionIdleSeconds": "3600"}), "sessionIdleSeconds"),
+            (
+                json!({"sessionAbsoluteSeconds": 0}),
+                "sessionAbsoluteSeconds",
+            ),
+            (
+                json!({"sessionAbsoluteSeconds": 1.5}),
+                "sessionAbsoluteSeconds",
+            ),
+            (json!({"renewAfterSeconds": 0}), "renewAfterSeconds"),
+            (json!({"renewAfterSeconds": 86_401}), "renewAfterSeconds"),
+            (
+                json!({"legacyRateLimitHeaders": "yes"}),
+                "legacyRateLimitHeaders",
+            ),
+            (
+                json!({"legacyRateLimitHeaders": null}),
+                "legacyRateLimitHeaders",
+            ),
+            // A renewal interval at or over the idle timeout: sessions in use would idle out.
+            (json!({"sessionIdleSeconds": 3600}), "renewAfterSeconds"),
+            (json!({"renewAfterSeconds": 86_400}), "renewAfterSeconds"),
+        ];
+        for (doc, field) in cases {
+            match AppConfig::from_document(&doc) {
+                Err(ApiError::InvalidRequest(m)) => {
+                    assert!(m.starts_with(&format!("{field}:")), "{m} vs {field}")
+                }
+                other => panic!("{doc} gave {other:?}"),
+            }
+        }
+        let patched = d
+            .patched(&json!({"legacyRateLimitHeaders": false}))
+            .unwrap();
+        assert!(!patched.legacy_rate_limit_headers);
+        assert_eq!(patched.session_idle_seconds, 86_400);
     }
 }

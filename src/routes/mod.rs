@@ -9,6 +9,7 @@
 
 pub mod auth;
 mod config;
+pub mod fields;
 mod health;
 pub mod input;
 mod ofrep;

@@ -3,7 +3,7 @@
 
 use crate::ctx::Ctx;
 use crate::domain::ids::UserId;
-use crate::domain::sessions::{self, ListQuery, NewSession, LIFETIME_SECONDS};
+use crate::domain::sessions::{self, ListQuery, NewSession};
 use crate::error::ApiResult;
 use crate::routes::auth::{clearing_cookie, session_cookie};
 use crate::routes::input::Input;
@@ -11,8 +11,10 @@ use crate::routes::reply::Reply;
 
 pub(crate) async fn create(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
     let new = NewSession::parse(&input.json()?)?;
-    let minted = sessions::create(ctx.kv(), ctx.d1(), ctx.now, new).await?;
-    let cookie = session_cookie(&minted.session_id, LIFETIME_SECONDS);
+    let minted = sessions::create(&ctx.sessions().await, ctx.now, new).await?;
+    // The cookie never outlives the session's absolute deadline.
+    let max_age = ctx.now.seconds_until(minted.view.expires_at);
+    let cookie = session_cookie(&minted.session_id, max_age);
     Ok(Reply::json(201, &minted).with_header("Set-Cookie", cookie))
 }
 
@@ -22,7 +24,7 @@ pub(crate) async fn current(_: &Ctx, input: Input) -> ApiResult<Reply> {
 
 pub(crate) async fn logout(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
     let id = &input.caller()?.session_id;
-    sessions::revoke(ctx.kv(), ctx.d1(), ctx.now, id).await?;
+    sessions::revoke(&ctx.sessions().await, ctx.now, id).await?;
     Ok(Reply::no_content().with_header("Set-Cookie", clearing_cookie()))
 }
 
@@ -33,6 +35,6 @@ pub(crate) async fn list(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
 
 pub(crate) async fn revoke_user(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
     let user = UserId::parse("userId", input.param("userId"))?;
-    let revoked = sessions::revoke_user(ctx.kv(), ctx.d1(), ctx.now, &user).await?;
+    let revoked = sessions::revoke_user(&ctx.sessions().await, ctx.now, &user).await?;
     Ok(Reply::ok(&revoked))
 }

@@ -87,17 +87,21 @@ struct Count {
     count: f64,
 }
 
-const SESSION_COLS: &str = "id_hash, user_id, email, created_at, expires_at, revoked_at";
+/// Rows minted before idle deadlines existed have none: their idle deadline is their absolute one.
+const SESSION_COLS: &str = "id_hash, user_id, email, created_at, expires_at, \
+    COALESCE(idle_expires_at, expires_at) AS idle_expires_at, revoked_at";
 
 impl SessionDb for D1 {
     async fn insert(&self, s: &SessionRecord) -> StoreResult<()> {
-        let sql = "INSERT INTO sessions (id_hash, user_id, email, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)";
+        let sql = "INSERT INTO sessions (id_hash, user_id, email, created_at, expires_at, idle_expires_at) \
+                   VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
         let args = [
             text(&s.id_hash),
             text(&s.user_id),
             text(&s.email),
             at(s.created_at),
             at(s.expires_at),
+            at(s.idle_expires_at),
         ];
         self.rows::<serde_json::Value>(sql, &args).await.map(|_| ())
     }
@@ -117,7 +121,8 @@ impl SessionDb for D1 {
 
     async fn revoke_user(&self, user: &UserId, now: Millis) -> StoreResult<Vec<String>> {
         let sql = "UPDATE sessions SET revoked_at = ?2 \
-                   WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 RETURNING id_hash";
+                   WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 \
+                     AND COALESCE(idle_expires_at, expires_at) > ?2 RETURNING id_hash";
         let rows = self
             .rows::<Hash>(sql, &[text(user.as_str()), at(now)])
             .await?;
@@ -133,6 +138,7 @@ impl SessionDb for D1 {
         let sql = format!(
             "SELECT {SESSION_COLS} FROM sessions \
              WHERE revoked_at IS NULL AND expires_at > ?1 \
+               AND COALESCE(idle_expires_at, expires_at) > ?1 \
                AND (?2 IS NULL OR user_id = ?2) \
                AND (?3 IS NULL OR created_at < ?3 OR (created_at = ?3 AND id_hash < ?4)) \
              ORDER BY created_at DESC, id_hash DESC LIMIT ?5"
@@ -144,6 +150,25 @@ impl SessionDb for D1 {
         let user = opt_text(q.user.as_ref().map(UserId::as_str));
         self.rows(&sql, &[at(now), user, after, hash, JsValue::from(limit)])
             .await
+    }
+
+    async fn renew(
+        &self,
+        id_hash: &str,
+        now: Millis,
+        idle_expires_at: Millis,
+        due_until: Millis,
+    ) -> StoreResult<Option<SessionRecord>> {
+        // One statement: of any number of concurrent renewals, one changes the row.
+        let sql = format!(
+            "UPDATE sessions SET idle_expires_at = ?3 \
+             WHERE id_hash = ?1 AND revoked_at IS NULL AND expires_at > ?2 \
+               AND COALESCE(idle_expires_at, expires_at) > ?2 \
+               AND COALESCE(idle_expires_at, expires_at) <= ?4 \
+             RETURNING {SESSION_COLS}"
+        );
+        let args = [text(id_hash), at(now), at(idle_expires_at), at(due_until)];
+        self.first(&sql, &args).await
     }
 }
 

@@ -1,9 +1,10 @@
 //! In-memory fakes of every storage port, for native tests: [`MemKv`] (the KV port),
 //! [`MemSessions`], [`MemPrefs`], [`MemUsers`], [`MemCounters`] and [`MemConfigDb`] (the D1
-//! ports), and [`FakeTimer`]. Each counts its calls and can be told to fail.
+//! ports), and [`FakeTimer`]. Each counts its calls and can be told to fail. [`Hooked`] runs
+//! another party's work at an exact point between calls ([`Interleaving`]), to test races.
 
 use crate::domain::ids::{ProfileId, UserId};
-use crate::domain::kv::{Kv, KvKey, PutOptions};
+use crate::domain::kv::{Kv, KvKey, ListedKey, PutOptions, KV_MAX_LIST_KEYS};
 use crate::domain::prefs::{PrefsDb, PrefsPatch, PrefsRow};
 use crate::domain::ratelimit::CounterDb;
 use crate::domain::sessions::{ListQuery, SessionDb, SessionRecord};
@@ -47,6 +48,8 @@ pub struct MemKv {
     reads: Cell<u32>,
     writes: Cell<u32>,
     deletes: Cell<u32>,
+    lists: Cell<u32>,
+    written: RefCell<Vec<String>>,
     failing: Cell<bool>,
     failing_writes: Cell<u32>,
 }
@@ -79,7 +82,8 @@ impl MemKv {
     pub fn fail(&self, on: bool) {
         self.failing.set(on);
     }
-    /// Makes the next `n` writes fail, as KV refuses a second write to a key in a second.
+    /// Makes the next `n` writes (puts or deletes) fail, as KV refuses a second write to a
+    /// key in a second.
     pub fn fail_next_writes(&self, n: u32) {
         self.failing_writes.set(n);
     }
@@ -95,6 +99,14 @@ impl MemKv {
     pub fn deletes(&self) -> u32 {
         self.deletes.get()
     }
+    /// Listings so far.
+    pub fn lists(&self) -> u32 {
+        self.lists.get()
+    }
+    /// The keys of every write that succeeded so far, in order.
+    pub fn written(&self) -> Vec<String> {
+        self.written.borrow().clone()
+    }
     fn check(&self, counter: &Cell<u32>) -> StoreResult<()> {
         counter.set(counter.get() + 1);
         if self.failing.get() {
@@ -102,6 +114,13 @@ impl MemKv {
         } else {
             Ok(())
         }
+    }
+    fn refuse_write(&self) -> StoreResult<()> {
+        if self.failing_writes.get() > 0 {
+            self.failing_writes.set(self.failing_writes.get() - 1);
+            return Err(StorageError::new("fake KV: too many writes to one key"));
+        }
+        Ok(())
     }
 }
 
@@ -129,10 +148,7 @@ impl Kv for MemKv {
 
     async fn put(&self, key: &KvKey, value: &str, opts: PutOptions) -> StoreResult<()> {
         self.check(&self.writes)?;
-        if self.failing_writes.get() > 0 {
-            self.failing_writes.set(self.failing_writes.get() - 1);
-            return Err(StorageError::new("fake KV: too many writes to one key"));
-        }
+        self.refuse_write()?;
         let entry = Entry {
             value: value.to_string(),
             ttl: opts.ttl.map(|t| t.seconds()),
@@ -141,13 +157,151 @@ impl Kv for MemKv {
         self.entries
             .borrow_mut()
             .insert(key.as_str().to_string(), entry);
+        self.written.borrow_mut().push(key.as_str().to_string());
         Ok(())
     }
 
     async fn delete(&self, key: &KvKey) -> StoreResult<()> {
         self.check(&self.deletes)?;
+        self.refuse_write()?;
         self.remove(key.as_str());
         Ok(())
+    }
+
+    async fn list(&self, prefix: &KvKey) -> StoreResult<Vec<ListedKey>> {
+        self.check(&self.lists)?;
+        let entries = self.entries.borrow();
+        let mut keys: Vec<ListedKey> = entries
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix.as_str()))
+            .map(|(k, e)| ListedKey {
+                name: k.clone(),
+                metadata: e.metadata.clone(),
+            })
+            .collect();
+        keys.sort_by(|a, b| a.name.cmp(&b.name));
+        keys.truncate(KV_MAX_LIST_KEYS);
+        Ok(keys)
+    }
+}
+
+/// Runs a hook just before the `at`-th call (counting from 0) made through the [`Hooked`]
+/// handles that share it: another isolate's work landing at an exact point of a sequence.
+pub struct Interleaving<'a> {
+    calls: Cell<usize>,
+    at: usize,
+    hook: RefCell<Option<Box<dyn FnOnce() + 'a>>>,
+}
+
+impl<'a> Interleaving<'a> {
+    /// Runs `hook` before call number `at`.
+    pub fn at(at: usize, hook: impl FnOnce() + 'a) -> Self {
+        Interleaving {
+            calls: Cell::new(0),
+            at,
+            hook: RefCell::new(Some(Box::new(hook))),
+        }
+    }
+
+    /// Calls made so far.
+    pub fn calls(&self) -> usize {
+        self.calls.get()
+    }
+
+    /// Runs the hook now if no call has reached it (the other party comes last).
+    pub fn finish(&self) {
+        let hook = self.hook.borrow_mut().take();
+        if let Some(hook) = hook {
+            hook();
+        }
+    }
+
+    fn step(&self) {
+        let n = self.calls.get();
+        self.calls.set(n + 1);
+        if n == self.at {
+            self.finish();
+        }
+    }
+}
+
+/// A fake whose calls step an [`Interleaving`] first.
+pub struct Hooked<'a, 'h, T> {
+    /// The fake answering the calls.
+    pub inner: &'a T,
+    /// The interleaving its calls count in.
+    pub on: &'a Interleaving<'h>,
+}
+
+impl Kv for Hooked<'_, '_, MemKv> {
+    async fn get(&self, key: &KvKey) -> StoreResult<Option<String>> {
+        self.on.step();
+        self.inner.get(key).await
+    }
+
+    async fn get_bulk(&self, keys: &[KvKey]) -> StoreResult<HashMap<String, Option<String>>> {
+        self.on.step();
+        self.inner.get_bulk(keys).await
+    }
+
+    async fn put(&self, key: &KvKey, value: &str, opts: PutOptions) -> StoreResult<()> {
+        self.on.step();
+        self.inner.put(key, value, opts).await
+    }
+
+    async fn delete(&self, key: &KvKey) -> StoreResult<()> {
+        self.on.step();
+        self.inner.delete(key).await
+    }
+
+    async fn list(&self, prefix: &KvKey) -> StoreResult<Vec<ListedKey>> {
+        self.on.step();
+        self.inner.list(prefix).await
+    }
+}
+
+impl SessionDb for Hooked<'_, '_, MemSessions> {
+    async fn insert(&self, s: &SessionRecord) -> StoreResult<()> {
+        self.on.step();
+        self.inner.insert(s).await
+    }
+
+    async fn find(&self, id_hash: &str) -> StoreResult<Option<SessionRecord>> {
+        self.on.step();
+        self.inner.find(id_hash).await
+    }
+
+    async fn revoke(&self, id_hash: &str, now: Millis) -> StoreResult<bool> {
+        self.on.step();
+        self.inner.revoke(id_hash, now).await
+    }
+
+    async fn revoke_user(&self, user: &UserId, now: Millis) -> StoreResult<Vec<String>> {
+        self.on.step();
+        self.inner.revoke_user(user, now).await
+    }
+
+    async fn list(
+        &self,
+        q: &ListQuery,
+        now: Millis,
+        limit: u32,
+    ) -> StoreResult<Vec<SessionRecord>> {
+        self.on.step();
+        self.inner.list(q, now, limit).await
+    }
+
+    async fn renew(
+        &self,
+        id_hash: &str,
+        now: Millis,
+        idle_expires_at: Millis,
+        due_until: Millis,
+    ) -> StoreResult<Option<SessionRecord>> {
+        self.on.step();
+        self.inner
+            .renew(id_hash, now, idle_expires_at, due_until)
+            .await
     }
 }
 
@@ -179,6 +333,8 @@ pub struct MemSessions {
     pub rows: RefCell<Vec<SessionRecord>>,
     /// Query counter and failure switch.
     pub db: FakeDb,
+    /// Renewals that changed a row.
+    pub renewals: Cell<u32>,
 }
 
 impl SessionDb for MemSessions {
@@ -239,6 +395,25 @@ impl SessionDb for MemSessions {
         rows.sort_by(|a, b| (b.created_at, &b.id_hash).cmp(&(a.created_at, &a.id_hash)));
         rows.truncate(limit as usize);
         Ok(rows)
+    }
+
+    async fn renew(
+        &self,
+        id_hash: &str,
+        now: Millis,
+        idle_expires_at: Millis,
+        due_until: Millis,
+    ) -> StoreResult<Option<SessionRecord>> {
+        self.db.query()?;
+        let mut rows = self.rows.borrow_mut();
+        let row = rows
+            .iter_mut()
+            .find(|r| r.id_hash == id_hash && r.is_valid(now) && r.idle_expires_at <= due_until);
+        Ok(row.map(|r| {
+            r.idle_expires_at = idle_expires_at;
+            self.renewals.set(self.renewals.get() + 1);
+            r.clone()
+        }))
     }
 }
 

@@ -3,7 +3,7 @@
 //! panic.
 
 use crate::clock::now_ms;
-use crate::domain::kv::{Kv, KvKey, PutOptions};
+use crate::domain::kv::{Kv, KvKey, ListedKey, PutOptions, KV_MAX_LIST_KEYS};
 use crate::error::{StorageError, StoreResult};
 use crate::storage::meter::{KvOp, Meter};
 use std::collections::HashMap;
@@ -104,5 +104,25 @@ impl Kv for WorkersKv {
         let t = now_ms();
         let r = store.delete(key.as_str()).await;
         self.done(KvOp::Delete, t, r)
+    }
+
+    async fn list(&self, prefix: &KvKey) -> StoreResult<Vec<ListedKey>> {
+        let store = self.store()?;
+        let t = now_ms();
+        let r = store
+            .list()
+            .prefix(prefix.as_str().to_string())
+            .limit(KV_MAX_LIST_KEYS as u64)
+            .execute()
+            .await;
+        let listed = self.done(KvOp::List, t, r)?;
+        Ok(listed
+            .keys
+            .into_iter()
+            .map(|k| ListedKey {
+                name: k.name,
+                metadata: k.metadata,
+            })
+            .collect())
     }
 }
