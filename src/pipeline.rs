@@ -1,17 +1,20 @@
-//! The request pipeline, in order: route table → maintenance gate → rate limit → access
-//! check → body → handler → the headers every response carries → one log line.
+//! The request pipeline, in order: (the isolate's first request: the self-check) → CORS
+//! preflight, or route table → maintenance gate → rate limit → access check → body →
+//! handler → the headers every response carries (CORS included) → one log line.
 //!
 //! This is the only place that reads a platform request or builds a platform response;
 //! below it, handlers get an [`Input`] and return a [`Reply`].
 
 use crate::clock;
 use crate::ctx::Ctx;
+use crate::domain::health;
 use crate::domain::ratelimit::{self, Decision};
 use crate::domain::sessions;
 use crate::error::{ApiError, ApiResult};
-use crate::routes::input::{Caller, HeaderSource, Input, MAX_BODY_BYTES};
+use crate::routes::input::{query_flag, Caller, HeaderSource, Input, MAX_BODY_BYTES};
 use crate::routes::reply::Reply;
-use crate::routes::{self, auth, Access, Found, Limit};
+use crate::routes::{self, auth, cors, Access, Found, Limit};
+use crate::storage::d1::{self, SCHEMA_VERSION};
 use crate::storage::meter::Meter;
 use futures_util::StreamExt;
 use std::rc::Rc;
@@ -58,19 +61,58 @@ pub async fn handle(req: Request, env: Env, runtime: Context) -> worker::Result<
     let started = clock::now();
     let meter = Rc::new(Meter::default());
     let line = RequestLine::of(&req);
-    let (reply, private) = match routes::find(&line.method, &line.path) {
-        Ok(found) => {
-            let private = found.route.is_private();
-            let ctx = Ctx::new(env, runtime, meter.clone(), started);
-            (serve(&ctx, found, req, line.query).await, private)
-        }
-        Err(e) => (Reply::error(&e), false),
-    };
+    let ctx = Ctx::new(env, runtime, meter.clone(), started);
+    if ctx.isolate.first_request() {
+        self_check(&ctx);
+    }
+    let headers = RequestHeaders(req.headers().clone());
+    let origin = headers.header("origin");
+    let request_method = headers.header("access-control-request-method");
+    let (mut reply, private) =
+        if cors::is_preflight(&line.method, origin.as_deref(), request_method.as_deref()) {
+            (preflight(&ctx, &line.path, origin.as_deref()), false)
+        } else {
+            match routes::find(&line.method, &line.path) {
+                Ok(found) => {
+                    let private = found.route.is_private();
+                    (serve(&ctx, found, req, line.query).await, private)
+                }
+                Err(e) => (Reply::error(&e), false),
+            }
+        };
+    reply
+        .headers
+        .extend(cors::headers(ctx.origins(), origin.as_deref()));
     let status = reply.status;
     let response = to_response(reply, &meter, private, line.method == "HEAD");
     let took = clock::now().ms_since(started);
     crate::log::info(&format!("{} {} {status} {took}ms", line.method, line.path));
     response
+}
+
+/// A CORS preflight, answered from the route table: no storage, no rate limit.
+fn preflight(ctx: &Ctx, path: &str, origin: Option<&str>) -> Reply {
+    match routes::methods(path) {
+        Ok(methods) => cors::preflight(ctx.origins(), origin, &methods),
+        Err(e) => Reply::error(&e),
+    }
+}
+
+/// The isolate's first request logs each problem of the set-up once, naming its fix. The D1
+/// schema is checked after the response (one or two queries, once per isolate).
+fn self_check(ctx: &Ctx) {
+    let setup = ctx.setup();
+    for warning in health::setup_warnings(&setup) {
+        crate::log::warn(&warning);
+    }
+    if setup.d1.bound {
+        ctx.defer(|d| async move {
+            let schema = health::SchemaDb::schema(&d.d1).await;
+            if let Some(warning) = health::schema_warning(d1::BINDING, SCHEMA_VERSION, &schema) {
+                crate::log::warn(&warning);
+            }
+        });
+    }
 }
 
 /// Runs a found route; every failure becomes the contract's error reply (5xx causes logged).
@@ -105,7 +147,7 @@ async fn run(
         *limit_headers = rate_limit_headers(&decision);
         decision.into_result()?;
     }
-    let caller = check_access(ctx, route.access, &headers).await?;
+    let caller = check_access(ctx, route.access, &headers, &query).await?;
     let body = match route.has_body() {
         true => Some(read_body(&mut req, &headers).await?),
         false => None,
@@ -143,15 +185,22 @@ fn rate_limit_headers(d: &Decision) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// Enforces the route's access before any body is read: the admin token, or a session.
+/// Enforces the route's access before any body is read: the admin token (always, or when
+/// the query sets the route's flag), or a session.
 async fn check_access(
     ctx: &Ctx,
     access: Access,
     headers: &RequestHeaders,
+    query: &str,
 ) -> ApiResult<Option<Caller>> {
     let authorization = headers.header("authorization");
+    let access = match access {
+        Access::AdminIf(flag) if query_flag(query, flag)? => Access::Admin,
+        Access::AdminIf(_) => Access::Public,
+        other => other,
+    };
     match access {
-        Access::Public => Ok(None),
+        Access::Public | Access::AdminIf(_) => Ok(None),
         Access::Admin => {
             auth::require_admin(authorization.as_deref(), ctx.admin_token().as_deref())?;
             Ok(None)

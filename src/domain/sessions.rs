@@ -8,8 +8,11 @@
 //!   KV. Expired sessions are refused even if KV still holds them.
 //! * Revocation marks the D1 row and deletes the KV entry, so this location refuses the
 //!   session at once. Revocation checks D1 ([`Check::Authoritative`]).
+//! * Each session also gets a random [`SessionHandle`] when minted: the admin listing shows
+//!   it, and `DELETE /admin/sessions/:handle` revokes that one session with it. A handle
+//!   is neither the id nor its hash, so the listing hands out nothing that authenticates.
 
-use crate::domain::ids::{Email, SessionId, UserId};
+use crate::domain::ids::{Email, SessionHandle, SessionId, UserId};
 use crate::domain::json::{deny_unknown, object, required_str};
 use crate::domain::kv::{Kv, KvKey, KvMetadata, PutOptions, Ttl};
 use crate::domain::time::Millis;
@@ -40,6 +43,8 @@ pub struct SessionRecord {
     pub expires_at: Millis,
     /// When it was revoked, if it was.
     pub revoked_at: Option<Millis>,
+    /// The admin's handle of it (`None` only for rows no migration gave one).
+    pub handle: Option<String>,
 }
 
 impl SessionRecord {
@@ -156,12 +161,22 @@ fn parse_limit(v: &str) -> ApiResult<u32> {
         .ok_or_else(|| ApiError::invalid("limit", "must be an integer from 1 to 1000"))
 }
 
+/// A session as the admin listing shows it: its handle and its view.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ListedSession {
+    /// What `DELETE /admin/sessions/:handle` takes.
+    pub handle: Option<String>,
+    /// What the API shows of it.
+    #[serde(flatten)]
+    pub view: SessionView,
+}
+
 /// One page of the admin listing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionPage {
     /// Active sessions, newest first.
-    pub sessions: Vec<SessionView>,
+    pub sessions: Vec<ListedSession>,
     /// Where the next page starts; `None` on the last page.
     pub cursor: Option<String>,
     /// Whether this is the last page.
@@ -182,6 +197,13 @@ pub trait SessionDb {
     /// Active sessions, newest first, after the cursor; at most `limit` rows.
     async fn list(&self, q: &ListQuery, now: Millis, limit: u32)
         -> StoreResult<Vec<SessionRecord>>;
+    /// Marks the session with this handle revoked (if it is not already); returns its hash,
+    /// or `None` if no session has that handle.
+    async fn revoke_handle(
+        &self,
+        handle: &SessionHandle,
+        now: Millis,
+    ) -> StoreResult<Option<String>>;
 }
 
 /// The stored form of a session id: SHA-256, lowercase hex.
@@ -199,7 +221,15 @@ pub fn new_id() -> ApiResult<SessionId> {
     Ok(SessionId::from_random(&bytes))
 }
 
-fn kv_key(id_hash: &str) -> ApiResult<KvKey> {
+/// A fresh session handle: 128 bits from the same source, unrelated to the id.
+pub fn new_handle() -> ApiResult<SessionHandle> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| ApiError::Internal(format!("getrandom: {e}")))?;
+    Ok(SessionHandle::from_random(&bytes))
+}
+
+/// The KV key of a session's copy, by the hash of its id.
+pub fn kv_key(id_hash: &str) -> ApiResult<KvKey> {
     KvKey::new(KV_PREFIX, id_hash)
 }
 
@@ -273,6 +303,7 @@ pub async fn create<K: Kv, D: SessionDb>(
         created_at: now,
         expires_at: now.plus_seconds(LIFETIME_SECONDS),
         revoked_at: None,
+        handle: Some(new_handle()?.as_str().to_string()),
     };
     db.insert(&rec).await?;
     cache(kv, &rec, now).await;
@@ -382,6 +413,24 @@ pub async fn revoke_user<K: Kv, D: SessionDb>(
     })
 }
 
+/// `DELETE /admin/sessions/:handle`: revokes that one session in D1, then drops its KV
+/// copy. Revoking a session that is already revoked or expired succeeds again (the KV delete
+/// is repeated, so a retry after a failed delete removes the copy); an unknown handle is
+/// `not_found`. If the KV delete fails the answer is 503 and D1 already refuses the session.
+pub async fn revoke_handle<K: Kv, D: SessionDb>(
+    kv: &K,
+    db: &D,
+    now: Millis,
+    handle: &SessionHandle,
+) -> ApiResult<()> {
+    let hash = db
+        .revoke_handle(handle, now)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    kv.delete(&kv_key(&hash)?).await?;
+    Ok(())
+}
+
 /// One page of active sessions, newest first.
 pub async fn list<D: SessionDb>(db: &D, now: Millis, q: &ListQuery) -> ApiResult<SessionPage> {
     let mut rows = db.list(q, now, q.limit + 1).await?;
@@ -398,8 +447,12 @@ pub async fn list<D: SessionDb>(db: &D, now: Millis, q: &ListQuery) -> ApiResult
             .encode()
         })
     };
+    let listed = |r: &SessionRecord| ListedSession {
+        handle: r.handle.clone(),
+        view: r.view(),
+    };
     Ok(SessionPage {
-        sessions: rows.iter().map(SessionRecord::view).collect(),
+        sessions: rows.iter().map(listed).collect(),
         cursor,
         list_complete,
     })
@@ -599,13 +652,13 @@ mod tests {
         let p1 = block_on(list(&db, at(10), &q)).unwrap();
         assert_eq!(p1.sessions.len(), 2);
         assert!(!p1.list_complete);
-        assert_eq!(p1.sessions[0].created_at, at(4));
+        assert_eq!(p1.sessions[0].view.created_at, at(4));
         let q2 = ListQuery {
             cursor: Some(Cursor::parse(p1.cursor.as_deref().unwrap()).unwrap()),
             ..q.clone()
         };
         let p2 = block_on(list(&db, at(10), &q2)).unwrap();
-        assert_eq!(p2.sessions[0].created_at, at(2));
+        assert_eq!(p2.sessions[0].view.created_at, at(2));
         let q3 = ListQuery {
             user: Some(user("even")),
             cursor: None,
@@ -615,6 +668,67 @@ mod tests {
         assert_eq!(p3.sessions.len(), 3);
         assert!(p3.list_complete);
         assert_eq!(p3.cursor, None);
+    }
+
+    #[test]
+    fn the_listing_shows_handles_that_are_neither_id_nor_hash() {
+        let (kv, db) = (MemKv::default(), MemSessions::default());
+        let id = mint(&kv, &db, NOW, "u1");
+        let q = ListQuery::parse(Vec::<(String, String)>::new()).unwrap();
+        let page = block_on(list(&db, at(1), &q)).unwrap();
+        let handle = page.sessions[0].handle.clone().unwrap();
+        assert!(SessionHandle::parse("handle", &handle).is_ok());
+        assert!(!id.as_str().contains(&handle) && !hash_id(&id).contains(&handle));
+        let json = serde_json::to_value(&page.sessions[0]).unwrap();
+        assert_eq!(json["handle"], handle.as_str());
+        assert_eq!(json["userId"], "u1");
+    }
+
+    #[test]
+    fn revoking_by_handle_revokes_only_that_session_and_repeats_alike() {
+        let (kv, db) = (MemKv::default(), MemSessions::default());
+        let a = mint(&kv, &db, NOW, "u1");
+        let b = mint(&kv, &db, NOW, "u1");
+        let handle_of = |id: &SessionId| {
+            let rows = db.rows.borrow();
+            let row = rows.iter().find(|r| r.id_hash == hash_id(id)).unwrap();
+            SessionHandle::parse("handle", row.handle.as_deref().unwrap()).unwrap()
+        };
+        let h = handle_of(&a);
+        block_on(revoke_handle(&kv, &db, at(1), &h)).unwrap();
+        assert_eq!(
+            block_on(authenticate(&kv, &db, at(2), &a, Check::Fast)),
+            Err(ApiError::Unauthorized)
+        );
+        assert!(kv.entry(&format!("session:{}", hash_id(&a))).is_none());
+        assert!(block_on(authenticate(&kv, &db, at(2), &b, Check::Fast)).is_ok());
+        assert_eq!(block_on(revoke_handle(&kv, &db, at(3), &h)), Ok(()));
+        let unknown = SessionHandle::from_random(&[7; 16]);
+        assert_eq!(
+            block_on(revoke_handle(&kv, &db, at(3), &unknown)),
+            Err(ApiError::NotFound)
+        );
+    }
+
+    #[test]
+    fn a_failed_kv_delete_by_handle_is_503_and_a_retry_removes_the_copy() {
+        let (kv, db) = (MemKv::default(), MemSessions::default());
+        let id = mint(&kv, &db, NOW, "u1");
+        let handle = db.rows.borrow()[0].handle.clone().unwrap();
+        let handle = SessionHandle::parse("handle", &handle).unwrap();
+        kv.fail(true);
+        assert!(matches!(
+            block_on(revoke_handle(&kv, &db, at(1), &handle)),
+            Err(ApiError::Unavailable(_))
+        ));
+        kv.fail(false);
+        assert!(
+            db.rows.borrow()[0].revoked_at.is_some(),
+            "D1 refuses it already"
+        );
+        assert!(kv.entry(&format!("session:{}", hash_id(&id))).is_some());
+        block_on(revoke_handle(&kv, &db, at(3), &handle)).unwrap();
+        assert!(kv.entries.borrow().is_empty(), "the retry removed the copy");
     }
 
     #[test]
