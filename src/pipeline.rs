@@ -7,7 +7,7 @@
 
 use crate::clock;
 use crate::ctx::Ctx;
-use crate::domain::health;
+use crate::domain::health::{self, SchemaDb};
 use crate::domain::ratelimit::{self, Decision};
 use crate::domain::sessions;
 use crate::error::{ApiError, ApiResult};
@@ -65,21 +65,8 @@ pub async fn handle(req: Request, env: Env, runtime: Context) -> worker::Result<
     if ctx.isolate.first_request() {
         self_check(&ctx);
     }
-    let headers = RequestHeaders(req.headers().clone());
-    let origin = headers.header("origin");
-    let request_method = headers.header("access-control-request-method");
-    let (mut reply, private) =
-        if cors::is_preflight(&line.method, origin.as_deref(), request_method.as_deref()) {
-            (preflight(&ctx, &line.path, origin.as_deref()), false)
-        } else {
-            match routes::find(&line.method, &line.path) {
-                Ok(found) => {
-                    let private = found.route.is_private();
-                    (serve(&ctx, found, req, line.query).await, private)
-                }
-                Err(e) => (Reply::error(&e), false),
-            }
-        };
+    let origin = req.headers().get("origin").ok().flatten();
+    let (mut reply, private) = answer(&ctx, req, &line, origin.as_deref()).await;
     reply
         .headers
         .extend(cors::headers(ctx.origins(), origin.as_deref()));
@@ -88,6 +75,30 @@ pub async fn handle(req: Request, env: Env, runtime: Context) -> worker::Result<
     let took = clock::now().ms_since(started);
     crate::log::info(&format!("{} {} {status} {took}ms", line.method, line.path));
     response
+}
+
+/// The reply, and whether it is private: a CORS preflight's, else the route's.
+async fn answer(
+    ctx: &Ctx,
+    req: Request,
+    line: &RequestLine,
+    origin: Option<&str>,
+) -> (Reply, bool) {
+    let asked = req
+        .headers()
+        .get("access-control-request-method")
+        .ok()
+        .flatten();
+    if cors::is_preflight(&line.method, origin, asked.as_deref()) {
+        return (preflight(ctx, &line.path, origin), false);
+    }
+    match routes::find(&line.method, &line.path) {
+        Ok(found) => {
+            let private = found.route.is_private();
+            (serve(ctx, found, req, line.query.clone()).await, private)
+        }
+        Err(e) => (Reply::error(&e), false),
+    }
 }
 
 /// A CORS preflight, answered from the route table: no storage, no rate limit.
@@ -107,9 +118,13 @@ fn self_check(ctx: &Ctx) {
     }
     if setup.d1.bound {
         ctx.defer(|d| async move {
-            let schema = health::SchemaDb::schema(&d.d1).await;
-            if let Some(warning) = health::schema_warning(d1::BINDING, SCHEMA_VERSION, &schema) {
-                crate::log::warn(&warning);
+            let schema = d.d1.schema().await;
+            match health::schema_warning(d1::BINDING, SCHEMA_VERSION, &schema) {
+                Some(warning) => crate::log::warn(&warning),
+                None => crate::log::info(&format!(
+                    "self-check: edgestate {}, D1 schema complete",
+                    health::VERSION
+                )),
             }
         });
     }
