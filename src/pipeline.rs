@@ -89,7 +89,7 @@ async fn answer(
         .get("access-control-request-method")
         .ok()
         .flatten();
-    if cors::is_preflight(&line.method, origin, asked.as_deref()) {
+    if cors::is_preflight(ctx.origins(), &line.method, origin, asked.as_deref()) {
         return (preflight(ctx, &line.path, origin), false);
     }
     match routes::find(&line.method, &line.path) {

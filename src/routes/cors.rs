@@ -8,7 +8,8 @@
 //! Preflights (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) are answered by
 //! the pipeline from the route table alone: no storage, no rate limit. While the list is
 //! not empty, every response carries `Vary: Origin`, because its headers depend on it.
-//! Pure functions over header values.
+//! With the list empty, CORS is off and nothing changes: no CORS header, no `Vary`, and an
+//! `OPTIONS` is an ordinary request (405 with `Allow`). Pure functions over header values.
 
 use crate::error::ApiError;
 use crate::routes::reply::Reply;
@@ -111,10 +112,16 @@ fn valid_port(port: &str) -> bool {
     port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok_and(|n| n > 0)
 }
 
-/// Whether a request is a CORS preflight: `OPTIONS` with `Origin` and
-/// `Access-Control-Request-Method`. Any other `OPTIONS` is routed as usual (405 + `Allow`).
-pub fn is_preflight(method: &str, origin: Option<&str>, request_method: Option<&str>) -> bool {
-    method == "OPTIONS" && origin.is_some() && request_method.is_some()
+/// Whether a request is a CORS preflight to answer: `OPTIONS` with `Origin` and
+/// `Access-Control-Request-Method` while CORS is on. Any other `OPTIONS` is routed as usual
+/// (405 + `Allow`).
+pub fn is_preflight(
+    allowed: &AllowedOrigins,
+    method: &str,
+    origin: Option<&str>,
+    request_method: Option<&str>,
+) -> bool {
+    !allowed.is_empty() && method == "OPTIONS" && origin.is_some() && request_method.is_some()
 }
 
 /// The CORS headers of a response to a request from `origin`: nothing while the list is
@@ -213,11 +220,22 @@ mod tests {
 
     #[test]
     fn preflights() {
-        assert!(is_preflight("OPTIONS", Some(APP), Some("PATCH")));
-        assert!(!is_preflight("OPTIONS", None, Some("PATCH")));
-        assert!(!is_preflight("OPTIONS", Some(APP), None));
-        assert!(!is_preflight("GET", Some(APP), Some("PATCH")));
         let l = list(APP);
+        assert!(is_preflight(&l, "OPTIONS", Some(APP), Some("PATCH")));
+        assert!(is_preflight(
+            &l,
+            "OPTIONS",
+            Some("https://x.io"),
+            Some("GET")
+        ));
+        assert!(!is_preflight(&l, "OPTIONS", None, Some("PATCH")));
+        assert!(!is_preflight(&l, "OPTIONS", Some(APP), None));
+        assert!(!is_preflight(&l, "GET", Some(APP), Some("PATCH")));
+        let off = AllowedOrigins::default();
+        assert!(
+            !is_preflight(&off, "OPTIONS", Some(APP), Some("PATCH")),
+            "CORS off"
+        );
         let ok = preflight(&l, Some(APP), "GET, PATCH");
         assert_eq!(ok.status, 204);
         assert_eq!(
@@ -232,9 +250,5 @@ mod tests {
         let refused = preflight(&l, Some("https://evil.example"), "GET");
         assert_eq!(refused.status, 403);
         assert!(get(&refused.headers, "Access-Control-Allow-Methods").is_none());
-        assert_eq!(
-            preflight(&AllowedOrigins::default(), Some(APP), "GET").status,
-            403
-        );
     }
 }
