@@ -22,5 +22,6 @@ worker-build --release "$@"
 features=(mutable-globals sign-ext nontrapping-float-to-int bulk-memory multivalue
   reference-types exception-handling)
 wasm=build/index_bg.wasm
-"$WASM_OPT_BIN" "$wasm" -o "$wasm" -O --strip-debug "${features[@]/#/--enable-}"
+"$WASM_OPT_BIN" "$wasm" -o "$wasm.opt" -O --strip-debug "${features[@]/#/--enable-}"
+mv "$wasm.opt" "$wasm"
 printf '[INFO]: wasm-opt -O --strip-debug: %s (%s bytes)\n' "$wasm" "$(wc -c < "$wasm" | tr -d ' ')"

@@ -9,6 +9,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT, eventually } from "../helpers.js";
 
+// Each start of `wrangler dev` builds the Worker first (wrangler.toml [build]): the test
+// waits for it, up to the timeout below.
 const PORT = 8833;
 const OTHER_PORT = 8834;
 const state = mkdtempSync(join(tmpdir(), "edgestate-dev-"));
@@ -47,7 +49,7 @@ async function stop(server) {
 
 const url = (path, port = PORT) => `http://127.0.0.1:${port}${path}`;
 async function up(server, port = PORT) {
-  const ok = await eventually(async () => (await fetch(url("/health", port)).catch(() => null))?.ok, 240_000, 500);
+  const ok = await eventually(async () => (await fetch(url("/health", port)).catch(() => null))?.ok, 280_000, 500);
   if (!ok) throw new Error(`dev server did not start:\n${server.out()}`);
 }
 const adminToken = () => /^ADMIN_TOKEN=(.*)$/m.exec(readFileSync(join(ROOT, ".dev.vars"), "utf8"))[1].trim();
@@ -97,7 +99,7 @@ describe("npm run dev", () => {
     expect(await flag("devLoopFlag")).toBe(true);
     await stop(again);
     expect(gitStatus()).toBe(cleanBefore);
-  });
+  }, 600_000); // two `wrangler dev` starts, each running the [build] step
 
   it("npm run seed resets the local config and says so", () => {
     const r = spawnSync("bash", ["scripts/seed.sh"], { cwd: ROOT, encoding: "utf8", env: { ...process.env, PERSIST_DIR: state } });
