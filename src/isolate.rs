@@ -16,13 +16,16 @@
 //! | `counters` | `domain::ratelimit` | approximate counters of current windows | dropped when their window ends |
 //! | `kv_writes` | `domain::kv::WriteGate` | when this isolate last wrote each KV key | entries older than a second are pruned past 10,000 keys |
 //! | `flights` | this module | keys with deferred work under way | the work finishing |
+//! | `origins` | `routes::cors` | `ALLOWED_ORIGINS`, parsed on the isolate's first request (vars do not change within an isolate) | a new isolate (a deploy or a changed var starts new ones) |
+//! | `checked` | the pipeline | whether the first-request self-check ran (its warnings are logged once per isolate) | a new isolate |
 
 use crate::domain::config::ConfigCache;
 use crate::domain::kv::WriteGate;
 use crate::domain::prefs::{PendingPrefs, PrefsState};
 use crate::domain::ratelimit::{ApproxCounters, ApproxState};
 use crate::domain::sessions::SessionChecks;
-use std::cell::RefCell;
+use crate::routes::cors::AllowedOrigins;
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashSet;
 use std::rc::Rc;
 
@@ -43,6 +46,10 @@ pub struct Isolate {
     pub kv_writes: WriteGate,
     /// Single flight for deferred work.
     pub flights: Rc<Flights>,
+    /// The origins CORS allows.
+    pub origins: OnceCell<AllowedOrigins>,
+    /// Whether the self-check ran.
+    checked: Cell<bool>,
 }
 
 impl Isolate {
@@ -52,6 +59,11 @@ impl Isolate {
             pending: &self.prefs,
             gate: &self.kv_writes,
         }
+    }
+
+    /// True exactly once: for the first request this isolate serves.
+    pub fn first_request(&self) -> bool {
+        !self.checked.replace(true)
     }
 
     /// What the approximate rate limiter needs.
@@ -150,6 +162,14 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.as_str().len(), 16);
         assert!(a.as_str().bytes().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn only_the_first_request_is_the_first() {
+        let isolate = Isolate::default();
+        assert!(isolate.first_request());
+        assert!(!isolate.first_request());
+        assert!(!isolate.first_request());
     }
 
     #[test]

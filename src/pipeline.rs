@@ -1,6 +1,7 @@
-//! The request pipeline, in order: route table → maintenance gate → rate limit (and its
-//! `RateLimit` fields) → access check (the cross-site cookie rule, then credentials) → body
-//! → handler → the headers every response carries (`WWW-Authenticate` on a 401) → one log
+//! The request pipeline, in order: (the isolate's first request: the self-check) → CORS
+//! preflight, or route table → maintenance gate → rate limit (and its `RateLimit` fields) →
+//! access check (the cross-site cookie rule, then credentials) → body → handler → the
+//! headers every response carries (CORS included; `WWW-Authenticate` on a 401) → one log
 //! line.
 //!
 //! This is the only place that reads a platform request or builds a platform response;
@@ -8,12 +9,14 @@
 
 use crate::clock;
 use crate::ctx::Ctx;
+use crate::domain::health::{self, SchemaDb};
 use crate::domain::ratelimit::{self, Decision};
 use crate::domain::sessions;
 use crate::error::{ApiError, ApiResult};
-use crate::routes::input::{Caller, HeaderSource, Input, MAX_BODY_BYTES};
+use crate::routes::input::{query_flag, Caller, HeaderSource, Input, MAX_BODY_BYTES};
 use crate::routes::reply::Reply;
-use crate::routes::{self, auth, fields, Access, Found, Limit};
+use crate::routes::{self, auth, cors, fields, Access, Found, Limit};
+use crate::storage::d1::{self, SCHEMA_VERSION};
 use crate::storage::meter::Meter;
 use futures_util::StreamExt;
 use std::rc::Rc;
@@ -60,19 +63,73 @@ pub async fn handle(req: Request, env: Env, runtime: Context) -> worker::Result<
     let started = clock::now();
     let meter = Rc::new(Meter::default());
     let line = RequestLine::of(&req);
-    let (reply, private) = match routes::find(&line.method, &line.path) {
-        Ok(found) => {
-            let private = found.route.is_private();
-            let ctx = Ctx::new(env, runtime, meter.clone(), started);
-            (serve(&ctx, found, req, line.query).await, private)
-        }
-        Err(e) => (Reply::error(&e), false),
-    };
+    let ctx = Ctx::new(env, runtime, meter.clone(), started);
+    if ctx.isolate.first_request() {
+        self_check(&ctx);
+    }
+    let origin = req.headers().get("origin").ok().flatten();
+    let (mut reply, private) = answer(&ctx, req, &line, origin.as_deref()).await;
+    reply
+        .headers
+        .extend(cors::headers(ctx.origins(), origin.as_deref()));
     let status = reply.status;
     let response = to_response(reply, &meter, private, line.method == "HEAD");
     let took = clock::now().ms_since(started);
     crate::log::info(&format!("{} {} {status} {took}ms", line.method, line.path));
     response
+}
+
+/// The reply, and whether it is private: a CORS preflight's, else the route's.
+async fn answer(
+    ctx: &Ctx,
+    req: Request,
+    line: &RequestLine,
+    origin: Option<&str>,
+) -> (Reply, bool) {
+    let asked = req
+        .headers()
+        .get("access-control-request-method")
+        .ok()
+        .flatten();
+    if cors::is_preflight(ctx.origins(), &line.method, origin, asked.as_deref()) {
+        return (preflight(ctx, &line.path, origin), false);
+    }
+    match routes::find(&line.method, &line.path) {
+        Ok(found) => {
+            let private = found.route.is_private();
+            (serve(ctx, found, req, line.query.clone()).await, private)
+        }
+        Err(e) => (Reply::error(&e), false),
+    }
+}
+
+/// A CORS preflight, answered from the route table: no storage, no rate limit.
+fn preflight(ctx: &Ctx, path: &str, origin: Option<&str>) -> Reply {
+    match routes::methods(path) {
+        Ok(methods) => cors::preflight(ctx.origins(), origin, &methods),
+        Err(e) => Reply::error(&e),
+    }
+}
+
+/// The isolate's first request logs each problem of the set-up once, naming its fix. The D1
+/// schema is checked after the response (one or two queries, once per isolate).
+fn self_check(ctx: &Ctx) {
+    let setup = ctx.setup();
+    for warning in health::setup_warnings(&setup) {
+        crate::log::warn(&warning);
+    }
+    if setup.d1.bound {
+        ctx.defer(|d| async move {
+            let schema = d.d1.schema().await;
+            match health::schema_warning(d1::BINDING, SCHEMA_VERSION, &schema) {
+                Some(warning) => crate::log::warn(&warning),
+                None => crate::log::info(&format!(
+                    "self-check: edgestate {}, D1 schema complete",
+                    health::VERSION
+                )),
+            }
+        });
+    }
 }
 
 /// Runs a found route; every failure becomes the contract's error reply (5xx causes logged).
@@ -122,7 +179,7 @@ async fn run(
         *limit_headers = fields::rate_limit(group, &decision, window, legacy);
         decision.into_result()?;
     }
-    let caller = check_access(ctx, route, &headers).await?;
+    let caller = check_access(ctx, route, &headers, &query).await?;
     let body = match route.has_body() {
         true => Some(read_body(&mut req, &headers).await?),
         false => None,
@@ -154,11 +211,12 @@ async fn rate_limit(ctx: &Ctx, group: &str, headers: &RequestHeaders) -> ApiResu
 
 /// Enforces the route's access before any body is read: first the cross-site rule (an
 /// unsafe request resting on the session cookie from another site: 403), then the admin
-/// token, or a session.
+/// token (always, or when the query sets the route's flag), or a session.
 async fn check_access(
     ctx: &Ctx,
     route: &routes::Route,
     headers: &RequestHeaders,
+    query: &str,
 ) -> ApiResult<Option<Caller>> {
     let authorization = headers.header("authorization");
     if route.access != Access::Public {
@@ -168,8 +226,13 @@ async fn check_access(
             return Err(ApiError::Forbidden);
         }
     }
-    match route.access {
-        Access::Public => Ok(None),
+    let access = match route.access {
+        Access::AdminIf(flag) if query_flag(query, flag)? => Access::Admin,
+        Access::AdminIf(_) => Access::Public,
+        other => other,
+    };
+    match access {
+        Access::Public | Access::AdminIf(_) => Ok(None),
         Access::Admin => {
             auth::require_admin(authorization.as_deref(), ctx.admin_token().as_deref())?;
             Ok(None)

@@ -12,7 +12,7 @@ describe("foundation", () => {
   it("GET /health is 200 {status: ok} with no storage work", async () => {
     const r = await w.json("/health");
     expect(r.status).toBe(200);
-    expect(r.body).toEqual({ status: "ok" });
+    expect(r.body).toMatchObject({ status: "ok" });
     expect(r.res.headers.get("content-type")).toMatch(/^application\/json/);
     expect(timing(r.res)).toEqual({ reads: 0, writes: 0, lists: 0, deletes: 0, queries: 0 });
     expect(r.res.headers.get("X-Content-Type-Options")).toBe("nosniff");

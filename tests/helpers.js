@@ -25,38 +25,57 @@ export const DEFAULTS = {
   legacyRateLimitHeaders: true,
 };
 
-/** The statements of every migration, in order. */
+/** The migration files, in order. */
+export const migrationFiles = () =>
+  readdirSync(join(ROOT, "migrations"))
+    .filter((f) => f.endsWith(".sql"))
+    .sort();
+
+/**
+ * The statements of every migration, in order, each followed by the row
+ * `wrangler d1 migrations apply` records for it in `d1_migrations`.
+ */
 export function migrationStatements() {
   const dir = join(ROOT, "migrations");
-  return readdirSync(dir)
-    .filter((f) => f.endsWith(".sql"))
-    .sort()
-    .flatMap((f) =>
-      readFileSync(join(dir, f), "utf8")
-        .split("\n")
-        .map((line) => line.replace(/--.*$/, ""))
-        .join("\n")
-        .split(";")
-        .map((s) => s.trim())
-        .filter(Boolean),
-    );
+  const record = (f) => `INSERT INTO d1_migrations (name) VALUES ('${f}')`;
+  const table =
+    "CREATE TABLE IF NOT EXISTS d1_migrations(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, " +
+    "applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL)";
+  return [table].concat(
+    migrationFiles().flatMap((f) => [...statementsOf(readFileSync(join(dir, f), "utf8")), record(f)]),
+  );
+}
+
+/** The statements of one migration file (comments dropped). */
+function statementsOf(sql) {
+  return sql
+    .split("\n")
+    .map((line) => line.replace(/--.*$/, ""))
+    .join("\n")
+    .split(";")
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 /**
  * Boots a Worker. Options: `kv` / `d1` false to leave a binding out (fault injection),
- * `adminToken` (null for unset), `seedConfig` (an object stored as config:app), `onLog`
+ * `migrate` false to leave D1 without the schema, `vars` (more environment variables, such
+ * as ALLOWED_ORIGINS), `adminToken` (null for unset), `seedConfig` (an object stored as
+ * config:app), `onLog`
  * (called with every chunk the runtime writes to stdout or stderr), `scriptPath` (another
  * built Worker, such as examples/embed/build/index.js).
  */
 export async function boot({
   kv = true,
   d1 = true,
+  migrate = true,
+  vars = {},
   adminToken = ADMIN_TOKEN,
   seedConfig,
   onLog,
   scriptPath = process.env.EDGESTATE_SCRIPT ?? join(ROOT, "build/index.js"),
 } = {}) {
-  const bindings = adminToken === null ? {} : { ADMIN_TOKEN: adminToken };
+  const bindings = { ...vars, ...(adminToken === null ? {} : { ADMIN_TOKEN: adminToken }) };
   const mf = new Miniflare({
     modules: true,
     scriptPath,
@@ -78,7 +97,7 @@ export async function boot({
     kv: kv ? await mf.getKVNamespace("CACHE") : null,
     db: d1 ? await mf.getD1Database("DB") : null,
   };
-  if (env.db) {
+  if (env.db && migrate) {
     await env.db.batch(migrationStatements().map((s) => env.db.prepare(s)));
   }
   if (env.kv && seedConfig) {

@@ -5,7 +5,7 @@
 
 use edgestate::domain::config::AppConfig;
 use edgestate::domain::flags::{EvalContext, Flag};
-use edgestate::domain::ids::{Email, FlagName, ProfileId, SessionId, UserId};
+use edgestate::domain::ids::{Email, FlagName, ProfileId, SessionHandle, SessionId, UserId};
 use edgestate::domain::json::parse as parse_json;
 use edgestate::domain::prefs::{is_language_tag, PrefsPatch};
 use edgestate::domain::ratelimit::{client, Decision};
@@ -14,8 +14,10 @@ use edgestate::domain::time::Millis;
 use edgestate::domain::users::{parse_batch, parse_profile};
 use edgestate::error::ApiError;
 use edgestate::routes::auth::{bearer, cookie, cross_site_cookie_write, require_admin, session_id};
+use edgestate::routes::cors::AllowedOrigins;
 use edgestate::routes::fields::{rate_limit, sf_string};
 use edgestate::routes::find;
+use edgestate::routes::input::query_flag;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -356,6 +358,48 @@ proptest! {
             Ok(found) => prop_assert!(method == found.route.method || method == "HEAD"),
             Err(e) => prop_assert!(matches!(e, ApiError::NotFound | ApiError::MethodNotAllowed(_))),
         }
+    }
+
+    #[test]
+    fn session_handles(s in "[0-9a-fA-G%]{0,34}") {
+        let valid = s.len() == 32 && s.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+        let parsed = SessionHandle::parse("handle", &s);
+        prop_assert_eq!(parsed.is_ok(), valid);
+        if let Ok(h) = parsed {
+            prop_assert_eq!(h.as_str(), s.as_str());
+        }
+    }
+
+    #[test]
+    fn minted_session_handles_always_parse(bytes in prop::array::uniform16(any::<u8>())) {
+        let h = SessionHandle::from_random(&bytes);
+        prop_assert!(SessionHandle::parse("handle", h.as_str()).is_ok());
+    }
+
+    #[test]
+    fn query_flags(query in "(&?(deep|x|d)(=(1|0|true|false|yes|)?)?){0,4}", junk in "\\PC{0,20}") {
+        let values: Vec<String> = query
+            .split('&')
+            .filter_map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (k == "deep").then(|| v.to_string())
+            })
+            .collect();
+        let valid = values.iter().all(|v| ["", "0", "1", "true", "false"].contains(&v.as_str()));
+        let set = values.iter().any(|v| v == "1" || v == "true");
+        match query_flag(&query, "deep") {
+            Ok(on) => prop_assert!(valid && on == set),
+            Err(e) => prop_assert!(!valid && matches!(e, ApiError::InvalidRequest(_))),
+        }
+        let _ = query_flag(&junk, "deep");
+    }
+
+    #[test]
+    fn allowed_origins_never_panic_and_never_allow_a_wildcard(list in "\\PC{0,80}", origin in "\\PC{0,40}") {
+        let allowed = AllowedOrigins::parse(&list);
+        prop_assert!(!allowed.allows("*"));
+        prop_assert!(allowed.origins().iter().all(|o| !o.contains('*') && !o.ends_with('/')));
+        prop_assert!(!allowed.allows(&origin) || allowed.origins().contains(&origin));
     }
 
     #[test]

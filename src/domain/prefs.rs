@@ -267,6 +267,11 @@ impl PendingPrefs {
         }
     }
 
+    /// Forgets whatever is pending for `user` (the account was deleted).
+    pub fn forget(&self, user: &UserId) {
+        self.by_user.borrow_mut().remove(user.as_str());
+    }
+
     /// Forgets the pending write once KV holds `written_version` or newer.
     fn clear(&self, user: &UserId, written_version: i64) {
         let mut by_user = self.by_user.borrow_mut();
@@ -437,7 +442,13 @@ pub async fn flush<K: Kv, D: PrefsDb>(
         return Flush::Again;
     }
     let row = match db.get(user).await {
-        Ok(row) => row.unwrap_or_default(),
+        Ok(Some(row)) => row,
+        // No row: never written, or the account was deleted since; nothing this isolate
+        // still holds for the user may be copied to KV.
+        Ok(None) => {
+            st.pending.forget(user);
+            PrefsRow::default()
+        }
         Err(e) => {
             crate::log::warn(&format!("prefs refresh could not read D1: {}", e.0));
             return Flush::Failed;

@@ -28,9 +28,12 @@
 //! * Read-repair cannot resurrect: after writing a D1 hit back to KV, D1 is asked again; if
 //!   the session was revoked in between (the revoker's KV delete may have landed before this
 //!   write), the copy is removed again and the request refused.
+//! * Each session also gets a random [`SessionHandle`] when minted: the admin listing shows
+//!   it, and `DELETE /admin/sessions/:handle` revokes that one session with it. A handle
+//!   is neither the id nor its hash, so the listing hands out nothing that authenticates.
 
 use crate::domain::config::AppConfig;
-use crate::domain::ids::{Email, SessionId, UserId};
+use crate::domain::ids::{Email, SessionHandle, SessionId, UserId};
 use crate::domain::json::{deny_unknown, object, required_str};
 use crate::domain::kv::KV_WRITE_INTERVAL_MS;
 use crate::domain::kv::{Kv, KvKey, KvMetadata, PutOptions, Ttl, KV_MIN_TTL_SECONDS};
@@ -202,6 +205,8 @@ pub struct SessionRecord {
     pub idle_expires_at: Millis,
     /// When it was revoked, if it was.
     pub revoked_at: Option<Millis>,
+    /// The admin's handle of it (`None` only for rows no migration gave one).
+    pub handle: Option<String>,
 }
 
 impl SessionRecord {
@@ -345,12 +350,22 @@ fn parse_limit(v: &str) -> ApiResult<u32> {
         .ok_or_else(|| ApiError::invalid("limit", "must be an integer from 1 to 1000"))
 }
 
+/// A session as the admin listing shows it: its handle and its view.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ListedSession {
+    /// What `DELETE /admin/sessions/:handle` takes.
+    pub handle: Option<String>,
+    /// What the API shows of it.
+    #[serde(flatten)]
+    pub view: SessionView,
+}
+
 /// One page of the admin listing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionPage {
     /// Active sessions, newest first.
-    pub sessions: Vec<SessionView>,
+    pub sessions: Vec<ListedSession>,
     /// Where the next page starts; `None` on the last page.
     pub cursor: Option<String>,
     /// Whether this is the last page.
@@ -381,6 +396,13 @@ pub trait SessionDb {
         idle_expires_at: Millis,
         due_until: Millis,
     ) -> StoreResult<Option<SessionRecord>>;
+    /// Marks the session with this handle revoked (if it is not already); returns its hash,
+    /// or `None` if no session has that handle.
+    async fn revoke_handle(
+        &self,
+        handle: &SessionHandle,
+        now: Millis,
+    ) -> StoreResult<Option<String>>;
 }
 
 /// The stored form of a session id: SHA-256, lowercase hex.
@@ -398,7 +420,15 @@ pub fn new_id() -> ApiResult<SessionId> {
     Ok(SessionId::from_random(&bytes))
 }
 
-fn kv_key(id_hash: &str) -> ApiResult<KvKey> {
+/// A fresh session handle: 128 bits from the same source, unrelated to the id.
+pub fn new_handle() -> ApiResult<SessionHandle> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| ApiError::Internal(format!("getrandom: {e}")))?;
+    Ok(SessionHandle::from_random(&bytes))
+}
+
+/// The KV key of a session's copy, by the hash of its id.
+pub fn kv_key(id_hash: &str) -> ApiResult<KvKey> {
     KvKey::new(KV_PREFIX, id_hash)
 }
 
@@ -482,6 +512,7 @@ pub async fn create<K: Kv, D: SessionDb, T: Timer>(
         expires_at,
         idle_expires_at: st.lifetime.idle_deadline(now, expires_at),
         revoked_at: None,
+        handle: Some(new_handle()?.as_str().to_string()),
     };
     st.db.insert(&rec).await?;
     st.checks.note(&rec.id_hash, Checked::Valid(now), now);
@@ -729,6 +760,25 @@ pub async fn revoke_user<K: Kv, D: SessionDb, T: Timer>(
     }
 }
 
+/// `DELETE /admin/sessions/:handle`: revokes that one session in D1, then drops its KV
+/// copy. Revoking a session that is already revoked or expired succeeds again (the KV delete
+/// is repeated, so a retry after a failed delete removes the copy); an unknown handle is
+/// `not_found`. If the KV delete fails the answer is 503 and D1 already refuses the session.
+pub async fn revoke_handle<K: Kv, D: SessionDb, T: Timer>(
+    st: &SessionStores<'_, K, D, T>,
+    now: Millis,
+    handle: &SessionHandle,
+) -> ApiResult<()> {
+    let hash = st
+        .db
+        .revoke_handle(handle, now)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    st.checks.note(&hash, Checked::Refused, now);
+    delete_copy(st, &kv_key(&hash)?).await?;
+    Ok(())
+}
+
 /// One page of active sessions, newest first.
 pub async fn list<D: SessionDb>(db: &D, now: Millis, q: &ListQuery) -> ApiResult<SessionPage> {
     let mut rows = db.list(q, now, q.limit + 1).await?;
@@ -745,8 +795,12 @@ pub async fn list<D: SessionDb>(db: &D, now: Millis, q: &ListQuery) -> ApiResult
             .encode()
         })
     };
+    let listed = |r: &SessionRecord| ListedSession {
+        handle: r.handle.clone(),
+        view: r.view(),
+    };
     Ok(SessionPage {
-        sessions: rows.iter().map(SessionRecord::view).collect(),
+        sessions: rows.iter().map(listed).collect(),
         cursor,
         list_complete,
     })
@@ -1211,13 +1265,13 @@ mod tests {
         let p1 = block_on(list(db, at(10), &q)).unwrap();
         assert_eq!(p1.sessions.len(), 2);
         assert!(!p1.list_complete);
-        assert_eq!(p1.sessions[0].created_at, at(4));
+        assert_eq!(p1.sessions[0].view.created_at, at(4));
         let q2 = ListQuery {
             cursor: Some(Cursor::parse(p1.cursor.as_deref().unwrap()).unwrap()),
             ..q.clone()
         };
         let p2 = block_on(list(db, at(10), &q2)).unwrap();
-        assert_eq!(p2.sessions[0].created_at, at(2));
+        assert_eq!(p2.sessions[0].view.created_at, at(2));
         let q3 = ListQuery {
             user: Some(user("even")),
             cursor: None,
@@ -1227,6 +1281,69 @@ mod tests {
         assert_eq!(p3.sessions.len(), 3);
         assert!(p3.list_complete);
         assert_eq!(p3.cursor, None);
+    }
+
+    #[test]
+    fn the_listing_shows_handles_that_are_neither_id_nor_hash() {
+        let (w, iso) = (World::default(), SessionChecks::default());
+        let id = w.mint(&iso, NOW, "u1");
+        let q = ListQuery::parse(Vec::<(String, String)>::new()).unwrap();
+        let page = block_on(list(&w.db, at(1), &q)).unwrap();
+        let handle = page.sessions[0].handle.clone().unwrap();
+        assert!(SessionHandle::parse("handle", &handle).is_ok());
+        assert!(!id.as_str().contains(&handle) && !hash_id(&id).contains(&handle));
+        let json = serde_json::to_value(&page.sessions[0]).unwrap();
+        assert_eq!(json["handle"], handle.as_str());
+        assert_eq!(json["userId"], "u1");
+    }
+
+    #[test]
+    fn revoking_by_handle_revokes_only_that_session_and_repeats_alike() {
+        let (w, iso) = (World::default(), SessionChecks::default());
+        let a = w.mint(&iso, NOW, "u1");
+        let b = w.mint(&iso, NOW, "u1");
+        let handle_of = |id: &SessionId| {
+            let rows = w.db.rows.borrow();
+            let row = rows.iter().find(|r| r.id_hash == hash_id(id)).unwrap();
+            SessionHandle::parse("handle", row.handle.as_deref().unwrap()).unwrap()
+        };
+        let h = handle_of(&a);
+        block_on(revoke_handle(&w.st(&iso), at(1), &h)).unwrap();
+        assert_eq!(w.auth(&iso, at(2), &a), Err(ApiError::Unauthorized));
+        let fresh = SessionChecks::default();
+        assert_eq!(w.auth(&fresh, at(2), &a), Err(ApiError::Unauthorized));
+        assert!(w.kv.entry(&World::key(&a)).is_none());
+        assert!(w.auth(&iso, at(2), &b).is_ok());
+        assert_eq!(block_on(revoke_handle(&w.st(&iso), at(3), &h)), Ok(()));
+        let unknown = SessionHandle::from_random(&[7; 16]);
+        assert_eq!(
+            block_on(revoke_handle(&w.st(&iso), at(3), &unknown)),
+            Err(ApiError::NotFound)
+        );
+    }
+
+    #[test]
+    fn a_failed_kv_delete_by_handle_is_503_and_a_retry_removes_the_copy() {
+        let (w, iso) = (World::default(), SessionChecks::default());
+        let id = w.mint(&iso, NOW, "u1");
+        let handle = w.db.rows.borrow()[0].handle.clone().unwrap();
+        let handle = SessionHandle::parse("handle", &handle).unwrap();
+        w.kv.fail(true);
+        assert!(matches!(
+            block_on(revoke_handle(&w.st(&iso), at(1), &handle)),
+            Err(ApiError::Unavailable(_))
+        ));
+        w.kv.fail(false);
+        assert!(
+            w.db.rows.borrow()[0].revoked_at.is_some(),
+            "D1 refuses it already"
+        );
+        assert!(w.kv.entry(&World::key(&id)).is_some());
+        block_on(revoke_handle(&w.st(&iso), at(3), &handle)).unwrap();
+        assert!(
+            w.kv.entries.borrow().is_empty(),
+            "the retry removed the copy"
+        );
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! `POST /sessions`, `GET` and `DELETE /sessions/current`, `GET /admin/sessions`,
-//! `DELETE /admin/users/:userId/sessions`.
+//! `DELETE /admin/users/:userId/sessions`, `DELETE /admin/sessions/:handle`.
 
 use crate::ctx::Ctx;
-use crate::domain::ids::UserId;
+use crate::domain::ids::{SessionHandle, UserId};
 use crate::domain::sessions::{self, ListQuery, NewSession};
 use crate::error::ApiResult;
 use crate::routes::auth::{clearing_cookie, session_cookie};
@@ -37,4 +37,10 @@ pub(crate) async fn revoke_user(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
     let user = UserId::parse("userId", input.param("userId"))?;
     let revoked = sessions::revoke_user(&ctx.sessions().await, ctx.now, &user).await?;
     Ok(Reply::ok(&revoked))
+}
+
+pub(crate) async fn revoke_handle(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
+    let handle = SessionHandle::parse("handle", input.param("handle"))?;
+    sessions::revoke_handle(&ctx.sessions().await, ctx.now, &handle).await?;
+    Ok(Reply::no_content())
 }

@@ -2,7 +2,9 @@
 //! every statement is metered. A missing binding is a storage error, not a panic.
 
 use crate::clock::now_ms;
-use crate::domain::ids::{ProfileId, UserId};
+use crate::domain::accounts::AccountDb;
+use crate::domain::health::{Schema, SchemaDb};
+use crate::domain::ids::{ProfileId, SessionHandle, UserId};
 use crate::domain::prefs::{PrefsDb, PrefsPatch, PrefsRow};
 use crate::domain::ratelimit::CounterDb;
 use crate::domain::sessions::{ListQuery, SessionDb, SessionRecord};
@@ -19,6 +21,22 @@ use worker::{D1Database, Env};
 
 /// The binding name in `wrangler.toml`.
 pub const BINDING: &str = "DB";
+
+/// The number of the newest migration (`migrations/NNNN_*.sql`) whose schema these queries
+/// need. Bump it with every new migration (a unit test compares it with `migrations/`).
+pub const SCHEMA_VERSION: u32 = 4;
+
+/// Every table the queries below use.
+pub const TABLES: [&str; 5] = [
+    "users",
+    "sessions",
+    "preferences",
+    "rate_limits",
+    "config_history",
+];
+
+/// The table `wrangler d1 migrations apply` records applied migrations in (its default).
+const MIGRATIONS_TABLE: &str = "d1_migrations";
 
 /// The D1 binding, metered.
 #[derive(Clone)]
@@ -68,6 +86,30 @@ impl D1 {
         result.map_err(|e| StorageError(format!("D1 query failed: {e}")))
     }
 
+    /// Runs statements as one batch: one round trip, in one transaction (all or none).
+    async fn batch(&self, statements: &[(&str, Vec<JsValue>)]) -> StoreResult<()> {
+        let db = self
+            .db
+            .as_ref()
+            .ok_or_else(|| StorageError::new("D1 binding is not configured"))?;
+        let t = now_ms();
+        let result = async {
+            let prepared = statements
+                .iter()
+                .map(|(sql, args)| db.prepare(*sql).bind(args))
+                .collect::<worker::Result<Vec<_>>>()?;
+            db.batch(prepared).await
+        }
+        .await;
+        let elapsed = now_ms() - t;
+        for _ in statements {
+            self.meter.d1(elapsed / statements.len() as f64);
+        }
+        result
+            .map(|_| ())
+            .map_err(|e| StorageError(format!("D1 batch failed: {e}")))
+    }
+
     async fn first<T: DeserializeOwned>(
         &self,
         sql: &str,
@@ -89,12 +131,12 @@ struct Count {
 
 /// Rows minted before idle deadlines existed have none: their idle deadline is their absolute one.
 const SESSION_COLS: &str = "id_hash, user_id, email, created_at, expires_at, \
-    COALESCE(idle_expires_at, expires_at) AS idle_expires_at, revoked_at";
+    COALESCE(idle_expires_at, expires_at) AS idle_expires_at, revoked_at, handle";
 
 impl SessionDb for D1 {
     async fn insert(&self, s: &SessionRecord) -> StoreResult<()> {
-        let sql = "INSERT INTO sessions (id_hash, user_id, email, created_at, expires_at, idle_expires_at) \
-                   VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+        let sql = "INSERT INTO sessions (id_hash, user_id, email, created_at, expires_at, idle_expires_at, handle) \
+                   VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
         let args = [
             text(&s.id_hash),
             text(&s.user_id),
@@ -102,6 +144,7 @@ impl SessionDb for D1 {
             at(s.created_at),
             at(s.expires_at),
             at(s.idle_expires_at),
+            opt_text(s.handle.as_deref()),
         ];
         self.rows::<serde_json::Value>(sql, &args).await.map(|_| ())
     }
@@ -169,6 +212,87 @@ impl SessionDb for D1 {
         );
         let args = [text(id_hash), at(now), at(idle_expires_at), at(due_until)];
         self.first(&sql, &args).await
+    }
+
+    async fn revoke_handle(
+        &self,
+        handle: &SessionHandle,
+        now: Millis,
+    ) -> StoreResult<Option<String>> {
+        let sql = "UPDATE sessions SET revoked_at = COALESCE(revoked_at, ?2) \
+                   WHERE handle = ?1 RETURNING id_hash";
+        let row = self
+            .first::<Hash>(sql, &[text(handle.as_str()), at(now)])
+            .await?;
+        Ok(row.map(|r| r.id_hash))
+    }
+}
+
+impl AccountDb for D1 {
+    async fn revoke_sessions(&self, user: &UserId, now: Millis) -> StoreResult<Vec<String>> {
+        let sql = "UPDATE sessions SET revoked_at = COALESCE(revoked_at, ?2) \
+                   WHERE user_id = ?1 AND expires_at > ?2 RETURNING id_hash";
+        let rows = self
+            .rows::<Hash>(sql, &[text(user.as_str()), at(now)])
+            .await?;
+        Ok(rows.into_iter().map(|r| r.id_hash).collect())
+    }
+
+    async fn erase(&self, user: &UserId, profile: Option<&ProfileId>) -> StoreResult<()> {
+        let mut statements = vec![
+            (
+                "DELETE FROM sessions WHERE user_id = ?1",
+                vec![text(user.as_str())],
+            ),
+            (
+                "DELETE FROM preferences WHERE user_id = ?1",
+                vec![text(user.as_str())],
+            ),
+        ];
+        if let Some(p) = profile {
+            statements.push(("DELETE FROM users WHERE id = ?1", vec![text(p.as_str())]));
+        }
+        self.batch(&statements).await
+    }
+}
+
+#[derive(Deserialize)]
+struct Name {
+    name: String,
+}
+
+impl SchemaDb for D1 {
+    fn expected_version(&self) -> u32 {
+        SCHEMA_VERSION
+    }
+
+    async fn schema(&self) -> StoreResult<Schema> {
+        let sql = "SELECT name FROM sqlite_master WHERE type = 'table' \
+                   AND name IN (?1, ?2, ?3, ?4, ?5, ?6)";
+        let mut args: Vec<JsValue> = TABLES.iter().map(|t| text(t)).collect();
+        args.push(text(MIGRATIONS_TABLE));
+        let present: Vec<String> = self
+            .rows::<Name>(sql, &args)
+            .await?
+            .into_iter()
+            .map(|n| n.name)
+            .collect();
+        let has = |t: &str| present.iter().any(|p| p == t);
+        let latest_migration = match has(MIGRATIONS_TABLE) {
+            true => {
+                let sql = format!("SELECT name FROM {MIGRATIONS_TABLE} ORDER BY id DESC LIMIT 1");
+                self.first::<Name>(&sql, &[]).await?.map(|n| n.name)
+            }
+            false => None,
+        };
+        Ok(Schema {
+            missing_tables: TABLES
+                .iter()
+                .filter(|t| !has(t))
+                .map(|t| t.to_string())
+                .collect(),
+            latest_migration,
+        })
     }
 }
 
@@ -417,5 +541,36 @@ impl ConfigDb for D1 {
         let args = [before.map_or(JsValue::NULL, num), JsValue::from(limit)];
         let rows = self.rows::<HistoryRow>(sql, &args).await?;
         Ok(rows.into_iter().map(HistoryEntry::from).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_version_is_the_newest_migration() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let newest = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| {
+                let name = e.unwrap().file_name().into_string().unwrap();
+                name.ends_with(".sql")
+                    .then(|| name[..4].parse::<u32>().unwrap())
+            })
+            .max();
+        assert_eq!(newest, Some(SCHEMA_VERSION), "bump d1::SCHEMA_VERSION");
+    }
+
+    #[test]
+    fn every_table_is_created_by_a_migration() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let all: String = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect();
+        for table in TABLES {
+            assert!(all.contains(&format!("CREATE TABLE {table} ")), "{table}");
+        }
     }
 }

@@ -1,9 +1,12 @@
 //! In-memory fakes of every storage port, for native tests: [`MemKv`] (the KV port),
-//! [`MemSessions`], [`MemPrefs`], [`MemUsers`], [`MemCounters`] and [`MemConfigDb`] (the D1
-//! ports), and [`FakeTimer`]. Each counts its calls and can be told to fail. [`Hooked`] runs
-//! another party's work at an exact point between calls ([`Interleaving`]), to test races.
+//! [`MemSessions`], [`MemPrefs`], [`MemUsers`], [`MemCounters`], [`MemConfigDb`],
+//! [`MemAccounts`] and [`MemSchema`] (the D1 ports), and [`FakeTimer`]. Each counts its
+//! calls and can be told to fail. [`Hooked`] runs another party's work at an exact point
+//! between calls ([`Interleaving`]), to test races.
 
-use crate::domain::ids::{ProfileId, UserId};
+use crate::domain::accounts::AccountDb;
+use crate::domain::health::{Schema, SchemaDb};
+use crate::domain::ids::{ProfileId, SessionHandle, UserId};
 use crate::domain::kv::{Kv, KvKey, ListedKey, PutOptions, KV_MAX_LIST_KEYS};
 use crate::domain::prefs::{PrefsDb, PrefsPatch, PrefsRow};
 use crate::domain::ratelimit::CounterDb;
@@ -303,6 +306,15 @@ impl SessionDb for Hooked<'_, '_, MemSessions> {
             .renew(id_hash, now, idle_expires_at, due_until)
             .await
     }
+
+    async fn revoke_handle(
+        &self,
+        handle: &SessionHandle,
+        now: Millis,
+    ) -> StoreResult<Option<String>> {
+        self.on.step();
+        self.inner.revoke_handle(handle, now).await
+    }
 }
 
 /// A failure switch and query counter shared by the fake databases.
@@ -413,6 +425,22 @@ impl SessionDb for MemSessions {
             r.idle_expires_at = idle_expires_at;
             self.renewals.set(self.renewals.get() + 1);
             r.clone()
+        }))
+    }
+
+    async fn revoke_handle(
+        &self,
+        handle: &SessionHandle,
+        now: Millis,
+    ) -> StoreResult<Option<String>> {
+        self.db.query()?;
+        let mut rows = self.rows.borrow_mut();
+        let row = rows
+            .iter_mut()
+            .find(|r| r.handle.as_deref() == Some(handle.as_str()));
+        Ok(row.map(|r| {
+            r.revoked_at = r.revoked_at.or(Some(now));
+            r.id_hash.clone()
         }))
     }
 }
@@ -643,6 +671,66 @@ impl ConfigDb for MemConfigDb {
             .filter(|e| before.is_none_or(|b| e.seq < b))
             .take(limit as usize)
             .collect())
+    }
+}
+
+/// The sessions, preferences and users tables together, for account deletion. Its own
+/// failure switch fails the deletion's queries only.
+#[derive(Default)]
+pub struct MemAccounts {
+    /// The sessions table.
+    pub sessions: MemSessions,
+    /// The preferences table.
+    pub prefs: MemPrefs,
+    /// The users table.
+    pub users: MemUsers,
+    /// Query counter and failure switch of the deletion's own queries.
+    pub db: FakeDb,
+}
+
+impl AccountDb for MemAccounts {
+    async fn revoke_sessions(&self, user: &UserId, now: Millis) -> StoreResult<Vec<String>> {
+        self.db.query()?;
+        let mut out = Vec::new();
+        for r in self.sessions.rows.borrow_mut().iter_mut() {
+            if r.user_id == user.as_str() && now < r.expires_at {
+                r.revoked_at = r.revoked_at.or(Some(now));
+                out.push(r.id_hash.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    async fn erase(&self, user: &UserId, profile: Option<&ProfileId>) -> StoreResult<()> {
+        self.db.query()?;
+        let id = user.as_str();
+        self.sessions.rows.borrow_mut().retain(|r| r.user_id != id);
+        self.prefs.rows.borrow_mut().remove(id);
+        if let Some(p) = profile {
+            self.users.rows.borrow_mut().remove(p.as_str());
+        }
+        Ok(())
+    }
+}
+
+/// A D1 schema as the self-check sees it: `None` fails the query.
+#[derive(Debug, Default)]
+pub struct MemSchema {
+    /// What the query answers.
+    pub schema: Option<Schema>,
+    /// The schema version the code needs.
+    pub expected: u32,
+}
+
+impl SchemaDb for MemSchema {
+    fn expected_version(&self) -> u32 {
+        self.expected
+    }
+
+    async fn schema(&self) -> StoreResult<Schema> {
+        self.schema
+            .clone()
+            .ok_or_else(|| StorageError::new("fake D1 failure"))
     }
 }
 
