@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (`npm test`, and what .ci/run runs): set-up, format and lint checks,
-# native unit, property and architecture tests, the API docs, the Worker built to Wasm by
+# native unit, property and architecture tests, docs/openapi.json regenerated-or-fail (feature
+# `openapi`), the API docs, the Worker built to Wasm by
 # `wrangler deploy --dry-run` (which also proves the deploy bundle), the library example
 # built to Wasm, then the integration tests against both builds in workerd and the script
 # tests (tests/scripts/: npm run dev on ports 8833-8834, provision against a stub wrangler).
@@ -12,10 +13,10 @@ say() { printf '\n==> %s\n' "$*"; }
 
 say "cargo fmt --all --check"
 cargo fmt --all --check
-say "cargo clippy --workspace --all-targets -- -D warnings"
-cargo clippy --workspace --all-targets --quiet -- -D warnings
-say "native unit, property and architecture tests"
-cargo test --quiet --lib --tests
+say "cargo clippy --workspace --all-targets --features edgestate/openapi -- -D warnings"
+cargo clippy --workspace --all-targets --features edgestate/openapi --quiet -- -D warnings
+say "native unit, property, architecture and OpenAPI tests (docs/openapi.json: regenerate with npm run openapi)"
+cargo test --quiet --features openapi --lib --tests
 say "cargo doc --no-deps (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps
 say "wrangler deploy --dry-run (builds build/ through [build])"

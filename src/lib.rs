@@ -22,6 +22,8 @@ mod embed;
 pub mod error;
 mod isolate;
 mod log;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 mod pipeline;
 pub mod routes;
 pub mod storage;

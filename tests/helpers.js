@@ -1,9 +1,13 @@
 // Boots the built Worker (build/index.js + its Wasm) in workerd through Miniflare, with real
-// local KV and D1, the schema from migrations/ applied, and an admin token set.
+// local KV and D1, the schema from migrations/ applied, and an admin token set. Every
+// response it receives, through any of `w.fetch`, `w.json`, `w.raw` or `w.mf.dispatchFetch`,
+// is checked against docs/openapi.json (contract.js): a response the document does not
+// allow fails the test that received it. The typed client over it is app.js.
 import { Miniflare } from "miniflare";
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { request } from "node:http";
+import { checkExchange, checkResponse } from "./contract.js";
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789";
 export const ROOT = new URL("..", import.meta.url).pathname;
@@ -11,7 +15,7 @@ export const COMPATIBILITY_DATE = /compatibility_date\s*=\s*"([^"]+)"/.exec(
   readFileSync(join(ROOT, "wrangler.toml"), "utf8"),
 )[1];
 
-/** The contract's config defaults (API.md, Config), and the session and header settings. */
+/** The config defaults (docs/API.md, "Config"), the session settings included. */
 export const DEFAULTS = {
   featureFlags: {},
   rateLimits: { default: 100 },
@@ -63,7 +67,9 @@ function statementsOf(sql) {
  * as ALLOWED_ORIGINS), `adminToken` (null for unset), `seedConfig` (an object stored as
  * config:app), `onLog`
  * (called with every chunk the runtime writes to stdout or stderr), `scriptPath` (another
- * built Worker, such as examples/embed/build/index.js).
+ * built Worker, such as examples/embed/build/index.js), `otherRoutes` (that Worker serves
+ * paths of its own beside edgestate's: responses on paths docs/openapi.json does not declare
+ * are not checked against it).
  */
 export async function boot({
   kv = true,
@@ -74,6 +80,7 @@ export async function boot({
   seedConfig,
   onLog,
   scriptPath = process.env.EDGESTATE_SCRIPT ?? join(ROOT, "build/index.js"),
+  otherRoutes = false,
 } = {}) {
   const bindings = { ...vars, ...(adminToken === null ? {} : { ADMIN_TOKEN: adminToken }) };
   const mf = new Miniflare({
@@ -92,6 +99,13 @@ export async function boot({
     }),
   });
   await mf.ready;
+  // Every response is checked against the contract, however the test sent its request.
+  const dispatch = mf.dispatchFetch.bind(mf);
+  mf.dispatchFetch = async (input, init = {}) => {
+    const res = await dispatch(input, init);
+    const method = init.method ?? input?.method ?? "GET";
+    return checkResponse(method, String(input?.url ?? input), res, { otherRoutes });
+  };
   const env = {
     mf,
     kv: kv ? await mf.getKVNamespace("CACHE") : null,
@@ -133,7 +147,15 @@ export async function boot({
         let text = "";
         res.setEncoding("utf8");
         res.on("data", (d) => (text += d));
-        res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, text }));
+        res.on("end", () => {
+          try {
+            const header = (name) => [res.headers[name.toLowerCase()]].flat()[0] ?? null;
+            checkExchange({ method, pathname: url.pathname, status: res.statusCode, header, text, otherRoutes });
+            resolve({ status: res.statusCode, headers: res.headers, text });
+          } catch (e) {
+            reject(e);
+          }
+        });
       });
       req.on("error", reject);
       req.end();

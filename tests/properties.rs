@@ -2,6 +2,11 @@
 //! it never panics, it accepts exactly the valid set (checked against an independent
 //! reference predicate written from the contract), and an accepted value round-trips. And
 //! the standard header fields the Worker writes parse as what their specifications say.
+//! Language tags are checked against RFC 5646's ABNF written out as a regular expression
+//! ([`bcp47`]), never against the code under test.
+
+// Test code: a bad oracle or strategy should fail loudly.
+#![allow(clippy::unwrap_used)]
 
 use edgestate::domain::config::AppConfig;
 use edgestate::domain::flags::{EvalContext, Flag};
@@ -20,6 +25,53 @@ use edgestate::routes::find;
 use edgestate::routes::input::query_flag;
 use proptest::prelude::*;
 use serde_json::{json, Value};
+use std::sync::OnceLock;
+
+/// RFC 5646 §2.1 `Language-Tag`, transcribed from its ABNF (ASCII case-insensitive, §2.1.1):
+/// `langtag / privateuse / grandfathered`.
+const LANGUAGE_TAG_ABNF: &str = concat!(
+    "(?i-u)^(?:",
+    // langtag: language ["-" script] ["-" region] *("-" variant) *("-" extension) ["-" privateuse]
+    "(?:[a-z]{2,3}(?:-[a-z]{3}){0,3}|[a-z]{4}|[a-z]{5,8})",
+    "(?:-[a-z]{4})?",
+    "(?:-(?:[a-z]{2}|[0-9]{3}))?",
+    "(?:-(?:[a-z0-9]{5,8}|[0-9][a-z0-9]{3}))*",
+    "(?:-[0-9a-wyz](?:-[a-z0-9]{2,8})+)*",
+    "(?:-x(?:-[a-z0-9]{1,8})+)?",
+    // privateuse
+    "|x(?:-[a-z0-9]{1,8})+",
+    // grandfathered: irregular, then regular
+    "|en-gb-oed|i-ami|i-bnn|i-default|i-enochian|i-hak|i-klingon|i-lux|i-mingo|i-navajo",
+    "|i-pwn|i-tao|i-tay|i-tsu|sgn-be-fr|sgn-be-nl|sgn-ch-de",
+    "|art-lojban|cel-gaulish|no-bok|no-nyn|zh-guoyu|zh-hakka|zh-min|zh-min-nan|zh-xiang",
+    ")$",
+);
+
+/// The oracle: well-formed per RFC 5646, and within the 35 characters edgestate stores.
+fn bcp47(tag: &str) -> bool {
+    static RE: OnceLock<regex::Regex> = OnceLock::new();
+    let re = RE.get_or_init(|| regex::Regex::new(LANGUAGE_TAG_ABNF).unwrap());
+    tag.len() <= 35 && re.is_match(tag)
+}
+
+/// Strings that follow the grammar (short repetitions, so most fit in 35 characters).
+fn grammatical_tag() -> impl Strategy<Value = String> {
+    let langtag = concat!(
+        "([a-zA-Z]{2,3}(-[a-zA-Z]{3}){0,3}|[a-zA-Z]{4}|[a-zA-Z]{5,8})",
+        "(-[a-zA-Z]{4})?(-([a-zA-Z]{2}|[0-9]{3}))?",
+        "(-([a-zA-Z0-9]{5,8}|[0-9][a-zA-Z0-9]{3})){0,2}",
+        "(-[0-9a-wyzA-WYZ](-[a-zA-Z0-9]{2,8}){1,2}){0,2}",
+        "(-[xX](-[a-zA-Z0-9]{1,8}){1,2})?",
+    );
+    prop_oneof![
+        4 => proptest::string::string_regex(langtag).unwrap(),
+        1 => proptest::string::string_regex("[xX](-[a-zA-Z0-9]{1,8}){1,3}").unwrap(),
+        1 => prop::sample::select(vec![
+            "i-klingon", "I-KLINGON", "en-GB-oed", "i-default", "sgn-CH-DE", "zh-min-nan",
+            "art-lojban", "zh-yue", "x-private",
+        ]).prop_map(str::to_string),
+    ]
+}
 
 fn in_set(s: &str, min: usize, max: usize, extra: &str) -> bool {
     (min..=max).contains(&s.len())
@@ -65,10 +117,19 @@ fn config_doc() -> impl Strategy<Value = Value> {
         prop::collection::btree_map("[a-zA-Z0-9_.:-]{1,8}", 0u64..2_000_000, 0..4)
             .prop_map(|m| json!(m)),
         (0u64..200_000).prop_map(Value::from),
+        (0u64..200_000).prop_map(|n| json!(n as f64)),
         prop::collection::vec("[a-z]{1,8}", 0..4).prop_map(|v| json!(v)),
     ];
     prop::collection::btree_map(field, value, 0..7)
         .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
+}
+
+/// A JSON Schema `integer`: a whole number, whether or not it is written with `.0`.
+fn whole(v: &Value) -> Option<u64> {
+    v.as_u64().or_else(|| {
+        let f = v.as_f64()?;
+        (f.fract() == 0.0 && (0.0..1e15).contains(&f)).then_some(f as u64)
+    })
 }
 
 /// Flag objects built from the valid grammar: variants of one type, rules on a few
@@ -143,7 +204,7 @@ fn valid_config_doc(doc: &Value) -> bool {
         }),
         "rateLimits" => v.as_object().is_some_and(|m| {
             m.iter().all(|(n, l)| {
-                in_set(n, 1, 64, "_.:-") && l.as_u64().is_some_and(|l| (1..=1_000_000).contains(&l))
+                in_set(n, 1, 64, "_.:-") && whole(l).is_some_and(|l| (1..=1_000_000).contains(&l))
             })
         }),
         "maintenanceMode" => v.is_boolean(),
@@ -152,7 +213,7 @@ fn valid_config_doc(doc: &Value) -> bool {
                 .all(|g| g.as_str().is_some_and(|g| in_set(g, 1, 64, "_.:-")))
         }),
         "rateLimitWindowSeconds" | "cacheTtlSeconds" => {
-            v.as_u64().is_some_and(|n| (1..=86_400).contains(&n))
+            whole(v).is_some_and(|n| (1..=86_400).contains(&n))
         }
         _ => false,
     })
@@ -327,7 +388,7 @@ proptest! {
         if let Some(l) = &lang { body.insert("language".into(), json!(l)); }
         if let Some(n) = notif { body.insert("notifications".into(), json!(n)); }
         let valid = theme.as_deref().is_none_or(|t| t == "light" || t == "dark")
-            && lang.as_deref().is_none_or(is_language_tag);
+            && lang.as_deref().is_none_or(bcp47);
         let parsed = PrefsPatch::parse(&Value::Object(body));
         prop_assert_eq!(parsed.is_ok(), valid);
         if let Ok(p) = parsed {
@@ -338,11 +399,16 @@ proptest! {
     }
 
     #[test]
-    fn language_tags_never_panic(s in "\\PC{0,40}") {
-        let ok = is_language_tag(&s);
-        if ok {
-            prop_assert!(s.len() <= 35 && s.split('-').all(|p| !p.is_empty() && p.len() <= 8 && p.chars().all(|c| c.is_ascii_alphanumeric())));
-        }
+    fn language_tags_are_exactly_the_rfc_5646_grammar(s in "\\PC{0,40}", t in "[a-zA-Z0-9xX-]{0,40}") {
+        prop_assert_eq!(is_language_tag(&s), bcp47(&s), "{:?}", s);
+        prop_assert_eq!(is_language_tag(&t), bcp47(&t), "{:?}", t);
+    }
+
+    #[test]
+    fn every_grammatical_tag_of_35_characters_or_less_is_accepted(tag in grammatical_tag()) {
+        prop_assert_eq!(is_language_tag(&tag), tag.len() <= 35, "{:?}", tag);
+        let body = json!({ "language": tag });
+        prop_assert_eq!(PrefsPatch::parse(&body).is_ok(), tag.len() <= 35);
     }
 
     #[test]

@@ -236,8 +236,15 @@ fn merge_map<T>(
     Ok(())
 }
 
+/// An integer in `min..=max`. A number written with a zero fraction (`60.0`) is that integer,
+/// as JSON Schema's `integer` has it; any other fraction is refused.
 fn int(field: &str, v: &Value, min: u64, max: u64) -> ApiResult<u32> {
-    let n = v.as_u64().filter(|n| (min..=max).contains(n));
+    let whole = v.as_u64().or_else(|| {
+        v.as_f64()
+            .filter(|f| f.fract() == 0.0 && (0.0..=max as f64).contains(f))
+            .map(|f| f as u64)
+    });
+    let n = whole.filter(|n| (min..=max).contains(n));
     n.and_then(|n| u32::try_from(n).ok())
         .ok_or_else(|| ApiError::invalid(field, &format!("must be an integer from {min} to {max}")))
 }
@@ -423,6 +430,14 @@ mod tests {
     }
 
     #[test]
+    fn integers_may_be_written_with_a_zero_fraction() {
+        let doc = json!({"rateLimits": {"x": 1388.0}, "cacheTtlSeconds": 60.0});
+        let c = AppConfig::from_document(&doc).unwrap();
+        assert_eq!(c.limit_for("x"), 1388);
+        assert_eq!(c.cache_ttl_seconds, 60);
+    }
+
+    #[test]
     fn validation_names_the_field() {
         let cases = [
             (json!({"maintenanceMode": "yes"}), "maintenanceMode"),
@@ -440,6 +455,8 @@ mod tests {
             (json!({"rateLimits": {"x": 1_000_001}}), "rateLimits.x"),
             (json!({"rateLimits": {"x": 1.5}}), "rateLimits.x"),
             (json!({"rateLimits": {"x": -1}}), "rateLimits.x"),
+            (json!({"rateLimits": {"x": -1.0}}), "rateLimits.x"),
+            (json!({"rateLimits": {"x": 1_000_001.0}}), "rateLimits.x"),
             (
                 json!({"rateLimitWindowSeconds": 0}),
                 "rateLimitWindowSeconds",

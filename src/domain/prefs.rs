@@ -95,64 +95,116 @@ fn parse_language(v: &serde_json::Value) -> ApiResult<String> {
         .ok_or_else(|| ApiError::invalid("language", "must be a BCP 47 language tag"))
 }
 
-/// A well-formed BCP 47 tag (RFC 5646 syntax, without the grandfathered irregular tags):
-/// language (2-3 or 5-8 letters) then optional script, region, variants, extensions and a
-/// private-use part; at most 35 characters.
+/// The most characters a stored language tag may have: RFC 5646 §4.4.1 asks every
+/// implementation to handle at least 35, the longest tag without extensions or private use.
+pub const MAX_LANGUAGE_TAG_CHARS: usize = 35;
+
+/// RFC 5646's irregular grandfathered tags: the only tags outside its `langtag` and
+/// `privateuse` productions (the regular ones, such as `zh-min-nan`, match `langtag`).
+const IRREGULAR: [&str; 17] = [
+    "en-GB-oed",
+    "i-ami",
+    "i-bnn",
+    "i-default",
+    "i-enochian",
+    "i-hak",
+    "i-klingon",
+    "i-lux",
+    "i-mingo",
+    "i-navajo",
+    "i-pwn",
+    "i-tao",
+    "i-tay",
+    "i-tsu",
+    "sgn-BE-FR",
+    "sgn-BE-NL",
+    "sgn-CH-DE",
+];
+
+/// A well-formed BCP 47 tag of at most [`MAX_LANGUAGE_TAG_CHARS`] characters, compared
+/// without regard to case as RFC 5646 says: a `langtag` (language with up to three extended
+/// language subtags, script, region, variants, extensions, private use), a private-use tag
+/// (`x-…`) or a grandfathered tag (`i-klingon`, `en-GB-oed`, …). Well-formed, not "valid":
+/// subtags are not looked up in the IANA registry.
 pub fn is_language_tag(tag: &str) -> bool {
-    if tag.is_empty() || tag.len() > 35 {
+    if tag.is_empty() || tag.len() > MAX_LANGUAGE_TAG_CHARS {
         return false;
     }
-    let alpha = |s: &str| s.bytes().all(|b| b.is_ascii_alphabetic());
-    let alnum = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric());
-    let mut parts = tag.split('-').peekable();
-    let Some(lang) = parts.next() else {
+    if IRREGULAR.iter().any(|g| g.eq_ignore_ascii_case(tag)) {
+        return true;
+    }
+    let subtags: Vec<&str> = tag.split('-').collect();
+    if !subtags
+        .iter()
+        .all(|s| (1..=8).contains(&s.len()) && alnum(s))
+    {
         return false;
+    }
+    match subtags.split_first() {
+        Some((first, rest)) if first.eq_ignore_ascii_case("x") => !rest.is_empty(),
+        Some(_) => is_langtag(&subtags),
+        None => false,
+    }
+}
+
+fn alpha(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_alphabetic())
+}
+
+fn alnum(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// `langtag` of RFC 5646 §2.1 over subtags already known to be 1-8 alphanumerics. Each
+/// subtag's form decides what it can be at its position, so one pass without backtracking
+/// reads the grammar.
+fn is_langtag(subtags: &[&str]) -> bool {
+    let mut rest = subtags;
+    let mut take = |ok: &dyn Fn(&str) -> bool| match rest.split_first() {
+        Some((s, tail)) if ok(s) => {
+            rest = tail;
+            true
+        }
+        _ => false,
     };
-    let lang_ok = (alpha(lang) && (2..=3).contains(&lang.len()))
-        || (alpha(lang) && (5..=8).contains(&lang.len()));
-    if !lang_ok {
+    let short_language = |s: &str| alpha(s) && (2..=3).contains(&s.len());
+    if take(&short_language) {
+        // Up to three extended language subtags (`zh-yue`, `zh-min-nan`).
+        for _ in 0..3 {
+            if !take(&|s| alpha(s) && s.len() == 3) {
+                break;
+            }
+        }
+    } else if !take(&|s| alpha(s) && (4..=8).contains(&s.len())) {
         return false;
     }
-    let mut stage = 0; // 0: script/region allowed, 1: region allowed, 2: variants/extensions
-    while let Some(p) = parts.next() {
-        let len = p.len();
-        if !alnum(p) || len == 0 || len > 8 {
+    take(&|s| alpha(s) && s.len() == 4); // script
+    take(&|s| {
+        (alpha(s) && s.len() == 2) || (s.len() == 3 && s.bytes().all(|b| b.is_ascii_digit()))
+    }); // region
+    while take(&is_variant) {}
+    is_extensions_and_private_use(rest)
+}
+
+fn is_variant(s: &str) -> bool {
+    s.len() >= 5 || (s.len() == 4 && s.as_bytes()[0].is_ascii_digit())
+}
+
+/// `*("-" extension) ["-" privateuse]`: each singleton but `x` opens an extension of one or
+/// more 2-8 character subtags; `x` opens private use (1-8 characters each) to the end.
+fn is_extensions_and_private_use(mut rest: &[&str]) -> bool {
+    while let Some((singleton, tail)) = rest.split_first() {
+        if singleton.len() != 1 {
             return false;
         }
-        if len == 1 {
-            // A singleton starts an extension (or `x` private use): it needs subtags after it.
-            let private = p.eq_ignore_ascii_case("x");
-            let mut count = 0;
-            while let Some(next) = parts.peek() {
-                if next.len() == 1 && !private {
-                    break;
-                }
-                let ok = alnum(next) && next.len() <= 8 && (private || next.len() >= 2);
-                if !ok {
-                    return false;
-                }
-                count += 1;
-                parts.next();
-            }
-            if count == 0 {
-                return false;
-            }
-            stage = 3;
-            continue;
+        if singleton.eq_ignore_ascii_case("x") {
+            return !tail.is_empty();
         }
-        if stage == 3 {
+        let n = tail.iter().take_while(|s| s.len() >= 2).count();
+        if n == 0 {
             return false;
         }
-        let digit_start = p.bytes().next().is_some_and(|b| b.is_ascii_digit());
-        let region = (len == 2 && alpha(p)) || (len == 3 && p.bytes().all(|b| b.is_ascii_digit()));
-        let variant = len >= 5 || (len == 4 && digit_start);
-        if stage == 0 && len == 4 && alpha(p) {
-            stage = 1;
-        } else if (stage <= 1 && region) || variant {
-            stage = 2;
-        } else {
-            return false;
-        }
+        rest = &tail[n..];
     }
     true
 }
@@ -534,6 +586,17 @@ mod tests {
             "yue-HK",
             "en-a-bbb-x-a",
             "nl-NL",
+            "zh-yue",
+            "zh-min-nan",
+            "zh-cmn-Hans-CN",
+            "x-private",
+            "X-Whatever-1",
+            "i-klingon",
+            "en-GB-oed",
+            "SGN-be-fr",
+            "art-lojban",
+            "qaaa",
+            "en-US-u-ca-gregory-nu-latn",
         ] {
             assert!(is_language_tag(ok), "{ok}");
         }
@@ -552,6 +615,16 @@ mod tests {
             "en-Latn-Latn",
             &"a".repeat(36),
             "en US",
+            "zh-yue-cmn-nan-min",
+            "x",
+            "x-",
+            "i-notgrandfathered",
+            "en-GB-oed-x",
+            "en-u",
+            "en-u-x-a",
+            "en-u-a-bb",
+            "abcdefghi",
+            "en-é",
         ] {
             assert!(!is_language_tag(bad), "{bad}");
         }

@@ -1,22 +1,21 @@
 // Users: profiles in D1 read through the stale-while-revalidate KV cache `user:<id>`
-// (GET /users/:id, POST /users/batch, PUT /admin/users/:id). Contract: API.md, section Users.
+// (GET /users/:id, POST /users/batch, PUT /admin/users/:id); docs/API.md, "Users". Cache
+// ages are seeded (a KV copy {data, cachedAt, ttl} written with the age a test needs), never
+// waited for.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADMIN_TOKEN, boot, eventually, expectError, sleep, timing } from "./helpers.js";
+import { ADMIN_TOKEN, eventually, expectError, timing } from "../helpers.js";
+import { spawnApp, uid } from "../app.js";
 
-const TTL = 1; // cacheTtlSeconds for the cache-state tests
+const TTL = 300; // cacheTtlSeconds: long enough that a copy written during a test stays fresh
 
 let w;
 beforeAll(async () => {
-  w = await boot({
+  w = await spawnApp({
     // A day-long rate-limit window: the approximate counter key does not roll over mid-test.
     seedConfig: { cacheTtlSeconds: TTL, rateLimits: { default: 1000000 }, rateLimitWindowSeconds: 86400 },
   });
 });
 afterAll(() => w?.dispose());
-
-let seq = 0;
-/** A fresh, valid profile id per call. */
-const uid = (tag = "u") => `${tag}_${Date.now().toString(36)}_${++seq}`;
 
 const row = (id) => w.db.prepare("SELECT id, name, updated_at FROM users WHERE id = ?").bind(id).first();
 const rowCount = async (id) =>
@@ -29,20 +28,20 @@ const xcache = (r) => r.res.headers.get("X-Cache");
 
 /** Sets cacheTtlSeconds through the admin route; this also makes the isolate's config copy fresh. */
 async function setTtl(ttl) {
-  const r = await w.json("/admin/config", { method: "PATCH", admin: true, body: { cacheTtlSeconds: ttl } });
+  const r = await w.patchConfig({ cacheTtlSeconds: ttl });
   expect(r.status, r.text).toBe(200);
   expect(r.body.cacheTtlSeconds).toBe(ttl);
 }
 
 async function putUser(id, name) {
-  const r = await w.json(`/admin/users/${id}`, { method: "PUT", admin: true, body: { name } });
+  const r = await w.putUser(id, { name });
   expect(r.status, r.text).toBe(200);
   return r.body;
 }
 
-const getUser = (id, client) => w.json(`/users/${id}`, { client });
+const getUser = (id, client) => w.getUser(id, { client });
 
-const batch = (ids, client) => w.json("/users/batch", { method: "POST", body: { ids }, client });
+const batch = (ids, client) => w.getUsers(ids, { client });
 
 const NONE = { reads: 0, writes: 0, lists: 0, deletes: 0, queries: 0 };
 
@@ -67,9 +66,11 @@ describe("PUT /admin/users/:id", () => {
   it("updates an existing profile in place (one row, new name, newer updatedAt)", async () => {
     const id = uid();
     const first = await putUser(id, "First");
-    await sleep(5);
+    // The first write, aged by a minute: the second must stamp a later time.
+    await w.db.prepare("UPDATE users SET updated_at = ? WHERE id = ?").bind(first.updatedAt - 60_000, id).run();
     const second = await putUser(id, "Second");
     expect(second).toEqual({ id, name: "Second", updatedAt: second.updatedAt });
+    expect(second.updatedAt).toBeGreaterThan(first.updatedAt - 60_000);
     expect(second.updatedAt).toBeGreaterThanOrEqual(first.updatedAt);
     expect(await rowCount(id)).toBe(1);
     expect(await row(id)).toEqual({ id, name: "Second", updated_at: second.updatedAt });
@@ -217,49 +218,50 @@ describe("GET /users/:id through the SWR cache", () => {
     expect(env.cachedAt).toBeGreaterThanOrEqual(before - 1000);
     expect(env.cachedAt).toBeLessThanOrEqual(after + 1000);
 
-    // KV expiry: max(60, 2*ttl) = 60 s.
+    // KV expiry: max(60, 2*ttl) seconds after the write, which happened between `before` and now.
     const { keys } = await w.kv.list({ prefix: `user:${id}` });
     expect(keys.map((k) => k.name)).toEqual([`user:${id}`]);
-    const ahead = keys[0].expiration - Date.now() / 1000;
-    expect(ahead).toBeGreaterThanOrEqual(58);
-    expect(ahead).toBeLessThanOrEqual(62);
+    expect(keys[0].expiration).toBeGreaterThanOrEqual(Math.floor(before / 1000) + 2 * TTL - 1);
+    expect(keys[0].expiration).toBeLessThanOrEqual(Math.ceil(Date.now() / 1000) + 2 * TTL + 1);
   });
 
-  it("KV expiry follows 2*ttl when that is over 60 s", async () => {
-    const id = uid();
-    await putUser(id, "Long");
-    await setTtl(45);
-    try {
-      const r = await getUser(id);
-      expect(xcache(r)).toBe("MISS");
-      expect((await envelope(id)).ttl).toBe(45);
-      const { keys } = await w.kv.list({ prefix: `user:${id}` });
-      const ahead = keys[0].expiration - Date.now() / 1000;
-      expect(ahead).toBeGreaterThanOrEqual(88);
-      expect(ahead).toBeLessThanOrEqual(92);
-    } finally {
-      await setTtl(TTL);
-    }
-  });
+  for (const [ttl, expiry] of [
+    [1, 60],
+    [45, 90],
+  ]) {
+    it(`KV expiry is max(60, 2*ttl): ${expiry} s for cacheTtlSeconds ${ttl}`, async () => {
+      const id = uid();
+      await putUser(id, "Expiry");
+      await setTtl(ttl);
+      try {
+        const before = Date.now();
+        const r = await getUser(id);
+        expect(xcache(r)).toBe("MISS");
+        expect((await envelope(id)).ttl).toBe(ttl);
+        const { keys } = await w.kv.list({ prefix: `user:${id}` });
+        expect(keys[0].expiration).toBeGreaterThanOrEqual(Math.floor(before / 1000) + expiry - 1);
+        expect(keys[0].expiration).toBeLessThanOrEqual(Math.ceil(Date.now() / 1000) + expiry + 1);
+      } finally {
+        await setTtl(TTL);
+      }
+    });
+  }
 
   it("after ttl: STALE with the old data (no D1 query), then a HIT carrying what D1 now holds", async () => {
     const id = uid();
-    await putUser(id, "Old Name");
-    await setTtl(TTL);
-    const miss = await getUser(id);
-    expect(xcache(miss)).toBe("MISS");
-    const { cachedAt } = await envelope(id);
-
-    await sleep(cachedAt + TTL * 1000 + 100 - Date.now());
-    await w.db.prepare("UPDATE users SET name = ?, updated_at = ? WHERE id = ?").bind("New Name", cachedAt + 1, id).run();
+    const current = await putUser(id, "New Name");
+    const old = { id, name: "Old Name", updatedAt: current.updatedAt - 3600_000 };
+    // A copy aged between ttl and 2*ttl.
+    const cachedAt = Date.now() - (TTL + 30) * 1000;
+    await w.kv.put(`user:${id}`, JSON.stringify({ data: old, cachedAt, ttl: TTL }));
 
     const stale = await getUser(id);
     expect(stale.status, stale.text).toBe(200);
     expect(xcache(stale)).toBe("STALE");
-    expect(stale.body.name).toBe("Old Name");
-    expect(stale.body).toEqual(miss.body);
+    expect(stale.body).toEqual(old);
     expect(timing(stale.res).queries).toBe(0); // the refresh is deferred (waitUntil)
 
+    // Waits for the deferred refresh to land (an event, not an age).
     const seen = [];
     const hit = await eventually(async () => {
       const r = await getUser(id);
@@ -267,7 +269,7 @@ describe("GET /users/:id through the SWR cache", () => {
       return xcache(r) === "HIT" && r.body.name === "New Name" ? r : null;
     }, 5000);
     expect(hit, seen.join(", ")).toBeTruthy();
-    expect(hit.body).toEqual({ id, name: "New Name", updatedAt: cachedAt + 1 });
+    expect(hit.body).toEqual(current);
     // The new data came from the background refresh, not from a later MISS.
     expect(seen.every((s) => / (HIT|STALE) /.test(s)), seen.join(", ")).toBe(true);
     const env = await envelope(id);
@@ -277,14 +279,10 @@ describe("GET /users/:id through the SWR cache", () => {
 
   it("after 2*ttl without a refresh: MISS, read from D1 again", async () => {
     const id = uid();
-    await putUser(id, "Before");
-    await setTtl(TTL);
-    const miss = await getUser(id);
-    expect(xcache(miss)).toBe("MISS");
-    const { cachedAt } = await envelope(id);
-    await w.db.prepare("UPDATE users SET name = ? WHERE id = ?").bind("After", id).run();
+    await putUser(id, "After");
+    const cachedAt = Date.now() - (2 * TTL + 30) * 1000;
+    await w.kv.put(`user:${id}`, JSON.stringify({ data: { id, name: "Before", updatedAt: 1 }, cachedAt, ttl: TTL }));
 
-    await sleep(cachedAt + 2 * TTL * 1000 + 100 - Date.now());
     const again = await getUser(id);
     expect(again.status, again.text).toBe(200);
     expect(xcache(again)).toBe("MISS");

@@ -1,7 +1,8 @@
-// Issue 3: the config store (`config:app` in KV), feature flags, the maintenance gate and
+// The config store (`config:app` in KV), feature flags, the maintenance gate and
 // admin auth, checked black-box against the built Worker in workerd with real local KV and D1.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADMIN_TOKEN, DEFAULTS, boot, expectError, sum, timing } from "./helpers.js";
+import { ADMIN_TOKEN, DEFAULTS, expectError, sum, timing } from "../helpers.js";
+import { spawnApp } from "../app.js";
 
 
 // Limits high enough that no test here runs into rate limiting by accident.
@@ -14,7 +15,7 @@ const SEED = {
 
 let w;
 beforeAll(async () => {
-  w = await boot({ seedConfig: SEED });
+  w = await spawnApp({ seedConfig: SEED });
 });
 afterAll(() => w?.dispose());
 
@@ -22,13 +23,13 @@ const stored = () => w.kv.get("config:app");
 
 /** PUT a whole config through the admin route and check it took. */
 async function put(cfg, env = w) {
-  const r = await env.json("/admin/config", { method: "PUT", admin: true, body: cfg });
+  const r = await env.replaceConfig(cfg);
   expect(r.status, r.text).toBe(200);
   return r.body;
 }
 
 async function patch(body, env = w) {
-  const r = await env.json("/admin/config", { method: "PATCH", admin: true, body });
+  const r = await env.patchConfig(body);
   expect(r.status, r.text).toBe(200);
   return r.body;
 }
@@ -49,7 +50,7 @@ describe("GET /config", () => {
   });
 
   it("serves the contract's defaults when config:app is absent", async () => {
-    const e = await boot();
+    const e = await spawnApp();
     try {
       expect(await e.kv.get("config:app")).toBeNull();
       const r = await e.json("/config");
@@ -65,7 +66,7 @@ describe("GET /config", () => {
   });
 
   it("keeps serving (defaults) when KV is unavailable, and a write then fails as 503 unavailable", async () => {
-    const e = await boot({ kv: false });
+    const e = await spawnApp({ kv: false });
     try {
       const r = await e.json("/config");
       expect(r.status, r.text).toBe(200);
@@ -316,7 +317,7 @@ describe("admin auth", () => {
   });
 
   it("a Worker without ADMIN_TOKEN refuses everyone, whatever token is sent", async () => {
-    const e = await boot({ adminToken: null });
+    const e = await spawnApp({ adminToken: null });
     try {
       const attempts = [
         {},
@@ -344,7 +345,7 @@ describe("admin auth", () => {
   });
 
   it("an empty ADMIN_TOKEN counts as unset; a seeded maintenanceMode gates from the first request", async () => {
-    const e = await boot({ adminToken: "", seedConfig: { maintenanceMode: true } });
+    const e = await spawnApp({ adminToken: "", seedConfig: { maintenanceMode: true } });
     try {
       const before = await e.kv.get("config:app");
       for (const headers of [{}, { Authorization: "Bearer " }, { Authorization: "Bearer x" }]) {
@@ -607,7 +608,7 @@ describe("config cache", () => {
   it("50 sequential GET /config read config:app from KV at most 5 times in all", async () => {
     // A fresh Worker (cold isolate cache). The config group is strict (counted in D1), so
     // every KV read in Server-Timing is a config read.
-    const e = await boot({ seedConfig: { ...HIGH, strictRateLimits: ["config"] } });
+    const e = await spawnApp({ seedConfig: { ...HIGH, strictRateLimits: ["config"] } });
     try {
       const timings = [];
       for (let i = 0; i < 50; i++) {

@@ -5,15 +5,17 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ROOT, boot, expectError } from "./helpers.js";
+import { ROOT, expectError } from "../helpers.js";
+import { spawnApp } from "../app.js";
 
 const SCRIPT = join(ROOT, "examples/embed/build/index.js");
 let w;
 
 beforeAll(async () => {
   if (!existsSync(SCRIPT)) throw new Error("examples/embed is not built: run `npm test` (it builds it)");
-  w = await boot({
+  w = await spawnApp({
     scriptPath: SCRIPT,
+    otherRoutes: true,
     seedConfig: { featureFlags: { newCheckout: true }, rateLimits: { default: 1000, quotes: 3 } },
   });
 });

@@ -1,10 +1,11 @@
 // The skeleton: the Wasm Worker really boots in workerd and answers the contract's basics.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { boot, expectError, timing } from "./helpers.js";
+import { expectError, timing } from "../helpers.js";
+import { spawnApp } from "../app.js";
 
 let w;
 beforeAll(async () => {
-  w = await boot();
+  w = await spawnApp();
 });
 afterAll(() => w?.dispose());
 

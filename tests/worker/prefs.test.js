@@ -1,30 +1,23 @@
-// Issue 5: user preferences without lost updates. GET/PATCH /prefs for the session's user;
+// User preferences without lost updates. GET/PATCH /prefs for the session's user;
 // D1 (`preferences`) is the authority, KV (`prefs:<userId>`) the fast read path.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { boot, eventually, expectError, timing } from "./helpers.js";
+import { eventually, expectError, timing } from "../helpers.js";
+import { spawnApp, uid } from "../app.js";
 
 const DEFAULTS = { theme: "light", language: "en", notifications: true };
 
 let w;
 beforeAll(async () => {
-  w = await boot({ seedConfig: { rateLimits: { default: 1000000 } } });
+  w = await spawnApp({ seedConfig: { rateLimits: { default: 1000000 } } });
 });
 afterAll(() => w?.dispose());
 
-let userCounter = 0;
-/** A fresh user id, unique within this file. */
-const newUser = (tag = "u") => `prefs-${tag}-${++userCounter}`;
+/** A fresh user id, unique within the run. */
+const newUser = (tag = "u") => uid(`prefs-${tag}`);
 
 /** Mints a session for `userId` and returns its id. */
 async function session(userId) {
-  const r = await w.json("/sessions", {
-    method: "POST",
-    admin: true,
-    body: { userId, email: `${userId}@example.com` },
-  });
-  expect(r.status, r.text).toBe(201);
-  expect(typeof r.body.sessionId).toBe("string");
-  return r.body.sessionId;
+  return (await w.mintSession({ userId })).id;
 }
 
 async function newSession(tag) {
@@ -32,9 +25,8 @@ async function newSession(tag) {
   return { userId, sid: await session(userId) };
 }
 
-const getPrefs = (sid, opts = {}) => w.json("/prefs", { session: sid, ...opts });
-const patchPrefs = (sid, body, opts = {}) =>
-  w.json("/prefs", { method: "PATCH", session: sid, body, ...opts });
+const getPrefs = (sid, opts) => w.getPrefs(sid, opts);
+const patchPrefs = (sid, body, opts) => w.patchPrefs(sid, body, opts);
 
 /** The D1 row of a user, or null. */
 const row = (userId) =>
@@ -195,6 +187,27 @@ describe("PATCH /prefs", () => {
       expect((await getPrefs(sid)).body.language).toBe(tag);
       expect((await row(userId)).language).toBe(tag);
     }
+  });
+
+  it("accepts every well-formed RFC 5646 tag: extended language, private use, grandfathered", async () => {
+    const { userId, sid } = await newSession("bcp47-all");
+    const tags = ["zh-yue", "zh-min-nan", "zh-cmn-Hans-CN", "x-private", "i-klingon", "en-GB-oed", "sgn-CH-DE", "art-lojban", "en-US-u-ca-gregory"];
+    for (const tag of tags) {
+      const r = await patchPrefs(sid, { language: tag });
+      expect(r.status, `${tag}: ${r.text}`).toBe(200);
+      expect(r.body.language).toBe(tag);
+      expect((await row(userId)).language).toBe(tag);
+    }
+  });
+
+  it("refuses malformed tags with 400 invalid_request naming language, and stores nothing", async () => {
+    const { userId, sid } = await newSession("bcp47-bad");
+    for (const tag of ["zh-yue-cmn-nan-min", "x", "x-", "i-notgrandfathered", "en-u", "en-GB-oed-x", "en--US", "en_US", "abcdefghi"]) {
+      const r = await patchPrefs(sid, { language: tag });
+      expectError(expect, r, 400, "invalid_request");
+      expect(r.body.error, tag).toMatch(/language/);
+    }
+    expect(await row(userId)).toBeNull();
   });
 });
 

@@ -1,0 +1,553 @@
+//! The OpenAPI 3.1 description of the API, `docs/openapi.json`, generated from the route
+//! table ([`ROUTES`]: methods, paths, access, gating, rate limiting) and one declaration per
+//! route ([`operations::OPERATIONS`]: parameters, bodies, success status and headers) with
+//! the schemas of the request and response types ([`schemas`]).
+//!
+//! Feature `openapi`, off by default: none of this reaches the Worker's Wasm. `npm run
+//! openapi` (`cargo run --features openapi --bin openapi`) rewrites the file, and
+//! `tests/openapi.rs` fails while the committed file differs from what this generates.
+//! Object keys come out sorted (`serde_json` without `preserve_order`), so the output is
+//! byte-for-byte stable.
+
+pub mod operations;
+pub mod schemas;
+
+use crate::domain::sessions::Check;
+use crate::routes::{Access, Limit, Route, ROUTES};
+use operations::{Op, Place, OPERATIONS};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeSet;
+
+/// The command that rewrites `docs/openapi.json`.
+pub const REGENERATE: &str = "npm run openapi";
+
+/// Where a route's declaration goes.
+const DECLARE: &str = "src/openapi/operations.rs (OPERATIONS)";
+
+/// `docs/openapi.json` as text: pretty-printed, sorted keys, a final newline.
+pub fn render() -> Result<String, String> {
+    let doc = document()?;
+    serde_json::to_string_pretty(&doc)
+        .map(|s| s + "\n")
+        .map_err(|e| e.to_string())
+}
+
+/// The document; an error names a route without a declaration (or a declaration without a
+/// route) and says where to fix it.
+pub fn document() -> Result<Value, String> {
+    let mut paths = Map::new();
+    for route in ROUTES {
+        let op = declaration(route)?;
+        let item = paths
+            .entry(template(route.path))
+            .or_insert_with(|| json!({}));
+        item[route.method.to_ascii_lowercase()] = operation(route, op)?;
+    }
+    if let Some(op) = OPERATIONS.iter().find(|op| {
+        !ROUTES
+            .iter()
+            .any(|r| r.method == op.method && r.path == op.path)
+    }) {
+        return Err(format!(
+            "{} {} is declared in {DECLARE} but is not in ROUTES: remove or fix it",
+            op.method, op.path
+        ));
+    }
+    Ok(json!({
+        "openapi": "3.1.0",
+        "info": info(),
+        "servers": [{ "url": "http://127.0.0.1:8787", "description": "npm run dev" }],
+        "tags": tags(),
+        "paths": paths,
+        "components": components(),
+    }))
+}
+
+fn declaration(route: &Route) -> Result<&'static Op, String> {
+    OPERATIONS
+        .iter()
+        .find(|op| op.method == route.method && op.path == route.path)
+        .ok_or_else(|| {
+            format!(
+                "{} {} has no OpenAPI declaration: add an `Op` for it to {DECLARE} (new schemas \
+                 go in src/openapi/schemas.rs), then run `{REGENERATE}`",
+                route.method, route.path
+            )
+        })
+}
+
+/// `/users/:id` → `/users/{id}`.
+pub fn template(path: &str) -> String {
+    path.split('/')
+        .map(|s| match s.strip_prefix(':') {
+            Some(name) => format!("{{{name}}}"),
+            None => s.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn operation(route: &Route, op: &Op) -> Result<Value, String> {
+    let mut o = json!({
+        "operationId": op.id,
+        "summary": op.summary,
+        "tags": [op.tag],
+        "security": security(route.access),
+        "responses": responses(route, op),
+        "x-edgestate": {
+            "access": access_name(route.access),
+            "gated": route.gated,
+            "rateLimitGroup": match route.limit { Limit::Group(g) => json!(g), Limit::Unlimited => Value::Null },
+        },
+    });
+    let params = parameters(route, op)?;
+    if !params.is_empty() {
+        o["parameters"] = Value::Array(params);
+    }
+    if let Some(body) = op.body {
+        o["requestBody"] = json!({
+            "required": true,
+            "description": "JSON, at most 64 KiB",
+            "content": { "application/json": { "schema": schemas::reference(body) } },
+        });
+    }
+    Ok(o)
+}
+
+fn access_name(access: Access) -> &'static str {
+    match access {
+        Access::Public => "public",
+        Access::Admin => "admin",
+        Access::Session(Check::Fast) => "session",
+        Access::Session(Check::Authoritative) => "session (checked in D1)",
+    }
+}
+
+fn security(access: Access) -> Value {
+    match access {
+        Access::Public => json!([]),
+        Access::Admin => json!([{ "adminBearer": [] }]),
+        Access::Session(_) => json!([{ "sessionBearer": [] }, { "sessionCookie": [] }]),
+    }
+}
+
+fn parameters(route: &Route, op: &Op) -> Result<Vec<Value>, String> {
+    let in_path: Vec<&str> = route
+        .path
+        .split('/')
+        .filter_map(|s| s.strip_prefix(':'))
+        .collect();
+    let mut out = Vec::new();
+    for name in &in_path {
+        if !op
+            .params
+            .iter()
+            .any(|p| p.place == Place::Path && p.name == *name)
+        {
+            return Err(format!(
+                "{} {}: declare path parameter `{name}` in {DECLARE}",
+                route.method, route.path
+            ));
+        }
+    }
+    for p in op.params {
+        let schema = schemas::reference(p.schema);
+        let (place, required, schema) = match p.place {
+            Place::Path if !in_path.contains(&p.name) => {
+                return Err(format!(
+                    "{} {}: `{}` is not a parameter of the path",
+                    route.method, route.path, p.name
+                ))
+            }
+            // A `.` or `..` segment is resolved away by clients before it is sent.
+            Place::Path => (
+                "path",
+                true,
+                json!({ "allOf": [schema, { "not": { "enum": [".", ".."] } }] }),
+            ),
+            Place::Query | Place::QueryObject => ("query", false, schema),
+            Place::Header => ("header", false, schema),
+        };
+        let mut param = json!({ "name": p.name, "in": place, "required": required,
+            "description": p.description, "schema": schema });
+        if p.place == Place::QueryObject {
+            param["style"] = json!("form");
+            param["explode"] = json!(true);
+        }
+        out.push(param);
+    }
+    Ok(out)
+}
+
+fn error_statuses(route: &Route, op: &Op) -> BTreeSet<u16> {
+    let mut s: BTreeSet<u16> = op.errors.iter().copied().collect();
+    s.insert(500);
+    let only_headers = op.params.iter().all(|p| p.place == Place::Header);
+    if !only_headers || op.body.is_some() {
+        s.insert(400);
+    }
+    if route.access != Access::Public {
+        s.insert(401);
+    }
+    if route.has_body() {
+        s.insert(413);
+    }
+    if let Limit::Group(_) = route.limit {
+        s.insert(429);
+    }
+    if route.gated {
+        s.insert(503);
+    }
+    s
+}
+
+fn responses(route: &Route, op: &Op) -> Value {
+    let mut out = Map::new();
+    let mut ok = json!({
+        "description": "Success",
+        "headers": headers(route, op.status, op.headers),
+    });
+    if let Some(schema) = op.response {
+        ok["content"] = json!({ "application/json": { "schema": schemas::reference(schema) } });
+    }
+    out.insert(op.status.to_string(), ok);
+    for status in error_statuses(route, op) {
+        let schema = match (status, op.error_schema) {
+            (400 | 404, Some(own)) => own,
+            _ => error_body(route, status).0,
+        };
+        let etag: &[&str] = if matches!(status, 304 | 412) {
+            &["ETag"]
+        } else {
+            &[]
+        };
+        let mut answer = json!({
+            "description": error_description(status),
+            "headers": headers(route, status, etag),
+        });
+        if status != 304 {
+            answer["content"] =
+                json!({ "application/json": { "schema": schemas::reference(schema) } });
+        }
+        out.insert(status.to_string(), answer);
+    }
+    Value::Object(out)
+}
+
+/// The component schema of an error body and the codes it allows.
+fn error_body(route: &Route, status: u16) -> (&'static str, &'static [&'static str]) {
+    match status {
+        400 if route.has_body() => ("BadBody", &["invalid_json", "invalid_request"]),
+        400 => ("BadRequest", &["invalid_request"]),
+        401 => ("Unauthorized", &["unauthorized"]),
+        404 => ("NotFound", &["not_found"]),
+        405 => ("MethodNotAllowed", &["method_not_allowed"]),
+        412 => ("PreconditionFailed", &["precondition_failed"]),
+        413 => ("PayloadTooLarge", &["payload_too_large"]),
+        429 => ("RateLimited", &["rate_limited"]),
+        503 if route.gated => ("UnavailableOrMaintenance", &["maintenance", "unavailable"]),
+        503 => ("Unavailable", &["unavailable"]),
+        _ => ("Internal", &["internal"]),
+    }
+}
+
+/// The error body schemas: `Error` with `code` narrowed to what one status can carry.
+fn error_schemas() -> Vec<(String, Value)> {
+    let gated = ROUTES.iter().find(|r| r.gated && r.has_body());
+    let plain = ROUTES.iter().find(|r| !r.gated && !r.has_body());
+    let mut out = Vec::new();
+    for route in [gated, plain].into_iter().flatten() {
+        for status in [400, 401, 404, 405, 412, 413, 429, 500, 503] {
+            let (name, codes) = error_body(route, status);
+            out.push((name.to_string(), json!({
+                "allOf": [schemas::reference("Error"), { "properties": { "code": { "enum": codes } } }],
+            })));
+        }
+    }
+    out
+}
+
+fn error_description(status: u16) -> &'static str {
+    match status {
+        400 => "Malformed JSON (`invalid_json`), or a value missing, of the wrong type, out of range or unknown (`invalid_request`, the message names it); nothing was changed",
+        401 => "Missing, malformed, unknown, expired or revoked credentials; nothing was changed",
+        304 => "Not modified: the answer has the `ETag` sent in `If-None-Match`; no body",
+        404 => "No such resource",
+        412 => "`If-Match` does not name the current version (sent as `ETag`); nothing was changed",
+        413 => "The body is over 64 KiB (refused before it is read whole); nothing was changed",
+        429 => "Over the rate limit: retry after `Retry-After` seconds",
+        503 => "`maintenance` (gated routes while `maintenanceMode` is on, with `Retry-After`) or `unavailable` (KV or D1 failed and nothing stale could be served); opaque",
+        _ => "A bug; opaque, its cause is logged",
+    }
+}
+
+/// The headers of one response of `route`.
+fn headers(route: &Route, status: u16, extra: &[&str]) -> Value {
+    let mut names = vec!["Server-Timing", "X-Content-Type-Options"];
+    if route.is_private() {
+        names.push("Cache-Control");
+    }
+    if let Limit::Group(_) = route.limit {
+        names.extend(["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"]);
+    }
+    if status == 429 || (status == 503 && route.gated) {
+        names.push("Retry-After");
+    }
+    names.extend(extra);
+    let mut out = Map::new();
+    for kind in names {
+        // Before the rate limit is counted (maintenance, a failed strict counter) or after
+        // a handler's crash, a 5xx may lack the RateLimit headers; Retry-After is only on
+        // `maintenance`.
+        let optional = status >= 500 && (kind.starts_with("RateLimit-") || kind == "Retry-After");
+        let (name, _) = header(kind);
+        out.insert(
+            name.to_string(),
+            json!({ "$ref": format!("#/components/headers/{}", header_id(kind, optional)) }),
+        );
+    }
+    Value::Object(out)
+}
+
+/// The component name of a header kind: `RateLimit-Limit` → `RateLimitLimit`, with
+/// `Optional` appended where it may be absent.
+fn header_id(kind: &str, optional: bool) -> String {
+    let id: String = kind.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    if optional {
+        id + "Optional"
+    } else {
+        id
+    }
+}
+
+/// Every header component, required and, where some response may lack it, optional.
+fn header_components() -> Value {
+    let mut out = Map::new();
+    for kind in HEADER_KINDS {
+        for optional in [false, true] {
+            if optional && !(kind.starts_with("RateLimit-") || kind == "Retry-After") {
+                continue;
+            }
+            let (_, mut object) = header(kind);
+            object["required"] = json!(!optional);
+            out.insert(header_id(kind, optional), object);
+        }
+    }
+    Value::Object(out)
+}
+
+const HEADER_KINDS: [&str; 12] = [
+    "ETag",
+    "Server-Timing",
+    "X-Content-Type-Options",
+    "Cache-Control",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "Retry-After",
+    "Allow",
+    "X-Cache",
+    "SetSessionCookie",
+    "ClearSessionCookie",
+];
+
+/// A header by its kind: the name it is sent under and its description and schema.
+fn header(kind: &str) -> (&'static str, Value) {
+    let integer = json!({ "type": "integer", "minimum": 0 });
+    let (name, description, schema) = match kind {
+        "Server-Timing" => (
+            "Server-Timing",
+            "KV and D1 work done before the response (deferred work not counted)",
+            json!({ "type": "string", "pattern": SERVER_TIMING }),
+        ),
+        "X-Content-Type-Options" => (
+            "X-Content-Type-Options",
+            "Always `nosniff`",
+            json!({ "const": "nosniff" }),
+        ),
+        "Cache-Control" => (
+            "Cache-Control",
+            "Session, preference and admin responses are never stored",
+            json!({ "const": "no-store" }),
+        ),
+        "RateLimit-Limit" => (
+            "RateLimit-Limit",
+            "Requests allowed per window in this route's group",
+            integer,
+        ),
+        "RateLimit-Remaining" => (
+            "RateLimit-Remaining",
+            "Requests left in this window",
+            integer,
+        ),
+        "RateLimit-Reset" => ("RateLimit-Reset", "Seconds until the window ends", integer),
+        "Retry-After" => ("Retry-After", "Seconds to wait before retrying", integer),
+        "Allow" => (
+            "Allow",
+            "The methods the path declares",
+            json!({ "type": "string", "pattern": "^[A-Z]+(, [A-Z]+)*$" }),
+        ),
+        _ => response_header(kind),
+    };
+    (
+        name,
+        json!({ "description": description, "schema": schema }),
+    )
+}
+
+/// The headers particular to some responses.
+fn response_header(kind: &str) -> (&'static str, &'static str, Value) {
+    match kind {
+        "ETag" => (
+            "ETag",
+            "A strong entity tag: the config's version (`\"3\"`), or a hash of the OFREP answer",
+            json!({ "type": "string", "pattern": "^\"[0-9a-f]+\"$" }),
+        ),
+        "X-Cache" => (
+            "X-Cache",
+            "HIT (fresh copy), STALE (served, refreshed in the background) or MISS (read from D1)",
+            json!({ "enum": ["HIT", "STALE", "MISS"] }),
+        ),
+        "ClearSessionCookie" => (
+            "Set-Cookie",
+            "Clears the session cookie",
+            json!({ "const": "session=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0" }),
+        ),
+        "SetSessionCookie" => (
+            "Set-Cookie",
+            "The session cookie (7 days)",
+            json!({ "type": "string",
+            "pattern": "^session=[A-Za-z0-9_-]{43}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=604800$" }),
+        ),
+        _ => ("", "", Value::Null),
+    }
+}
+
+const SERVER_TIMING: &str = concat!(
+    "^kv;desc=\"reads=[0-9]+ writes=[0-9]+ lists=[0-9]+ deletes=[0-9]+\";dur=[0-9]+(\\.[0-9]+)?, ",
+    "d1;desc=\"queries=[0-9]+\";dur=[0-9]+(\\.[0-9]+)?(, .+)?$",
+);
+
+/// Answers to requests that match no operation: an unknown path, or a method a path does
+/// not declare.
+fn router_responses() -> Value {
+    let base = |code: &str, extra: &[&str]| {
+        let mut headers = Map::new();
+        for kind in ["Server-Timing", "X-Content-Type-Options"]
+            .iter()
+            .chain(extra)
+        {
+            let (name, _) = header(kind);
+            headers.insert(
+                name.to_string(),
+                json!({ "$ref": format!("#/components/headers/{}", header_id(kind, false)) }),
+            );
+        }
+        json!({ "headers": headers, "content": { "application/json": { "schema": {
+            "$ref": format!("#/components/schemas/{code}") } } } })
+    };
+    let mut not_found = base("NotFound", &[]);
+    not_found["description"] = json!(
+        "Any path no operation declares (matched exactly: no trailing slash, case-sensitive)"
+    );
+    let mut not_allowed = base("MethodNotAllowed", &["Allow"]);
+    not_allowed["description"] = json!("A declared path with any other method, unknown ones included; `Allow` lists the path's methods. `HEAD` is answered wherever `GET` is, without a body");
+    json!({ "NotFound": not_found, "MethodNotAllowed": not_allowed })
+}
+
+fn components() -> Value {
+    let schemas: Map<String, Value> = schemas::all()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .chain(error_schemas())
+        .collect();
+    json!({
+        "schemas": schemas,
+        "headers": header_components(),
+        "responses": router_responses(),
+        "securitySchemes": {
+            "adminBearer": { "type": "http", "scheme": "bearer",
+                "description": "`Authorization: Bearer <ADMIN_TOKEN>` (a Worker secret), compared in constant time. Unset or empty: every admin request is refused" },
+            "sessionBearer": { "type": "http", "scheme": "bearer", "bearerFormat": "sessionId (43 base64url characters)",
+                "description": "`Authorization: Bearer <sessionId>` from `POST /sessions`; wins over the cookie" },
+            "sessionCookie": { "type": "apiKey", "in": "cookie", "name": "session",
+                "description": "The `session` cookie that `POST /sessions` sets" },
+        },
+    })
+}
+
+fn info() -> Value {
+    json!({
+        "title": "edgestate",
+        "version": env!("CARGO_PKG_VERSION"),
+        "license": { "name": "MIT", "identifier": "MIT" },
+        "description": concat!(
+            "Sessions, an app config with feature flags and a maintenance gate, user preferences, ",
+            "a stale-while-revalidate cache and rate limiting, served by one Cloudflare Worker on ",
+            "Workers KV and D1. Generated from the route table (`npm run openapi`); docs/API.md is ",
+            "the prose reference (consistency guarantees, limits, examples).\n\n",
+            "Every response carries `Server-Timing` and `X-Content-Type-Options: nosniff`; errors are ",
+            "`{\"error\",\"code\"}` (see `Error`). An unknown path is 404 (`#/components/responses/NotFound`); ",
+            "a declared path with another method is 405 with `Allow` (`#/components/responses/MethodNotAllowed`); ",
+            "`HEAD` is answered wherever `GET` is. Rate-limited operations (`x-edgestate.rateLimitGroup`) ",
+            "count per client address and group; gated ones answer 503 `maintenance` while `maintenanceMode` is on.",
+        ),
+    })
+}
+
+fn tags() -> Value {
+    json!([
+        { "name": "health", "description": "Liveness" },
+        { "name": "config", "description": "The app config (KV `config:app`), feature flags and the maintenance gate" },
+        { "name": "flags", "description": "Flag evaluation over the OpenFeature Remote Evaluation Protocol (OFREP)" },
+        { "name": "sessions", "description": "Sessions: D1 is the authority, KV the read path; only hashes are stored" },
+        { "name": "prefs", "description": "The caller's preferences: D1 is the authority, no acknowledged write is lost" },
+        { "name": "users", "description": "Profiles in D1 behind a stale-while-revalidate KV cache" },
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routes::ROUTES;
+
+    fn route(method: &'static str, path: &'static str) -> Route {
+        Route {
+            method,
+            path,
+            access: Access::Public,
+            gated: true,
+            limit: Limit::Group("widgets"),
+            handler: ROUTES[0].handler,
+        }
+    }
+
+    #[test]
+    fn a_route_without_a_declaration_says_where_to_add_one() {
+        let Err(e) = declaration(&route("GET", "/widgets/:id")) else {
+            panic!("found a declaration for a route that has none");
+        };
+        assert!(e.contains("GET /widgets/:id"), "{e}");
+        assert!(e.contains("src/openapi/operations.rs"), "{e}");
+        assert!(e.contains(REGENERATE), "{e}");
+    }
+
+    #[test]
+    fn a_path_parameter_must_be_declared() {
+        let op = OPERATIONS[0];
+        let Err(e) = parameters(&route("GET", "/widgets/:id"), &op) else {
+            panic!("an undeclared path parameter was accepted");
+        };
+        assert!(e.contains("`id`") && e.contains("operations.rs"), "{e}");
+    }
+
+    #[test]
+    fn every_route_has_a_declaration_and_the_output_is_stable() {
+        assert_eq!(render().unwrap(), render().unwrap());
+        assert_eq!(OPERATIONS.len(), ROUTES.len());
+        assert_eq!(
+            template("/admin/users/:userId/sessions"),
+            "/admin/users/{userId}/sessions"
+        );
+    }
+}

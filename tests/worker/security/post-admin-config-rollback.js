@@ -1,0 +1,31 @@
+// Bad inputs and storage faults tried against `POST /admin/config/rollback`: one row per situation (see
+// ../security.test.js for how a row runs and what every response is checked for).
+import { adminAuthRows, keepsConfig } from "./common.js";
+
+export const route = "POST /admin/config/rollback";
+
+export const rows = [
+  ...adminAuthRows({
+    ...keepsConfig,
+    request: () => ({ method: "POST", path: "/admin/config/rollback", body: { version: 1 } }),
+  }),
+  {
+    situation: "a version that does not exist",
+    setup: keepsConfig.setup,
+    request: { method: "POST", path: "/admin/config/rollback", admin: true, body: { version: 424242 } },
+    expect: { status: 404, code: "not_found", check: keepsConfig.check },
+  },
+  {
+    situation: "version of the wrong type",
+    setup: keepsConfig.setup,
+    request: { method: "POST", path: "/admin/config/rollback", admin: true, body: { version: "1" } },
+    expect: { status: 400, code: "invalid_request", check: keepsConfig.check },
+  },
+  {
+    situation: "D1 binding absent",
+    worker: "noD1",
+    setup: keepsConfig.setup,
+    request: { method: "POST", path: "/admin/config/rollback", admin: true, body: { version: 1 } },
+    expect: { status: 503, code: "unavailable", check: keepsConfig.check },
+  },
+];

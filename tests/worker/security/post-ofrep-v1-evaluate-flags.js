@@ -1,0 +1,20 @@
+// Bad inputs and storage faults tried against `POST /ofrep/v1/evaluate/flags`: one row per situation (see
+// ../security.test.js for how a row runs and what every response is checked for).
+import { expect } from "vitest";
+import { bigBody } from "./common.js";
+
+export const route = "POST /ofrep/v1/evaluate/flags";
+
+export const rows = [
+  {
+    situation: "body of 70 KiB",
+    request: { method: "POST", path: "/ofrep/v1/evaluate/flags", body: bigBody({ context: {} }) },
+    expect: { status: 413, code: "payload_too_large" },
+  },
+  {
+    situation: "KV binding absent (the defaults: no flags)",
+    worker: "noKV",
+    request: { method: "POST", path: "/ofrep/v1/evaluate/flags", body: { context: { targetingKey: "u" } } },
+    expect: { status: 200, check: (r) => expect(r.body).toEqual({ flags: [], metadata: { configVersion: 0 } }) },
+  },
+];
