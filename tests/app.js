@@ -13,7 +13,7 @@ import { ADMIN_TOKEN, boot } from "./helpers.js";
  * @typedef {{ status: number, body: any, text: string, res: Response }} Answer
  * @typedef {{ theme: "light" | "dark", language: string, notifications: boolean }} Prefs
  * @typedef {{ id: string, name: string, updatedAt: number }} User
- * @typedef {{ id: string, userId: string, email: string, hash: string, createdAt: number, expiresAt: number }} MintedSession
+ * @typedef {{ id: string, userId: string, email: string, hash: string, createdAt: number, expiresAt: number, idleExpiresAt: number }} MintedSession
  */
 
 const RUN = randomBytes(3).toString("hex");
@@ -73,9 +73,13 @@ export class TestApp {
   }
 
   // --- one method per operation (operationId) --------------------------------------------
-  /** GET /health @param {CallOptions} [opts] @returns {Promise<Answer>} */
-  getHealth(opts) {
-    return this.json("/health", opts);
+  /** GET / (the index) @param {CallOptions} [opts] @returns {Promise<Answer>} */
+  getIndex(opts) {
+    return this.json("/", opts);
+  }
+  /** GET /health; `{deep: 1}` asks for the admin's set-up report (send `admin: true`) @param {{ deep?: string | number }} [query] @param {CallOptions} [opts] @returns {Promise<Answer>} */
+  getHealth(query = {}, opts) {
+    return this.json(`/health${queryString(query)}`, opts);
   }
   /** GET /config @param {CallOptions} [opts] @returns {Promise<Answer>} */
   getConfig(opts) {
@@ -99,8 +103,7 @@ export class TestApp {
   }
   /** GET /admin/config/history @param {{ cursor?: string, limit?: number | string }} [query] @param {CallOptions} [opts] @returns {Promise<Answer>} */
   getConfigHistory(query = {}, opts) {
-    const q = new URLSearchParams(Object.entries(query).map(([k, v]) => [k, String(v)])).toString();
-    return this.#admin(`/admin/config/history${q ? `?${q}` : ""}`, opts);
+    return this.#admin(`/admin/config/history${queryString(query)}`, opts);
   }
   /** POST /admin/config/rollback @param {{ version: number } | string} body @param {CallOptions} [opts] @returns {Promise<Answer>} */
   rollbackConfig(body, opts) {
@@ -128,14 +131,17 @@ export class TestApp {
   }
   /** GET /admin/sessions @param {{ userId?: string, cursor?: string, limit?: number | string }} [query] @param {CallOptions} [opts] @returns {Promise<Answer>} */
   listSessions(query = {}, opts) {
-    const q = new URLSearchParams(Object.entries(query).map(([k, v]) => [k, String(v)])).toString();
-    return this.#admin(`/admin/sessions${q ? `?${q}` : ""}`, opts);
+    return this.#admin(`/admin/sessions${queryString(query)}`, opts);
   }
   /** DELETE /admin/users/:userId/sessions @param {string} userId @param {CallOptions} [opts] @returns {Promise<Answer>} */
   revokeUserSessions(userId, opts) {
     return this.#admin(`/admin/users/${userId}/sessions`, { ...opts, method: "DELETE" });
   }
-  /** GET /prefs @param {string} sessionId @param {CallOptions} [opts] @returns {Promise<Answer>} */
+  /** DELETE /admin/sessions/:handle @param {string} handle from the listing @param {CallOptions} [opts] @returns {Promise<Answer>} */
+  revokeSession(handle, opts) {
+    return this.#admin(`/admin/sessions/${handle}`, { ...opts, method: "DELETE" });
+  }
+  /** GET /prefs (send `headers: {"Prefs-Version": v}` to read v or newer) @param {string} sessionId @param {CallOptions} [opts] @returns {Promise<Answer>} */
   getPrefs(sessionId, opts) {
     return this.json("/prefs", { session: sessionId, ...opts });
   }
@@ -155,14 +161,23 @@ export class TestApp {
   putUser(id, body, opts) {
     return this.#admin(`/admin/users/${id}`, { ...opts, method: "PUT", body });
   }
+  /** DELETE /admin/users/:id (the whole account) @param {string} id the account's userId @param {CallOptions} [opts] @returns {Promise<Answer>} */
+  deleteUser(id, opts) {
+    return this.#admin(`/admin/users/${id}`, { ...opts, method: "DELETE" });
+  }
 
   // --- fixtures ----------------------------------------------------------------------------
   /** Mints a session through POST /sessions. @returns {Promise<MintedSession>} */
   async mintSession({ userId = uid("s"), email = `${userId}@example.com` } = {}) {
     const r = await this.createSession({ userId, email }, { client: this.newClient() });
     if (r.status !== 201) throw new Error(`setup: POST /sessions → ${r.status} ${r.text}`);
-    const { sessionId: id, createdAt, expiresAt } = r.body;
-    return { id, userId, email, hash: sha256(id), createdAt, expiresAt };
+    const { sessionId: id, createdAt, expiresAt, idleExpiresAt } = r.body;
+    return { id, userId, email, hash: sha256(id), createdAt, expiresAt, idleExpiresAt };
+  }
+  /** Mints a session and reads its handle (what the listing shows) from D1. @returns {Promise<MintedSession & { handle: string }>} */
+  async mintSessionWithHandle(who) {
+    const s = await this.mintSession(who);
+    return { ...s, handle: (await this.sessionRow(s.hash)).handle };
   }
   /** Creates a profile through PUT /admin/users/:id. @returns {Promise<User>} */
   async seedUser(id = uid("p"), name = `Name of ${id}`) {
@@ -177,7 +192,11 @@ export class TestApp {
     await this.kv.put(`user:${id}`, JSON.stringify({ data: user, cachedAt: now - ageMs, ttl }));
     return user;
   }
-  /** A session that exists only in KV (`session:<sha256 of id>` → its view). */
+  /**
+   * A session that exists only in KV (`session:<sha256 of id>` → its view), as copies were
+   * written before idle deadlines existed (no `idleExpiresAt`: its idle deadline is its
+   * absolute one).
+   */
   async seedKvOnlySession(userId = uid("k")) {
     const id = unknownSessionId();
     const now = Date.now();
@@ -203,6 +222,12 @@ export class TestApp {
   async sessionStatus(id) {
     return (await this.getCurrentSession(id, { client: this.newClient() })).status;
   }
+}
+
+/** `?k=v&…` for the entries of `query`, or "" when it has none. */
+function queryString(query) {
+  const q = new URLSearchParams(Object.entries(query).map(([k, v]) => [k, String(v)])).toString();
+  return q ? `?${q}` : "";
 }
 
 export { ADMIN_TOKEN };

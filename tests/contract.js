@@ -4,7 +4,10 @@
 // documented for it, a body that validates against its schema (JSON Schema 2020-12, ajv),
 // and every header the document requires, with a value its schema allows. A path no
 // operation declares must be the document's NotFound answer; a declared path with another
-// method its MethodNotAllowed answer, with `Allow` listing exactly the path's methods.
+// method its MethodNotAllowed answer, with `Allow` listing exactly the path's methods. While
+// CORS is configured, an `OPTIONS` on a declared path may instead be a preflight: the
+// document's Preflight answer (204, `Access-Control-Allow-Methods` listing exactly the path's
+// methods) or PreflightRefused (403).
 import Ajv2020 from "ajv/dist/2020.js";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -114,6 +117,13 @@ export function checkExchange({ method, pathname, status, header, text, otherRou
     where = `${method} ${pathname} (no operation)`;
     if (status !== 404) problems.push(`status ${status}: a path no operation declares must be 404`);
     response = OPENAPI.components.responses.NotFound;
+  } else if (found.kind === "other method" && method === "OPTIONS" && [204, 403].includes(status)) {
+    where = `OPTIONS ${found.template} (preflight)`;
+    response = OPENAPI.components.responses[status === 204 ? "Preflight" : "PreflightRefused"];
+    const methods = (header("Access-Control-Allow-Methods") ?? "").split(", ").sort();
+    if (status === 204 && methods.join() !== [...found.allow].sort().join()) {
+      problems.push(`Access-Control-Allow-Methods ${header("Access-Control-Allow-Methods")} is not ${found.allow.join(", ")}`);
+    }
   } else if (found.kind === "other method") {
     where = `${method} ${found.template} (not declared)`;
     if (status !== 405) problems.push(`status ${status}: a method the path does not declare must be 405`);

@@ -9,9 +9,12 @@
 
 use edgestate::domain::config::AppConfig;
 use edgestate::domain::flags::{EvalContext, Flag};
+use edgestate::domain::health::{self, D1Check, KvCheck, Report};
 use edgestate::domain::ids::{FlagName, SessionId};
 use edgestate::domain::prefs::{Prefs, PrefsPatch};
-use edgestate::domain::sessions::{MintedSession, NewSession, Revoked, SessionPage, SessionView};
+use edgestate::domain::sessions::{
+    ListedSession, MintedSession, NewSession, Revoked, SessionPage, SessionView,
+};
 use edgestate::domain::time::Millis;
 use edgestate::domain::users::{parse_batch, parse_profile, User};
 use edgestate::openapi::{render, template, REGENERATE};
@@ -79,6 +82,7 @@ fn every_response_type_validates_against_its_schema() {
         email: "alice@example.com".into(),
         created_at: at,
         expires_at: Millis(at.0 + 1000),
+        idle_expires_at: Millis(at.0 + 500),
     };
     let user = User {
         id: "ada".into(),
@@ -102,7 +106,16 @@ fn every_response_type_validates_against_its_schema() {
         view: view.clone(),
     };
     let page = SessionPage {
-        sessions: vec![view.clone()],
+        sessions: vec![
+            ListedSession {
+                handle: Some("0123456789abcdef0123456789abcdef".into()),
+                view: view.clone(),
+            },
+            ListedSession {
+                handle: None,
+                view: view.clone(),
+            },
+        ],
         cursor: Some(format!("{}.{}", at.0, "a".repeat(64))),
         list_complete: false,
     };
@@ -137,7 +150,18 @@ fn every_response_type_validates_against_its_schema() {
             "UserBatch",
             json!({ "users": { "ada": user, "ghost": null } }),
         ),
-        ("Health", json!({ "status": "ok" })),
+        (
+            "HealthAnswer",
+            json!({ "status": "ok", "version": health::VERSION }),
+        ),
+        (
+            "HealthAnswer",
+            serde_json::to_value(deep_report(true)).unwrap(),
+        ),
+        (
+            "HealthAnswer",
+            serde_json::to_value(deep_report(false)).unwrap(),
+        ),
         ("Error", edgestate::error::ApiError::NotFound.json()),
     ];
     for (name, value) in samples {
@@ -149,6 +173,35 @@ fn every_response_type_validates_against_its_schema() {
         !validate(&doc, schema(&doc, "Prefs"), &wrong, "Prefs").is_empty(),
         "the validator checks required fields"
     );
+}
+
+/// A deep health report: of a complete set-up, or of one without KV and with D1 empty.
+fn deep_report(complete: bool) -> Report {
+    Report {
+        status: if complete { "ok" } else { "degraded" },
+        version: health::VERSION,
+        admin_token: true,
+        kv: KvCheck {
+            binding: "CACHE",
+            bound: complete,
+            ok: complete,
+            config: complete.then_some("stored"),
+        },
+        d1: D1Check {
+            binding: "DB",
+            bound: true,
+            ok: complete,
+            schema_version: complete.then_some(4),
+            expected_schema_version: 4,
+            latest_migration: complete.then(|| "0004_session_idle_timeout.sql".into()),
+            missing_tables: if complete {
+                vec![]
+            } else {
+                vec!["sessions".into()]
+            },
+        },
+        ignored_origins: if complete { vec![] } else { vec!["*".into()] },
+    }
 }
 
 #[test]

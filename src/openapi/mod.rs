@@ -13,7 +13,7 @@ pub mod operations;
 pub mod schemas;
 
 use crate::domain::sessions::Check;
-use crate::routes::{Access, Limit, Route, ROUTES};
+use crate::routes::{cors, Access, Limit, Route, ROUTES};
 use operations::{Op, Place, OPERATIONS};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
@@ -114,12 +114,13 @@ fn operation(route: &Route, op: &Op) -> Result<Value, String> {
     Ok(o)
 }
 
-fn access_name(access: Access) -> &'static str {
+fn access_name(access: Access) -> String {
     match access {
-        Access::Public => "public",
-        Access::Admin => "admin",
-        Access::Session(Check::Fast) => "session",
-        Access::Session(Check::Authoritative) => "session (checked in D1)",
+        Access::Public => "public".into(),
+        Access::Admin => "admin".into(),
+        Access::AdminIf(flag) => format!("public; admin when {flag}=1 or {flag}=true"),
+        Access::Session(Check::Fast) => "session".into(),
+        Access::Session(Check::Authoritative) => "session (checked in D1)".into(),
     }
 }
 
@@ -127,6 +128,8 @@ fn security(access: Access) -> Value {
     match access {
         Access::Public => json!([]),
         Access::Admin => json!([{ "adminBearer": [] }]),
+        // Anyone, or the admin (the query flag asks for the admin-only form).
+        Access::AdminIf(_) => json!([{}, { "adminBearer": [] }]),
         Access::Session(_) => json!([{ "sessionBearer": [] }, { "sessionCookie": [] }]),
     }
 }
@@ -189,6 +192,10 @@ fn error_statuses(route: &Route, op: &Op) -> BTreeSet<u16> {
     if route.access != Access::Public {
         s.insert(401);
     }
+    // The cross-site rule: an unsafe request resting on the session cookie from another site.
+    if route.access != Access::Public && route.method != "GET" {
+        s.insert(403);
+    }
     if route.has_body() {
         s.insert(413);
     }
@@ -240,6 +247,7 @@ fn error_body(route: &Route, status: u16) -> (&'static str, &'static [&'static s
         400 if route.has_body() => ("BadBody", &["invalid_json", "invalid_request"]),
         400 => ("BadRequest", &["invalid_request"]),
         401 => ("Unauthorized", &["unauthorized"]),
+        403 => ("Forbidden", &["forbidden"]),
         404 => ("NotFound", &["not_found"]),
         405 => ("MethodNotAllowed", &["method_not_allowed"]),
         412 => ("PreconditionFailed", &["precondition_failed"]),
@@ -257,7 +265,7 @@ fn error_schemas() -> Vec<(String, Value)> {
     let plain = ROUTES.iter().find(|r| !r.gated && !r.has_body());
     let mut out = Vec::new();
     for route in [gated, plain].into_iter().flatten() {
-        for status in [400, 401, 404, 405, 412, 413, 429, 500, 503] {
+        for status in [400, 401, 403, 404, 405, 412, 413, 429, 500, 503] {
             let (name, codes) = error_body(route, status);
             out.push((name.to_string(), json!({
                 "allOf": [schemas::reference("Error"), { "properties": { "code": { "enum": codes } } }],
@@ -270,7 +278,8 @@ fn error_schemas() -> Vec<(String, Value)> {
 fn error_description(status: u16) -> &'static str {
     match status {
         400 => "Malformed JSON (`invalid_json`), or a value missing, of the wrong type, out of range or unknown (`invalid_request`, the message names it); nothing was changed",
-        401 => "Missing, malformed, unknown, expired or revoked credentials; nothing was changed",
+        401 => "Missing, malformed, unknown, expired or revoked credentials (`WWW-Authenticate` names the scheme); nothing was changed",
+        403 => "An unsafe request resting on the session cookie (no bearer token) that the browser says comes from another site (`Sec-Fetch-Site: cross-site`); nothing was changed",
         304 => "Not modified: the answer has the `ETag` sent in `If-None-Match`; no body",
         404 => "No such resource",
         412 => "`If-Match` does not name the current version (sent as `ETag`); nothing was changed",
@@ -283,31 +292,57 @@ fn error_description(status: u16) -> &'static str {
 
 /// The headers of one response of `route`.
 fn headers(route: &Route, status: u16, extra: &[&str]) -> Value {
-    let mut names = vec!["Server-Timing", "X-Content-Type-Options"];
+    // (kind, optional)
+    let mut names = vec![("Server-Timing", false), ("X-Content-Type-Options", false)];
     if route.is_private() {
-        names.push("Cache-Control");
+        names.push(("Cache-Control", false));
     }
     if let Limit::Group(_) = route.limit {
-        names.extend(["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"]);
+        // Before the rate limit is counted (maintenance, a failed strict counter) or after a
+        // handler's crash, a 5xx may lack the fields. The legacy three follow a config switch.
+        let counted = status < 500;
+        names.extend([("RateLimit-Policy", !counted), ("RateLimit", !counted)]);
+        names.extend(LEGACY_RATE_LIMIT.map(|kind| (kind, true)));
     }
-    if status == 429 || (status == 503 && route.gated) {
-        names.push("Retry-After");
+    if status == 429 {
+        names.push(("Retry-After", false));
     }
-    names.extend(extra);
+    if status == 503 && route.gated {
+        // Only on `maintenance`.
+        names.push(("Retry-After", true));
+    }
+    if status == 401 {
+        names.push(("WWW-Authenticate", false));
+    }
+    names.extend(extra.iter().map(|kind| (*kind, false)));
+    names.extend(CORS.map(|kind| (kind, true)));
+    header_refs(&names)
+}
+
+/// `{name: $ref}` for each (kind, optional).
+fn header_refs(kinds: &[(&str, bool)]) -> Value {
     let mut out = Map::new();
-    for kind in names {
-        // Before the rate limit is counted (maintenance, a failed strict counter) or after
-        // a handler's crash, a 5xx may lack the RateLimit headers; Retry-After is only on
-        // `maintenance`.
-        let optional = status >= 500 && (kind.starts_with("RateLimit-") || kind == "Retry-After");
+    for (kind, optional) in kinds {
         let (name, _) = header(kind);
         out.insert(
             name.to_string(),
-            json!({ "$ref": format!("#/components/headers/{}", header_id(kind, optional)) }),
+            json!({ "$ref": format!("#/components/headers/{}", header_id(kind, *optional)) }),
         );
     }
     Value::Object(out)
 }
+
+/// The 2022 draft's rate-limit fields, sent while `legacyRateLimitHeaders` is on.
+const LEGACY_RATE_LIMIT: [&str; 3] = ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"];
+
+/// The CORS fields: on every response while `ALLOWED_ORIGINS` lists an origin (`Vary`), and
+/// the others when the request's `Origin` is one of them. Absent while CORS is off.
+const CORS: [&str; 4] = [
+    "Vary",
+    "Access-Control-Allow-Origin",
+    "Access-Control-Allow-Credentials",
+    "Access-Control-Expose-Headers",
+];
 
 /// The component name of a header kind: `RateLimit-Limit` → `RateLimitLimit`, with
 /// `Optional` appended where it may be absent.
@@ -320,12 +355,25 @@ fn header_id(kind: &str, optional: bool) -> String {
     }
 }
 
-/// Every header component, required and, where some response may lack it, optional.
+/// Whether a header kind is declared required, optional, or both (by different responses).
+#[derive(Clone, Copy, PartialEq)]
+enum Presence {
+    Required,
+    Optional,
+    Both,
+}
+
+/// Every header component, in the forms some response uses.
 fn header_components() -> Value {
     let mut out = Map::new();
-    for kind in HEADER_KINDS {
+    for (kind, presence) in HEADER_KINDS {
         for optional in [false, true] {
-            if optional && !(kind.starts_with("RateLimit-") || kind == "Retry-After") {
+            let wanted = match presence {
+                Presence::Required => !optional,
+                Presence::Optional => optional,
+                Presence::Both => true,
+            };
+            if !wanted {
                 continue;
             }
             let (_, mut object) = header(kind);
@@ -336,19 +384,31 @@ fn header_components() -> Value {
     Value::Object(out)
 }
 
-const HEADER_KINDS: [&str; 12] = [
-    "ETag",
-    "Server-Timing",
-    "X-Content-Type-Options",
-    "Cache-Control",
-    "RateLimit-Limit",
-    "RateLimit-Remaining",
-    "RateLimit-Reset",
-    "Retry-After",
-    "Allow",
-    "X-Cache",
-    "SetSessionCookie",
-    "ClearSessionCookie",
+const HEADER_KINDS: [(&str, Presence); 24] = [
+    ("ETag", Presence::Required),
+    ("Server-Timing", Presence::Required),
+    ("X-Content-Type-Options", Presence::Required),
+    ("Cache-Control", Presence::Required),
+    ("RateLimit-Policy", Presence::Both),
+    ("RateLimit", Presence::Both),
+    ("RateLimit-Limit", Presence::Optional),
+    ("RateLimit-Remaining", Presence::Optional),
+    ("RateLimit-Reset", Presence::Optional),
+    ("Retry-After", Presence::Both),
+    ("Allow", Presence::Required),
+    ("X-Cache", Presence::Required),
+    ("SetSessionCookie", Presence::Required),
+    ("ClearSessionCookie", Presence::Required),
+    ("WWW-Authenticate", Presence::Required),
+    ("Prefs-Version", Presence::Required),
+    ("Vary", Presence::Both),
+    ("Access-Control-Allow-Origin", Presence::Both),
+    ("Access-Control-Allow-Credentials", Presence::Both),
+    ("Access-Control-Expose-Headers", Presence::Both),
+    ("Access-Control-Allow-Methods", Presence::Required),
+    ("Access-Control-Allow-Headers", Presence::Required),
+    ("Access-Control-Max-Age", Presence::Required),
+    ("PreflightVary", Presence::Required),
 ];
 
 /// A header by its kind: the name it is sent under and its description and schema.
@@ -372,15 +432,19 @@ fn header(kind: &str) -> (&'static str, Value) {
         ),
         "RateLimit-Limit" => (
             "RateLimit-Limit",
-            "Requests allowed per window in this route's group",
+            "Legacy (while `legacyRateLimitHeaders`): requests allowed per window in this route's group",
             integer,
         ),
         "RateLimit-Remaining" => (
             "RateLimit-Remaining",
-            "Requests left in this window",
+            "Legacy (while `legacyRateLimitHeaders`): requests left in this window",
             integer,
         ),
-        "RateLimit-Reset" => ("RateLimit-Reset", "Seconds until the window ends", integer),
+        "RateLimit-Reset" => (
+            "RateLimit-Reset",
+            "Legacy (while `legacyRateLimitHeaders`): seconds until the window ends",
+            integer,
+        ),
         "Retry-After" => ("Retry-After", "Seconds to wait before retrying", integer),
         "Allow" => (
             "Allow",
@@ -415,9 +479,95 @@ fn response_header(kind: &str) -> (&'static str, &'static str, Value) {
         ),
         "SetSessionCookie" => (
             "Set-Cookie",
-            "The session cookie (7 days)",
+            "The session cookie; `Max-Age` is the session's absolute lifetime (`sessionAbsoluteSeconds`)",
             json!({ "type": "string",
-            "pattern": "^session=[A-Za-z0-9_-]{43}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=604800$" }),
+            "pattern": "^session=[A-Za-z0-9_-]{43}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=[0-9]+$" }),
+        ),
+        "Prefs-Version" => (
+            "Prefs-Version",
+            "The version of the preferences served (0: never written); send it back on a `GET` to read that version or newer",
+            json!({ "type": "integer", "minimum": 0 }),
+        ),
+        _ => standard_header(kind),
+    }
+}
+
+/// The fields of HTTP standards: draft-ietf-httpapi-ratelimit-headers-11 and RFC 6750.
+fn standard_header(kind: &str) -> (&'static str, &'static str, Value) {
+    // A Structured Field List of one Item: the policy (the route's group) as a String.
+    let item = |params: &str| format!("^\"[A-Za-z0-9_.:-]{{1,64}}\"{params}$");
+    match kind {
+        "RateLimit-Policy" => (
+            "RateLimit-Policy",
+            "draft-ietf-httpapi-ratelimit-headers-11: the policy named after the group, its quota `q` per window of `w` seconds",
+            json!({ "type": "string", "pattern": item(";q=[0-9]+;w=[0-9]+") }),
+        ),
+        "RateLimit" => (
+            "RateLimit",
+            "draft-ietf-httpapi-ratelimit-headers-11: `r` requests left in the policy's window, `t` seconds until it resets",
+            json!({ "type": "string", "pattern": item(";r=[0-9]+;t=[0-9]+") }),
+        ),
+        "WWW-Authenticate" => (
+            "WWW-Authenticate",
+            "RFC 6750: the Bearer challenge; `error=\"invalid_token\"` when a presented token was refused",
+            json!({ "type": "string", "pattern": "^Bearer realm=\"edgestate\"(, error=\"invalid_token\")?$" }),
+        ),
+        _ => cors_header(kind),
+    }
+}
+
+/// The CORS fields ([`crate::routes::cors`]), sent only while `ALLOWED_ORIGINS` lists an origin.
+fn cors_header(kind: &str) -> (&'static str, &'static str, Value) {
+    match kind {
+        "Vary" => (
+            "Vary",
+            "`Origin` while CORS is configured (the headers depend on it)",
+            json!({ "const": "Origin" }),
+        ),
+        "Access-Control-Allow-Origin" => (
+            "Access-Control-Allow-Origin",
+            "The request's `Origin`, when `ALLOWED_ORIGINS` lists it (never `*`)",
+            json!({ "type": "string", "pattern": "^https?://[^/*,\\s]+$" }),
+        ),
+        "Access-Control-Allow-Credentials" => (
+            "Access-Control-Allow-Credentials",
+            "With an allowed origin: cookies and `Authorization` may be sent",
+            json!({ "const": "true" }),
+        ),
+        "Access-Control-Expose-Headers" => (
+            "Access-Control-Expose-Headers",
+            "With an allowed origin: the headers its scripts may read",
+            json!({ "const": cors::EXPOSED_HEADERS }),
+        ),
+        _ => preflight_header(kind),
+    }
+}
+
+/// The fields only a preflight's answer carries.
+fn preflight_header(kind: &str) -> (&'static str, &'static str, Value) {
+    match kind {
+        "Access-Control-Allow-Methods" => (
+            "Access-Control-Allow-Methods",
+            "The methods the path declares (as `Allow` lists them)",
+            json!({ "type": "string", "pattern": "^[A-Z]+(, [A-Z]+)*$" }),
+        ),
+        "Access-Control-Allow-Headers" => (
+            "Access-Control-Allow-Headers",
+            "The request headers a script may send",
+            json!({ "const": cors::ALLOWED_HEADERS }),
+        ),
+        "Access-Control-Max-Age" => (
+            "Access-Control-Max-Age",
+            "Seconds a browser may reuse the answer",
+            json!({ "type": "integer", "const": cors::MAX_AGE_SECONDS }),
+        ),
+        "PreflightVary" => (
+            "Vary",
+            "The preflight's answer depends on the origin and on what it asks for",
+            json!({ "enum": [
+                "Access-Control-Request-Method, Access-Control-Request-Headers, Origin",
+                "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+            ] }),
         ),
         _ => ("", "", Value::Null),
     }
@@ -428,32 +578,49 @@ const SERVER_TIMING: &str = concat!(
     "d1;desc=\"queries=[0-9]+\";dur=[0-9]+(\\.[0-9]+)?(, .+)?$",
 );
 
-/// Answers to requests that match no operation: an unknown path, or a method a path does
-/// not declare.
+/// Answers to requests that match no operation: an unknown path, a method a path does not
+/// declare, and (while CORS is configured) a preflight.
 fn router_responses() -> Value {
-    let base = |code: &str, extra: &[&str]| {
-        let mut headers = Map::new();
-        for kind in ["Server-Timing", "X-Content-Type-Options"]
-            .iter()
-            .chain(extra)
-        {
-            let (name, _) = header(kind);
-            headers.insert(
-                name.to_string(),
-                json!({ "$ref": format!("#/components/headers/{}", header_id(kind, false)) }),
-            );
+    let base = |code: Option<&str>, kinds: &[(&str, bool)]| {
+        let mut all = vec![("Server-Timing", false), ("X-Content-Type-Options", false)];
+        all.extend_from_slice(kinds);
+        let mut answer = json!({ "headers": header_refs(&all) });
+        if let Some(code) = code {
+            answer["content"] =
+                json!({ "application/json": { "schema": schemas::reference(code) } });
         }
-        json!({ "headers": headers, "content": { "application/json": { "schema": {
-            "$ref": format!("#/components/schemas/{code}") } } } })
+        answer
     };
-    let mut not_found = base("NotFound", &[]);
+    let cors = CORS.map(|kind| (kind, true));
+    let mut not_found = base(Some("NotFound"), &cors);
     not_found["description"] = json!(
         "Any path no operation declares (matched exactly: no trailing slash, case-sensitive)"
     );
-    let mut not_allowed = base("MethodNotAllowed", &["Allow"]);
+    let mut not_allowed = base(
+        Some("MethodNotAllowed"),
+        &[&[("Allow", false)], &cors[..]].concat(),
+    );
     not_allowed["description"] = json!("A declared path with any other method, unknown ones included; `Allow` lists the path's methods. `HEAD` is answered wherever `GET` is, without a body");
-    json!({ "NotFound": not_found, "MethodNotAllowed": not_allowed })
+    let allowed = CORS.map(|kind| (kind, false));
+    let mut preflight = base(
+        None,
+        &[&allowed[1..], &PREFLIGHT.map(|k| (k, false))[..]].concat(),
+    );
+    preflight["description"] = json!("While `ALLOWED_ORIGINS` is set: an `OPTIONS` with `Origin` and `Access-Control-Request-Method` from a listed origin, on a declared path; no storage, never limited");
+    let mut refused = base(Some("Forbidden"), &[("Vary", false)]);
+    refused["description"] =
+        json!("While `ALLOWED_ORIGINS` is set: a preflight from an origin it does not list; no CORS header");
+    json!({ "NotFound": not_found, "MethodNotAllowed": not_allowed,
+        "Preflight": preflight, "PreflightRefused": refused })
 }
+
+/// The preflight's own fields.
+const PREFLIGHT: [&str; 4] = [
+    "Access-Control-Allow-Methods",
+    "Access-Control-Allow-Headers",
+    "Access-Control-Max-Age",
+    "PreflightVary",
+];
 
 fn components() -> Value {
     let schemas: Map<String, Value> = schemas::all()
@@ -490,14 +657,23 @@ fn info() -> Value {
             "`{\"error\",\"code\"}` (see `Error`). An unknown path is 404 (`#/components/responses/NotFound`); ",
             "a declared path with another method is 405 with `Allow` (`#/components/responses/MethodNotAllowed`); ",
             "`HEAD` is answered wherever `GET` is. Rate-limited operations (`x-edgestate.rateLimitGroup`) ",
-            "count per client address and group; gated ones answer 503 `maintenance` while `maintenanceMode` is on.",
+            "count per client address and group and answer `RateLimit-Policy` and `RateLimit` ",
+            "(draft-ietf-httpapi-ratelimit-headers-11; the older `RateLimit-Limit`, `-Remaining` and `-Reset` ",
+            "too while the config's `legacyRateLimitHeaders` is on); gated ones answer 503 `maintenance` ",
+            "while `maintenanceMode` is on. Every 401 carries `WWW-Authenticate` (RFC 6750). ",
+            "An unsafe request resting on the session cookie that the browser marks `Sec-Fetch-Site: cross-site` ",
+            "is 403 `forbidden`.\n\n",
+            "CORS is off unless the Worker's `ALLOWED_ORIGINS` lists origins: then every response carries ",
+            "`Vary: Origin`, a listed `Origin` gets `Access-Control-Allow-Origin` (itself) with credentials, ",
+            "and a preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) is answered by ",
+            "`#/components/responses/Preflight` or, for another origin, `#/components/responses/PreflightRefused`.",
         ),
     })
 }
 
 fn tags() -> Value {
     json!([
-        { "name": "health", "description": "Liveness" },
+        { "name": "health", "description": "The index, liveness and the admin's set-up report" },
         { "name": "config", "description": "The app config (KV `config:app`), feature flags and the maintenance gate" },
         { "name": "flags", "description": "Flag evaluation over the OpenFeature Remote Evaluation Protocol (OFREP)" },
         { "name": "sessions", "description": "Sessions: D1 is the authority, KV the read path; only hashes are stored" },

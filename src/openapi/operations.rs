@@ -114,11 +114,25 @@ const IF_MATCH: Param = header(
 pub static OPERATIONS: &[Op] = &[
     Op {
         method: "GET",
+        path: "/",
+        tag: "health",
+        id: "getIndex",
+        summary: "The API's name, version and entry points: touches no storage, never gated or limited",
+        response: Some("Index"),
+        ..NONE
+    },
+    Op {
+        method: "GET",
         path: "/health",
         tag: "health",
         id: "getHealth",
-        summary: "Liveness: touches no storage, never gated, never rate limited",
-        response: Some("Health"),
+        summary: "Liveness and version (no storage, never gated or limited); `deep=1`: the admin's set-up report",
+        params: &[query(
+            "deep",
+            "DeepFlag",
+            "`1` or `true`: report the bindings, the config in KV and the D1 schema (admin token required); `0`, `false` or empty: plain liveness",
+        )],
+        response: Some("HealthAnswer"),
         ..NONE
     },
     Op {
@@ -247,7 +261,7 @@ pub static OPERATIONS: &[Op] = &[
         path: "/sessions",
         tag: "sessions",
         id: "createSession",
-        summary: "Mint a session (7 days) for a user; the id is shown once and never stored",
+        summary: "Mint a session for a user (deadlines from the config's session fields); the id is shown once and never stored",
         body: Some("NewSession"),
         status: 201,
         response: Some("MintedSession"),
@@ -308,12 +322,34 @@ pub static OPERATIONS: &[Op] = &[
         ..NONE
     },
     Op {
+        method: "DELETE",
+        path: "/admin/sessions/:handle",
+        tag: "sessions",
+        id: "revokeSession",
+        summary: "Revoke one session, named by its handle from the listing (idempotent)",
+        params: &[path(
+            "handle",
+            "SessionHandle",
+            "The session's handle from `GET /admin/sessions`",
+        )],
+        status: 204,
+        errors: &[404, 503],
+        ..NONE
+    },
+    Op {
         method: "GET",
         path: "/prefs",
         tag: "prefs",
         id: "getPrefs",
-        summary: "The caller's preferences, defaults filled in",
+        summary: "The caller's preferences, defaults filled in (Prefs-Version: the version served)",
+        params: &[header(
+            "Prefs-Version",
+            "PrefsVersion",
+            "The `Prefs-Version` a PATCH answered: serve that version or a newer one, in any location",
+        )],
         response: Some("Prefs"),
+        headers: &["Prefs-Version"],
+        errors: &[400],
         ..NONE
     },
     Op {
@@ -324,6 +360,7 @@ pub static OPERATIONS: &[Op] = &[
         summary: "Change any subset of the caller's preferences (one atomic D1 upsert)",
         body: Some("PrefsPatch"),
         response: Some("Prefs"),
+        headers: &["Prefs-Version"],
         ..NONE
     },
     Op {
@@ -357,6 +394,17 @@ pub static OPERATIONS: &[Op] = &[
         params: &[path("id", "ProfileId", "The profile's id")],
         body: Some("ProfileWrite"),
         response: Some("User"),
+        errors: &[503],
+        ..NONE
+    },
+    Op {
+        method: "DELETE",
+        path: "/admin/users/:id",
+        tag: "users",
+        id: "deleteUser",
+        summary: "Delete an account: its sessions (revoked), preferences and profile, in D1 and in this location's KV (idempotent)",
+        params: &[path("id", "UserId", "The account's userId (also its profile id)")],
+        status: 204,
         errors: &[503],
         ..NONE
     },

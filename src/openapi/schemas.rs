@@ -15,6 +15,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
     let mut out = common();
     out.extend(config());
     out.extend(sessions());
+    out.extend(session_listing());
     out.extend(prefs_and_users());
     out.extend(flags());
     out.extend(versions());
@@ -69,10 +70,13 @@ fn common() -> Vec<(&'static str, Value)> {
                 },
             }),
         ),
+        ("Health", health()),
+        ("HealthReport", health_report()),
         (
-            "Health",
-            object(&["status"], json!({ "status": { "const": "ok" } })),
+            "HealthAnswer",
+            json!({ "anyOf": [reference("Health"), reference("HealthReport")] }),
         ),
+        ("Index", index()),
         (
             "Millis",
             json!({ "type": "integer", "minimum": 0, "description": "Milliseconds since the Unix epoch" }),
@@ -99,6 +103,15 @@ fn common() -> Vec<(&'static str, Value)> {
             }),
         ),
         (
+            "DeepFlag",
+            json!({ "enum": ["1", "true", "0", "false", ""],
+            "description": "Any other value is 400 `invalid_request`" }),
+        ),
+        (
+            "Version",
+            json!({ "type": "string", "minLength": 1, "description": "This build's version (Cargo.toml)" }),
+        ),
+        (
             "SessionId",
             json!({ "type": "string", "pattern": "^[A-Za-z0-9_-]{43}$",
             "description": "256 random bits, base64url without padding; shown once, stored only as its SHA-256" }),
@@ -106,9 +119,82 @@ fn common() -> Vec<(&'static str, Value)> {
     ]
 }
 
+fn health() -> Value {
+    let mut plain = object(
+        &["status", "version"],
+        json!({ "status": { "const": "ok" }, "version": reference("Version") }),
+    );
+    plain["description"] = json!("`GET /health`: the Worker answers; nothing is checked");
+    plain
+}
+
+/// What `GET /health?deep=1` reports: what this location sees of the set-up now.
+fn health_report() -> Value {
+    let names = json!({ "type": "array", "items": { "type": "string" } });
+    let binding = |extra: Value| {
+        let mut p = json!({ "binding": { "type": "string" }, "bound": { "type": "boolean" },
+            "ok": { "type": "boolean" } });
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            p[k] = v.clone();
+        }
+        p
+    };
+    let kv = binding(
+        json!({ "config": { "enum": ["stored", "absent", "invalid", null],
+        "description": "What KV holds as `config:app` (null: KV did not answer or is not bound)" } }),
+    );
+    let version = json!({ "type": ["integer", "null"], "minimum": 0 });
+    let d1 = binding(json!({
+        "schemaVersion": version, "expectedSchemaVersion": { "type": "integer", "minimum": 0 },
+        "latestMigration": { "type": ["string", "null"] }, "missingTables": names,
+    }));
+    let mut report = object(
+        &[
+            "status",
+            "version",
+            "adminToken",
+            "kv",
+            "d1",
+            "ignoredOrigins",
+        ],
+        json!({
+            "status": { "enum": ["ok", "degraded"] },
+            "version": reference("Version"),
+            "adminToken": { "type": "boolean" },
+            "kv": object(&["binding", "bound", "ok", "config"], kv),
+            "d1": object(&["binding", "bound", "ok", "schemaVersion", "expectedSchemaVersion",
+                "latestMigration", "missingTables"], d1),
+            "ignoredOrigins": names,
+        }),
+    );
+    report["description"] = json!("`GET /health?deep=1`: each binding, the config in KV, the D1 schema against the one the code needs, the admin token, ignored `ALLOWED_ORIGINS` entries; `degraded` if any is wrong");
+    report
+}
+
+fn index() -> Value {
+    let links = object(
+        &["health", "config", "flag"],
+        json!({ "health": { "type": "string" }, "config": { "type": "string" }, "flag": { "type": "string" } }),
+    );
+    let docs = object(
+        &["readme", "api", "changelog"],
+        json!({ "readme": { "type": "string" }, "api": { "type": "string" }, "changelog": { "type": "string" } }),
+    );
+    object(
+        &["name", "version", "description", "links", "docs"],
+        json!({
+            "name": { "const": "edgestate" }, "version": reference("Version"),
+            "description": { "type": "string" },
+            "links": links, "docs": docs,
+        }),
+    )
+}
+
 fn config() -> Vec<(&'static str, Value)> {
     let limit = json!({ "type": "integer", "minimum": 1, "maximum": 1_000_000 });
     let seconds = json!({ "type": "integer", "minimum": 1, "maximum": 86_400 });
+    // renewAfterSeconds < sessionIdleSeconds is checked by the Worker.
+    let lifetime = json!({ "type": "integer", "minimum": 60, "maximum": 31_536_000 });
     let fields = |flag: Value, limit: Value, groups: Value| {
         json!({
             "featureFlags": { "type": "object", "propertyNames": reference("FlagName"), "additionalProperties": flag },
@@ -117,6 +203,11 @@ fn config() -> Vec<(&'static str, Value)> {
             "strictRateLimits": groups,
             "rateLimitWindowSeconds": seconds,
             "cacheTtlSeconds": seconds,
+            "sessionIdleSeconds": lifetime,
+            "sessionAbsoluteSeconds": lifetime,
+            "renewAfterSeconds": seconds,
+            "legacyRateLimitHeaders": { "type": "boolean",
+                "description": "Also send RateLimit-Limit, -Remaining and -Reset on limited responses" },
         })
     };
     let groups = json!({ "type": "array", "items": reference("FlagName") });
@@ -148,28 +239,20 @@ fn config() -> Vec<(&'static str, Value)> {
         ("Config", stored),
         ("ConfigDocument", document),
         ("ConfigPatch", patch),
-        (
-            "FlagView",
-            object(
-                &["name", "enabled"],
-                json!({
-                    "name": reference("FlagName"), "enabled": { "type": "boolean" },
-                    "value": { "description": "The variant's value (flags with variants)" },
-                    "variant": { "type": "string" }, "reason": reference("Reason"),
-                    "errorCode": { "type": "string", "description": "With reason ERROR" },
-                }),
-            ),
-        ),
     ]
 }
 
-const FIELDS: [&str; 6] = [
+const FIELDS: [&str; 10] = [
     "featureFlags",
     "rateLimits",
     "maintenanceMode",
     "strictRateLimits",
     "rateLimitWindowSeconds",
     "cacheTtlSeconds",
+    "sessionIdleSeconds",
+    "sessionAbsoluteSeconds",
+    "renewAfterSeconds",
+    "legacyRateLimitHeaders",
 ];
 
 fn example_config() -> Value {
@@ -177,14 +260,26 @@ fn example_config() -> Value {
         "featureFlags": { "newCheckout": true }, "rateLimits": { "default": 100, "sessions": 10 },
         "maintenanceMode": false, "strictRateLimits": ["sessions"],
         "rateLimitWindowSeconds": 60, "cacheTtlSeconds": 300,
+        "sessionIdleSeconds": 86_400, "sessionAbsoluteSeconds": 604_800, "renewAfterSeconds": 3600,
+        "legacyRateLimitHeaders": true,
     })
 }
 
-fn sessions() -> Vec<(&'static str, Value)> {
+/// What the API shows of a session: its properties, and which are required (all).
+fn session_view() -> (Value, [&'static str; 5]) {
     let view = json!({
         "userId": reference("UserId"), "email": { "type": "string", "maxLength": 254 },
         "createdAt": reference("Millis"), "expiresAt": reference("Millis"),
+        "idleExpiresAt": reference("Millis"),
     });
+    (
+        view,
+        ["userId", "email", "createdAt", "expiresAt", "idleExpiresAt"],
+    )
+}
+
+fn sessions() -> Vec<(&'static str, Value)> {
+    let (view, fields) = session_view();
     let mut minted = view.clone();
     minted["sessionId"] = reference("SessionId");
     vec![
@@ -196,33 +291,45 @@ fn sessions() -> Vec<(&'static str, Value)> {
             s["examples"] = json!([{ "userId": "alice", "email": "alice@example.com" }]);
             s
         }),
-        (
-            "Session",
-            object(&["userId", "email", "createdAt", "expiresAt"], view.clone()),
-        ),
+        ("Session", object(&fields, view)),
         (
             "MintedSession",
-            object(
-                &["sessionId", "userId", "email", "createdAt", "expiresAt"],
-                minted,
-            ),
-        ),
-        (
-            "SessionPage",
-            object(
-                &["sessions", "cursor", "listComplete"],
-                json!({
-                    "sessions": { "type": "array", "items": reference("Session"), "maxItems": 1000 },
-                    "cursor": { "type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last" },
-                    "listComplete": { "type": "boolean" },
-                }),
-            ),
+            object(&[&["sessionId"], &fields[..]].concat(), minted),
         ),
         (
             "Revoked",
             object(
                 &["revoked"],
                 json!({ "revoked": { "type": "integer", "minimum": 0 } }),
+            ),
+        ),
+    ]
+}
+
+/// `GET /admin/sessions` and the handles it shows.
+fn session_listing() -> Vec<(&'static str, Value)> {
+    let (mut listed, fields) = session_view();
+    listed["handle"] = json!({ "anyOf": [reference("SessionHandle"), { "type": "null" }],
+        "description": "What `DELETE /admin/sessions/{handle}` takes (null only for a row no migration gave one)" });
+    vec![
+        (
+            "ListedSession",
+            object(&[&["handle"], &fields[..]].concat(), listed),
+        ),
+        (
+            "SessionHandle",
+            json!({ "type": "string", "pattern": "^[0-9a-f]{32}$",
+            "description": "An admin's name for one session (from `GET /admin/sessions`): neither its id nor its hash" }),
+        ),
+        (
+            "SessionPage",
+            object(
+                &["sessions", "cursor", "listComplete"],
+                json!({
+                    "sessions": { "type": "array", "items": reference("ListedSession"), "maxItems": 1000 },
+                    "cursor": { "type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last" },
+                    "listComplete": { "type": "boolean" },
+                }),
             ),
         ),
         (
@@ -271,6 +378,11 @@ fn prefs_and_users() -> Vec<(&'static str, Value)> {
     );
     batch["examples"] = json!([{ "ids": ["ada", "grace"] }]);
     vec![
+        (
+            "PrefsVersion",
+            json!({ "type": "string", "pattern": "^[0-9]{1,15}$",
+            "description": "A `Prefs-Version` an answer carried: serve that version or a newer one" }),
+        ),
         (
             "Prefs",
             object(&["theme", "language", "notifications"], prefs),
@@ -325,6 +437,19 @@ fn flag_definition() -> Value {
     definition
 }
 
+/// `GET /flags/:name`'s answer.
+fn flag_view() -> Value {
+    object(
+        &["name", "enabled"],
+        json!({
+            "name": reference("FlagName"), "enabled": { "type": "boolean" },
+            "value": { "description": "The variant's value (flags with variants)" },
+            "variant": { "type": "string" }, "reason": reference("Reason"),
+            "errorCode": { "type": "string", "description": "With reason ERROR" },
+        }),
+    )
+}
+
 fn flags() -> Vec<(&'static str, Value)> {
     let context =
         json!({ "type": "object", "properties": { "targetingKey": { "type": "string" } } });
@@ -355,6 +480,7 @@ fn flags() -> Vec<(&'static str, Value)> {
             json!({ "anyOf": [{ "type": "boolean" }, reference("FlagDefinition")] }),
         ),
         ("FlagDefinition", flag_definition()),
+        ("FlagView", flag_view()),
         (
             "Reason",
             json!({ "enum": ["STATIC", "TARGETING_MATCH", "SPLIT", "DEFAULT", "DISABLED", "ERROR"] }),

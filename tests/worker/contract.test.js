@@ -2,7 +2,8 @@
 // the specification's own JSON Schema), its schemas compile as JSON Schema 2020-12, the typed
 // client has one method per operation, and the response check that every integration test
 // goes through refuses what the document does not allow (a wrong body, a missing header, an
-// undocumented status, a 404 that is not the error shape).
+// undocumented status, a 404 that is not the error shape, a 401 without its challenge, a
+// limited answer without its rate-limit fields, a preflight listing the wrong methods).
 import Ajv2020 from "ajv/dist/2020.js";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -46,11 +47,11 @@ describe("docs/openapi.json", () => {
 describe("the response check every integration test goes through", () => {
   const TIMING = 'kv;desc="reads=0 writes=0 lists=0 deletes=0";dur=0.0, d1;desc="queries=0";dur=0.0';
   const headers = (extra = {}) => {
-    const h = new Headers({ "Content-Type": "application/json", "Server-Timing": TIMING, "X-Content-Type-Options": "nosniff", ...extra });
+    const h = new Headers({ "Content-Type": "application/json", "Server-Timing": TIMING, "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store", ...extra });
     return (name) => h.get(name);
   };
   const exchange = (over) => () =>
-    checkExchange({ method: "GET", pathname: "/health", status: 200, header: headers(), text: '{"status":"ok"}', ...over });
+    checkExchange({ method: "GET", pathname: "/health", status: 200, header: headers(), text: '{"status":"ok","version":"0.1.0"}', ...over });
 
   it("accepts a response the document allows", () => {
     expect(exchange({})).not.toThrow();
@@ -59,9 +60,9 @@ describe("the response check every integration test goes through", () => {
 
   it("refuses a body of the wrong shape", () => {
     expect(exchange({ text: '{"status":"OK"}' })).toThrow(/breaks docs\/openapi.json/);
-    expect(exchange({ text: '{"status":"ok","extra":1}' })).toThrow(/additional properties/);
+    expect(exchange({ text: '{"status":"ok","version":"0.1.0","extra":1}' })).toThrow(/additional properties/);
     expect(exchange({ text: "ok" })).toThrow(/not JSON/);
-    expect(exchange({ method: "HEAD", text: '{"status":"ok"}' })).toThrow(/no body/);
+    expect(exchange({ method: "HEAD", text: '{"status":"ok","version":"0.1.0"}' })).toThrow(/no body/);
   });
 
   it("refuses a missing or wrong required header", () => {
@@ -72,6 +73,45 @@ describe("the response check every integration test goes through", () => {
 
   it("refuses a status the operation does not document", () => {
     expect(exchange({ status: 201 })).toThrow(/does not document/);
+  });
+
+  it("holds every 401 to WWW-Authenticate and a limited route's answers to the draft-11 rate-limit fields", () => {
+    const text = '{"error":"Unauthorized","code":"unauthorized"}';
+    const denied = { pathname: "/sessions/current", status: 401, text };
+    const challenge = { "WWW-Authenticate": 'Bearer realm="edgestate", error="invalid_token"' };
+    const limits = { "RateLimit-Policy": '"sessions";q=10;w=60', RateLimit: '"sessions";r=9;t=42' };
+    expect(exchange({ ...denied, header: headers({ ...limits, ...challenge }) })).not.toThrow();
+    expect(exchange({ ...denied, header: headers(limits) })).toThrow(/WWW-Authenticate is required/);
+    expect(exchange({ ...denied, header: headers({ ...limits, "WWW-Authenticate": "Basic" }) })).toThrow(/WWW-Authenticate/);
+    expect(exchange({ ...denied, header: headers(challenge) })).toThrow(/RateLimit-Policy is required/);
+    expect(exchange({ ...denied, header: headers({ ...limits, ...challenge, RateLimit: "9" }) })).toThrow(/header RateLimit:/);
+    const legacy = { "RateLimit-Limit": "10", "RateLimit-Remaining": "9", "RateLimit-Reset": "42" };
+    expect(exchange({ ...denied, header: headers({ ...limits, ...challenge, ...legacy }) })).not.toThrow();
+    expect(exchange({ ...denied, header: headers({ ...limits, ...challenge, "RateLimit-Limit": "ten" }) })).toThrow(/RateLimit-Limit/);
+  });
+
+  it("holds preflights to the Preflight answers while allowing CORS fields only in their documented form", () => {
+    const value = (id) => String(OPENAPI.components.headers[id].schema.const);
+    const granted = {
+      "Access-Control-Allow-Origin": "https://app.example",
+      "Access-Control-Allow-Credentials": "true",
+      "Access-Control-Expose-Headers": value("AccessControlExposeHeaders"),
+    };
+    const preflight = {
+      ...granted,
+      "Access-Control-Allow-Headers": value("AccessControlAllowHeaders"),
+      "Access-Control-Max-Age": "600",
+      Vary: "Access-Control-Request-Method, Access-Control-Request-Headers, Origin",
+    };
+    const options = { method: "OPTIONS", pathname: "/prefs", status: 204, text: "" };
+    expect(exchange({ ...options, header: headers({ ...preflight, "Access-Control-Allow-Methods": "GET, PATCH" }) })).not.toThrow();
+    expect(exchange({ ...options, header: headers({ ...preflight, "Access-Control-Allow-Methods": "GET" }) })).toThrow(/Allow-Methods/);
+    expect(exchange({ ...options, header: headers({ "Access-Control-Allow-Methods": "GET, PATCH" }) })).toThrow(/Access-Control-Allow-Origin is required/);
+    const refused = { ...options, status: 403, text: '{"error":"Forbidden","code":"forbidden"}' };
+    expect(exchange({ ...refused, header: headers({ Vary: "Origin" }) })).not.toThrow();
+    expect(exchange(refused)).toThrow(/Vary is required/);
+    expect(exchange({ header: headers({ ...granted, Vary: "Origin" }) })).not.toThrow();
+    expect(exchange({ header: headers({ "Access-Control-Allow-Origin": "*" }) })).toThrow(/Access-Control-Allow-Origin/);
   });
 
   it("holds unknown paths and undeclared methods to the router's answers", () => {
