@@ -7,17 +7,19 @@
 //
 // Every response, in every mode, is checked for: JSON content type (all but 204),
 // `Server-Timing` in the contract's format, `X-Content-Type-Options: nosniff`, no CORS header
-// (every request carries a foreign `Origin`), `Cache-Control: no-store` on session,
-// preference and admin routes, the contract's error shape on 4xx/5xx, and for every 5xx an
-// opaque body that names no binding, query or stack and holds no secret (and, like every
-// response of the suite, against docs/openapi.json).
+// granting access (every request carries a foreign `Origin`; `Vary: Origin` exactly when the
+// Worker has ALLOWED_ORIGINS), `Cache-Control: no-store` on session, preference and admin
+// routes, the contract's error shape on 4xx/5xx, `WWW-Authenticate` on every 401, the
+// rate-limit fields of the route's group on every counted response of a limited route and on
+// no other, and for every 5xx an opaque body that names no binding, query or stack and holds
+// no secret (and, like every response of the suite, against docs/openapi.json).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ADMIN_TOKEN, ROOT, boot, timing } from "../helpers.js";
 import { spawnApp, unknownSessionId } from "../app.js";
-import { OPENAPI } from "../contract.js";
+import { OPENAPI, operationFor } from "../contract.js";
 import { KIB, WORKERS } from "./security/common.js";
 import * as getHealth from "./security/get-health.js";
 import * as getConfig from "./security/get-config.js";
@@ -39,6 +41,11 @@ import * as patchPrefs from "./security/patch-prefs.js";
 import * as getUsersId from "./security/get-users-id.js";
 import * as postUsersBatch from "./security/post-users-batch.js";
 import * as putAdminUsersId from "./security/put-admin-users-id.js";
+import * as deleteAdminUsersId from "./security/delete-admin-users-id.js";
+import * as deleteAdminSessionsHandle from "./security/delete-admin-sessions-handle.js";
+import * as getHealthDeep from "./security/get-health-deep.js";
+import * as getIndex from "./security/get-index.js";
+import * as optionsPreflight from "./security/options-preflight.js";
 import * as anyOtherPath from "./security/any-other-path.js";
 
 // ---------------------------------------------------------------------------------------
@@ -81,6 +88,11 @@ const TABLES = [
   getUsersId,
   postUsersBatch,
   putAdminUsersId,
+  deleteAdminUsersId,
+  deleteAdminSessionsHandle,
+  getHealthDeep,
+  getIndex,
+  optionsPreflight,
   anyOtherPath,
 ];
 const CASES = TABLES.flatMap((t) => t.rows.map((row) => ({ ...row, route: t.route })));
@@ -165,7 +177,7 @@ const observed = new Map();
 const opaqueBodies = new Map();
 
 /** Assertions every response must pass, whatever the row. */
-function universal(row, r, ctx) {
+function universal(row, r, ctx, spec) {
   const h = r.res.headers;
   const where = `${row.route} / ${row.situation}: ${r.status} ${r.text.slice(0, 300)}`;
   if (r.status === 204) {
@@ -178,6 +190,11 @@ function universal(row, r, ctx) {
   expect(h.get("X-Content-Type-Options"), where).toBe("nosniff");
   expect(h.get("Access-Control-Allow-Origin"), where).toBeNull();
   expect(h.get("Access-Control-Allow-Credentials"), where).toBeNull();
+  const corsOn = Boolean(WORKERS[row.worker ?? "normal"].vars?.ALLOWED_ORIGINS);
+  expect(h.get("Vary"), where).toBe(corsOn ? "Origin" : null);
+  if (r.status === 401) expect(h.get("WWW-Authenticate"), where).toMatch(/^Bearer realm="edgestate"(, error="invalid_token")?$/);
+  else expect(h.get("WWW-Authenticate"), where).toBeNull();
+  rateLimitFields(r, spec, where);
   // Session, preference and admin responses are never cached (router-level 404/405 excepted).
   if (/^(\S+) \/(admin|sessions|prefs)/.test(row.route) && ![404, 405].includes(r.status)) {
     expect(h.get("Cache-Control"), where).toBe("no-store");
@@ -200,6 +217,28 @@ function universal(row, r, ctx) {
   }
 }
 
+/**
+ * The rate-limit fields: on a limited route's counted responses (all but a 5xx, which may
+ * come before counting), both draft-11 fields for the route's group, and the legacy ones
+ * (on by default) with the same numbers; on unlimited routes and the router's answers, none.
+ */
+function rateLimitFields(r, spec, where) {
+  const h = r.res.headers;
+  const found = operationFor(spec.method ?? "GET", new URL(spec.path, "http://x").pathname);
+  const group = found.kind === "operation" ? found.operation["x-edgestate"].rateLimitGroup : null;
+  const names = ["RateLimit-Policy", "RateLimit", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"];
+  if (!group) {
+    for (const name of names) expect(h.get(name), `${where}: ${name}`).toBeNull();
+    return;
+  }
+  if (r.status >= 500) return;
+  const policy = new RegExp(`^"${group}";q=(\\d+);w=(\\d+)$`).exec(h.get("RateLimit-Policy") ?? "");
+  const left = new RegExp(`^"${group}";r=(\\d+);t=(\\d+)$`).exec(h.get("RateLimit") ?? "");
+  expect(policy, `${where}: RateLimit-Policy ${h.get("RateLimit-Policy")}`).not.toBeNull();
+  expect(left, `${where}: RateLimit ${h.get("RateLimit")}`).not.toBeNull();
+  expect([h.get("RateLimit-Limit"), h.get("RateLimit-Remaining"), h.get("RateLimit-Reset")], where).toEqual([policy[1], left[1], left[2]]);
+}
+
 async function runRow(row, index) {
   const app = await worker(row.worker ?? "normal");
   const ctx = { ...((row.setup ? await row.setup(app) : null) ?? {}) };
@@ -211,7 +250,7 @@ async function runRow(row, index) {
   while (i < n) {
     i += 1;
     r = await send(app, spec, client, ctx);
-    universal(row, r, ctx);
+    universal(row, r, ctx, spec);
     if (r.status !== row.expect.status) break;
   }
   const detail = n > 1 ? (r.status === row.expect.status ? `on all ${n} requests` : `on request ${i} of ${n}`) : "";
@@ -278,6 +317,7 @@ describe("across all rows", () => {
       "GET /users/:id",
       "POST /users/batch",
       "PUT /admin/users/:id",
+      "DELETE /admin/users/:id",
     ];
     for (const route of routes) {
       const rows = CASES.filter((c) => c.route === route);

@@ -15,6 +15,8 @@ export const WORKERS = {
   // No KV: config:app cannot be seeded, so the defaults apply (100 requests per client and
   // group per 60 s); every row uses a fresh client.
   noKV: { kv: false },
+  // CORS configured for an origin the suite's requests never come from.
+  cors: { seedConfig: SEED, vars: { ALLOWED_ORIGINS: "https://app.example" } },
 };
 
 export const KIB = 1024;

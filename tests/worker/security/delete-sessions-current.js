@@ -53,6 +53,16 @@ export const rows = [
     expect: { status: 401, code: "unauthorized" },
   },
   {
+    situation: "session cookie from another site (`Sec-Fetch-Site: cross-site`)",
+    setup: (app) => app.mintSession(),
+    request: (ctx) => ({
+      method: "DELETE",
+      path: "/sessions/current",
+      headers: { Cookie: `session=${ctx.id}`, "Sec-Fetch-Site": "cross-site" },
+    }),
+    expect: { status: 403, code: "forbidden", check: async (r, ctx, app) => expect(await app.sessionStatus(ctx.id)).toBe(200) },
+  },
+  {
     situation: "D1 binding absent, session only in KV",
     worker: "noD1",
     setup: (app) => app.seedKvOnlySession(),

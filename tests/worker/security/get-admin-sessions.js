@@ -15,7 +15,7 @@ export const rows = [
       status: 200,
       check: (r, ctx) => {
         expect(r.body.sessions.map((s) => s.userId)).toEqual([ctx.userId]);
-        expect(Object.keys(r.body.sessions[0]).sort()).toEqual(["createdAt", "email", "expiresAt", "userId"]);
+        expect(Object.keys(r.body.sessions[0]).sort()).toEqual(["createdAt", "email", "expiresAt", "handle", "idleExpiresAt", "userId"]);
         expect(r.text).not.toContain(ctx.id);
         expect(r.text).not.toContain(sha256(ctx.id));
       },

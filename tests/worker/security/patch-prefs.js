@@ -118,6 +118,17 @@ export const rows = [
     expect: { status: 401, code: "unauthorized", check: prefsUntouched },
   },
   {
+    situation: "session cookie from another site (`Sec-Fetch-Site: cross-site`)",
+    setup: freshPrefsUser,
+    request: (ctx) => ({
+      method: "PATCH",
+      path: "/prefs",
+      headers: { Cookie: `session=${ctx.id}`, "Sec-Fetch-Site": "cross-site" },
+      body: { theme: "dark" },
+    }),
+    expect: { status: 403, code: "forbidden", check: prefsUntouched },
+  },
+  {
     situation: "POST instead of GET/PATCH",
     request: { method: "POST", path: "/prefs", body: { theme: "dark" } },
     expect: { status: 405, code: "method_not_allowed", headers: { Allow: "GET, PATCH" } },
