@@ -52,9 +52,9 @@ export class TestApp {
   newClient() {
     return this.w.newClient();
   }
-  /** A raw HTTP/1.1 request (for methods fetch() refuses, such as TRACE). */
-  raw(method, path, headers) {
-    return this.w.raw(method, path, headers);
+  /** A plain HTTP/1.1 request over a kept-alive connection (methods fetch() refuses, such as TRACE; bulk loads). */
+  raw(method, path, headers, body) {
+    return this.w.raw(method, path, headers, body);
   }
   /** @returns {Promise<Response>} */
   fetch(path, opts) {

@@ -6,7 +6,7 @@
 import { Miniflare } from "miniflare";
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { request } from "node:http";
+import { Agent, request } from "node:http";
 import { checkExchange, checkResponse } from "./contract.js";
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789";
@@ -139,11 +139,20 @@ export async function boot({
     const text = await res.text();
     return { res, status: res.status, body: text ? JSON.parse(text) : null, text };
   };
-  /** A raw HTTP/1.1 request to the runtime's own port: for methods fetch() refuses (TRACE). */
-  env.raw = async (method, path, headers = {}) => {
+  // Connections kept alive for `raw`: a request costs the test process about a sixth of what
+  // `dispatchFetch` (undici's fetch) costs, which matters to tests that send thousands.
+  const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  /**
+   * A plain HTTP/1.1 request to the runtime's own port, over a kept-alive connection, checked
+   * against the contract like every other: for methods fetch() refuses (TRACE), and for tests
+   * that send thousands of requests. `body` is a string. Resolves {status, headers, text}.
+   */
+  env.raw = async (method, path, headers = {}, body) => {
     const url = new URL(path, await mf.ready);
+    const sent = { "CF-Connecting-IP": env.client, ...headers };
+    if (body !== undefined) sent["Content-Length"] = Buffer.byteLength(body);
     return new Promise((resolve, reject) => {
-      const req = request(url, { method, headers: { "CF-Connecting-IP": env.client, ...headers } }, (res) => {
+      const req = request(url, { method, agent, headers: sent }, (res) => {
         let text = "";
         res.setEncoding("utf8");
         res.on("data", (d) => (text += d));
@@ -158,10 +167,13 @@ export async function boot({
         });
       });
       req.on("error", reject);
-      req.end();
+      req.end(body);
     });
   };
-  env.dispose = () => mf.dispose();
+  env.dispose = () => {
+    agent.destroy();
+    return mf.dispose();
+  };
   return env;
 }
 
