@@ -1,24 +1,32 @@
 //! The request pipeline, in order: route table → maintenance gate → rate limit → access
-//! check → body → handler → the headers every response carries → one log line.
+//! check → body → handler → the headers every response carries → a log line at `info`.
 //!
 //! This is the only place that reads a platform request or builds a platform response;
-//! below it, handlers get an [`Input`] and return a [`Reply`].
+//! below it, handlers get an [`Input`] and return a [`Reply`]. It works on the runtime's own
+//! `Request` and `Response` objects and reads only what a route needs (method, URL, the
+//! headers it asks for, the body of routes that take one): no `request.cf`, no copies.
 
 use crate::clock;
 use crate::ctx::Ctx;
 use crate::domain::ratelimit::{self, Decision};
 use crate::domain::sessions;
 use crate::error::{ApiError, ApiResult};
+use crate::log::{self, Level};
 use crate::routes::input::{Caller, HeaderSource, Input, MAX_BODY_BYTES};
 use crate::routes::reply::Reply;
 use crate::routes::{self, auth, Access, Found, Limit};
-use crate::storage::meter::Meter;
-use futures_util::StreamExt;
+use crate::storage::meter::{KvOp, Meter};
+use std::future::Future;
 use std::rc::Rc;
-use worker::{Context, Env, Headers, Request, Response};
+use std::task::{Poll, Waker};
+use wasm_bindgen::{JsCast, JsValue};
+use worker::js_sys::{Reflect, Uint8Array};
+use worker::wasm_bindgen_futures::{future_to_promise, JsFuture};
+use worker::web_sys;
+use worker::{Context, Env, Request, Response};
 
 /// A request's headers, read on demand.
-struct RequestHeaders(Headers);
+struct RequestHeaders(web_sys::Headers);
 
 impl HeaderSource for RequestHeaders {
     fn header(&self, name: &str) -> Option<String> {
@@ -34,11 +42,11 @@ struct RequestLine {
 }
 
 impl RequestLine {
-    fn of(req: &Request) -> Self {
-        let url = req.inner().url();
+    fn of(req: &web_sys::Request) -> Self {
+        let url = req.url();
         let (path, query) = split_url(&url);
         RequestLine {
-            method: req.inner().method(),
+            method: req.method(),
             path: path.to_string(),
             query: query.to_string(),
         }
@@ -53,34 +61,99 @@ fn split_url(url: &str) -> (&str, &str) {
     target.split_once('?').unwrap_or((target, ""))
 }
 
-/// Serves one request: the whole Worker.
+/// Serves one request: the whole Worker, for another workers-rs Worker that mounts
+/// edgestate's routes beside its own.
 pub async fn handle(req: Request, env: Env, runtime: Context) -> worker::Result<Response> {
+    // `Clone::clone` copies the handle; `web_sys::Request::clone` would tee the body.
+    let raw = Clone::clone(req.inner());
+    let response = answer(raw, env, runtime).await?;
+    Ok(Response::from(response))
+}
+
+/// The `fetch` entry's answer: the `Response` itself when the request needed no storage
+/// round trip (health, config and flags from the isolate's copy, refusals), else a
+/// `Promise` of it. Polling once before handing the rest to the promise executor spares
+/// those requests a promise, a microtask queue and a closure.
+pub fn respond(req: web_sys::Request, env: Env, runtime: Context) -> Result<JsValue, JsValue> {
+    let mut response = Box::pin(answer(req, env, runtime));
+    let mut cx = std::task::Context::from_waker(Waker::noop());
+    match response.as_mut().poll(&mut cx) {
+        Poll::Ready(r) => r.map(JsValue::from),
+        Poll::Pending => {
+            Ok(future_to_promise(async move { response.await.map(JsValue::from) }).into())
+        }
+    }
+}
+
+/// The pipeline from the runtime's request to its response.
+async fn answer(
+    req: web_sys::Request,
+    env: Env,
+    runtime: Context,
+) -> Result<web_sys::Response, JsValue> {
     let started = clock::now();
+    log::init(|| env.var("LOG_LEVEL").ok().map(|v| v.to_string()));
     let meter = Rc::new(Meter::default());
     let line = RequestLine::of(&req);
-    let (reply, private) = match routes::find(&line.method, &line.path) {
+    let (reply, route) = match routes::find(&line.method, &line.path) {
         Ok(found) => {
-            let private = found.route.is_private();
+            let route = found.route;
             let ctx = Ctx::new(env, runtime, meter.clone(), started);
-            (serve(&ctx, found, req, line.query).await, private)
+            (
+                serve(&ctx, found, req, line.query.clone()).await,
+                Some(route),
+            )
         }
-        Err(e) => (Reply::error(&e), false),
+        Err(e) => (Reply::error(&e), None),
     };
-    let status = reply.status;
-    let response = to_response(reply, &meter, private, line.method == "HEAD");
-    let took = clock::now().ms_since(started);
-    crate::log::info(&format!("{} {} {status} {took}ms", line.method, line.path));
-    response
+    if log::enabled(Level::Info) {
+        log_request(&line, route.map(|r| r.path), reply.status, started, &meter);
+    }
+    let private = route.is_some_and(|r| r.is_private());
+    to_response(reply, &meter, private, line.method == "HEAD")
+}
+
+/// The `info` line of a request: its route, status, time and storage work.
+fn log_request(
+    line: &RequestLine,
+    route: Option<&str>,
+    status: u16,
+    started: crate::domain::time::Millis,
+    meter: &Meter,
+) {
+    let fields = serde_json::json!({
+        "method": line.method,
+        "route": route,
+        "path": line.path.chars().take(200).collect::<String>(),
+        "status": status,
+        "ms": clock::now().ms_since(started),
+        "kvReads": meter.kv_count(KvOp::Read),
+        "kvWrites": meter.kv_count(KvOp::Write),
+        "kvDeletes": meter.kv_count(KvOp::Delete),
+        "d1Queries": meter.d1_count(),
+    });
+    let msg = format!("{} {} {status}", line.method, route.unwrap_or(&line.path));
+    if let serde_json::Value::Object(fields) = fields {
+        log::event(Level::Info, &msg, fields);
+    }
 }
 
 /// Runs a found route; every failure becomes the contract's error reply (5xx causes logged).
-async fn serve(ctx: &Ctx, found: Found, req: Request, query: String) -> Reply {
+async fn serve(ctx: &Ctx, found: Found, req: web_sys::Request, query: String) -> Reply {
     let mut limit_headers = Vec::new();
     let path = found.route.path;
     let result = run(ctx, found, req, query, &mut limit_headers).await;
     let mut reply = result.unwrap_or_else(|e| {
         if let Some(cause) = e.log_cause() {
-            crate::log::error(&format!("{} {path}: {cause}", e.code()));
+            let fields = serde_json::Map::from_iter([
+                ("code".into(), e.code().into()),
+                ("route".into(), path.into()),
+            ]);
+            log::event(
+                Level::Error,
+                &format!("{} {path}: {cause}", e.code()),
+                fields,
+            );
         }
         Reply::error(&e)
     });
@@ -91,12 +164,12 @@ async fn serve(ctx: &Ctx, found: Found, req: Request, query: String) -> Reply {
 async fn run(
     ctx: &Ctx,
     found: Found,
-    mut req: Request,
+    req: web_sys::Request,
     query: String,
     limit_headers: &mut Vec<(&'static str, String)>,
 ) -> ApiResult<Reply> {
     let route = found.route;
-    let headers = RequestHeaders(req.headers().clone());
+    let headers = RequestHeaders(req.headers());
     if route.gated && ctx.config().await.maintenance_mode {
         return Err(ApiError::Maintenance);
     }
@@ -107,7 +180,7 @@ async fn run(
     }
     let caller = check_access(ctx, route.access, &headers).await?;
     let body = match route.has_body() {
-        true => Some(read_body(&mut req, &headers).await?),
+        true => Some(read_body(&req, &headers).await?),
         false => None,
     };
     let input = Input {
@@ -170,7 +243,7 @@ async fn check_access(
 
 /// Reads a body of at most 64 KiB. A `Content-Length` over the limit is refused before
 /// reading; a body without one is read chunk by chunk and refused as soon as it passes it.
-async fn read_body(req: &mut Request, headers: &RequestHeaders) -> ApiResult<Vec<u8>> {
+async fn read_body(req: &web_sys::Request, headers: &RequestHeaders) -> ApiResult<Vec<u8>> {
     let declared = headers
         .header("content-length")
         .and_then(|v| v.trim().parse::<u64>().ok());
@@ -178,29 +251,41 @@ async fn read_body(req: &mut Request, headers: &RequestHeaders) -> ApiResult<Vec
         return Err(ApiError::PayloadTooLarge);
     }
     let mut body = Vec::new();
-    if let Ok(mut stream) = req.stream() {
-        while let Some(chunk) = stream.next().await {
-            let chunk =
-                chunk.map_err(|e| ApiError::InvalidJson(format!("unreadable body: {e}")))?;
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(ApiError::PayloadTooLarge);
-            }
-            body.extend_from_slice(&chunk);
+    let Some(stream) = req.body() else {
+        return Ok(body);
+    };
+    let unreadable = |_| ApiError::InvalidJson("unreadable body".into());
+    let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+    loop {
+        let step = JsFuture::from(reader.read()).await.map_err(unreadable)?;
+        if Reflect::get(&step, &"done".into())
+            .map_err(unreadable)?
+            .is_truthy()
+        {
+            return Ok(body);
         }
+        let chunk: Uint8Array = Reflect::get(&step, &"value".into())
+            .and_then(|v| v.dyn_into())
+            .map_err(unreadable)?;
+        let (start, len) = (body.len(), chunk.length() as usize);
+        if start + len > MAX_BODY_BYTES {
+            let _ = reader.cancel();
+            return Err(ApiError::PayloadTooLarge);
+        }
+        body.resize(start + len, 0);
+        chunk.copy_to(&mut body[start..]);
     }
-    Ok(body)
 }
 
 /// The platform response, with `Server-Timing`, `X-Content-Type-Options` and, on private
 /// routes, `Cache-Control: no-store`. A `HEAD` gets the headers without the body.
-fn to_response(reply: Reply, meter: &Meter, private: bool, head: bool) -> worker::Result<Response> {
-    let body = if head { None } else { reply.body };
-    let mut response = match body {
-        Some(body) => Response::ok(body)?,
-        None => Response::empty()?,
-    }
-    .with_status(reply.status);
-    let headers = response.headers_mut();
+fn to_response(
+    reply: Reply,
+    meter: &Meter,
+    private: bool,
+    head: bool,
+) -> Result<web_sys::Response, JsValue> {
+    let headers = web_sys::Headers::new()?;
     if reply.status != 204 {
         headers.set("Content-Type", "application/json")?;
     }
@@ -212,7 +297,11 @@ fn to_response(reply: Reply, meter: &Meter, private: bool, head: bool) -> worker
     if private {
         headers.set("Cache-Control", "no-store")?;
     }
-    Ok(response)
+    let init = web_sys::ResponseInit::new();
+    init.set_status(reply.status);
+    init.set_headers(&headers);
+    let body = if head { None } else { reply.body.as_deref() };
+    web_sys::Response::new_with_opt_str_and_init(body, &init)
 }
 
 #[cfg(test)]

@@ -42,7 +42,8 @@ export function migrationStatements() {
  * Boots a Worker. Options: `kv` / `d1` false to leave a binding out (fault injection),
  * `adminToken` (null for unset), `seedConfig` (an object stored as config:app), `onLog`
  * (called with every chunk the runtime writes to stdout or stderr), `scriptPath` (another
- * built Worker, such as examples/embed/build/index.js).
+ * built Worker, such as examples/embed/build/index.js), `vars` (more `[vars]`, such as
+ * `{ LOG_LEVEL: "info" }`).
  */
 export async function boot({
   kv = true,
@@ -51,8 +52,9 @@ export async function boot({
   seedConfig,
   onLog,
   scriptPath = process.env.EDGESTATE_SCRIPT ?? join(ROOT, "build/index.js"),
+  vars = {},
 } = {}) {
-  const bindings = adminToken === null ? {} : { ADMIN_TOKEN: adminToken };
+  const bindings = { ...vars, ...(adminToken === null ? {} : { ADMIN_TOKEN: adminToken }) };
   const mf = new Miniflare({
     modules: true,
     scriptPath,

@@ -9,20 +9,44 @@ use crate::domain::sessions::{ListQuery, SessionDb, SessionRecord};
 use crate::domain::time::Millis;
 use crate::domain::users::{User, UserDb};
 use crate::error::{StorageError, StoreResult};
+use crate::storage::describe;
 use crate::storage::meter::Meter;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::rc::Rc;
-use wasm_bindgen::JsValue;
-use worker::{D1Database, Env};
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
+use worker::js_sys::{self, Array, Object, Promise, Reflect};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::Env;
 
 /// The binding name in `wrangler.toml`.
 pub const BINDING: &str = "DB";
 
+#[wasm_bindgen]
+extern "C" {
+    /// The runtime's `D1Database`, called directly.
+    #[wasm_bindgen(extends = Object)]
+    #[derive(Clone)]
+    type D1Database;
+
+    #[wasm_bindgen(extends = Object)]
+    type D1Statement;
+
+    #[wasm_bindgen(method, catch)]
+    fn prepare(this: &D1Database, sql: &str) -> Result<D1Statement, JsValue>;
+
+    #[wasm_bindgen(method, catch, variadic)]
+    fn bind(this: &D1Statement, args: &Array) -> Result<D1Statement, JsValue>;
+
+    #[wasm_bindgen(method, catch)]
+    fn all(this: &D1Statement) -> Result<Promise, JsValue>;
+}
+
 /// The D1 binding, metered.
 #[derive(Clone)]
 pub struct D1 {
-    db: Option<Rc<D1Database>>,
+    db: Option<D1Database>,
     meter: Rc<Meter>,
 }
 
@@ -38,13 +62,27 @@ fn opt_text(s: Option<&str>) -> JsValue {
     s.map_or(JsValue::NULL, JsValue::from_str)
 }
 
+/// Runs `sql` with `args` on `db` and returns its rows as JSON text. Rows hold only text,
+/// numbers and nulls, so `JSON.stringify` is exact, and `serde_json` reads them into the row
+/// types without `serde-wasm-bindgen` (one JS call instead of one per field, and its code).
+async fn query(db: &D1Database, sql: &str, args: &[JsValue]) -> Result<String, JsValue> {
+    let args: Array = args.iter().collect();
+    let result = JsFuture::from(db.prepare(sql)?.bind(&args)?.all()?).await?;
+    let rows = Reflect::get(&result, &"results".into())?;
+    if rows.is_undefined() || rows.is_null() {
+        return Ok("[]".into());
+    }
+    Ok(js_sys::JSON::stringify(&rows)?.into())
+}
+
 impl D1 {
     /// The binding from the environment (absent: every call fails as a storage error).
     pub fn from_env(env: &Env, meter: Rc<Meter>) -> Self {
-        D1 {
-            db: env.d1(BINDING).ok().map(Rc::new),
-            meter,
-        }
+        let db = Reflect::get(env, &JsValue::from_str(BINDING))
+            .ok()
+            .filter(JsValue::is_object)
+            .map(JsCast::unchecked_into);
+        D1 { db, meter }
     }
 
     /// A copy for `waitUntil` work, whose queries are not counted in this response.
@@ -62,9 +100,11 @@ impl D1 {
             .as_ref()
             .ok_or_else(|| StorageError::new("D1 binding is not configured"))?;
         let t = now_ms();
-        let result = async { db.prepare(sql).bind(args)?.all().await?.results::<T>() }.await;
+        let result = query(db, sql, args).await;
         self.meter.d1(now_ms() - t);
-        result.map_err(|e| StorageError(format!("D1 query failed: {e}")))
+        let json =
+            result.map_err(|e| StorageError(format!("D1 query failed: {}", describe(&e))))?;
+        serde_json::from_str(&json).map_err(|e| StorageError(format!("D1 rows: {e}")))
     }
 
     async fn first<T: DeserializeOwned>(

@@ -5,28 +5,60 @@
 use crate::clock::now_ms;
 use crate::domain::kv::{Kv, KvKey, PutOptions};
 use crate::error::{StorageError, StoreResult};
+use crate::storage::describe;
 use crate::storage::meter::{KvOp, Meter};
 use std::collections::HashMap;
 use std::rc::Rc;
-use worker::{Env, KvStore};
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
+use worker::js_sys::{self, Array, Object, Promise, Reflect};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::Env;
 
 /// The binding name in `wrangler.toml`.
 pub const BINDING: &str = "CACHE";
 
+#[wasm_bindgen]
+extern "C" {
+    /// The runtime's `KVNamespace`, called directly: one JS call per operation, without the
+    /// option objects `worker::KvStore` serialises through `serde-wasm-bindgen` on every call.
+    #[wasm_bindgen(extends = Object)]
+    #[derive(Clone)]
+    type KvNamespace;
+
+    #[wasm_bindgen(method, catch, js_name = get)]
+    fn get_text(this: &KvNamespace, key: &str) -> Result<Promise, JsValue>;
+
+    #[wasm_bindgen(method, catch, js_name = get)]
+    fn get_many(this: &KvNamespace, keys: &Array, kind: &str) -> Result<Promise, JsValue>;
+
+    #[wasm_bindgen(method, catch, js_name = put)]
+    fn put_text(
+        this: &KvNamespace,
+        key: &str,
+        value: &str,
+        options: &Object,
+    ) -> Result<Promise, JsValue>;
+
+    #[wasm_bindgen(method, catch, js_name = delete)]
+    fn delete_key(this: &KvNamespace, key: &str) -> Result<Promise, JsValue>;
+}
+
 /// The KV binding, metered.
 #[derive(Clone)]
 pub struct WorkersKv {
-    store: Option<KvStore>,
+    store: Option<KvNamespace>,
     meter: Rc<Meter>,
 }
 
 impl WorkersKv {
     /// The binding from the environment (absent: every call fails as a storage error).
     pub fn from_env(env: &Env, meter: Rc<Meter>) -> Self {
-        WorkersKv {
-            store: env.kv(BINDING).ok(),
-            meter,
-        }
+        let store = Reflect::get(env, &JsValue::from_str(BINDING))
+            .ok()
+            .filter(JsValue::is_object)
+            .map(JsCast::unchecked_into);
+        WorkersKv { store, meter }
     }
 
     /// A copy for `waitUntil` work, whose operations are not counted in this response.
@@ -37,24 +69,29 @@ impl WorkersKv {
         }
     }
 
-    fn store(&self) -> StoreResult<&KvStore> {
+    fn store(&self) -> StoreResult<&KvNamespace> {
         self.store
             .as_ref()
             .ok_or_else(|| StorageError::new("KV binding is not configured"))
     }
 
-    fn done<T>(&self, op: KvOp, started: f64, r: Result<T, worker::KvError>) -> StoreResult<T> {
+    /// Awaits the operation's promise, meters it, and names a failure.
+    async fn run(&self, op: KvOp, call: Result<Promise, JsValue>) -> StoreResult<JsValue> {
+        let started = now_ms();
+        let result = match call {
+            Ok(promise) => JsFuture::from(promise).await,
+            Err(e) => Err(e),
+        };
         self.meter.kv(op, now_ms() - started);
-        r.map_err(|e| StorageError(format!("KV {op:?} failed: {e}")))
+        result.map_err(|e| StorageError(format!("KV {op:?} failed: {}", describe(&e))))
     }
 }
 
 impl Kv for WorkersKv {
     async fn get(&self, key: &KvKey) -> StoreResult<Option<String>> {
         let store = self.store()?;
-        let t = now_ms();
-        let r = store.get(key.as_str()).text().await;
-        self.done(KvOp::Read, t, r)
+        let value = self.run(KvOp::Read, store.get_text(key.as_str())).await?;
+        Ok(value.as_string())
     }
 
     async fn get_bulk(&self, keys: &[KvKey]) -> StoreResult<HashMap<String, Option<String>>> {
@@ -62,33 +99,36 @@ impl Kv for WorkersKv {
             return Ok(HashMap::new());
         }
         let store = self.store()?;
-        let names: Vec<&str> = keys.iter().map(KvKey::as_str).collect();
-        let t = now_ms();
-        let r = store.get_bulk(&names).text().await;
-        self.done(KvOp::Read, t, r)
+        let names: Array = keys.iter().map(|k| JsValue::from_str(k.as_str())).collect();
+        let found: js_sys::Map = self
+            .run(KvOp::Read, store.get_many(&names, "text"))
+            .await?
+            .unchecked_into();
+        let pairs = keys.iter().zip(names.iter());
+        Ok(pairs
+            .map(|(key, name)| (key.as_str().to_string(), found.get(&name).as_string()))
+            .collect())
     }
 
     async fn put(&self, key: &KvKey, value: &str, opts: PutOptions) -> StoreResult<()> {
         let store = self.store()?;
-        let t = now_ms();
-        let r = async {
-            let mut put = store.put(key.as_str(), value)?;
-            if let Some(ttl) = opts.ttl {
-                put = put.expiration_ttl(ttl.seconds());
-            }
-            if let Some(meta) = opts.metadata {
-                put = put.metadata(meta.value())?;
-            }
-            put.execute().await
+        let options = Object::new();
+        if let Some(ttl) = opts.ttl {
+            let seconds = JsValue::from_f64(ttl.seconds() as f64);
+            let _ = Reflect::set(&options, &"expirationTtl".into(), &seconds);
         }
-        .await;
-        self.done(KvOp::Write, t, r)
+        if let Some(meta) = opts.metadata {
+            let meta = js_sys::JSON::parse(&meta.value().to_string())
+                .map_err(|e| StorageError(format!("KV metadata: {}", describe(&e))))?;
+            let _ = Reflect::set(&options, &"metadata".into(), &meta);
+        }
+        let call = store.put_text(key.as_str(), value, &options);
+        self.run(KvOp::Write, call).await.map(|_| ())
     }
 
     async fn delete(&self, key: &KvKey) -> StoreResult<()> {
         let store = self.store()?;
-        let t = now_ms();
-        let r = store.delete(key.as_str()).await;
-        self.done(KvOp::Delete, t, r)
+        let call = store.delete_key(key.as_str());
+        self.run(KvOp::Delete, call).await.map(|_| ())
     }
 }
