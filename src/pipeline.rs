@@ -16,21 +16,28 @@ use crate::routes::input::{Caller, HeaderSource, Input, MAX_BODY_BYTES};
 use crate::routes::reply::Reply;
 use crate::routes::{self, auth, Access, Found, Limit};
 use crate::storage::meter::{KvOp, Meter};
+use std::cell::OnceCell;
 use std::future::Future;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::js_sys::{Reflect, Uint8Array};
 use worker::wasm_bindgen_futures::{future_to_promise, JsFuture};
 use worker::web_sys;
 use worker::{Context, Env, Request, Response};
 
-/// A request's headers, read on demand.
-struct RequestHeaders(web_sys::Headers);
+/// A request's headers, read on demand (a route that reads none never asks the runtime for
+/// its `Headers` object).
+struct RequestHeaders {
+    req: web_sys::Request,
+    headers: OnceCell<web_sys::Headers>,
+}
 
 impl HeaderSource for RequestHeaders {
     fn header(&self, name: &str) -> Option<String> {
-        self.0.get(name).ok().flatten()
+        let headers = self.headers.get_or_init(|| self.req.headers());
+        headers.get(name).ok().flatten()
     }
 }
 
@@ -169,7 +176,10 @@ async fn run(
     limit_headers: &mut Vec<(&'static str, String)>,
 ) -> ApiResult<Reply> {
     let route = found.route;
-    let headers = RequestHeaders(req.headers());
+    let headers = RequestHeaders {
+        req: Clone::clone(&req),
+        headers: OnceCell::new(),
+    };
     if route.gated && ctx.config().await.maintenance_mode {
         return Err(ApiError::Maintenance);
     }
@@ -277,6 +287,22 @@ async fn read_body(req: &web_sys::Request, headers: &RequestHeaders) -> ApiResul
     }
 }
 
+#[wasm_bindgen(inline_js = "
+export function response(body, status, head) {
+  const headers = [];
+  for (const line of head.split('\\n')) {
+    const colon = line.indexOf(':');
+    headers.push([line.slice(0, colon), line.slice(colon + 1)]);
+  }
+  return new Response(body, { status, headers });
+}")]
+extern "C" {
+    /// `new Response(body, {status, headers})`, the headers given as `name:value` lines: one
+    /// call into JS for the whole response rather than one per header.
+    #[wasm_bindgen(catch)]
+    fn response(body: Option<&str>, status: u16, head: &str) -> Result<web_sys::Response, JsValue>;
+}
+
 /// The platform response, with `Server-Timing`, `X-Content-Type-Options` and, on private
 /// routes, `Cache-Control: no-store`. A `HEAD` gets the headers without the body.
 fn to_response(
@@ -285,23 +311,28 @@ fn to_response(
     private: bool,
     head: bool,
 ) -> Result<web_sys::Response, JsValue> {
-    let headers = web_sys::Headers::new()?;
+    let mut lines = String::with_capacity(256);
+    let mut add = |name: &str, value: &str| {
+        if !lines.is_empty() {
+            lines.push('\n');
+        }
+        lines.push_str(name);
+        lines.push(':');
+        lines.push_str(value);
+    };
     if reply.status != 204 {
-        headers.set("Content-Type", "application/json")?;
+        add("Content-Type", "application/json");
     }
     for (name, value) in &reply.headers {
-        headers.append(name, value)?;
+        add(name, value);
     }
-    headers.set("Server-Timing", &meter.server_timing())?;
-    headers.set("X-Content-Type-Options", "nosniff")?;
+    add("Server-Timing", &meter.server_timing());
+    add("X-Content-Type-Options", "nosniff");
     if private {
-        headers.set("Cache-Control", "no-store")?;
+        add("Cache-Control", "no-store");
     }
-    let init = web_sys::ResponseInit::new();
-    init.set_status(reply.status);
-    init.set_headers(&headers);
     let body = if head { None } else { reply.body.as_deref() };
-    web_sys::Response::new_with_opt_str_and_init(body, &init)
+    response(body, reply.status, &lines)
 }
 
 #[cfg(test)]

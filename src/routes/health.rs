@@ -6,5 +6,9 @@ use crate::routes::input::Input;
 use crate::routes::reply::Reply;
 
 pub(crate) async fn get(_: &Ctx, _: Input) -> ApiResult<Reply> {
-    Ok(Reply::ok(&serde_json::json!({ "status": "ok" })))
+    Ok(Reply {
+        status: 200,
+        body: Some(r#"{"status":"ok"}"#.into()),
+        headers: Vec::new(),
+    })
 }

@@ -93,8 +93,9 @@ impl D1 {
         }
     }
 
-    /// Runs one statement and returns its rows.
-    async fn rows<T: DeserializeOwned>(&self, sql: &str, args: &[JsValue]) -> StoreResult<Vec<T>> {
+    /// Runs one statement and returns its rows as JSON text. Not generic, so its code exists
+    /// once; only [`parse`] is instantiated per row type.
+    async fn json(&self, sql: &str, args: &[JsValue]) -> StoreResult<String> {
         let db = self
             .db
             .as_ref()
@@ -102,9 +103,12 @@ impl D1 {
         let t = now_ms();
         let result = query(db, sql, args).await;
         self.meter.d1(now_ms() - t);
-        let json =
-            result.map_err(|e| StorageError(format!("D1 query failed: {}", describe(&e))))?;
-        serde_json::from_str(&json).map_err(|e| StorageError(format!("D1 rows: {e}")))
+        result.map_err(|e| StorageError(format!("D1 query failed: {}", describe(&e))))
+    }
+
+    /// Runs one statement and returns its rows.
+    async fn rows<T: DeserializeOwned>(&self, sql: &str, args: &[JsValue]) -> StoreResult<Vec<T>> {
+        parse(&self.json(sql, args).await?)
     }
 
     async fn first<T: DeserializeOwned>(
@@ -114,6 +118,11 @@ impl D1 {
     ) -> StoreResult<Option<T>> {
         Ok(self.rows(sql, args).await?.into_iter().next())
     }
+}
+
+/// Rows from their JSON text.
+fn parse<T: DeserializeOwned>(json: &str) -> StoreResult<Vec<T>> {
+    serde_json::from_str(json).map_err(|e| StorageError(format!("D1 rows: {e}")))
 }
 
 #[derive(Deserialize)]
