@@ -41,6 +41,6 @@ pub fn fetch(
     req: worker::web_sys::Request,
     env: worker::Env,
     ctx: worker::worker_sys::Context,
-) -> Result<wasm_bindgen::JsValue, wasm_bindgen::JsValue> {
+) -> wasm_bindgen::JsValue {
     pipeline::respond(req, env, worker::Context::new(ctx))
 }
