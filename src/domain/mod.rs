@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod ids;
+pub mod ip;
 pub mod json;
 pub mod kv;
 pub mod prefs;

@@ -11,8 +11,7 @@ use crate::domain::users::{User, UserDb};
 use crate::error::{StorageError, StoreResult};
 use crate::storage::describe;
 use crate::storage::meter::Meter;
-use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde_json::{Map, Value};
 use std::rc::Rc;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
@@ -63,8 +62,8 @@ fn opt_text(s: Option<&str>) -> JsValue {
 }
 
 /// Runs `sql` with `args` on `db` and returns its rows as JSON text. Rows hold only text,
-/// numbers and nulls, so `JSON.stringify` is exact, and `serde_json` reads them into the row
-/// types without `serde-wasm-bindgen` (one JS call instead of one per field, and its code).
+/// numbers and nulls, so `JSON.stringify` is exact: one JS call for all rows, where
+/// `serde-wasm-bindgen` would make one per field (and add its code to the Wasm).
 async fn query(db: &D1Database, sql: &str, args: &[JsValue]) -> Result<String, JsValue> {
     let args: Array = args.iter().collect();
     let result = JsFuture::from(db.prepare(sql)?.bind(&args)?.all()?).await?;
@@ -93,8 +92,7 @@ impl D1 {
         }
     }
 
-    /// Runs one statement and returns its rows as JSON text. Not generic, so its code exists
-    /// once; only [`parse`] is instantiated per row type.
+    /// Runs one statement and returns its rows as JSON text, metered.
     async fn json(&self, sql: &str, args: &[JsValue]) -> StoreResult<String> {
         let db = self
             .db
@@ -107,32 +105,78 @@ impl D1 {
     }
 
     /// Runs one statement and returns its rows.
-    async fn rows<T: DeserializeOwned>(&self, sql: &str, args: &[JsValue]) -> StoreResult<Vec<T>> {
-        parse(&self.json(sql, args).await?)
+    async fn rows(&self, sql: &str, args: &[JsValue]) -> StoreResult<Vec<Row>> {
+        let json = self.json(sql, args).await?;
+        let rows: Vec<Map<String, Value>> =
+            serde_json::from_str(&json).map_err(|e| StorageError(format!("D1 rows: {e}")))?;
+        Ok(rows.into_iter().map(Row).collect())
     }
 
-    async fn first<T: DeserializeOwned>(
-        &self,
-        sql: &str,
-        args: &[JsValue],
-    ) -> StoreResult<Option<T>> {
+    /// Runs one statement and returns its first row.
+    async fn first(&self, sql: &str, args: &[JsValue]) -> StoreResult<Option<Row>> {
         Ok(self.rows(sql, args).await?.into_iter().next())
     }
 }
 
-/// Rows from their JSON text.
-fn parse<T: DeserializeOwned>(json: &str) -> StoreResult<Vec<T>> {
-    serde_json::from_str(json).map_err(|e| StorageError(format!("D1 rows: {e}")))
-}
+/// One row by column name. Columns are read by hand rather than through a `Deserialize`
+/// impl per row type: D1 rows hold only text, numbers and nulls, and one decoder of JSON
+/// objects serves every query (each derived decoder costs a few KB of Wasm).
+struct Row(Map<String, Value>);
 
-#[derive(Deserialize)]
-struct Hash {
-    id_hash: String,
-}
+impl Row {
+    fn value(&self, column: &str) -> StoreResult<&Value> {
+        self.0
+            .get(column)
+            .ok_or_else(|| StorageError(format!("D1 row without {column}")))
+    }
 
-#[derive(Deserialize)]
-struct Count {
-    count: f64,
+    fn text(&self, column: &str) -> StoreResult<String> {
+        let value = self.value(column)?.as_str();
+        value
+            .map(str::to_string)
+            .ok_or_else(|| StorageError(format!("D1 column {column} is not text")))
+    }
+
+    fn opt_text(&self, column: &str) -> Option<String> {
+        self.0.get(column)?.as_str().map(str::to_string)
+    }
+
+    fn number(&self, column: &str) -> StoreResult<f64> {
+        let value = self.value(column)?.as_f64();
+        value.ok_or_else(|| StorageError(format!("D1 column {column} is not a number")))
+    }
+
+    fn opt_number(&self, column: &str) -> Option<f64> {
+        self.0.get(column)?.as_f64()
+    }
+
+    fn session(&self) -> StoreResult<SessionRecord> {
+        Ok(SessionRecord {
+            id_hash: self.text("id_hash")?,
+            user_id: self.text("user_id")?,
+            email: self.text("email")?,
+            created_at: Millis::from_js(self.number("created_at")?),
+            expires_at: Millis::from_js(self.number("expires_at")?),
+            revoked_at: self.opt_number("revoked_at").map(Millis::from_js),
+        })
+    }
+
+    fn prefs(&self) -> StoreResult<PrefsRow> {
+        Ok(PrefsRow {
+            theme: self.opt_text("theme"),
+            language: self.opt_text("language"),
+            notifications: self.opt_number("notifications").map(|n| n != 0.0),
+            version: self.number("version")? as i64,
+        })
+    }
+
+    fn user(&self) -> StoreResult<User> {
+        Ok(User {
+            id: self.text("id")?,
+            name: self.text("name")?,
+            updated_at: Millis::from_js(self.number("updated_at")?),
+        })
+    }
 }
 
 const SESSION_COLS: &str = "id_hash, user_id, email, created_at, expires_at, revoked_at";
@@ -147,29 +191,27 @@ impl SessionDb for D1 {
             at(s.created_at),
             at(s.expires_at),
         ];
-        self.rows::<serde_json::Value>(sql, &args).await.map(|_| ())
+        self.rows(sql, &args).await.map(|_| ())
     }
 
     async fn find(&self, id_hash: &str) -> StoreResult<Option<SessionRecord>> {
         let sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE id_hash = ?1");
-        self.first(&sql, &[text(id_hash)]).await
+        self.first(&sql, &[text(id_hash)])
+            .await?
+            .map(|r| r.session())
+            .transpose()
     }
 
     async fn revoke(&self, id_hash: &str, now: Millis) -> StoreResult<bool> {
         let sql = "UPDATE sessions SET revoked_at = ?2 WHERE id_hash = ?1 AND revoked_at IS NULL RETURNING id_hash";
-        Ok(!self
-            .rows::<Hash>(sql, &[text(id_hash), at(now)])
-            .await?
-            .is_empty())
+        Ok(!self.rows(sql, &[text(id_hash), at(now)]).await?.is_empty())
     }
 
     async fn revoke_user(&self, user: &UserId, now: Millis) -> StoreResult<Vec<String>> {
         let sql = "UPDATE sessions SET revoked_at = ?2 \
                    WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 RETURNING id_hash";
-        let rows = self
-            .rows::<Hash>(sql, &[text(user.as_str()), at(now)])
-            .await?;
-        Ok(rows.into_iter().map(|r| r.id_hash).collect())
+        let rows = self.rows(sql, &[text(user.as_str()), at(now)]).await?;
+        rows.iter().map(|r| r.text("id_hash")).collect()
     }
 
     async fn list(
@@ -190,27 +232,9 @@ impl SessionDb for D1 {
             None => (JsValue::NULL, JsValue::NULL),
         };
         let user = opt_text(q.user.as_ref().map(UserId::as_str));
-        self.rows(&sql, &[at(now), user, after, hash, JsValue::from(limit)])
-            .await
-    }
-}
-
-#[derive(Deserialize)]
-struct PrefsDbRow {
-    theme: Option<String>,
-    language: Option<String>,
-    notifications: Option<f64>,
-    version: f64,
-}
-
-impl From<PrefsDbRow> for PrefsRow {
-    fn from(r: PrefsDbRow) -> Self {
-        PrefsRow {
-            theme: r.theme,
-            language: r.language,
-            notifications: r.notifications.map(|n| n != 0.0),
-            version: r.version as i64,
-        }
+        let args = [at(now), user, after, hash, JsValue::from(limit)];
+        let rows = self.rows(&sql, &args).await?;
+        rows.iter().map(Row::session).collect()
     }
 }
 
@@ -218,10 +242,8 @@ impl PrefsDb for D1 {
     async fn get(&self, user: &UserId) -> StoreResult<Option<PrefsRow>> {
         let sql =
             "SELECT theme, language, notifications, version FROM preferences WHERE user_id = ?1";
-        Ok(self
-            .first::<PrefsDbRow>(sql, &[text(user.as_str())])
-            .await?
-            .map(PrefsRow::from))
+        let row = self.first(sql, &[text(user.as_str())]).await?;
+        row.map(|r| r.prefs()).transpose()
     }
 
     async fn merge(&self, user: &UserId, p: &PrefsPatch, now: Millis) -> StoreResult<PrefsRow> {
@@ -243,37 +265,17 @@ impl PrefsDb for D1 {
             notifications,
             at(now),
         ];
-        self.first::<PrefsDbRow>(sql, &args)
-            .await?
-            .map(PrefsRow::from)
-            .ok_or_else(|| StorageError::new("preferences upsert returned no row"))
-    }
-}
-
-#[derive(Deserialize)]
-struct UserRow {
-    id: String,
-    name: String,
-    updated_at: f64,
-}
-
-impl From<UserRow> for User {
-    fn from(r: UserRow) -> Self {
-        User {
-            id: r.id,
-            name: r.name,
-            updated_at: Millis::from_js(r.updated_at),
-        }
+        let row = self.first(sql, &args).await?;
+        row.ok_or_else(|| StorageError::new("preferences upsert returned no row"))?
+            .prefs()
     }
 }
 
 impl UserDb for D1 {
     async fn get(&self, id: &ProfileId) -> StoreResult<Option<User>> {
         let sql = "SELECT id, name, updated_at FROM users WHERE id = ?1";
-        Ok(self
-            .first::<UserRow>(sql, &[text(id.as_str())])
-            .await?
-            .map(User::from))
+        let row = self.first(sql, &[text(id.as_str())]).await?;
+        row.map(|r| r.user()).transpose()
     }
 
     async fn get_many(&self, ids: &[ProfileId]) -> StoreResult<Vec<User>> {
@@ -287,22 +289,19 @@ impl UserDb for D1 {
             marks.join(", ")
         );
         let args: Vec<JsValue> = ids.iter().map(|id| text(id.as_str())).collect();
-        Ok(self
-            .rows::<UserRow>(&sql, &args)
-            .await?
-            .into_iter()
-            .map(User::from)
-            .collect())
+        let rows = self.rows(&sql, &args).await?;
+        rows.iter().map(Row::user).collect()
     }
 
     async fn upsert(&self, id: &ProfileId, name: &str, now: Millis) -> StoreResult<User> {
         let sql = "INSERT INTO users (id, name, updated_at) VALUES (?1, ?2, ?3) \
                    ON CONFLICT (id) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at \
                    RETURNING id, name, updated_at";
-        self.first::<UserRow>(sql, &[text(id.as_str()), text(name), at(now)])
-            .await?
-            .map(User::from)
-            .ok_or_else(|| StorageError::new("user upsert returned no row"))
+        let row = self
+            .first(sql, &[text(id.as_str()), text(name), at(now)])
+            .await?;
+        row.ok_or_else(|| StorageError::new("user upsert returned no row"))?
+            .user()
     }
 }
 
@@ -310,17 +309,13 @@ impl CounterDb for D1 {
     async fn increment(&self, bucket: &str, window_start: Millis) -> StoreResult<u64> {
         let sql = "INSERT INTO rate_limits (bucket, window_start, count) VALUES (?1, ?2, 1) \
                    ON CONFLICT (bucket, window_start) DO UPDATE SET count = count + 1 RETURNING count";
-        let row = self
-            .first::<Count>(sql, &[text(bucket), at(window_start)])
-            .await?;
-        row.map(|r| r.count as u64)
-            .ok_or_else(|| StorageError::new("counter upsert returned no row"))
+        let row = self.first(sql, &[text(bucket), at(window_start)]).await?;
+        let count = row.ok_or_else(|| StorageError::new("counter upsert returned no row"))?;
+        Ok(count.number("count")? as u64)
     }
 
     async fn prune(&self, before: Millis) -> StoreResult<()> {
         let sql = "DELETE FROM rate_limits WHERE window_start < ?1";
-        self.rows::<serde_json::Value>(sql, &[at(before)])
-            .await
-            .map(|_| ())
+        self.rows(sql, &[at(before)]).await.map(|_| ())
     }
 }
