@@ -11,7 +11,7 @@
 //! Each line is an object `{"level", "msg", ...fields}` printed with the console method of
 //! its level.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::cell::Cell;
 
 /// How much is logged, from least to most.
@@ -81,30 +81,30 @@ pub fn enabled(level: Level) -> bool {
 
 /// A warning: something degraded and was handled.
 pub fn warn(msg: &str) {
-    event(Level::Warn, msg, Map::new());
+    event(Level::Warn, msg, &[]);
 }
 
 /// An error: a request failed because of it.
 pub fn error(msg: &str) {
-    event(Level::Error, msg, Map::new());
+    event(Level::Error, msg, &[]);
 }
 
 /// A line of `level` with `msg` and further fields, if the level is enabled.
-pub fn event(level: Level, msg: &str, fields: Map<String, Value>) {
+pub fn event(level: Level, msg: &str, fields: &[(&str, Value)]) {
     if enabled(level) {
         print(level, &line(level, msg, fields));
     }
 }
 
 /// The line as JSON text: `level` and `msg` first, then the fields.
-fn line(level: Level, msg: &str, fields: Map<String, Value>) -> String {
+fn line(level: Level, msg: &str, fields: &[(&str, Value)]) -> String {
     let mut text = format!(
         "{{\"level\":\"{}\",\"msg\":{}",
         level.name(),
         Value::from(msg)
     );
     for (name, value) in fields {
-        text.push_str(&format!(",{}:{value}", Value::from(name)));
+        text.push_str(&format!(",{}:{value}", Value::from(*name)));
     }
     text.push('}');
     text
@@ -150,13 +150,16 @@ mod tests {
 
     #[test]
     fn lines_are_json_with_level_and_msg_first() {
-        let fields = Map::from_iter([("status".to_string(), Value::from(503))]);
-        let text = line(Level::Error, "a \"quoted\" cause", fields);
+        let text = line(
+            Level::Error,
+            "a \"quoted\" cause",
+            &[("status", 503.into())],
+        );
         assert_eq!(
             text,
             r#"{"level":"error","msg":"a \"quoted\" cause","status":503}"#
         );
-        let parsed: Value = serde_json::from_str(&line(Level::Warn, "w", Map::new())).unwrap();
+        let parsed: Value = serde_json::from_str(&line(Level::Warn, "w", &[])).unwrap();
         assert_eq!(parsed, serde_json::json!({"level": "warn", "msg": "w"}));
     }
 

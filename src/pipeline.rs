@@ -16,6 +16,7 @@ use crate::routes::input::{Caller, HeaderSource, Input, MAX_BODY_BYTES};
 use crate::routes::reply::Reply;
 use crate::routes::{self, auth, Access, Found, Limit};
 use crate::storage::meter::{KvOp, Meter};
+use serde_json::Value;
 use std::cell::OnceCell;
 use std::future::Future;
 use std::rc::Rc;
@@ -129,21 +130,23 @@ fn log_request(
     started: crate::domain::time::Millis,
     meter: &Meter,
 ) {
-    let fields = serde_json::json!({
-        "method": line.method,
-        "route": route,
-        "path": line.path.chars().take(200).collect::<String>(),
-        "status": status,
-        "ms": clock::now().ms_since(started),
-        "kvReads": meter.kv_count(KvOp::Read),
-        "kvWrites": meter.kv_count(KvOp::Write),
-        "kvDeletes": meter.kv_count(KvOp::Delete),
-        "d1Queries": meter.d1_count(),
-    });
+    let took = clock::now().ms_since(started);
+    let fields = [
+        ("method", Value::from(line.method.as_str())),
+        ("route", route.map_or(Value::Null, Value::from)),
+        (
+            "path",
+            line.path.chars().take(200).collect::<String>().into(),
+        ),
+        ("status", status.into()),
+        ("ms", took.into()),
+        ("kvReads", meter.kv_count(KvOp::Read).into()),
+        ("kvWrites", meter.kv_count(KvOp::Write).into()),
+        ("kvDeletes", meter.kv_count(KvOp::Delete).into()),
+        ("d1Queries", meter.d1_count().into()),
+    ];
     let msg = format!("{} {} {status}", line.method, route.unwrap_or(&line.path));
-    if let serde_json::Value::Object(fields) = fields {
-        log::event(Level::Info, &msg, fields);
-    }
+    log::event(Level::Info, &msg, &fields);
 }
 
 /// Runs a found route; every failure becomes the contract's error reply (5xx causes logged).
@@ -153,14 +156,11 @@ async fn serve(ctx: &Ctx, found: Found, req: web_sys::Request, query: String) ->
     let result = run(ctx, found, req, query, &mut limit_headers).await;
     let mut reply = result.unwrap_or_else(|e| {
         if let Some(cause) = e.log_cause() {
-            let fields = serde_json::Map::from_iter([
-                ("code".into(), e.code().into()),
-                ("route".into(), path.into()),
-            ]);
+            let fields = [("code", e.code().into()), ("route", path.into())];
             log::event(
                 Level::Error,
                 &format!("{} {path}: {cause}", e.code()),
-                fields,
+                &fields,
             );
         }
         Reply::error(&e)
