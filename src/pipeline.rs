@@ -23,7 +23,7 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
-use worker::js_sys::{self, Reflect, Uint8Array};
+use worker::js_sys::{self, Uint8Array};
 use worker::wasm_bindgen_futures::{future_to_promise, JsFuture};
 use worker::web_sys;
 use worker::{Context, Env, Request, Response};
@@ -253,6 +253,38 @@ async fn check_access(
     }
 }
 
+#[wasm_bindgen(inline_js = "
+export async function readBody(request, limit) {
+  if (!request.body) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0];
+  const body = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return body;
+}")]
+extern "C" {
+    /// The request body as one `Uint8Array`, read chunk by chunk in JS and given up (`null`)
+    /// as soon as it passes `limit` bytes: one call and one promise, however many chunks.
+    #[wasm_bindgen(js_name = readBody)]
+    fn read_body_js(request: &web_sys::Request, limit: u32) -> js_sys::Promise;
+}
+
 /// Reads a body of at most 64 KiB. A `Content-Length` over the limit is refused before
 /// reading; a body without one is read chunk by chunk and refused as soon as it passes it.
 async fn read_body(req: &web_sys::Request, headers: &RequestHeaders) -> ApiResult<Vec<u8>> {
@@ -262,30 +294,12 @@ async fn read_body(req: &web_sys::Request, headers: &RequestHeaders) -> ApiResul
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(ApiError::PayloadTooLarge);
     }
-    let mut body = Vec::new();
-    let Some(stream) = req.body() else {
-        return Ok(body);
-    };
-    let unreadable = |_| ApiError::InvalidJson("unreadable body".into());
-    let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
-    loop {
-        let step = JsFuture::from(reader.read()).await.map_err(unreadable)?;
-        if Reflect::get(&step, &"done".into())
-            .map_err(unreadable)?
-            .is_truthy()
-        {
-            return Ok(body);
-        }
-        let chunk: Uint8Array = Reflect::get(&step, &"value".into())
-            .and_then(|v| v.dyn_into())
-            .map_err(unreadable)?;
-        let (start, len) = (body.len(), chunk.length() as usize);
-        if start + len > MAX_BODY_BYTES {
-            let _ = reader.cancel();
-            return Err(ApiError::PayloadTooLarge);
-        }
-        body.resize(start + len, 0);
-        chunk.copy_to(&mut body[start..]);
+    let body = JsFuture::from(read_body_js(req, MAX_BODY_BYTES as u32))
+        .await
+        .map_err(|_| ApiError::InvalidJson("unreadable body".into()))?;
+    match body.dyn_into::<Uint8Array>() {
+        Ok(bytes) => Ok(bytes.to_vec()),
+        Err(_) => Err(ApiError::PayloadTooLarge),
     }
 }
 

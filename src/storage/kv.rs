@@ -11,12 +11,25 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
-use worker::js_sys::{self, Array, Object, Promise, Reflect};
+use worker::js_sys::{self, Object, Promise, Reflect};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::Env;
 
 /// The binding name in `wrangler.toml`.
 pub const BINDING: &str = "CACHE";
+
+#[wasm_bindgen(inline_js = "
+export async function getMany(namespace, keysJson) {
+  const keys = JSON.parse(keysJson);
+  const found = await namespace.get(keys, 'text');
+  return JSON.stringify(keys.map((key) => found.get(key) ?? null));
+}")]
+extern "C" {
+    /// A bulk read whose keys and values cross between Wasm and JS as one JSON text each way,
+    /// rather than one string per key and per value.
+    #[wasm_bindgen(js_name = getMany, catch)]
+    fn get_many_json(namespace: &KvNamespace, keys_json: &str) -> Result<Promise, JsValue>;
+}
 
 #[wasm_bindgen]
 extern "C" {
@@ -28,9 +41,6 @@ extern "C" {
 
     #[wasm_bindgen(method, catch, js_name = get)]
     fn get_text(this: &KvNamespace, key: &str) -> Result<Promise, JsValue>;
-
-    #[wasm_bindgen(method, catch, js_name = get)]
-    fn get_many(this: &KvNamespace, keys: &Array, kind: &str) -> Result<Promise, JsValue>;
 
     #[wasm_bindgen(method, catch, js_name = put)]
     fn put_text(
@@ -99,15 +109,16 @@ impl Kv for WorkersKv {
             return Ok(HashMap::new());
         }
         let store = self.store()?;
-        let names: Array = keys.iter().map(|k| JsValue::from_str(k.as_str())).collect();
-        let found: js_sys::Map = self
-            .run(KvOp::Read, store.get_many(&names, "text"))
+        let names: Vec<&str> = keys.iter().map(KvKey::as_str).collect();
+        let names_json = serde_json::to_string(&names).unwrap_or_default();
+        let found = self
+            .run(KvOp::Read, get_many_json(store, &names_json))
             .await?
-            .unchecked_into();
-        let pairs = keys.iter().zip(names.iter());
-        Ok(pairs
-            .map(|(key, name)| (key.as_str().to_string(), found.get(&name).as_string()))
-            .collect())
+            .as_string()
+            .unwrap_or_default();
+        let values: Vec<Option<String>> =
+            serde_json::from_str(&found).map_err(|e| StorageError(format!("KV bulk read: {e}")))?;
+        Ok(names.iter().map(|k| k.to_string()).zip(values).collect())
     }
 
     async fn put(&self, key: &KvKey, value: &str, opts: PutOptions) -> StoreResult<()> {

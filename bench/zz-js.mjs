@@ -1,0 +1,20 @@
+import { bootWorker, load } from "./common.mjs";
+import { seed, ROUTES, resolve } from "./routes.mjs";
+import { migrationStatements } from "../tests/helpers.js";
+import { spawn, execFileSync } from "node:child_process";
+process.env.MINIFLARE_WORKERD_V8_FLAGS = "--perf-basic-prof --interpreted-frames-native-stack";
+const w = await bootWorker({ scriptPath: "target/size/build/index.js", port: 8826, storage: true });
+const kv = await w.mf.getKVNamespace("CACHE"); const db = await w.mf.getD1Database("DB");
+await db.batch(migrationStatements().map((s) => db.prepare(s)));
+const s = await seed(w.base, (t) => kv.put("config:app", t));
+const route = resolve(ROUTES.find(r => new RegExp(process.argv[2]).test(r.name)), s);
+await load(w.base, route, {}, { duration: "2s", connections: 8 });
+const rec = spawn("perf", ["record", "-e", "cpu-clock", "-F", "5000", "-g", "-p", w.pids.join(","), "-o", "/tmp/exp/p.data", "--", "sleep", "4"], { stdio: "ignore" });
+const done = new Promise(r => rec.on("exit", r));
+const r = await load(w.base, route, {}, { duration: "4s", connections: 8 }); await done;
+console.log("requests", r.requests);
+const out = execFileSync("perf", ["script", "-i", "/tmp/exp/p.data", "-F", "comm,period,ip,sym"], { maxBuffer: 1 << 30, encoding: "utf8" });
+const m = new Map();
+for (const b of out.split("\n\n")) { const f = b.split("\n").slice(1).map(l => l.trim().replace(/^[0-9a-f]+ /, "")); const j = f.find(x => x.startsWith("JS:")); if (!j) continue; const k = j.slice(0, 110); m.set(k, (m.get(k) ?? 0) + 200 / r.requests); }
+for (const [k, v] of [...m].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(v.toFixed(1).padStart(7), k);
+await w.mf.dispose();
