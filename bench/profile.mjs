@@ -25,9 +25,10 @@ const WORK = join(ROOT, ".edgestate/profile");
 
 /** Stages recognised anywhere on a stack, checked first (in this order). */
 const ANYWHERE = [
-  ["Miniflare's entry Worker (in the ceiling too)", /entry\.worker\.js/],
-  ["local KV and D1 simulators (Miniflare)", /(kv|d1|namespace|database|shared)\.worker\.js|miniflare.*worker\.js/],
+  ["Miniflare's entry Worker (in the ceiling too)", /(^|[\s/])entry\.worker\.js/],
+  ["local KV and D1 simulators (Miniflare)", /object-entry\.worker\.js|namespace\.worker\.js|database\.worker\.js|miniflare:shared/],
   ["V8 garbage collection", /Heap::CollectGarbage|MinorGCJob|ScavengerCollector|MarkCompactCollector|ConcurrentMarking/],
+  ["KV and D1 calls (runtime side)", /api::KvNamespace|api::D1|KvNamespace::|D1Database::/],
   ["console (log lines)", /__wbg_(log|warn|error|info|debug)_|api::Console|ConsoleLog/],
 ];
 
@@ -57,6 +58,8 @@ function jsStage(name) {
     return "JS↔Wasm: strings, request line, headers, property reads";
   }
   if (/^response$|^__wbg_new_with_opt/.test(fn)) return "Response construction";
+  if (/^readBody$/.test(fn)) return "body read (stream and copies)";
+  if (/^getMany$/.test(fn)) return "KV and D1 calls (JS side)";
   if (/^__wbg_(read|getReader|body|byteLength|buffer|new_with_byte|prototypesetcall|length)_/.test(fn)) return "body read (stream and copies)";
   if (/^__wbg_(get_text|get_many|put_text|delete_key|prepare|bind|all|stringify|results)_/.test(fn)) return "KV and D1 calls (JS side)";
   if (/^__wbg_(then|resolve|queueMicrotask|new_typed|catch)_|^queueMicrotask$/.test(fn)) return "promises and microtasks";

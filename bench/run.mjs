@@ -257,7 +257,8 @@ function profileTables(results) {
     lines.push(`callgrind: skipped (${p.instructions.skipped}).`, "");
   }
   if (p.stages && !p.stages.skipped) {
-    const names = Object.keys(p.stages);
+    const shown = ["ceiling", "GET /health", "GET /config", "GET /sessions/current", "POST /users/batch (10 ids, cached)"];
+    const names = Object.keys(p.stages).filter((n) => shown.includes(n));
     const all = [...new Set(names.flatMap((n) => Object.keys(p.stages[n].stages)))];
     const total = (n) => Object.values(p.stages[n].stages).reduce((a, b) => a + b, 0);
     all.sort((x, y) => (p.stages[names[1]]?.stages[y] ?? 0) - (p.stages[names[1]]?.stages[x] ?? 0));

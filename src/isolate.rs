@@ -14,6 +14,7 @@
 //! | `counters` | `domain::ratelimit` | approximate counters of current windows | dropped when their window ends |
 //! | `kv_writes` | `domain::kv::WriteGate` | when this isolate last wrote each KV key | entries older than a second are pruned past 10,000 keys |
 //! | `flights` | this module | keys with deferred work under way | the work finishing |
+//! | log level | `log` (a thread-local there, not a field here: the domain's warnings read it, and this module depends on the domain) | `LOG_LEVEL`, read on the isolate's first request | a new isolate |
 
 use crate::domain::config::ConfigCache;
 use crate::domain::kv::WriteGate;

@@ -305,19 +305,21 @@ async fn read_body(req: &web_sys::Request, headers: &RequestHeaders) -> ApiResul
 
 #[wasm_bindgen(inline_js = "
 export function response(status, text, flags) {
-  const split = text.indexOf('\\n\\n');
-  const lines = text.slice(0, split).split('\\n');
-  const headers = { 'Server-Timing': lines[0], 'X-Content-Type-Options': 'nosniff' };
+  const end = text.indexOf('\\n\\n');
+  let at = text.indexOf('\\n');
+  const headers = { 'Server-Timing': text.slice(0, at), 'X-Content-Type-Options': 'nosniff' };
   if (flags & 1) headers['Content-Type'] = 'application/json';
   if (flags & 2) headers['Cache-Control'] = 'no-store';
   let repeated;
-  for (let i = 1; i < lines.length; i++) {
-    const colon = lines[i].indexOf(':');
-    const name = lines[i].slice(0, colon), value = lines[i].slice(colon + 1);
+  while (at < end) {
+    const next = text.indexOf('\\n', at + 1);
+    const colon = text.indexOf(':', at);
+    const name = text.slice(at + 1, colon), value = text.slice(colon + 1, next);
     if (name in headers) (repeated ??= []).push([name, value]);
     else headers[name] = value;
+    at = next;
   }
-  const response = new Response(flags & 4 ? text.slice(split + 2) : null, { status, headers });
+  const response = new Response(flags & 4 ? text.slice(end + 2) : null, { status, headers });
   for (const [name, value] of repeated ?? []) response.headers.append(name, value);
   return response;
 }")]
