@@ -85,7 +85,7 @@ function stageOf(frames) {
 }
 
 /** µs per request of each stage, from `perf script` text and the requests served meanwhile. */
-function stages(script, requests, periodNs) {
+export function stages(script, requests, periodNs) {
   const out = {};
   for (const block of script.split("\n\n")) {
     const frames = block
@@ -150,8 +150,15 @@ async function bootCounted(scriptPath, port) {
  * requests uninstrumented (the JIT settles), then `n` counted, one after another.
  */
 async function instructions(worker, route, { warmup, n }) {
+  const storage = { kvReads: 0, kvWrites: 0, d1Queries: 0 };
   const once = async () => {
     const res = await fetch(worker.base + route.path, { method: route.method, headers: route.headers, body: route.body });
+    const m = /reads=(\d+) writes=(\d+).*queries=(\d+)/.exec(res.headers.get("server-timing") ?? "");
+    if (m) {
+      storage.kvReads += Number(m[1]);
+      storage.kvWrites += Number(m[2]);
+      storage.d1Queries += Number(m[3]);
+    }
     await res.arrayBuffer();
   };
   // A keep-alive connection the runtime closed while idle (the control calls pause this
@@ -165,10 +172,12 @@ async function instructions(worker, route, { warmup, n }) {
   ctl(["-i", "on"]);
   await batch(20);
   ctl(["-z"]);
+  Object.keys(storage).forEach((k) => (storage[k] = 0));
   await batch(n);
   ctl(["-d", "measured"]);
   const summary = /^summary: (\d+)/m.exec(readFileSync(join(WORK, `callgrind.${pid}.1`), "utf8"));
-  return round(Number(summary[1]) / n, 0);
+  const perRequest = Object.fromEntries(Object.entries(storage).map(([k, v]) => [k, round(v / n, 3)]));
+  return { instructions: round(Number(summary[1]) / n, 0), storagePerRequest: perRequest };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -216,7 +225,7 @@ async function instructionsAll({ routes, scriptPath, port, ceilingPort, ceilingF
   log("profile: callgrind instructions per request (about 20 s per Worker)");
   const constant = await bootCounted(join(ROOT, "bench/ceiling.js"), ceilingPort);
   try {
-    out.ceiling = await instructions(constant, CONSTANT, opts);
+    out.ceiling = (await instructions(constant, CONSTANT, opts)).instructions;
   } finally {
     await constant.mf.dispose();
   }
@@ -226,7 +235,9 @@ async function instructionsAll({ routes, scriptPath, port, ceilingPort, ceilingF
     try {
       const seeded = await seedWorker(app);
       if (r.limit) await limitFlags(app.base);
-      out[r.name] = await instructions(app, resolve(r, seeded), opts);
+      const counted = await instructions(app, resolve(r, seeded), opts);
+      out[r.name] = counted.instructions;
+      out[`storage: ${r.name}`] = counted.storagePerRequest;
       entries = await kvEntries(app);
     } finally {
       await app.mf.dispose();
@@ -237,7 +248,7 @@ async function instructionsAll({ routes, scriptPath, port, ceilingPort, ceilingF
       try {
         const kv = await ceiling.mf.getKVNamespace("CACHE");
         for (const [k, v] of entries) await kv.put(k, v);
-        out[`ceiling: ${r.name}`] = await instructions(ceiling, ceilingFor(r, entries.map(([k]) => k)), opts);
+        out[`ceiling: ${r.name}`] = (await instructions(ceiling, ceilingFor(r, entries.map(([k]) => k)), opts)).instructions;
       } finally {
         await ceiling.mf.dispose();
       }

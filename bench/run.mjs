@@ -13,8 +13,8 @@
 // README's "## Performance" section. Talks only to 127.0.0.1.
 //
 // Environment (all optional): BENCH_PORT (default 8820; the bench uses it and the next 8),
-// BENCH_DURATION (wrk -d per run, default 2s), BENCH_CONNECTIONS (default 8), BENCH_ROUNDS
-// (alternations per route, default 3), BENCH_SAMPLES (sequential requests for the storage
+// BENCH_DURATION (wrk -d per run, default 3s), BENCH_CONNECTIONS (default 8), BENCH_ROUNDS
+// (alternations per route, default 4), BENCH_SAMPLES (sequential requests for the storage
 // counts, default 50), BENCH_NO_README=1, BENCH_NO_WRANGLER=1, BENCH_DRY_RUN (a file with
 // the output of `wrangler deploy --dry-run`, for its upload sizes).
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -35,9 +35,9 @@ const PORTS = {
   profile: { app: BASE_PORT + 7, ceiling: BASE_PORT + 8 },
 };
 const SETTINGS = {
-  duration: process.env.BENCH_DURATION ?? "2s",
+  duration: process.env.BENCH_DURATION ?? "3s",
   connections: Number(process.env.BENCH_CONNECTIONS ?? 8),
-  rounds: Number(process.env.BENCH_ROUNDS ?? 3),
+  rounds: Number(process.env.BENCH_ROUNDS ?? 4),
   storageSamples: Number(process.env.BENCH_SAMPLES ?? 50),
   warmup: "1s",
   basePort: BASE_PORT,
@@ -230,7 +230,7 @@ function wranglerTable(results) {
   const wd = results.wranglerDev;
   if (!wd?.routes) return `wrangler dev: ${wd?.skipped ?? "not measured"}.`;
   const rows = [
-    "| through `wrangler dev` | req/s | ceiling req/s | × ceiling | wrangler CPU µs/req (ceiling) | workerd CPU µs/req (ceiling) | p50 ms |",
+    "| through `wrangler dev` | req/s | its ceiling req/s | × its ceiling | wrangler CPU µs/req (its ceiling) | workerd CPU µs/req (its ceiling) | p50 ms |",
     "|---|--:|--:|--:|--:|--:|--:|",
   ];
   for (const r of wd.routes) {
@@ -246,11 +246,13 @@ function profileTables(results) {
   if (!p) return [];
   const lines = [];
   if (p.instructions && !p.instructions.skipped) {
-    lines.push("| callgrind: instructions per request | route | its ceiling | over it |", "|---|--:|--:|--:|");
+    lines.push("| callgrind: instructions per request | route | its ceiling | over it | storage ops per request while counted (KV reads / writes, D1) |", "|---|--:|--:|--:|--:|");
     for (const r of results.direct.routes) {
       const a = p.instructions[r.name];
       const c = p.instructions[`ceiling: ${r.name}`];
-      if (a && c) lines.push(`| \`${r.name}\` | ${a.toLocaleString("en")} | ${c.toLocaleString("en")} | ${signed(a - c)} |`);
+      const st = p.instructions[`storage: ${r.name}`];
+      const ops = st ? `${fmt(st.kvReads, 3)} / ${fmt(st.kvWrites, 3)}, ${fmt(st.d1Queries, 3)}` : "–";
+      if (a && c) lines.push(`| \`${r.name}\` | ${a.toLocaleString("en")} | ${c.toLocaleString("en")} | ${signed(a - c)} | ${ops} |`);
     }
     lines.push("");
   } else if (p.instructions?.skipped) {
@@ -332,7 +334,7 @@ async function main() {
   if (process.env.BENCH_NO_WRANGLER === "1") {
     results.wranglerDev = { skipped: "BENCH_NO_WRANGLER=1" };
   } else {
-    results.wranglerDev = await measureWranglerDev({ ports: PORTS.wrangler, duration: "3s", connections: 16, rounds: 4 });
+    results.wranglerDev = await measureWranglerDev({ ports: PORTS.wrangler, duration: "3s", connections: 16, rounds: 5 });
   }
   if (PROFILE) {
     results.profile = await profile({

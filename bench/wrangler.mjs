@@ -10,18 +10,17 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { COMPATIBILITY_DATE } from "../tests/helpers.js";
 import { ADMIN_TOKEN, ROOT, descendants, firstOk, load, log, median, processes, round } from "./common.mjs";
-import { ROUTES, resolve, seed } from "./routes.mjs";
+import { ROUTES, ceilingFor, resolve, seed } from "./routes.mjs";
 
 const DIR = join(ROOT, ".edgestate/bench");
 
-function config(name, main, storage) {
+function config(name, main, d1) {
   const lines = [`name = "${name}"`, `main = "${main}"`, `compatibility_date = "${COMPATIBILITY_DATE}"`];
-  if (storage) {
+  // Both Workers bind the same local KV namespace (one persistence directory): the ceiling
+  // reads the data the app was seeded with.
+  lines.push("", "[[kv_namespaces]]", 'binding = "CACHE"', 'id = "bench"');
+  if (d1) {
     lines.push(
-      "",
-      "[[kv_namespaces]]",
-      'binding = "CACHE"',
-      'id = "bench"',
       "",
       "[[d1_databases]]",
       'binding = "DB"',
@@ -36,6 +35,13 @@ function config(name, main, storage) {
 }
 
 const env = () => ({ ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true", FORCE_COLOR: "0" });
+
+/** The keys of the local KV namespace the app was seeded into. */
+function listKeys(cfg, persist) {
+  const args = ["kv", "key", "list", "--binding", "CACHE", "--local", "--persist-to", persist, "-c", cfg];
+  const out = execFileSync(join(ROOT, "node_modules/.bin/wrangler"), args, { cwd: ROOT, env: env(), encoding: "utf8", timeout: 60_000 });
+  return JSON.parse(out.slice(out.indexOf("["))).map((k) => k.name);
+}
 
 /** Starts `wrangler dev` for `cfg` on `port`; resolves once GET /health answers 200. */
 async function start({ cfg, port, inspectorPort, persist }) {
@@ -98,17 +104,18 @@ export async function measureWranglerDev({ ports, duration, connections, rounds 
   let app = null;
   try {
     log("wrangler dev: starting the ceiling Worker and the app");
-    ceiling = await start({ cfg: ceilingCfg, port: ports.ceiling, inspectorPort: ports.ceilingInspector, persist: join(DIR, "ceiling-state") });
+    ceiling = await start({ cfg: ceilingCfg, port: ports.ceiling, inspectorPort: ports.ceilingInspector, persist });
     app = await start({ cfg: appCfg, port: ports.app, inspectorPort: ports.appInspector, persist });
     const adminPut = async (body) => {
       const res = await fetch(`${app.base}/admin/config`, { method: "PUT", body, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" } });
       if (res.status !== 200) throw new Error(`PUT /admin/config through wrangler dev: ${res.status} ${await res.text()}`);
     };
     const seeded = await seed(app.base, adminPut);
+    const keys = listKeys(appCfg, persist);
     const opts = { duration, connections };
-    const ceilingRoute = { name: "ceiling", method: "GET", path: "/health", headers: {} };
     const results = [];
     for (const route of ROUTES.filter((r) => r.wrangler).map((r) => resolve(r, seeded))) {
+      const ceilingRoute = ceilingFor(route, keys);
       await load(ceiling.base, ceilingRoute, {}, { duration: "1s", connections });
       await load(app.base, route, {}, { duration: "1s", connections });
       const runs = { ceiling: [], app: [] };
@@ -124,7 +131,7 @@ export async function measureWranglerDev({ ports, duration, connections, rounds 
         p99Ms: median(rs.map((r) => r.latencyMs.p99)),
         non2xx3xx: rs.reduce((a, r) => a + r.non2xx3xx, 0),
       });
-      const entry = { name: route.name, ceiling: summary(runs.ceiling), app: summary(runs.app), runs };
+      const entry = { name: route.name, ceilingRequest: ceilingRoute.path, ceiling: summary(runs.ceiling), app: summary(runs.app), runs };
       entry.ratioToCeiling = round(entry.app.requestsPerSecond / entry.ceiling.requestsPerSecond, 3);
       results.push(entry);
       log(
