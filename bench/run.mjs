@@ -17,6 +17,7 @@
 // (alternations per route, default 4), BENCH_SAMPLES (sequential requests for the storage
 // counts, default 50), BENCH_NO_README=1, BENCH_NO_WRANGLER=1, BENCH_DRY_RUN (a file with
 // the output of `wrangler deploy --dry-run`, for its upload sizes).
+import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -49,9 +50,14 @@ const TARGETS = { healthOverCeilingUs: 30, routeOverCeilingUs: 120, wranglerHeal
 // Sizes and start-up
 
 function wasmSize() {
-  const wasm = readFileSync(join(ROOT, "build/index_bg.wasm"));
-  const gzipBytes = gzipSync(wasm, { level: 9 }).length;
-  const out = { rawBytes: wasm.length, gzipBytes, rawKiB: round(wasm.length / 1024, 1), gzipKiB: round(gzipBytes / 1024, 1) };
+  const path = join(ROOT, "build/index_bg.wasm");
+  const wasm = readFileSync(path);
+  const zlibBytes = gzipSync(wasm, { level: 9 }).length;
+  let gzipBytes = zlibBytes; // `gzip -9` itself when installed (a few hundred bytes smaller than zlib's)
+  try {
+    gzipBytes = execFileSync("gzip", ["-9", "-c", path], { maxBuffer: 1 << 26 }).length;
+  } catch {}
+  const out = { rawBytes: wasm.length, gzipBytes, zlibLevel9Bytes: zlibBytes, rawKiB: round(wasm.length / 1024, 1), gzipKiB: round(gzipBytes / 1024, 1) };
   const dryRun = process.env.BENCH_DRY_RUN && existsSync(process.env.BENCH_DRY_RUN) ? readFileSync(process.env.BENCH_DRY_RUN, "utf8") : "";
   const upload = /Total Upload:\s*([\d.]+) KiB \/ gzip:\s*([\d.]+) KiB/.exec(dryRun);
   if (upload) out.wranglerDryRun = { totalUploadKiB: Number(upload[1]), gzipKiB: Number(upload[2]) };
@@ -193,7 +199,7 @@ function targets(results) {
   const out = [];
   const add = (name, value, limit, met, note) => out.push({ name, value, limit, met, ...(note && { note }) });
   const w = results.wasm;
-  add("Wasm gzip bytes (gzip -9 of build/index_bg.wasm)", w.gzipBytes, TARGETS.wasmGzipBytes, w.gzipBytes <= TARGETS.wasmGzipBytes);
+  add("Wasm bytes after gzip -9 (build/index_bg.wasm; 140 KiB)", w.gzipBytes, TARGETS.wasmGzipBytes, w.gzipBytes <= TARGETS.wasmGzipBytes);
   const ins = results.profile?.instructions;
   const usPerIr = ins?.ceiling ? results.direct.routes.find((r) => r.path === "/health").ceiling.cpuUsPerRequest / ins.ceiling : null;
   for (const r of results.direct.routes) {
