@@ -12,7 +12,9 @@ bash scripts/setup.sh
 mkdir -p .edgestate
 
 echo "==> wrangler deploy --dry-run (builds build/ through [build])"
-wrangler deploy --dry-run --outdir .edgestate/dry-run 2>&1 | tee .edgestate/dry-run.log | grep -E "Total Upload|error" || true
+wrangler deploy --dry-run --outdir .edgestate/dry-run >.edgestate/dry-run.log 2>&1 ||
+  { tail -n 40 .edgestate/dry-run.log; exit 1; }
+grep "Total Upload" .edgestate/dry-run.log
 echo "==> size attribution (scripts/size.sh)"
 bash scripts/size.sh | sed -n '1,20p'
 
