@@ -199,7 +199,9 @@ async function kvEntries(w) {
 
 async function perfAll({ routes, scriptPath, port, ceilingPort, duration, connections }) {
   log("profile: perf stages (V8 perf map on)");
-  process.env.MINIFLARE_WORKERD_V8_FLAGS = "--perf-basic-prof --interpreted-frames-native-stack";
+  // The perf map names JIT code; V8 would also write an isolate-*.log per isolate into the
+  // working directory, hence the log file to /dev/null.
+  process.env.MINIFLARE_WORKERD_V8_FLAGS = "--perf-basic-prof --interpreted-frames-native-stack --no-logfile-per-isolate --logfile=/dev/null";
   const ceiling = await bootWorker({ scriptPath: join(ROOT, "bench/ceiling.js"), port: ceilingPort, storage: false });
   const app = await bootWorker({ scriptPath, port, storage: true });
   delete process.env.MINIFLARE_WORKERD_V8_FLAGS;
