@@ -210,6 +210,7 @@ async function perfAll({ routes, scriptPath, port, ceilingPort, duration, connec
     const out = { ceiling: await perfStages(ceiling, CONSTANT, { duration, connections }) };
     for (const r of routes) {
       if (r.limit) await limitFlags(app.base);
+      await r.setup?.(app.base);
       out[r.name] = await perfStages(app, resolve(r, seeded), { duration, connections });
       log(`profile: ${r.name} stages measured`);
     }
@@ -237,6 +238,7 @@ async function instructionsAll({ routes, scriptPath, port, ceilingPort, ceilingF
     try {
       const seeded = await seedWorker(app);
       if (r.limit) await limitFlags(app.base);
+      await r.setup?.(app.base);
       const counted = await instructions(app, resolve(r, seeded), opts);
       out[r.name] = counted.instructions;
       out[`storage: ${r.name}`] = counted.storagePerRequest;

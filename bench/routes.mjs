@@ -25,7 +25,7 @@ const admin = { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "applica
  * entry of bench/budgets.json. `kv` is the KV work the route does per request, which its
  * ceiling (bench/ceiling.js /kv) repeats: `get` keys read one by one, `bulk` keys read in
  * one bulk read (a trailing `*` is a prefix). `wrangler` marks the routes also measured
- * through `wrangler dev`.
+ * through `wrangler dev`. `setup(base)`, if any, runs just before the route is measured.
  */
 export const ROUTES = [
   { name: "GET /health", method: "GET", path: "/health", budget: "GET /health", wrangler: true },
@@ -50,6 +50,35 @@ export const ROUTES = [
     kv: { bulk: ["user:bench-user-*"] },
   },
 ];
+
+// 50 flags for the OFREP bulk row: 25 booleans and 25 with a targeting rule and a 30/70
+// rollout (newCheckout, already in the config, is one of the booleans). Added by the row's
+// `setup`, after the routes above, so that their config stays small.
+const BENCH_FLAGS = Object.fromEntries(
+  Array.from({ length: 49 }, (_, i) => [
+    `benchFlag${i}`,
+    i % 2
+      ? true
+      : {
+          variants: { on: true, off: false },
+          defaultVariant: "off",
+          rules: [{ when: { country: { in: ["NL", "BE"] } }, variant: "on" }],
+          rollout: { on: 30, off: 70 },
+        },
+  ]),
+);
+
+ROUTES.push({
+  name: "POST /ofrep/v1/evaluate/flags (50 flags)",
+  method: "POST",
+  path: "/ofrep/v1/evaluate/flags",
+  ...json({ context: { targetingKey: "bench-user", country: "US" } }),
+  budget: "POST /ofrep/v1/evaluate/flags (50 flags)",
+  setup: async (base) => {
+    const body = JSON.stringify({ featureFlags: BENCH_FLAGS });
+    await expectStatus(base, { method: "PATCH", path: "/admin/config", body, headers: admin }, 200);
+  },
+});
 
 /** The ceiling request for `route`: bench/ceiling.js doing the route's KV work, given `keys`. */
 export function ceilingFor(route, keys) {

@@ -169,6 +169,7 @@ async function measureDirect() {
     const keys = await copyKv(app, ceiling);
     const routes = [];
     for (const r of ROUTES) {
+      await r.setup?.(app.base);
       const route = resolve(r, seeded);
       // /health also runs against the entrypoint-shaped ceiling (see bench/ceiling-entrypoint.js).
       const extra = route.path === "/health" ? [{ worker: entrypoint, route: { method: "GET", path: "/", headers: {} } }] : [];

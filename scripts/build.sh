@@ -3,6 +3,11 @@
 # nothing is downloaded from outside the package registries (scripts/setup.sh installs them).
 # Builds the crate in the current directory (wrangler runs this as the [build] command of
 # wrangler.toml, from that file's folder): the project root, or examples/embed.
+#
+# wasm-opt runs here, on worker-build's output, rather than inside worker-build (its step
+# always keeps the Wasm name section, ~150 KB). Stripping the name section in Cargo instead
+# (`strip = true`) also drops the target_features section, and wasm-bindgen then prints a
+# warning on every build; this way the build is quiet and the upload as small.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 [ -f Cargo.toml ] || cd "$root"
@@ -10,4 +15,17 @@ export PATH="$HOME/.cargo/bin:$root/node_modules/.bin:$PATH"
 export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$(command -v wasm-bindgen)}"
 export WASM_OPT_BIN="${WASM_OPT_BIN:-$root/node_modules/binaryen/bin/wasm-opt}"
 export ESBUILD_BIN="${ESBUILD_BIN:-$root/node_modules/.bin/esbuild}"
-exec worker-build --release "$@"
+worker-build --release "$@"
+
+# The feature set worker-build itself enables: what rustc's wasm32 target emits plus the
+# exception handling of wasm-bindgen's catch wrappers, and nothing newer than workerd runs.
+# BUILD_DIR: where worker-build wrote (its --out-dir); KEEP_NAMES=1 keeps the name section
+# (scripts/size.sh attributes the bytes by function name).
+features=(mutable-globals sign-ext nontrapping-float-to-int bulk-memory multivalue
+  reference-types exception-handling)
+wasm="${BUILD_DIR:-build}/index_bg.wasm"
+names="--strip-debug"
+[ "${KEEP_NAMES:-}" = 1 ] && names="--debuginfo"
+"$WASM_OPT_BIN" "$wasm" -o "$wasm.opt" -O "$names" "${features[@]/#/--enable-}"
+mv "$wasm.opt" "$wasm"
+printf '[INFO]: wasm-opt -O %s: %s (%s bytes)\n' "$names" "$wasm" "$(wc -c < "$wasm" | tr -d ' ')"

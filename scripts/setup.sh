@@ -11,14 +11,17 @@ export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
 WORKER_BUILD_VERSION=0.8.7
 say() { printf '==> %s\n' "$*"; }
 
-# 1. Node dependencies, against the committed lockfile. `npm ci` cannot be used here: the
-#    registry these machines reach has no macOS/Windows workerd builds, so npm calls the
-#    lockfile out of sync (see TOOLCHAIN notes in the README).
+# 1. Node dependencies, exactly as package-lock.json pins them. `npm ci` never writes the
+#    lockfile, so set-up leaves a clone byte-identical. The lockfile holds every platform's
+#    optional packages (workerd, esbuild, ... for Linux, macOS and Windows), resolved once and
+#    committed, so `npm ci` accepts it on any of them. The stamp (a hash of package.json and
+#    the lockfile) skips this step until either changes.
 stamp="node_modules/.edgestate-stamp"
-want="$(cat package.json package-lock.json | sha256sum | cut -c1-16)"
+sha256() { if command -v sha256sum >/dev/null; then sha256sum; else shasum -a 256; fi; }
+want="$(cat package.json package-lock.json | sha256 | cut -c1-16)"
 if [ ! -x node_modules/.bin/wrangler ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  say "installing node dependencies (npm install against package-lock.json)"
-  npm install --no-audit --no-fund --loglevel=error
+  say "installing node dependencies (npm ci: exactly package-lock.json)"
+  npm ci --no-audit --no-fund --loglevel=error
   echo "$want" > "$stamp"
 fi
 node_major="$(node_modules/.bin/node --version | sed -E 's/^v([0-9]+).*/\1/')"

@@ -2,7 +2,8 @@
 # The test command (`npm test`, and what .ci/run runs): set-up, format and lint checks,
 # native unit, property and architecture tests, the API docs, the Worker built to Wasm by
 # `wrangler deploy --dry-run` (which also proves the deploy bundle), the library example
-# built to Wasm, then the integration tests against both builds in workerd.
+# built to Wasm, then the integration tests against both builds in workerd and the script
+# tests (tests/scripts/: npm run dev on ports 8833-8834, provision against a stub wrangler).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -18,7 +19,7 @@ cargo test --quiet --lib --tests
 say "cargo doc --no-deps (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps
 say "wrangler deploy --dry-run (builds build/ through [build])"
-wrangler deploy --dry-run --outdir .edgestate/dry-run
+wrangler deploy --dry-run --env= --outdir .edgestate/dry-run
 say "examples/embed: a second Worker using edgestate as a library, built to Wasm"
 (cd examples/embed && bash ../../scripts/build.sh)
 say "integration tests in workerd (Miniflare + vitest)"

@@ -4,10 +4,13 @@
 
 use crate::clock;
 use crate::domain::config::{self, AppConfig};
+use crate::domain::health::{Binding, Setup};
+use crate::domain::sessions::{Lifetime, SessionStores};
 use crate::domain::time::{Millis, Timer};
 use crate::isolate::{Flight, Isolate};
-use crate::storage::d1::D1;
-use crate::storage::kv::WorkersKv;
+use crate::routes::cors::AllowedOrigins;
+use crate::storage::d1::{self, D1};
+use crate::storage::kv::{self, WorkersKv};
 use crate::storage::meter::Meter;
 use std::cell::OnceCell;
 use std::future::Future;
@@ -56,6 +59,18 @@ impl Ctx {
             .get_or_init(|| D1::from_env(&self.env, self.meter.clone()))
     }
 
+    /// What session code needs: KV, D1, the platform clock, this isolate's D1 checks and
+    /// the config's session lifetime.
+    pub async fn sessions(&self) -> SessionStores<'_, WorkersKv, D1, RuntimeTimer> {
+        SessionStores {
+            kv: self.kv(),
+            db: self.d1(),
+            timer: &RuntimeTimer,
+            checks: &self.isolate.sessions,
+            lifetime: Lifetime::of(&*self.config().await),
+        }
+    }
+
     /// The config, read once per request (from the isolate's copy, or KV when that is old).
     pub async fn config(&self) -> Rc<AppConfig> {
         if let Some(config) = self.config.get() {
@@ -73,6 +88,33 @@ impl Ctx {
             .or_else(|_| self.env.var("ADMIN_TOKEN").map(|v| v.to_string()))
             .ok()
             .filter(|s| !s.is_empty())
+    }
+
+    /// The origins CORS allows (`ALLOWED_ORIGINS`), parsed once per isolate.
+    pub fn origins(&self) -> &AllowedOrigins {
+        self.isolate.origins.get_or_init(|| {
+            let name = "ALLOWED_ORIGINS";
+            let list = (self.env.var(name).map(|v| v.to_string()))
+                .or_else(|_| self.env.secret(name).map(|v| v.to_string()));
+            AllowedOrigins::parse(&list.unwrap_or_default())
+        })
+    }
+
+    /// What this Worker was started with: its bindings, whether the admin token is set, the
+    /// `ALLOWED_ORIGINS` entries it ignores. No storage work.
+    pub fn setup(&self) -> Setup {
+        Setup {
+            kv: Binding {
+                name: kv::BINDING,
+                bound: self.env.kv(kv::BINDING).is_ok(),
+            },
+            d1: Binding {
+                name: d1::BINDING,
+                bound: self.env.d1(d1::BINDING).is_ok(),
+            },
+            admin_token_set: self.admin_token().is_some(),
+            ignored_origins: self.origins().ignored.clone(),
+        }
     }
 
     /// The platform clock, for work that waits.

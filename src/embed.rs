@@ -13,11 +13,12 @@
 //! ```
 
 use crate::clock;
+use crate::ctx::RuntimeTimer;
 use crate::domain::config::{self, AppConfig};
 use crate::domain::ids::FlagName;
 use crate::domain::kv::KvKey;
 use crate::domain::ratelimit::{self, Decision};
-use crate::domain::sessions::{self, Check, SessionView};
+use crate::domain::sessions::{self, Check, Lifetime, SessionStores, SessionView};
 use crate::domain::swr::{self, Lookup};
 use crate::error::{ApiResult, StoreResult};
 use crate::isolate::Isolate;
@@ -67,13 +68,21 @@ impl Edgestate {
     }
 
     /// The session a request presents (`Authorization: Bearer` or cookie `session`),
-    /// checked KV first and D1 on a miss, as edgestate's own session routes do. A missing,
-    /// unknown, expired or revoked session is `ApiError::Unauthorized`.
+    /// checked KV first and D1 on a miss (and against D1 at least every 10 s per isolate),
+    /// and renewed on use, as edgestate's own session routes do. A missing, unknown,
+    /// expired, idle or revoked session is `ApiError::Unauthorized`.
     pub async fn session(&self, req: &Request) -> ApiResult<SessionView> {
         let header = |name: &str| req.headers().get(name).ok().flatten();
         let (authorization, cookie) = (header("authorization"), header("cookie"));
         let id = auth::session_id(authorization.as_deref(), cookie.as_deref())?;
-        sessions::authenticate(&self.kv, &self.d1, clock::now(), &id, Check::Fast).await
+        let st = SessionStores {
+            kv: &self.kv,
+            db: &self.d1,
+            timer: &RuntimeTimer,
+            checks: &self.isolate.sessions,
+            lifetime: Lifetime::of(&*self.config().await),
+        };
+        sessions::authenticate(&st, clock::now(), &id, Check::Fast).await
     }
 
     /// The app config: this isolate's copy, re-read from KV every 5 seconds.
@@ -81,8 +90,9 @@ impl Edgestate {
         config::current(&self.kv, &self.isolate.config, clock::now()).await
     }
 
-    /// Whether feature flag `name` is on (an unknown flag is off; a malformed name is
-    /// `ApiError::InvalidRequest`).
+    /// Whether feature flag `name` is on for an empty context: a boolean flag's value, the
+    /// answer of a flag with variants when it is a boolean, else whether that flag is
+    /// enabled (an unknown flag is off; a malformed name is `ApiError::InvalidRequest`).
     pub async fn flag(&self, name: &str) -> ApiResult<bool> {
         let name = FlagName::parse("name", name)?;
         Ok(self.config().await.flag(&name))

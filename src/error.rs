@@ -23,6 +23,11 @@ pub enum ApiError {
     MethodNotAllowed(String),
     /// A body over 64 KiB.
     PayloadTooLarge,
+    /// `If-Match` names a version that is not the current one; carries the current one.
+    PreconditionFailed {
+        /// The current version (sent as `ETag`).
+        current: u64,
+    },
     /// Over the rate limit.
     RateLimited {
         /// The `Retry-After` seconds.
@@ -51,6 +56,7 @@ impl ApiError {
             ApiError::NotFound => 404,
             ApiError::MethodNotAllowed(_) => 405,
             ApiError::PayloadTooLarge => 413,
+            ApiError::PreconditionFailed { .. } => 412,
             ApiError::RateLimited { .. } => 429,
             ApiError::Maintenance | ApiError::Unavailable(_) => 503,
             ApiError::Internal(_) => 500,
@@ -67,6 +73,7 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::PreconditionFailed { .. } => "precondition_failed",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Maintenance => "maintenance",
             ApiError::Unavailable(_) => "unavailable",
@@ -84,6 +91,11 @@ impl ApiError {
             ApiError::NotFound => "Not found".into(),
             ApiError::MethodNotAllowed(_) => "Method not allowed".into(),
             ApiError::PayloadTooLarge => "Request body exceeds 65536 bytes".into(),
+            ApiError::PreconditionFailed { current } => {
+                format!(
+                    "If-Match does not name the current version ({current}); nothing was changed"
+                )
+            }
             ApiError::RateLimited { .. } => "Too many requests".into(),
             ApiError::Maintenance => "Service under maintenance".into(),
             ApiError::Unavailable(_) => "A dependency is unavailable; try again later".into(),
@@ -115,6 +127,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(allow) => vec![("Allow", allow.clone())],
             ApiError::RateLimited { retry_after } => vec![("Retry-After", retry_after.to_string())],
             ApiError::Maintenance => vec![("Retry-After", MAINTENANCE_RETRY_AFTER.to_string())],
+            ApiError::PreconditionFailed { current } => vec![("ETag", format!("\"{current}\""))],
             _ => vec![],
         }
     }
@@ -167,6 +180,11 @@ mod tests {
             ),
             (ApiError::PayloadTooLarge, 413, "payload_too_large"),
             (
+                ApiError::PreconditionFailed { current: 4 },
+                412,
+                "precondition_failed",
+            ),
+            (
                 ApiError::RateLimited { retry_after: 3 },
                 429,
                 "rate_limited",
@@ -208,6 +226,10 @@ mod tests {
             vec![("Retry-After", "7".to_string())]
         );
         assert_eq!(ApiError::Maintenance.headers()[0].0, "Retry-After");
+        assert_eq!(
+            ApiError::PreconditionFailed { current: 4 }.headers(),
+            vec![("ETag", "\"4\"".to_string())]
+        );
         assert_eq!(
             ApiError::Maintenance.public_message(),
             "Service under maintenance"

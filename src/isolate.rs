@@ -9,26 +9,36 @@
 //!
 //! | piece | owner | lifetime | what resets it |
 //! |---|---|---|---|
-//! | `config` | `domain::config` | one copy of `config:app` | re-read from KV after 5 s; replaced by a write through this isolate |
+//! | `config` | `domain::config` | one copy of `config:app` and its version | re-read from KV after 5 s (an older version is ignored); replaced by a write through this isolate |
+//! | `sessions` | `domain::sessions` | when D1 last accepted each session seen here (trusted for 10 s), the sessions D1 refused, and when this isolate last tried to renew each session | entries past their interval are pruned past 10,000 sessions |
 //! | `prefs` | `domain::prefs` | acknowledged writes not yet in KV | the KV write that carries them |
+//! | `id` | this module | 64 random bits naming this isolate's approximate counter keys | never (a new isolate draws a new id) |
 //! | `counters` | `domain::ratelimit` | approximate counters of current windows | dropped when their window ends |
 //! | `kv_writes` | `domain::kv::WriteGate` | when this isolate last wrote each KV key | entries older than a second are pruned past 10,000 keys |
 //! | `flights` | this module | keys with deferred work under way | the work finishing |
+//! | `origins` | `routes::cors` | `ALLOWED_ORIGINS`, parsed on the isolate's first request (vars do not change within an isolate) | a new isolate (a deploy or a changed var starts new ones) |
+//! | `checked` | the pipeline | whether the first-request self-check ran (its warnings are logged once per isolate) | a new isolate |
 //! | log level | `log` (a thread-local there, not a field here: the domain's warnings read it, and this module depends on the domain) | `LOG_LEVEL`, read on the isolate's first request | a new isolate |
 
 use crate::domain::config::ConfigCache;
 use crate::domain::kv::WriteGate;
 use crate::domain::prefs::{PendingPrefs, PrefsState};
 use crate::domain::ratelimit::{ApproxCounters, ApproxState};
-use std::cell::RefCell;
+use crate::domain::sessions::SessionChecks;
+use crate::routes::cors::AllowedOrigins;
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashSet;
 use std::rc::Rc;
 
 /// Everything one isolate keeps between requests (see the module documentation).
 #[derive(Debug, Default)]
 pub struct Isolate {
+    /// This isolate's id.
+    pub id: IsolateId,
     /// The config copy.
     pub config: ConfigCache,
+    /// What D1 last said about each session seen here.
+    pub sessions: SessionChecks,
     /// Preference writes not yet in KV.
     pub prefs: PendingPrefs,
     /// Approximate rate-limit counters.
@@ -37,6 +47,10 @@ pub struct Isolate {
     pub kv_writes: WriteGate,
     /// Single flight for deferred work.
     pub flights: Rc<Flights>,
+    /// The origins CORS allows.
+    pub origins: OnceCell<AllowedOrigins>,
+    /// Whether the self-check ran.
+    checked: Cell<bool>,
 }
 
 impl Isolate {
@@ -48,12 +62,43 @@ impl Isolate {
         }
     }
 
+    /// True exactly once: for the first request this isolate serves.
+    pub fn first_request(&self) -> bool {
+        !self.checked.replace(true)
+    }
+
     /// What the approximate rate limiter needs.
     pub fn approx_state(&self) -> ApproxState<'_> {
         ApproxState {
             counters: &self.counters,
             gate: &self.kv_writes,
+            isolate: self.id.as_str(),
         }
+    }
+}
+
+/// An isolate's id: 16 hex digits from the platform's random source, drawn when the isolate
+/// starts. It names the KV keys only this isolate writes (approximate counters), so no
+/// two isolates ever write one of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IsolateId(String);
+
+impl IsolateId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for IsolateId {
+    fn default() -> Self {
+        let mut bytes = [0u8; 8];
+        if getrandom::fill(&mut bytes).is_err() {
+            // No random source (never seen on Workers): the start time still tells
+            // isolates apart in practice.
+            bytes = crate::clock::now_ms().to_bits().to_le_bytes();
+        }
+        IsolateId(bytes.iter().map(|b| format!("{b:02x}")).collect())
     }
 }
 
@@ -110,6 +155,22 @@ mod tests {
         assert!(flights.begin("user:2").is_some());
         drop(f);
         assert!(flights.begin("user:1").is_some());
+    }
+
+    #[test]
+    fn isolate_ids_are_16_hex_digits_and_differ() {
+        let (a, b) = (IsolateId::default(), IsolateId::default());
+        assert_ne!(a, b);
+        assert_eq!(a.as_str().len(), 16);
+        assert!(a.as_str().bytes().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn only_the_first_request_is_the_first() {
+        let isolate = Isolate::default();
+        assert!(isolate.first_request());
+        assert!(!isolate.first_request());
+        assert!(!isolate.first_request());
     }
 
     #[test]

@@ -79,6 +79,11 @@ pub fn enabled(level: Level) -> bool {
     level <= self::level()
 }
 
+/// An informational line (shown at `info` only).
+pub fn info(msg: &str) {
+    event(Level::Info, msg, &[]);
+}
+
 /// A warning: something degraded and was handled.
 pub fn warn(msg: &str) {
     event(Level::Warn, msg, &[]);

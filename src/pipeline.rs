@@ -1,20 +1,27 @@
-//! The request pipeline, in order: route table → maintenance gate → rate limit → access
-//! check → body → handler → the headers every response carries → a log line at `info`.
+//! The request pipeline, in order: (the isolate's first request: the self-check) → CORS
+//! preflight, or route table → maintenance gate → rate limit (and its `RateLimit` fields) →
+//! access check (the cross-site cookie rule, then credentials) → body → handler → the
+//! headers every response carries (CORS included; `WWW-Authenticate` on a 401) → a log line
+//! at `info`.
 //!
 //! This is the only place that reads a platform request or builds a platform response;
 //! below it, handlers get an [`Input`] and return a [`Reply`]. It works on the runtime's own
-//! `Request` and `Response` objects and reads only what a route needs (method, URL, the
-//! headers it asks for, the body of routes that take one): no `request.cf`, no copies.
+//! `Request` and `Response` objects and reads only what a request needs (method, URL, the
+//! headers its route and the CORS set-up ask for, the body of routes that take one): no
+//! `request.cf`, no copies.
 
 use crate::clock;
 use crate::ctx::Ctx;
+use crate::domain::health::{self, SchemaDb};
 use crate::domain::ratelimit::{self, Decision};
 use crate::domain::sessions;
+use crate::domain::time::Millis;
 use crate::error::{ApiError, ApiResult};
 use crate::log::{self, Level};
-use crate::routes::input::{Caller, HeaderSource, Input, MAX_BODY_BYTES};
+use crate::routes::input::{query_flag, Caller, HeaderSource, Input, MAX_BODY_BYTES};
 use crate::routes::reply::Reply;
-use crate::routes::{self, auth, Access, Found, Limit};
+use crate::routes::{self, auth, cors, fields, Access, Found, Limit};
+use crate::storage::d1::{self, SCHEMA_VERSION};
 use crate::storage::meter::{KvOp, Meter};
 use serde_json::Value;
 use std::cell::OnceCell;
@@ -28,11 +35,21 @@ use worker::wasm_bindgen_futures::{future_to_promise, JsFuture};
 use worker::web_sys;
 use worker::{Context, Env, Request, Response};
 
-/// A request's headers, read on demand (a route that reads none never asks the runtime for
-/// its `Headers` object).
+/// A request's headers, read on demand: a request that needs none never asks the runtime
+/// for its `Headers` object.
+#[derive(Clone)]
 struct RequestHeaders {
     req: web_sys::Request,
     headers: OnceCell<web_sys::Headers>,
+}
+
+impl RequestHeaders {
+    fn of(req: &web_sys::Request) -> Self {
+        RequestHeaders {
+            req: Clone::clone(req),
+            headers: OnceCell::new(),
+        }
+    }
 }
 
 impl HeaderSource for RequestHeaders {
@@ -104,17 +121,20 @@ async fn answer(
     log::init(|| env.var("LOG_LEVEL").ok().map(|v| v.to_string()));
     let meter = Rc::new(Meter::default());
     let line = RequestLine::of(&req);
-    let (reply, route) = match routes::find(&line.method, &line.path) {
-        Ok(found) => {
-            let route = found.route;
-            let ctx = Ctx::new(env, runtime, meter.clone(), started);
-            (
-                serve(&ctx, found, req, line.query.clone()).await,
-                Some(route),
-            )
-        }
-        Err(e) => (Reply::error(&e), None),
+    let ctx = Ctx::new(env, runtime, meter.clone(), started);
+    if ctx.isolate.first_request() {
+        self_check(&ctx);
+    }
+    let headers = RequestHeaders::of(&req);
+    // With CORS off (no ALLOWED_ORIGINS) the `Origin` header changes nothing: not read.
+    let origin = match ctx.origins().is_empty() {
+        true => None,
+        false => headers.header("origin"),
     };
+    let (mut reply, route) = route_reply(&ctx, req, headers, &line, origin.as_deref()).await;
+    reply
+        .headers
+        .extend(cors::headers(ctx.origins(), origin.as_deref()));
     if log::enabled(Level::Info) {
         log_request(&line, route.map(|r| r.path), reply.status, started, &meter);
     }
@@ -122,12 +142,65 @@ async fn answer(
     to_response(reply, &meter, private, line.method == "HEAD")
 }
 
+/// The reply, and the route that made it: a CORS preflight's (no route), else the route's.
+async fn route_reply(
+    ctx: &Ctx,
+    req: web_sys::Request,
+    headers: RequestHeaders,
+    line: &RequestLine,
+    origin: Option<&str>,
+) -> (Reply, Option<&'static routes::Route>) {
+    if line.method == "OPTIONS" && origin.is_some() {
+        let asked = headers.header("access-control-request-method");
+        if cors::is_preflight(ctx.origins(), &line.method, origin, asked.as_deref()) {
+            return (preflight(ctx, &line.path, origin), None);
+        }
+    }
+    match routes::find(&line.method, &line.path) {
+        Ok(found) => {
+            let route = found.route;
+            let query = line.query.clone();
+            (serve(ctx, found, req, headers, query).await, Some(route))
+        }
+        Err(e) => (Reply::error(&e), None),
+    }
+}
+
+/// A CORS preflight, answered from the route table: no storage, no rate limit.
+fn preflight(ctx: &Ctx, path: &str, origin: Option<&str>) -> Reply {
+    match routes::methods(path) {
+        Ok(methods) => cors::preflight(ctx.origins(), origin, &methods),
+        Err(e) => Reply::error(&e),
+    }
+}
+
+/// The isolate's first request logs each problem of the set-up once, naming its fix. The D1
+/// schema is checked after the response (one or two queries, once per isolate).
+fn self_check(ctx: &Ctx) {
+    let setup = ctx.setup();
+    for warning in health::setup_warnings(&setup) {
+        crate::log::warn(&warning);
+    }
+    if setup.d1.bound {
+        ctx.defer(|d| async move {
+            let schema = d.d1.schema().await;
+            match health::schema_warning(d1::BINDING, SCHEMA_VERSION, &schema) {
+                Some(warning) => crate::log::warn(&warning),
+                None => crate::log::info(&format!(
+                    "self-check: edgestate {}, D1 schema complete",
+                    health::VERSION
+                )),
+            }
+        });
+    }
+}
+
 /// The `info` line of a request: its route, status, time and storage work.
 fn log_request(
     line: &RequestLine,
     route: Option<&str>,
     status: u16,
-    started: crate::domain::time::Millis,
+    started: Millis,
     meter: &Meter,
 ) {
     let took = clock::now().ms_since(started);
@@ -150,10 +223,17 @@ fn log_request(
 }
 
 /// Runs a found route; every failure becomes the contract's error reply (5xx causes logged).
-async fn serve(ctx: &Ctx, found: Found, req: web_sys::Request, query: String) -> Reply {
+async fn serve(
+    ctx: &Ctx,
+    found: Found,
+    req: web_sys::Request,
+    headers: RequestHeaders,
+    query: String,
+) -> Reply {
     let mut limit_headers = Vec::new();
-    let path = found.route.path;
-    let result = run(ctx, found, req, query, &mut limit_headers).await;
+    let (path, route) = (found.route.path, found.route);
+    let kept = headers.clone();
+    let result = run(ctx, found, req, headers, query, &mut limit_headers).await;
     let mut reply = result.unwrap_or_else(|e| {
         if let Some(cause) = e.log_cause() {
             let fields = [("code", e.code().into()), ("route", path.into())];
@@ -166,6 +246,14 @@ async fn serve(ctx: &Ctx, found: Found, req: web_sys::Request, query: String) ->
         Reply::error(&e)
     });
     reply.headers.extend(limit_headers);
+    if reply.status == 401 {
+        let cookies_count = matches!(route.access, Access::Session(_));
+        let (authorization, cookie) = (kept.header("authorization"), kept.header("cookie"));
+        let token_given =
+            auth::token_given(authorization.as_deref(), cookie.as_deref(), cookies_count);
+        let challenge = fields::www_authenticate(token_given);
+        reply.headers.push(("WWW-Authenticate", challenge));
+    }
     reply
 }
 
@@ -173,23 +261,25 @@ async fn run(
     ctx: &Ctx,
     found: Found,
     req: web_sys::Request,
+    headers: RequestHeaders,
     query: String,
     limit_headers: &mut Vec<(&'static str, String)>,
 ) -> ApiResult<Reply> {
     let route = found.route;
-    let headers = RequestHeaders {
-        req: Clone::clone(&req),
-        headers: OnceCell::new(),
-    };
     if route.gated && ctx.config().await.maintenance_mode {
         return Err(ApiError::Maintenance);
     }
     if let Limit::Group(group) = route.limit {
         let decision = rate_limit(ctx, group, &headers).await?;
-        *limit_headers = rate_limit_headers(&decision);
+        let config = ctx.config().await;
+        let (window, legacy) = (
+            config.rate_limit_window_seconds,
+            config.legacy_rate_limit_headers,
+        );
+        *limit_headers = fields::rate_limit(group, &decision, window, legacy);
         decision.into_result()?;
     }
-    let caller = check_access(ctx, route.access, &headers).await?;
+    let caller = check_access(ctx, route, &headers, &query).await?;
     let body = match route.has_body() {
         true => Some(read_body(&req, &headers).await?),
         false => None,
@@ -219,32 +309,42 @@ async fn rate_limit(ctx: &Ctx, group: &str, headers: &RequestHeaders) -> ApiResu
     Ok(strict.decision)
 }
 
-fn rate_limit_headers(d: &Decision) -> Vec<(&'static str, String)> {
-    vec![
-        ("RateLimit-Limit", d.limit.to_string()),
-        ("RateLimit-Remaining", d.remaining.to_string()),
-        ("RateLimit-Reset", d.reset_seconds.to_string()),
-    ]
-}
-
-/// Enforces the route's access before any body is read: the admin token, or a session.
+/// Enforces the route's access before any body is read: first the cross-site rule (an
+/// unsafe request resting on the session cookie from another site: 403), then the admin
+/// token (always, or when the query sets the route's flag), or a session. Headers are read
+/// only where they decide something (the cross-site rule only concerns unsafe methods).
 async fn check_access(
     ctx: &Ctx,
-    access: Access,
+    route: &routes::Route,
     headers: &RequestHeaders,
+    query: &str,
 ) -> ApiResult<Option<Caller>> {
     let authorization = || headers.header("authorization");
+    let unsafe_method = matches!(route.method, "POST" | "PUT" | "PATCH" | "DELETE");
+    if route.access != Access::Public && unsafe_method {
+        let (cookie, site) = (headers.header("cookie"), headers.header("sec-fetch-site"));
+        let (a, c) = (authorization(), cookie);
+        if auth::cross_site_cookie_write(route.method, a.as_deref(), c.as_deref(), site.as_deref())
+        {
+            return Err(ApiError::Forbidden);
+        }
+    }
+    let access = match route.access {
+        Access::AdminIf(flag) if query_flag(query, flag)? => Access::Admin,
+        Access::AdminIf(_) => Access::Public,
+        other => other,
+    };
     match access {
-        Access::Public => Ok(None),
+        Access::Public | Access::AdminIf(_) => Ok(None),
         Access::Admin => {
-            let authorization = authorization();
-            auth::require_admin(authorization.as_deref(), ctx.admin_token().as_deref())?;
+            auth::require_admin(authorization().as_deref(), ctx.admin_token().as_deref())?;
             Ok(None)
         }
         Access::Session(check) => {
             let (authorization, cookie) = (authorization(), headers.header("cookie"));
             let id = auth::session_id(authorization.as_deref(), cookie.as_deref())?;
-            let session = sessions::authenticate(ctx.kv(), ctx.d1(), ctx.now, &id, check).await?;
+            let session =
+                sessions::authenticate(&ctx.sessions().await, ctx.now, &id, check).await?;
             Ok(Some(Caller {
                 session_id: id,
                 session,
@@ -351,8 +451,9 @@ fn to_response(
     }
     text.push_str("\n\n");
     text.push_str(body.as_deref().unwrap_or_default());
-    let flags =
-        u8::from(reply.status != 204) | u8::from(private) << 1 | u8::from(body.is_some()) << 2;
+    let flags = u8::from(!matches!(reply.status, 204 | 304))
+        | u8::from(private) << 1
+        | u8::from(body.is_some()) << 2;
     response(reply.status, &text, flags)
 }
 

@@ -21,7 +21,7 @@ afterAll(() => w?.dispose());
 
 describe("a second Worker embedding edgestate", () => {
   it("mounts edgestate's routes, verifies its sessions, reads its flags, limits and caches", async () => {
-    expect((await w.json("/health")).body).toEqual({ status: "ok" });
+    expect((await w.json("/health")).body).toMatchObject({ status: "ok" });
     const minted = await w.json("/sessions", {
       method: "POST",
       admin: true,

@@ -11,7 +11,7 @@ export const COMPATIBILITY_DATE = /compatibility_date\s*=\s*"([^"]+)"/.exec(
   readFileSync(join(ROOT, "wrangler.toml"), "utf8"),
 )[1];
 
-/** The contract's config defaults (API.md, Config). */
+/** The contract's config defaults (API.md, Config), and the session and header settings. */
 export const DEFAULTS = {
   featureFlags: {},
   rateLimits: { default: 100 },
@@ -19,40 +19,61 @@ export const DEFAULTS = {
   strictRateLimits: [],
   rateLimitWindowSeconds: 60,
   cacheTtlSeconds: 300,
+  sessionIdleSeconds: 86400,
+  sessionAbsoluteSeconds: 604800,
+  renewAfterSeconds: 3600,
+  legacyRateLimitHeaders: true,
 };
 
-/** The statements of every migration, in order. */
+/** The migration files, in order. */
+export const migrationFiles = () =>
+  readdirSync(join(ROOT, "migrations"))
+    .filter((f) => f.endsWith(".sql"))
+    .sort();
+
+/**
+ * The statements of every migration, in order, each followed by the row
+ * `wrangler d1 migrations apply` records for it in `d1_migrations`.
+ */
 export function migrationStatements() {
   const dir = join(ROOT, "migrations");
-  return readdirSync(dir)
-    .filter((f) => f.endsWith(".sql"))
-    .sort()
-    .flatMap((f) =>
-      readFileSync(join(dir, f), "utf8")
-        .split("\n")
-        .map((line) => line.replace(/--.*$/, ""))
-        .join("\n")
-        .split(";")
-        .map((s) => s.trim())
-        .filter(Boolean),
-    );
+  const record = (f) => `INSERT INTO d1_migrations (name) VALUES ('${f}')`;
+  const table =
+    "CREATE TABLE IF NOT EXISTS d1_migrations(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, " +
+    "applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL)";
+  return [table].concat(
+    migrationFiles().flatMap((f) => [...statementsOf(readFileSync(join(dir, f), "utf8")), record(f)]),
+  );
+}
+
+/** The statements of one migration file (comments dropped). */
+function statementsOf(sql) {
+  return sql
+    .split("\n")
+    .map((line) => line.replace(/--.*$/, ""))
+    .join("\n")
+    .split(";")
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 /**
  * Boots a Worker. Options: `kv` / `d1` false to leave a binding out (fault injection),
- * `adminToken` (null for unset), `seedConfig` (an object stored as config:app), `onLog`
+ * `migrate` false to leave D1 without the schema, `vars` (more environment variables, such
+ * as ALLOWED_ORIGINS), `adminToken` (null for unset), `seedConfig` (an object stored as
+ * config:app), `onLog`
  * (called with every chunk the runtime writes to stdout or stderr), `scriptPath` (another
- * built Worker, such as examples/embed/build/index.js), `vars` (more `[vars]`, such as
- * `{ LOG_LEVEL: "info" }`).
+ * built Worker, such as examples/embed/build/index.js).
  */
 export async function boot({
   kv = true,
   d1 = true,
+  migrate = true,
+  vars = {},
   adminToken = ADMIN_TOKEN,
   seedConfig,
   onLog,
   scriptPath = process.env.EDGESTATE_SCRIPT ?? join(ROOT, "build/index.js"),
-  vars = {},
 } = {}) {
   const bindings = { ...vars, ...(adminToken === null ? {} : { ADMIN_TOKEN: adminToken }) };
   const mf = new Miniflare({
@@ -76,7 +97,7 @@ export async function boot({
     kv: kv ? await mf.getKVNamespace("CACHE") : null,
     db: d1 ? await mf.getD1Database("DB") : null,
   };
-  if (env.db) {
+  if (env.db && migrate) {
     await env.db.batch(migrationStatements().map((s) => env.db.prepare(s)));
   }
   if (env.kv && seedConfig) {

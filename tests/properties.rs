@@ -1,18 +1,23 @@
 //! Property tests over every parser and validator that takes request data. For each:
 //! it never panics, it accepts exactly the valid set (checked against an independent
-//! reference predicate written from the contract), and an accepted value round-trips.
+//! reference predicate written from the contract), and an accepted value round-trips. And
+//! the standard header fields the Worker writes parse as what their specifications say.
 
 use edgestate::domain::config::AppConfig;
-use edgestate::domain::ids::{Email, FlagName, ProfileId, SessionId, UserId};
+use edgestate::domain::flags::{EvalContext, Flag};
+use edgestate::domain::ids::{Email, FlagName, ProfileId, SessionHandle, SessionId, UserId};
 use edgestate::domain::json::parse as parse_json;
 use edgestate::domain::prefs::{is_language_tag, PrefsPatch};
-use edgestate::domain::ratelimit::client;
-use edgestate::domain::sessions::{Cursor, ListQuery, NewSession};
+use edgestate::domain::ratelimit::{client, Decision};
+use edgestate::domain::sessions::{Cursor, Lifetime, ListQuery, NewSession, SessionView};
+use edgestate::domain::time::Millis;
 use edgestate::domain::users::{parse_batch, parse_profile};
 use edgestate::error::ApiError;
-use edgestate::routes::auth::{bearer, cookie, require_admin, session_id};
+use edgestate::routes::auth::{bearer, cookie, cross_site_cookie_write, require_admin, session_id};
+use edgestate::routes::cors::AllowedOrigins;
+use edgestate::routes::fields::{rate_limit, sf_string};
 use edgestate::routes::find;
-use edgestate::routes::input::query_pairs;
+use edgestate::routes::input::{query_flag, query_pairs};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -64,6 +69,67 @@ fn config_doc() -> impl Strategy<Value = Value> {
     ];
     prop::collection::btree_map(field, value, 0..7)
         .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
+}
+
+/// Flag objects built from the valid grammar: variants of one type, rules on a few
+/// attributes, and a rollout whose integer percentages sum to 100.
+fn flag_def() -> impl Strategy<Value = Value> {
+    let names = prop::collection::btree_set("[a-z]{1,6}", 1..5)
+        .prop_map(|s| s.into_iter().collect::<Vec<String>>());
+    names
+        .prop_flat_map(|names| {
+            let n = names.len();
+            let rule = (
+                0..n,
+                "(country|plan|targetingKey)",
+                prop::collection::vec("[A-Z]{2}", 1..4),
+                0u8..3,
+            );
+            (
+                Just(names),
+                prop::collection::vec(0u32..=100, n),
+                prop::collection::vec(rule, 0..4),
+                prop::option::of(any::<bool>()),
+                0..n,
+                any::<bool>(),
+            )
+        })
+        .prop_map(|(names, raw, rules, enabled, default, with_rollout)| {
+            let variants: serde_json::Map<String, Value> = names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.clone(), json!(i * 10)))
+                .collect();
+            let rules: Vec<Value> = rules
+                .into_iter()
+                .map(|(v, attr, values, op)| {
+                    let cond = match op {
+                        0 => json!({ "in": values }),
+                        1 => json!({ "notIn": values }),
+                        _ => json!({ "equals": values[0] }),
+                    };
+                    json!({ "when": { attr: cond }, "variant": names[v] })
+                })
+                .collect();
+            let mut def =
+                json!({ "variants": variants, "defaultVariant": names[default], "rules": rules });
+            if with_rollout {
+                let total: u32 = raw.iter().sum::<u32>().max(1);
+                let mut shares: Vec<u32> = raw.iter().map(|r| r * 100 / total).collect();
+                let given: u32 = shares.iter().sum();
+                shares[0] += 100 - given;
+                let rollout: serde_json::Map<String, Value> = names
+                    .iter()
+                    .zip(shares)
+                    .map(|(n, s)| (n.clone(), json!(s)))
+                    .collect();
+                def["rollout"] = Value::Object(rollout);
+            }
+            if let Some(e) = enabled {
+                def["enabled"] = json!(e);
+            }
+            def
+        })
 }
 
 fn valid_config_doc(doc: &Value) -> bool {
@@ -125,6 +191,40 @@ proptest! {
         let _ = NewSession::parse(&v);
         let _ = parse_batch(&v);
         let _ = parse_profile(&v);
+    }
+
+    #[test]
+    fn flag_definitions_from_the_grammar_are_accepted_round_trip_and_evaluate(
+        def in flag_def(), context in json_value(), key in prop::option::of("\\PC{0,20}"),
+    ) {
+        let doc = json!({ "featureFlags": { "f": def } });
+        let cfg = AppConfig::from_document(&doc).unwrap_or_else(|e| panic!("{doc}: {e}"));
+        prop_assert_eq!(AppConfig::from_document(&serde_json::to_value(&cfg).unwrap()).unwrap(), cfg.clone());
+        let flag = &cfg.feature_flags["f"];
+        let Flag::Variants(d) = flag else { panic!("not an object flag") };
+        let mut attributes = context.as_object().cloned().unwrap_or_default();
+        attributes.remove("targetingKey");
+        let context = EvalContext { targeting_key: key, attributes };
+        match flag.evaluate(&context) {
+            Ok(e) => prop_assert!(d.variants.get(e.variant) == Some(e.value)),
+            Err(_) => prop_assert!(context.targeting_key.is_none() && d.rollout.is_some()),
+        }
+    }
+
+    #[test]
+    fn evaluation_contexts(v in json_value(), key in json_value()) {
+        let mut with_key = v.clone();
+        if let Some(o) = with_key.as_object_mut() {
+            o.insert("targetingKey".into(), key.clone());
+        }
+        for candidate in [&v, &with_key] {
+            let ok = candidate.as_object().is_some_and(|o| o.get("targetingKey").is_none_or(Value::is_string));
+            let parsed = EvalContext::from_json(candidate);
+            prop_assert_eq!(parsed.is_ok(), ok, "{}", candidate);
+            if let Ok(c) = parsed {
+                prop_assert_eq!(c.targeting_key.as_deref(), candidate.get("targetingKey").and_then(Value::as_str));
+            }
+        }
     }
 
     #[test]
@@ -275,6 +375,48 @@ proptest! {
     }
 
     #[test]
+    fn session_handles(s in "[0-9a-fA-G%]{0,34}") {
+        let valid = s.len() == 32 && s.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+        let parsed = SessionHandle::parse("handle", &s);
+        prop_assert_eq!(parsed.is_ok(), valid);
+        if let Ok(h) = parsed {
+            prop_assert_eq!(h.as_str(), s.as_str());
+        }
+    }
+
+    #[test]
+    fn minted_session_handles_always_parse(bytes in prop::array::uniform16(any::<u8>())) {
+        let h = SessionHandle::from_random(&bytes);
+        prop_assert!(SessionHandle::parse("handle", h.as_str()).is_ok());
+    }
+
+    #[test]
+    fn query_flags(query in "(&?(deep|x|d)(=(1|0|true|false|yes|)?)?){0,4}", junk in "\\PC{0,20}") {
+        let values: Vec<String> = query
+            .split('&')
+            .filter_map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (k == "deep").then(|| v.to_string())
+            })
+            .collect();
+        let valid = values.iter().all(|v| ["", "0", "1", "true", "false"].contains(&v.as_str()));
+        let set = values.iter().any(|v| v == "1" || v == "true");
+        match query_flag(&query, "deep") {
+            Ok(on) => prop_assert!(valid && on == set),
+            Err(e) => prop_assert!(!valid && matches!(e, ApiError::InvalidRequest(_))),
+        }
+        let _ = query_flag(&junk, "deep");
+    }
+
+    #[test]
+    fn allowed_origins_never_panic_and_never_allow_a_wildcard(list in "\\PC{0,80}", origin in "\\PC{0,40}") {
+        let allowed = AllowedOrigins::parse(&list);
+        prop_assert!(!allowed.allows("*"));
+        prop_assert!(allowed.origins().iter().all(|o| !o.contains('*') && !o.ends_with('/')));
+        prop_assert!(!allowed.allows(&origin) || allowed.origins().contains(&origin));
+    }
+
+    #[test]
     fn batches(ids in prop::collection::vec("[a-z0-9.]{0,4}", 0..110)) {
         let body = json!({ "ids": ids });
         let mut seen = std::collections::HashSet::new();
@@ -284,6 +426,122 @@ proptest! {
         prop_assert_eq!(parsed.is_ok(), valid);
         if let Ok(p) = parsed {
             prop_assert_eq!(p.iter().map(|i| i.as_str().to_string()).collect::<Vec<_>>(), ids);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Session lifetime settings, the cross-site rule, and the standard header fields.
+
+/// The session settings the README states: timeouts of 60 s to a year, renewal of 1 s to a
+/// day and more often than the idle timeout.
+fn valid_session_settings(idle: u64, absolute: u64, renew: u64) -> bool {
+    let year = 365 * 86_400;
+    (60..=year).contains(&idle)
+        && (60..=year).contains(&absolute)
+        && (1..=86_400).contains(&renew)
+        && renew < idle
+}
+
+/// A Structured Field List of one Item whose value is a String, with Integer parameters
+/// (RFC 8941, 4.2, for the subset these fields use): the string and the parameters.
+fn sf_string_item(field: &str) -> Option<(String, Vec<(String, i64)>)> {
+    let rest = field.strip_prefix('"')?;
+    let (mut name, mut chars) = (String::new(), rest.char_indices());
+    let end = loop {
+        match chars.next()? {
+            (i, '"') => break i + 1,
+            (_, '\\') => name.push(chars.next().filter(|(_, c)| *c == '"' || *c == '\\')?.1),
+            (_, c) if (' '..='~').contains(&c) => name.push(c),
+            _ => return None,
+        }
+    };
+    let mut params = Vec::new();
+    for param in rest[end..].split(';').skip(1) {
+        let (k, v) = param.split_once('=')?;
+        let key_ok = k.starts_with(|c: char| c.is_ascii_lowercase())
+            && k.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-.*".contains(c));
+        let int_ok = !v.is_empty() && v.len() <= 15 && v.chars().all(|c| c.is_ascii_digit());
+        if !key_ok || !int_ok {
+            return None;
+        }
+        params.push((k.to_string(), v.parse().ok()?));
+    }
+    (rest[end..].is_empty() || rest[end..].starts_with(';')).then_some((name, params))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn session_settings_accept_exactly_their_ranges(
+        idle in 0u64..40_000_000, absolute in 0u64..40_000_000, renew in 0u64..100_000
+    ) {
+        let doc = json!({"sessionIdleSeconds": idle, "sessionAbsoluteSeconds": absolute, "renewAfterSeconds": renew});
+        let parsed = AppConfig::from_document(&doc);
+        prop_assert_eq!(parsed.is_ok(), valid_session_settings(idle, absolute, renew), "{}", doc);
+        if let Ok(cfg) = parsed {
+            let l = Lifetime::of(&cfg);
+            prop_assert_eq!((l.idle_seconds, l.absolute_seconds, l.renew_after_seconds), (idle, absolute, renew));
+        }
+    }
+
+    #[test]
+    fn idle_deadlines_never_pass_the_absolute_one(
+        idle in 60u64..1_000_000, renew_frac in 0.0f64..1.0, now in 0i64..4_000_000_000_000, left in -1_000_000i64..1_000_000_000
+    ) {
+        let renew = ((idle as f64 * renew_frac) as u64).clamp(1, idle - 1);
+        let l = Lifetime { idle_seconds: idle, absolute_seconds: 604_800, renew_after_seconds: renew };
+        let (now, expires_at) = (Millis(now), Millis(now + left));
+        let deadline = l.idle_deadline(now, expires_at);
+        prop_assert!(deadline <= expires_at);
+        prop_assert!(deadline == expires_at || deadline == now.plus_seconds(idle));
+        // Just renewed: not due again before renewAfterSeconds.
+        let view = SessionView { user_id: "u".into(), email: "e@x.co".into(), created_at: now, expires_at, idle_expires_at: deadline };
+        prop_assert!(!l.renewal_due(&view, now.plus_ms(renew as i64 * 1000 - 1)));
+    }
+
+    #[test]
+    fn rate_limit_fields_are_structured_field_lists(
+        group in "[A-Za-z0-9_.:-]{1,64}", limit in 1u32..=1_000_000, used in 0u32..=1_000_001,
+        reset in 1u64..=86_400, window in 1u32..=86_400, legacy in any::<bool>()
+    ) {
+        let d = Decision { limit, remaining: limit.saturating_sub(used), reset_seconds: reset, allowed: used <= limit };
+        let fields = rate_limit(&group, &d, window, legacy);
+        prop_assert_eq!(fields.len(), if legacy { 5 } else { 2 });
+        let (policy, p) = sf_string_item(&fields[0].1).expect("RateLimit-Policy parses");
+        let (name, r) = sf_string_item(&fields[1].1).expect("RateLimit parses");
+        prop_assert_eq!((fields[0].0, fields[1].0), ("RateLimit-Policy", "RateLimit"));
+        prop_assert_eq!(&policy, &group);
+        prop_assert_eq!(&name, &group);
+        prop_assert_eq!(p, vec![("q".to_string(), i64::from(limit)), ("w".to_string(), i64::from(window))]);
+        prop_assert_eq!(r, vec![("r".to_string(), i64::from(d.remaining)), ("t".to_string(), reset as i64)]);
+    }
+
+    #[test]
+    fn sf_strings_round_trip_any_printable_name(name in "[ -~]{0,40}") {
+        let (parsed, params) = sf_string_item(&sf_string(&name)).expect("an sf-string");
+        prop_assert_eq!(parsed, name);
+        prop_assert!(params.is_empty());
+    }
+
+    #[test]
+    fn only_cookie_writes_from_another_site_are_refused(
+        method in prop_oneof![Just("GET"), Just("HEAD"), Just("POST"), Just("PUT"), Just("PATCH"), Just("DELETE"), Just("OPTIONS")],
+        authorization in prop::option::of(prop_oneof![Just("Bearer tok".to_string()), "\\PC{0,20}"]),
+        cookie_header in prop::option::of(prop_oneof![Just("session=abc".to_string()), Just("a=1; session=x".to_string()), "\\PC{0,20}"]),
+        site in prop::option::of(prop_oneof![Just("cross-site"), Just("same-site"), Just("same-origin"), Just("none"), Just("CROSS-SITE")]),
+    ) {
+        let refused = cross_site_cookie_write(method, authorization.as_deref(), cookie_header.as_deref(), site);
+        let expected = matches!(method, "POST" | "PUT" | "PATCH" | "DELETE")
+            && bearer(authorization.as_deref()).is_none()
+            && cookie(cookie_header.as_deref(), "session").is_some_and(|v| !v.is_empty())
+            && site.is_some_and(|s| s.eq_ignore_ascii_case("cross-site"));
+        prop_assert_eq!(refused, expected);
+        // A bearer token or a safe method is never refused.
+        if bearer(authorization.as_deref()).is_some() || matches!(method, "GET" | "HEAD" | "OPTIONS") {
+            prop_assert!(!refused);
         }
     }
 }

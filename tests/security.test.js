@@ -152,7 +152,7 @@ const CASES = [
     expect: {
       status: 200,
       check: (r) => {
-        expect(r.body).toEqual({ status: "ok" });
+        expect(r.body).toMatchObject({ status: "ok" });
         expect(r.res.headers.get("RateLimit-Limit")).toBeNull();
         expect(timing(r.res)).toEqual({ reads: 0, writes: 0, lists: 0, deletes: 0, queries: 0 });
       },
@@ -162,7 +162,7 @@ const CASES = [
     route: "GET /health",
     situation: "query string of 8 KiB",
     request: { path: `/health?junk=${"j".repeat(8 * KIB)}` },
-    expect: { status: 200, check: (r) => expect(r.body).toEqual({ status: "ok" }) },
+    expect: { status: 200, check: (r) => expect(r.body).toMatchObject({ status: "ok" }) },
   },
   {
     route: "GET /health",
@@ -175,14 +175,14 @@ const CASES = [
     situation: "D1 binding absent",
     worker: "noD1",
     request: { path: "/health" },
-    expect: { status: 200, check: (r) => expect(r.body).toEqual({ status: "ok" }) },
+    expect: { status: 200, check: (r) => expect(r.body).toMatchObject({ status: "ok" }) },
   },
   {
     route: "GET /health",
     situation: "KV binding absent",
     worker: "noKV",
     request: { path: "/health" },
-    expect: { status: 200, check: (r) => expect(r.body).toEqual({ status: "ok" }) },
+    expect: { status: 200, check: (r) => expect(r.body).toMatchObject({ status: "ok" }) },
   },
 
   // --- GET /config ------------------------------------------------------------------------
@@ -296,6 +296,42 @@ const CASES = [
     worker: "noKV",
     request: { path: "/flags/newCheckout" },
     expect: { status: 200, check: (r) => expect(r.body).toEqual({ name: "newCheckout", enabled: false }) },
+  },
+
+  // --- POST /ofrep/v1/evaluate/flags(/:key) ----------------------------------------------
+  // Bad bodies get the OpenFeature protocol's error shape (tests/worker/flags.test.js); the
+  // rows here are the ones the pipeline answers, and the storage faults.
+  {
+    route: "POST /ofrep/v1/evaluate/flags/:key",
+    situation: "body of 70 KiB",
+    request: { method: "POST", path: "/ofrep/v1/evaluate/flags/newCheckout", body: bigBody({ context: {} }) },
+    expect: { status: 413, code: "payload_too_large" },
+  },
+  {
+    route: "POST /ofrep/v1/evaluate/flags/:key",
+    situation: "GET instead of POST",
+    request: { path: "/ofrep/v1/evaluate/flags/newCheckout" },
+    expect: { status: 405, code: "method_not_allowed", headers: { Allow: "POST" } },
+  },
+  {
+    route: "POST /ofrep/v1/evaluate/flags/:key",
+    situation: "D1 binding absent (evaluation needs no D1)",
+    worker: "noD1",
+    request: { method: "POST", path: "/ofrep/v1/evaluate/flags/newCheckout", body: { context: { targetingKey: "u" } } },
+    expect: { status: 200, check: (r) => expect(r.body).toMatchObject({ key: "newCheckout", value: true, reason: "STATIC" }) },
+  },
+  {
+    route: "POST /ofrep/v1/evaluate/flags",
+    situation: "body of 70 KiB",
+    request: { method: "POST", path: "/ofrep/v1/evaluate/flags", body: bigBody({ context: {} }) },
+    expect: { status: 413, code: "payload_too_large" },
+  },
+  {
+    route: "POST /ofrep/v1/evaluate/flags",
+    situation: "KV binding absent (the defaults: no flags)",
+    worker: "noKV",
+    request: { method: "POST", path: "/ofrep/v1/evaluate/flags", body: { context: { targetingKey: "u" } } },
+    expect: { status: 200, check: (r) => expect(r.body).toEqual({ flags: [], metadata: { configVersion: 0 } }) },
   },
 
   // --- PUT /admin/config ------------------------------------------------------------------
@@ -447,20 +483,21 @@ const CASES = [
   },
   {
     route: "PUT /admin/config",
-    situation: "GET instead of PUT/PATCH",
-    request: { method: "GET", path: "/admin/config", admin: true },
-    expect: { status: 405, code: "method_not_allowed", headers: { Allow: "PUT, PATCH" } },
+    situation: "POST instead of GET/PUT/PATCH",
+    request: { method: "POST", path: "/admin/config", admin: true, body: SEED },
+    expect: { status: 405, code: "method_not_allowed", headers: { Allow: "GET, PUT, PATCH" } },
   },
   {
     route: "PUT /admin/config",
     situation: "D1 binding absent (KV only)",
     worker: "noD1",
-    request: { method: "PUT", path: "/admin/config", admin: true, body: SEED_NO_D1 },
+    request: { method: "PUT", path: "/admin/config", admin: true, body: { ...SEED_NO_D1, maintenanceMode: true } },
     expect: {
-      status: 200,
+      status: 503,
+      code: "unavailable",
       check: async (r, ctx, w) => {
-        expect(r.body).toEqual({ ...DEFAULTS, ...SEED_NO_D1 });
-        expect(JSON.parse(await w.kv.get("config:app"))).toEqual({ ...DEFAULTS, ...SEED_NO_D1 });
+        // D1 holds the history and the base of every write: without it nothing is written.
+        expect(JSON.parse(await w.kv.get("config:app")).maintenanceMode).toBeUndefined();
       },
     },
   },
@@ -556,10 +593,10 @@ const CASES = [
     worker: "noD1",
     request: { method: "PATCH", path: "/admin/config", admin: true, body: { featureFlags: { degraded: true } } },
     expect: {
-      status: 200,
+      status: 503,
+      code: "unavailable",
       check: async (r, ctx, w) => {
-        expect(r.body.featureFlags.degraded).toBe(true);
-        expect(JSON.parse(await w.kv.get("config:app")).featureFlags.degraded).toBe(true);
+        expect(JSON.parse(await w.kv.get("config:app")).featureFlags.degraded).toBeUndefined();
       },
     },
   },
@@ -569,6 +606,55 @@ const CASES = [
     worker: "noKV",
     request: { method: "PATCH", path: "/admin/config", admin: true, body: { maintenanceMode: true } },
     expect: { status: 503, code: "unavailable" },
+  },
+
+  // --- GET /admin/config, GET /admin/config/history, POST /admin/config/rollback ----------
+  ...adminAuthRows("GET /admin/config", { request: () => ({ path: "/admin/config" }) }),
+  {
+    route: "GET /admin/config",
+    situation: "D1 binding absent",
+    worker: "noD1",
+    request: { path: "/admin/config", admin: true },
+    expect: { status: 503, code: "unavailable" },
+  },
+  ...adminAuthRows("GET /admin/config/history", { request: () => ({ path: "/admin/config/history" }) }),
+  {
+    route: "GET /admin/config/history",
+    situation: "cursor that this API never returned",
+    request: { path: "/admin/config/history?cursor=%27%3B%20DROP%20TABLE", admin: true },
+    expect: { status: 400, code: "invalid_request" },
+  },
+  {
+    route: "GET /admin/config/history",
+    situation: "limit=1000000",
+    request: { path: "/admin/config/history?limit=1000000", admin: true },
+    expect: { status: 400, code: "invalid_request" },
+  },
+  ...adminAuthRows("POST /admin/config/rollback", {
+    ...keepsConfig,
+    request: () => ({ method: "POST", path: "/admin/config/rollback", body: { version: 1 } }),
+  }),
+  {
+    route: "POST /admin/config/rollback",
+    situation: "a version that does not exist",
+    setup: keepsConfig.setup,
+    request: { method: "POST", path: "/admin/config/rollback", admin: true, body: { version: 424242 } },
+    expect: { status: 404, code: "not_found", check: keepsConfig.check },
+  },
+  {
+    route: "POST /admin/config/rollback",
+    situation: "version of the wrong type",
+    setup: keepsConfig.setup,
+    request: { method: "POST", path: "/admin/config/rollback", admin: true, body: { version: "1" } },
+    expect: { status: 400, code: "invalid_request", check: keepsConfig.check },
+  },
+  {
+    route: "POST /admin/config/rollback",
+    situation: "D1 binding absent",
+    worker: "noD1",
+    setup: keepsConfig.setup,
+    request: { method: "POST", path: "/admin/config/rollback", admin: true, body: { version: 1 } },
+    expect: { status: 503, code: "unavailable", check: keepsConfig.check },
   },
 
   // --- POST /sessions ---------------------------------------------------------------------
@@ -831,7 +917,8 @@ const CASES = [
     worker: "noD1",
     setup: (w) => kvOnlySession(w),
     request: (ctx) => ({ path: "/sessions/current", session: ctx.id }),
-    expect: { status: 200, check: (r, ctx) => expect(r.body).toEqual(ctx.view) },
+    // A copy written before idle deadlines existed: its idle deadline is its absolute one.
+    expect: { status: 200, check: (r, ctx) => expect(r.body).toEqual({ ...ctx.view, idleExpiresAt: ctx.view.expiresAt }) },
   },
   {
     route: "GET /sessions/current",
@@ -952,7 +1039,7 @@ const CASES = [
       status: 200,
       check: (r, ctx) => {
         expect(r.body.sessions.map((s) => s.userId)).toEqual([ctx.userId]);
-        expect(Object.keys(r.body.sessions[0]).sort()).toEqual(["createdAt", "email", "expiresAt", "userId"]);
+        expect(Object.keys(r.body.sessions[0]).sort()).toEqual(["createdAt", "email", "expiresAt", "handle", "idleExpiresAt", "userId"]);
         expect(r.text).not.toContain(ctx.id);
         expect(r.text).not.toContain(sha256(ctx.id));
       },
@@ -1658,6 +1745,158 @@ const CASES = [
     setup: () => ({ id: uid("pk") }),
     request: (ctx) => ({ method: "PUT", path: `/admin/users/${ctx.id}`, admin: true, body: { name: "Kv Less" } }),
     expect: { status: 200, check: async (r, ctx, w) => expect((await userRow(w, ctx.id)).name).toBe("Kv Less") },
+  },
+
+  // --- DELETE /admin/users/:id (account deletion) -----------------------------------------
+  {
+    route: "DELETE /admin/users/:id",
+    situation: "valid (sessions, preferences and profile gone, in D1 and KV)",
+    setup: async (w) => {
+      const s = await mint(w);
+      await w.json("/prefs", { method: "PATCH", session: s.id, body: { theme: "dark" } });
+      await putUser(w, s.userId);
+      await seedEnvelope(w, s.userId);
+      return s;
+    },
+    request: (ctx) => ({ method: "DELETE", path: `/admin/users/${ctx.userId}`, admin: true }),
+    expect: {
+      status: 204,
+      check: async (r, ctx, w) => {
+        expect(await usersOf(w, ctx.userId)).toBe(0);
+        expect(await prefsRow(w, ctx.userId)).toBeNull();
+        expect(await userRow(w, ctx.userId)).toBeNull();
+        expect(await w.kv.get(`session:${sha256(ctx.id)}`)).toBeNull();
+        expect(await w.kv.get(`prefs:${ctx.userId}`)).toBeNull();
+        expect(await w.kv.get(`user:${ctx.userId}`)).toBeNull();
+        expect(await sessionStatus(w, ctx.id)).toBe(401);
+      },
+    },
+  },
+  {
+    route: "DELETE /admin/users/:id",
+    situation: "id with forbidden characters (`a%20b`)",
+    request: { method: "DELETE", path: "/admin/users/a%20b", admin: true },
+    expect: { status: 400, code: "invalid_request" },
+  },
+  {
+    route: "DELETE /admin/users/:id",
+    situation: "id of 129 characters",
+    request: { method: "DELETE", path: `/admin/users/${"i".repeat(129)}`, admin: true },
+    expect: { status: 400, code: "invalid_request" },
+  },
+  ...adminAuthRows("DELETE /admin/users/:id", {
+    setup: (w) => mint(w),
+    request: (ctx) => ({ method: "DELETE", path: `/admin/users/${ctx.userId}` }),
+    check: async (r, ctx, w) => {
+      expect(await usersOf(w, ctx.userId)).toBe(1);
+      expect(await sessionStatus(w, ctx.id)).toBe(200);
+    },
+  }),
+  {
+    route: "DELETE /admin/users/:id",
+    situation: "D1 binding absent",
+    worker: "noD1",
+    setup: async (w) => kvOnlySession(w),
+    request: (ctx) => ({ method: "DELETE", path: `/admin/users/${ctx.userId}`, admin: true }),
+    expect: { status: 503, code: "unavailable", check: async (r, ctx, w) => expect(await sessionStatus(w, ctx.id)).toBe(200) },
+  },
+  {
+    route: "DELETE /admin/users/:id",
+    situation: "KV binding absent (the D1 rows go, the copies cannot)",
+    worker: "noKV",
+    setup: (w) => mint(w),
+    request: (ctx) => ({ method: "DELETE", path: `/admin/users/${ctx.userId}`, admin: true }),
+    expect: { status: 503, code: "unavailable", check: async (r, ctx, w) => expect(await sessionStatus(w, ctx.id)).toBe(401) },
+  },
+
+  // --- DELETE /admin/sessions/:handle ------------------------------------------------------
+  {
+    route: "DELETE /admin/sessions/:handle",
+    situation: "valid (that session revoked, its KV copy gone)",
+    setup: async (w) => {
+      const s = await mint(w);
+      const row = await sessionRow(w, sha256(s.id));
+      return { ...s, handle: row.handle };
+    },
+    request: (ctx) => ({ method: "DELETE", path: `/admin/sessions/${ctx.handle}`, admin: true }),
+    expect: {
+      status: 204,
+      check: async (r, ctx, w) => {
+        expect(await w.kv.get(`session:${sha256(ctx.id)}`)).toBeNull();
+        expect(await sessionStatus(w, ctx.id)).toBe(401);
+      },
+    },
+  },
+  {
+    route: "DELETE /admin/sessions/:handle",
+    situation: "unknown handle",
+    request: { method: "DELETE", path: `/admin/sessions/${"0".repeat(32)}`, admin: true },
+    expect: { status: 404, code: "not_found" },
+  },
+  {
+    route: "DELETE /admin/sessions/:handle",
+    situation: "the session id instead of a handle",
+    setup: (w) => mint(w),
+    request: (ctx) => ({ method: "DELETE", path: `/admin/sessions/${ctx.id}`, admin: true }),
+    expect: { status: 400, code: "invalid_request", check: async (r, ctx, w) => expect(await sessionStatus(w, ctx.id)).toBe(200) },
+  },
+  {
+    route: "DELETE /admin/sessions/:handle",
+    situation: "the id's hash instead of a handle",
+    setup: (w) => mint(w),
+    request: (ctx) => ({ method: "DELETE", path: `/admin/sessions/${sha256(ctx.id)}`, admin: true }),
+    expect: { status: 400, code: "invalid_request", check: async (r, ctx, w) => expect(await sessionStatus(w, ctx.id)).toBe(200) },
+  },
+  ...adminAuthRows("DELETE /admin/sessions/:handle", {
+    setup: async (w) => {
+      const s = await mint(w);
+      return { ...s, handle: (await sessionRow(w, sha256(s.id))).handle };
+    },
+    request: (ctx) => ({ method: "DELETE", path: `/admin/sessions/${ctx.handle}` }),
+    check: async (r, ctx, w) => expect(await sessionStatus(w, ctx.id)).toBe(200),
+  }),
+  {
+    route: "DELETE /admin/sessions/:handle",
+    situation: "D1 binding absent",
+    worker: "noD1",
+    request: { method: "DELETE", path: `/admin/sessions/${"a".repeat(32)}`, admin: true },
+    expect: { status: 503, code: "unavailable" },
+  },
+
+  // --- GET /health?deep=1 and GET / --------------------------------------------------------
+  ...adminAuthRows("GET /health?deep=1", { request: () => ({ path: "/health?deep=1" }) }),
+  {
+    route: "GET /health?deep=1",
+    situation: "deep=yes (not 1, true, 0 or false)",
+    request: { path: "/health?deep=yes", admin: true },
+    expect: { status: 400, code: "invalid_request" },
+  },
+  {
+    route: "GET /health?deep=1",
+    situation: "D1 binding absent (reported, not failed)",
+    worker: "noD1",
+    request: { path: "/health?deep=1", admin: true },
+    expect: { status: 200, check: (r) => expect(r.body.d1).toMatchObject({ bound: false, ok: false }) },
+  },
+  {
+    route: "GET /health?deep=1",
+    situation: "KV binding absent (reported, not failed)",
+    worker: "noKV",
+    request: { path: "/health?deep=1", admin: true },
+    expect: { status: 200, check: (r) => expect(r.body.kv).toMatchObject({ bound: false, ok: false }) },
+  },
+  {
+    route: "GET /",
+    situation: "plain request",
+    request: { path: "/" },
+    expect: { status: 200, check: (r) => expect(r.body.name).toBe("edgestate") },
+  },
+  {
+    route: "GET /",
+    situation: "KV binding absent (no storage work at all)",
+    worker: "noKV",
+    request: { path: "/" },
+    expect: { status: 200, check: (r) => expect(timing(r.res)).toEqual({ reads: 0, writes: 0, lists: 0, deletes: 0, queries: 0 }) },
   },
 
   // --- any other path ---------------------------------------------------------------------

@@ -131,7 +131,7 @@ describe("POST /sessions", () => {
     expect(r.status, r.text).toBe(201);
     expect(r.res.headers.get("content-type")).toMatch(/^application\/json/);
     minted.push(r.body.sessionId);
-    expect(Object.keys(r.body).sort()).toEqual(["createdAt", "email", "expiresAt", "sessionId", "userId"]);
+    expect(Object.keys(r.body).sort()).toEqual(["createdAt", "email", "expiresAt", "idleExpiresAt", "sessionId", "userId"]);
     const { sessionId, createdAt, expiresAt } = r.body;
     expect(r.body.userId).toBe(userId);
     expect(r.body.email).toBe("mint@example.com");
@@ -163,15 +163,17 @@ describe("POST /sessions", () => {
   it("stores only the SHA-256 of the id: KV key, TTL, metadata and D1 row", async () => {
     const userId = uid("store");
     const s = await mint(userId, "store@example.com");
-    const view = { userId, email: "store@example.com", createdAt: s.createdAt, expiresAt: s.expiresAt };
+    const view = { userId, email: "store@example.com", createdAt: s.createdAt, expiresAt: s.expiresAt, idleExpiresAt: s.idleExpiresAt };
 
     const entry = await kvEntry(s.hash);
     expect(entry, "KV key session:<sha256 hex of id>").toBeTruthy();
     expect(entry.metadata).toEqual(view);
-    // expirationTtl = the remaining life: KV expiry about 7 days ahead, at the session's end.
+    // expirationTtl = the time to the idle deadline (24 h by default), never past the
+    // absolute deadline (7 days).
     expect(typeof entry.expiration).toBe("number");
-    expect(Math.abs(entry.expiration - s.expiresAt / 1000)).toBeLessThan(60);
-    expect(Math.abs(entry.expiration - (Date.now() / 1000 + WEEK_S))).toBeLessThan(120);
+    expect(Math.abs(entry.expiration - s.idleExpiresAt / 1000)).toBeLessThan(60);
+    expect(Math.abs(entry.expiration - (Date.now() / 1000 + 86400))).toBeLessThan(120);
+    expect(entry.expiration).toBeLessThanOrEqual(s.expiresAt / 1000);
     const value = await w.kv.get(`session:${s.hash}`);
     expect(value).not.toContain(s.sessionId);
     expect(JSON.parse(value)).toMatchObject(view);
@@ -295,7 +297,7 @@ describe("GET /sessions/current", () => {
   it("answers with Bearer and with the cookie", async () => {
     const userId = uid("cur");
     const s = await mint(userId, "cur@example.com");
-    const want = { userId, email: "cur@example.com", createdAt: s.createdAt, expiresAt: s.expiresAt };
+    const want = { userId, email: "cur@example.com", createdAt: s.createdAt, expiresAt: s.expiresAt, idleExpiresAt: s.idleExpiresAt };
 
     let r = await current({ session: s.sessionId });
     expect(r.status, r.text).toBe(200);
@@ -369,14 +371,14 @@ describe("GET /sessions/current", () => {
 
     const r = await current({ session: s.sessionId });
     expect(r.status, r.text).toBe(200);
-    const view = { userId, email: "miss@example.com", createdAt: s.createdAt, expiresAt: s.expiresAt };
+    const view = { userId, email: "miss@example.com", createdAt: s.createdAt, expiresAt: s.expiresAt, idleExpiresAt: s.idleExpiresAt };
     expect(r.body).toEqual(view);
     expect(timing(r.res).queries).toBeGreaterThanOrEqual(1);
 
     const entry = await kvEntry(s.hash);
     expect(entry, "written back to KV").toBeTruthy();
     expect(entry.metadata).toEqual(view);
-    expect(Math.abs(entry.expiration - s.expiresAt / 1000)).toBeLessThan(60);
+    expect(Math.abs(entry.expiration - s.idleExpiresAt / 1000)).toBeLessThan(60);
     expect(JSON.parse(await w.kv.get(key))).toMatchObject(view);
 
     // And it keeps working (now from KV) through the cookie too.
@@ -503,12 +505,13 @@ describe("GET /admin/sessions", () => {
     expect(r.body.cursor).toBeNull();
     expect(r.body.sessions).toHaveLength(3);
     for (const s of r.body.sessions) {
-      expect(Object.keys(s).sort()).toEqual(["createdAt", "email", "expiresAt", "userId"]);
+      expect(Object.keys(s).sort()).toEqual(["createdAt", "email", "expiresAt", "handle", "idleExpiresAt", "userId"]);
       expect(s.userId).toBe(userId);
     }
-    const want = mine.map((s) => ({ userId, email: s.email, createdAt: s.createdAt, expiresAt: s.expiresAt }));
+    const want = mine.map((s) => ({ userId, email: s.email, createdAt: s.createdAt, expiresAt: s.expiresAt, idleExpiresAt: s.idleExpiresAt }));
     const byEmail = (a, b) => a.email.localeCompare(b.email);
-    expect([...r.body.sessions].sort(byEmail)).toEqual([...want].sort(byEmail));
+    const views = r.body.sessions.map(({ handle, ...view }) => view);
+    expect(views.sort(byEmail)).toEqual([...want].sort(byEmail));
     // Newest first.
     const times = r.body.sessions.map((s) => s.createdAt);
     expect(times).toEqual([...times].sort((a, b) => b - a));

@@ -2,7 +2,7 @@
 #![no_main]
 
 use edgestate::domain::{ids as types, prefs, ratelimit, sessions};
-use edgestate::routes::{self, auth, input};
+use edgestate::routes::{self, auth, cors, input};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -17,6 +17,11 @@ fuzz_target!(|data: &[u8]| {
     let _ = routes::find(a, b);
     let _ = input::query_pairs(s);
     let _ = input::percent_decode(s, true);
+    let _ = input::query_flag(s, "deep");
+    let _ = routes::methods(s);
+    let origins = cors::AllowedOrigins::parse(a);
+    let _ = cors::headers(&origins, Some(b));
+    let _ = cors::preflight(&origins, Some(b), a);
     let _ = sessions::Cursor::parse(s);
     let _ = sessions::ListQuery::parse([("limit", a), ("cursor", b), ("userId", s)].into_iter());
     let _ = types::UserId::parse("userId", s);
@@ -24,5 +29,6 @@ fuzz_target!(|data: &[u8]| {
     let _ = types::FlagName::parse("name", s);
     let _ = types::Email::parse("email", s);
     let _ = types::SessionId::parse(s);
+    let _ = types::SessionHandle::parse("handle", s);
     let _ = prefs::is_language_tag(s);
 });

@@ -6,13 +6,19 @@
 //! isolates see a write after at most `CACHE_MS` plus KV's own propagation (up to ~60 s
 //! between locations). If KV fails, the last good config (or the defaults) keeps being
 //! served.
+//!
+//! The KV entry's metadata `{"version": N}` names the version of the audited history
+//! (`domain::versions`) it holds; a config put into KV by hand (a seed) has none and is
+//! version 0. An isolate never trades its copy for an older version read from KV, which
+//! can lag behind a write this isolate made.
 
+use crate::domain::flags::{EvalContext, Flag, Reason};
 use crate::domain::ids::FlagName;
 use crate::domain::json::{deny_unknown, object};
-use crate::domain::kv::{Kv, KvKey, PutOptions, KV_WRITE_INTERVAL_MS};
-use crate::domain::time::{Millis, Timer};
+use crate::domain::kv::{Kv, KvKey};
+use crate::domain::time::Millis;
 use crate::error::{ApiError, ApiResult};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -24,15 +30,18 @@ pub const KV_KEY: KvKey = KvKey::fixed("config:app");
 pub const CACHE_MS: i64 = 5_000;
 /// The limit of a group that has none of its own and no `default`.
 pub const DEFAULT_LIMIT: u32 = 100;
+/// The whole config, as stored JSON, is at most this many bytes: every isolate re-parses
+/// it every [`CACHE_MS`], and a `PUT` of it fits the 64 KiB request body with room to spare.
+pub const MAX_CONFIG_BYTES: usize = 32 * 1024;
 const MAX_LIMIT: u64 = 1_000_000;
 const MAX_SECONDS: u64 = 86_400;
 
 /// The app config, defaults filled in.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AppConfig {
-    /// Flag name → on/off.
-    pub feature_flags: BTreeMap<String, bool>,
+    /// Flag name → a boolean, or a flag with variants (see `domain::flags`).
+    pub feature_flags: BTreeMap<String, Flag>,
     /// Rate-limit group → requests per window; `default` applies to unlisted groups.
     pub rate_limits: BTreeMap<String, u32>,
     /// While true, every gated route answers 503 `maintenance`.
@@ -43,6 +52,18 @@ pub struct AppConfig {
     pub rate_limit_window_seconds: u32,
     /// The SWR cache's freshness for user profiles.
     pub cache_ttl_seconds: u32,
+    /// A session unused for this long is refused (idle timeout).
+    pub session_idle_seconds: u32,
+    /// A session is refused this long after it was minted, used or not (absolute timeout).
+    pub session_absolute_seconds: u32,
+    /// A session in use has its idle deadline moved at most once per this many seconds.
+    pub renew_after_seconds: u32,
+    /// Whether limited responses also carry `RateLimit-Limit`, `-Remaining` and `-Reset`.
+    pub legacy_rate_limit_headers: bool,
+    /// The version of the history this document is (0: never written by an admin).
+    /// Not part of the document.
+    #[serde(skip)]
+    pub version: u64,
 }
 impl Default for AppConfig {
     fn default() -> Self {
@@ -53,6 +74,11 @@ impl Default for AppConfig {
             strict_rate_limits: Vec::new(),
             rate_limit_window_seconds: 60,
             cache_ttl_seconds: 300,
+            session_idle_seconds: 24 * 3600,
+            session_absolute_seconds: 7 * 24 * 3600,
+            renew_after_seconds: 3600,
+            legacy_rate_limit_headers: true,
+            version: 0,
         }
     }
 }
@@ -64,17 +90,22 @@ impl AppConfig {
     }
 
     /// A `PATCH`: maps merge key by key (`null` removes a key), scalars and the
-    /// `strictRateLimits` list replace.
+    /// `strictRateLimits` list replace; a flag is replaced whole.
     pub fn patched(&self, patch: &Value) -> ApiResult<Self> {
         apply(self.clone(), patch, Mode::Merge)
     }
 
-    /// Whether flag `name` is on (an unknown flag is off).
+    /// The document as stored JSON.
+    pub fn to_json(&self) -> ApiResult<String> {
+        serde_json::to_string(self).map_err(|e| ApiError::Internal(e.to_string()))
+    }
+
+    /// Whether flag `name` is on for an empty context (an unknown flag is off; see
+    /// [`Flag::is_on`]).
     pub fn flag(&self, name: &FlagName) -> bool {
         self.feature_flags
             .get(name.as_str())
-            .copied()
-            .unwrap_or(false)
+            .is_some_and(|f| f.is_on(&EvalContext::default()))
     }
 
     /// The limit of a rate-limit group: its own entry, else `default`.
@@ -109,15 +140,12 @@ const FIELDS: [&str; 6] = [
 
 fn apply(mut cfg: AppConfig, doc: &Value, mode: Mode) -> ApiResult<AppConfig> {
     let obj = object(doc)?;
-    deny_unknown(obj, &FIELDS, "")?;
+    deny_unknown(obj, &[&FIELDS[..], &SESSION_FIELDS[..]].concat(), "")?;
     if let Some(v) = obj.get("featureFlags") {
-        merge_map(&mut cfg.feature_flags, v, "featureFlags", mode, |f, v| {
-            v.as_bool()
-                .ok_or_else(|| ApiError::invalid(f, "must be a boolean"))
-        })?;
+        merge_map(&mut cfg.feature_flags, v, "featureFlags", mode, Flag::parse)?;
     }
     if let Some(v) = obj.get("rateLimits") {
-        merge_map(&mut cfg.rate_limits, v, "rateLimits", mode, |f, v| {
+        merge_map(&mut cfg.rate_limits, v, "rateLimits", mode, |f, _, v| {
             int(f, v, 1, MAX_LIMIT)
         })?;
         cfg.rate_limits
@@ -138,7 +166,49 @@ fn apply(mut cfg: AppConfig, doc: &Value, mode: Mode) -> ApiResult<AppConfig> {
     if let Some(v) = obj.get("cacheTtlSeconds") {
         cfg.cache_ttl_seconds = int("cacheTtlSeconds", v, 1, MAX_SECONDS)?;
     }
+    apply_sessions(&mut cfg, obj)?;
+    let len = cfg.to_json()?.len();
+    if len > MAX_CONFIG_BYTES {
+        let problem = format!("the config would be {len} bytes of JSON, over {MAX_CONFIG_BYTES}");
+        return Err(ApiError::invalid("config", &problem));
+    }
     Ok(cfg)
+}
+
+/// Session lifetime and rate-limit header settings.
+const SESSION_FIELDS: [&str; 4] = [
+    "sessionIdleSeconds",
+    "sessionAbsoluteSeconds",
+    "renewAfterSeconds",
+    "legacyRateLimitHeaders",
+];
+/// The longest session timeout: a year.
+const MAX_SESSION_SECONDS: u64 = 365 * 86_400;
+
+/// The session fields: timeouts of 60 s (KV's shortest TTL) to a year, a renewal interval
+/// of 1 s to a day and shorter than the idle timeout (else a session in use would idle out).
+fn apply_sessions(cfg: &mut AppConfig, obj: &Map<String, Value>) -> ApiResult<()> {
+    if let Some(v) = obj.get("sessionIdleSeconds") {
+        cfg.session_idle_seconds = int("sessionIdleSeconds", v, 60, MAX_SESSION_SECONDS)?;
+    }
+    if let Some(v) = obj.get("sessionAbsoluteSeconds") {
+        cfg.session_absolute_seconds = int("sessionAbsoluteSeconds", v, 60, MAX_SESSION_SECONDS)?;
+    }
+    if let Some(v) = obj.get("renewAfterSeconds") {
+        cfg.renew_after_seconds = int("renewAfterSeconds", v, 1, MAX_SECONDS)?;
+    }
+    if let Some(v) = obj.get("legacyRateLimitHeaders") {
+        cfg.legacy_rate_limit_headers = v
+            .as_bool()
+            .ok_or_else(|| ApiError::invalid("legacyRateLimitHeaders", "must be a boolean"))?;
+    }
+    if cfg.renew_after_seconds >= cfg.session_idle_seconds {
+        return Err(ApiError::invalid(
+            "renewAfterSeconds",
+            "must be less than sessionIdleSeconds",
+        ));
+    }
+    Ok(())
 }
 
 fn merge_map<T>(
@@ -146,7 +216,7 @@ fn merge_map<T>(
     v: &Value,
     field: &str,
     mode: Mode,
-    parse: impl Fn(&str, &Value) -> ApiResult<T>,
+    parse: impl Fn(&str, &str, &Value) -> ApiResult<T>,
 ) -> ApiResult<()> {
     let entries: &Map<String, Value> = v
         .as_object()
@@ -160,7 +230,7 @@ fn merge_map<T>(
         if v.is_null() && mode == Mode::Merge {
             map.remove(k);
         } else {
-            map.insert(k.clone(), parse(&name, v)?);
+            map.insert(k.clone(), parse(&name, k, v)?);
         }
     }
     Ok(())
@@ -200,7 +270,8 @@ pub struct ConfigCache {
 }
 
 impl ConfigCache {
-    fn remember(&self, config: Rc<AppConfig>, now: Millis) {
+    /// Makes `config` this isolate's copy, as read at `now`.
+    pub fn remember(&self, config: Rc<AppConfig>, now: Millis) {
         *self.copy.borrow_mut() = Some((config, now));
     }
 
@@ -209,14 +280,24 @@ impl ConfigCache {
     }
 }
 
-/// Parses what KV holds. A document that does not validate (a bad seed, say) is logged and
-/// ignored rather than taking the service down.
-fn parse_stored(text: &str) -> Option<AppConfig> {
-    let doc = serde_json::from_str::<Value>(text).ok()?;
-    AppConfig::from_document(&doc).ok()
+/// The version named by a KV entry's metadata (`{"version": N}`); 0 without one.
+pub fn version_of(metadata: Option<&Value>) -> u64 {
+    metadata
+        .and_then(|m| m.get("version"))
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
 }
 
-/// The config for this request: the isolate's copy if younger than `CACHE_MS`, else KV.
+/// Parses a stored document of `version`. A document that does not validate (a bad seed,
+/// say) is `None`: logged and ignored rather than taking the service down.
+pub fn parse_stored(text: &str, version: u64) -> Option<AppConfig> {
+    let doc = serde_json::from_str::<Value>(text).ok()?;
+    let config = AppConfig::from_document(&doc).ok()?;
+    Some(AppConfig { version, ..config })
+}
+
+/// The config for this request: the isolate's copy if younger than `CACHE_MS`, else KV
+/// (unless KV holds an older version than the copy).
 pub async fn current<K: Kv>(kv: &K, cache: &ConfigCache, now: Millis) -> Rc<AppConfig> {
     let cached = cache.get();
     if let Some((config, at)) = &cached {
@@ -225,11 +306,19 @@ pub async fn current<K: Kv>(kv: &K, cache: &ConfigCache, now: Millis) -> Rc<AppC
         }
     }
     let last_good = cached.map(|(c, _)| c);
-    let config = match kv.get(&KV_KEY).await {
-        Ok(Some(text)) => parse_stored(&text).map(Rc::new).or_else(|| {
-            crate::log::warn("config:app in KV does not validate; serving the last good config");
-            last_good.clone()
-        }),
+    let config = match kv.get_with_metadata(&KV_KEY).await {
+        Ok(Some((text, meta))) => match parse_stored(&text, version_of(meta.as_ref())) {
+            Some(read) if last_good.as_ref().is_some_and(|c| c.version > read.version) => {
+                last_good.clone()
+            }
+            Some(read) => Some(Rc::new(read)),
+            None => {
+                crate::log::warn(
+                    "config:app in KV does not validate; serving the last good config",
+                );
+                last_good.clone()
+            }
+        },
         Ok(None) => Some(Rc::new(AppConfig::default())),
         Err(e) => {
             crate::log::warn(&format!(
@@ -244,79 +333,60 @@ pub async fn current<K: Kv>(kv: &K, cache: &ConfigCache, now: Millis) -> Rc<AppC
     config
 }
 
-/// Stores a new config and makes it this isolate's copy at once. KV refuses a second write
-/// to one key within a second; two admin writes in quick succession are normal, so a refused
-/// write is retried once after that second.
-pub async fn store<K: Kv, T: Timer>(
-    kv: &K,
-    cache: &ConfigCache,
-    timer: &T,
-    config: AppConfig,
-) -> ApiResult<Rc<AppConfig>> {
-    let text = serde_json::to_string(&config).map_err(|e| ApiError::Internal(e.to_string()))?;
-    if let Err(e) = kv.put(&KV_KEY, &text, PutOptions::default()).await {
-        crate::log::warn(&format!("config write refused, retrying in 1 s: {}", e.0));
-        timer.sleep(KV_WRITE_INTERVAL_MS).await;
-        kv.put(&KV_KEY, &text, PutOptions::default()).await?;
-    }
-    let config = Rc::new(config);
-    cache.remember(config.clone(), timer.now());
-    Ok(config)
-}
-
-/// Reads the stored document straight from KV (not the isolate's copy): the base of a PATCH.
-pub async fn load_fresh<K: Kv>(kv: &K) -> ApiResult<AppConfig> {
-    match kv.get(&KV_KEY).await? {
-        Some(text) => Ok(parse_stored(&text).unwrap_or_default()),
-        None => Ok(AppConfig::default()),
-    }
-}
-
-/// `PUT /admin/config`: validates a whole document and stores it.
-pub async fn replace<K: Kv, T: Timer>(
-    kv: &K,
-    cache: &ConfigCache,
-    timer: &T,
-    doc: &Value,
-) -> ApiResult<Rc<AppConfig>> {
-    let config = AppConfig::from_document(doc)?;
-    store(kv, cache, timer, config).await
-}
-
-/// `PATCH /admin/config`: merges into what KV holds now and stores the result.
-pub async fn patch<K: Kv, T: Timer>(
-    kv: &K,
-    cache: &ConfigCache,
-    timer: &T,
-    patch: &Value,
-) -> ApiResult<Rc<AppConfig>> {
-    let config = load_fresh(kv).await?.patched(patch)?;
-    store(kv, cache, timer, config).await
-}
-
-/// What `GET /flags/:name` answers.
+/// What `GET /flags/:name` answers: `{"name", "enabled"}` for a boolean or unknown flag;
+/// for a flag with variants also `value`, `variant`, `reason` (and `errorCode` when the
+/// evaluation failed and the default variant was answered).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FlagView {
+#[serde(rename_all = "camelCase")]
+pub struct FlagView<'a> {
     /// The flag's name.
-    pub name: String,
-    /// Whether it is on (an unknown flag is off).
+    pub name: &'a str,
+    /// Whether it is on: see [`Flag::is_on`] (an unknown flag is off).
     pub enabled: bool,
+    /// The variant's value (flags with variants).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<&'a Value>,
+    /// The variant (flags with variants).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<&'a str>,
+    /// Why (flags with variants).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    /// The OpenFeature error code, with reason `ERROR`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<&'static str>,
 }
 
 impl AppConfig {
-    /// The view of one flag.
-    pub fn flag_view(&self, name: &FlagName) -> FlagView {
-        FlagView {
-            name: name.as_str().to_string(),
-            enabled: self.flag(name),
+    /// The view of one flag, evaluated against `context`.
+    pub fn flag_view<'a>(&'a self, name: &'a FlagName, context: &EvalContext) -> FlagView<'a> {
+        let flag = self.feature_flags.get(name.as_str());
+        let mut view = FlagView {
+            name: name.as_str(),
+            enabled: flag.is_some_and(|f| f.is_on(context)),
+            value: None,
+            variant: None,
+            reason: None,
+            error_code: None,
+        };
+        if let Some(f @ Flag::Variants(_)) = flag {
+            let (e, error_code) = match f.evaluate(context) {
+                Ok(e) => (e, None),
+                Err(err) => (f.fallback(), Some(err.code())),
+            };
+            view.value = Some(e.value);
+            view.variant = Some(e.variant);
+            view.reason = Some(e.reason);
+            view.error_code = error_code;
         }
+        view
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::fake::{block_on, FakeTimer, MemKv};
+    use crate::storage::fake::{block_on, MemKv};
     use serde_json::json;
 
     #[test]
@@ -325,7 +395,9 @@ mod tests {
         assert_eq!(
             v,
             json!({"featureFlags":{}, "rateLimits":{"default":100}, "maintenanceMode":false,
-                   "strictRateLimits":[], "rateLimitWindowSeconds":60, "cacheTtlSeconds":300})
+                   "strictRateLimits":[], "rateLimitWindowSeconds":60, "cacheTtlSeconds":300,
+                   "sessionIdleSeconds":86400, "sessionAbsoluteSeconds":604800,
+                   "renewAfterSeconds":3600, "legacyRateLimitHeaders":true})
         );
     }
 
@@ -339,7 +411,8 @@ mod tests {
     fn full_document_round_trips() {
         let doc = json!({"featureFlags": {"newCheckout": true}, "rateLimits": {"default": 100, "sessions": 10},
             "maintenanceMode": false, "strictRateLimits": ["sessions"],
-            "rateLimitWindowSeconds": 60, "cacheTtlSeconds": 300});
+            "rateLimitWindowSeconds": 60, "cacheTtlSeconds": 300, "sessionIdleSeconds": 1800,
+            "sessionAbsoluteSeconds": 86400, "renewAfterSeconds": 600, "legacyRateLimitHeaders": false});
         let c = AppConfig::from_document(&doc).unwrap();
         assert_eq!(serde_json::to_value(&c).unwrap(), doc);
         assert!(c.flag(&FlagName::parse("n", "newCheckout").unwrap()));
@@ -354,6 +427,10 @@ mod tests {
         let cases = [
             (json!({"maintenanceMode": "yes"}), "maintenanceMode"),
             (json!({"featureFlags": {"a": 1}}), "featureFlags.a"),
+            (
+                json!({"featureFlags": {"a": {"variants": {"x": 1}, "defaultVariant": "y"}}}),
+                "featureFlags.a.defaultVariant",
+            ),
             (json!({"featureFlags": []}), "featureFlags"),
             (
                 json!({"featureFlags": {"bad name": true}}),
@@ -420,7 +497,10 @@ mod tests {
             .unwrap();
         assert_eq!(
             p.feature_flags,
-            BTreeMap::from([("b".into(), true), ("c".into(), false)])
+            BTreeMap::from([
+                ("b".into(), Flag::Bool(true)),
+                ("c".into(), Flag::Bool(false))
+            ])
         );
         assert_eq!(
             p.rate_limits,
@@ -468,7 +548,7 @@ mod tests {
         let (kv, cache) = (MemKv::default(), ConfigCache::default());
         kv.insert("config:app", r#"{"featureFlags":{"x":true}}"#);
         let first = block_on(current(&kv, &cache, Millis(0)));
-        assert!(first.feature_flags["x"]);
+        assert_eq!(first.feature_flags["x"], Flag::Bool(true));
         kv.fail(true);
         let later = block_on(current(&kv, &cache, Millis(CACHE_MS + 1)));
         assert_eq!(later, first);
@@ -493,55 +573,149 @@ mod tests {
     }
 
     #[test]
-    fn store_updates_this_isolate_at_once() {
+    fn an_older_version_in_kv_never_replaces_a_newer_copy() {
         let (kv, cache) = (MemKv::default(), ConfigCache::default());
-        let _ = block_on(current(&kv, &cache, Millis(0)));
-        let c = AppConfig {
+        let newer = AppConfig {
             maintenance_mode: true,
+            version: 5,
             ..AppConfig::default()
         };
-        block_on(store(&kv, &cache, &FakeTimer::at(10), c)).unwrap();
-        assert!(block_on(current(&kv, &cache, Millis(20))).maintenance_mode);
-        assert_eq!(kv.reads(), 1);
-        assert!(kv
-            .get_raw("config:app")
-            .unwrap()
-            .contains("\"maintenanceMode\":true"));
-    }
-
-    #[test]
-    fn a_write_kv_refuses_is_retried_once_after_a_second() {
-        let (kv, cache) = (MemKv::default(), ConfigCache::default());
-        let timer = FakeTimer::at(0);
-        kv.fail_next_writes(1);
-        let doc = json!({"maintenanceMode": true});
-        assert!(block_on(replace(&kv, &cache, &timer, &doc)).is_ok());
-        assert_eq!(timer.slept_ms(), KV_WRITE_INTERVAL_MS);
-        assert_eq!(kv.writes(), 2);
-        kv.fail_next_writes(2);
-        assert!(matches!(
-            block_on(replace(&kv, &cache, &timer, &doc)),
-            Err(ApiError::Unavailable(_))
-        ));
-    }
-
-    #[test]
-    fn patch_merges_into_what_kv_holds_not_the_isolate_copy() {
-        let (kv, cache) = (MemKv::default(), ConfigCache::default());
-        let timer = FakeTimer::at(0);
-        block_on(current(&kv, &cache, Millis(0)));
-        kv.insert("config:app", r#"{"featureFlags":{"other":true}}"#);
-        let out = block_on(patch(
-            &kv,
-            &cache,
-            &timer,
-            &json!({"featureFlags": {"mine": true}}),
-        ))
-        .unwrap();
+        cache.remember(Rc::new(newer), Millis(0));
+        let put = |text: &str, version: u64| {
+            let metadata =
+                crate::domain::kv::KvMetadata::new(json!({ "version": version })).unwrap();
+            let opts = crate::domain::kv::PutOptions {
+                ttl: None,
+                metadata: Some(metadata),
+            };
+            block_on(kv.put(&KV_KEY, text, opts)).unwrap();
+        };
+        put("{}", 4);
+        let c = block_on(current(&kv, &cache, Millis(CACHE_MS)));
+        assert!(c.maintenance_mode && c.version == 5);
+        put(r#"{"cacheTtlSeconds":7}"#, 6);
+        let c = block_on(current(&kv, &cache, Millis(2 * CACHE_MS)));
         assert_eq!(
-            out.feature_flags.len(),
-            2,
-            "another isolate's write survives"
+            (c.version, c.cache_ttl_seconds, c.maintenance_mode),
+            (6, 7, false)
         );
+    }
+
+    #[test]
+    fn flag_views_and_booleans_of_object_flags() {
+        let c = AppConfig::from_document(&json!({"featureFlags": {
+            "plain": true,
+            "split": {"variants": {"on": true, "off": false}, "defaultVariant": "off", "rollout": {"on": 100}},
+            "color": {"variants": {"red": "#f00"}, "defaultVariant": "red", "enabled": false},
+        }}))
+        .unwrap();
+        let name = |n: &str| FlagName::parse("name", n).unwrap();
+        let context = EvalContext::default();
+        let plain = name("plain");
+        assert_eq!(
+            serde_json::to_value(c.flag_view(&plain, &context)).unwrap(),
+            json!({"name": "plain", "enabled": true})
+        );
+        let split = name("split");
+        assert_eq!(
+            serde_json::to_value(c.flag_view(&split, &context)).unwrap(),
+            json!({"name": "split", "enabled": true, "value": true, "variant": "on", "reason": "SPLIT"})
+        );
+        let color = name("color");
+        assert_eq!(
+            serde_json::to_value(c.flag_view(&color, &context)).unwrap(),
+            json!({"name": "color", "enabled": false, "value": "#f00", "variant": "red", "reason": "DISABLED"})
+        );
+        let missing = name("missing");
+        assert_eq!(
+            serde_json::to_value(c.flag_view(&missing, &context)).unwrap(),
+            json!({"name": "missing", "enabled": false})
+        );
+        assert!(c.flag(&split) && c.flag(&plain) && !c.flag(&color));
+    }
+
+    #[test]
+    fn a_rollout_without_targeting_key_answers_the_default_with_an_error_code() {
+        let c = AppConfig::from_document(
+            &json!({"featureFlags": {"split": {"variants": {"on": true, "off": false},
+            "defaultVariant": "off", "rollout": {"on": 50, "off": 50}}}}),
+        )
+        .unwrap();
+        let split = FlagName::parse("name", "split").unwrap();
+        assert_eq!(
+            serde_json::to_value(c.flag_view(&split, &EvalContext::default())).unwrap(),
+            json!({"name": "split", "enabled": false, "value": false, "variant": "off", "reason": "ERROR",
+                   "errorCode": "TARGETING_KEY_MISSING"})
+        );
+    }
+
+    #[test]
+    fn the_whole_config_is_bounded() {
+        let flag = json!({"variants": {"a": "x".repeat(1000)}, "defaultVariant": "a"});
+        let flags: Map<String, Value> = (0..40).map(|i| (format!("f{i}"), flag.clone())).collect();
+        match AppConfig::from_document(&json!({ "featureFlags": flags })) {
+            Err(ApiError::InvalidRequest(m)) => assert!(m.starts_with("config:"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn session_fields_are_validated_with_their_defaults() {
+        let d = AppConfig::default();
+        assert_eq!(
+            (
+                d.session_idle_seconds,
+                d.session_absolute_seconds,
+                d.renew_after_seconds
+            ),
+            (86_400, 604_800, 3_600)
+        );
+        assert!(d.legacy_rate_limit_headers);
+        let ok = AppConfig::from_document(&json!({"sessionIdleSeconds": 60,
+            "sessionAbsoluteSeconds": 31_536_000, "renewAfterSeconds": 59}))
+        .unwrap();
+        assert_eq!(ok.session_idle_seconds, 60);
+        let cases = [
+            (json!({"sessionIdleSeconds": 59}), "sessionIdleSeconds"),
+            (
+                json!({"sessionIdleSeconds": 31_536_001}),
+                "sessionIdleSeconds",
+            ),
+            (json!({"sessionIdleSeconds": "3600"}), "sessionIdleSeconds"),
+            (
+                json!({"sessionAbsoluteSeconds": 0}),
+                "sessionAbsoluteSeconds",
+            ),
+            (
+                json!({"sessionAbsoluteSeconds": 1.5}),
+                "sessionAbsoluteSeconds",
+            ),
+            (json!({"renewAfterSeconds": 0}), "renewAfterSeconds"),
+            (json!({"renewAfterSeconds": 86_401}), "renewAfterSeconds"),
+            (
+                json!({"legacyRateLimitHeaders": "yes"}),
+                "legacyRateLimitHeaders",
+            ),
+            (
+                json!({"legacyRateLimitHeaders": null}),
+                "legacyRateLimitHeaders",
+            ),
+            // A renewal interval at or over the idle timeout: sessions in use would idle out.
+            (json!({"sessionIdleSeconds": 3600}), "renewAfterSeconds"),
+            (json!({"renewAfterSeconds": 86_400}), "renewAfterSeconds"),
+        ];
+        for (doc, field) in cases {
+            match AppConfig::from_document(&doc) {
+                Err(ApiError::InvalidRequest(m)) => {
+                    assert!(m.starts_with(&format!("{field}:")), "{m} vs {field}")
+                }
+                other => panic!("{doc} gave {other:?}"),
+            }
+        }
+        let patched = d
+            .patched(&json!({"legacyRateLimitHeaders": false}))
+            .unwrap();
+        assert!(!patched.legacy_rate_limit_headers);
+        assert_eq!(patched.session_idle_seconds, 86_400);
     }
 }

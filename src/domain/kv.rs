@@ -1,5 +1,6 @@
-//! The KV port: the subset of Workers KV the domain uses, and the platform's limits carried
-//! in types so that no call can break them. A [`KvKey`] is at most 512 bytes, a [`Ttl`] at
+//! The KV port: the subset of Workers KV the domain uses (reads, bulk reads, writes, deletes
+//! and prefix listings), and the platform's limits carried in types so that no call can
+//! break them. A [`KvKey`] is at most 512 bytes, a [`Ttl`] at
 //! least 60 seconds, [`KvMetadata`] at most 1024 bytes, and a [`WriteGate`] lets an isolate
 //! write a key at most once a second.
 
@@ -100,17 +101,39 @@ impl PutOptions {
     }
 }
 
+/// Workers KV returns at most 1000 keys per listing.
+pub const KV_MAX_LIST_KEYS: usize = 1000;
+
+/// One key of a listing, with the metadata stored beside it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListedKey {
+    /// The key.
+    pub name: String,
+    /// Its metadata, if it was written with some.
+    pub metadata: Option<serde_json::Value>,
+}
+
 /// The subset of Workers KV the domain uses. Values are JSON text.
 #[allow(async_fn_in_trait)]
 pub trait Kv {
     /// One read; `None` when the key is absent.
     async fn get(&self, key: &KvKey) -> StoreResult<Option<String>>;
+    /// One read of the value and its metadata (one KV operation, as `get`).
+    async fn get_with_metadata(
+        &self,
+        key: &KvKey,
+    ) -> StoreResult<Option<(String, Option<serde_json::Value>)>> {
+        Ok(self.get(key).await?.map(|v| (v, None)))
+    }
     /// One bulk read (at most 100 keys); absent keys map to `None`.
     async fn get_bulk(&self, keys: &[KvKey]) -> StoreResult<HashMap<String, Option<String>>>;
     /// One write.
     async fn put(&self, key: &KvKey, value: &str, opts: PutOptions) -> StoreResult<()>;
     /// One delete.
     async fn delete(&self, key: &KvKey) -> StoreResult<()>;
+    /// One listing: the keys starting with `prefix`, in key order, with their metadata (at
+    /// most [`KV_MAX_LIST_KEYS`]; the rest are not read).
+    async fn list(&self, prefix: &KvKey) -> StoreResult<Vec<ListedKey>>;
 }
 
 /// Beyond this many tracked keys, entries older than the interval are dropped.

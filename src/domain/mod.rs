@@ -1,13 +1,19 @@
 //! The domain: plain Rust for sessions, the config and its flags, preferences, user
-//! profiles, the stale-while-revalidate cache and rate limiting.
+//! profiles, the stale-while-revalidate cache, rate limiting, account deletion and the
+//! self-check of the set-up.
 //!
 //! Every function here takes `now` ([`time::Millis`]) and the storage ports it needs
-//! ([`kv::Kv`], and each module's own D1 port such as [`sessions::SessionDb`]), and returns
+//! ([`kv::Kv`], and each module's own D1 port such as [`sessions::SessionDb`] or
+//! [`versions::ConfigDb`]), and returns
 //! domain results. Nothing here knows about HTTP requests, the runtime or how a request is
 //! served; `storage/` implements the ports, and the HTTP handlers call in. A test
 //! (`tests/architecture.rs`) keeps it so.
 
+pub mod accounts;
+pub mod bucket;
 pub mod config;
+pub mod flags;
+pub mod health;
 pub mod ids;
 pub mod ip;
 pub mod json;
@@ -18,3 +24,4 @@ pub mod sessions;
 pub mod swr;
 pub mod time;
 pub mod users;
+pub mod versions;

@@ -4,6 +4,11 @@
 //! once a second per key from an isolate (KV's limit): a burst is carried by D1, and the
 //! isolate serves its own newest acknowledged write ([`PendingPrefs`]) until the KV copy
 //! catches up.
+//!
+//! Read-your-writes anywhere: every answer carries the D1 version it comes from. A reader
+//! that sends back the version its last write returned ([`MinVersion`]) is served that
+//! version or a newer one, in any isolate and location: a copy older than that is passed
+//! over for D1 (and the KV copy refreshed).
 
 use crate::domain::ids::UserId;
 use crate::domain::json::{deny_unknown, object};
@@ -152,6 +157,28 @@ pub fn is_language_tag(tag: &str) -> bool {
     true
 }
 
+/// The oldest version a reader accepts: the version its last write returned. Decimal
+/// digits, at most 15 (D1 versions count writes, far below that).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MinVersion(i64);
+
+impl MinVersion {
+    /// Parses a version this API returned; `field` names it in the error.
+    pub fn parse(field: &str, s: &str) -> ApiResult<Self> {
+        let ok = !s.is_empty() && s.len() <= 15 && s.bytes().all(|b| b.is_ascii_digit());
+        s.parse::<i64>()
+            .ok()
+            .filter(|_| ok)
+            .map(MinVersion)
+            .ok_or_else(|| ApiError::invalid(field, "must be a version this API returned"))
+    }
+
+    /// Whether a copy of `version` is new enough.
+    fn admits(self, version: i64) -> bool {
+        version >= self.0
+    }
+}
+
 /// A D1 row: `None` columns take the defaults, so changing a default reaches every user who
 /// never set that field.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -240,6 +267,11 @@ impl PendingPrefs {
         }
     }
 
+    /// Forgets whatever is pending for `user` (the account was deleted).
+    pub fn forget(&self, user: &UserId) {
+        self.by_user.borrow_mut().remove(user.as_str());
+    }
+
     /// Forgets the pending write once KV holds `written_version` or newer.
     fn clear(&self, user: &UserId, written_version: i64) {
         let mut by_user = self.by_user.borrow_mut();
@@ -288,6 +320,8 @@ async fn write_kv<K: Kv>(
 pub struct PrefsAnswer {
     /// The caller's preferences.
     pub prefs: Prefs,
+    /// The D1 version they come from (0: never written).
+    pub version: i64,
     /// Refresh the KV copy after this many milliseconds ([`sync_later`]); `None` if KV is
     /// up to date.
     pub sync_after_ms: Option<i64>,
@@ -302,13 +336,14 @@ async fn sync_now<K: Kv>(
     copy: PrefsCopy,
     now: Millis,
 ) -> ApiResult<PrefsAnswer> {
-    let prefs = copy.prefs.clone();
+    let (prefs, version) = (copy.prefs.clone(), copy.version);
     st.pending.note(user, copy);
     let key = kv_key(user)?;
     if !st.gate.try_claim(&key, now) {
         let wait = st.gate.wait_ms(&key, now);
         return Ok(PrefsAnswer {
             prefs,
+            version,
             sync_after_ms: Some(wait),
         });
     }
@@ -321,34 +356,41 @@ async fn sync_now<K: Kv>(
     }
     Ok(PrefsAnswer {
         prefs,
+        version,
         sync_after_ms,
     })
 }
 
-/// `GET /prefs`: this isolate's newest pending write, else KV, else D1 (written back).
+/// `GET /prefs`: this isolate's newest pending write, else KV, else D1 (written back); a
+/// copy older than `min` (the reader's last write) is passed over for D1.
 pub async fn get<K: Kv, D: PrefsDb>(
     kv: &K,
     db: &D,
     st: PrefsState<'_>,
     user: &UserId,
     now: Millis,
+    min: Option<MinVersion>,
 ) -> ApiResult<PrefsAnswer> {
-    if let Some(copy) = st.pending.get(user) {
+    let new_enough = |version| min.is_none_or(|m| m.admits(version));
+    if let Some(copy) = st.pending.get(user).filter(|c| new_enough(c.version)) {
         return Ok(PrefsAnswer {
             prefs: copy.prefs,
+            version: copy.version,
             sync_after_ms: None,
         });
     }
     match kv.get(&kv_key(user)?).await {
-        Ok(Some(text)) => {
-            if let Ok(copy) = serde_json::from_str::<PrefsCopy>(&text) {
+        Ok(Some(text)) => match serde_json::from_str::<PrefsCopy>(&text) {
+            Ok(copy) if new_enough(copy.version) => {
                 let revalidate = now.ms_since(copy.synced_at) >= REVALIDATE_MS;
                 return Ok(PrefsAnswer {
                     prefs: copy.prefs,
+                    version: copy.version,
                     sync_after_ms: revalidate.then_some(0),
                 });
             }
-        }
+            _ => {}
+        },
         Ok(None) => {}
         Err(e) => crate::log::warn(&format!("prefs KV read failed, asking D1: {}", e.0)),
     }
@@ -367,7 +409,7 @@ pub async fn patch<K: Kv, D: PrefsDb>(
     now: Millis,
 ) -> ApiResult<PrefsAnswer> {
     if patch.is_empty() {
-        return get(kv, db, st, user, now).await;
+        return get(kv, db, st, user, now, None).await;
     }
     let row = db.merge(user, patch, now).await?;
     sync_now(kv, st, user, PrefsCopy::from_row(&row, now), now).await
@@ -378,9 +420,10 @@ pub async fn patch<K: Kv, D: PrefsDb>(
 pub enum Flush {
     /// KV holds the newest state this isolate knows.
     Done,
-    /// Try again in a second: the key's write window is closed, or a newer write is pending.
+    /// Try again in a second: the key's write window is closed, KV refused the write, or a
+    /// newer write is pending.
     Again,
-    /// D1 or KV failed; the next read or write schedules a new refresh.
+    /// D1 failed; the next read or write schedules a new refresh.
     Failed,
 }
 
@@ -399,7 +442,13 @@ pub async fn flush<K: Kv, D: PrefsDb>(
         return Flush::Again;
     }
     let row = match db.get(user).await {
-        Ok(row) => row.unwrap_or_default(),
+        Ok(Some(row)) => row,
+        // No row: never written, or the account was deleted since; nothing this isolate
+        // still holds for the user may be copied to KV.
+        Ok(None) => {
+            st.pending.forget(user);
+            PrefsRow::default()
+        }
         Err(e) => {
             crate::log::warn(&format!("prefs refresh could not read D1: {}", e.0));
             return Flush::Failed;
@@ -407,9 +456,11 @@ pub async fn flush<K: Kv, D: PrefsDb>(
     };
     st.pending.note(user, PrefsCopy::from_row(&row, now));
     if let Some(latest) = st.pending.get(user) {
+        // KV refuses a write to a key another isolate or location wrote in the last second:
+        // try again in a second.
         if let Err(e) = write_kv(kv, st, user, &latest).await {
-            crate::log::warn(&format!("prefs KV refresh failed: {e}"));
-            return Flush::Failed;
+            crate::log::warn(&format!("prefs KV refresh failed, trying again: {e}"));
+            return Flush::Again;
         }
     }
     if st.pending.get(user).is_none() {
@@ -420,7 +471,7 @@ pub async fn flush<K: Kv, D: PrefsDb>(
 }
 
 /// The deferred half of a burst: waits `first_wait_ms`, then flushes once a second until KV
-/// holds the newest state (at most `MAX_FLUSH_ROUNDS` rounds). Run it once per user and
+/// holds the newest state (at most `MAX_FLUSH_ROUNDS` rounds, so a KV outage ends it). Run it once per user and
 /// isolate at a time (single flight).
 pub async fn sync_later<K: Kv, D: PrefsDb, T: Timer>(
     kv: &K,
@@ -543,13 +594,13 @@ mod tests {
     fn defaults_then_patch_then_get() {
         let (kv, db, iso) = (MemKv::default(), MemPrefs::default(), Isolate::default());
         let u = user("u1");
-        let first = block_on(get(&kv, &db, iso.st(), &u, Millis(0))).unwrap();
+        let first = block_on(get(&kv, &db, iso.st(), &u, Millis(0), None)).unwrap();
         assert_eq!(first.prefs, Prefs::default());
         let after = block_on(patch(&kv, &db, iso.st(), &u, &dark(), Millis(5_000)))
             .unwrap()
             .prefs;
         assert_eq!(after.theme, "dark");
-        let again = block_on(get(&kv, &db, iso.st(), &u, Millis(5_001))).unwrap();
+        let again = block_on(get(&kv, &db, iso.st(), &u, Millis(5_001), None)).unwrap();
         assert_eq!(again.prefs, after);
         let stored: PrefsCopy = serde_json::from_str(&kv.get_raw("prefs:u1").unwrap()).unwrap();
         assert_eq!(stored.prefs, after);
@@ -578,7 +629,7 @@ mod tests {
         assert_eq!(kv.writes(), 1, "one KV write inside the second");
         assert_eq!(waits[0], None);
         assert!(waits[1].is_some() && waits[2].is_some());
-        let seen = block_on(get(&kv, &db, iso.st(), &u, Millis(10_010)))
+        let seen = block_on(get(&kv, &db, iso.st(), &u, Millis(10_010), None))
             .unwrap()
             .prefs;
         assert_eq!(
@@ -654,11 +705,11 @@ mod tests {
                 ..Default::default()
             },
         );
-        let p = block_on(get(&kv, &db, iso.st(), &u, Millis(50_000))).unwrap();
+        let p = block_on(get(&kv, &db, iso.st(), &u, Millis(50_000), None)).unwrap();
         assert_eq!(p.prefs.theme, "dark");
         assert!(kv.get_raw("prefs:m").is_some());
         db.db.failing.set(true);
-        let again = block_on(get(&kv, &db, iso.st(), &u, Millis(50_001))).unwrap();
+        let again = block_on(get(&kv, &db, iso.st(), &u, Millis(50_001), None)).unwrap();
         assert_eq!(again.prefs.theme, "dark", "served from KV");
     }
 
@@ -677,14 +728,102 @@ mod tests {
             },
         );
         let t = Millis(REVALIDATE_MS);
-        let served = block_on(get(&kv, &db, iso.st(), &u, t)).unwrap();
+        let served = block_on(get(&kv, &db, iso.st(), &u, t, None)).unwrap();
         assert_eq!(served.prefs.theme, "light", "served at once");
         assert_eq!(served.sync_after_ms, Some(0), "and a refresh is asked for");
         assert_eq!(block_on(flush(&kv, &db, iso.st(), &u, t)), Flush::Done);
-        let fresh = block_on(get(&kv, &db, iso.st(), &u, t.plus_ms(1))).unwrap();
+        let fresh = block_on(get(&kv, &db, iso.st(), &u, t.plus_ms(1), None)).unwrap();
         assert_eq!(
             (fresh.prefs.theme.as_str(), fresh.sync_after_ms),
             ("dark", None)
         );
+    }
+
+    #[test]
+    fn min_version_parsing() {
+        assert_eq!(MinVersion::parse("v", "0").unwrap(), MinVersion(0));
+        assert_eq!(MinVersion::parse("v", "42").unwrap(), MinVersion(42));
+        assert!(MinVersion::parse("v", &"9".repeat(15)).is_ok());
+        for bad in [
+            "",
+            "-1",
+            "+1",
+            "1.0",
+            " 1",
+            "1 ",
+            "x",
+            "0x10",
+            &"9".repeat(16),
+        ] {
+            match MinVersion::parse("Prefs-Version", bad) {
+                Err(ApiError::InvalidRequest(m)) => assert!(m.starts_with("Prefs-Version"), "{m}"),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_reader_with_its_last_version_reads_its_write_in_another_location() {
+        // One D1; KV at location a (the writer's) and at b, where the old copy lingers.
+        let (kv_a, kv_b, db) = (MemKv::default(), MemKv::default(), MemPrefs::default());
+        let (a, b) = (Isolate::default(), Isolate::default());
+        let u = user("ryw");
+        let old = block_on(get(&kv_b, &db, b.st(), &u, Millis(0), None)).unwrap();
+        assert_eq!((old.version, old.prefs.theme.as_str()), (0, "light"));
+        let wrote = block_on(patch(&kv_a, &db, a.st(), &u, &dark(), Millis(1_000))).unwrap();
+        assert_eq!(wrote.version, 1);
+        let stale = block_on(get(&kv_b, &db, b.st(), &u, Millis(1_001), None)).unwrap();
+        assert_eq!(stale.prefs.theme, "light", "without the version: b's copy");
+        let min = Some(MinVersion(wrote.version));
+        let fresh = block_on(get(&kv_b, &db, b.st(), &u, Millis(1_002), min)).unwrap();
+        assert_eq!((fresh.version, fresh.prefs.theme.as_str()), (1, "dark"));
+        let copy: PrefsCopy = serde_json::from_str(&kv_b.get_raw("prefs:ryw").unwrap()).unwrap();
+        assert_eq!(copy.version, 1, "b's KV copy was refreshed on the way");
+        let queries = db.db.queries.get();
+        let again = block_on(get(&kv_b, &db, b.st(), &u, Millis(3_000), min)).unwrap();
+        assert_eq!(again.prefs.theme, "dark");
+        assert_eq!(db.db.queries.get(), queries, "now from KV, no D1 query");
+    }
+
+    #[test]
+    fn a_version_newer_than_d1_is_served_what_d1_holds() {
+        let (kv, db, iso) = (MemKv::default(), MemPrefs::default(), Isolate::default());
+        let u = user("forged");
+        block_on(patch(&kv, &db, iso.st(), &u, &dark(), Millis(0))).unwrap();
+        let got = block_on(get(
+            &kv,
+            &db,
+            iso.st(),
+            &u,
+            Millis(2_000),
+            Some(MinVersion(99)),
+        ))
+        .unwrap();
+        assert_eq!((got.version, got.prefs.theme.as_str()), (1, "dark"));
+    }
+
+    #[test]
+    fn a_refresh_kv_refuses_is_tried_again_a_second_later() {
+        let (kv, db, iso) = (MemKv::default(), MemPrefs::default(), Isolate::default());
+        let u = user("retry");
+        block_on(patch(&kv, &db, iso.st(), &u, &dark(), Millis(0))).unwrap();
+        let second = PrefsPatch {
+            language: Some("de".into()),
+            ..Default::default()
+        };
+        let wait = block_on(patch(&kv, &db, iso.st(), &u, &second, Millis(10)))
+            .unwrap()
+            .sync_after_ms
+            .unwrap();
+        // Another location wrote the key meanwhile: KV refuses the first refresh.
+        kv.fail_next_writes(1);
+        let timer = FakeTimer::at(10);
+        assert_eq!(
+            block_on(sync_later(&kv, &db, iso.st(), &timer, &u, wait)),
+            Flush::Done
+        );
+        assert_eq!(timer.slept_ms(), 990 + KV_WRITE_INTERVAL_MS);
+        let stored: PrefsCopy = serde_json::from_str(&kv.get_raw("prefs:retry").unwrap()).unwrap();
+        assert_eq!((stored.version, stored.prefs.language.as_str()), (2, "de"));
     }
 }

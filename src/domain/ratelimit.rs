@@ -3,18 +3,28 @@
 //!
 //! * Strict groups (`strictRateLimits`): one atomic D1 upsert with `RETURNING` per request,
 //!   so a concurrent burst admits exactly `limit`. D1 failing: fail closed (503).
-//! * Approximate groups: counted in the isolate ([`ApproxCounters`]) and synchronised with
-//!   KV at most once a second per counter key (read, add, write). Within one isolate the
-//!   count is exact; other isolates' admissions are seen after their next sync plus KV
-//!   propagation, so a window can over-admit by what other isolates admitted in that lag
-//!   (≤ 1 s of their traffic in the same location, up to ~60 s of it across locations;
-//!   never more than `limit` per isolate). KV failing: fail open, logged.
+//! * Approximate groups: counted in the isolate ([`ApproxCounters`]) and shared through KV
+//!   with one key per isolate, `rl:<group>:<client>:<window start>:<isolate id>`, whose
+//!   metadata carries that isolate's count ([`IsolateCount`]). Only its own isolate writes a
+//!   key, at most once a second ([`WriteGate`]), so no counter key is ever written twice in
+//!   a second however many isolates count the same client: KV's write rule holds by
+//!   construction. At most once a second per counter, an isolate that admitted something
+//!   writes its count and lists the window's keys (one `list` reads every isolate's count);
+//!   most requests do no KV work. An isolate refuses once its own count plus the others'
+//!   (as last listed) reaches the limit.
+//!
+//!   Bound: within one isolate the count is exact. Another isolate's admissions are seen
+//!   once it has written them (within a second of admitting) and this isolate has listed
+//!   them (within the next second), plus KV's propagation between locations: a window
+//!   over-admits by at most what the other isolates admitted in the 2 s before their count
+//!   reached this one (plus the propagation delay, up to ~60 s, across locations), and never
+//!   more than `limit` per isolate. KV failing: fail open, logged.
 
 use crate::domain::config::AppConfig;
 use crate::domain::ip;
-use crate::domain::kv::{Kv, KvKey, PutOptions, Ttl, WriteGate};
+use crate::domain::kv::{Kv, KvKey, KvMetadata, PutOptions, Ttl, WriteGate};
 use crate::domain::time::Millis;
-use crate::error::{ApiError, ApiResult, StorageError, StoreResult};
+use crate::error::{ApiError, ApiResult, StoreResult};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -139,28 +149,29 @@ pub async fn prune<D: CounterDb>(db: &D, before: Millis) {
     }
 }
 
-/// What KV holds for an approximate counter: the count, and how many syncs wrote it.
+/// What an isolate's counter key carries as metadata: that isolate's admissions in the
+/// window, so one listing reads every isolate's count.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct SharedCount {
-    /// Admissions in the window, as far as KV knows.
+pub struct IsolateCount {
+    /// Admissions by that isolate in the window.
     pub count: u64,
-    /// How many syncs wrote it.
-    pub syncs: u64,
 }
 
 #[derive(Debug, Clone, Default)]
 struct LocalCount {
-    /// The shared count as of the last sync.
-    base: u64,
-    /// Admitted here since the last sync.
-    pending: u64,
+    /// Admitted by this isolate in the window (exact).
+    own: u64,
+    /// How many of those this isolate's KV key holds.
+    written: u64,
+    /// The other isolates' admissions as of the last listing (never decreases).
+    others: u64,
     loaded: bool,
     window_end: Millis,
-    /// KV could not be read: admit everything (fail open) and retry the read after this.
+    /// KV could not be listed: admit everything (fail open) and retry after this.
     open_until: Millis,
 }
 
-/// How long a counter fails open before its KV read is retried.
+/// How long a counter fails open before its KV listing is retried.
 const FAIL_OPEN_MS: i64 = 1_000;
 
 /// This isolate's approximate counters, by counter key. Isolate state (see `isolate.rs`).
@@ -185,11 +196,12 @@ impl ApproxCounters {
             .open_until = until;
     }
 
-    fn load(&self, key: &KvKey, base: u64, window: &Window, now: Millis) {
+    /// Takes in what a listing showed of the other isolates.
+    fn learn(&self, key: &KvKey, others: u64, window: &Window, now: Millis) {
         let mut by_key = self.by_key.borrow_mut();
         by_key.retain(|_, l| l.window_end > now || !l.loaded);
         let l = by_key.entry(key.as_str().to_string()).or_default();
-        l.base = l.base.max(base);
+        l.others = l.others.max(others);
         l.loaded = true;
         l.window_end = window.end();
     }
@@ -198,25 +210,24 @@ impl ApproxCounters {
     fn count(&self, key: &KvKey, limit: u32) -> u64 {
         let mut by_key = self.by_key.borrow_mut();
         let l = by_key.entry(key.as_str().to_string()).or_default();
-        if l.base + l.pending >= u64::from(limit) {
-            l.base + l.pending + 1
+        if l.own + l.others >= u64::from(limit) {
+            l.own + l.others + 1
         } else {
-            l.pending += 1;
-            l.base + l.pending
+            l.own += 1;
+            l.own + l.others
         }
     }
 
-    fn pending(&self, key: &KvKey) -> u64 {
-        self.by_key
-            .borrow()
-            .get(key.as_str())
-            .map_or(0, |l| l.pending)
+    /// This isolate's count, if its KV key does not hold it yet.
+    fn unwritten(&self, key: &KvKey) -> Option<u64> {
+        let by_key = self.by_key.borrow();
+        let l = by_key.get(key.as_str())?;
+        (l.own > l.written).then_some(l.own)
     }
 
-    fn synced(&self, key: &KvKey, pushed: u64, total: u64) {
+    fn written(&self, key: &KvKey, count: u64) {
         if let Some(l) = self.by_key.borrow_mut().get_mut(key.as_str()) {
-            l.pending -= pushed.min(l.pending);
-            l.base = total;
+            l.written = l.written.max(count);
         }
     }
 }
@@ -228,25 +239,29 @@ pub struct ApproxState<'a> {
     pub counters: &'a ApproxCounters,
     /// This isolate's KV write times.
     pub gate: &'a WriteGate,
+    /// This isolate's id: the last part of its own counter keys.
+    pub isolate: &'a str,
 }
 
-fn counter_key(group: &str, client: &str, window: &Window) -> ApiResult<KvKey> {
-    KvKey::new(
-        "rl:",
-        &format!("{group}:{client}:{}", window.start.0 / 1000),
-    )
+/// One counter as KV holds it: every isolate's key shares `window` (the listing prefix),
+/// `own` is this isolate's.
+struct CounterKeys {
+    window: KvKey,
+    own: KvKey,
 }
 
-async fn read_shared<K: Kv>(kv: &K, key: &KvKey) -> StoreResult<SharedCount> {
-    Ok(kv
-        .get(key)
-        .await?
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default())
+impl CounterKeys {
+    fn new(group: &str, client: &str, window: &Window, isolate: &str) -> ApiResult<Self> {
+        let start = window.start.0 / 1000;
+        let window = KvKey::new("rl:", &format!("{group}:{client}:{start}:"))?;
+        let own = KvKey::new(window.as_str(), isolate)?;
+        Ok(CounterKeys { window, own })
+    }
 }
 
-/// Approximate tier: no KV work on most requests; one read the first time an isolate sees a
-/// counter, then at most one read and one write per second per counter key.
+/// Approximate tier: no KV work on most requests; one listing the first time an isolate sees
+/// a counter, then at most one write (of its own key) and one listing per second per
+/// counter, and none while nothing new is admitted.
 pub async fn check_approx<K: Kv>(
     kv: &K,
     st: ApproxState<'_>,
@@ -256,27 +271,25 @@ pub async fn check_approx<K: Kv>(
     now: Millis,
 ) -> ApiResult<Decision> {
     let window = Window::containing(now, cfg.rate_limit_window_seconds);
-    let key = counter_key(group, client, &window)?;
+    let keys = CounterKeys::new(group, client, &window, st.isolate)?;
     let limit = cfg.limit_for(group);
-    let (loaded, open_until) = st.counters.state(&key);
+    let (loaded, open_until) = st.counters.state(&keys.own);
     if !loaded {
         if now < open_until {
             return Ok(fail_open(limit, &window, now));
         }
-        match read_shared(kv, &key).await {
-            Ok(shared) => st.counters.load(&key, shared.count, &window, now),
-            Err(e) => {
-                crate::log::warn(&format!("approximate rate limit failing open: {}", e.0));
-                st.counters.fail_open_until(&key, now.plus_ms(FAIL_OPEN_MS));
-                return Ok(fail_open(limit, &window, now));
-            }
+        if let Err(e) = learn(kv, st.counters, &keys, &window, now).await {
+            crate::log::warn(&format!("approximate rate limit failing open: {}", e.0));
+            st.counters
+                .fail_open_until(&keys.own, now.plus_ms(FAIL_OPEN_MS));
+            return Ok(fail_open(limit, &window, now));
         }
-        // Reading counts as this second's sync: the first write waits a second.
-        st.gate.try_claim(&key, now);
+        // The listing counts as this second's sync: the first write waits a second.
+        st.gate.try_claim(&keys.own, now);
     }
-    let count = st.counters.count(&key, limit);
-    if st.gate.try_claim(&key, now) {
-        sync(kv, st.counters, &key, &window, now).await;
+    let count = st.counters.count(&keys.own, limit);
+    if st.counters.unwritten(&keys.own).is_some() && st.gate.try_claim(&keys.own, now) {
+        sync(kv, st.counters, &keys, &window, now).await;
     }
     Ok(Decision::from_count(
         limit,
@@ -295,29 +308,56 @@ fn fail_open(limit: u32, window: &Window, now: Millis) -> Decision {
     }
 }
 
-/// Pushes this isolate's pending admissions to KV and learns the others'.
-async fn sync<K: Kv>(kv: &K, counters: &ApproxCounters, key: &KvKey, window: &Window, now: Millis) {
-    let pending = counters.pending(key);
-    if pending == 0 {
-        return;
+/// Lists the window's keys and learns the other isolates' counts from their metadata.
+async fn learn<K: Kv>(
+    kv: &K,
+    counters: &ApproxCounters,
+    keys: &CounterKeys,
+    window: &Window,
+    now: Millis,
+) -> StoreResult<()> {
+    let others = kv
+        .list(&keys.window)
+        .await?
+        .iter()
+        .filter(|k| k.name != keys.own.as_str())
+        .filter_map(|k| k.metadata.as_ref()?.get("count")?.as_u64())
+        .fold(0u64, u64::saturating_add);
+    counters.learn(&keys.own, others, window, now);
+    Ok(())
+}
+
+/// Writes this isolate's count to its own key (expiring with the window, never under KV's
+/// 60 s minimum), then learns the others'. Failures are logged and retried a second later.
+async fn sync<K: Kv>(
+    kv: &K,
+    counters: &ApproxCounters,
+    keys: &CounterKeys,
+    window: &Window,
+    now: Millis,
+) {
+    if let Some(own) = counters.unwritten(&keys.own) {
+        let written = async {
+            let meta = serde_json::to_value(IsolateCount { count: own })
+                .map_err(|e| ApiError::Internal(e.to_string()))
+                .and_then(KvMetadata::new)?;
+            let ttl = Ttl::at_least_minimum(now.seconds_until(window.end()) + 1);
+            let opts = PutOptions {
+                ttl: Some(ttl),
+                metadata: Some(meta),
+            };
+            kv.put(&keys.own, &own.to_string(), opts)
+                .await
+                .map_err(ApiError::from)
+        }
+        .await;
+        match written {
+            Ok(()) => counters.written(&keys.own, own),
+            Err(e) => crate::log::warn(&format!("approximate rate limit write failed: {e}")),
+        }
     }
-    let result = async {
-        let mut shared = read_shared(kv, key).await?;
-        shared.count += pending;
-        shared.syncs += 1;
-        let text = serde_json::to_string(&shared).map_err(|e| StorageError(e.to_string()))?;
-        let ttl_s = now.seconds_until(window.end()) + 1;
-        kv.put(key, &text, PutOptions::ttl(Ttl::at_least_minimum(ttl_s)))
-            .await?;
-        Ok::<u64, StorageError>(shared.count)
-    }
-    .await;
-    match result {
-        Ok(total) => counters.synced(key, pending, total),
-        Err(e) => crate::log::warn(&format!(
-            "approximate rate limit sync failed (kept pending): {}",
-            e.0
-        )),
+    if let Err(e) = learn(kv, counters, keys, window, now).await {
+        crate::log::warn(&format!("approximate rate limit listing failed: {}", e.0));
     }
 }
 
@@ -340,13 +380,22 @@ mod tests {
     struct Isolate {
         counters: ApproxCounters,
         gate: WriteGate,
+        id: String,
     }
 
     impl Isolate {
+        fn named(id: &str) -> Self {
+            Isolate {
+                id: id.to_string(),
+                ..Isolate::default()
+            }
+        }
+
         fn st(&self) -> ApproxState<'_> {
             ApproxState {
                 counters: &self.counters,
                 gate: &self.gate,
+                isolate: &self.id,
             }
         }
 
@@ -425,7 +474,7 @@ mod tests {
 
     #[test]
     fn approx_counts_locally_and_writes_at_most_once_a_second() {
-        let (kv, iso) = (MemKv::default(), Isolate::default());
+        let (kv, iso) = (MemKv::default(), Isolate::named("i1"));
         let c = cfg(10, 60);
         let allowed = (0..30)
             .filter(|i| {
@@ -434,33 +483,45 @@ mod tests {
             })
             .count();
         assert_eq!(allowed, 10, "exact within one isolate");
+        assert_eq!(kv.reads(), 0, "counts are listed, never read one by one");
         assert!(kv.writes() <= 2, "{} writes in 1.5 s", kv.writes());
-        assert!(kv.reads() <= 3);
+        assert!(kv.lists() <= 3, "{} listings in 1.5 s", kv.lists());
+        let written = kv.written();
+        assert!(
+            written.iter().all(|k| k == "rl:users:9.9.9.9:0:i1"),
+            "{written:?}"
+        );
     }
 
     #[test]
-    fn approx_sees_other_isolates_through_kv() {
-        let (kv, iso) = (MemKv::default(), Isolate::default());
-        kv.insert("rl:users:anonymous:0", r#"{"count":9,"syncs":3}"#);
+    fn approx_sees_other_isolates_through_their_keys() {
+        let (kv, iso) = (MemKv::default(), Isolate::named("mine"));
+        kv.insert("rl:users:anonymous:0:other", "9");
+        kv.entries
+            .borrow_mut()
+            .get_mut("rl:users:anonymous:0:other")
+            .unwrap()
+            .metadata = Some(serde_json::json!({"count": 9}));
         let c = cfg(10, 60);
         let first = iso.check(&kv, &c, "users", "anonymous", 100);
         assert!(first.allowed);
         assert_eq!(first.remaining, 0);
         assert!(!iso.check(&kv, &c, "users", "anonymous", 200).allowed);
+        assert_eq!(kv.lists(), 1);
     }
 
     #[test]
     fn approx_fails_open_and_retries_kv_after_a_second() {
-        let (kv, iso) = (MemKv::default(), Isolate::default());
+        let (kv, iso) = (MemKv::default(), Isolate::named("i"));
         kv.fail(true);
         let c = cfg(1, 60);
         for i in 0..10 {
             assert!(iso.check(&kv, &c, "g", "c", i).allowed);
         }
         assert_eq!(
-            kv.reads(),
+            kv.lists(),
             1,
-            "one failed read, then open without retrying for a second"
+            "one failed listing, then open without retrying for a second"
         );
         kv.fail(false);
         assert!(iso.check(&kv, &c, "g", "c", 1_000).allowed);
@@ -470,38 +531,105 @@ mod tests {
         );
     }
 
-    /// Runs requests at `times` in a fresh isolate against a shared KV; returns how many
-    /// were admitted.
-    fn isolate(kv: &MemKv, times: impl Iterator<Item = i64>) -> usize {
-        let (iso, c) = (Isolate::default(), cfg(10, 60));
-        times
-            .filter(|t| iso.check(kv, &c, "g", "c", *t).allowed)
-            .count()
+    /// Two isolates sharing one KV, each sending a request every `every_ms` from its own
+    /// start for `for_ms`. Returns what each admitted and every KV write as (time, key).
+    fn two_isolates(
+        kv: &MemKv,
+        c: &AppConfig,
+        starts: [i64; 2],
+        every_ms: i64,
+        for_ms: i64,
+    ) -> ([usize; 2], Vec<(i64, String)>) {
+        let isolates = [Isolate::named("a"), Isolate::named("b")];
+        let mut times: Vec<(i64, usize)> = (0..2)
+            .flat_map(|i| {
+                (0..)
+                    .map(move |n| (starts[i] + n * every_ms, i))
+                    .take_while(move |(t, _)| *t < starts[i] + for_ms)
+            })
+            .collect();
+        times.sort();
+        let (mut admitted, mut writes) = ([0, 0], Vec::new());
+        for (t, i) in times {
+            let before = kv.written().len();
+            if isolates[i].check(kv, c, "g", "c", t).allowed {
+                admitted[i] += 1;
+            }
+            writes.extend(kv.written()[before..].iter().map(|k| (t, k.clone())));
+        }
+        (admitted, writes)
     }
 
     #[test]
-    fn over_admission_is_bounded_by_isolates_times_limit() {
-        // Isolate B starts before A has synced: each admits its own `limit` (the worst case).
+    fn over_admission_is_within_two_seconds_of_the_other_isolates_traffic() {
+        // Limit 60, two isolates at 20 requests per second each, in every phase of one
+        // against the other: at most 60 + 2 s × 20 admitted, at least 60, and neither
+        // isolate alone more than the limit.
+        let c = cfg(60, 60);
+        for phase in (0..1_000).step_by(25) {
+            let kv = MemKv::default();
+            let (admitted, _) = two_isolates(&kv, &c, [100, 100 + phase], 50, 8_000);
+            let total = admitted[0] + admitted[1];
+            assert!((60..=100).contains(&total), "phase {phase}: {admitted:?}");
+            assert!(
+                admitted.iter().all(|n| *n <= 60),
+                "phase {phase}: {admitted:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn no_counter_key_is_written_twice_in_a_second_across_isolates() {
+        let c = cfg(1_000, 60);
+        for phase in [0, 1, 499, 999] {
+            let kv = MemKv::default();
+            let (admitted, writes) = two_isolates(&kv, &c, [0, phase], 50, 5_000);
+            assert_eq!(admitted[0] + admitted[1], 200, "under the limit all pass");
+            let mut last: HashMap<&str, i64> = HashMap::new();
+            for (t, key) in &writes {
+                if let Some(prev) = last.insert(key, *t) {
+                    assert!(t - prev >= 1_000, "{key} written at {prev} and {t}");
+                }
+            }
+            let keys: std::collections::BTreeSet<_> = writes.iter().map(|(_, k)| k).collect();
+            assert_eq!(keys.len(), 2, "one key per isolate: {keys:?}");
+            // Most requests do no KV work: per isolate and second, one write and one listing.
+            assert!(
+                kv.writes() <= 2 * 6 && kv.lists() <= 2 * 7,
+                "{} {}",
+                kv.writes(),
+                kv.lists()
+            );
+        }
+    }
+
+    #[test]
+    fn exact_once_an_isolate_has_listed_the_others_count() {
+        // A writes its count (a second after its first listing) before B's first listing:
+        // B sees it, and the two together admit exactly the limit.
         let kv = MemKv::default();
-        let a = isolate(&kv, (0..15).map(|i| 100 + i * 10));
-        let b = isolate(&kv, (0..15).map(|i| 400 + i * 10));
-        assert_eq!((a, b), (10, 10));
-        // A syncs (a second after its first read) before B's first read: B sees A's count.
-        let kv = MemKv::default();
-        let a = isolate(&kv, (0..15).map(|i| 100 + i * 100));
-        let b = isolate(&kv, (0..15).map(|i| 3_000 + i * 10));
-        assert_eq!(a + b, 10, "exact once the counts have met in KV");
+        let c = cfg(10, 60);
+        let (a, b) = (Isolate::named("a"), Isolate::named("b"));
+        let a_admitted = (0..15)
+            .filter(|i| a.check(&kv, &c, "g", "c", 100 + i * 100).allowed)
+            .count();
+        let b_admitted = (0..15)
+            .filter(|i| b.check(&kv, &c, "g", "c", 3_000 + i * 10).allowed)
+            .count();
+        assert_eq!(a_admitted + b_admitted, 10);
     }
 
     #[test]
     fn approx_counter_ttl_respects_kv_minimum() {
-        let (kv, iso) = (MemKv::default(), Isolate::default());
-        let c = cfg(100, 1);
-        for i in 0..3 {
-            iso.check(&kv, &c, "g", "c", i * 1_000 + 1_500);
-        }
+        let (kv, iso) = (MemKv::default(), Isolate::named("i"));
+        let c = cfg(100, 2);
+        // A listing at 2.0 s, a write at 3.1 s: 0.9 s before the 2 s window ends.
+        iso.check(&kv, &c, "g", "c", 2_000);
+        iso.check(&kv, &c, "g", "c", 3_100);
+        assert_eq!(kv.writes(), 1);
         for e in kv.entries.borrow().values() {
             assert!(e.ttl.unwrap() >= 60);
+            assert!(e.metadata.as_ref().unwrap()["count"].as_u64().unwrap() >= 1);
         }
     }
 }

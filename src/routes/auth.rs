@@ -1,5 +1,6 @@
 //! Credentials: the admin bearer token (compared in constant time) and the session token
-//! (cookie `session=` or `Authorization: Bearer`). Pure functions over header values.
+//! (cookie `session=` or `Authorization: Bearer`), and the cross-site rule for cookies.
+//! Pure functions over header values.
 
 use crate::domain::ids::SessionId;
 use crate::error::{ApiError, ApiResult};
@@ -55,6 +56,39 @@ pub fn session_id(
         .or_else(|| cookie(cookie_header, "session"))
         .and_then(SessionId::parse)
         .ok_or(ApiError::Unauthorized)
+}
+
+/// Whether the request carries a session cookie (a non-empty `session=`).
+fn has_session_cookie(cookie_header: Option<&str>) -> bool {
+    cookie(cookie_header, "session").is_some_and(|v| !v.is_empty())
+}
+
+/// Whether the request presented a token: a bearer token, or where sessions are accepted
+/// (`cookies_count`) a session cookie. A refused one makes the 401 say `invalid_token`.
+pub fn token_given(
+    authorization: Option<&str>,
+    cookie_header: Option<&str>,
+    cookies_count: bool,
+) -> bool {
+    bearer(authorization).is_some() || (cookies_count && has_session_cookie(cookie_header))
+}
+
+/// Whether an unsafe request (`POST`, `PUT`, `PATCH`, `DELETE`) rests on the session cookie
+/// (it has one and no bearer token) while the browser says it comes from another site
+/// (`Sec-Fetch-Site: cross-site`): such a request is refused (403), so no other site can make
+/// a signed-in browser write. Bearer tokens are never sent by a browser on its own, and
+/// same-origin, same-site and user-initiated (`none`) requests, or browsers that send no
+/// `Sec-Fetch-Site`, pass (`SameSite=Lax` still keeps the cookie off cross-site writes).
+pub fn cross_site_cookie_write(
+    method: &str,
+    authorization: Option<&str>,
+    cookie_header: Option<&str>,
+    sec_fetch_site: Option<&str>,
+) -> bool {
+    matches!(method, "POST" | "PUT" | "PATCH" | "DELETE")
+        && bearer(authorization).is_none()
+        && has_session_cookie(cookie_header)
+        && sec_fetch_site.is_some_and(|v| v.trim().eq_ignore_ascii_case("cross-site"))
 }
 
 /// `Set-Cookie` for a new session: the attributes the contract requires.
@@ -156,5 +190,67 @@ mod tests {
             format!("session={ID}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=604800")
         );
         assert!(clearing_cookie().contains("Max-Age=0"));
+    }
+
+    #[test]
+    fn cross_site_writes_resting_on_the_cookie_are_refused() {
+        let cookie = format!("session={ID}");
+        let bearer_header = format!("Bearer {ID}");
+        let c = Some(cookie.as_str());
+        for method in ["POST", "PUT", "PATCH", "DELETE"] {
+            assert!(cross_site_cookie_write(method, None, c, Some("cross-site")));
+            assert!(cross_site_cookie_write(
+                method,
+                Some("Basic x"),
+                c,
+                Some("cross-site")
+            ));
+            assert!(!cross_site_cookie_write(
+                method,
+                Some(&bearer_header),
+                c,
+                Some("cross-site")
+            ));
+            for site in ["same-origin", "same-site", "none"] {
+                assert!(
+                    !cross_site_cookie_write(method, None, c, Some(site)),
+                    "{site}"
+                );
+            }
+            assert!(!cross_site_cookie_write(method, None, c, None));
+            assert!(!cross_site_cookie_write(
+                method,
+                None,
+                None,
+                Some("cross-site")
+            ));
+            assert!(!cross_site_cookie_write(
+                method,
+                None,
+                Some("session="),
+                Some("cross-site")
+            ));
+        }
+        for method in ["GET", "HEAD", "OPTIONS"] {
+            assert!(!cross_site_cookie_write(
+                method,
+                None,
+                c,
+                Some("cross-site")
+            ));
+        }
+    }
+
+    #[test]
+    fn tokens_given() {
+        let cookie = format!("session={ID}");
+        assert!(token_given(Some("Bearer x"), None, false));
+        assert!(!token_given(Some("Basic x"), None, true));
+        assert!(token_given(None, Some(&cookie), true));
+        assert!(
+            !token_given(None, Some(&cookie), false),
+            "admin routes take no cookie"
+        );
+        assert!(!token_given(None, None, true));
     }
 }

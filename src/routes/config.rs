@@ -1,29 +1,82 @@
-//! `GET /config`, `GET /flags/:name`, `PUT` and `PATCH /admin/config`.
+//! `GET /config`, `GET /flags/:name`, and the admin config routes: `GET`, `PUT` and
+//! `PATCH /admin/config`, `GET /admin/config/history`, `POST /admin/config/rollback`.
 
 use crate::ctx::Ctx;
-use crate::domain::config;
+use crate::domain::config::AppConfig;
+use crate::domain::flags::EvalContext;
 use crate::domain::ids::FlagName;
+use crate::domain::versions::{self, Action, Actor, HistoryQuery, IfMatch, Stores, Write};
 use crate::error::ApiResult;
 use crate::routes::input::Input;
 use crate::routes::reply::Reply;
 
+/// The config with the `ETag` of its version.
+fn versioned(config: &AppConfig) -> Reply {
+    Reply::ok(config).with_header("ETag", versions::etag(config.version))
+}
+
 pub(crate) async fn get(ctx: &Ctx, _: Input) -> ApiResult<Reply> {
-    Ok(Reply::ok(ctx.config().await.as_ref()))
+    Ok(versioned(ctx.config().await.as_ref()))
 }
 
 pub(crate) async fn flag(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
     let name = FlagName::parse("name", input.param("name"))?;
-    Ok(Reply::ok(&ctx.config().await.flag_view(&name)))
+    let context = EvalContext::from_pairs(input.query_pairs())?;
+    Ok(Reply::ok(&ctx.config().await.flag_view(&name, &context)))
+}
+
+pub(crate) async fn admin_get(ctx: &Ctx, _: Input) -> ApiResult<Reply> {
+    Ok(versioned(
+        &versions::authoritative(ctx.d1(), ctx.kv()).await?,
+    ))
 }
 
 pub(crate) async fn replace(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
-    let doc = input.json()?;
-    let stored = config::replace(ctx.kv(), &ctx.isolate.config, &ctx.timer(), &doc).await?;
-    Ok(Reply::ok(stored.as_ref()))
+    admin_write(ctx, &input, Action::Put).await
 }
 
 pub(crate) async fn patch(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
-    let patch = input.json()?;
-    let stored = config::patch(ctx.kv(), &ctx.isolate.config, &ctx.timer(), &patch).await?;
-    Ok(Reply::ok(stored.as_ref()))
+    admin_write(ctx, &input, Action::Patch).await
+}
+
+pub(crate) async fn rollback(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
+    admin_write(ctx, &input, Action::Rollback).await
+}
+
+pub(crate) async fn history(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
+    let query = HistoryQuery::parse(&input.query_pairs())?;
+    Ok(Reply::ok(&versions::history(ctx.d1(), &query).await?))
+}
+
+/// A versioned write; if KV could not take the new version, it is retried in the
+/// background (the write itself stands: D1 has it).
+async fn admin_write(ctx: &Ctx, input: &Input, action: Action) -> ApiResult<Reply> {
+    let change = input.json()?;
+    let actor = Actor::of_token(&ctx.admin_token().unwrap_or_default());
+    let write = Write {
+        action,
+        change: &change,
+        if_match: input.header("if-match").map(|h| IfMatch::parse(&h)),
+        actor: &actor,
+    };
+    let timer = ctx.timer();
+    let stores = Stores {
+        db: ctx.d1(),
+        kv: ctx.kv(),
+        cache: &ctx.isolate.config,
+        timer: &timer,
+    };
+    let published = versions::write(&stores, &write).await?;
+    if !published.kv_synced {
+        ctx.defer(|d| async move {
+            let stores = Stores {
+                db: &d.d1,
+                kv: &d.kv,
+                cache: &d.isolate.config,
+                timer: &d,
+            };
+            versions::republish(&stores).await;
+        });
+    }
+    Ok(versioned(&published.config))
 }

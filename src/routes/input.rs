@@ -62,6 +62,11 @@ impl Input {
         query_pairs(&self.query)
     }
 
+    /// Whether the query sets flag `name` (see [`query_flag`]).
+    pub fn flag(&self, name: &str) -> ApiResult<bool> {
+        query_flag(&self.query, name)
+    }
+
     /// The body as JSON (`invalid_json` if absent or malformed).
     pub fn json(&self) -> ApiResult<Value> {
         json::parse(self.body.as_deref().unwrap_or_default())
@@ -126,6 +131,21 @@ pub fn query_pairs(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Whether `query` sets flag `name`: `1` or `true` set it; `0`, `false`, an empty value
+/// or no such parameter leave it unset; any other value is `invalid_request`. If the
+/// parameter repeats, any setting value sets it.
+pub fn query_flag(query: &str, name: &str) -> ApiResult<bool> {
+    let mut set = false;
+    for (k, v) in query_pairs(query).into_iter().filter(|(k, _)| k == name) {
+        set |= match v.as_str() {
+            "1" | "true" => true,
+            "" | "0" | "false" => false,
+            _ => return Err(ApiError::invalid(&k, "must be 1, true, 0 or false")),
+        };
+    }
+    Ok(set)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +184,30 @@ mod tests {
             query_pairs("a=1=2&&b=x+y"),
             vec![("a".into(), "1=2".into()), ("b".into(), "x y".into())]
         );
+    }
+
+    #[test]
+    fn query_flags() {
+        assert_eq!(query_flag("", "deep"), Ok(false));
+        assert_eq!(query_flag("deep=1", "deep"), Ok(true));
+        assert_eq!(query_flag("x=2&deep=true", "deep"), Ok(true));
+        for unset in [
+            "deep=0",
+            "deep=false",
+            "deep=",
+            "deep",
+            "deeper=1",
+            "x=deep",
+        ] {
+            assert_eq!(query_flag(unset, "deep"), Ok(false), "{unset}");
+        }
+        assert_eq!(query_flag("deep=0&deep=1", "deep"), Ok(true));
+        for bad in ["deep=yes", "deep=2", "deep=TRUE", "deep=1&deep=x"] {
+            assert!(
+                matches!(query_flag(bad, "deep"), Err(ApiError::InvalidRequest(ref m)) if m.starts_with("deep")),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

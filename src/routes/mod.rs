@@ -5,12 +5,16 @@
 //! all of it before a handler runs (and before any body is read), so a handler only parses,
 //! calls the domain and replies, and a route cannot be added without its access check.
 //! Unknown paths are 404; a known path with a method it does not declare is 405 with
-//! `Allow`; `HEAD` is answered wherever `GET` is.
+//! `Allow`; `HEAD` is answered wherever `GET` is. CORS preflights are answered by the
+//! pipeline from this table too ([`cors`]).
 
 pub mod auth;
 mod config;
+pub mod cors;
+pub mod fields;
 mod health;
 pub mod input;
+mod ofrep;
 mod prefs;
 pub mod reply;
 mod sessions;
@@ -33,6 +37,9 @@ pub enum Access {
     Session(Check),
     /// The admin bearer token.
     Admin,
+    /// Anyone, but a request whose query sets this flag (`?deep=1`) needs the admin token;
+    /// the handler serves the admin-only form exactly when [`input::query_flag`] says so.
+    AdminIf(&'static str),
 }
 
 /// Rate limiting of a route.
@@ -84,6 +91,8 @@ use Access::{Admin, Public};
 use Limit::{Group, Unlimited};
 const SESSION: Access = Access::Session(Check::Fast);
 const SESSION_D1: Access = Access::Session(Check::Authoritative);
+/// Public; `?deep=1` needs the admin token.
+const ADMIN_DEEP: Access = Access::AdminIf("deep");
 const GATED: bool = true;
 const OPEN: bool = false;
 
@@ -109,21 +118,30 @@ const fn route(
 #[rustfmt::skip]
 pub static ROUTES: &[Route] = &[
     //    method    path                             access      gate   rate limit         handler
-    route("GET",    "/health",                       Public,     OPEN,  Unlimited,         to!(health::get)),
+    route("GET",    "/",                             Public,     OPEN,  Unlimited,         to!(health::index)),
+    route("GET",    "/health",                       ADMIN_DEEP, OPEN,  Unlimited,         to!(health::get)),
     route("GET",    "/config",                       Public,     GATED, Group("config"),   to!(config::get)),
     route("GET",    "/flags/:name",                  Public,     GATED, Group("flags"),    to!(config::flag)),
+    route("POST",   "/ofrep/v1/evaluate/flags/:key", Public,     GATED, Group("flags"),    to!(ofrep::single)),
+    route("POST",   "/ofrep/v1/evaluate/flags",      Public,     GATED, Group("flags"),    to!(ofrep::bulk)),
+    route("GET",    "/admin/config",                 Admin,      OPEN,  Unlimited,         to!(config::admin_get)),
     route("PUT",    "/admin/config",                 Admin,      OPEN,  Unlimited,         to!(config::replace)),
     route("PATCH",  "/admin/config",                 Admin,      OPEN,  Unlimited,         to!(config::patch)),
-    route("POST",   "/sessions",                     Admin,      GATED, Group("sessions"), to!(sessions::create)),
+    route("GET",    "/admin/config/history",         Admin,      OPEN,  Unlimited,         to!(config::history)),
+    route("POST",   "/admin/config/rollback",        Admin,      OPEN,  Unlimited,         to!(config::rollback)),
+    // Admin-only: the backend that mints logins is one client, so it is not limited per address.
+    route("POST",   "/sessions",                     Admin,      GATED, Unlimited,         to!(sessions::create)),
     route("GET",    "/sessions/current",             SESSION,    GATED, Group("sessions"), to!(sessions::current)),
     route("DELETE", "/sessions/current",             SESSION_D1, GATED, Group("sessions"), to!(sessions::logout)),
     route("GET",    "/admin/sessions",               Admin,      OPEN,  Unlimited,         to!(sessions::list)),
     route("DELETE", "/admin/users/:userId/sessions", Admin,      OPEN,  Unlimited,         to!(sessions::revoke_user)),
+    route("DELETE", "/admin/sessions/:handle",       Admin,      OPEN,  Unlimited,         to!(sessions::revoke_handle)),
     route("GET",    "/prefs",                        SESSION,    GATED, Group("prefs"),    to!(prefs::get)),
     route("PATCH",  "/prefs",                        SESSION,    GATED, Group("prefs"),    to!(prefs::patch)),
     route("GET",    "/users/:id",                    Public,     GATED, Group("users"),    to!(users::get)),
     route("POST",   "/users/batch",                  Public,     GATED, Group("users"),    to!(users::batch)),
     route("PUT",    "/admin/users/:id",              Admin,      OPEN,  Unlimited,         to!(users::put)),
+    route("DELETE", "/admin/users/:id",              Admin,      OPEN,  Unlimited,         to!(users::delete)),
 ];
 
 /// A matched route and its decoded path parameters.
@@ -154,25 +172,43 @@ fn score(pattern: &str, segments: &[&str]) -> Option<usize> {
     Some(literals)
 }
 
-/// The route for `method` and `path`: 404 `not_found` for an unknown path, 405 with `Allow`
-/// for a known path and any other method (unknown ones included). `HEAD` finds `GET`.
-pub fn find(method: &str, path: &str) -> ApiResult<Found> {
-    let Some(rest) = path.strip_prefix('/') else {
-        return Err(ApiError::NotFound);
-    };
+/// The path's segments and the pattern that matches them best; 404 if none does.
+fn pattern_of(path: &str) -> ApiResult<(Vec<&str>, &'static str)> {
+    let rest = path.strip_prefix('/').ok_or(ApiError::NotFound)?;
     let segments: Vec<&str> = rest.split('/').collect();
     let best = ROUTES
         .iter()
         .filter_map(|r| score(r.path, &segments).map(|s| (s, r.path)))
         .max_by_key(|(s, _)| *s);
-    let Some((_, pattern)) = best else {
-        return Err(ApiError::NotFound);
-    };
+    let (_, pattern) = best.ok_or(ApiError::NotFound)?;
+    Ok((segments, pattern))
+}
+
+/// The methods declared for `pattern`, as `Allow` lists them.
+fn allow_of(pattern: &str) -> String {
+    let methods: Vec<&str> = ROUTES
+        .iter()
+        .filter(|r| r.path == pattern)
+        .map(|r| r.method)
+        .collect();
+    methods.join(", ")
+}
+
+/// The methods declared for `path` (an `Allow` value), or 404 `not_found`.
+pub fn methods(path: &str) -> ApiResult<String> {
+    pattern_of(path).map(|(_, pattern)| allow_of(pattern))
+}
+
+/// The route for `method` and `path`: 404 `not_found` for an unknown path, 405 with `Allow`
+/// for a known path and any other method (unknown ones included). `HEAD` finds `GET`.
+pub fn find(method: &str, path: &str) -> ApiResult<Found> {
+    let (segments, pattern) = pattern_of(path)?;
     let wanted = if method == "HEAD" { "GET" } else { method };
-    let same_path = || ROUTES.iter().filter(move |r| r.path == pattern);
-    let Some(route) = same_path().find(|r| r.method == wanted) else {
-        let allow: Vec<&str> = same_path().map(|r| r.method).collect();
-        return Err(ApiError::MethodNotAllowed(allow.join(", ")));
+    let Some(route) = ROUTES
+        .iter()
+        .find(|r| r.path == pattern && r.method == wanted)
+    else {
+        return Err(ApiError::MethodNotAllowed(allow_of(pattern)));
     };
     let params = pattern
         .trim_start_matches('/')
@@ -184,9 +220,10 @@ pub fn find(method: &str, path: &str) -> ApiResult<Found> {
 }
 
 /// Whether edgestate serves `path` (with some method): for a Worker that mounts edgestate's
-/// routes beside its own.
+/// routes beside its own. The index `/` is left out: it describes edgestate as a Worker of
+/// its own, and a Worker that mounts edgestate keeps its root.
 pub fn serves(path: &str) -> bool {
-    !matches!(find("GET", path), Err(ApiError::NotFound))
+    path != "/" && pattern_of(path).is_ok()
 }
 
 #[cfg(test)]
@@ -205,9 +242,10 @@ mod tests {
     fn health_and_unknown_paths() {
         assert_eq!(find("GET", "/health").unwrap().route.path, "/health");
         assert_eq!(allow("POST", "/health"), "GET");
+        assert_eq!(find("GET", "/").unwrap().route.path, "/");
         for path in [
             "/nope",
-            "/",
+            "//",
             "/health/",
             "/config/extra",
             "health",
@@ -227,8 +265,10 @@ mod tests {
             let path = r
                 .path
                 .replace(":userId", "u1")
+                .replace(":handle", "h1")
                 .replace(":id", "u1")
-                .replace(":name", "f");
+                .replace(":name", "f")
+                .replace(":key", "f");
             let found =
                 find(r.method, &path).unwrap_or_else(|e| panic!("{} {path}: {e}", r.method));
             assert!(std::ptr::eq(found.route, r), "{} {path}", r.method);
@@ -252,9 +292,14 @@ mod tests {
     #[test]
     fn other_methods_get_405_with_allow_even_unknown_ones() {
         assert_eq!(allow("DELETE", "/config"), "GET");
-        assert_eq!(allow("GET", "/admin/config"), "PUT, PATCH");
+        assert_eq!(allow("POST", "/admin/config"), "GET, PUT, PATCH");
+        assert_eq!(allow("GET", "/ofrep/v1/evaluate/flags/x"), "POST");
         assert_eq!(allow("PUT", "/sessions/current"), "GET, DELETE");
         assert_eq!(allow("GET", "/users/batch"), "POST");
+        assert_eq!(allow("GET", "/admin/users/u1"), "PUT, DELETE");
+        assert_eq!(allow("GET", "/admin/sessions/h1"), "DELETE");
+        assert_eq!(methods("/admin/users/u1").unwrap(), "PUT, DELETE");
+        assert!(matches!(methods("/nope"), Err(ApiError::NotFound)));
         for method in ["PROPFIND", "QUERY", "PURGE", "TRACE", "OPTIONS", "get"] {
             assert_eq!(allow(method, "/config"), "GET", "{method}");
         }
@@ -263,8 +308,9 @@ mod tests {
     #[test]
     fn head_is_answered_where_get_is() {
         assert_eq!(find("HEAD", "/health").unwrap().route.method, "GET");
+        assert_eq!(find("HEAD", "/").unwrap().route.path, "/");
         assert_eq!(find("HEAD", "/users/x").unwrap().route.path, "/users/:id");
-        assert_eq!(allow("HEAD", "/admin/config"), "PUT, PATCH");
+        assert_eq!(allow("HEAD", "/admin/config/rollback"), "POST");
     }
 
     #[test]
@@ -295,7 +341,22 @@ mod tests {
         assert!(!r("GET", "/health").gated);
         assert_eq!(r("GET", "/health").limit, Limit::Unlimited);
         assert_eq!(r("GET", "/flags/x").limit, Limit::Group("flags"));
-        assert_eq!(r("POST", "/sessions").limit, Limit::Group("sessions"));
+        for path in ["/ofrep/v1/evaluate/flags", "/ofrep/v1/evaluate/flags/x"] {
+            let ofrep = r("POST", path);
+            assert_eq!((ofrep.access, ofrep.gated), (Access::Public, true));
+            assert_eq!(ofrep.limit, Limit::Group("flags"));
+        }
+        assert_eq!(
+            r("POST", "/sessions").limit,
+            Limit::Unlimited,
+            "admin-only mint"
+        );
+        assert_eq!(
+            r("GET", "/sessions/current").limit,
+            Limit::Group("sessions")
+        );
+        assert_eq!(r("GET", "/health").access, Access::AdminIf("deep"));
+        assert!(!r("GET", "/").gated && r("GET", "/").limit == Limit::Unlimited);
         for route in ROUTES.iter().filter(|r| r.path.starts_with("/admin/")) {
             assert_eq!(route.access, Access::Admin, "{}", route.path);
             assert!(
@@ -307,5 +368,9 @@ mod tests {
         assert!(r("GET", "/prefs").is_private());
         assert!(!r("GET", "/config").is_private());
         assert!(serves("/users/x") && !serves("/elsewhere"));
+        assert!(
+            serves("/health") && !serves("/"),
+            "the root stays the host Worker's"
+        );
     }
 }

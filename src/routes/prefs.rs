@@ -1,8 +1,10 @@
-//! `GET` and `PATCH /prefs`: the caller's own preferences.
+//! `GET` and `PATCH /prefs`: the caller's own preferences. Both answer with the header
+//! `Prefs-Version` (the D1 version served); a `GET` that sends it back is served that
+//! version or newer, in any isolate and location.
 
 use crate::ctx::Ctx;
 use crate::domain::ids::UserId;
-use crate::domain::prefs::{self, PrefsAnswer, PrefsPatch};
+use crate::domain::prefs::{self, MinVersion, PrefsAnswer, PrefsPatch};
 use crate::error::ApiResult;
 use crate::routes::input::Input;
 use crate::routes::reply::Reply;
@@ -11,16 +13,18 @@ fn caller(input: &Input) -> ApiResult<UserId> {
     UserId::parse("userId", &input.caller()?.session.user_id)
 }
 
+/// The header that carries a version: in answers, the one served; in a `GET`, the oldest
+/// the reader accepts.
+const VERSION_HEADER: &str = "Prefs-Version";
+
 pub(crate) async fn get(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
     let user = caller(&input)?;
-    let answer = prefs::get(
-        ctx.kv(),
-        ctx.d1(),
-        ctx.isolate.prefs_state(),
-        &user,
-        ctx.now,
-    )
-    .await?;
+    let min = input
+        .header(VERSION_HEADER)
+        .map(|v| MinVersion::parse(VERSION_HEADER, v.trim()))
+        .transpose()?;
+    let st = ctx.isolate.prefs_state();
+    let answer = prefs::get(ctx.kv(), ctx.d1(), st, &user, ctx.now, min).await?;
     Ok(reply(ctx, user, answer))
 }
 
@@ -42,5 +46,5 @@ fn reply(ctx: &Ctx, user: UserId, answer: PrefsAnswer) -> Reply {
             prefs::sync_later(&d.kv, &d.d1, st, &d, &user, wait).await;
         });
     }
-    Reply::ok(&answer.prefs)
+    Reply::ok(&answer.prefs).with_header(VERSION_HEADER, answer.version.to_string())
 }

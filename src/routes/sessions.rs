@@ -1,9 +1,9 @@
 //! `POST /sessions`, `GET` and `DELETE /sessions/current`, `GET /admin/sessions`,
-//! `DELETE /admin/users/:userId/sessions`.
+//! `DELETE /admin/users/:userId/sessions`, `DELETE /admin/sessions/:handle`.
 
 use crate::ctx::Ctx;
-use crate::domain::ids::UserId;
-use crate::domain::sessions::{self, ListQuery, NewSession, LIFETIME_SECONDS};
+use crate::domain::ids::{SessionHandle, UserId};
+use crate::domain::sessions::{self, ListQuery, NewSession};
 use crate::error::ApiResult;
 use crate::routes::auth::{clearing_cookie, session_cookie};
 use crate::routes::input::Input;
@@ -11,8 +11,10 @@ use crate::routes::reply::Reply;
 
 pub(crate) async fn create(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
     let new = NewSession::parse(&input.json()?)?;
-    let minted = sessions::create(ctx.kv(), ctx.d1(), ctx.now, new).await?;
-    let cookie = session_cookie(&minted.session_id, LIFETIME_SECONDS);
+    let minted = sessions::create(&ctx.sessions().await, ctx.now, new).await?;
+    // The cookie never outlives the session's absolute deadline.
+    let max_age = ctx.now.seconds_until(minted.view.expires_at);
+    let cookie = session_cookie(&minted.session_id, max_age);
     Ok(Reply::json(201, &minted).with_header("Set-Cookie", cookie))
 }
 
@@ -22,7 +24,7 @@ pub(crate) async fn current(_: &Ctx, input: Input) -> ApiResult<Reply> {
 
 pub(crate) async fn logout(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
     let id = &input.caller()?.session_id;
-    sessions::revoke(ctx.kv(), ctx.d1(), ctx.now, id).await?;
+    sessions::revoke(&ctx.sessions().await, ctx.now, id).await?;
     Ok(Reply::no_content().with_header("Set-Cookie", clearing_cookie()))
 }
 
@@ -33,6 +35,12 @@ pub(crate) async fn list(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
 
 pub(crate) async fn revoke_user(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
     let user = UserId::parse("userId", input.param("userId"))?;
-    let revoked = sessions::revoke_user(ctx.kv(), ctx.d1(), ctx.now, &user).await?;
+    let revoked = sessions::revoke_user(&ctx.sessions().await, ctx.now, &user).await?;
     Ok(Reply::ok(&revoked))
+}
+
+pub(crate) async fn revoke_handle(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
+    let handle = SessionHandle::parse("handle", input.param("handle"))?;
+    sessions::revoke_handle(&ctx.sessions().await, ctx.now, &handle).await?;
+    Ok(Reply::no_content())
 }

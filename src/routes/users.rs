@@ -1,7 +1,9 @@
-//! `GET /users/:id`, `POST /users/batch`, `PUT /admin/users/:id`.
+//! `GET /users/:id`, `POST /users/batch`, `PUT /admin/users/:id`, and
+//! `DELETE /admin/users/:id`, which deletes the whole account (see `domain::accounts`).
 
 use crate::ctx::Ctx;
-use crate::domain::ids::ProfileId;
+use crate::domain::accounts;
+use crate::domain::ids::{ProfileId, UserId};
 use crate::domain::users::{self, BatchView};
 use crate::error::{ApiError, ApiResult};
 use crate::routes::input::Input;
@@ -52,4 +54,11 @@ pub(crate) async fn put(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
     Ok(Reply::ok(
         &users::put(ctx.kv(), ctx.d1(), &id, &name, ctx.now).await?,
     ))
+}
+
+pub(crate) async fn delete(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
+    let user = UserId::parse("id", input.param("id"))?;
+    let pending = &ctx.isolate.prefs;
+    accounts::delete(ctx.kv(), ctx.d1(), pending, &user, ctx.now).await?;
+    Ok(Reply::no_content())
 }

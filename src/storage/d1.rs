@@ -1,13 +1,17 @@
-//! The D1 adapter: implements the domain's D1 ports. Each method is one statement, and
-//! every statement is metered. A missing binding is a storage error, not a panic.
+//! The D1 adapter: implements the domain's D1 ports. Each method is one statement (or one
+//! batch), and every statement is metered. A missing binding is a storage error, not a panic.
+//! It calls the runtime's `D1Database` directly, and decodes rows by hand (see `Row`).
 
 use crate::clock::now_ms;
-use crate::domain::ids::{ProfileId, UserId};
+use crate::domain::accounts::AccountDb;
+use crate::domain::health::{Schema, SchemaDb};
+use crate::domain::ids::{ProfileId, SessionHandle, UserId};
 use crate::domain::prefs::{PrefsDb, PrefsPatch, PrefsRow};
 use crate::domain::ratelimit::CounterDb;
 use crate::domain::sessions::{ListQuery, SessionDb, SessionRecord};
 use crate::domain::time::Millis;
 use crate::domain::users::{User, UserDb};
+use crate::domain::versions::{ConfigDb, Entry, HistoryEntry, StoredVersion};
 use crate::error::{StorageError, StoreResult};
 use crate::storage::describe;
 use crate::storage::meter::Meter;
@@ -22,6 +26,22 @@ use worker::Env;
 /// The binding name in `wrangler.toml`.
 pub const BINDING: &str = "DB";
 
+/// The number of the newest migration (`migrations/NNNN_*.sql`) whose schema these queries
+/// need. Bump it with every new migration (a unit test compares it with `migrations/`).
+pub const SCHEMA_VERSION: u32 = 4;
+
+/// Every table the queries below use.
+pub const TABLES: [&str; 5] = [
+    "users",
+    "sessions",
+    "preferences",
+    "rate_limits",
+    "config_history",
+];
+
+/// The table `wrangler d1 migrations apply` records applied migrations in (its default).
+const MIGRATIONS_TABLE: &str = "d1_migrations";
+
 #[wasm_bindgen]
 extern "C" {
     /// The runtime's `D1Database`, called directly.
@@ -34,6 +54,9 @@ extern "C" {
 
     #[wasm_bindgen(method, catch)]
     fn prepare(this: &D1Database, sql: &str) -> Result<D1Statement, JsValue>;
+
+    #[wasm_bindgen(method, catch, js_name = batch)]
+    fn batch_all(this: &D1Database, statements: &Array) -> Result<Promise, JsValue>;
 
     #[wasm_bindgen(method, catch, variadic)]
     fn bind(this: &D1Statement, args: &Array) -> Result<D1Statement, JsValue>;
@@ -61,12 +84,20 @@ fn opt_text(s: Option<&str>) -> JsValue {
     s.map_or(JsValue::NULL, JsValue::from_str)
 }
 
+fn num(n: u64) -> JsValue {
+    JsValue::from_f64(n as f64)
+}
+
+fn statement(db: &D1Database, sql: &str, args: &[JsValue]) -> Result<D1Statement, JsValue> {
+    let args: Array = args.iter().collect();
+    db.prepare(sql)?.bind(&args)
+}
+
 /// Runs `sql` with `args` on `db` and returns its rows as JSON text. Rows hold only text,
 /// numbers and nulls, so `JSON.stringify` is exact: one JS call for all rows, where
 /// `serde-wasm-bindgen` would make one per field (and add its code to the Wasm).
 async fn query(db: &D1Database, sql: &str, args: &[JsValue]) -> Result<String, JsValue> {
-    let args: Array = args.iter().collect();
-    let result = JsFuture::from(db.prepare(sql)?.bind(&args)?.all()?).await?;
+    let result = JsFuture::from(statement(db, sql, args)?.all()?).await?;
     let rows = Reflect::get(&result, &"results".into())?;
     if rows.is_undefined() || rows.is_null() {
         return Ok("[]".into());
@@ -92,12 +123,15 @@ impl D1 {
         }
     }
 
+    fn db(&self) -> StoreResult<&D1Database> {
+        self.db
+            .as_ref()
+            .ok_or_else(|| StorageError::new("D1 binding is not configured"))
+    }
+
     /// Runs one statement and returns its rows as JSON text, metered.
     async fn json(&self, sql: &str, args: &[JsValue]) -> StoreResult<String> {
-        let db = self
-            .db
-            .as_ref()
-            .ok_or_else(|| StorageError::new("D1 binding is not configured"))?;
+        let db = self.db()?;
         let t = now_ms();
         let result = query(db, sql, args).await;
         self.meter.d1(now_ms() - t);
@@ -115,6 +149,27 @@ impl D1 {
     /// Runs one statement and returns its first row.
     async fn first(&self, sql: &str, args: &[JsValue]) -> StoreResult<Option<Row>> {
         Ok(self.rows(sql, args).await?.into_iter().next())
+    }
+
+    /// Runs statements as one batch: one round trip, in one transaction (all or none).
+    async fn batch(&self, statements: &[(&str, Vec<JsValue>)]) -> StoreResult<()> {
+        let db = self.db()?;
+        let t = now_ms();
+        let result = async {
+            let prepared = statements
+                .iter()
+                .map(|(sql, args)| statement(db, sql, args).map(JsValue::from))
+                .collect::<Result<Array, JsValue>>()?;
+            JsFuture::from(db.batch_all(&prepared)?).await
+        }
+        .await;
+        let elapsed = now_ms() - t;
+        for _ in statements {
+            self.meter.d1(elapsed / statements.len() as f64);
+        }
+        result
+            .map(|_| ())
+            .map_err(|e| StorageError(format!("D1 batch failed: {}", describe(&e))))
     }
 }
 
@@ -150,14 +205,20 @@ impl Row {
         self.0.get(column)?.as_f64()
     }
 
+    fn millis(&self, column: &str) -> StoreResult<Millis> {
+        self.number(column).map(Millis::from_js)
+    }
+
     fn session(&self) -> StoreResult<SessionRecord> {
         Ok(SessionRecord {
             id_hash: self.text("id_hash")?,
             user_id: self.text("user_id")?,
             email: self.text("email")?,
-            created_at: Millis::from_js(self.number("created_at")?),
-            expires_at: Millis::from_js(self.number("expires_at")?),
+            created_at: self.millis("created_at")?,
+            expires_at: self.millis("expires_at")?,
+            idle_expires_at: self.millis("idle_expires_at")?,
             revoked_at: self.opt_number("revoked_at").map(Millis::from_js),
+            handle: self.opt_text("handle"),
         })
     }
 
@@ -174,32 +235,60 @@ impl Row {
         Ok(User {
             id: self.text("id")?,
             name: self.text("name")?,
-            updated_at: Millis::from_js(self.number("updated_at")?),
+            updated_at: self.millis("updated_at")?,
+        })
+    }
+
+    fn stored_version(&self) -> StoreResult<StoredVersion> {
+        Ok(StoredVersion {
+            version: self.number("version")? as u64,
+            document: self.text("document")?,
+        })
+    }
+
+    fn history_entry(&self) -> StoreResult<HistoryEntry> {
+        let version = self.opt_number("version").map(|v| v as u64);
+        Ok(HistoryEntry {
+            seq: self.number("seq")? as u64,
+            version,
+            outcome: if version.is_some() {
+                "applied"
+            } else {
+                "refused"
+            },
+            at: self.millis("at")?,
+            actor: self.text("actor")?,
+            action: self.text("action")?,
+            base_version: self.number("base_version")? as u64,
+            change: serde_json::from_str(&self.text("change")?).unwrap_or(Value::Null),
         })
     }
 }
 
-const SESSION_COLS: &str = "id_hash, user_id, email, created_at, expires_at, revoked_at";
+/// Rows minted before idle deadlines existed have none: their idle deadline is their absolute one.
+const SESSION_COLS: &str = "id_hash, user_id, email, created_at, expires_at, \
+    COALESCE(idle_expires_at, expires_at) AS idle_expires_at, revoked_at, handle";
 
 impl SessionDb for D1 {
     async fn insert(&self, s: &SessionRecord) -> StoreResult<()> {
-        let sql = "INSERT INTO sessions (id_hash, user_id, email, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)";
+        let sql = "INSERT INTO sessions (id_hash, user_id, email, created_at, expires_at, idle_expires_at, handle) \
+                   VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
         let args = [
             text(&s.id_hash),
             text(&s.user_id),
             text(&s.email),
             at(s.created_at),
             at(s.expires_at),
+            at(s.idle_expires_at),
+            opt_text(s.handle.as_deref()),
         ];
         self.rows(sql, &args).await.map(|_| ())
     }
 
     async fn find(&self, id_hash: &str) -> StoreResult<Option<SessionRecord>> {
         let sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE id_hash = ?1");
-        self.first(&sql, &[text(id_hash)])
-            .await?
-            .map(|r| r.session())
-            .transpose()
+        let row = self.first(&sql, &[text(id_hash)]).await?;
+        row.map(|r| r.session()).transpose()
     }
 
     async fn revoke(&self, id_hash: &str, now: Millis) -> StoreResult<bool> {
@@ -209,7 +298,8 @@ impl SessionDb for D1 {
 
     async fn revoke_user(&self, user: &UserId, now: Millis) -> StoreResult<Vec<String>> {
         let sql = "UPDATE sessions SET revoked_at = ?2 \
-                   WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 RETURNING id_hash";
+                   WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 \
+                     AND COALESCE(idle_expires_at, expires_at) > ?2 RETURNING id_hash";
         let rows = self.rows(sql, &[text(user.as_str()), at(now)]).await?;
         rows.iter().map(|r| r.text("id_hash")).collect()
     }
@@ -223,6 +313,7 @@ impl SessionDb for D1 {
         let sql = format!(
             "SELECT {SESSION_COLS} FROM sessions \
              WHERE revoked_at IS NULL AND expires_at > ?1 \
+               AND COALESCE(idle_expires_at, expires_at) > ?1 \
                AND (?2 IS NULL OR user_id = ?2) \
                AND (?3 IS NULL OR created_at < ?3 OR (created_at = ?3 AND id_hash < ?4)) \
              ORDER BY created_at DESC, id_hash DESC LIMIT ?5"
@@ -235,6 +326,98 @@ impl SessionDb for D1 {
         let args = [at(now), user, after, hash, JsValue::from(limit)];
         let rows = self.rows(&sql, &args).await?;
         rows.iter().map(Row::session).collect()
+    }
+
+    async fn renew(
+        &self,
+        id_hash: &str,
+        now: Millis,
+        idle_expires_at: Millis,
+        due_until: Millis,
+    ) -> StoreResult<Option<SessionRecord>> {
+        // One statement: of any number of concurrent renewals, one changes the row.
+        let sql = format!(
+            "UPDATE sessions SET idle_expires_at = ?3 \
+             WHERE id_hash = ?1 AND revoked_at IS NULL AND expires_at > ?2 \
+               AND COALESCE(idle_expires_at, expires_at) > ?2 \
+               AND COALESCE(idle_expires_at, expires_at) <= ?4 \
+             RETURNING {SESSION_COLS}"
+        );
+        let args = [text(id_hash), at(now), at(idle_expires_at), at(due_until)];
+        let row = self.first(&sql, &args).await?;
+        row.map(|r| r.session()).transpose()
+    }
+
+    async fn revoke_handle(
+        &self,
+        handle: &SessionHandle,
+        now: Millis,
+    ) -> StoreResult<Option<String>> {
+        let sql = "UPDATE sessions SET revoked_at = COALESCE(revoked_at, ?2) \
+                   WHERE handle = ?1 RETURNING id_hash";
+        let row = self.first(sql, &[text(handle.as_str()), at(now)]).await?;
+        row.map(|r| r.text("id_hash")).transpose()
+    }
+}
+
+impl AccountDb for D1 {
+    async fn revoke_sessions(&self, user: &UserId, now: Millis) -> StoreResult<Vec<String>> {
+        let sql = "UPDATE sessions SET revoked_at = COALESCE(revoked_at, ?2) \
+                   WHERE user_id = ?1 AND expires_at > ?2 RETURNING id_hash";
+        let rows = self.rows(sql, &[text(user.as_str()), at(now)]).await?;
+        rows.iter().map(|r| r.text("id_hash")).collect()
+    }
+
+    async fn erase(&self, user: &UserId, profile: Option<&ProfileId>) -> StoreResult<()> {
+        let mut statements = vec![
+            (
+                "DELETE FROM sessions WHERE user_id = ?1",
+                vec![text(user.as_str())],
+            ),
+            (
+                "DELETE FROM preferences WHERE user_id = ?1",
+                vec![text(user.as_str())],
+            ),
+        ];
+        if let Some(p) = profile {
+            statements.push(("DELETE FROM users WHERE id = ?1", vec![text(p.as_str())]));
+        }
+        self.batch(&statements).await
+    }
+}
+
+impl SchemaDb for D1 {
+    fn expected_version(&self) -> u32 {
+        SCHEMA_VERSION
+    }
+
+    async fn schema(&self) -> StoreResult<Schema> {
+        let sql = "SELECT name FROM sqlite_master WHERE type = 'table' \
+                   AND name IN (?1, ?2, ?3, ?4, ?5, ?6)";
+        let mut args: Vec<JsValue> = TABLES.iter().map(|t| text(t)).collect();
+        args.push(text(MIGRATIONS_TABLE));
+        let rows = self.rows(sql, &args).await?;
+        let present = rows
+            .iter()
+            .map(|r| r.text("name"))
+            .collect::<StoreResult<Vec<String>>>()?;
+        let has = |t: &str| present.iter().any(|p| p == t);
+        let latest_migration = match has(MIGRATIONS_TABLE) {
+            true => {
+                let sql = format!("SELECT name FROM {MIGRATIONS_TABLE} ORDER BY id DESC LIMIT 1");
+                let row = self.first(&sql, &[]).await?;
+                row.map(|r| r.text("name")).transpose()?
+            }
+            false => None,
+        };
+        Ok(Schema {
+            missing_tables: TABLES
+                .iter()
+                .filter(|t| !has(t))
+                .map(|t| t.to_string())
+                .collect(),
+            latest_migration,
+        })
     }
 }
 
@@ -317,5 +500,100 @@ impl CounterDb for D1 {
     async fn prune(&self, before: Millis) -> StoreResult<()> {
         let sql = "DELETE FROM rate_limits WHERE window_start < ?1";
         self.rows(sql, &[at(before)]).await.map(|_| ())
+    }
+}
+
+impl ConfigDb for D1 {
+    async fn head(&self) -> StoreResult<Option<StoredVersion>> {
+        let sql = "SELECT version, document FROM config_history \
+                   WHERE version IS NOT NULL ORDER BY version DESC LIMIT 1";
+        let row = self.first(sql, &[]).await?;
+        row.map(|r| r.stored_version()).transpose()
+    }
+
+    async fn version(&self, version: u64) -> StoreResult<Option<StoredVersion>> {
+        let sql = "SELECT version, document FROM config_history WHERE version = ?1";
+        let row = self.first(sql, &[num(version)]).await?;
+        row.map(|r| r.stored_version()).transpose()
+    }
+
+    async fn append(
+        &self,
+        e: &Entry<'_>,
+        floor: u64,
+        expect: Option<u64>,
+    ) -> StoreResult<Option<u64>> {
+        // One statement, so the check of the head and the insert cannot be interleaved.
+        let sql = "INSERT INTO config_history (version, at, actor, action, base_version, change, document) \
+                   SELECT head + 1, ?1, ?2, ?3, ?4, ?5, ?6 \
+                   FROM (SELECT COALESCE(MAX(version), ?7) AS head FROM config_history) \
+                   WHERE ?8 IS NULL OR head = ?8 \
+                   RETURNING version, document";
+        let args = [
+            at(e.at),
+            text(e.actor),
+            text(e.action.as_str()),
+            num(e.base),
+            text(e.change),
+            text(e.document),
+            num(floor),
+            expect.map_or(JsValue::NULL, num),
+        ];
+        let row = self.first(sql, &args).await?;
+        row.map(|r| r.number("version").map(|v| v as u64))
+            .transpose()
+    }
+
+    async fn refuse(&self, e: &Entry<'_>) -> StoreResult<()> {
+        let sql = "INSERT INTO config_history (version, at, actor, action, base_version, change) \
+                   VALUES (NULL, ?1, ?2, ?3, ?4, ?5)";
+        let args = [
+            at(e.at),
+            text(e.actor),
+            text(e.action.as_str()),
+            num(e.base),
+            text(e.change),
+        ];
+        self.rows(sql, &args).await.map(|_| ())
+    }
+
+    async fn history(&self, before: Option<u64>, limit: u32) -> StoreResult<Vec<HistoryEntry>> {
+        let sql =
+            "SELECT seq, version, at, actor, action, base_version, change FROM config_history \
+                   WHERE ?1 IS NULL OR seq < ?1 ORDER BY seq DESC LIMIT ?2";
+        let args = [before.map_or(JsValue::NULL, num), JsValue::from(limit)];
+        let rows = self.rows(sql, &args).await?;
+        rows.iter().map(Row::history_entry).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_version_is_the_newest_migration() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let newest = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| {
+                let name = e.unwrap().file_name().into_string().unwrap();
+                name.ends_with(".sql")
+                    .then(|| name[..4].parse::<u32>().unwrap())
+            })
+            .max();
+        assert_eq!(newest, Some(SCHEMA_VERSION), "bump d1::SCHEMA_VERSION");
+    }
+
+    #[test]
+    fn every_table_is_created_by_a_migration() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let all: String = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect();
+        for table in TABLES {
+            assert!(all.contains(&format!("CREATE TABLE {table} ")), "{table}");
+        }
     }
 }

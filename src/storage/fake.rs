@@ -1,14 +1,19 @@
 //! In-memory fakes of every storage port, for native tests: [`MemKv`] (the KV port),
-//! [`MemSessions`], [`MemPrefs`], [`MemUsers`] and [`MemCounters`] (the D1 ports), and
-//! [`FakeTimer`]. Each counts its calls and can be told to fail.
+//! [`MemSessions`], [`MemPrefs`], [`MemUsers`], [`MemCounters`], [`MemConfigDb`],
+//! [`MemAccounts`] and [`MemSchema`] (the D1 ports), and [`FakeTimer`]. Each counts its
+//! calls and can be told to fail. [`Hooked`] runs another party's work at an exact point
+//! between calls ([`Interleaving`]), to test races.
 
-use crate::domain::ids::{ProfileId, UserId};
-use crate::domain::kv::{Kv, KvKey, PutOptions};
+use crate::domain::accounts::AccountDb;
+use crate::domain::health::{Schema, SchemaDb};
+use crate::domain::ids::{ProfileId, SessionHandle, UserId};
+use crate::domain::kv::{Kv, KvKey, ListedKey, PutOptions, KV_MAX_LIST_KEYS};
 use crate::domain::prefs::{PrefsDb, PrefsPatch, PrefsRow};
 use crate::domain::ratelimit::CounterDb;
 use crate::domain::sessions::{ListQuery, SessionDb, SessionRecord};
 use crate::domain::time::{Millis, Timer};
 use crate::domain::users::{User, UserDb};
+use crate::domain::versions::{ConfigDb, Entry as HistoryRow, HistoryEntry, StoredVersion};
 use crate::error::{StorageError, StoreResult};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -46,6 +51,8 @@ pub struct MemKv {
     reads: Cell<u32>,
     writes: Cell<u32>,
     deletes: Cell<u32>,
+    lists: Cell<u32>,
+    written: RefCell<Vec<String>>,
     failing: Cell<bool>,
     failing_writes: Cell<u32>,
 }
@@ -78,7 +85,8 @@ impl MemKv {
     pub fn fail(&self, on: bool) {
         self.failing.set(on);
     }
-    /// Makes the next `n` writes fail, as KV refuses a second write to a key in a second.
+    /// Makes the next `n` writes (puts or deletes) fail, as KV refuses a second write to a
+    /// key in a second.
     pub fn fail_next_writes(&self, n: u32) {
         self.failing_writes.set(n);
     }
@@ -94,6 +102,14 @@ impl MemKv {
     pub fn deletes(&self) -> u32 {
         self.deletes.get()
     }
+    /// Listings so far.
+    pub fn lists(&self) -> u32 {
+        self.lists.get()
+    }
+    /// The keys of every write that succeeded so far, in order.
+    pub fn written(&self) -> Vec<String> {
+        self.written.borrow().clone()
+    }
     fn check(&self, counter: &Cell<u32>) -> StoreResult<()> {
         counter.set(counter.get() + 1);
         if self.failing.get() {
@@ -102,12 +118,27 @@ impl MemKv {
             Ok(())
         }
     }
+    fn refuse_write(&self) -> StoreResult<()> {
+        if self.failing_writes.get() > 0 {
+            self.failing_writes.set(self.failing_writes.get() - 1);
+            return Err(StorageError::new("fake KV: too many writes to one key"));
+        }
+        Ok(())
+    }
 }
 
 impl Kv for MemKv {
     async fn get(&self, key: &KvKey) -> StoreResult<Option<String>> {
         self.check(&self.reads)?;
         Ok(self.get_raw(key.as_str()))
+    }
+
+    async fn get_with_metadata(
+        &self,
+        key: &KvKey,
+    ) -> StoreResult<Option<(String, Option<serde_json::Value>)>> {
+        self.check(&self.reads)?;
+        Ok(self.entry(key.as_str()).map(|e| (e.value, e.metadata)))
     }
 
     async fn get_bulk(&self, keys: &[KvKey]) -> StoreResult<HashMap<String, Option<String>>> {
@@ -120,10 +151,7 @@ impl Kv for MemKv {
 
     async fn put(&self, key: &KvKey, value: &str, opts: PutOptions) -> StoreResult<()> {
         self.check(&self.writes)?;
-        if self.failing_writes.get() > 0 {
-            self.failing_writes.set(self.failing_writes.get() - 1);
-            return Err(StorageError::new("fake KV: too many writes to one key"));
-        }
+        self.refuse_write()?;
         let entry = Entry {
             value: value.to_string(),
             ttl: opts.ttl.map(|t| t.seconds()),
@@ -132,13 +160,160 @@ impl Kv for MemKv {
         self.entries
             .borrow_mut()
             .insert(key.as_str().to_string(), entry);
+        self.written.borrow_mut().push(key.as_str().to_string());
         Ok(())
     }
 
     async fn delete(&self, key: &KvKey) -> StoreResult<()> {
         self.check(&self.deletes)?;
+        self.refuse_write()?;
         self.remove(key.as_str());
         Ok(())
+    }
+
+    async fn list(&self, prefix: &KvKey) -> StoreResult<Vec<ListedKey>> {
+        self.check(&self.lists)?;
+        let entries = self.entries.borrow();
+        let mut keys: Vec<ListedKey> = entries
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix.as_str()))
+            .map(|(k, e)| ListedKey {
+                name: k.clone(),
+                metadata: e.metadata.clone(),
+            })
+            .collect();
+        keys.sort_by(|a, b| a.name.cmp(&b.name));
+        keys.truncate(KV_MAX_LIST_KEYS);
+        Ok(keys)
+    }
+}
+
+/// Runs a hook just before the `at`-th call (counting from 0) made through the [`Hooked`]
+/// handles that share it: another isolate's work landing at an exact point of a sequence.
+pub struct Interleaving<'a> {
+    calls: Cell<usize>,
+    at: usize,
+    hook: RefCell<Option<Box<dyn FnOnce() + 'a>>>,
+}
+
+impl<'a> Interleaving<'a> {
+    /// Runs `hook` before call number `at`.
+    pub fn at(at: usize, hook: impl FnOnce() + 'a) -> Self {
+        Interleaving {
+            calls: Cell::new(0),
+            at,
+            hook: RefCell::new(Some(Box::new(hook))),
+        }
+    }
+
+    /// Calls made so far.
+    pub fn calls(&self) -> usize {
+        self.calls.get()
+    }
+
+    /// Runs the hook now if no call has reached it (the other party comes last).
+    pub fn finish(&self) {
+        let hook = self.hook.borrow_mut().take();
+        if let Some(hook) = hook {
+            hook();
+        }
+    }
+
+    fn step(&self) {
+        let n = self.calls.get();
+        self.calls.set(n + 1);
+        if n == self.at {
+            self.finish();
+        }
+    }
+}
+
+/// A fake whose calls step an [`Interleaving`] first.
+pub struct Hooked<'a, 'h, T> {
+    /// The fake answering the calls.
+    pub inner: &'a T,
+    /// The interleaving its calls count in.
+    pub on: &'a Interleaving<'h>,
+}
+
+impl Kv for Hooked<'_, '_, MemKv> {
+    async fn get(&self, key: &KvKey) -> StoreResult<Option<String>> {
+        self.on.step();
+        self.inner.get(key).await
+    }
+
+    async fn get_bulk(&self, keys: &[KvKey]) -> StoreResult<HashMap<String, Option<String>>> {
+        self.on.step();
+        self.inner.get_bulk(keys).await
+    }
+
+    async fn put(&self, key: &KvKey, value: &str, opts: PutOptions) -> StoreResult<()> {
+        self.on.step();
+        self.inner.put(key, value, opts).await
+    }
+
+    async fn delete(&self, key: &KvKey) -> StoreResult<()> {
+        self.on.step();
+        self.inner.delete(key).await
+    }
+
+    async fn list(&self, prefix: &KvKey) -> StoreResult<Vec<ListedKey>> {
+        self.on.step();
+        self.inner.list(prefix).await
+    }
+}
+
+impl SessionDb for Hooked<'_, '_, MemSessions> {
+    async fn insert(&self, s: &SessionRecord) -> StoreResult<()> {
+        self.on.step();
+        self.inner.insert(s).await
+    }
+
+    async fn find(&self, id_hash: &str) -> StoreResult<Option<SessionRecord>> {
+        self.on.step();
+        self.inner.find(id_hash).await
+    }
+
+    async fn revoke(&self, id_hash: &str, now: Millis) -> StoreResult<bool> {
+        self.on.step();
+        self.inner.revoke(id_hash, now).await
+    }
+
+    async fn revoke_user(&self, user: &UserId, now: Millis) -> StoreResult<Vec<String>> {
+        self.on.step();
+        self.inner.revoke_user(user, now).await
+    }
+
+    async fn list(
+        &self,
+        q: &ListQuery,
+        now: Millis,
+        limit: u32,
+    ) -> StoreResult<Vec<SessionRecord>> {
+        self.on.step();
+        self.inner.list(q, now, limit).await
+    }
+
+    async fn renew(
+        &self,
+        id_hash: &str,
+        now: Millis,
+        idle_expires_at: Millis,
+        due_until: Millis,
+    ) -> StoreResult<Option<SessionRecord>> {
+        self.on.step();
+        self.inner
+            .renew(id_hash, now, idle_expires_at, due_until)
+            .await
+    }
+
+    async fn revoke_handle(
+        &self,
+        handle: &SessionHandle,
+        now: Millis,
+    ) -> StoreResult<Option<String>> {
+        self.on.step();
+        self.inner.revoke_handle(handle, now).await
     }
 }
 
@@ -170,6 +345,8 @@ pub struct MemSessions {
     pub rows: RefCell<Vec<SessionRecord>>,
     /// Query counter and failure switch.
     pub db: FakeDb,
+    /// Renewals that changed a row.
+    pub renewals: Cell<u32>,
 }
 
 impl SessionDb for MemSessions {
@@ -230,6 +407,41 @@ impl SessionDb for MemSessions {
         rows.sort_by(|a, b| (b.created_at, &b.id_hash).cmp(&(a.created_at, &a.id_hash)));
         rows.truncate(limit as usize);
         Ok(rows)
+    }
+
+    async fn renew(
+        &self,
+        id_hash: &str,
+        now: Millis,
+        idle_expires_at: Millis,
+        due_until: Millis,
+    ) -> StoreResult<Option<SessionRecord>> {
+        self.db.query()?;
+        let mut rows = self.rows.borrow_mut();
+        let row = rows
+            .iter_mut()
+            .find(|r| r.id_hash == id_hash && r.is_valid(now) && r.idle_expires_at <= due_until);
+        Ok(row.map(|r| {
+            r.idle_expires_at = idle_expires_at;
+            self.renewals.set(self.renewals.get() + 1);
+            r.clone()
+        }))
+    }
+
+    async fn revoke_handle(
+        &self,
+        handle: &SessionHandle,
+        now: Millis,
+    ) -> StoreResult<Option<String>> {
+        self.db.query()?;
+        let mut rows = self.rows.borrow_mut();
+        let row = rows
+            .iter_mut()
+            .find(|r| r.handle.as_deref() == Some(handle.as_str()));
+        Ok(row.map(|r| {
+            r.revoked_at = r.revoked_at.or(Some(now));
+            r.id_hash.clone()
+        }))
     }
 }
 
@@ -320,6 +532,205 @@ impl CounterDb for MemCounters {
             .borrow_mut()
             .retain(|(_, start), _| *start >= before);
         Ok(())
+    }
+}
+
+/// One row of the config history.
+#[derive(Debug, Clone)]
+pub struct ConfigRow {
+    /// The version; `None` for a refused attempt.
+    pub version: Option<u64>,
+    /// When.
+    pub at: Millis,
+    /// The actor's fingerprint.
+    pub actor: String,
+    /// `put`, `patch` or `rollback`.
+    pub action: String,
+    /// The base version.
+    pub base: u64,
+    /// The request body.
+    pub change: String,
+    /// The full document; `None` for a refused attempt.
+    pub document: Option<String>,
+}
+
+/// The config history table. It can simulate another admin's commit landing just before
+/// (or just after) the next append.
+#[derive(Default)]
+pub struct MemConfigDb {
+    /// The rows, in order (position + 1 is the row's `seq`).
+    pub rows: RefCell<Vec<ConfigRow>>,
+    /// Query counter and failure switch.
+    pub db: FakeDb,
+    before_next_append: RefCell<Option<String>>,
+    after_next_append: RefCell<Option<String>>,
+}
+
+impl MemConfigDb {
+    /// Commits a version holding `document` right before the next append is checked.
+    pub fn interleave_once(&self, document: &str) {
+        *self.before_next_append.borrow_mut() = Some(document.to_string());
+    }
+    /// Commits a version holding `document` right after the next successful append.
+    pub fn commit_after_next_append(&self, document: &str) {
+        *self.after_next_append.borrow_mut() = Some(document.to_string());
+    }
+    fn head_or(&self, floor: u64) -> u64 {
+        let rows = self.rows.borrow();
+        rows.iter().filter_map(|r| r.version).max().unwrap_or(floor)
+    }
+    fn push(&self, version: Option<u64>, e: &HistoryRow<'_>, document: Option<&str>) {
+        self.rows.borrow_mut().push(ConfigRow {
+            version,
+            at: e.at,
+            actor: e.actor.to_string(),
+            action: e.action.as_str().to_string(),
+            base: e.base,
+            change: e.change.to_string(),
+            document: document.map(str::to_string),
+        });
+    }
+    fn other_admin(&self, floor: u64, document: Option<String>, e: &HistoryRow<'_>) {
+        if let Some(doc) = document {
+            let other = HistoryRow {
+                actor: "other",
+                ..e.clone()
+            };
+            self.push(Some(self.head_or(floor) + 1), &other, Some(&doc));
+        }
+    }
+    fn stored(r: &ConfigRow) -> Option<StoredVersion> {
+        Some(StoredVersion {
+            version: r.version?,
+            document: r.document.clone()?,
+        })
+    }
+}
+
+impl ConfigDb for MemConfigDb {
+    async fn head(&self) -> StoreResult<Option<StoredVersion>> {
+        self.db.query()?;
+        let rows = self.rows.borrow();
+        Ok(rows
+            .iter()
+            .filter(|r| r.version.is_some())
+            .max_by_key(|r| r.version)
+            .and_then(Self::stored))
+    }
+
+    async fn version(&self, version: u64) -> StoreResult<Option<StoredVersion>> {
+        self.db.query()?;
+        let rows = self.rows.borrow();
+        Ok(rows
+            .iter()
+            .find(|r| r.version == Some(version))
+            .and_then(Self::stored))
+    }
+
+    async fn append(
+        &self,
+        e: &HistoryRow<'_>,
+        floor: u64,
+        expect: Option<u64>,
+    ) -> StoreResult<Option<u64>> {
+        self.db.query()?;
+        self.other_admin(floor, self.before_next_append.take(), e);
+        let head = self.head_or(floor);
+        if expect.is_some_and(|x| x != head) {
+            return Ok(None);
+        }
+        self.push(Some(head + 1), e, Some(e.document));
+        self.other_admin(floor, self.after_next_append.take(), e);
+        Ok(Some(head + 1))
+    }
+
+    async fn refuse(&self, e: &HistoryRow<'_>) -> StoreResult<()> {
+        self.db.query()?;
+        self.push(None, e, None);
+        Ok(())
+    }
+
+    async fn history(&self, before: Option<u64>, limit: u32) -> StoreResult<Vec<HistoryEntry>> {
+        self.db.query()?;
+        let rows = self.rows.borrow();
+        let entries = rows.iter().enumerate().rev().map(|(i, r)| HistoryEntry {
+            seq: i as u64 + 1,
+            version: r.version,
+            outcome: if r.version.is_some() {
+                "applied"
+            } else {
+                "refused"
+            },
+            at: r.at,
+            actor: r.actor.clone(),
+            action: r.action.clone(),
+            base_version: r.base,
+            change: serde_json::from_str(&r.change).unwrap_or_default(),
+        });
+        Ok(entries
+            .filter(|e| before.is_none_or(|b| e.seq < b))
+            .take(limit as usize)
+            .collect())
+    }
+}
+
+/// The sessions, preferences and users tables together, for account deletion. Its own
+/// failure switch fails the deletion's queries only.
+#[derive(Default)]
+pub struct MemAccounts {
+    /// The sessions table.
+    pub sessions: MemSessions,
+    /// The preferences table.
+    pub prefs: MemPrefs,
+    /// The users table.
+    pub users: MemUsers,
+    /// Query counter and failure switch of the deletion's own queries.
+    pub db: FakeDb,
+}
+
+impl AccountDb for MemAccounts {
+    async fn revoke_sessions(&self, user: &UserId, now: Millis) -> StoreResult<Vec<String>> {
+        self.db.query()?;
+        let mut out = Vec::new();
+        for r in self.sessions.rows.borrow_mut().iter_mut() {
+            if r.user_id == user.as_str() && now < r.expires_at {
+                r.revoked_at = r.revoked_at.or(Some(now));
+                out.push(r.id_hash.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    async fn erase(&self, user: &UserId, profile: Option<&ProfileId>) -> StoreResult<()> {
+        self.db.query()?;
+        let id = user.as_str();
+        self.sessions.rows.borrow_mut().retain(|r| r.user_id != id);
+        self.prefs.rows.borrow_mut().remove(id);
+        if let Some(p) = profile {
+            self.users.rows.borrow_mut().remove(p.as_str());
+        }
+        Ok(())
+    }
+}
+
+/// A D1 schema as the self-check sees it: `None` fails the query.
+#[derive(Debug, Default)]
+pub struct MemSchema {
+    /// What the query answers.
+    pub schema: Option<Schema>,
+    /// The schema version the code needs.
+    pub expected: u32,
+}
+
+impl SchemaDb for MemSchema {
+    fn expected_version(&self) -> u32 {
+        self.expected
+    }
+
+    async fn schema(&self) -> StoreResult<Schema> {
+        self.schema
+            .clone()
+            .ok_or_else(|| StorageError::new("fake D1 failure"))
     }
 }
 

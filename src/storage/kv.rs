@@ -3,7 +3,7 @@
 //! panic.
 
 use crate::clock::now_ms;
-use crate::domain::kv::{Kv, KvKey, PutOptions};
+use crate::domain::kv::{Kv, KvKey, ListedKey, PutOptions, KV_MAX_LIST_KEYS};
 use crate::error::{StorageError, StoreResult};
 use crate::storage::describe;
 use crate::storage::meter::{KvOp, Meter};
@@ -23,12 +23,28 @@ export async function getMany(namespace, keysJson) {
   const keys = JSON.parse(keysJson);
   const found = await namespace.get(keys, 'text');
   return JSON.stringify(keys.map((key) => found.get(key) ?? null));
+}
+export async function getWithMetadata(namespace, key) {
+  const { value, metadata } = await namespace.getWithMetadata(key, 'text');
+  return value === null ? null : JSON.stringify([value, metadata ?? null]);
+}
+export async function listKeys(namespace, prefix, limit) {
+  const { keys } = await namespace.list({ prefix, limit });
+  return JSON.stringify(keys.map((k) => [k.name, k.metadata ?? null]));
 }")]
 extern "C" {
     /// A bulk read whose keys and values cross between Wasm and JS as one JSON text each way,
     /// rather than one string per key and per value.
     #[wasm_bindgen(js_name = getMany, catch)]
     fn get_many_json(namespace: &KvNamespace, keys_json: &str) -> Result<Promise, JsValue>;
+
+    /// A read with metadata, as the JSON text `[value, metadata]` (`null` if absent).
+    #[wasm_bindgen(js_name = getWithMetadata, catch)]
+    fn get_with_metadata_json(namespace: &KvNamespace, key: &str) -> Result<Promise, JsValue>;
+
+    /// A listing of at most `limit` keys, as the JSON text `[[name, metadata], ...]`.
+    #[wasm_bindgen(js_name = listKeys, catch)]
+    fn list_json(namespace: &KvNamespace, prefix: &str, limit: u32) -> Result<Promise, JsValue>;
 }
 
 #[wasm_bindgen]
@@ -104,6 +120,20 @@ impl Kv for WorkersKv {
         Ok(value.as_string())
     }
 
+    async fn get_with_metadata(
+        &self,
+        key: &KvKey,
+    ) -> StoreResult<Option<(String, Option<serde_json::Value>)>> {
+        let store = self.store()?;
+        let found = self.run(KvOp::Read, get_with_metadata_json(store, key.as_str()));
+        match found.await?.as_string() {
+            Some(json) => serde_json::from_str(&json)
+                .map(Some)
+                .map_err(|e| StorageError(format!("KV read with metadata: {e}"))),
+            None => Ok(None),
+        }
+    }
+
     async fn get_bulk(&self, keys: &[KvKey]) -> StoreResult<HashMap<String, Option<String>>> {
         if keys.is_empty() {
             return Ok(HashMap::new());
@@ -141,5 +171,18 @@ impl Kv for WorkersKv {
         let store = self.store()?;
         let call = store.delete_key(key.as_str());
         self.run(KvOp::Delete, call).await.map(|_| ())
+    }
+
+    async fn list(&self, prefix: &KvKey) -> StoreResult<Vec<ListedKey>> {
+        let store = self.store()?;
+        let call = list_json(store, prefix.as_str(), KV_MAX_LIST_KEYS as u32);
+        let json = self.run(KvOp::List, call).await?.as_string();
+        let keys: Vec<(String, Option<serde_json::Value>)> =
+            serde_json::from_str(json.as_deref().unwrap_or("[]"))
+                .map_err(|e| StorageError(format!("KV list: {e}")))?;
+        Ok(keys
+            .into_iter()
+            .map(|(name, metadata)| ListedKey { name, metadata })
+            .collect())
     }
 }

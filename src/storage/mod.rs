@@ -3,7 +3,7 @@
 //!
 //! * [`kv::WorkersKv`] implements [`crate::domain::kv::Kv`].
 //! * [`d1::D1`] implements the D1 ports each domain module defines (`SessionDb`, `PrefsDb`,
-//!   `UserDb`, `CounterDb`).
+//!   `UserDb`, `CounterDb`, `ConfigDb`).
 //! * [`meter::Meter`] counts the work of one request.
 //! * `fake` holds the in-memory fakes of all of them (tests, or the `fakes` feature).
 

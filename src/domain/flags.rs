@@ -1,0 +1,907 @@
+//! Feature flags: their definitions in the config, validation that names the bad field, and
+//! evaluation against a context. Evaluation is pure: it reads the parsed config and the
+//! context, takes no storage port and does no I/O.
+//!
+//! A flag is either a boolean (on or off for everyone, as it always was) or an object:
+//!
+//! ```json
+//! {"variants": {"on": true, "off": false},
+//!  "defaultVariant": "off",
+//!  "rules": [{"when": {"country": {"in": ["NL", "BE"]}}, "variant": "on"}],
+//!  "rollout": {"on": 30, "off": 70},
+//!  "enabled": true}
+//! ```
+//!
+//! Evaluation, in order: a disabled flag answers `defaultVariant` (`DISABLED`); else the
+//! first rule whose conditions all hold (`TARGETING_MATCH`); else the rollout, by sticky
+//! bucketing on `targetingKey` ([`crate::domain::bucket`], `SPLIT`); else `defaultVariant`
+//! (`STATIC` for a flag without rules or rollout, `DEFAULT` when they gave no answer). A
+//! condition on an attribute the context does not have never holds (`notIn` included).
+//! A rollout that needs a `targetingKey` the context lacks is an evaluation error
+//! (`TARGETING_KEY_MISSING`), unless one variant has the whole rollout.
+
+use crate::domain::bucket::{self, Share};
+use crate::domain::ids::FlagName;
+use crate::domain::json::deny_unknown;
+use crate::error::{ApiError, ApiResult};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// At most this many variants per flag.
+pub const MAX_VARIANTS: usize = 16;
+/// At most this many rules per flag.
+pub const MAX_RULES: usize = 32;
+/// At most this many conditions per rule.
+pub const MAX_CONDITIONS: usize = 8;
+/// At most this many values in an `in` or `notIn` list.
+pub const MAX_LIST_VALUES: usize = 100;
+/// A variant's value, as JSON, is at most this many bytes.
+pub const MAX_VALUE_BYTES: usize = 1024;
+
+/// Why a flag answered what it did (OpenFeature's resolution reasons).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Reason {
+    /// A boolean flag, or an object flag without rules or rollout.
+    Static,
+    /// A rule matched the context.
+    TargetingMatch,
+    /// The rollout chose by bucketing the `targetingKey`.
+    Split,
+    /// No rule matched and there is no rollout: `defaultVariant`.
+    Default,
+    /// The flag is disabled: `defaultVariant`.
+    Disabled,
+    /// The evaluation failed: `defaultVariant`, and an error code says why.
+    Error,
+}
+
+/// Why an evaluation failed (OpenFeature's error codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvalError {
+    /// The rollout needs a `targetingKey` and the context has none.
+    TargetingKeyMissing,
+}
+
+impl EvalError {
+    /// The OpenFeature error code.
+    pub fn code(self) -> &'static str {
+        match self {
+            EvalError::TargetingKeyMissing => "TARGETING_KEY_MISSING",
+        }
+    }
+
+    /// A description for the caller.
+    pub fn details(self) -> &'static str {
+        match self {
+            EvalError::TargetingKeyMissing => {
+                "the flag's rollout needs a targetingKey in the context"
+            }
+        }
+    }
+}
+
+/// The answer of one flag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation<'a> {
+    /// The variant's value.
+    pub value: &'a Value,
+    /// The variant's name (`on`/`off` for a boolean flag).
+    pub variant: &'a str,
+    /// Why.
+    pub reason: Reason,
+    /// The index of the rule that matched, for `TARGETING_MATCH`.
+    pub rule: Option<usize>,
+}
+
+/// What a flag is evaluated against: an optional `targetingKey` and attributes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EvalContext {
+    /// The key sticky bucketing hashes.
+    pub targeting_key: Option<String>,
+    /// Every other attribute.
+    pub attributes: Map<String, Value>,
+}
+
+impl EvalContext {
+    /// The OpenFeature context object: `targetingKey`, if present, must be a string.
+    pub fn from_json(context: &Value) -> ApiResult<Self> {
+        let obj = context
+            .as_object()
+            .ok_or_else(|| ApiError::invalid("context", "must be an object"))?;
+        let mut attributes = obj.clone();
+        let targeting_key = match attributes.remove("targetingKey") {
+            None => None,
+            Some(Value::String(s)) => Some(s),
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "context.targetingKey",
+                    "must be a string",
+                ))
+            }
+        };
+        Ok(EvalContext {
+            targeting_key,
+            attributes,
+        })
+    }
+
+    /// A context from query parameters: `targetingKey` and string attributes.
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> ApiResult<Self> {
+        let mut context = EvalContext::default();
+        for (k, v) in pairs {
+            FlagName::parse(&format!("query.{k}"), &k)?;
+            if k == "targetingKey" {
+                context.targeting_key = Some(v);
+            } else {
+                context.attributes.insert(k, Value::String(v));
+            }
+        }
+        Ok(context)
+    }
+
+    fn attribute(&self, name: &str) -> Option<Value> {
+        match name {
+            "targetingKey" => self.targeting_key.clone().map(Value::String),
+            _ => self.attributes.get(name).cloned(),
+        }
+    }
+}
+
+/// One flag of the config.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Flag {
+    /// On or off for everyone.
+    Bool(bool),
+    /// Variants, rules, rollout.
+    Variants(Box<FlagDef>),
+}
+
+/// A flag with variants.
+#[derive(Debug, Clone)]
+pub struct FlagDef {
+    /// Variant name → value (ordered by name).
+    pub variants: Map<String, Value>,
+    /// The variant answered when nothing else decides, and when disabled.
+    pub default_variant: String,
+    /// Targeting rules, in order.
+    pub rules: Vec<Rule>,
+    /// The percentage rollout, if any.
+    pub rollout: Option<Vec<Share>>,
+    /// Whether the flag is evaluated at all.
+    pub enabled: bool,
+}
+
+impl PartialEq for FlagDef {
+    fn eq(&self, other: &Self) -> bool {
+        let shares = |d: &FlagDef| -> Option<Vec<(String, u32)>> {
+            d.rollout
+                .as_ref()
+                .map(|r| r.iter().map(|s| (s.variant.clone(), s.weight)).collect())
+        };
+        self.variants == other.variants
+            && self.default_variant == other.default_variant
+            && self.rules == other.rules
+            && shares(self) == shares(other)
+            && self.enabled == other.enabled
+    }
+}
+
+/// A targeting rule: every condition must hold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// Attribute → condition, ordered by attribute.
+    pub when: Vec<(String, Condition)>,
+    /// The variant answered when the rule matches.
+    pub variant: String,
+}
+
+/// A condition on one attribute.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    /// The attribute equals one of these.
+    In(Vec<Value>),
+    /// The attribute is present and equals none of these.
+    NotIn(Vec<Value>),
+    /// The attribute equals this.
+    Equals(Value),
+}
+
+/// JSON equality where numbers compare by value (`1` equals `1.0`).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
+}
+
+impl Condition {
+    fn holds(&self, attribute: Option<&Value>) -> bool {
+        let Some(v) = attribute else {
+            return false;
+        };
+        match self {
+            Condition::In(list) => list.iter().any(|x| same(x, v)),
+            Condition::NotIn(list) => !list.iter().any(|x| same(x, v)),
+            Condition::Equals(x) => same(x, v),
+        }
+    }
+}
+
+static BOOL_VALUES: [Value; 2] = [Value::Bool(false), Value::Bool(true)];
+
+impl Flag {
+    /// Parses one entry of `featureFlags`; `field` is `featureFlags.<name>`, `name` the flag.
+    pub fn parse(field: &str, name: &str, v: &Value) -> ApiResult<Flag> {
+        match v {
+            Value::Bool(b) => Ok(Flag::Bool(*b)),
+            Value::Object(obj) => Ok(Flag::Variants(Box::new(FlagDef::parse(field, name, obj)?))),
+            _ => Err(ApiError::invalid(
+                field,
+                "must be a boolean or a flag object",
+            )),
+        }
+    }
+
+    /// Evaluates the flag named `name` against `context`.
+    pub fn evaluate(&self, context: &EvalContext) -> Result<Evaluation<'_>, EvalError> {
+        match self {
+            Flag::Bool(b) => Ok(Evaluation {
+                value: &BOOL_VALUES[usize::from(*b)],
+                variant: if *b { "on" } else { "off" },
+                reason: Reason::Static,
+                rule: None,
+            }),
+            Flag::Variants(def) => def.evaluate(context),
+        }
+    }
+
+    /// The answer when evaluation fails: the default variant (`false` for a boolean flag).
+    pub fn fallback(&self) -> Evaluation<'_> {
+        match self {
+            Flag::Bool(_) => Evaluation {
+                value: &BOOL_VALUES[0],
+                variant: "off",
+                reason: Reason::Error,
+                rule: None,
+            },
+            Flag::Variants(def) => Evaluation {
+                reason: Reason::Error,
+                ..def.answer(&def.default_variant, Reason::Error)
+            },
+        }
+    }
+
+    /// The flag as one boolean for `context`: the answer's value when it is a boolean (the
+    /// default variant's when evaluation fails), else whether the flag is enabled.
+    pub fn is_on(&self, context: &EvalContext) -> bool {
+        let e = self.evaluate(context).unwrap_or_else(|_| self.fallback());
+        e.value.as_bool().unwrap_or_else(|| self.is_enabled())
+    }
+
+    /// Whether the flag is switched on: a boolean flag's value, an object flag's `enabled`.
+    pub fn is_enabled(&self) -> bool {
+        match self {
+            Flag::Bool(b) => *b,
+            Flag::Variants(def) => def.enabled,
+        }
+    }
+}
+
+impl FlagDef {
+    fn answer<'a>(&'a self, variant: &'a str, reason: Reason) -> Evaluation<'a> {
+        Evaluation {
+            value: self.variants.get(variant).unwrap_or(&Value::Null),
+            variant,
+            reason,
+            rule: None,
+        }
+    }
+
+    fn evaluate(&self, context: &EvalContext) -> Result<Evaluation<'_>, EvalError> {
+        if !self.enabled {
+            return Ok(self.answer(&self.default_variant, Reason::Disabled));
+        }
+        for (i, rule) in self.rules.iter().enumerate() {
+            let hit = rule
+                .when
+                .iter()
+                .all(|(attr, cond)| cond.holds(context.attribute(attr).as_ref()));
+            if hit {
+                let answer = self.answer(&rule.variant, Reason::TargetingMatch);
+                return Ok(Evaluation {
+                    rule: Some(i),
+                    ..answer
+                });
+            }
+        }
+        let Some(shares) = &self.rollout else {
+            let reason = match self.rules.is_empty() {
+                true => Reason::Static,
+                false => Reason::Default,
+            };
+            return Ok(self.answer(&self.default_variant, reason));
+        };
+        let mut weighted = shares.iter().filter(|s| s.weight > 0);
+        let key = match (&context.targeting_key, weighted.next(), weighted.next()) {
+            (Some(key), _, _) => key.as_str(),
+            (None, Some(only), None) => return Ok(self.answer(&only.variant, Reason::Split)),
+            (None, _, _) => return Err(EvalError::TargetingKeyMissing),
+        };
+        let variant = bucket::choose(shares, key).unwrap_or(&self.default_variant);
+        Ok(self.answer(variant, Reason::Split))
+    }
+
+    fn parse(field: &str, name: &str, obj: &Map<String, Value>) -> ApiResult<FlagDef> {
+        const FIELDS: [&str; 5] = ["variants", "defaultVariant", "rules", "rollout", "enabled"];
+        deny_unknown(obj, &FIELDS, &format!("{field}."))?;
+        let variants = parse_variants(&format!("{field}.variants"), obj.get("variants"))?;
+        let known = |f: &str, v: &Value| -> ApiResult<String> {
+            let s = v
+                .as_str()
+                .ok_or_else(|| ApiError::invalid(f, "must be a string"))?;
+            match variants.contains_key(s) {
+                true => Ok(s.to_string()),
+                false => Err(ApiError::invalid(f, &format!("unknown variant {s:?}"))),
+            }
+        };
+        let default_field = format!("{field}.defaultVariant");
+        let default_variant = match obj.get("defaultVariant") {
+            Some(v) => known(&default_field, v)?,
+            None => return Err(ApiError::invalid(&default_field, "is required")),
+        };
+        let rules = match obj.get("rules") {
+            Some(v) => parse_rules(&format!("{field}.rules"), v, &known)?,
+            None => Vec::new(),
+        };
+        let rollout = match obj.get("rollout") {
+            Some(v) => Some(parse_rollout(field, name, v, &variants)?),
+            None => None,
+        };
+        let enabled = match obj.get("enabled") {
+            Some(v) => v.as_bool().ok_or_else(|| {
+                ApiError::invalid(&format!("{field}.enabled"), "must be a boolean")
+            })?,
+            None => true,
+        };
+        Ok(FlagDef {
+            variants,
+            default_variant,
+            rules,
+            rollout,
+            enabled,
+        })
+    }
+}
+
+/// The JSON type of a variant value, for the rule that all variants share one.
+fn kind(v: &Value) -> Option<&'static str> {
+    match v {
+        Value::Bool(_) => Some("boolean"),
+        Value::String(_) => Some("string"),
+        Value::Number(_) => Some("number"),
+        Value::Object(_) => Some("object"),
+        Value::Null | Value::Array(_) => None,
+    }
+}
+
+fn parse_variants(field: &str, v: Option<&Value>) -> ApiResult<Map<String, Value>> {
+    let obj = v
+        .ok_or_else(|| ApiError::invalid(field, "is required"))?
+        .as_object()
+        .ok_or_else(|| ApiError::invalid(field, "must be an object of variant name to value"))?;
+    if obj.is_empty() || obj.len() > MAX_VARIANTS {
+        let problem = format!("must have 1 to {MAX_VARIANTS} variants");
+        return Err(ApiError::invalid(field, &problem));
+    }
+    let mut first_kind = None;
+    for (name, value) in obj {
+        let f = format!("{field}.{name}");
+        FlagName::parse(&f, name)?;
+        let k = kind(value)
+            .ok_or_else(|| ApiError::invalid(&f, "must be a boolean, string, number or object"))?;
+        if *first_kind.get_or_insert(k) != k {
+            let problem = format!(
+                "must be a {} like the other variants",
+                first_kind.unwrap_or(k)
+            );
+            return Err(ApiError::invalid(&f, &problem));
+        }
+        if value.to_string().len() > MAX_VALUE_BYTES {
+            let problem = format!("must be at most {MAX_VALUE_BYTES} bytes of JSON");
+            return Err(ApiError::invalid(&f, &problem));
+        }
+    }
+    Ok(obj.clone())
+}
+
+fn parse_rules(
+    field: &str,
+    v: &Value,
+    known: &dyn Fn(&str, &Value) -> ApiResult<String>,
+) -> ApiResult<Vec<Rule>> {
+    let list = v
+        .as_array()
+        .ok_or_else(|| ApiError::invalid(field, "must be an array"))?;
+    if list.len() > MAX_RULES {
+        return Err(ApiError::invalid(
+            field,
+            &format!("must have at most {MAX_RULES} rules"),
+        ));
+    }
+    let mut rules = Vec::with_capacity(list.len());
+    for (i, rule) in list.iter().enumerate() {
+        let f = format!("{field}[{i}]");
+        let obj = rule
+            .as_object()
+            .ok_or_else(|| ApiError::invalid(&f, "must be an object"))?;
+        deny_unknown(obj, &["when", "variant"], &format!("{f}."))?;
+        let variant_field = format!("{f}.variant");
+        let variant = obj
+            .get("variant")
+            .ok_or_else(|| ApiError::invalid(&variant_field, "is required"))?;
+        rules.push(Rule {
+            when: parse_when(&format!("{f}.when"), obj.get("when"))?,
+            variant: known(&variant_field, variant)?,
+        });
+    }
+    Ok(rules)
+}
+
+fn parse_when(field: &str, v: Option<&Value>) -> ApiResult<Vec<(String, Condition)>> {
+    let obj = v
+        .ok_or_else(|| ApiError::invalid(field, "is required"))?
+        .as_object()
+        .ok_or_else(|| ApiError::invalid(field, "must be an object of attribute to condition"))?;
+    if obj.is_empty() || obj.len() > MAX_CONDITIONS {
+        let problem = format!("must have 1 to {MAX_CONDITIONS} conditions");
+        return Err(ApiError::invalid(field, &problem));
+    }
+    let mut when = Vec::with_capacity(obj.len());
+    for (attr, cond) in obj {
+        let f = format!("{field}.{attr}");
+        FlagName::parse(&f, attr)?;
+        when.push((attr.clone(), parse_condition(&f, cond)?));
+    }
+    Ok(when)
+}
+
+fn scalar(field: &str, v: &Value) -> ApiResult<Value> {
+    match v {
+        Value::String(_) | Value::Number(_) | Value::Bool(_) => Ok(v.clone()),
+        _ => Err(ApiError::invalid(
+            field,
+            "must be a string, number or boolean",
+        )),
+    }
+}
+
+fn parse_condition(field: &str, v: &Value) -> ApiResult<Condition> {
+    let obj = v.as_object().filter(|o| o.len() == 1).ok_or_else(|| {
+        ApiError::invalid(
+            field,
+            "must be one of {\"in\": [...]}, {\"notIn\": [...]}, {\"equals\": value}",
+        )
+    })?;
+    let (op, arg) = obj
+        .iter()
+        .next()
+        .ok_or_else(|| ApiError::invalid(field, "is empty"))?;
+    let f = format!("{field}.{op}");
+    let list = || -> ApiResult<Vec<Value>> {
+        let items = arg
+            .as_array()
+            .filter(|a| !a.is_empty() && a.len() <= MAX_LIST_VALUES)
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    &f,
+                    &format!("must be an array of 1 to {MAX_LIST_VALUES} values"),
+                )
+            })?;
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, x)| scalar(&format!("{f}[{i}]"), x))
+            .collect()
+    };
+    match op.as_str() {
+        "in" => Ok(Condition::In(list()?)),
+        "notIn" => Ok(Condition::NotIn(list()?)),
+        "equals" => Ok(Condition::Equals(scalar(&f, arg)?)),
+        _ => Err(ApiError::invalid(
+            &f,
+            "unknown condition (in, notIn, equals)",
+        )),
+    }
+}
+
+fn parse_rollout(
+    field: &str,
+    name: &str,
+    v: &Value,
+    variants: &Map<String, Value>,
+) -> ApiResult<Vec<Share>> {
+    let field = format!("{field}.rollout");
+    let obj = v
+        .as_object()
+        .ok_or_else(|| ApiError::invalid(&field, "must be an object of variant to percentage"))?;
+    let mut shares = Vec::with_capacity(obj.len());
+    let mut total = 0u64;
+    for (variant, pct) in obj {
+        let f = format!("{field}.{variant}");
+        if !variants.contains_key(variant) {
+            return Err(ApiError::invalid(
+                &f,
+                &format!("unknown variant {variant:?}"),
+            ));
+        }
+        let p = pct
+            .as_u64()
+            .filter(|p| *p <= 100)
+            .ok_or_else(|| ApiError::invalid(&f, "must be an integer percentage from 0 to 100"))?;
+        total += p;
+        shares.push(Share::new(name, variant, p as u32));
+    }
+    if total != 100 {
+        let problem = format!("percentages must sum to 100 (they sum to {total})");
+        return Err(ApiError::invalid(&field, &problem));
+    }
+    Ok(shares)
+}
+
+// ---------------------------------------------------------------------------------------
+// Back to JSON, exactly as written (defaults filled in).
+
+impl Serialize for Flag {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Flag::Bool(b) => s.serialize_bool(*b),
+            Flag::Variants(def) => def.serialize(s),
+        }
+    }
+}
+
+impl Serialize for FlagDef {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("variants", &self.variants)?;
+        m.serialize_entry("defaultVariant", &self.default_variant)?;
+        m.serialize_entry("rules", &self.rules)?;
+        if let Some(shares) = &self.rollout {
+            m.serialize_entry(
+                "rollout",
+                &Pairs(shares.iter().map(|s| (&s.variant, s.weight))),
+            )?;
+        }
+        m.serialize_entry("enabled", &self.enabled)?;
+        m.end()
+    }
+}
+
+/// Key-value pairs serialised as a JSON object.
+struct Pairs<I>(I);
+
+impl<K: Serialize, V: Serialize, I: Iterator<Item = (K, V)> + Clone> Serialize for Pairs<I> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.clone())
+    }
+}
+
+impl Serialize for Rule {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(2))?;
+        let when = self.when.iter().map(|(a, c)| (a, c));
+        m.serialize_entry("when", &Pairs(when))?;
+        m.serialize_entry("variant", &self.variant)?;
+        m.end()
+    }
+}
+
+impl Serialize for Condition {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(1))?;
+        match self {
+            Condition::In(list) => m.serialize_entry("in", list)?,
+            Condition::NotIn(list) => m.serialize_entry("notIn", list)?,
+            Condition::Equals(v) => m.serialize_entry("equals", v)?,
+        }
+        m.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn flag(v: Value) -> Flag {
+        Flag::parse("featureFlags.f", "f", &v).unwrap()
+    }
+
+    fn context(v: Value) -> EvalContext {
+        EvalContext::from_json(&v).unwrap()
+    }
+
+    fn checkout() -> Flag {
+        flag(json!({
+            "variants": {"on": true, "off": false},
+            "defaultVariant": "off",
+            "rules": [
+                {"when": {"country": {"in": ["NL", "BE"]}}, "variant": "on"},
+                {"when": {"plan": {"equals": "free"}, "beta": {"equals": true}}, "variant": "off"},
+                {"when": {"tier": {"notIn": [1, 2]}}, "variant": "on"},
+            ],
+            "rollout": {"on": 30, "off": 70},
+        }))
+    }
+
+    #[test]
+    fn booleans_stay_static() {
+        let (on, off) = (flag(json!(true)), flag(json!(false)));
+        let e = on.evaluate(&EvalContext::default()).unwrap();
+        assert_eq!(
+            (e.value, e.variant, e.reason),
+            (&json!(true), "on", Reason::Static)
+        );
+        let e = off.evaluate(&EvalContext::default()).unwrap();
+        assert_eq!((e.value, e.variant), (&json!(false), "off"));
+    }
+
+    #[test]
+    fn rules_in_order_first_match_wins() {
+        let f = checkout();
+        let e = f
+            .evaluate(&context(
+                json!({"targetingKey": "u", "country": "NL", "plan": "free", "beta": true}),
+            ))
+            .unwrap();
+        assert_eq!(
+            (e.variant, e.reason, e.rule),
+            ("on", Reason::TargetingMatch, Some(0))
+        );
+        let e = f
+            .evaluate(&context(
+                json!({"targetingKey": "u", "plan": "free", "beta": true}),
+            ))
+            .unwrap();
+        assert_eq!((e.variant, e.rule), ("off", Some(1)));
+        let e = f
+            .evaluate(&context(json!({"targetingKey": "u", "tier": 3.0})))
+            .unwrap();
+        assert_eq!((e.variant, e.rule), ("on", Some(2)));
+        // 2.0 equals 2: numbers compare by value; a missing attribute holds no condition.
+        let e = f
+            .evaluate(&context(
+                json!({"targetingKey": "u", "tier": 2.0, "plan": "free"}),
+            ))
+            .unwrap();
+        assert_eq!(e.reason, Reason::Split);
+    }
+
+    #[test]
+    fn rollout_needs_a_targeting_key_unless_one_variant_has_it_all() {
+        let f = checkout();
+        assert_eq!(
+            f.evaluate(&EvalContext::default()),
+            Err(EvalError::TargetingKeyMissing)
+        );
+        let e = f.evaluate(&context(json!({"country": "BE"}))).unwrap();
+        assert_eq!(e.reason, Reason::TargetingMatch, "a rule needs no key");
+        let all = flag(
+            json!({"variants": {"a": "x", "b": "y"}, "defaultVariant": "a", "rollout": {"a": 0, "b": 100}}),
+        );
+        let e = all.evaluate(&EvalContext::default()).unwrap();
+        assert_eq!(
+            (e.variant, e.value, e.reason),
+            ("b", &json!("y"), Reason::Split)
+        );
+        let fb = f.fallback();
+        assert_eq!((fb.variant, fb.reason), ("off", Reason::Error));
+    }
+
+    #[test]
+    fn the_key_itself_can_be_targeted() {
+        let f = flag(json!({"variants": {"a": 1, "b": 2}, "defaultVariant": "a",
+            "rules": [{"when": {"targetingKey": {"in": ["vip"]}}, "variant": "b"}]}));
+        assert_eq!(
+            f.evaluate(&context(json!({"targetingKey": "vip"})))
+                .unwrap()
+                .variant,
+            "b"
+        );
+        let e = f.evaluate(&context(json!({"targetingKey": "x"}))).unwrap();
+        assert_eq!((e.variant, e.reason), ("a", Reason::Default));
+    }
+
+    #[test]
+    fn disabled_and_static_answer_the_default() {
+        let f = flag(
+            json!({"variants": {"a": "x", "b": "y"}, "defaultVariant": "b",
+            "rollout": {"a": 100}, "enabled": false}),
+        );
+        let e = f.evaluate(&context(json!({"targetingKey": "k"}))).unwrap();
+        assert_eq!((e.variant, e.reason), ("b", Reason::Disabled));
+        assert!(!f.is_enabled());
+        let f = flag(json!({"variants": {"a": {"color": "red"}}, "defaultVariant": "a"}));
+        let e = f.evaluate(&EvalContext::default()).unwrap();
+        assert_eq!(
+            (e.value, e.reason),
+            (&json!({"color": "red"}), Reason::Static)
+        );
+    }
+
+    #[test]
+    fn definitions_round_trip_with_defaults_filled_in() {
+        let v = json!({"variants": {"off": false, "on": true}, "defaultVariant": "off",
+            "rules": [{"when": {"country": {"notIn": ["US"]}}, "variant": "on"}],
+            "rollout": {"off": 50, "on": 50}});
+        let mut want = v.clone();
+        want["enabled"] = json!(true);
+        assert_eq!(serde_json::to_value(flag(v)).unwrap(), want);
+        let v = json!({"variants": {"a": 1}, "defaultVariant": "a", "rules": [], "enabled": false});
+        assert_eq!(serde_json::to_value(flag(v.clone())).unwrap(), v);
+    }
+
+    #[test]
+    fn validation_names_the_bad_field() {
+        let big = "x".repeat(MAX_VALUE_BYTES);
+        let many: Map<String, Value> = (0..=MAX_VARIANTS)
+            .map(|i| (format!("v{i}"), json!(i)))
+            .collect();
+        let rules: Vec<Value> = (0..=MAX_RULES)
+            .map(|_| json!({"when": {"a": {"equals": 1}}, "variant": "a"}))
+            .collect();
+        let base = |extra: Value| {
+            let mut v = json!({"variants": {"a": 1, "b": 2}, "defaultVariant": "a"});
+            v.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            v
+        };
+        let cases = [
+            (json!("yes"), "featureFlags.f"),
+            (json!({"defaultVariant": "a"}), "featureFlags.f.variants"),
+            (
+                json!({"variants": {}, "defaultVariant": "a"}),
+                "featureFlags.f.variants",
+            ),
+            (
+                json!({"variants": many, "defaultVariant": "v0"}),
+                "featureFlags.f.variants",
+            ),
+            (
+                json!({"variants": {"a b": 1}, "defaultVariant": "a b"}),
+                "featureFlags.f.variants.a b",
+            ),
+            (
+                json!({"variants": {"a": [1]}, "defaultVariant": "a"}),
+                "featureFlags.f.variants.a",
+            ),
+            (
+                json!({"variants": {"a": null}, "defaultVariant": "a"}),
+                "featureFlags.f.variants.a",
+            ),
+            (
+                json!({"variants": {"a": 1, "b": "2"}, "defaultVariant": "a"}),
+                "featureFlags.f.variants.b",
+            ),
+            (
+                json!({"variants": {"a": big}, "defaultVariant": "a"}),
+                "featureFlags.f.variants.a",
+            ),
+            (
+                json!({"variants": {"a": 1}}),
+                "featureFlags.f.defaultVariant",
+            ),
+            (
+                base(json!({"defaultVariant": "z"})),
+                "featureFlags.f.defaultVariant",
+            ),
+            (base(json!({"surprise": 1})), "featureFlags.f.surprise"),
+            (base(json!({"enabled": "no"})), "featureFlags.f.enabled"),
+            (
+                base(json!({"rollout": {"a": 50, "b": 40}})),
+                "featureFlags.f.rollout",
+            ),
+            (
+                base(json!({"rollout": {"a": 50, "z": 50}})),
+                "featureFlags.f.rollout.z",
+            ),
+            (
+                base(json!({"rollout": {"a": 101}})),
+                "featureFlags.f.rollout.a",
+            ),
+            (
+                base(json!({"rollout": {"a": 50.5, "b": 49.5}})),
+                "featureFlags.f.rollout.a",
+            ),
+            (base(json!({"rollout": [50, 50]})), "featureFlags.f.rollout"),
+            (base(json!({"rules": {}})), "featureFlags.f.rules"),
+            (base(json!({"rules": rules})), "featureFlags.f.rules"),
+            (base(json!({"rules": [1]})), "featureFlags.f.rules[0]"),
+            (
+                base(json!({"rules": [{"when": {"c": {"in": ["x"]}}}]})),
+                "featureFlags.f.rules[0].variant",
+            ),
+            (
+                base(json!({"rules": [{"when": {"c": {"in": ["x"]}}, "variant": "z"}]})),
+                "featureFlags.f.rules[0].variant",
+            ),
+            (
+                base(json!({"rules": [{"variant": "a"}]})),
+                "featureFlags.f.rules[0].when",
+            ),
+            (
+                base(json!({"rules": [{"when": {}, "variant": "a"}]})),
+                "featureFlags.f.rules[0].when",
+            ),
+            (
+                base(json!({"rules": [{"when": {"c": {"in": []}}, "variant": "a"}]})),
+                "featureFlags.f.rules[0].when.c.in",
+            ),
+            (
+                base(json!({"rules": [{"when": {"c": {"in": [[1]]}}, "variant": "a"}]})),
+                "featureFlags.f.rules[0].when.c.in[0]",
+            ),
+            (
+                base(json!({"rules": [{"when": {"c": {"like": "x"}}, "variant": "a"}]})),
+                "featureFlags.f.rules[0].when.c.like",
+            ),
+            (
+                base(json!({"rules": [{"when": {"c": {"equals": {}}}, "variant": "a"}]})),
+                "featureFlags.f.rules[0].when.c.equals",
+            ),
+            (
+                base(json!({"rules": [{"when": {"c": {"in": [1], "equals": 1}}, "variant": "a"}]})),
+                "featureFlags.f.rules[0].when.c",
+            ),
+            (
+                base(json!({"rules": [{"when": {"c d": {"equals": 1}}, "variant": "a"}]})),
+                "featureFlags.f.rules[0].when.c d",
+            ),
+            (
+                base(json!({"rules": [{"when": {"c": {"equals": 1}}, "variant": "a", "x": 1}]})),
+                "featureFlags.f.rules[0].x",
+            ),
+        ];
+        for (v, field) in cases {
+            match Flag::parse("featureFlags.f", "f", &v) {
+                Err(ApiError::InvalidRequest(m)) => {
+                    assert!(m.starts_with(&format!("{field}:")), "{m} vs {field}")
+                }
+                other => panic!("{v} gave {other:?}"),
+            }
+        }
+        let exactly = "x".repeat(MAX_VALUE_BYTES - 2);
+        assert!(Flag::parse(
+            "f",
+            "f",
+            &json!({"variants": {"a": exactly}, "defaultVariant": "a"})
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn contexts() {
+        assert!(EvalContext::from_json(&json!([])).is_err());
+        assert!(
+            matches!(EvalContext::from_json(&json!({"targetingKey": 1})),
+            Err(ApiError::InvalidRequest(m)) if m.starts_with("context.targetingKey:"))
+        );
+        let c = context(json!({"targetingKey": "k", "a": 1}));
+        assert_eq!(c.targeting_key.as_deref(), Some("k"));
+        assert_eq!(c.attributes.len(), 1);
+        let q = EvalContext::from_pairs(vec![
+            ("targetingKey".into(), "k".into()),
+            ("country".into(), "NL".into()),
+        ])
+        .unwrap();
+        assert_eq!(q.targeting_key.as_deref(), Some("k"));
+        assert_eq!(q.attributes["country"], json!("NL"));
+        assert!(
+            matches!(EvalContext::from_pairs(vec![("a b".into(), "1".into())]),
+            Err(ApiError::InvalidRequest(m)) if m.starts_with("query.a b:"))
+        );
+    }
+}

@@ -1,0 +1,910 @@
+//! Versioned, audited config writes: D1 is the authority for the history and for the base of
+//! every write; KV `config:app` stays the read path.
+//!
+//! * Every admin write that succeeds appends version `head + 1` to the history (D1 table
+//!   `config_history`) with the time, the actor's fingerprint, the change (the `PUT`
+//!   document, the `PATCH` merge patch, or the rollback request) and the full resulting
+//!   document, in one conditional `INSERT … SELECT … WHERE head = base RETURNING version`.
+//! * `If-Match: "N"` makes the write conditional on version `N` being the head: two admins
+//!   who read the same version cannot both write; the second gets 412 `precondition_failed`,
+//!   and its attempt is recorded in the history as refused (version `null`).
+//! * A `PATCH` without `If-Match` merges into the head and appends conditionally on it,
+//!   re-reading and re-merging when another write got in first, so concurrent patches are
+//!   all applied, in some order. A `PUT` or rollback without `If-Match` replaces whatever
+//!   is there (last writer wins, and both are in the history).
+//! * Before the first write the history is empty and the base is what KV holds (a config
+//!   seeded with `wrangler kv bulk put`, version 0 unless its metadata says otherwise): the
+//!   first write merges into it and becomes version 1. The seed itself is not a version.
+//! * After D1, the new document goes to KV with metadata `{"version": N}`. KV refusing a
+//!   second write to the key within a second is retried once after a second. Then the head
+//!   is read again: if a later version committed meanwhile, KV is rewritten with it, so
+//!   out-of-order KV writes of two concurrent admins still end at the newest version. If KV
+//!   still fails, the write stands (it is in D1 and this isolate serves it at once), the
+//!   answer is 200 and the KV copy is retried in the background; until then other isolates
+//!   serve the previous version. The next admin write republishes the head in any case.
+
+use crate::domain::bucket::siphash24;
+use crate::domain::config::{parse_stored, AppConfig, ConfigCache, KV_KEY};
+use crate::domain::json::{deny_unknown, object};
+use crate::domain::kv::{Kv, KvMetadata, PutOptions, KV_WRITE_INTERVAL_MS};
+use crate::domain::time::{Millis, Timer};
+use crate::error::{ApiError, ApiResult, StorageError, StoreResult};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::rc::Rc;
+
+/// How many times a `PATCH` without `If-Match` re-merges after losing a race.
+pub const MAX_ATTEMPTS: usize = 5;
+/// A history page holds this many entries unless `limit` says otherwise.
+pub const DEFAULT_PAGE: u32 = 20;
+/// At most this many entries per history page.
+pub const MAX_PAGE: u32 = 100;
+/// Background attempts to bring KV up to the head after a failed write.
+const REPUBLISH_ATTEMPTS: u32 = 3;
+/// The SipHash key of actor fingerprints: `"edgestate actor!"`.
+const ACTOR_KEY: (u64, u64) = (
+    u64::from_le_bytes(*b"edgestat"),
+    u64::from_le_bytes(*b"e actor!"),
+);
+
+/// What an admin write does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// `PUT /admin/config`: a whole document.
+    Put,
+    /// `PATCH /admin/config`: a merge patch.
+    Patch,
+    /// `POST /admin/config/rollback`: an earlier version's document.
+    Rollback,
+}
+
+impl Action {
+    /// As stored and listed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Put => "put",
+            Action::Patch => "patch",
+            Action::Rollback => "rollback",
+        }
+    }
+}
+
+/// Who wrote: a short fingerprint of the admin token (32 bits of a keyed hash), never the
+/// token. It tells writes made with different tokens apart (a rotation, say); from 32 bits
+/// nobody can recover a token of 128 bits or more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor(String);
+
+impl Actor {
+    /// The fingerprint of `token`.
+    pub fn of_token(token: &str) -> Actor {
+        Actor(format!(
+            "{:08x}",
+            siphash24(ACTOR_KEY, token.as_bytes()) >> 32
+        ))
+    }
+
+    /// The fingerprint as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The `ETag` of a version: `"N"`.
+pub fn etag(version: u64) -> String {
+    format!("\"{version}\"")
+}
+
+/// An `If-Match` header: `*`, or a list of entity tags (strong comparison: `W/` tags and
+/// anything that is not a version this API sent never match).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IfMatch {
+    /// `*`: any current version.
+    Any,
+    /// These versions.
+    Versions(Vec<u64>),
+}
+
+impl IfMatch {
+    /// Parses the header value.
+    pub fn parse(header: &str) -> IfMatch {
+        if header.trim() == "*" {
+            return IfMatch::Any;
+        }
+        let versions = header
+            .split(',')
+            .filter_map(|tag| {
+                let inner = tag.trim().strip_prefix('"')?.strip_suffix('"')?;
+                let digits = !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_digit());
+                digits.then(|| inner.parse().ok()).flatten()
+            })
+            .collect();
+        IfMatch::Versions(versions)
+    }
+
+    /// Whether `version` satisfies it.
+    pub fn matches(&self, version: u64) -> bool {
+        match self {
+            IfMatch::Any => true,
+            IfMatch::Versions(v) => v.contains(&version),
+        }
+    }
+}
+
+/// A version as D1 holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredVersion {
+    /// Its number.
+    pub version: u64,
+    /// The full config document (JSON).
+    pub document: String,
+}
+
+/// One entry to append to the history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry<'a> {
+    /// When.
+    pub at: Millis,
+    /// Who.
+    pub actor: &'a str,
+    /// What.
+    pub action: Action,
+    /// The version the write was based on.
+    pub base: u64,
+    /// The request body (JSON).
+    pub change: &'a str,
+    /// The full document after the write (JSON).
+    pub document: &'a str,
+}
+
+/// One entry of the history, as listed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEntry {
+    /// Its position in the trail (for the cursor).
+    #[serde(skip)]
+    pub seq: u64,
+    /// The version it created; `None` for a refused attempt.
+    pub version: Option<u64>,
+    /// `applied` or `refused` (`If-Match` did not match the head).
+    pub outcome: &'static str,
+    /// When.
+    pub at: Millis,
+    /// The actor's fingerprint.
+    pub actor: String,
+    /// `put`, `patch` or `rollback`.
+    pub action: String,
+    /// The version it was based on.
+    pub base_version: u64,
+    /// The request body.
+    pub change: Value,
+}
+
+/// The D1 side of the config history.
+#[allow(async_fn_in_trait)]
+pub trait ConfigDb {
+    /// The newest version, if any.
+    async fn head(&self) -> StoreResult<Option<StoredVersion>>;
+    /// Version `version`, if it exists.
+    async fn version(&self, version: u64) -> StoreResult<Option<StoredVersion>>;
+    /// Appends the next version (the newest plus one, or `floor` plus one while there is
+    /// none) if `expect` is `None` or is the current head (`floor` while there is none), in
+    /// one statement; its number, or `None` when `expect` did not hold.
+    async fn append(
+        &self,
+        e: &Entry<'_>,
+        floor: u64,
+        expect: Option<u64>,
+    ) -> StoreResult<Option<u64>>;
+    /// Records a refused attempt.
+    async fn refuse(&self, e: &Entry<'_>) -> StoreResult<()>;
+    /// Entries before position `before` (all when `None`), newest first, at most `limit`.
+    async fn history(&self, before: Option<u64>, limit: u32) -> StoreResult<Vec<HistoryEntry>>;
+}
+
+/// The stores a write uses.
+pub struct Stores<'a, D, K, T> {
+    /// The history.
+    pub db: &'a D,
+    /// The read path.
+    pub kv: &'a K,
+    /// This isolate's copy.
+    pub cache: &'a ConfigCache,
+    /// The clock (writes wait a second when KV refuses one).
+    pub timer: &'a T,
+}
+
+/// An admin write.
+#[derive(Debug, Clone)]
+pub struct Write<'a> {
+    /// What it does.
+    pub action: Action,
+    /// The request body.
+    pub change: &'a Value,
+    /// Its `If-Match`, if sent.
+    pub if_match: Option<IfMatch>,
+    /// Who.
+    pub actor: &'a Actor,
+}
+
+/// The outcome of a write.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// The new config, its version set.
+    pub config: Rc<AppConfig>,
+    /// Whether KV holds it (else a background retry should follow: [`republish`]).
+    pub kv_synced: bool,
+}
+
+/// The authoritative config: D1's head, or before the first write what KV holds (version
+/// 0 unless its metadata names one; a seed that does not validate counts as the defaults),
+/// or the defaults.
+pub async fn authoritative<D: ConfigDb, K: Kv>(db: &D, kv: &K) -> ApiResult<AppConfig> {
+    let (version, config) = base(db, kv).await?;
+    config.ok_or_else(|| ApiError::Internal(format!("version {version} in D1 does not validate")))
+}
+
+/// The head's version and its document, `None` when a version in D1 no longer validates
+/// (the rules tightened since it was written): a `PUT` can still replace it.
+async fn base<D: ConfigDb, K: Kv>(db: &D, kv: &K) -> ApiResult<(u64, Option<AppConfig>)> {
+    if let Some(head) = db.head().await? {
+        return Ok((head.version, parse_stored(&head.document, head.version)));
+    }
+    Ok(match kv.get_with_metadata(&KV_KEY).await? {
+        Some((text, meta)) => {
+            let version = crate::domain::config::version_of(meta.as_ref());
+            let config = parse_stored(&text, version).unwrap_or(AppConfig {
+                version,
+                ..AppConfig::default()
+            });
+            (version, Some(config))
+        }
+        None => (0, Some(AppConfig::default())),
+    })
+}
+
+/// Applies an admin write: validates it, appends it to the history and publishes it.
+pub async fn write<D: ConfigDb, K: Kv, T: Timer>(
+    s: &Stores<'_, D, K, T>,
+    w: &Write<'_>,
+) -> ApiResult<Published> {
+    let fixed = match w.action {
+        Action::Put => Some(AppConfig::from_document(w.change)?),
+        Action::Rollback => Some(rollback_target(s.db, w.change).await?),
+        Action::Patch => None,
+    };
+    let change = w.change.to_string();
+    let conditional = matches!(w.if_match, Some(IfMatch::Versions(_)));
+    for _ in 0..MAX_ATTEMPTS {
+        let (version, current) = base(s.db, s.kv).await?;
+        let next = match (&fixed, current) {
+            (Some(config), _) => config.clone(),
+            (None, Some(current)) => current.patched(w.change)?,
+            (None, None) => {
+                let problem = format!("version {version} in D1 does not validate: PUT a document");
+                return Err(ApiError::Internal(problem));
+            }
+        };
+        let document = next.to_json()?;
+        let entry = Entry {
+            at: s.timer.now(),
+            actor: w.actor.as_str(),
+            action: w.action,
+            base: version,
+            change: &change,
+            document: &document,
+        };
+        if w.if_match.as_ref().is_some_and(|m| !m.matches(version)) {
+            return Err(refuse(s.db, &entry).await);
+        }
+        let expect = (conditional || w.action == Action::Patch).then_some(version);
+        match s.db.append(&entry, version, expect).await? {
+            Some(new) => {
+                let next = AppConfig {
+                    version: new,
+                    ..next
+                };
+                return Ok(publish(s, next).await);
+            }
+            None if conditional => return Err(refuse(s.db, &entry).await),
+            None => continue,
+        }
+    }
+    Err(ApiError::Unavailable(format!(
+        "the config changed under {MAX_ATTEMPTS} attempts to merge into it"
+    )))
+}
+
+/// The document of the version a rollback names (`{"version": N}`).
+async fn rollback_target<D: ConfigDb>(db: &D, body: &Value) -> ApiResult<AppConfig> {
+    let obj = object(body)?;
+    deny_unknown(obj, &["version"], "")?;
+    let n = obj
+        .get("version")
+        .ok_or_else(|| ApiError::invalid("version", "is required"))?
+        .as_u64()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| ApiError::invalid("version", "must be an integer of at least 1"))?;
+    let stored = db.version(n).await?.ok_or(ApiError::NotFound)?;
+    parse_stored(&stored.document, n)
+        .ok_or_else(|| ApiError::invalid("version", "that version no longer validates"))
+}
+
+/// Records a refused attempt and says which version is current.
+async fn refuse<D: ConfigDb>(db: &D, entry: &Entry<'_>) -> ApiError {
+    let recorded = db.refuse(entry).await;
+    let head = db.head().await;
+    match (recorded, head) {
+        (Ok(()), Ok(head)) => ApiError::PreconditionFailed {
+            current: head.map_or(entry.base, |h| h.version),
+        },
+        (Err(e), _) | (_, Err(e)) => ApiError::from(e),
+    }
+}
+
+/// Makes `config` this isolate's copy and KV's, then makes sure KV did not end up older
+/// than the head.
+async fn publish<D: ConfigDb, K: Kv, T: Timer>(
+    s: &Stores<'_, D, K, T>,
+    config: AppConfig,
+) -> Published {
+    let config = Rc::new(config);
+    s.cache.remember(config.clone(), s.timer.now());
+    let synced = match put_kv(s.kv, s.timer, &config).await {
+        Ok(()) => catch_up(s, config.version).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = &synced {
+        crate::log::error(&format!(
+            "config version {} is in D1 but not in KV yet: {}",
+            config.version, e.0
+        ));
+    }
+    Published {
+        config,
+        kv_synced: synced.is_ok(),
+    }
+}
+
+/// Writes `config` to KV with its version as metadata; a refused write is retried once
+/// after a second (KV's per-key write limit).
+async fn put_kv<K: Kv, T: Timer>(kv: &K, timer: &T, config: &AppConfig) -> StoreResult<()> {
+    let text = config.to_json().map_err(|e| StorageError(e.to_string()))?;
+    let opts = || -> StoreResult<PutOptions> {
+        let metadata = KvMetadata::new(json!({ "version": config.version }))
+            .map_err(|e| StorageError(e.to_string()))?;
+        Ok(PutOptions {
+            ttl: None,
+            metadata: Some(metadata),
+        })
+    };
+    if let Err(e) = kv.put(&KV_KEY, &text, opts()?).await {
+        crate::log::warn(&format!("config write refused, retrying in 1 s: {}", e.0));
+        timer.sleep(KV_WRITE_INTERVAL_MS).await;
+        kv.put(&KV_KEY, &text, opts()?).await?;
+    }
+    Ok(())
+}
+
+/// If a later version than `mine` committed while `mine` went to KV, its KV write may have
+/// landed first: write the head again so KV ends at the newest version.
+async fn catch_up<D: ConfigDb, K: Kv, T: Timer>(
+    s: &Stores<'_, D, K, T>,
+    mine: u64,
+) -> StoreResult<()> {
+    let Some(head) = s.db.head().await? else {
+        return Ok(());
+    };
+    if head.version <= mine {
+        return Ok(());
+    }
+    let newer = parse_stored(&head.document, head.version)
+        .ok_or_else(|| StorageError(format!("version {} does not validate", head.version)))?;
+    put_kv(s.kv, s.timer, &newer).await?;
+    s.cache.remember(Rc::new(newer), s.timer.now());
+    Ok(())
+}
+
+/// Background repair after a write whose KV copy failed: writes D1's head to KV, waiting 1,
+/// 2 and 4 seconds before the attempts.
+pub async fn republish<D: ConfigDb, K: Kv, T: Timer>(s: &Stores<'_, D, K, T>) {
+    let mut wait = KV_WRITE_INTERVAL_MS;
+    for _ in 0..REPUBLISH_ATTEMPTS {
+        s.timer.sleep(wait).await;
+        wait *= 2;
+        match authoritative(s.db, s.kv).await {
+            Ok(head) if head.version > 0 => {
+                if put_kv(s.kv, s.timer, &head).await.is_ok() {
+                    crate::log::info(&format!(
+                        "config version {} republished to KV",
+                        head.version
+                    ));
+                    return;
+                }
+            }
+            Ok(_) => return,
+            Err(_) => {}
+        }
+    }
+    crate::log::error(
+        "config:app in KV is behind D1; the next admin write (or a rollback to the head) republishes it",
+    );
+}
+
+/// `GET /admin/config/history`'s query: `limit` and `cursor` (empty values: not given).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryQuery {
+    /// Continue after this position.
+    pub before: Option<u64>,
+    /// Page size, 1 to [`MAX_PAGE`].
+    pub limit: u32,
+}
+
+impl HistoryQuery {
+    /// Parses the query's pairs; unknown parameters are ignored.
+    pub fn parse(pairs: &[(String, String)]) -> ApiResult<Self> {
+        let mut q = HistoryQuery {
+            before: None,
+            limit: DEFAULT_PAGE,
+        };
+        for (k, v) in pairs.iter().filter(|(_, v)| !v.is_empty()) {
+            match k.as_str() {
+                "limit" => {
+                    let n = v.parse::<u32>().ok().filter(|n| (1..=MAX_PAGE).contains(n));
+                    let problem = format!("must be an integer from 1 to {MAX_PAGE}");
+                    q.limit = n.ok_or_else(|| ApiError::invalid("limit", &problem))?;
+                }
+                "cursor" => {
+                    let n = v.parse::<u64>().ok().filter(|n| *n >= 1 && v.len() <= 20);
+                    let bad = || ApiError::invalid("cursor", "is not a cursor this API returned");
+                    q.before = Some(n.ok_or_else(bad)?);
+                }
+                _ => {}
+            }
+        }
+        Ok(q)
+    }
+}
+
+/// One page of the history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryPage {
+    /// Newest first.
+    pub entries: Vec<HistoryEntry>,
+    /// Where the next page starts; `None` on the last page.
+    pub cursor: Option<String>,
+    /// Whether this is the last page.
+    pub list_complete: bool,
+}
+
+/// A page of the history, newest first.
+pub async fn history<D: ConfigDb>(db: &D, q: &HistoryQuery) -> ApiResult<HistoryPage> {
+    let mut entries = db.history(q.before, q.limit + 1).await?;
+    let list_complete = entries.len() <= q.limit as usize;
+    entries.truncate(q.limit as usize);
+    let cursor = match list_complete {
+        true => None,
+        false => entries.last().map(|e| e.seq.to_string()),
+    };
+    Ok(HistoryPage {
+        entries,
+        cursor,
+        list_complete,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::config::current;
+    use crate::storage::fake::{block_on, FakeTimer, MemConfigDb, MemKv};
+
+    struct World {
+        db: MemConfigDb,
+        kv: MemKv,
+        cache: ConfigCache,
+        timer: FakeTimer,
+        actor: Actor,
+    }
+
+    impl World {
+        fn new() -> Self {
+            World {
+                db: MemConfigDb::default(),
+                kv: MemKv::default(),
+                cache: ConfigCache::default(),
+                timer: FakeTimer::at(1_000),
+                actor: Actor::of_token("token"),
+            }
+        }
+
+        fn stores(&self) -> Stores<'_, MemConfigDb, MemKv, FakeTimer> {
+            Stores {
+                db: &self.db,
+                kv: &self.kv,
+                cache: &self.cache,
+                timer: &self.timer,
+            }
+        }
+
+        fn write(
+            &self,
+            action: Action,
+            change: Value,
+            if_match: Option<&str>,
+        ) -> ApiResult<Published> {
+            let w = Write {
+                action,
+                change: &change,
+                if_match: if_match.map(IfMatch::parse),
+                actor: &self.actor,
+            };
+            block_on(write(&self.stores(), &w))
+        }
+
+        fn kv_version(&self) -> u64 {
+            let e = self.kv.entry("config:app").unwrap();
+            crate::domain::config::version_of(e.metadata.as_ref())
+        }
+    }
+
+    fn flags(p: &Published) -> Value {
+        serde_json::to_value(&p.config.feature_flags).unwrap()
+    }
+
+    #[test]
+    fn every_write_is_a_new_version_in_d1_then_kv() {
+        let w = World::new();
+        let p = w
+            .write(Action::Put, json!({"featureFlags": {"a": true}}), None)
+            .unwrap();
+        assert_eq!((p.config.version, p.kv_synced), (1, true));
+        let p = w
+            .write(Action::Patch, json!({"featureFlags": {"b": true}}), None)
+            .unwrap();
+        assert_eq!(p.config.version, 2);
+        assert_eq!(flags(&p), json!({"a": true, "b": true}));
+        assert_eq!(w.kv_version(), 2);
+        let stored = block_on(current(&w.kv, &ConfigCache::default(), Millis(0)));
+        assert_eq!((stored.version, stored.feature_flags.len()), (2, 2));
+        let h = block_on(history(
+            &w.db,
+            &HistoryQuery {
+                before: None,
+                limit: 10,
+            },
+        ))
+        .unwrap();
+        let versions: Vec<_> = h.entries.iter().map(|e| e.version).collect();
+        assert_eq!(versions, [Some(2), Some(1)]);
+        assert_eq!(h.entries[0].change, json!({"featureFlags": {"b": true}}));
+        assert_eq!(
+            (h.entries[0].base_version, h.entries[0].action.as_str()),
+            (1, "patch")
+        );
+        assert_eq!(h.entries[0].actor, Actor::of_token("token").as_str());
+    }
+
+    #[test]
+    fn the_first_write_merges_into_the_seed_in_kv() {
+        let w = World::new();
+        w.kv.insert("config:app", r#"{"featureFlags":{"seeded":true}}"#);
+        let p = w
+            .write(
+                Action::Patch,
+                json!({"featureFlags": {"mine": true}}),
+                Some("\"0\""),
+            )
+            .unwrap();
+        assert_eq!(p.config.version, 1);
+        assert_eq!(flags(&p), json!({"mine": true, "seeded": true}));
+    }
+
+    #[test]
+    fn a_seed_with_a_version_keeps_versions_increasing() {
+        let w = World::new();
+        block_on(w.kv.put(
+            &KV_KEY,
+            "{}",
+            PutOptions {
+                ttl: None,
+                metadata: Some(KvMetadata::new(json!({"version": 7})).unwrap()),
+            },
+        ))
+        .unwrap();
+        assert_eq!(
+            w.write(Action::Put, json!({}), Some("\"7\""))
+                .unwrap()
+                .config
+                .version,
+            8
+        );
+    }
+
+    #[test]
+    fn a_stale_if_match_is_refused_recorded_and_changes_nothing() {
+        let w = World::new();
+        w.write(Action::Put, json!({"featureFlags": {"a": true}}), None)
+            .unwrap();
+        w.write(
+            Action::Patch,
+            json!({"featureFlags": {"b": true}}),
+            Some("\"1\""),
+        )
+        .unwrap();
+        let err = w.write(
+            Action::Patch,
+            json!({"featureFlags": {"c": true}}),
+            Some("\"1\""),
+        );
+        assert_eq!(
+            err.unwrap_err(),
+            ApiError::PreconditionFailed { current: 2 }
+        );
+        for bad in ["W/\"2\"", "2", "\"x\"", ""] {
+            let err = w.write(Action::Put, json!({}), Some(bad)).unwrap_err();
+            assert_eq!(err, ApiError::PreconditionFailed { current: 2 }, "{bad}");
+        }
+        assert!(w
+            .write(Action::Put, json!({}), Some("\"9\", \"2\""))
+            .is_ok());
+        let h = block_on(history(
+            &w.db,
+            &HistoryQuery {
+                before: None,
+                limit: 100,
+            },
+        ))
+        .unwrap();
+        let outcomes: Vec<_> = h.entries.iter().map(|e| (e.version, e.outcome)).collect();
+        assert_eq!(outcomes[0], (Some(3), "applied"));
+        assert_eq!(
+            outcomes[1..6]
+                .iter()
+                .filter(|o| *o == &(None, "refused"))
+                .count(),
+            5
+        );
+        assert_eq!(
+            h.entries[5].base_version, 2,
+            "a refusal records the head it saw"
+        );
+    }
+
+    #[test]
+    fn a_patch_that_loses_the_race_re_merges_instead_of_losing_either() {
+        let w = World::new();
+        w.write(Action::Put, json!({"featureFlags": {"a": true}}), None)
+            .unwrap();
+        // Another admin commits version 2 between this write's read and its insert.
+        w.db.interleave_once(r#"{"featureFlags":{"a":true,"theirs":true}}"#);
+        let p = w
+            .write(Action::Patch, json!({"featureFlags": {"mine": true}}), None)
+            .unwrap();
+        assert_eq!(p.config.version, 3);
+        assert_eq!(flags(&p), json!({"a": true, "mine": true, "theirs": true}));
+        // With If-Match, losing the race is a 412 instead.
+        w.db.interleave_once(r#"{}"#);
+        let err = w.write(
+            Action::Patch,
+            json!({"featureFlags": {"x": true}}),
+            Some("\"3\""),
+        );
+        assert_eq!(
+            err.unwrap_err(),
+            ApiError::PreconditionFailed { current: 4 }
+        );
+    }
+
+    #[test]
+    fn kv_ends_at_the_newest_version_when_writes_land_out_of_order() {
+        let w = World::new();
+        w.write(Action::Put, json!({"maintenanceMode": false}), None)
+            .unwrap();
+        // Version 3 commits (and reaches KV) while version 2 is on its way to KV.
+        w.db.commit_after_next_append(r#"{"maintenanceMode":true}"#);
+        let p = w
+            .write(Action::Put, json!({"cacheTtlSeconds": 9}), None)
+            .unwrap();
+        assert_eq!((p.config.version, p.kv_synced), (2, true));
+        assert_eq!(w.kv_version(), 3);
+        let copy = block_on(current(&w.kv, &w.cache, w.timer.now()));
+        assert_eq!(copy.version, 3);
+    }
+
+    #[test]
+    fn a_kv_failure_after_d1_keeps_the_write_and_republish_repairs_kv() {
+        let w = World::new();
+        w.kv.fail_next_writes(2);
+        let p = w
+            .write(Action::Put, json!({"maintenanceMode": true}), None)
+            .unwrap();
+        assert_eq!((p.config.version, p.kv_synced), (1, false));
+        assert!(w.kv.entry("config:app").is_none());
+        assert!(
+            block_on(current(&w.kv, &w.cache, w.timer.now())).maintenance_mode,
+            "this isolate serves it"
+        );
+        block_on(republish(&w.stores()));
+        assert_eq!(w.kv_version(), 1);
+    }
+
+    #[test]
+    fn a_write_kv_refuses_is_retried_once_after_a_second() {
+        let w = World::new();
+        w.kv.fail_next_writes(1);
+        let p = w
+            .write(Action::Put, json!({"maintenanceMode": true}), None)
+            .unwrap();
+        assert!(p.kv_synced);
+        assert_eq!(w.timer.slept_ms(), KV_WRITE_INTERVAL_MS);
+        assert_eq!(w.kv.writes(), 2);
+    }
+
+    #[test]
+    fn rollback_writes_a_new_version_equal_to_the_old_one() {
+        let w = World::new();
+        w.write(Action::Put, json!({"featureFlags": {"a": true}}), None)
+            .unwrap();
+        w.write(Action::Put, json!({"featureFlags": {"b": true}}), None)
+            .unwrap();
+        let p = w
+            .write(Action::Rollback, json!({"version": 1}), Some("\"2\""))
+            .unwrap();
+        assert_eq!(p.config.version, 3);
+        assert_eq!(flags(&p), json!({"a": true}));
+        assert_eq!(
+            w.write(Action::Rollback, json!({"version": 9}), None)
+                .unwrap_err(),
+            ApiError::NotFound
+        );
+        for bad in [
+            json!({"version": 0}),
+            json!({"version": "1"}),
+            json!({}),
+            json!({"version": 1, "x": 1}),
+            json!([]),
+        ] {
+            assert!(matches!(
+                w.write(Action::Rollback, bad, None),
+                Err(ApiError::InvalidRequest(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn invalid_writes_change_nothing() {
+        let w = World::new();
+        w.write(Action::Put, json!({"featureFlags": {"a": true}}), None)
+            .unwrap();
+        let queries = w.db.db.queries.get();
+        assert!(w
+            .write(Action::Put, json!({"featureFlags": {"a": 1}}), None)
+            .is_err());
+        assert!(w
+            .write(
+                Action::Patch,
+                json!({"featureFlags": {"a": {"variants": {}}}}),
+                None
+            )
+            .is_err());
+        assert_eq!(block_on(w.db.head()).unwrap().unwrap().version, 1);
+        assert_eq!(w.db.rows.borrow().len(), 1, "nothing recorded");
+        assert!(w.db.db.queries.get() > queries);
+        w.db.db.failing.set(true);
+        assert!(matches!(
+            w.write(Action::Put, json!({}), None),
+            Err(ApiError::Unavailable(_))
+        ));
+    }
+
+    #[test]
+    fn a_stored_version_that_no_longer_validates_can_be_replaced_by_a_put() {
+        let w = World::new();
+        w.write(Action::Put, json!({}), None).unwrap();
+        w.db.rows.borrow_mut()[0].document = Some(r#"{"featureFlags":{"x":"not a flag"}}"#.into());
+        let err = w
+            .write(Action::Patch, json!({"maintenanceMode": true}), None)
+            .unwrap_err();
+        assert!(matches!(err, ApiError::Internal(_)));
+        assert!(matches!(
+            block_on(authoritative(&w.db, &w.kv)),
+            Err(ApiError::Internal(_))
+        ));
+        let p = w
+            .write(Action::Put, json!({"maintenanceMode": true}), Some("\"1\""))
+            .unwrap();
+        assert_eq!(p.config.version, 2);
+    }
+
+    #[test]
+    fn history_pages_newest_first() {
+        let w = World::new();
+        for i in 0..5 {
+            w.write(Action::Put, json!({"cacheTtlSeconds": i + 1}), None)
+                .unwrap();
+        }
+        let p1 = block_on(history(
+            &w.db,
+            &HistoryQuery {
+                before: None,
+                limit: 2,
+            },
+        ))
+        .unwrap();
+        assert_eq!(
+            p1.entries.iter().map(|e| e.version).collect::<Vec<_>>(),
+            [Some(5), Some(4)]
+        );
+        assert!(!p1.list_complete);
+        let q = HistoryQuery::parse(&[
+            ("cursor".into(), p1.cursor.unwrap()),
+            ("limit".into(), "10".into()),
+        ])
+        .unwrap();
+        let p2 = block_on(history(&w.db, &q)).unwrap();
+        assert_eq!(p2.entries.len(), 3);
+        assert!(p2.list_complete && p2.cursor.is_none());
+    }
+
+    #[test]
+    fn history_queries() {
+        let q = |pairs: &[(&str, &str)]| {
+            let v: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            HistoryQuery::parse(&v)
+        };
+        assert_eq!(
+            q(&[]).unwrap(),
+            HistoryQuery {
+                before: None,
+                limit: DEFAULT_PAGE
+            }
+        );
+        assert_eq!(
+            q(&[("limit", ""), ("cursor", "")]).unwrap().limit,
+            DEFAULT_PAGE
+        );
+        assert_eq!(
+            q(&[("limit", "100"), ("cursor", "7")]).unwrap(),
+            HistoryQuery {
+                before: Some(7),
+                limit: 100
+            }
+        );
+        for bad in [
+            ("limit", "0"),
+            ("limit", "101"),
+            ("limit", "x"),
+            ("cursor", "0"),
+            ("cursor", "-1"),
+            ("cursor", "1e3"),
+        ] {
+            assert!(q(&[bad]).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn if_match_and_etags() {
+        assert_eq!(etag(7), "\"7\"");
+        assert_eq!(IfMatch::parse(" * "), IfMatch::Any);
+        assert_eq!(
+            IfMatch::parse("\"3\", W/\"4\", \"x\", 5, \"\""),
+            IfMatch::Versions(vec![3])
+        );
+        assert!(IfMatch::Any.matches(0));
+        assert!(!IfMatch::parse("\"99999999999999999999999\"").matches(0));
+    }
+
+    #[test]
+    fn actor_fingerprints_are_short_stable_and_not_the_token() {
+        let a = Actor::of_token("test-admin-token-0123456789");
+        assert_eq!(a.as_str().len(), 8);
+        assert!(a.as_str().bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(a, Actor::of_token("test-admin-token-0123456789"));
+        assert_ne!(a, Actor::of_token("test-admin-token-0123456780"));
+    }
+}

@@ -1,0 +1,200 @@
+//! The OpenFeature Remote Evaluation Protocol (OFREP) v1:
+//! `POST /ofrep/v1/evaluate/flags/:key` and `POST /ofrep/v1/evaluate/flags`.
+//!
+//! Request bodies are `{"context": {"targetingKey": …, <attributes>}}`. Answers and the
+//! errors these handlers produce take the protocol's shapes (`{"key", "value", "reason",
+//! "variant", "metadata"}`; `{"key", "errorCode", "errorDetails"}`), not this API's
+//! `{"error", "code"}`; what the pipeline refuses before the handler (rate limit,
+//! maintenance, an oversize body) keeps this API's shape. Evaluation reads only the
+//! isolate's config copy. The bulk answer carries an `ETag` (a hash of the answer itself)
+//! and a matching `If-None-Match` gets 304 without a body.
+
+use crate::ctx::Ctx;
+use crate::domain::bucket::{siphash24, BUCKET_KEY};
+use crate::domain::flags::{EvalContext, Flag, Reason};
+use crate::error::ApiResult;
+use crate::routes::input::Input;
+use crate::routes::reply::Reply;
+use serde::Serialize;
+use serde_json::Value;
+
+/// `metadata` of an answer: the config version that answered, and which rule matched.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Metadata {
+    config_version: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule_index: Option<usize>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Success<'a> {
+    key: &'a str,
+    value: &'a Value,
+    reason: Reason,
+    variant: &'a str,
+    metadata: Metadata,
+}
+
+/// `evaluationFailure`, `flagNotFound`, and (without `key`) `bulkEvaluationFailure`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Failure<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<&'a str>,
+    error_code: &'static str,
+    error_details: String,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Answer<'a> {
+    Success(Success<'a>),
+    Failure(Failure<'a>),
+}
+
+#[derive(Serialize)]
+struct Bulk<'a> {
+    flags: Vec<Answer<'a>>,
+    metadata: Metadata,
+}
+
+/// The evaluation context of the body, or the OFREP error code and details.
+fn context(input: &Input) -> Result<EvalContext, (&'static str, String)> {
+    let body = input
+        .json()
+        .map_err(|e| ("PARSE_ERROR", e.public_message()))?;
+    let invalid = |details: String| ("INVALID_CONTEXT", details);
+    let context = body
+        .as_object()
+        .ok_or_else(|| invalid("the body must be a JSON object".into()))?
+        .get("context")
+        .ok_or_else(|| invalid("context is required".into()))?;
+    EvalContext::from_json(context).map_err(|e| invalid(e.public_message()))
+}
+
+fn evaluate<'a>(key: &'a str, flag: &'a Flag, ctx: &EvalContext, version: u64) -> Answer<'a> {
+    match flag.evaluate(ctx) {
+        Ok(e) => Answer::Success(Success {
+            key,
+            value: e.value,
+            reason: e.reason,
+            variant: e.variant,
+            metadata: Metadata {
+                config_version: version,
+                rule_index: e.rule,
+            },
+        }),
+        Err(err) => Answer::Failure(Failure {
+            key: Some(key),
+            error_code: err.code(),
+            error_details: err.details().into(),
+        }),
+    }
+}
+
+pub(crate) async fn single(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
+    let key = input.param("key");
+    let failure = |status, error_code, error_details| {
+        let f = Failure {
+            key: Some(key),
+            error_code,
+            error_details,
+        };
+        Reply::json(status, &f)
+    };
+    let context = match context(&input) {
+        Ok(c) => c,
+        Err((code, details)) => return Ok(failure(400, code, details)),
+    };
+    let config = ctx.config().await;
+    let Some(flag) = config.feature_flags.get(key) else {
+        return Ok(failure(
+            404,
+            "FLAG_NOT_FOUND",
+            format!("flag {key:?} was not found"),
+        ));
+    };
+    Ok(match evaluate(key, flag, &context, config.version) {
+        answer @ Answer::Success(_) => Reply::ok(&answer),
+        answer @ Answer::Failure(_) => Reply::json(400, &answer),
+    })
+}
+
+pub(crate) async fn bulk(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
+    let context = match context(&input) {
+        Ok(c) => c,
+        Err((error_code, error_details)) => {
+            let f = Failure {
+                key: None,
+                error_code,
+                error_details,
+            };
+            return Ok(Reply::json(400, &f));
+        }
+    };
+    let config = ctx.config().await;
+    let flags = config
+        .feature_flags
+        .iter()
+        .map(|(key, flag)| evaluate(key, flag, &context, config.version))
+        .collect();
+    let metadata = Metadata {
+        config_version: config.version,
+        rule_index: None,
+    };
+    let reply = Reply::ok(&Bulk { flags, metadata });
+    let tag = etag(reply.body.as_deref().unwrap_or_default());
+    if input
+        .header("if-none-match")
+        .is_some_and(|h| none_match(&h, &tag))
+    {
+        return Ok(Reply {
+            status: 304,
+            body: None,
+            headers: vec![("ETag", tag)],
+        });
+    }
+    Ok(reply.with_header("ETag", tag))
+}
+
+/// The entity tag of an answer: 64 bits of SipHash-2-4 over its bytes.
+fn etag(body: &str) -> String {
+    format!("\"{:016x}\"", siphash24(BUCKET_KEY, body.as_bytes()))
+}
+
+/// Whether `If-None-Match` names `tag` (weak comparison, as RFC 9110 asks), or is `*`.
+fn none_match(header: &str, tag: &str) -> bool {
+    header.trim() == "*"
+        || header
+            .split(',')
+            .map(|t| t.trim())
+            .any(|t| t.strip_prefix("W/").unwrap_or(t) == tag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_are_quoted_hashes_of_the_answer() {
+        let a = etag("{\"flags\":[]}");
+        assert_eq!(a.len(), 18);
+        assert!(a.starts_with('"') && a.ends_with('"'));
+        assert_eq!(a, etag("{\"flags\":[]}"));
+        assert_ne!(a, etag("{\"flags\":[1]}"));
+    }
+
+    #[test]
+    fn if_none_match_uses_weak_comparison() {
+        let tag = "\"00ff\"";
+        assert!(none_match("\"00ff\"", tag));
+        assert!(none_match("W/\"00ff\"", tag));
+        assert!(none_match("\"x\", \"00ff\"", tag));
+        assert!(none_match(" * ", tag));
+        assert!(!none_match("\"00fe\"", tag));
+        assert!(!none_match("00ff", tag));
+        assert!(!none_match("", tag));
+    }
+}

@@ -1,0 +1,298 @@
+// Feature flags with variants, targeting rules and sticky percentage rollouts, evaluated
+// through the OpenFeature Remote Evaluation Protocol (OFREP) and GET /flags/:name, in the
+// built Worker in workerd with real local KV and D1.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ROOT, boot, expectError, sum, timing } from "../helpers.js";
+
+const HIGH = { rateLimits: { default: 1000000 } };
+const SPLIT = {
+  variants: { on: true, off: false },
+  defaultVariant: "off",
+  rules: [{ when: { country: { in: ["NL", "BE"] } }, variant: "on" }],
+  rollout: { on: 30, off: 70 },
+};
+const FLAGS = {
+  plain: true,
+  checkout: SPLIT,
+  theme: { variants: { light: { bg: "#fff" }, dark: { bg: "#000" } }, defaultVariant: "light" },
+  banner: { variants: { a: "A", b: "B" }, defaultVariant: "a", rules: [{ when: { plan: { equals: "pro" } }, variant: "b" }] },
+  retired: { variants: { x: 1, y: 2 }, defaultVariant: "y", rollout: { x: 100 }, enabled: false },
+};
+const SEED = { ...HIGH, featureFlags: FLAGS };
+
+let w;
+beforeAll(async () => {
+  w = await boot({ seedConfig: SEED });
+});
+afterAll(() => w?.dispose());
+
+const single = (env, key, context, opts = {}) =>
+  env.json(`/ofrep/v1/evaluate/flags/${key}`, { method: "POST", body: context === undefined ? {} : { context }, ...opts });
+const bulk = (env, context, opts = {}) => env.json("/ofrep/v1/evaluate/flags", { method: "POST", body: { context }, ...opts });
+
+/** Runs `fn` over `items`, `width` at a time. */
+async function pool(items, width, fn) {
+  const out = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i], i);
+      }
+    }),
+  );
+  return out;
+}
+
+describe("OFREP single evaluation", () => {
+  it("answers value, variant, reason and metadata for every reason", async () => {
+    const cases = [
+      ["plain", { targetingKey: "u1" }, { value: true, variant: "on", reason: "STATIC" }],
+      ["theme", {}, { value: { bg: "#fff" }, variant: "light", reason: "STATIC" }],
+      ["banner", { plan: "pro" }, { value: "B", variant: "b", reason: "TARGETING_MATCH" }],
+      ["banner", { plan: "free" }, { value: "A", variant: "a", reason: "DEFAULT" }],
+      ["retired", { targetingKey: "u1" }, { value: 2, variant: "y", reason: "DISABLED" }],
+      ["checkout", { targetingKey: "u1", country: "BE" }, { value: true, variant: "on", reason: "TARGETING_MATCH" }],
+    ];
+    for (const [key, context, want] of cases) {
+      const r = await single(w, key, context);
+      expect(r.status, `${key}: ${r.text}`).toBe(200);
+      expect(r.res.headers.get("content-type")).toMatch(/^application\/json/);
+      expect(r.body).toMatchObject({ key, ...want });
+      expect(r.body.metadata).toMatchObject({ configVersion: 0 });
+    }
+    const rule = await single(w, "banner", { plan: "pro" });
+    expect(rule.body.metadata).toEqual({ configVersion: 0, ruleIndex: 0 });
+    const split = await single(w, "checkout", { targetingKey: "u1", country: "US" });
+    expect(split.body.reason).toBe("SPLIT");
+    expect(["on", "off"]).toContain(split.body.variant);
+    expect(split.body.value).toBe(split.body.variant === "on");
+  });
+
+  it("a rule on an attribute beats the rollout for every key", async () => {
+    const keys = Array.from({ length: 200 }, (_, i) => `rule-key-${i}`);
+    const answers = await pool(keys, 10, (targetingKey) => single(w, "checkout", { targetingKey, country: "NL" }));
+    expect(answers.every((r) => r.status === 200 && r.body.variant === "on" && r.body.reason === "TARGETING_MATCH")).toBe(true);
+    const split = await pool(keys, 10, (targetingKey) => single(w, "checkout", { targetingKey, country: "DE" }));
+    expect(split.some((r) => r.body.variant === "off")).toBe(true);
+  });
+
+  it("errors take the protocol's shapes: FLAG_NOT_FOUND 404, TARGETING_KEY_MISSING 400", async () => {
+    const missing = await single(w, "nope", { targetingKey: "u" });
+    expect(missing.status).toBe(404);
+    expect(missing.body).toEqual({ key: "nope", errorCode: "FLAG_NOT_FOUND", errorDetails: expect.any(String) });
+    const noKey = await single(w, "checkout", { country: "US" });
+    expect(noKey.status).toBe(400);
+    expect(noKey.body).toEqual({ key: "checkout", errorCode: "TARGETING_KEY_MISSING", errorDetails: expect.any(String) });
+  });
+
+  it("bad bodies are 400 PARSE_ERROR or INVALID_CONTEXT in the protocol's shape", async () => {
+    const path = "/ofrep/v1/evaluate/flags/plain";
+    const cases = [
+      ["{not json", "PARSE_ERROR"],
+      ["", "PARSE_ERROR"],
+      ["[1]", "INVALID_CONTEXT"],
+      ["{}", "INVALID_CONTEXT"],
+      ['{"context": "u1"}', "INVALID_CONTEXT"],
+      ['{"context": null}', "INVALID_CONTEXT"],
+      ['{"context": {"targetingKey": 7}}', "INVALID_CONTEXT"],
+    ];
+    for (const [body, code] of cases) {
+      const r = await w.json(path, { method: "POST", body, headers: { "Content-Type": "application/json" } });
+      expect(r.status, body).toBe(400);
+      expect(r.body, body).toEqual({ key: "plain", errorCode: code, errorDetails: expect.any(String) });
+    }
+    const big = await w.json(path, { method: "POST", body: JSON.stringify({ context: { pad: "x".repeat(70000) } }) });
+    expectError(expect, big, 413, "payload_too_large");
+    const get = await w.json(path);
+    expectError(expect, get, 405, "method_not_allowed");
+    expect(get.res.headers.get("Allow")).toBe("POST");
+  });
+});
+
+describe("OFREP bulk evaluation", () => {
+  it("evaluates every flag, with failures as items, and an ETag", async () => {
+    const r = await bulk(w, { country: "US" });
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.metadata).toEqual({ configVersion: 0 });
+    const byKey = Object.fromEntries(r.body.flags.map((f) => [f.key, f]));
+    expect(Object.keys(byKey).sort()).toEqual(Object.keys(FLAGS).sort());
+    expect(byKey.plain).toMatchObject({ value: true, reason: "STATIC" });
+    expect(byKey.checkout).toEqual({ key: "checkout", errorCode: "TARGETING_KEY_MISSING", errorDetails: expect.any(String) });
+    expect(r.res.headers.get("ETag")).toMatch(/^"[0-9a-f]{16}"$/);
+  });
+
+  it("answers 304 to If-None-Match with the current ETag, and 200 with a new one after a config change", async () => {
+    const e = await boot({ seedConfig: SEED });
+    try {
+      const context = { targetingKey: "etag-user", country: "NL" };
+      const first = await bulk(e, context);
+      const tag = first.res.headers.get("ETag");
+      const again = await bulk(e, context, { headers: { "If-None-Match": tag } });
+      expect(again.status).toBe(304);
+      expect(again.text).toBe("");
+      expect(again.res.headers.get("ETag")).toBe(tag);
+      expect((await bulk(e, context, { headers: { "If-None-Match": `"stale", W/${tag}` } })).status).toBe(304);
+      expect((await bulk(e, context, { headers: { "If-None-Match": '"stale"' } })).status).toBe(200);
+      const other = await bulk(e, { targetingKey: "etag-user", country: "US" }, { headers: { "If-None-Match": tag } });
+      expect(other.status, "another context, another answer").toBe(200);
+
+      const p = await e.json("/admin/config", { method: "PATCH", admin: true, body: { featureFlags: { plain: false } } });
+      expect(p.status, p.text).toBe(200);
+      const changed = await bulk(e, context, { headers: { "If-None-Match": tag } });
+      expect(changed.status).toBe(200);
+      const newTag = changed.res.headers.get("ETag");
+      expect(newTag).not.toBe(tag);
+      expect(changed.body.metadata).toEqual({ configVersion: 1 });
+      expect(changed.body.flags.find((f) => f.key === "plain").value).toBe(false);
+      expect((await bulk(e, context, { headers: { "If-None-Match": newTag } })).status).toBe(304);
+    } finally {
+      await e.dispose();
+    }
+  });
+
+  it("bad bodies are 400 with the bulk failure shape", async () => {
+    for (const [body, code] of [["nope", "PARSE_ERROR"], ["{}", "INVALID_CONTEXT"], ['{"context": []}', "INVALID_CONTEXT"]]) {
+      const r = await w.json("/ofrep/v1/evaluate/flags", { method: "POST", body });
+      expect(r.status, body).toBe(400);
+      expect(r.body, body).toEqual({ errorCode: code, errorDetails: expect.any(String) });
+    }
+  });
+});
+
+describe("sticky bucketing", () => {
+  it("a 30/70 rollout over 10,000 targetingKeys gives 30 % ± 1.5, and each key the same variant on every call and in a second isolate", async () => {
+    const second = await boot({ seedConfig: SEED });
+    try {
+      const keys = Array.from({ length: 10000 }, (_, i) => `user-${i}`);
+      const variantIn = (env) => async (targetingKey) => {
+        const r = await single(env, "checkout", { targetingKey });
+        if (r.status !== 200 || r.body.reason !== "SPLIT") throw new Error(`${targetingKey}: ${r.text}`);
+        return r.body.variant;
+      };
+      const here = await pool(keys, 16, variantIn(w));
+      const on = here.filter((v) => v === "on").length / keys.length;
+      expect(on).toBeGreaterThanOrEqual(0.285);
+      expect(on).toBeLessThanOrEqual(0.315);
+      const there = await pool(keys, 16, variantIn(second));
+      expect(there).toEqual(here);
+      const again = await pool(keys.slice(0, 1000), 16, variantIn(w));
+      expect(again).toEqual(here.slice(0, 1000));
+    } finally {
+      await second.dispose();
+    }
+  });
+
+  it("each flag buckets independently (salted by its name)", async () => {
+    const e = await boot({ seedConfig: { ...HIGH, featureFlags: { a: SPLIT, b: SPLIT } } });
+    try {
+      const keys = Array.from({ length: 400 }, (_, i) => `k${i}`);
+      const both = await pool(keys, 16, async (targetingKey) => {
+        const r = await bulk(e, { targetingKey });
+        return r.body.flags.map((f) => f.variant).join();
+      });
+      // Independent 30 % rollouts: about 9 % of keys get "on" in both, not 30 %.
+      const onInBoth = both.filter((v) => v === "on,on").length / keys.length;
+      expect(onInBoth).toBeLessThan(0.2);
+    } finally {
+      await e.dispose();
+    }
+  });
+});
+
+describe("GET /flags/:name", () => {
+  it("keeps answering {name, enabled} for boolean and unknown flags", async () => {
+    expect((await w.json("/flags/plain")).body).toEqual({ name: "plain", enabled: true });
+    expect((await w.json("/flags/nothing?targetingKey=u")).body).toEqual({ name: "nothing", enabled: false });
+  });
+
+  it("evaluates flags with variants against the query's context", async () => {
+    const nl = await w.json("/flags/checkout?targetingKey=u1&country=NL");
+    expect(nl.body).toEqual({ name: "checkout", enabled: true, value: true, variant: "on", reason: "TARGETING_MATCH" });
+    const us = await w.json("/flags/checkout?targetingKey=u1&country=US");
+    const ofrep = await single(w, "checkout", { targetingKey: "u1", country: "US" });
+    expect(us.body).toEqual({ name: "checkout", enabled: ofrep.body.value, value: ofrep.body.value, variant: ofrep.body.variant, reason: "SPLIT" });
+    const noKey = await w.json("/flags/checkout");
+    expect(noKey.body).toEqual({
+      name: "checkout", enabled: false, value: false, variant: "off", reason: "ERROR", errorCode: "TARGETING_KEY_MISSING",
+    });
+    const theme = await w.json("/flags/theme");
+    expect(theme.body).toEqual({ name: "theme", enabled: true, value: { bg: "#fff" }, variant: "light", reason: "STATIC" });
+    const retired = await w.json("/flags/retired?targetingKey=u");
+    expect(retired.body).toMatchObject({ enabled: false, reason: "DISABLED", value: 2 });
+  });
+
+  it("refuses a query parameter that cannot be an attribute name", async () => {
+    const r = await w.json("/flags/checkout?targetingKey=u&bad%20name=1");
+    expect(expectError(expect, r, 400, "invalid_request").error).toMatch(/^query\.bad name:/);
+  });
+});
+
+describe("evaluation does no storage work", () => {
+  it("50 bulk evaluations of 50 flags: the strict limiter's one D1 query each and nothing else", async () => {
+    const featureFlags = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`flag${i}`, i % 2 ? SPLIT : true]));
+    const e = await boot({ seedConfig: { ...HIGH, strictRateLimits: ["flags"], featureFlags } });
+    try {
+      const each = [];
+      for (let i = 0; i < 50; i++) {
+        const r = await bulk(e, { targetingKey: `user-${i}`, country: "US" });
+        expect(r.status).toBe(200);
+        expect(r.body.flags).toHaveLength(50);
+        each.push(timing(r.res));
+      }
+      // Strict rate limiting is one D1 upsert per request; evaluation adds no query.
+      expect(each.map((t) => t.queries)).toEqual(Array(50).fill(1));
+      const total = sum(each);
+      expect(total.writes + total.lists + total.deletes).toBe(0);
+      // KV: only the isolate's re-read of config:app (once per 5 s), never per flag or request.
+      expect(total.reads).toBeLessThanOrEqual(5);
+    } finally {
+      await e.dispose();
+    }
+  });
+
+  it(`stays within bench/budgets.json for POST /ofrep/v1/evaluate/flags (50 flags)`, async () => {
+    const budget = JSON.parse(readFileSync(join(ROOT, "bench/budgets.json"), "utf8"))["POST /ofrep/v1/evaluate/flags (50 flags)"];
+    expect(budget).toBeDefined();
+    const featureFlags = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`flag${i}`, i % 2 ? SPLIT : true]));
+    const e = await boot({ seedConfig: { ...HIGH, featureFlags } });
+    try {
+      const client = e.newClient();
+      const each = [];
+      for (let i = 0; i < 50; i++) {
+        const r = await bulk(e, { targetingKey: `user-${i}` }, { client });
+        expect(r.status).toBe(200);
+        each.push(timing(r.res));
+      }
+      const total = sum(each);
+      expect(total.reads / 50).toBeLessThanOrEqual(budget.kvReads);
+      expect(total.queries / 50).toBeLessThanOrEqual(budget.d1Queries);
+      expect(Math.max(...each.map((t) => t.writes))).toBeLessThanOrEqual(1);
+    } finally {
+      await e.dispose();
+    }
+  });
+});
+
+describe("the pipeline's rules apply to the OFREP routes", () => {
+  it("maintenance closes them and the flags group limits them", async () => {
+    const e = await boot({ seedConfig: { featureFlags: FLAGS, rateLimits: { default: 1000000, flags: 2 } } });
+    try {
+      const client = e.newClient();
+      expect((await single(e, "plain", {}, { client })).status).toBe(200);
+      expect((await e.json("/flags/plain", { client })).status).toBe(200);
+      const limited = await bulk(e, {}, { client });
+      expectError(expect, limited, 429, "rate_limited");
+      expect(limited.res.headers.get("Retry-After")).toMatch(/^\d+$/);
+      const p = await e.json("/admin/config", { method: "PATCH", admin: true, body: { maintenanceMode: true } });
+      expect(p.status, p.text).toBe(200);
+      expectError(expect, await single(e, "plain", {}), 503, "maintenance");
+      expectError(expect, await bulk(e, {}), 503, "maintenance");
+    } finally {
+      await e.dispose();
+    }
+  });
+});

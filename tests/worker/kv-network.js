@@ -1,0 +1,216 @@
+// Workers KV across locations, simulated in workerd for the location tests (locations.js).
+// This file is the network; kv-location.js is the binding each location's Worker sees.
+//
+// Local KV (Miniflare) is one strongly consistent namespace: it has no locations, no
+// propagation delay and no write-rate limit. This module puts a stand-in with KV's binding
+// API in front of the Worker's `CACHE` binding, one per location, backed by real local KV
+// (one namespace per location), and models what the Worker must survive at the edge:
+//
+// - Propagation: a write (put or delete) is visible at once in the location that made it,
+//   and reaches every other location `delayMs` later. Replication is applied lazily: every
+//   operation at a location first applies the writes addressed to it whose delay has passed,
+//   so no timer outlives a request.
+// - Last writer wins: each location remembers the origin time of the write it holds per key;
+//   a replicated write older than that is dropped (a delete is a write like any other).
+// - TTLs and metadata travel with the write: the copy in another location expires at the
+//   same absolute time as the original (local KV refuses an expiry under 60 s from now, so
+//   a copy arriving with less than that left is stored for 60 s and hidden from reads and
+//   listings once its real expiry passes) and carries the same metadata.
+// - One write per second per key: a second put or delete of a key within 1,000 ms of the
+//   last accepted one, from any location, is refused as KV refuses it: the binding throws
+//   "KV PUT failed: 429 Too Many Requests" (the Worker's adapter reports a storage error).
+//   Deletes count as writes (the stricter reading of KV's documented limit).
+// - `get` (one key or up to 100 in a Map), `getWithMetadata`, `put`, `delete` and `list`
+//   (prefix, limit, cursor, with each key's expiration and metadata).
+//
+// For races, a test can slow one location's puts down (`/slow`): a put there whose key
+// starts with a prefix waits that long before it takes effect, as a write stuck in flight.
+//
+// Not modelled: KV's edge cache as something apart from propagation (`cacheTtl` is
+// ignored; `delayMs` stands for both), partial or reordered delivery between locations,
+// and KV's own outages (the security suite boots the Worker without a binding for those).
+//
+// Every operation of every location runs through one Durable Object (`KvNetwork`), one at a
+// time, so last-writer-wins and the write rule are exact. Its log of writes (accepted and
+// refused) is what the tests read to count writes per key per second.
+import { DurableObject } from "cloudflare:workers";
+
+const WRITE_INTERVAL_MS = 1000;
+const MIN_TTL_S = 60;
+
+export class KvNetwork extends DurableObject {
+  constructor(ctx, env) {
+    super(ctx, env);
+    this.delayMs = Number(env.DELAY_MS ?? 0);
+    this.locations = String(env.LOCATIONS).split(",");
+    /** Writes on their way to other locations: {target, key, op, value, opts, at, seq, expiresAt, due}. */
+    this.pending = [];
+    /** `${location}\n${key}` → {at, seq, expiresAt} of the write that location holds. */
+    this.held = new Map();
+    /** key → time of its last accepted write, anywhere. */
+    this.lastWrite = new Map();
+    /** Every write attempt: {seq, location, key, op, at, accepted}. */
+    this.log = [];
+    this.seq = 0;
+    this.queue = Promise.resolve();
+    /** Puts held in flight: {location, prefix, ms}. */
+    this.slow = [];
+  }
+
+  /** Runs `fn` after every operation already queued: one operation at a time. */
+  serial(fn) {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  ns(location) {
+    const ns = this.env[`KV_${location}`];
+    if (!ns) throw new Error(`unknown location ${location}`);
+    return ns;
+  }
+
+  /** Applies the writes addressed to `location` whose delay has passed, oldest first. */
+  async arrive(location, now) {
+    const due = this.pending.filter((p) => p.target === location && p.due <= now);
+    if (due.length === 0) return;
+    this.pending = this.pending.filter((p) => !due.includes(p));
+    due.sort((x, y) => x.at - y.at || x.seq - y.seq);
+    for (const p of due) {
+      const id = `${location}\n${p.key}`;
+      const held = this.held.get(id);
+      if (held && (held.at > p.at || (held.at === p.at && held.seq > p.seq))) continue;
+      const expired = p.expiresAt !== undefined && p.expiresAt * 1000 <= now;
+      if (p.op === "delete" || expired) {
+        await this.ns(location).delete(p.key);
+      } else {
+        const opts = { metadata: p.opts.metadata };
+        if (p.expiresAt !== undefined) {
+          opts.expiration = Math.max(p.expiresAt, Math.ceil(now / 1000) + MIN_TTL_S);
+        }
+        await this.ns(location).put(p.key, p.value, opts);
+      }
+      this.held.set(id, { at: p.at, seq: p.seq, expiresAt: p.expiresAt });
+    }
+  }
+
+  /** Whether a copy held at `location` has passed the expiry it carries from its origin. */
+  hidden(location, key, now) {
+    const held = this.held.get(`${location}\n${key}`);
+    return held?.expiresAt !== undefined && held.expiresAt * 1000 <= now;
+  }
+
+  /** KV's write rule: throws as KV does if `key` was written less than a second ago. */
+  refuseTooSoon(location, key, op, now) {
+    const last = this.lastWrite.get(key);
+    if (last === undefined || now - last >= WRITE_INTERVAL_MS) return;
+    this.log.push({ seq: ++this.seq, location, key, op, at: now, accepted: false });
+    throw new Error(`KV ${op.toUpperCase()} failed: 429 Too Many Requests`);
+  }
+
+  /** Logs an accepted write; returns its sequence number. */
+  accept(location, key, op, now) {
+    this.log.push({ seq: ++this.seq, location, key, op, at: now, accepted: true });
+    this.lastWrite.set(key, now);
+    return this.seq;
+  }
+
+  /** Records an accepted write at its origin and sends it to every other location. */
+  spread(location, key, op, value, opts, seq, now) {
+    let expiresAt;
+    if (opts?.expiration !== undefined) expiresAt = Number(opts.expiration);
+    else if (opts?.expirationTtl !== undefined) expiresAt = Math.floor(now / 1000) + Number(opts.expirationTtl);
+    this.held.set(`${location}\n${key}`, { at: now, seq, expiresAt });
+    for (const target of this.locations) {
+      if (target === location) continue;
+      this.pending.push({ target, key, op, value, opts: { metadata: opts?.metadata }, at: now, seq, expiresAt, due: now + this.delayMs });
+    }
+  }
+
+  async get(location, keys, opts) {
+    return this.serial(async () => {
+      const now = Date.now();
+      await this.arrive(location, now);
+      const value = await this.ns(location).get(keys, opts);
+      if (!Array.isArray(keys)) return this.hidden(location, keys, now) ? null : value;
+      for (const key of keys) if (this.hidden(location, key, now)) value.set(key, null);
+      return value;
+    });
+  }
+
+  async getWithMetadata(location, keys, opts) {
+    return this.serial(async () => {
+      const now = Date.now();
+      await this.arrive(location, now);
+      const value = await this.ns(location).getWithMetadata(keys, opts);
+      const absent = { value: null, metadata: null, cacheStatus: null };
+      if (!Array.isArray(keys)) return this.hidden(location, keys, now) ? absent : value;
+      for (const key of keys) if (this.hidden(location, key, now)) value.set(key, absent);
+      return value;
+    });
+  }
+
+  async put(location, key, value, opts) {
+    const hold = this.slow.find((s) => s.location === location && key.startsWith(s.prefix));
+    if (hold) await new Promise((resolve) => setTimeout(resolve, hold.ms));
+    return this.serial(async () => {
+      const now = Date.now();
+      await this.arrive(location, now);
+      this.refuseTooSoon(location, key, "put", now);
+      // Local KV checks the key, value, TTL and metadata limits: a put it refuses is no write.
+      await this.ns(location).put(key, value, opts);
+      const seq = this.accept(location, key, "put", now);
+      this.spread(location, key, "put", value, opts, seq, now);
+    });
+  }
+
+  async delete(location, key) {
+    return this.serial(async () => {
+      const now = Date.now();
+      await this.arrive(location, now);
+      this.refuseTooSoon(location, key, "delete", now);
+      await this.ns(location).delete(key);
+      const seq = this.accept(location, key, "delete", now);
+      this.spread(location, key, "delete", undefined, undefined, seq, now);
+    });
+  }
+
+  async list(location, opts) {
+    return this.serial(async () => {
+      const now = Date.now();
+      await this.arrive(location, now);
+      const listed = await this.ns(location).list(opts);
+      const keys = [];
+      for (const k of listed.keys) {
+        if (this.hidden(location, k.name, now)) continue;
+        const expiresAt = this.held.get(`${location}\n${k.name}`)?.expiresAt;
+        keys.push(expiresAt === undefined ? k : { ...k, expiration: expiresAt });
+      }
+      return { ...listed, keys };
+    });
+  }
+
+  /** The test's view: the write log, the delay, slow puts, and pending writes. */
+  async fetch(request) {
+    const url = new URL(request.url);
+    if (url.pathname === "/log") {
+      const prefix = url.searchParams.get("prefix") ?? "";
+      return Response.json(this.log.filter((w) => w.key.startsWith(prefix)));
+    }
+    if (url.pathname === "/delay" && request.method === "PUT") {
+      this.delayMs = Number(await request.text());
+      return Response.json({ delayMs: this.delayMs });
+    }
+    if (url.pathname === "/slow" && request.method === "PUT") {
+      this.slow = await request.json();
+      return Response.json(this.slow);
+    }
+    if (url.pathname === "/pending") return Response.json(this.pending.map(({ value, ...p }) => p));
+    return new Response("not found", { status: 404 });
+  }
+}
+
+/** The network's own Worker: lets the tests read the write log and change the delay. */
+export default {
+  fetch: (request, env) => env.NETWORK.get(env.NETWORK.idFromName("kv")).fetch(request),
+};
