@@ -1,7 +1,22 @@
-// The ceiling for `npm run bench`: the least a Worker can do in the same runtime (workerd through
-// Miniflare) — answer a constant JSON body. Each route's throughput is reported as a ratio to it.
+// The ceiling for `npm run bench`: the least a Worker can do in the same runtime (workerd) for
+// a request, written in plain JS.
+//
+//  - Any path but /kv: a constant JSON body (what GET /health, and config and flags served
+//    from the isolate's copy, compare with).
+//  - /kv?get=k1,k2&bulk=k3,k4: the same KV work a route does, done the plainest way (one get
+//    per key of `get`, one bulk get of `bulk`), and the values returned as JSON. Routes that
+//    read KV compare with this, so that "over the ceiling" is edgestate's own cost, not the
+//    local KV simulator's (which the edge does not bill as CPU time).
 export default {
-  fetch() {
-    return new Response('{"status":"ok"}', { headers: { "content-type": "application/json" } });
+  async fetch(request, env) {
+    const headers = { "content-type": "application/json" };
+    const url = new URL(request.url);
+    if (url.pathname !== "/kv") return new Response('{"status":"ok"}', { headers });
+    const keys = (name) => (url.searchParams.get(name) ?? "").split(",").filter(Boolean);
+    const values = [];
+    for (const key of keys("get")) values.push(await env.CACHE.get(key));
+    const bulk = keys("bulk");
+    if (bulk.length > 0) values.push(...(await env.CACHE.get(bulk)).values());
+    return new Response(JSON.stringify(values), { headers });
   },
 };

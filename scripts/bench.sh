@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
-# `npm run bench`: set up, build the release Worker, install the load generator if missing, then
-# measure every hot route in local workerd (bench/run.mjs). Writes bench/results.json and the
-# README's "## Performance" section. Loopback only; bounded in time (about 2 minutes).
+# `npm run bench` (`npm run bench -- --profile` adds perf stages and callgrind counts): set up,
+# build the release Worker through `wrangler deploy --dry-run` (its upload size is reported),
+# the size attribution (scripts/size.sh: a named build, bench/size.json, and the check that no
+# url/idna code is linked), install the load generator if missing, then bench/run.mjs.
+# Writes bench/results.json and the generated part of the README's "## Performance".
+# Loopback only; bounded in time (about 6 minutes, 15 with --profile, after the first build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
-
 bash scripts/setup.sh
-bash scripts/build.sh
+. scripts/env.sh
+mkdir -p .edgestate
+
+echo "==> wrangler deploy --dry-run (builds build/ through [build])"
+wrangler deploy --dry-run --outdir .edgestate/dry-run >.edgestate/dry-run.log 2>&1 ||
+  { tail -n 40 .edgestate/dry-run.log; exit 1; }
+grep "Total Upload" .edgestate/dry-run.log
+echo "==> size attribution (scripts/size.sh)"
+bash scripts/size.sh | sed -n '1,20p'
 
 # wrk from Debian's packages.
 if ! command -v wrk >/dev/null 2>&1; then
@@ -18,6 +27,5 @@ if ! command -v wrk >/dev/null 2>&1; then
   $sudo apt-get install -y -qq wrk
 fi
 
-export PATH="$PWD/node_modules/.bin:$PATH" # Node 22 first
 echo "==> benchmark ($(node --version), $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2))"
-exec timeout --kill-after=10 270 node bench/run.mjs
+BENCH_DRY_RUN=.edgestate/dry-run.log exec timeout --kill-after=10 1200 node bench/run.mjs "$@"

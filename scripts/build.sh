@@ -19,9 +19,13 @@ worker-build --release "$@"
 
 # The feature set worker-build itself enables: what rustc's wasm32 target emits plus the
 # exception handling of wasm-bindgen's catch wrappers, and nothing newer than workerd runs.
+# BUILD_DIR: where worker-build wrote (its --out-dir); KEEP_NAMES=1 keeps the name section
+# (scripts/size.sh attributes the bytes by function name).
 features=(mutable-globals sign-ext nontrapping-float-to-int bulk-memory multivalue
   reference-types exception-handling)
-wasm=build/index_bg.wasm
-"$WASM_OPT_BIN" "$wasm" -o "$wasm.opt" -O --strip-debug "${features[@]/#/--enable-}"
+wasm="${BUILD_DIR:-build}/index_bg.wasm"
+names="--strip-debug"
+[ "${KEEP_NAMES:-}" = 1 ] && names="--debuginfo"
+"$WASM_OPT_BIN" "$wasm" -o "$wasm.opt" -O "$names" "${features[@]/#/--enable-}"
 mv "$wasm.opt" "$wasm"
-printf '[INFO]: wasm-opt -O --strip-debug: %s (%s bytes)\n' "$wasm" "$(wc -c < "$wasm" | tr -d ' ')"
+printf '[INFO]: wasm-opt -O %s: %s (%s bytes)\n' "$names" "$wasm" "$(wc -c < "$wasm" | tr -d ' ')"

@@ -14,6 +14,7 @@ use crate::storage::kv::{self, WorkersKv};
 use crate::storage::meter::Meter;
 use std::cell::OnceCell;
 use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use worker::{Context, Env};
 
@@ -138,7 +139,9 @@ impl Ctx {
             d1: self.d1().detached(),
             isolate: self.isolate.clone(),
         };
-        self.runtime.wait_until(work(deferred));
+        // Boxed: one `waitUntil` promise adapter for all deferred work, not one per closure.
+        let work: Pin<Box<dyn Future<Output = ()>>> = Box::pin(work(deferred));
+        self.runtime.wait_until(work);
     }
 
     /// [`Ctx::defer`] under the single flight for `key`: skipped if work on it is under way.

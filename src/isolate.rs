@@ -18,6 +18,7 @@
 //! | `flights` | this module | keys with deferred work under way | the work finishing |
 //! | `origins` | `routes::cors` | `ALLOWED_ORIGINS`, parsed on the isolate's first request (vars do not change within an isolate) | a new isolate (a deploy or a changed var starts new ones) |
 //! | `checked` | the pipeline | whether the first-request self-check ran (its warnings are logged once per isolate) | a new isolate |
+//! | log level | `log` (a thread-local there, not a field here: the domain's warnings read it, and this module depends on the domain) | `LOG_LEVEL`, read on the isolate's first request | a new isolate |
 
 use crate::domain::config::ConfigCache;
 use crate::domain::kv::WriteGate;

@@ -31,14 +31,18 @@ pub mod storage;
 pub use embed::{Edgestate, CACHE_PREFIX};
 pub use pipeline::handle;
 
-/// The Worker's entry: every request goes through the pipeline.
+/// The Worker's `fetch` entry: every request goes through the pipeline, which answers with
+/// the `Response` itself when no storage round trip is pending and with a `Promise` of it
+/// otherwise (both are what the runtime accepts from a fetch handler). Written out rather
+/// than with `#[worker::event(fetch)]`, whose glue always builds a `worker::Request` (reading
+/// `request.cf`, which the runtime rebuilds for every read) and always returns a `Promise`.
+/// A panic is reported by `worker`'s own hook, which also re-creates the Wasm instance.
 #[cfg(feature = "entry")]
-#[worker::event(fetch)]
-async fn fetch(
-    req: worker::Request,
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn fetch(
+    req: worker::web_sys::Request,
     env: worker::Env,
-    ctx: worker::Context,
-) -> worker::Result<worker::Response> {
-    console_error_panic_hook::set_once();
-    handle(req, env, ctx).await
+    ctx: worker::worker_sys::Context,
+) -> wasm_bindgen::JsValue {
+    pipeline::respond(req, env, worker::Context::new(ctx))
 }

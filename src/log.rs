@@ -1,38 +1,197 @@
-//! Logging that works in the Worker (console, picked up by Workers Logs) and natively.
-//! Never pass a session id or the admin token here.
+//! Structured logging with a level, for Workers Logs (which indexes the fields of an object
+//! logged to the console) and for `wrangler dev`. Never pass a session id or the admin token.
+//!
+//! The level comes from the `LOG_LEVEL` variable (`wrangler.toml` `[vars]`): `error`, `warn`
+//! (the default) or `info`. At `warn` a request that goes well logs nothing, since the
+//! platform already records every invocation (method, URL, status, CPU time); degraded work
+//! logs a warning and every 5xx logs its cause. At `info` each request also logs one line with
+//! its route, status and storage work. The level is read once per isolate (see
+//! `crate::isolate`: it is kept here because the domain's warnings read it).
+//!
+//! Each line is an object `{"level", "msg", ...fields}` printed with the console method of
+//! its level.
 
-/// An informational line.
-#[cfg(target_arch = "wasm32")]
+use serde_json::Value;
+use std::cell::Cell;
+
+/// How much is logged, from least to most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Only failures that reached a client as a 5xx.
+    Error,
+    /// Also degraded work that was handled (fail-open, stale copies, skipped writes).
+    Warn,
+    /// Also one line per request.
+    Info,
+}
+
+impl Level {
+    /// The level a `LOG_LEVEL` value names (case-insensitive, surrounding blanks ignored).
+    pub fn parse(value: &str) -> Option<Level> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "error" => Some(Level::Error),
+            "warn" | "warning" => Some(Level::Warn),
+            "info" => Some(Level::Info),
+            _ => None,
+        }
+    }
+
+    /// Its name, as `LOG_LEVEL` spells it and as the `level` field shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Error => "error",
+            Level::Warn => "warn",
+            Level::Info => "info",
+        }
+    }
+}
+
+/// The level when `LOG_LEVEL` is unset or not one of the names.
+pub const DEFAULT_LEVEL: Level = Level::Warn;
+
+thread_local! {
+    /// This isolate's level; `None` until the first request reads `LOG_LEVEL`.
+    static LEVEL: Cell<Option<Level>> = const { Cell::new(None) };
+}
+
+/// Sets this isolate's level from the value of `LOG_LEVEL` the first time it is called;
+/// later calls cost one check. An unknown value logs a warning and keeps the default.
+pub fn init(read_var: impl FnOnce() -> Option<String>) {
+    if LEVEL.get().is_some() {
+        return;
+    }
+    let value = read_var();
+    let level = value.as_deref().map(Level::parse);
+    LEVEL.set(Some(level.flatten().unwrap_or(DEFAULT_LEVEL)));
+    if let (Some(value), Some(None)) = (value, level) {
+        let msg = format!("LOG_LEVEL {value:.40} is not error, warn or info; using warn");
+        warn(&msg);
+    }
+}
+
+/// This isolate's level.
+pub fn level() -> Level {
+    LEVEL.get().unwrap_or(DEFAULT_LEVEL)
+}
+
+/// Whether lines of `level` are logged.
+pub fn enabled(level: Level) -> bool {
+    level <= self::level()
+}
+
+/// An informational line (shown at `info` only).
 pub fn info(msg: &str) {
-    worker::console_log!("{msg}");
+    event(Level::Info, msg, &[]);
 }
 
 /// A warning: something degraded and was handled.
-#[cfg(target_arch = "wasm32")]
 pub fn warn(msg: &str) {
-    worker::console_warn!("{msg}");
+    event(Level::Warn, msg, &[]);
 }
 
 /// An error: a request failed because of it.
+pub fn error(msg: &str) {
+    event(Level::Error, msg, &[]);
+}
+
+/// A line of `level` with `msg` and further fields, if the level is enabled.
+pub fn event(level: Level, msg: &str, fields: &[(&str, Value)]) {
+    if enabled(level) {
+        print(level, &line(level, msg, fields));
+    }
+}
+
+/// The line as JSON text: `level` and `msg` first, then the fields.
+fn line(level: Level, msg: &str, fields: &[(&str, Value)]) -> String {
+    let mut text = format!(
+        "{{\"level\":\"{}\",\"msg\":{}",
+        level.name(),
+        Value::from(msg)
+    );
+    for (name, value) in fields {
+        text.push_str(&format!(",{}:{value}", Value::from(*name)));
+    }
+    text.push('}');
+    text
+}
+
+/// Prints through the console method of the level, as an object so that Workers Logs
+/// indexes its fields.
 #[cfg(target_arch = "wasm32")]
-pub fn error(msg: &str) {
-    worker::console_error!("{msg}");
+fn print(level: Level, text: &str) {
+    use worker::web_sys::console;
+    let object = worker::js_sys::JSON::parse(text).unwrap_or_else(|_| text.into());
+    match level {
+        Level::Error => console::error_1(&object),
+        Level::Warn => console::warn_1(&object),
+        Level::Info => console::log_1(&object),
+    }
 }
 
-/// An informational line.
+/// Prints to standard error (native tests and tools).
 #[cfg(not(target_arch = "wasm32"))]
-pub fn info(msg: &str) {
-    eprintln!("{msg}");
+fn print(_: Level, text: &str) {
+    eprintln!("{text}");
 }
 
-/// A warning: something degraded and was handled.
-#[cfg(not(target_arch = "wasm32"))]
-pub fn warn(msg: &str) {
-    eprintln!("warn: {msg}");
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// An error: a request failed because of it.
-#[cfg(not(target_arch = "wasm32"))]
-pub fn error(msg: &str) {
-    eprintln!("error: {msg}");
+    #[test]
+    fn levels_parse_and_order() {
+        assert_eq!(Level::parse("info"), Some(Level::Info));
+        assert_eq!(Level::parse(" WARN "), Some(Level::Warn));
+        assert_eq!(Level::parse("warning"), Some(Level::Warn));
+        assert_eq!(Level::parse("error"), Some(Level::Error));
+        for bad in ["", "debug", "verbose", "2", "inf"] {
+            assert_eq!(Level::parse(bad), None, "{bad}");
+        }
+        assert!(Level::Error < Level::Warn && Level::Warn < Level::Info);
+        for l in [Level::Error, Level::Warn, Level::Info] {
+            assert_eq!(Level::parse(l.name()), Some(l));
+        }
+    }
+
+    #[test]
+    fn lines_are_json_with_level_and_msg_first() {
+        let text = line(
+            Level::Error,
+            "a \"quoted\" cause",
+            &[("status", 503.into())],
+        );
+        assert_eq!(
+            text,
+            r#"{"level":"error","msg":"a \"quoted\" cause","status":503}"#
+        );
+        let parsed: Value = serde_json::from_str(&line(Level::Warn, "w", &[])).unwrap();
+        assert_eq!(parsed, serde_json::json!({"level": "warn", "msg": "w"}));
+    }
+
+    #[test]
+    fn the_level_is_read_once_per_isolate() {
+        // Each test thread is its own isolate.
+        std::thread::spawn(|| {
+            assert_eq!(level(), DEFAULT_LEVEL);
+            init(|| Some("info".into()));
+            assert!(enabled(Level::Info));
+            init(|| panic!("read again"));
+            assert_eq!(level(), Level::Info);
+        })
+        .join()
+        .unwrap();
+        std::thread::spawn(|| {
+            init(|| None);
+            assert_eq!(level(), Level::Warn);
+            assert!(enabled(Level::Error) && enabled(Level::Warn) && !enabled(Level::Info));
+        })
+        .join()
+        .unwrap();
+        std::thread::spawn(|| {
+            init(|| Some("chatty".into()));
+            assert_eq!(level(), DEFAULT_LEVEL);
+        })
+        .join()
+        .unwrap();
+    }
 }

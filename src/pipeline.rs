@@ -1,33 +1,61 @@
 //! The request pipeline, in order: (the isolate's first request: the self-check) → CORS
 //! preflight, or route table → maintenance gate → rate limit (and its `RateLimit` fields) →
 //! access check (the cross-site cookie rule, then credentials) → body → handler → the
-//! headers every response carries (CORS included; `WWW-Authenticate` on a 401) → one log
-//! line.
+//! headers every response carries (CORS included; `WWW-Authenticate` on a 401) → a log line
+//! at `info`.
 //!
 //! This is the only place that reads a platform request or builds a platform response;
-//! below it, handlers get an [`Input`] and return a [`Reply`].
+//! below it, handlers get an [`Input`] and return a [`Reply`]. It works on the runtime's own
+//! `Request` and `Response` objects and reads only what a request needs (method, URL, the
+//! headers its route and the CORS set-up ask for, the body of routes that take one): no
+//! `request.cf`, no copies.
 
 use crate::clock;
 use crate::ctx::Ctx;
 use crate::domain::health::{self, SchemaDb};
 use crate::domain::ratelimit::{self, Decision};
 use crate::domain::sessions;
+use crate::domain::time::Millis;
 use crate::error::{ApiError, ApiResult};
+use crate::log::{self, Level};
 use crate::routes::input::{query_flag, Caller, HeaderSource, Input, MAX_BODY_BYTES};
 use crate::routes::reply::Reply;
 use crate::routes::{self, auth, cors, fields, Access, Found, Limit};
 use crate::storage::d1::{self, SCHEMA_VERSION};
-use crate::storage::meter::Meter;
-use futures_util::StreamExt;
+use crate::storage::meter::{KvOp, Meter};
+use serde_json::Value;
+use std::cell::OnceCell;
+use std::future::Future;
 use std::rc::Rc;
-use worker::{Context, Env, Headers, Request, Response};
+use std::task::{Poll, Waker};
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
+use worker::js_sys::{self, Uint8Array};
+use worker::wasm_bindgen_futures::{future_to_promise, JsFuture};
+use worker::web_sys;
+use worker::{Context, Env, Request, Response};
 
-/// A request's headers, read on demand.
-struct RequestHeaders(Headers);
+/// A request's headers, read on demand: a request that needs none never asks the runtime
+/// for its `Headers` object.
+#[derive(Clone)]
+struct RequestHeaders {
+    req: web_sys::Request,
+    headers: OnceCell<web_sys::Headers>,
+}
+
+impl RequestHeaders {
+    fn of(req: &web_sys::Request) -> Self {
+        RequestHeaders {
+            req: Clone::clone(req),
+            headers: OnceCell::new(),
+        }
+    }
+}
 
 impl HeaderSource for RequestHeaders {
     fn header(&self, name: &str) -> Option<String> {
-        self.0.get(name).ok().flatten()
+        let headers = self.headers.get_or_init(|| self.req.headers());
+        headers.get(name).ok().flatten()
     }
 }
 
@@ -39,11 +67,11 @@ struct RequestLine {
 }
 
 impl RequestLine {
-    fn of(req: &Request) -> Self {
-        let url = req.inner().url();
+    fn of(req: &web_sys::Request) -> Self {
+        let url = req.url();
         let (path, query) = split_url(&url);
         RequestLine {
-            method: req.inner().method(),
+            method: req.method(),
             path: path.to_string(),
             query: query.to_string(),
         }
@@ -52,54 +80,89 @@ impl RequestLine {
 
 /// Splits an absolute URL into its path and query (without `?`); the fragment is dropped.
 fn split_url(url: &str) -> (&str, &str) {
-    let after_scheme = url.find("://").map_or(url, |i| &url[i + 3..]);
+    let scheme_end = url.as_bytes().windows(3).position(|w| w == b"://");
+    let after_scheme = scheme_end.map_or(url, |i| &url[i + 3..]);
     let target = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
     let target = target.split('#').next().unwrap_or(target);
     target.split_once('?').unwrap_or((target, ""))
 }
 
-/// Serves one request: the whole Worker.
+/// Serves one request: the whole Worker, for another workers-rs Worker that mounts
+/// edgestate's routes beside its own.
 pub async fn handle(req: Request, env: Env, runtime: Context) -> worker::Result<Response> {
+    // `Clone::clone` copies the handle; `web_sys::Request::clone` would tee the body.
+    let raw = Clone::clone(req.inner());
+    let response = answer(raw, env, runtime).await?;
+    Ok(Response::from(response))
+}
+
+/// The `fetch` entry's answer: the `Response` itself when the request needed no storage
+/// round trip (health, config and flags from the isolate's copy, refusals), else a
+/// `Promise` of it. Polling once before handing the rest to the promise executor spares
+/// those requests a promise, a microtask queue and a closure. A response that could not be
+/// built becomes a rejected promise, which the runtime reports and answers with a 500.
+pub fn respond(req: web_sys::Request, env: Env, runtime: Context) -> JsValue {
+    let mut response = Box::pin(answer(req, env, runtime));
+    let mut cx = std::task::Context::from_waker(Waker::noop());
+    match response.as_mut().poll(&mut cx) {
+        Poll::Ready(Ok(response)) => response.into(),
+        Poll::Ready(Err(e)) => js_sys::Promise::reject(&e).into(),
+        Poll::Pending => future_to_promise(async move { response.await.map(JsValue::from) }).into(),
+    }
+}
+
+/// The pipeline from the runtime's request to its response.
+async fn answer(
+    req: web_sys::Request,
+    env: Env,
+    runtime: Context,
+) -> Result<web_sys::Response, JsValue> {
     let started = clock::now();
+    log::init(|| env.var("LOG_LEVEL").ok().map(|v| v.to_string()));
     let meter = Rc::new(Meter::default());
     let line = RequestLine::of(&req);
     let ctx = Ctx::new(env, runtime, meter.clone(), started);
     if ctx.isolate.first_request() {
         self_check(&ctx);
     }
-    let origin = req.headers().get("origin").ok().flatten();
-    let (mut reply, private) = answer(&ctx, req, &line, origin.as_deref()).await;
+    let headers = RequestHeaders::of(&req);
+    // With CORS off (no ALLOWED_ORIGINS) the `Origin` header changes nothing: not read.
+    let origin = match ctx.origins().is_empty() {
+        true => None,
+        false => headers.header("origin"),
+    };
+    let (mut reply, route) = route_reply(&ctx, req, headers, &line, origin.as_deref()).await;
     reply
         .headers
         .extend(cors::headers(ctx.origins(), origin.as_deref()));
-    let status = reply.status;
-    let response = to_response(reply, &meter, private, line.method == "HEAD");
-    let took = clock::now().ms_since(started);
-    crate::log::info(&format!("{} {} {status} {took}ms", line.method, line.path));
-    response
+    if log::enabled(Level::Info) {
+        log_request(&line, route.map(|r| r.path), reply.status, started, &meter);
+    }
+    let private = route.is_some_and(|r| r.is_private());
+    to_response(reply, &meter, private, line.method == "HEAD")
 }
 
-/// The reply, and whether it is private: a CORS preflight's, else the route's.
-async fn answer(
+/// The reply, and the route that made it: a CORS preflight's (no route), else the route's.
+async fn route_reply(
     ctx: &Ctx,
-    req: Request,
+    req: web_sys::Request,
+    headers: RequestHeaders,
     line: &RequestLine,
     origin: Option<&str>,
-) -> (Reply, bool) {
-    let asked = req
-        .headers()
-        .get("access-control-request-method")
-        .ok()
-        .flatten();
-    if cors::is_preflight(ctx.origins(), &line.method, origin, asked.as_deref()) {
-        return (preflight(ctx, &line.path, origin), false);
+) -> (Reply, Option<&'static routes::Route>) {
+    if line.method == "OPTIONS" && origin.is_some() {
+        let asked = headers.header("access-control-request-method");
+        if cors::is_preflight(ctx.origins(), &line.method, origin, asked.as_deref()) {
+            return (preflight(ctx, &line.path, origin), None);
+        }
     }
     match routes::find(&line.method, &line.path) {
         Ok(found) => {
-            let private = found.route.is_private();
-            (serve(ctx, found, req, line.query.clone()).await, private)
+            let route = found.route;
+            let query = line.query.clone();
+            (serve(ctx, found, req, headers, query).await, Some(route))
         }
-        Err(e) => (Reply::error(&e), false),
+        Err(e) => (Reply::error(&e), None),
     }
 }
 
@@ -132,25 +195,62 @@ fn self_check(ctx: &Ctx) {
     }
 }
 
+/// The `info` line of a request: its route, status, time and storage work.
+fn log_request(
+    line: &RequestLine,
+    route: Option<&str>,
+    status: u16,
+    started: Millis,
+    meter: &Meter,
+) {
+    let took = clock::now().ms_since(started);
+    let fields = [
+        ("method", Value::from(line.method.as_str())),
+        ("route", route.map_or(Value::Null, Value::from)),
+        (
+            "path",
+            line.path.chars().take(200).collect::<String>().into(),
+        ),
+        ("status", status.into()),
+        ("ms", took.into()),
+        ("kvReads", meter.kv_count(KvOp::Read).into()),
+        ("kvWrites", meter.kv_count(KvOp::Write).into()),
+        ("kvDeletes", meter.kv_count(KvOp::Delete).into()),
+        ("d1Queries", meter.d1_count().into()),
+    ];
+    let msg = format!("{} {} {status}", line.method, route.unwrap_or(&line.path));
+    log::event(Level::Info, &msg, &fields);
+}
+
 /// Runs a found route; every failure becomes the contract's error reply (5xx causes logged).
-async fn serve(ctx: &Ctx, found: Found, req: Request, query: String) -> Reply {
+async fn serve(
+    ctx: &Ctx,
+    found: Found,
+    req: web_sys::Request,
+    headers: RequestHeaders,
+    query: String,
+) -> Reply {
     let mut limit_headers = Vec::new();
-    let path = found.route.path;
-    let token_given = {
-        let h = RequestHeaders(req.headers().clone());
-        let cookies_count = matches!(found.route.access, Access::Session(_));
-        let (authorization, cookie) = (h.header("authorization"), h.header("cookie"));
-        auth::token_given(authorization.as_deref(), cookie.as_deref(), cookies_count)
-    };
-    let result = run(ctx, found, req, query, &mut limit_headers).await;
+    let (path, route) = (found.route.path, found.route);
+    let kept = headers.clone();
+    let result = run(ctx, found, req, headers, query, &mut limit_headers).await;
     let mut reply = result.unwrap_or_else(|e| {
         if let Some(cause) = e.log_cause() {
-            crate::log::error(&format!("{} {path}: {cause}", e.code()));
+            let fields = [("code", e.code().into()), ("route", path.into())];
+            log::event(
+                Level::Error,
+                &format!("{} {path}: {cause}", e.code()),
+                &fields,
+            );
         }
         Reply::error(&e)
     });
     reply.headers.extend(limit_headers);
     if reply.status == 401 {
+        let cookies_count = matches!(route.access, Access::Session(_));
+        let (authorization, cookie) = (kept.header("authorization"), kept.header("cookie"));
+        let token_given =
+            auth::token_given(authorization.as_deref(), cookie.as_deref(), cookies_count);
         let challenge = fields::www_authenticate(token_given);
         reply.headers.push(("WWW-Authenticate", challenge));
     }
@@ -160,12 +260,12 @@ async fn serve(ctx: &Ctx, found: Found, req: Request, query: String) -> Reply {
 async fn run(
     ctx: &Ctx,
     found: Found,
-    mut req: Request,
+    req: web_sys::Request,
+    headers: RequestHeaders,
     query: String,
     limit_headers: &mut Vec<(&'static str, String)>,
 ) -> ApiResult<Reply> {
     let route = found.route;
-    let headers = RequestHeaders(req.headers().clone());
     if route.gated && ctx.config().await.maintenance_mode {
         return Err(ApiError::Maintenance);
     }
@@ -181,7 +281,7 @@ async fn run(
     }
     let caller = check_access(ctx, route, &headers, &query).await?;
     let body = match route.has_body() {
-        true => Some(read_body(&mut req, &headers).await?),
+        true => Some(read_body(&req, &headers).await?),
         false => None,
     };
     let input = Input {
@@ -211,18 +311,21 @@ async fn rate_limit(ctx: &Ctx, group: &str, headers: &RequestHeaders) -> ApiResu
 
 /// Enforces the route's access before any body is read: first the cross-site rule (an
 /// unsafe request resting on the session cookie from another site: 403), then the admin
-/// token (always, or when the query sets the route's flag), or a session.
+/// token (always, or when the query sets the route's flag), or a session. Headers are read
+/// only where they decide something (the cross-site rule only concerns unsafe methods).
 async fn check_access(
     ctx: &Ctx,
     route: &routes::Route,
     headers: &RequestHeaders,
     query: &str,
 ) -> ApiResult<Option<Caller>> {
-    let authorization = headers.header("authorization");
-    if route.access != Access::Public {
+    let authorization = || headers.header("authorization");
+    let unsafe_method = matches!(route.method, "POST" | "PUT" | "PATCH" | "DELETE");
+    if route.access != Access::Public && unsafe_method {
         let (cookie, site) = (headers.header("cookie"), headers.header("sec-fetch-site"));
-        let (a, c) = (authorization.as_deref(), cookie.as_deref());
-        if auth::cross_site_cookie_write(route.method, a, c, site.as_deref()) {
+        let (a, c) = (authorization(), cookie);
+        if auth::cross_site_cookie_write(route.method, a.as_deref(), c.as_deref(), site.as_deref())
+        {
             return Err(ApiError::Forbidden);
         }
     }
@@ -234,11 +337,11 @@ async fn check_access(
     match access {
         Access::Public | Access::AdminIf(_) => Ok(None),
         Access::Admin => {
-            auth::require_admin(authorization.as_deref(), ctx.admin_token().as_deref())?;
+            auth::require_admin(authorization().as_deref(), ctx.admin_token().as_deref())?;
             Ok(None)
         }
         Access::Session(check) => {
-            let cookie = headers.header("cookie");
+            let (authorization, cookie) = (authorization(), headers.header("cookie"));
             let id = auth::session_id(authorization.as_deref(), cookie.as_deref())?;
             let session =
                 sessions::authenticate(&ctx.sessions().await, ctx.now, &id, check).await?;
@@ -250,51 +353,108 @@ async fn check_access(
     }
 }
 
+#[wasm_bindgen(inline_js = "
+export async function readBody(request, limit) {
+  if (!request.body) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0];
+  const body = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return body;
+}")]
+extern "C" {
+    /// The request body as one `Uint8Array`, read chunk by chunk in JS and given up (`null`)
+    /// as soon as it passes `limit` bytes: one call and one promise, however many chunks.
+    #[wasm_bindgen(js_name = readBody)]
+    fn read_body_js(request: &web_sys::Request, limit: u32) -> js_sys::Promise;
+}
+
 /// Reads a body of at most 64 KiB. A `Content-Length` over the limit is refused before
 /// reading; a body without one is read chunk by chunk and refused as soon as it passes it.
-async fn read_body(req: &mut Request, headers: &RequestHeaders) -> ApiResult<Vec<u8>> {
+async fn read_body(req: &web_sys::Request, headers: &RequestHeaders) -> ApiResult<Vec<u8>> {
     let declared = headers
         .header("content-length")
         .and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(ApiError::PayloadTooLarge);
     }
-    let mut body = Vec::new();
-    if let Ok(mut stream) = req.stream() {
-        while let Some(chunk) = stream.next().await {
-            let chunk =
-                chunk.map_err(|e| ApiError::InvalidJson(format!("unreadable body: {e}")))?;
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(ApiError::PayloadTooLarge);
-            }
-            body.extend_from_slice(&chunk);
-        }
+    let body = JsFuture::from(read_body_js(req, MAX_BODY_BYTES as u32))
+        .await
+        .map_err(|_| ApiError::InvalidJson("unreadable body".into()))?;
+    match body.dyn_into::<Uint8Array>() {
+        Ok(bytes) => Ok(bytes.to_vec()),
+        Err(_) => Err(ApiError::PayloadTooLarge),
     }
-    Ok(body)
+}
+
+#[wasm_bindgen(inline_js = "
+export function response(status, text, flags) {
+  const end = text.indexOf('\\n\\n');
+  let at = text.indexOf('\\n');
+  const headers = { 'Server-Timing': text.slice(0, at), 'X-Content-Type-Options': 'nosniff' };
+  if (flags & 1) headers['Content-Type'] = 'application/json';
+  if (flags & 2) headers['Cache-Control'] = 'no-store';
+  let repeated;
+  while (at < end) {
+    const next = text.indexOf('\\n', at + 1);
+    const colon = text.indexOf(':', at);
+    const name = text.slice(at + 1, colon), value = text.slice(colon + 1, next);
+    if (name in headers) (repeated ??= []).push([name, value]);
+    else headers[name] = value;
+    at = next;
+  }
+  const response = new Response(flags & 4 ? text.slice(end + 2) : null, { status, headers });
+  for (const [name, value] of repeated ?? []) response.headers.append(name, value);
+  return response;
+}")]
+extern "C" {
+    /// `new Response(body, {status, headers})` in one call into JS. `text` is the
+    /// `Server-Timing` value, the route's own headers as `name:value` lines, a blank line and
+    /// the body; `flags` adds `Content-Type: application/json` (1), `Cache-Control: no-store`
+    /// (2) and the body (4). Headers go in as a plain object, which the runtime reads fastest;
+    /// a repeated name is appended after.
+    #[wasm_bindgen(catch)]
+    fn response(status: u16, text: &str, flags: u8) -> Result<web_sys::Response, JsValue>;
 }
 
 /// The platform response, with `Server-Timing`, `X-Content-Type-Options` and, on private
 /// routes, `Cache-Control: no-store`. A `HEAD` gets the headers without the body.
-fn to_response(reply: Reply, meter: &Meter, private: bool, head: bool) -> worker::Result<Response> {
+fn to_response(
+    reply: Reply,
+    meter: &Meter,
+    private: bool,
+    head: bool,
+) -> Result<web_sys::Response, JsValue> {
     let body = if head { None } else { reply.body };
-    let mut response = match body {
-        Some(body) => Response::ok(body)?,
-        None => Response::empty()?,
-    }
-    .with_status(reply.status);
-    let headers = response.headers_mut();
-    if !matches!(reply.status, 204 | 304) {
-        headers.set("Content-Type", "application/json")?;
-    }
+    let mut text = meter.server_timing();
     for (name, value) in &reply.headers {
-        headers.append(name, value)?;
+        text.push('\n');
+        text.push_str(name);
+        text.push(':');
+        text.push_str(value);
     }
-    headers.set("Server-Timing", &meter.server_timing())?;
-    headers.set("X-Content-Type-Options", "nosniff")?;
-    if private {
-        headers.set("Cache-Control", "no-store")?;
-    }
-    Ok(response)
+    text.push_str("\n\n");
+    text.push_str(body.as_deref().unwrap_or_default());
+    let flags = u8::from(!matches!(reply.status, 204 | 304))
+        | u8::from(private) << 1
+        | u8::from(body.is_some()) << 2;
+    response(reply.status, &text, flags)
 }
 
 #[cfg(test)]

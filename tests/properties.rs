@@ -22,7 +22,7 @@ use edgestate::routes::auth::{bearer, cookie, cross_site_cookie_write, require_a
 use edgestate::routes::cors::AllowedOrigins;
 use edgestate::routes::fields::{rate_limit, sf_string};
 use edgestate::routes::find;
-use edgestate::routes::input::query_flag;
+use edgestate::routes::input::{query_flag, query_pairs};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use std::sync::OnceLock;
@@ -416,6 +416,20 @@ proptest! {
         let c = client(Some(&h));
         prop_assert!(c.len() <= 45);
         prop_assert!(c == "anonymous" || c.parse::<std::net::IpAddr>().is_ok());
+    }
+
+    #[test]
+    fn client_addresses_are_what_std_net_makes_of_them(h in "[0-9a-fA-F:.]{0,45}|[0-9.]{0,16}|(::)?[0-9a-f:]{0,20}(:[0-9.]{0,15})?") {
+        let expected = h.parse::<std::net::IpAddr>().map_or("anonymous".to_string(), |ip| ip.to_string());
+        prop_assert_eq!(client(Some(&h)), expected);
+    }
+
+    #[test]
+    fn query_strings_decode_as_forms_do(q in "([a-zA-Z0-9%+=&.~_-]|%[0-9a-fA-F]{2}|%C3%A9|%FF){0,40}") {
+        let reference: Vec<(String, String)> = form_urlencoded::parse(q.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        prop_assert_eq!(query_pairs(&q), reference);
     }
 
     #[test]

@@ -106,7 +106,7 @@ impl Email {
             && domain.contains('.')
             && !domain.starts_with('.')
             && !domain.ends_with('.')
-            && !domain.contains("..")
+            && !domain.as_bytes().windows(2).any(|w| w == b"..")
             && domain
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b >= 0x80);

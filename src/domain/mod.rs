@@ -15,6 +15,7 @@ pub mod config;
 pub mod flags;
 pub mod health;
 pub mod ids;
+pub mod ip;
 pub mod json;
 pub mod kv;
 pub mod prefs;

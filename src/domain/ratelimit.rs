@@ -21,20 +21,20 @@
 //!   more than `limit` per isolate. KV failing: fail open, logged.
 
 use crate::domain::config::AppConfig;
+use crate::domain::ip;
 use crate::domain::kv::{Kv, KvKey, KvMetadata, PutOptions, Ttl, WriteGate};
 use crate::domain::time::Millis;
 use crate::error::{ApiError, ApiResult, StoreResult};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::net::IpAddr;
 
 /// The client key: the address Cloudflare saw, normalised; `anonymous` when absent or not
 /// an address (so header junk can never blow up a KV key).
 pub fn client(cf_connecting_ip: Option<&str>) -> String {
     cf_connecting_ip
-        .and_then(|s| s.trim().parse::<IpAddr>().ok())
-        .map_or_else(|| "anonymous".to_string(), |ip| ip.to_string())
+        .and_then(|s| ip::canonical(s.trim()))
+        .unwrap_or_else(|| "anonymous".to_string())
 }
 
 /// A fixed window: `[start, start + len_ms)`.

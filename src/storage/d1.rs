@@ -1,5 +1,6 @@
-//! The D1 adapter: implements the domain's D1 ports. Each method is one statement, and
-//! every statement is metered. A missing binding is a storage error, not a panic.
+//! The D1 adapter: implements the domain's D1 ports. Each method is one statement (or one
+//! batch), and every statement is metered. A missing binding is a storage error, not a panic.
+//! It calls the runtime's `D1Database` directly, and decodes rows by hand (see `Row`).
 
 use crate::clock::now_ms;
 use crate::domain::accounts::AccountDb;
@@ -12,12 +13,15 @@ use crate::domain::time::Millis;
 use crate::domain::users::{User, UserDb};
 use crate::domain::versions::{ConfigDb, Entry, HistoryEntry, StoredVersion};
 use crate::error::{StorageError, StoreResult};
+use crate::storage::describe;
 use crate::storage::meter::Meter;
-use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde_json::{Map, Value};
 use std::rc::Rc;
-use wasm_bindgen::JsValue;
-use worker::{D1Database, Env};
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
+use worker::js_sys::{self, Array, Object, Promise, Reflect};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::Env;
 
 /// The binding name in `wrangler.toml`.
 pub const BINDING: &str = "DB";
@@ -38,10 +42,33 @@ pub const TABLES: [&str; 5] = [
 /// The table `wrangler d1 migrations apply` records applied migrations in (its default).
 const MIGRATIONS_TABLE: &str = "d1_migrations";
 
+#[wasm_bindgen]
+extern "C" {
+    /// The runtime's `D1Database`, called directly.
+    #[wasm_bindgen(extends = Object)]
+    #[derive(Clone)]
+    type D1Database;
+
+    #[wasm_bindgen(extends = Object)]
+    type D1Statement;
+
+    #[wasm_bindgen(method, catch)]
+    fn prepare(this: &D1Database, sql: &str) -> Result<D1Statement, JsValue>;
+
+    #[wasm_bindgen(method, catch, js_name = batch)]
+    fn batch_all(this: &D1Database, statements: &Array) -> Result<Promise, JsValue>;
+
+    #[wasm_bindgen(method, catch, variadic)]
+    fn bind(this: &D1Statement, args: &Array) -> Result<D1Statement, JsValue>;
+
+    #[wasm_bindgen(method, catch)]
+    fn all(this: &D1Statement) -> Result<Promise, JsValue>;
+}
+
 /// The D1 binding, metered.
 #[derive(Clone)]
 pub struct D1 {
-    db: Option<Rc<D1Database>>,
+    db: Option<D1Database>,
     meter: Rc<Meter>,
 }
 
@@ -57,13 +84,35 @@ fn opt_text(s: Option<&str>) -> JsValue {
     s.map_or(JsValue::NULL, JsValue::from_str)
 }
 
+fn num(n: u64) -> JsValue {
+    JsValue::from_f64(n as f64)
+}
+
+fn statement(db: &D1Database, sql: &str, args: &[JsValue]) -> Result<D1Statement, JsValue> {
+    let args: Array = args.iter().collect();
+    db.prepare(sql)?.bind(&args)
+}
+
+/// Runs `sql` with `args` on `db` and returns its rows as JSON text. Rows hold only text,
+/// numbers and nulls, so `JSON.stringify` is exact: one JS call for all rows, where
+/// `serde-wasm-bindgen` would make one per field (and add its code to the Wasm).
+async fn query(db: &D1Database, sql: &str, args: &[JsValue]) -> Result<String, JsValue> {
+    let result = JsFuture::from(statement(db, sql, args)?.all()?).await?;
+    let rows = Reflect::get(&result, &"results".into())?;
+    if rows.is_undefined() || rows.is_null() {
+        return Ok("[]".into());
+    }
+    Ok(js_sys::JSON::stringify(&rows)?.into())
+}
+
 impl D1 {
     /// The binding from the environment (absent: every call fails as a storage error).
     pub fn from_env(env: &Env, meter: Rc<Meter>) -> Self {
-        D1 {
-            db: env.d1(BINDING).ok().map(Rc::new),
-            meter,
-        }
+        let db = Reflect::get(env, &JsValue::from_str(BINDING))
+            .ok()
+            .filter(JsValue::is_object)
+            .map(JsCast::unchecked_into);
+        D1 { db, meter }
     }
 
     /// A copy for `waitUntil` work, whose queries are not counted in this response.
@@ -74,31 +123,44 @@ impl D1 {
         }
     }
 
-    /// Runs one statement and returns its rows.
-    async fn rows<T: DeserializeOwned>(&self, sql: &str, args: &[JsValue]) -> StoreResult<Vec<T>> {
-        let db = self
-            .db
+    fn db(&self) -> StoreResult<&D1Database> {
+        self.db
             .as_ref()
-            .ok_or_else(|| StorageError::new("D1 binding is not configured"))?;
+            .ok_or_else(|| StorageError::new("D1 binding is not configured"))
+    }
+
+    /// Runs one statement and returns its rows as JSON text, metered.
+    async fn json(&self, sql: &str, args: &[JsValue]) -> StoreResult<String> {
+        let db = self.db()?;
         let t = now_ms();
-        let result = async { db.prepare(sql).bind(args)?.all().await?.results::<T>() }.await;
+        let result = query(db, sql, args).await;
         self.meter.d1(now_ms() - t);
-        result.map_err(|e| StorageError(format!("D1 query failed: {e}")))
+        result.map_err(|e| StorageError(format!("D1 query failed: {}", describe(&e))))
+    }
+
+    /// Runs one statement and returns its rows.
+    async fn rows(&self, sql: &str, args: &[JsValue]) -> StoreResult<Vec<Row>> {
+        let json = self.json(sql, args).await?;
+        let rows: Vec<Map<String, Value>> =
+            serde_json::from_str(&json).map_err(|e| StorageError(format!("D1 rows: {e}")))?;
+        Ok(rows.into_iter().map(Row).collect())
+    }
+
+    /// Runs one statement and returns its first row.
+    async fn first(&self, sql: &str, args: &[JsValue]) -> StoreResult<Option<Row>> {
+        Ok(self.rows(sql, args).await?.into_iter().next())
     }
 
     /// Runs statements as one batch: one round trip, in one transaction (all or none).
     async fn batch(&self, statements: &[(&str, Vec<JsValue>)]) -> StoreResult<()> {
-        let db = self
-            .db
-            .as_ref()
-            .ok_or_else(|| StorageError::new("D1 binding is not configured"))?;
+        let db = self.db()?;
         let t = now_ms();
         let result = async {
             let prepared = statements
                 .iter()
-                .map(|(sql, args)| db.prepare(*sql).bind(args))
-                .collect::<worker::Result<Vec<_>>>()?;
-            db.batch(prepared).await
+                .map(|(sql, args)| statement(db, sql, args).map(JsValue::from))
+                .collect::<Result<Array, JsValue>>()?;
+            JsFuture::from(db.batch_all(&prepared)?).await
         }
         .await;
         let elapsed = now_ms() - t;
@@ -107,26 +169,100 @@ impl D1 {
         }
         result
             .map(|_| ())
-            .map_err(|e| StorageError(format!("D1 batch failed: {e}")))
-    }
-
-    async fn first<T: DeserializeOwned>(
-        &self,
-        sql: &str,
-        args: &[JsValue],
-    ) -> StoreResult<Option<T>> {
-        Ok(self.rows(sql, args).await?.into_iter().next())
+            .map_err(|e| StorageError(format!("D1 batch failed: {}", describe(&e))))
     }
 }
 
-#[derive(Deserialize)]
-struct Hash {
-    id_hash: String,
-}
+/// One row by column name. Columns are read by hand rather than through a `Deserialize`
+/// impl per row type: D1 rows hold only text, numbers and nulls, and one decoder of JSON
+/// objects serves every query (each derived decoder costs a few KB of Wasm).
+struct Row(Map<String, Value>);
 
-#[derive(Deserialize)]
-struct Count {
-    count: f64,
+impl Row {
+    fn value(&self, column: &str) -> StoreResult<&Value> {
+        self.0
+            .get(column)
+            .ok_or_else(|| StorageError(format!("D1 row without {column}")))
+    }
+
+    fn text(&self, column: &str) -> StoreResult<String> {
+        let value = self.value(column)?.as_str();
+        value
+            .map(str::to_string)
+            .ok_or_else(|| StorageError(format!("D1 column {column} is not text")))
+    }
+
+    fn opt_text(&self, column: &str) -> Option<String> {
+        self.0.get(column)?.as_str().map(str::to_string)
+    }
+
+    fn number(&self, column: &str) -> StoreResult<f64> {
+        let value = self.value(column)?.as_f64();
+        value.ok_or_else(|| StorageError(format!("D1 column {column} is not a number")))
+    }
+
+    fn opt_number(&self, column: &str) -> Option<f64> {
+        self.0.get(column)?.as_f64()
+    }
+
+    fn millis(&self, column: &str) -> StoreResult<Millis> {
+        self.number(column).map(Millis::from_js)
+    }
+
+    fn session(&self) -> StoreResult<SessionRecord> {
+        Ok(SessionRecord {
+            id_hash: self.text("id_hash")?,
+            user_id: self.text("user_id")?,
+            email: self.text("email")?,
+            created_at: self.millis("created_at")?,
+            expires_at: self.millis("expires_at")?,
+            idle_expires_at: self.millis("idle_expires_at")?,
+            revoked_at: self.opt_number("revoked_at").map(Millis::from_js),
+            handle: self.opt_text("handle"),
+        })
+    }
+
+    fn prefs(&self) -> StoreResult<PrefsRow> {
+        Ok(PrefsRow {
+            theme: self.opt_text("theme"),
+            language: self.opt_text("language"),
+            notifications: self.opt_number("notifications").map(|n| n != 0.0),
+            version: self.number("version")? as i64,
+        })
+    }
+
+    fn user(&self) -> StoreResult<User> {
+        Ok(User {
+            id: self.text("id")?,
+            name: self.text("name")?,
+            updated_at: self.millis("updated_at")?,
+        })
+    }
+
+    fn stored_version(&self) -> StoreResult<StoredVersion> {
+        Ok(StoredVersion {
+            version: self.number("version")? as u64,
+            document: self.text("document")?,
+        })
+    }
+
+    fn history_entry(&self) -> StoreResult<HistoryEntry> {
+        let version = self.opt_number("version").map(|v| v as u64);
+        Ok(HistoryEntry {
+            seq: self.number("seq")? as u64,
+            version,
+            outcome: if version.is_some() {
+                "applied"
+            } else {
+                "refused"
+            },
+            at: self.millis("at")?,
+            actor: self.text("actor")?,
+            action: self.text("action")?,
+            base_version: self.number("base_version")? as u64,
+            change: serde_json::from_str(&self.text("change")?).unwrap_or(Value::Null),
+        })
+    }
 }
 
 /// Rows minted before idle deadlines existed have none: their idle deadline is their absolute one.
@@ -146,30 +282,26 @@ impl SessionDb for D1 {
             at(s.idle_expires_at),
             opt_text(s.handle.as_deref()),
         ];
-        self.rows::<serde_json::Value>(sql, &args).await.map(|_| ())
+        self.rows(sql, &args).await.map(|_| ())
     }
 
     async fn find(&self, id_hash: &str) -> StoreResult<Option<SessionRecord>> {
         let sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE id_hash = ?1");
-        self.first(&sql, &[text(id_hash)]).await
+        let row = self.first(&sql, &[text(id_hash)]).await?;
+        row.map(|r| r.session()).transpose()
     }
 
     async fn revoke(&self, id_hash: &str, now: Millis) -> StoreResult<bool> {
         let sql = "UPDATE sessions SET revoked_at = ?2 WHERE id_hash = ?1 AND revoked_at IS NULL RETURNING id_hash";
-        Ok(!self
-            .rows::<Hash>(sql, &[text(id_hash), at(now)])
-            .await?
-            .is_empty())
+        Ok(!self.rows(sql, &[text(id_hash), at(now)]).await?.is_empty())
     }
 
     async fn revoke_user(&self, user: &UserId, now: Millis) -> StoreResult<Vec<String>> {
         let sql = "UPDATE sessions SET revoked_at = ?2 \
                    WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 \
                      AND COALESCE(idle_expires_at, expires_at) > ?2 RETURNING id_hash";
-        let rows = self
-            .rows::<Hash>(sql, &[text(user.as_str()), at(now)])
-            .await?;
-        Ok(rows.into_iter().map(|r| r.id_hash).collect())
+        let rows = self.rows(sql, &[text(user.as_str()), at(now)]).await?;
+        rows.iter().map(|r| r.text("id_hash")).collect()
     }
 
     async fn list(
@@ -191,8 +323,9 @@ impl SessionDb for D1 {
             None => (JsValue::NULL, JsValue::NULL),
         };
         let user = opt_text(q.user.as_ref().map(UserId::as_str));
-        self.rows(&sql, &[at(now), user, after, hash, JsValue::from(limit)])
-            .await
+        let args = [at(now), user, after, hash, JsValue::from(limit)];
+        let rows = self.rows(&sql, &args).await?;
+        rows.iter().map(Row::session).collect()
     }
 
     async fn renew(
@@ -211,7 +344,8 @@ impl SessionDb for D1 {
              RETURNING {SESSION_COLS}"
         );
         let args = [text(id_hash), at(now), at(idle_expires_at), at(due_until)];
-        self.first(&sql, &args).await
+        let row = self.first(&sql, &args).await?;
+        row.map(|r| r.session()).transpose()
     }
 
     async fn revoke_handle(
@@ -221,10 +355,8 @@ impl SessionDb for D1 {
     ) -> StoreResult<Option<String>> {
         let sql = "UPDATE sessions SET revoked_at = COALESCE(revoked_at, ?2) \
                    WHERE handle = ?1 RETURNING id_hash";
-        let row = self
-            .first::<Hash>(sql, &[text(handle.as_str()), at(now)])
-            .await?;
-        Ok(row.map(|r| r.id_hash))
+        let row = self.first(sql, &[text(handle.as_str()), at(now)]).await?;
+        row.map(|r| r.text("id_hash")).transpose()
     }
 }
 
@@ -232,10 +364,8 @@ impl AccountDb for D1 {
     async fn revoke_sessions(&self, user: &UserId, now: Millis) -> StoreResult<Vec<String>> {
         let sql = "UPDATE sessions SET revoked_at = COALESCE(revoked_at, ?2) \
                    WHERE user_id = ?1 AND expires_at > ?2 RETURNING id_hash";
-        let rows = self
-            .rows::<Hash>(sql, &[text(user.as_str()), at(now)])
-            .await?;
-        Ok(rows.into_iter().map(|r| r.id_hash).collect())
+        let rows = self.rows(sql, &[text(user.as_str()), at(now)]).await?;
+        rows.iter().map(|r| r.text("id_hash")).collect()
     }
 
     async fn erase(&self, user: &UserId, profile: Option<&ProfileId>) -> StoreResult<()> {
@@ -256,11 +386,6 @@ impl AccountDb for D1 {
     }
 }
 
-#[derive(Deserialize)]
-struct Name {
-    name: String,
-}
-
 impl SchemaDb for D1 {
     fn expected_version(&self) -> u32 {
         SCHEMA_VERSION
@@ -271,17 +396,17 @@ impl SchemaDb for D1 {
                    AND name IN (?1, ?2, ?3, ?4, ?5, ?6)";
         let mut args: Vec<JsValue> = TABLES.iter().map(|t| text(t)).collect();
         args.push(text(MIGRATIONS_TABLE));
-        let present: Vec<String> = self
-            .rows::<Name>(sql, &args)
-            .await?
-            .into_iter()
-            .map(|n| n.name)
-            .collect();
+        let rows = self.rows(sql, &args).await?;
+        let present = rows
+            .iter()
+            .map(|r| r.text("name"))
+            .collect::<StoreResult<Vec<String>>>()?;
         let has = |t: &str| present.iter().any(|p| p == t);
         let latest_migration = match has(MIGRATIONS_TABLE) {
             true => {
                 let sql = format!("SELECT name FROM {MIGRATIONS_TABLE} ORDER BY id DESC LIMIT 1");
-                self.first::<Name>(&sql, &[]).await?.map(|n| n.name)
+                let row = self.first(&sql, &[]).await?;
+                row.map(|r| r.text("name")).transpose()?
             }
             false => None,
         };
@@ -296,33 +421,12 @@ impl SchemaDb for D1 {
     }
 }
 
-#[derive(Deserialize)]
-struct PrefsDbRow {
-    theme: Option<String>,
-    language: Option<String>,
-    notifications: Option<f64>,
-    version: f64,
-}
-
-impl From<PrefsDbRow> for PrefsRow {
-    fn from(r: PrefsDbRow) -> Self {
-        PrefsRow {
-            theme: r.theme,
-            language: r.language,
-            notifications: r.notifications.map(|n| n != 0.0),
-            version: r.version as i64,
-        }
-    }
-}
-
 impl PrefsDb for D1 {
     async fn get(&self, user: &UserId) -> StoreResult<Option<PrefsRow>> {
         let sql =
             "SELECT theme, language, notifications, version FROM preferences WHERE user_id = ?1";
-        Ok(self
-            .first::<PrefsDbRow>(sql, &[text(user.as_str())])
-            .await?
-            .map(PrefsRow::from))
+        let row = self.first(sql, &[text(user.as_str())]).await?;
+        row.map(|r| r.prefs()).transpose()
     }
 
     async fn merge(&self, user: &UserId, p: &PrefsPatch, now: Millis) -> StoreResult<PrefsRow> {
@@ -344,37 +448,17 @@ impl PrefsDb for D1 {
             notifications,
             at(now),
         ];
-        self.first::<PrefsDbRow>(sql, &args)
-            .await?
-            .map(PrefsRow::from)
-            .ok_or_else(|| StorageError::new("preferences upsert returned no row"))
-    }
-}
-
-#[derive(Deserialize)]
-struct UserRow {
-    id: String,
-    name: String,
-    updated_at: f64,
-}
-
-impl From<UserRow> for User {
-    fn from(r: UserRow) -> Self {
-        User {
-            id: r.id,
-            name: r.name,
-            updated_at: Millis::from_js(r.updated_at),
-        }
+        let row = self.first(sql, &args).await?;
+        row.ok_or_else(|| StorageError::new("preferences upsert returned no row"))?
+            .prefs()
     }
 }
 
 impl UserDb for D1 {
     async fn get(&self, id: &ProfileId) -> StoreResult<Option<User>> {
         let sql = "SELECT id, name, updated_at FROM users WHERE id = ?1";
-        Ok(self
-            .first::<UserRow>(sql, &[text(id.as_str())])
-            .await?
-            .map(User::from))
+        let row = self.first(sql, &[text(id.as_str())]).await?;
+        row.map(|r| r.user()).transpose()
     }
 
     async fn get_many(&self, ids: &[ProfileId]) -> StoreResult<Vec<User>> {
@@ -388,22 +472,19 @@ impl UserDb for D1 {
             marks.join(", ")
         );
         let args: Vec<JsValue> = ids.iter().map(|id| text(id.as_str())).collect();
-        Ok(self
-            .rows::<UserRow>(&sql, &args)
-            .await?
-            .into_iter()
-            .map(User::from)
-            .collect())
+        let rows = self.rows(&sql, &args).await?;
+        rows.iter().map(Row::user).collect()
     }
 
     async fn upsert(&self, id: &ProfileId, name: &str, now: Millis) -> StoreResult<User> {
         let sql = "INSERT INTO users (id, name, updated_at) VALUES (?1, ?2, ?3) \
                    ON CONFLICT (id) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at \
                    RETURNING id, name, updated_at";
-        self.first::<UserRow>(sql, &[text(id.as_str()), text(name), at(now)])
-            .await?
-            .map(User::from)
-            .ok_or_else(|| StorageError::new("user upsert returned no row"))
+        let row = self
+            .first(sql, &[text(id.as_str()), text(name), at(now)])
+            .await?;
+        row.ok_or_else(|| StorageError::new("user upsert returned no row"))?
+            .user()
     }
 }
 
@@ -411,86 +492,29 @@ impl CounterDb for D1 {
     async fn increment(&self, bucket: &str, window_start: Millis) -> StoreResult<u64> {
         let sql = "INSERT INTO rate_limits (bucket, window_start, count) VALUES (?1, ?2, 1) \
                    ON CONFLICT (bucket, window_start) DO UPDATE SET count = count + 1 RETURNING count";
-        let row = self
-            .first::<Count>(sql, &[text(bucket), at(window_start)])
-            .await?;
-        row.map(|r| r.count as u64)
-            .ok_or_else(|| StorageError::new("counter upsert returned no row"))
+        let row = self.first(sql, &[text(bucket), at(window_start)]).await?;
+        let count = row.ok_or_else(|| StorageError::new("counter upsert returned no row"))?;
+        Ok(count.number("count")? as u64)
     }
 
     async fn prune(&self, before: Millis) -> StoreResult<()> {
         let sql = "DELETE FROM rate_limits WHERE window_start < ?1";
-        self.rows::<serde_json::Value>(sql, &[at(before)])
-            .await
-            .map(|_| ())
+        self.rows(sql, &[at(before)]).await.map(|_| ())
     }
-}
-
-#[derive(Deserialize)]
-struct VersionRow {
-    version: f64,
-    document: String,
-}
-
-impl From<VersionRow> for StoredVersion {
-    fn from(r: VersionRow) -> Self {
-        StoredVersion {
-            version: r.version as u64,
-            document: r.document,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct HistoryRow {
-    seq: f64,
-    version: Option<f64>,
-    at: f64,
-    actor: String,
-    action: String,
-    base_version: f64,
-    change: String,
-}
-
-impl From<HistoryRow> for HistoryEntry {
-    fn from(r: HistoryRow) -> Self {
-        HistoryEntry {
-            seq: r.seq as u64,
-            version: r.version.map(|v| v as u64),
-            outcome: if r.version.is_some() {
-                "applied"
-            } else {
-                "refused"
-            },
-            at: Millis::from_js(r.at),
-            actor: r.actor,
-            action: r.action,
-            base_version: r.base_version as u64,
-            change: serde_json::from_str(&r.change).unwrap_or(serde_json::Value::Null),
-        }
-    }
-}
-
-fn num(n: u64) -> JsValue {
-    JsValue::from_f64(n as f64)
 }
 
 impl ConfigDb for D1 {
     async fn head(&self) -> StoreResult<Option<StoredVersion>> {
         let sql = "SELECT version, document FROM config_history \
                    WHERE version IS NOT NULL ORDER BY version DESC LIMIT 1";
-        Ok(self
-            .first::<VersionRow>(sql, &[])
-            .await?
-            .map(StoredVersion::from))
+        let row = self.first(sql, &[]).await?;
+        row.map(|r| r.stored_version()).transpose()
     }
 
     async fn version(&self, version: u64) -> StoreResult<Option<StoredVersion>> {
         let sql = "SELECT version, document FROM config_history WHERE version = ?1";
-        Ok(self
-            .first::<VersionRow>(sql, &[num(version)])
-            .await?
-            .map(StoredVersion::from))
+        let row = self.first(sql, &[num(version)]).await?;
+        row.map(|r| r.stored_version()).transpose()
     }
 
     async fn append(
@@ -515,10 +539,9 @@ impl ConfigDb for D1 {
             num(floor),
             expect.map_or(JsValue::NULL, num),
         ];
-        Ok(self
-            .first::<VersionRow>(sql, &args)
-            .await?
-            .map(|r| r.version as u64))
+        let row = self.first(sql, &args).await?;
+        row.map(|r| r.number("version").map(|v| v as u64))
+            .transpose()
     }
 
     async fn refuse(&self, e: &Entry<'_>) -> StoreResult<()> {
@@ -531,7 +554,7 @@ impl ConfigDb for D1 {
             num(e.base),
             text(e.change),
         ];
-        self.rows::<serde_json::Value>(sql, &args).await.map(|_| ())
+        self.rows(sql, &args).await.map(|_| ())
     }
 
     async fn history(&self, before: Option<u64>, limit: u32) -> StoreResult<Vec<HistoryEntry>> {
@@ -539,8 +562,8 @@ impl ConfigDb for D1 {
             "SELECT seq, version, at, actor, action, base_version, change FROM config_history \
                    WHERE ?1 IS NULL OR seq < ?1 ORDER BY seq DESC LIMIT ?2";
         let args = [before.map_or(JsValue::NULL, num), JsValue::from(limit)];
-        let rows = self.rows::<HistoryRow>(sql, &args).await?;
-        Ok(rows.into_iter().map(HistoryEntry::from).collect())
+        let rows = self.rows(sql, &args).await?;
+        rows.iter().map(Row::history_entry).collect()
     }
 }
 

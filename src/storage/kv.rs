@@ -5,28 +5,86 @@
 use crate::clock::now_ms;
 use crate::domain::kv::{Kv, KvKey, ListedKey, PutOptions, KV_MAX_LIST_KEYS};
 use crate::error::{StorageError, StoreResult};
+use crate::storage::describe;
 use crate::storage::meter::{KvOp, Meter};
 use std::collections::HashMap;
 use std::rc::Rc;
-use worker::{Env, KvStore};
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
+use worker::js_sys::{self, Object, Promise, Reflect};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::Env;
 
 /// The binding name in `wrangler.toml`.
 pub const BINDING: &str = "CACHE";
 
+#[wasm_bindgen(inline_js = "
+export async function getMany(namespace, keysJson) {
+  const keys = JSON.parse(keysJson);
+  const found = await namespace.get(keys, 'text');
+  return JSON.stringify(keys.map((key) => found.get(key) ?? null));
+}
+export async function getWithMetadata(namespace, key) {
+  const { value, metadata } = await namespace.getWithMetadata(key, 'text');
+  return value === null ? null : JSON.stringify([value, metadata ?? null]);
+}
+export async function listKeys(namespace, prefix, limit) {
+  const { keys } = await namespace.list({ prefix, limit });
+  return JSON.stringify(keys.map((k) => [k.name, k.metadata ?? null]));
+}")]
+extern "C" {
+    /// A bulk read whose keys and values cross between Wasm and JS as one JSON text each way,
+    /// rather than one string per key and per value.
+    #[wasm_bindgen(js_name = getMany, catch)]
+    fn get_many_json(namespace: &KvNamespace, keys_json: &str) -> Result<Promise, JsValue>;
+
+    /// A read with metadata, as the JSON text `[value, metadata]` (`null` if absent).
+    #[wasm_bindgen(js_name = getWithMetadata, catch)]
+    fn get_with_metadata_json(namespace: &KvNamespace, key: &str) -> Result<Promise, JsValue>;
+
+    /// A listing of at most `limit` keys, as the JSON text `[[name, metadata], ...]`.
+    #[wasm_bindgen(js_name = listKeys, catch)]
+    fn list_json(namespace: &KvNamespace, prefix: &str, limit: u32) -> Result<Promise, JsValue>;
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The runtime's `KVNamespace`, called directly: one JS call per operation, without the
+    /// option objects `worker::KvStore` serialises through `serde-wasm-bindgen` on every call.
+    #[wasm_bindgen(extends = Object)]
+    #[derive(Clone)]
+    type KvNamespace;
+
+    #[wasm_bindgen(method, catch, js_name = get)]
+    fn get_text(this: &KvNamespace, key: &str) -> Result<Promise, JsValue>;
+
+    #[wasm_bindgen(method, catch, js_name = put)]
+    fn put_text(
+        this: &KvNamespace,
+        key: &str,
+        value: &str,
+        options: &Object,
+    ) -> Result<Promise, JsValue>;
+
+    #[wasm_bindgen(method, catch, js_name = delete)]
+    fn delete_key(this: &KvNamespace, key: &str) -> Result<Promise, JsValue>;
+}
+
 /// The KV binding, metered.
 #[derive(Clone)]
 pub struct WorkersKv {
-    store: Option<KvStore>,
+    store: Option<KvNamespace>,
     meter: Rc<Meter>,
 }
 
 impl WorkersKv {
     /// The binding from the environment (absent: every call fails as a storage error).
     pub fn from_env(env: &Env, meter: Rc<Meter>) -> Self {
-        WorkersKv {
-            store: env.kv(BINDING).ok(),
-            meter,
-        }
+        let store = Reflect::get(env, &JsValue::from_str(BINDING))
+            .ok()
+            .filter(JsValue::is_object)
+            .map(JsCast::unchecked_into);
+        WorkersKv { store, meter }
     }
 
     /// A copy for `waitUntil` work, whose operations are not counted in this response.
@@ -37,24 +95,29 @@ impl WorkersKv {
         }
     }
 
-    fn store(&self) -> StoreResult<&KvStore> {
+    fn store(&self) -> StoreResult<&KvNamespace> {
         self.store
             .as_ref()
             .ok_or_else(|| StorageError::new("KV binding is not configured"))
     }
 
-    fn done<T>(&self, op: KvOp, started: f64, r: Result<T, worker::KvError>) -> StoreResult<T> {
+    /// Awaits the operation's promise, meters it, and names a failure.
+    async fn run(&self, op: KvOp, call: Result<Promise, JsValue>) -> StoreResult<JsValue> {
+        let started = now_ms();
+        let result = match call {
+            Ok(promise) => JsFuture::from(promise).await,
+            Err(e) => Err(e),
+        };
         self.meter.kv(op, now_ms() - started);
-        r.map_err(|e| StorageError(format!("KV {op:?} failed: {e}")))
+        result.map_err(|e| StorageError(format!("KV {op:?} failed: {}", describe(&e))))
     }
 }
 
 impl Kv for WorkersKv {
     async fn get(&self, key: &KvKey) -> StoreResult<Option<String>> {
         let store = self.store()?;
-        let t = now_ms();
-        let r = store.get(key.as_str()).text().await;
-        self.done(KvOp::Read, t, r)
+        let value = self.run(KvOp::Read, store.get_text(key.as_str())).await?;
+        Ok(value.as_string())
     }
 
     async fn get_with_metadata(
@@ -62,13 +125,13 @@ impl Kv for WorkersKv {
         key: &KvKey,
     ) -> StoreResult<Option<(String, Option<serde_json::Value>)>> {
         let store = self.store()?;
-        let t = now_ms();
-        let r = store
-            .get(key.as_str())
-            .text_with_metadata::<serde_json::Value>()
-            .await;
-        let (value, metadata) = self.done(KvOp::Read, t, r)?;
-        Ok(value.map(|v| (v, metadata)))
+        let found = self.run(KvOp::Read, get_with_metadata_json(store, key.as_str()));
+        match found.await?.as_string() {
+            Some(json) => serde_json::from_str(&json)
+                .map(Some)
+                .map_err(|e| StorageError(format!("KV read with metadata: {e}"))),
+            None => Ok(None),
+        }
     }
 
     async fn get_bulk(&self, keys: &[KvKey]) -> StoreResult<HashMap<String, Option<String>>> {
@@ -77,52 +140,49 @@ impl Kv for WorkersKv {
         }
         let store = self.store()?;
         let names: Vec<&str> = keys.iter().map(KvKey::as_str).collect();
-        let t = now_ms();
-        let r = store.get_bulk(&names).text().await;
-        self.done(KvOp::Read, t, r)
+        let names_json = serde_json::to_string(&names).unwrap_or_default();
+        let found = self
+            .run(KvOp::Read, get_many_json(store, &names_json))
+            .await?
+            .as_string()
+            .unwrap_or_default();
+        let values: Vec<Option<String>> =
+            serde_json::from_str(&found).map_err(|e| StorageError(format!("KV bulk read: {e}")))?;
+        Ok(names.iter().map(|k| k.to_string()).zip(values).collect())
     }
 
     async fn put(&self, key: &KvKey, value: &str, opts: PutOptions) -> StoreResult<()> {
         let store = self.store()?;
-        let t = now_ms();
-        let r = async {
-            let mut put = store.put(key.as_str(), value)?;
-            if let Some(ttl) = opts.ttl {
-                put = put.expiration_ttl(ttl.seconds());
-            }
-            if let Some(meta) = opts.metadata {
-                put = put.metadata(meta.value())?;
-            }
-            put.execute().await
+        let options = Object::new();
+        if let Some(ttl) = opts.ttl {
+            let seconds = JsValue::from_f64(ttl.seconds() as f64);
+            let _ = Reflect::set(&options, &"expirationTtl".into(), &seconds);
         }
-        .await;
-        self.done(KvOp::Write, t, r)
+        if let Some(meta) = opts.metadata {
+            let meta = js_sys::JSON::parse(&meta.value().to_string())
+                .map_err(|e| StorageError(format!("KV metadata: {}", describe(&e))))?;
+            let _ = Reflect::set(&options, &"metadata".into(), &meta);
+        }
+        let call = store.put_text(key.as_str(), value, &options);
+        self.run(KvOp::Write, call).await.map(|_| ())
     }
 
     async fn delete(&self, key: &KvKey) -> StoreResult<()> {
         let store = self.store()?;
-        let t = now_ms();
-        let r = store.delete(key.as_str()).await;
-        self.done(KvOp::Delete, t, r)
+        let call = store.delete_key(key.as_str());
+        self.run(KvOp::Delete, call).await.map(|_| ())
     }
 
     async fn list(&self, prefix: &KvKey) -> StoreResult<Vec<ListedKey>> {
         let store = self.store()?;
-        let t = now_ms();
-        let r = store
-            .list()
-            .prefix(prefix.as_str().to_string())
-            .limit(KV_MAX_LIST_KEYS as u64)
-            .execute()
-            .await;
-        let listed = self.done(KvOp::List, t, r)?;
-        Ok(listed
-            .keys
+        let call = list_json(store, prefix.as_str(), KV_MAX_LIST_KEYS as u32);
+        let json = self.run(KvOp::List, call).await?.as_string();
+        let keys: Vec<(String, Option<serde_json::Value>)> =
+            serde_json::from_str(json.as_deref().unwrap_or("[]"))
+                .map_err(|e| StorageError(format!("KV list: {e}")))?;
+        Ok(keys
             .into_iter()
-            .map(|k| ListedKey {
-                name: k.name,
-                metadata: k.metadata,
-            })
+            .map(|(name, metadata)| ListedKey { name, metadata })
             .collect())
     }
 }

@@ -4,6 +4,7 @@
 //! `waitUntil` uses a detached meter, so it is not counted (the header is already sent).
 
 use std::cell::Cell;
+use std::fmt;
 
 /// A kind of KV operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,15 +55,27 @@ impl Meter {
     /// The `Server-Timing` header value.
     pub fn server_timing(&self) -> String {
         format!(
-            "kv;desc=\"reads={} writes={} lists={} deletes={}\";dur={:.1}, d1;desc=\"queries={}\";dur={:.1}",
+            "kv;desc=\"reads={} writes={} lists={} deletes={}\";dur={}, d1;desc=\"queries={}\";dur={}",
             self.kv_count(KvOp::Read),
             self.kv_count(KvOp::Write),
             self.kv_count(KvOp::List),
             self.kv_count(KvOp::Delete),
-            self.kv_ms.get(),
+            Tenths(self.kv_ms.get()),
             self.d1_queries.get(),
-            self.d1_ms.get()
+            Tenths(self.d1_ms.get())
         )
+    }
+}
+
+/// Milliseconds with one decimal, rounded half up, formatted as integers: `{:.1}` would link
+/// the float formatting machinery of `core` (about 20 KB of Wasm) for this one header.
+struct Tenths(f64);
+
+impl fmt::Display for Tenths {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Saturating: NaN and negatives are 0, absurdly long durations stop at u64::MAX tenths.
+        let tenths = (self.0 * 10.0 + 0.5) as u64;
+        write!(f, "{}.{}", tenths / 10, tenths % 10)
     }
 }
 
@@ -88,7 +101,24 @@ mod tests {
         m.d1(4.25);
         assert_eq!(
             m.server_timing(),
-            "kv;desc=\"reads=2 writes=1 lists=0 deletes=1\";dur=4.5, d1;desc=\"queries=1\";dur=4.2"
+            "kv;desc=\"reads=2 writes=1 lists=0 deletes=1\";dur=4.5, d1;desc=\"queries=1\";dur=4.3"
         );
+    }
+
+    #[test]
+    fn durations_have_one_decimal() {
+        let cases = [
+            (0.0, "0.0"),
+            (0.04, "0.0"),
+            (0.05, "0.1"),
+            (1.0, "1.0"),
+            (12.345, "12.3"),
+            (99.96, "100.0"),
+            (-3.0, "0.0"),
+            (f64::NAN, "0.0"),
+        ];
+        for (ms, text) in cases {
+            assert_eq!(Tenths(ms).to_string(), text, "{ms}");
+        }
     }
 }

@@ -12,3 +12,12 @@ pub mod d1;
 pub mod fake;
 pub mod kv;
 pub mod meter;
+
+/// A thrown JS value as text for a log line: an `Error`'s message, a string as is.
+pub(crate) fn describe(e: &wasm_bindgen::JsValue) -> String {
+    use wasm_bindgen::JsCast;
+    match e.dyn_ref::<worker::js_sys::Error>() {
+        Some(error) => String::from(error.message()),
+        None => e.as_string().unwrap_or_else(|| "a non-Error value".into()),
+    }
+}

@@ -362,7 +362,7 @@ describe("logs", () => {
       let log = "";
       let made = { status: 0, text: "" };
       const stranger = unknownSessionId();
-      const w = await boot({ kv, d1, adminToken: token, onLog: (chunk) => (log += chunk) });
+      const w = await boot({ kv, d1, adminToken: token, vars: { LOG_LEVEL: "info" }, onLog: (chunk) => (log += chunk) });
       try {
         const call = async (path, init = {}) => {
           const res = await w.mf.dispatchFetch(`http://127.0.0.1${path}`, init);

@@ -1,0 +1,114 @@
+// Logs have a level (LOG_LEVEL in [vars]) and are objects whose fields Workers Logs indexes.
+// At the default level (warn) a request that goes well logs nothing, since the platform
+// already logs every invocation; degraded work logs a warning and every 5xx its cause. At
+// info each request adds one line with its route, status and storage work.
+//
+// Absence is checked after a barrier: the last request logs an error, and once that line is
+// in the output, every line of the earlier requests would be too.
+import { randomBytes } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { boot, eventually, timing } from "../helpers.js";
+
+const unknownSession = () => randomBytes(32).toString("base64url");
+
+/**
+ * The objects the runtime printed, as the text of each (`{ ... }` blocks), less the
+ * first-request self-check's warning that D1 is missing (these Workers run without D1 on
+ * purpose: it makes the barrier's 5xx).
+ */
+function entries(log) {
+  const all = log.match(/^\{[\s\S]*?^\}$/gm) ?? [];
+  return all.filter((e) => !e.includes('D1 binding "DB" is missing'));
+}
+
+/** Boots with `vars`, runs `requests`, then the barrier; returns the printed objects. */
+async function logsOf({ vars, kv = true, d1 = false }, requests) {
+  let log = "";
+  const w = await boot({ kv, d1, vars, onLog: (chunk) => (log += chunk) });
+  try {
+    await requests(w);
+    // The barrier: D1 is absent, so an unknown session is a 503 whose cause is logged.
+    const barrier = await w.fetch("/sessions/current", { session: unknownSession() });
+    expect(barrier.status).toBe(503);
+    await barrier.text();
+    const seen = await eventually(() => entries(log).some((e) => e.includes("level: 'error'")));
+    expect(seen, `no error line in:\n${log}`).toBe(true);
+  } finally {
+    await w.dispose();
+  }
+  return entries(log);
+}
+
+/** Requests that go well (or are refused as the contract says); their Server-Timing by path. */
+const served = {};
+async function routine(w) {
+  for (const [path, status] of [
+    ["/health", 200],
+    ["/config", 200],
+    ["/flags/newCheckout", 200],
+    ["/nope", 404],
+  ]) {
+    const r = await w.fetch(path);
+    expect(r.status, path).toBe(status);
+    served[path] = timing(r);
+    await r.text();
+  }
+  const bad = await w.fetch("/users/batch", { method: "POST", body: "{bad" });
+  expect(bad.status).toBe(400);
+  await bad.text();
+}
+
+describe("logs", () => {
+  it("at the default level, requests that go well log nothing and a 5xx logs its cause once", async () => {
+    const logged = await logsOf({ vars: {} }, routine);
+    expect(logged, logged.join("\n")).toHaveLength(1);
+    const [line] = logged;
+    expect(line).toContain("level: 'error'");
+    expect(line).toContain("code: 'unavailable'");
+    expect(line).toContain("route: '/sessions/current'");
+    expect(line).toContain("D1 binding is not configured");
+  });
+
+  it("at info, each request logs one line with method, route, path, status and storage work", async () => {
+    const logged = await logsOf({ vars: { LOG_LEVEL: "info" } }, routine);
+    const info = logged.filter((e) => e.includes("level: 'info'"));
+    expect(info.map((e) => /msg: '([^']*)'/.exec(e)?.[1])).toEqual([
+      "GET /health 200",
+      "GET /config 200",
+      "GET /flags/:name 200",
+      "GET /nope 404",
+      "POST /users/batch 400",
+      "GET /sessions/current 503",
+    ]);
+    const [health, config, flag, nope] = info;
+    for (const field of ["method: 'GET'", "route: '/health'", "path: '/health'", "status: 200", "kvReads: 0", "d1Queries: 0"]) {
+      expect(health).toContain(field);
+    }
+    const st = served["/config"];
+    expect(config).toMatch(new RegExp(`kvReads: ${st.reads}\\b`)); // the response's Server-Timing counts
+    expect(config).toMatch(new RegExp(`d1Queries: ${st.queries}\\b`));
+    expect(flag).toContain("path: '/flags/newCheckout'");
+    expect(nope).toContain("route: null");
+  });
+
+  it("at error, degraded work that was handled logs nothing", async () => {
+    // Without KV, /config serves the defaults and warns at the default level.
+    const requests = async (w) => {
+      const r = await w.fetch("/config");
+      expect(r.status).toBe(200);
+      await r.text();
+    };
+    const warned = await logsOf({ vars: {}, kv: false }, requests);
+    expect(warned.some((e) => e.includes("level: 'warn'") && e.includes("config read failed"))).toBe(true);
+    const quiet = await logsOf({ vars: { LOG_LEVEL: "error" }, kv: false }, requests);
+    expect(quiet.filter((e) => !e.includes("level: 'error'")), quiet.join("\n")).toEqual([]);
+  });
+
+  it("an unknown LOG_LEVEL is named in one warning and the default applies", async () => {
+    const logged = await logsOf({ vars: { LOG_LEVEL: "chatty" } }, routine);
+    const warnings = logged.filter((e) => e.includes("level: 'warn'"));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain("LOG_LEVEL chatty is not error, warn or info");
+    expect(logged.filter((e) => e.includes("level: 'info'"))).toEqual([]);
+  });
+});
