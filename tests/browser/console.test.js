@@ -338,7 +338,9 @@ describe("History panel", () => {
     const newest = page.locator("#history-list > li").first();
     await newest.getByRole("heading", { name: `Version ${version} current` }).waitFor();
     expect(await newest.locator(".diff").textContent()).toBe("featureFlags.historyFlag: true → false");
-    expect(await newest.locator(".meta").textContent()).toMatch(new RegExp(`^patch · applied · .+ · by [0-9a-f]{8} · based on version ${version - 1}$`));
+    const [entry] = (await dev.api("/admin/config/history?limit=1", { admin: true })).body.entries;
+    expect(await newest.locator(".meta").textContent()).toMatch(new RegExp(`^patch · applied · .+ · by ${entry.actor} · based on version ${version - 1}$`));
+    expect(await newest.locator(".meta time").getAttribute("datetime")).toBe(new Date(entry.at).toISOString());
     // The refused attempt of the conflict test is listed, and changed nothing.
     await page.getByRole("heading", { name: "Refused attempt" }).first().waitFor();
 
@@ -367,6 +369,13 @@ describe("Sessions panel", () => {
     await page.getByRole("button", { name: "List sessions" }).click();
     await page.locator("#sessions-summary").filter({ hasText: "Page 1: 10 active sessions of pat; more on the next page." }).waitFor();
     expect(await page.locator("#session-rows > tr").count()).toBe(10);
+    // Each row shows what the API lists: user, e-mail, the three times, the handle.
+    const listed = (await dev.api("/admin/sessions?userId=pat&limit=10", { admin: true })).body.sessions;
+    const shown = await page.locator("#session-rows > tr").evaluateAll((rows) =>
+      rows.map((r) => [...r.cells].slice(0, 6).map((c) => c.querySelector("time")?.dateTime ?? c.textContent)),
+    );
+    const iso = (ms) => new Date(ms).toISOString();
+    expect(shown).toEqual(listed.map((l) => [l.userId, l.email, iso(l.createdAt), iso(l.idleExpiresAt), iso(l.expiresAt), l.handle]));
     await page.getByRole("button", { name: "Next page" }).click();
     await page.locator("#sessions-summary").filter({ hasText: "Page 2: 1 active session of pat." }).waitFor();
     expect(await page.getByRole("button", { name: "Next page" }).isDisabled()).toBe(true);
@@ -406,6 +415,8 @@ describe("Users panel", () => {
 
     await lookUp("ursula");
     expect(await page.locator("#user-shown-name").textContent()).toBe("Ursula");
+    const profile = (await dev.api("/users/ursula")).body;
+    expect(await page.locator("#user-shown-updated time").getAttribute("datetime")).toBe(new Date(profile.updatedAt).toISOString());
     expect([await cache(), await page.locator("#user-cache").textContent()]).toEqual([
       "not cached",
       "not cached (X-Cache: MISS): read from D1 (no usable KV copy); it is cached now",
