@@ -111,16 +111,30 @@ function controlFor(path) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Controls.
+
+/** A switch (a checkbox with role=switch) inside its label. */
+const switchLabel = (input, ...label) =>
+  h("label", { class: "switch" }, h("input", { type: "checkbox", role: "switch", ...input }), ...label);
+/** Where a control's error is shown (`fieldError` finds it by the control's id). */
+const errorOf = (id) => h("p", { id: `${id}-error`, class: "field-error" });
+/** A number as typed: the API says what is wrong with it. */
+const numberInput = (input) =>
+  h("input", { type: "number", min: 1, inputmode: "numeric", "aria-describedby": `${input.id}-error`, ...input });
+
+// ---------------------------------------------------------------------------------------
 // Maintenance and flags.
+
+const MAINTENANCE_ON =
+  "Every gated route (config, flags, sessions, preferences, users) answers 503 maintenance " +
+  "to everyone until it is switched off. The admin API and this console stay open.";
 
 async function toggleMaintenance(event) {
   event.preventDefault(); // the switch moves only once the API has the change
   const on = !current.maintenanceMode;
   const sure = await confirmed(
     on ? "Switch maintenance mode on?" : "Switch maintenance mode off?",
-    on
-      ? "Every gated route (config, flags, sessions, preferences, users) answers 503 maintenance to everyone until it is switched off. The admin API and this console stay open."
-      : "Gated routes answer again.",
+    on ? MAINTENANCE_ON : "Gated routes answer again.",
     on ? "Switch on" : "Switch off",
   );
   if (sure) await write({ maintenanceMode: on }, $("maintenance"));
@@ -129,9 +143,8 @@ async function toggleMaintenance(event) {
 
 function renderFlags() {
   const flags = Object.entries(current.featureFlags ?? {});
-  $("flags").replaceChildren(
-    ...flags.map(([name, flag], i) => (typeof flag === "boolean" ? booleanFlag(name, flag, i) : objectFlag(name, flag, i))),
-  );
+  const item = ([name, flag], i) => (typeof flag === "boolean" ? booleanFlag : objectFlag)(name, flag, i);
+  $("flags").replaceChildren(...flags.map(item));
   if (!flags.length) $("flags").append(h("li", { class: "empty" }, "No flags yet."));
 }
 
@@ -144,10 +157,13 @@ function booleanFlag(name, on, i) {
   return h(
     "li",
     { class: "flag" },
-    h("label", { class: "switch" }, h("input", { type: "checkbox", role: "switch", id, checked: on, "data-path": `featureFlags.${name}`, "aria-describedby": `${id}-error`, onclick: flip }), h("code", {}, name)),
+    switchLabel(
+      { id, checked: on, "data-path": `featureFlags.${name}`, "aria-describedby": `${id}-error`, onclick: flip },
+      h("code", {}, name),
+    ),
     h("span", { class: "state", "aria-hidden": "true" }, on ? "on" : "off"),
     removeButton(name),
-    h("p", { id: `${id}-error`, class: "field-error" }),
+    errorOf(id),
   );
 }
 
@@ -169,28 +185,31 @@ function objectFlag(name, flag, i) {
     }
     write({ featureFlags: { [name]: parsed } }, $(id));
   };
+  const json = JSON.stringify(flag, null, 2);
+  const rows = Math.min(14, json.split("\n").length + 1);
   return h(
     "li",
     { class: "flag object" },
     h(
       "div",
       { class: "flag-head" },
-      h("label", { class: "switch" }, h("input", { type: "checkbox", role: "switch", id: `${id}-enabled`, checked: enabled, onclick: flip }), h("code", {}, name), " enabled"),
+      switchLabel({ id: `${id}-enabled`, checked: enabled, onclick: flip }, h("code", {}, name), " enabled"),
       removeButton(name),
     ),
     h("label", { for: id, class: "sub" }, `Definition of ${name} (JSON)`),
-    h("textarea", { id, rows: Math.min(14, JSON.stringify(flag, null, 2).split("\n").length + 1), spellcheck: "false", "data-path": `featureFlags.${name}`, "aria-describedby": `${id}-error` }, JSON.stringify(flag, null, 2)),
-    h("p", { id: `${id}-error`, class: "field-error" }),
+    h("textarea", { id, rows, spellcheck: "false", "data-path": `featureFlags.${name}`, "aria-describedby": `${id}-error` }, json),
+    errorOf(id),
     h("button", { type: "button", onclick: save }, `Save ${name}`),
   );
 }
 
 function removeButton(name) {
   const remove = async () => {
-    if (await confirmed(`Remove flag ${name}?`, `GET /flags/${name} will answer disabled, and OFREP FLAG_NOT_FOUND.`, "Remove"))
-      write({ featureFlags: { [name]: null } });
+    const effect = `GET /flags/${name} will answer disabled, and OFREP FLAG_NOT_FOUND.`;
+    if (await confirmed(`Remove flag ${name}?`, effect, "Remove")) write({ featureFlags: { [name]: null } });
   };
-  return h("button", { type: "button", class: "quiet", onclick: remove, "aria-label": `Remove flag ${name}` }, "Remove");
+  const label = `Remove flag ${name}`;
+  return h("button", { type: "button", class: "quiet", onclick: remove, "aria-label": label }, "Remove");
 }
 
 async function addFlag(event) {
@@ -227,11 +246,15 @@ function limitRow(group, limit, strict) {
     h(
       "td",
       {},
-      h("input", { type: "number", id, min: 1, inputmode: "numeric", value: limit ?? "", placeholder: "default", "data-path": `rateLimits.${group}`, "aria-label": `Limit of ${group}`, "aria-describedby": `${id}-error` }),
-      h("p", { id: `${id}-error`, class: "field-error" }),
+      numberInput({ id, value: limit ?? "", placeholder: "default", "data-path": `rateLimits.${group}`, "aria-label": `Limit of ${group}` }),
+      errorOf(id),
     ),
     h("td", {}, h("input", { type: "checkbox", id: `${id}-strict`, checked: strict, "aria-label": `Count ${group} strictly (D1)` })),
-    h("td", {}, group === "default" ? "" : h("button", { type: "button", class: "quiet", onclick: remove, "aria-label": `Remove group ${group}` }, "Remove")),
+    h(
+      "td",
+      {},
+      group === "default" ? "" : h("button", { type: "button", class: "quiet", onclick: remove, "aria-label": `Remove group ${group}` }, "Remove"),
+    ),
   );
 }
 
@@ -245,14 +268,19 @@ function renderLimits() {
       "div",
       { class: "field" },
       h("label", { for: `setting-${field}` }, label),
-      h("input", { type: "number", id: `setting-${field}`, min: 1, inputmode: "numeric", value: current[field], "data-path": field, "aria-describedby": `setting-${field}-error` }),
-      h("p", { id: `setting-${field}-error`, class: "field-error" }),
+      numberInput({ id: `setting-${field}`, value: current[field], "data-path": field }),
+      errorOf(`setting-${field}`),
     ),
   );
   const legacy = h(
     "div",
     { class: "field" },
-    h("label", { class: "switch" }, h("input", { type: "checkbox", id: "setting-legacyRateLimitHeaders", checked: current.legacyRateLimitHeaders, "data-path": "legacyRateLimitHeaders" }), "Legacy RateLimit-Limit/-Remaining/-Reset headers"),
+    h(
+      "label",
+      { class: "switch" },
+      h("input", { type: "checkbox", id: "setting-legacyRateLimitHeaders", checked: current.legacyRateLimitHeaders }),
+      "Legacy RateLimit-Limit/-Remaining/-Reset headers",
+    ),
   );
   $("settings").replaceChildren(...numbers, legacy);
 }

@@ -65,11 +65,16 @@ function shown(value, path) {
 /** The lines of a version's diff: path, before, after. */
 function diffOf(entry, docAt) {
   if (entry.version === null) {
-    return [...paths(entry.change)].map(([p, x]) => h("li", {}, h("code", {}, p), " would have been ", shown(x === null ? ABSENT : x, p)));
+    const attempted = ([p, x]) => h("li", {}, h("code", {}, p), " would have been ", shown(x === null ? ABSENT : x, p));
+    return [...paths(entry.change)].map(attempted);
   }
   const before = docAt(entry.version - 1);
   const after = docAt(entry.version);
-  const touched = entry.action === "patch" ? [...paths(entry.change).keys()] : [...new Set([...before.values.keys(), ...after.values.keys()])];
+  // A PATCH names what it touched; a PUT or a rollback may have touched anything.
+  const touched =
+    entry.action === "patch"
+      ? [...paths(entry.change).keys()]
+      : [...new Set([...before.values.keys(), ...after.values.keys()])];
   const lines = touched
     .filter((p) => !same(valueAt(before, p), valueAt(after, p)))
     .sort()
@@ -132,7 +137,8 @@ async function rollback(target, head) {
     config.show(answer);
     say(`Rolled back: version ${answer.version} equals version ${target}.`);
   } else if (answer.status === 412) {
-    alarm(`Not rolled back: the config changed since this history was loaded (it is now version ${answer.version}). The history is reloaded; try again.`);
+    const now = answer.version;
+    alarm(`Not rolled back: the config changed since this history was loaded (it is now version ${now}). The history is reloaded; try again.`);
   } else return complain(answer, "Not rolled back");
   await open();
 }

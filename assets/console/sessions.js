@@ -39,6 +39,7 @@ function row(s) {
     $("sessions-user").focus();
     await load();
   };
+  const label = `Revoke session ${s.handle ?? ""} of ${s.userId} (${s.email})`;
   return h(
     "tr",
     {},
@@ -48,7 +49,7 @@ function row(s) {
     h("td", {}, time(s.idleExpiresAt)),
     h("td", {}, time(s.expiresAt)),
     h("td", {}, h("code", {}, s.handle ?? "—")),
-    h("td", {}, h("button", { type: "button", class: "quiet", disabled: !s.handle, onclick: revoke, "aria-label": `Revoke session ${s.handle ?? ""} of ${s.userId} (${s.email})` }, "Revoke")),
+    h("td", {}, h("button", { type: "button", class: "quiet", disabled: !s.handle, onclick: revoke, "aria-label": label }, "Revoke")),
   );
 }
 
