@@ -22,7 +22,6 @@ const SETTINGS = [
 const VARIANTS_TEMPLATE = { variants: { on: true, off: false }, defaultVariant: "off", enabled: true };
 
 const panel = () => document.querySelector('[data-panel="config"]');
-export const loadedVersion = () => version;
 export const flagNames = () => Object.keys(current?.featureFlags ?? {});
 
 /** Loads the authoritative config (and its version) and shows it. */
@@ -79,9 +78,8 @@ async function write(change, at) {
 }
 
 function conflict(now) {
-  const was = version;
   const text =
-    `Not saved: someone changed the config since you loaded version ${was}` +
+    `Not saved: someone changed the config since you loaded version ${version}` +
     (now === null ? "" : ` (it is now version ${now})`) +
     ". Nothing was overwritten. Reload the config, then make your change again.";
   $("config-conflict-text").textContent = text;
