@@ -4,6 +4,7 @@
 #   node dependencies (pinned wrangler, Node 22 via the `node` package, binaryen, vitest,
 #   miniflare), the wasm32 target, worker-build, and wasm-bindgen-cli at exactly the
 #   version in Cargo.lock. A second run finds everything in place and takes seconds.
+# With --browser (the test command): also Debian's chromium for the console's browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
@@ -56,4 +57,18 @@ fi
 for tool in node_modules/binaryen/bin/wasm-opt node_modules/.bin/esbuild node_modules/.bin/wrangler; do
   [ -x "$tool" ] || { echo "missing $tool after npm install" >&2; exit 1; }
 done
+# 6. --browser: Chromium from Debian's packages (/usr/bin/chromium), which the console's
+#    browser tests drive through playwright-core. Never a browser download from elsewhere.
+if [ "${1:-}" = "--browser" ] && [ ! -x /usr/bin/chromium ] && [ -z "${CHROMIUM:-}" ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    say "installing chromium (apt-get) for the browser tests"
+    sudo=""
+    if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
+  else
+    echo "no apt-get here: install Chromium yourself and set CHROMIUM=/path/to/chromium for the browser tests" >&2
+  fi
+fi
+
 say "tools ready: $(node_modules/.bin/wrangler --version 2>/dev/null | tail -n 1 | tr -d ' '), node $(node_modules/.bin/node --version), worker-build $(worker-build --version), $(wasm-bindgen --version)"

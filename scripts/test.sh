@@ -4,10 +4,12 @@
 # `openapi`), the API docs, the Worker built to Wasm by
 # `wrangler deploy --dry-run` (which also proves the deploy bundle), the library example
 # built to Wasm, then the integration tests against both builds in workerd and the script
-# tests (tests/scripts/: npm run dev on ports 8833-8834, provision against a stub wrangler).
+# tests (tests/scripts/: npm run dev on ports 8833-8834, provision against a stub wrangler)
+# and the console's browser tests (tests/browser/: npm run dev on port 8870, Debian's
+# Chromium, which set-up installs with --browser).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --browser
 . scripts/env.sh
 say() { printf '\n==> %s\n' "$*"; }
 

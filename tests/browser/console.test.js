@@ -1,0 +1,577 @@
+// The admin console at /console, in Debian's headless Chromium, against the Worker as
+// `npm run dev` serves it (tests/browser/harness.js): the console is Workers Static Assets
+// with its own security headers, shows nothing but the sign-in form until the admin API
+// accepts the token, and each panel does what it says against the real local KV and D1:
+// flags, maintenance, refused values at their field, conflicts, history and rollback,
+// sessions and revocation, profiles and their cache state, the storage cost of requests.
+// It passes axe-core, works from the keyboard and at 375 and 1440 px, and leaves a
+// screenshot of each panel at 1440 px in .edgestate/screenshots/.
+import { mkdirSync, readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ROOT } from "../helpers.js";
+import { BASE, SHOTS, browser, serve } from "./harness.js";
+
+const PANELS = ["config", "history", "sessions", "users", "cost"];
+const ASSETS = join(ROOT, "assets/console");
+const AXE = readFileSync(join(ROOT, "node_modules/axe-core/axe.min.js"), "utf8");
+
+let dev, chrome;
+beforeAll(async () => {
+  dev = await serve();
+  chrome = await browser();
+  mkdirSync(SHOTS, { recursive: true });
+}, 300_000);
+afterAll(async () => {
+  await chrome?.close();
+  await dev?.stop();
+});
+
+/** The config's current document and version, from the admin API. */
+async function configNow() {
+  const r = await dev.api("/admin/config", { admin: true });
+  expect(r.status).toBe(200);
+  return { doc: r.body, version: Number(r.headers.get("ETag").replaceAll('"', "")) };
+}
+
+const flagOn = async (name) => (await dev.api(`/flags/${name}`)).body?.enabled;
+
+/** A fresh tab (its sessionStorage empty) on the console. */
+async function open(width = 1440) {
+  const page = await chrome.context.newPage();
+  page.setDefaultTimeout(10_000);
+  await page.setViewportSize({ width, height: 900 });
+  await page.goto(`${BASE}/console`);
+  return page;
+}
+
+/** A fresh tab, signed in with the token from .dev.vars. */
+async function signedIn(width) {
+  const page = await open(width);
+  await page.getByLabel("Admin token").fill(dev.token);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.locator("#app").waitFor({ state: "visible" });
+  return page;
+}
+
+async function panel(page, name) {
+  await page.getByRole("link", { name: name[0].toUpperCase() + name.slice(1), exact: true }).click();
+  await page.locator(`[data-panel="${name}"]`).waitFor({ state: "visible" });
+}
+
+/**
+ * Does `action`, then waits until the polite status region (`said`) or the alert region
+ * (`alarmed`) says `text`. Both regions are emptied first, so an earlier message with the
+ * same words cannot answer for this action.
+ */
+async function announced(region, page, text, action) {
+  await page.evaluate(() => {
+    document.getElementById("status").textContent = "";
+    document.getElementById("alert").textContent = "";
+  });
+  await action();
+  await page.locator(region).filter({ hasText: text }).waitFor();
+}
+const said = (page, text, action) => announced("#status", page, text, action);
+const alarmed = (page, text, action) => announced("#alert", page, text, action);
+
+/** Waits until a panel has shown what it loads when opened. */
+async function ready(page, name) {
+  const loaded = {
+    config: "#flags > li",
+    history: "#history-list > li",
+    sessions: "#session-rows > tr",
+    users: "#user-form",
+    cost: "#cost-rows > tr",
+  };
+  await page.locator(loaded[name]).first().waitFor();
+}
+
+/** Mints a session through the admin API. */
+async function mint(userId, email) {
+  const r = await dev.api("/sessions", { method: "POST", admin: true, body: { userId, email } });
+  expect(r.status, r.text).toBe(201);
+  return r.body.sessionId;
+}
+const sessionStatus = async (id) => (await dev.api("/sessions/current", { session: id })).status;
+
+describe("GET /console", () => {
+  it("is the console's HTML from Workers Static Assets, with a strict CSP, nosniff and no-referrer", async () => {
+    const res = await fetch(`${BASE}/console`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^text\/html/);
+    const csp = res.headers.get("content-security-policy");
+    const directives = [
+      "default-src 'self'",
+      "script-src 'self'",
+      "style-src 'self'",
+      "frame-ancestors 'none'",
+      "form-action 'none'",
+      "require-trusted-types-for 'script'",
+    ];
+    for (const directive of directives) expect(csp).toContain(directive);
+    expect(csp).not.toMatch(/unsafe-|\*|https?:/);
+    expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(res.headers.get("referrer-policy")).toBe("no-referrer");
+    // Served by Static Assets, not by the Worker (whose answers carry Server-Timing).
+    expect(res.headers.get("server-timing")).toBeNull();
+    const html = await res.text();
+    expect(html).toContain('<script type="module" src="/console/app.js"></script>');
+    expect(html).not.toMatch(/<script(?![^>]*\bsrc=)|<style|\sstyle=|\son[a-z]+=/i);
+  });
+
+  it("serves every console file with the same headers and its own type", async () => {
+    const types = { js: /^text\/javascript/, css: /^text\/css/, svg: /^image\/svg\+xml/, html: /^text\/html/ };
+    for (const file of readdirSync(ASSETS).filter((f) => f !== "index.html")) {
+      const res = await fetch(`${BASE}/console/${file}`);
+      expect(res.status, file).toBe(200);
+      expect(res.headers.get("content-type"), file).toMatch(types[file.split(".").pop()]);
+      expect(res.headers.get("content-security-policy"), file).toContain("default-src 'self'");
+      expect(res.headers.get("x-content-type-options"), file).toBe("nosniff");
+      expect(await res.text(), file).toBe(readFileSync(join(ASSETS, file), "utf8"));
+    }
+    const slash = await fetch(`${BASE}/console/`, { redirect: "manual" });
+    expect([slash.status, slash.headers.get("location")]).toEqual([307, "/console"]);
+  });
+
+  it("leaves every other path to the Worker: the index, health, the API and unknown paths", async () => {
+    const index = await dev.api("/");
+    expect(index.status).toBe(200);
+    expect(index.body.name).toBe("edgestate");
+    expect(index.headers.get("server-timing")).toMatch(/^kv;/);
+    expect((await dev.api("/health")).body.status).toBe("ok");
+    for (const path of ["/console/missing.js", "/consoles", "/assets/console/index.html", "/_headers"]) {
+      const r = await dev.api(path);
+      expect([r.status, r.body?.code], path).toEqual([404, "not_found"]);
+      expect(r.headers.get("server-timing"), path).toMatch(/^kv;/);
+    }
+  });
+
+  it("inserts API values only as text and never logs: no HTML sink and no console call in its code", () => {
+    for (const file of readdirSync(ASSETS).filter((f) => f.endsWith(".js"))) {
+      const code = readFileSync(join(ASSETS, file), "utf8");
+      expect(code, file).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function/);
+      expect(code, file).not.toMatch(/\bconsole\.|localStorage|document\.cookie/);
+    }
+  });
+});
+
+describe("signing in", () => {
+  it("shows nothing but the sign-in form without a token, and refuses a wrong one", async () => {
+    const page = await open();
+    await page.goto(`${BASE}/console#sessions`);
+    expect(await page.locator("#login").isVisible()).toBe(true);
+    expect(await page.locator("#app").isVisible()).toBe(false);
+    expect(await page.locator("#flags > li, #session-rows > tr, #history-list > li").count()).toBe(0);
+
+    await page.getByLabel("Admin token").fill("not-the-admin-token");
+    await alarmed(page, "This token was refused", () => page.getByLabel("Admin token").press("Enter"));
+    expect(await page.locator("#token").getAttribute("aria-invalid")).toBe("true");
+    expect(await page.locator("#token-error").textContent()).toMatch(/refused/);
+    expect(await page.locator("#app").isVisible()).toBe(false);
+    expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+    expect(await page.locator("body").textContent()).not.toMatch(/darkLaunch|newCheckout/);
+    await page.close();
+  });
+
+  it("keeps the token in sessionStorage only: never in a URL, a cookie, localStorage or a log", async () => {
+    const page = await open();
+    const urls = [];
+    const logged = [];
+    const authorized = [];
+    page.on("request", (r) => {
+      urls.push(r.url());
+      if (r.headers().authorization) authorized.push(new URL(r.url()).pathname);
+    });
+    page.on("console", (m) => logged.push(m.text()));
+    // From the keyboard: the token field has the focus when the page opens.
+    await page.locator("#token").waitFor();
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("token");
+    await page.keyboard.type(dev.token);
+    await page.keyboard.press("Enter");
+    await page.locator("#app").waitFor({ state: "visible" });
+    const { doc } = await configNow();
+    for (const [name, on] of Object.entries(doc.featureFlags).filter(([, f]) => typeof f === "boolean")) {
+      expect(await page.getByRole("switch", { name, exact: true }).isChecked(), name).toBe(on);
+    }
+    expect(await page.evaluate(() => Object.keys(sessionStorage))).toEqual(["edgestate.adminToken"]);
+    expect(await page.evaluate(() => localStorage.length)).toBe(0);
+    expect(await chrome.context.cookies(BASE)).toEqual([]);
+    expect(page.url()).not.toContain(dev.token);
+    expect(urls.filter((u) => u.includes(dev.token))).toEqual([]);
+    expect(authorized.length).toBeGreaterThan(0);
+    expect(authorized.filter((p) => !p.startsWith("/admin/"))).toEqual([]);
+    expect(logged.filter((l) => l.includes(dev.token))).toEqual([]);
+    expect(dev.output()).not.toContain(dev.token);
+
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.locator("#login").waitFor({ state: "visible" });
+    expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+    expect(await page.locator("#flags > li").count()).toBe(0);
+    await page.close();
+  });
+});
+
+describe("Config panel", () => {
+  it("flips a boolean flag, and GET /flags/:name follows", async () => {
+    const page = await signedIn();
+    const before = await flagOn("darkLaunch");
+    const { version } = await configNow();
+    const toggle = page.getByRole("switch", { name: "darkLaunch", exact: true });
+    expect(await toggle.isChecked()).toBe(before);
+    await said(page, `Saved as version ${version + 1}.`, () => toggle.click());
+    expect(await flagOn("darkLaunch")).toBe(!before);
+    expect(await toggle.isChecked()).toBe(!before);
+    await said(page, `Saved as version ${version + 2}.`, () => toggle.click());
+    expect(await flagOn("darkLaunch")).toBe(before);
+    await page.close();
+  });
+
+  it("switches maintenance on and off, asking first; cancelling changes nothing", async () => {
+    const page = await signedIn();
+    const toggle = page.getByRole("switch", { name: "Maintenance mode" });
+    const dialog = page.getByRole("dialog", { name: "Switch maintenance mode on?" });
+
+    await toggle.click();
+    await dialog.waitFor();
+    await page.keyboard.press("Escape");
+    await dialog.waitFor({ state: "hidden" });
+    expect(await toggle.isChecked()).toBe(false);
+    expect((await configNow()).doc.maintenanceMode).toBe(false);
+
+    await toggle.click();
+    await said(page, "Saved as version", () => dialog.getByRole("button", { name: "Switch on" }).click());
+    expect(await toggle.isChecked()).toBe(true);
+    const closed = await dev.api("/flags/newCheckout");
+    expect([closed.status, closed.body.code]).toEqual([503, "maintenance"]);
+
+    await toggle.click();
+    const off = page.getByRole("dialog", { name: "Switch maintenance mode off?" }).getByRole("button", { name: "Switch off" });
+    await said(page, "Saved as version", () => off.click());
+    expect(await toggle.isChecked()).toBe(false);
+    expect((await dev.api("/flags/newCheckout")).status).toBe(200);
+    await page.close();
+  });
+
+  it("shows a refused value at the field the API names, and changes nothing", async () => {
+    const flag = { variants: { on: true, off: false }, defaultVariant: "off", rollout: { on: 30, off: 70 } };
+    expect((await dev.api("/admin/config", { method: "PATCH", admin: true, body: { featureFlags: { checkout: flag } } })).status).toBe(200);
+    const page = await signedIn();
+    const before = await configNow();
+    const json = page.getByLabel("Definition of checkout (JSON)");
+    await json.fill(JSON.stringify({ ...flag, rollout: { on: 30, off: 60 } }));
+    const message = "featureFlags.checkout.rollout: percentages must sum to 100 (they sum to 90)";
+    await alarmed(page, message, () => page.getByRole("button", { name: "Save checkout" }).click());
+    const errorId = (await json.getAttribute("aria-describedby")).split(" ")[0];
+    expect(await page.locator(`#${errorId}`).textContent()).toBe(message);
+    expect(await json.getAttribute("aria-invalid")).toBe("true");
+    expect(await json.evaluate((el) => el === document.activeElement)).toBe(true);
+
+    // A rate limit the API refuses: shown at that group's input.
+    const limit = page.getByRole("spinbutton", { name: "Limit of default" });
+    await limit.fill("0");
+    const save = page.getByRole("button", { name: "Save limits and settings" });
+    await alarmed(page, "rateLimits.default: must be an integer from 1 to 1000000", () => save.click());
+    expect(await limit.getAttribute("aria-invalid")).toBe("true");
+    const limitError = (await limit.getAttribute("aria-describedby")).split(" ")[0];
+    expect(await page.locator(`#${limitError}`).textContent()).toMatch(/^rateLimits\.default: /);
+
+    // JSON that does not parse is caught on the page, before any request.
+    await json.fill("{ not json");
+    await alarmed(page, "featureFlags.checkout: not valid JSON", () => page.getByRole("button", { name: "Save checkout" }).click());
+
+    expect(await configNow()).toEqual(before);
+    await page.close();
+  });
+
+  it("shows a conflict instead of overwriting another admin's write, then saves after a reload", async () => {
+    const page = await signedIn();
+    const { version, doc } = await configNow();
+    // Another admin writes after this page loaded the config.
+    const other = await dev.api("/admin/config", { method: "PATCH", admin: true, body: { featureFlags: { otherAdmin: true } } });
+    expect(other.status).toBe(200);
+    const toggle = page.getByRole("switch", { name: "newCheckout", exact: true });
+    await alarmed(page, `since you loaded version ${version} (it is now version ${version + 1})`, () => toggle.click());
+    expect(await page.locator("#config-conflict").isVisible()).toBe(true);
+    const after = await configNow();
+    expect(after.version).toBe(version + 1);
+    expect(after.doc.featureFlags.newCheckout).toBe(doc.featureFlags.newCheckout);
+    expect(after.doc.featureFlags.otherAdmin).toBe(true);
+    const refused = (await dev.api("/admin/config/history?limit=1", { admin: true })).body.entries[0];
+    expect([refused.version, refused.outcome, refused.baseVersion]).toEqual([null, "refused", version + 1]);
+
+    await said(page, `Reloaded: version ${version + 1}.`, () => page.getByRole("button", { name: "Reload the config" }).click());
+    expect(await page.locator("#config-conflict").isVisible()).toBe(false);
+    await said(page, `Saved as version ${version + 2}.`, () => toggle.click());
+    expect((await configNow()).doc.featureFlags.newCheckout).toBe(!doc.featureFlags.newCheckout);
+    await page.close();
+  });
+
+  it("adds and removes a flag, and saves a new rate-limit group as strict", async () => {
+    const page = await signedIn();
+    await page.getByLabel("New flag").fill("fromConsole");
+    await said(page, "Added flag fromConsole", () => page.getByRole("button", { name: "Add flag" }).click());
+    expect((await configNow()).doc.featureFlags.fromConsole).toBe(false);
+
+    await page.getByLabel("New group").fill("search");
+    await page.getByRole("button", { name: "Add group" }).click();
+    await page.getByRole("spinbutton", { name: "Limit of search" }).fill("25");
+    await page.getByRole("checkbox", { name: "Count search strictly (D1)" }).check();
+    await page.getByLabel("Profile cache freshness, cacheTtlSeconds (s)").fill("120");
+    await said(page, "Saved as version", () => page.getByRole("button", { name: "Save limits and settings" }).click());
+    const saved = (await configNow()).doc;
+    expect(saved.rateLimits.search).toBe(25);
+    expect(saved.strictRateLimits).toContain("search");
+    expect(saved.cacheTtlSeconds).toBe(120);
+
+    await page.getByRole("button", { name: "Remove flag fromConsole" }).click();
+    const remove = page.getByRole("dialog", { name: "Remove flag fromConsole?" }).getByRole("button", { name: "Remove" });
+    await said(page, "Saved as version", () => remove.click());
+    expect((await configNow()).doc.featureFlags).not.toHaveProperty("fromConsole");
+    await page.close();
+  });
+});
+
+describe("History panel", () => {
+  it("shows each version's diff against the one before, and rolls back to an older version", async () => {
+    for (const on of [true, false]) {
+      const r = await dev.api("/admin/config", { method: "PATCH", admin: true, body: { featureFlags: { historyFlag: on } } });
+      expect(r.status).toBe(200);
+    }
+    const { version } = await configNow();
+    const page = await signedIn();
+    await panel(page, "history");
+    const newest = page.locator("#history-list > li").first();
+    await newest.getByRole("heading", { name: `Version ${version} current` }).waitFor();
+    expect(await newest.locator(".diff").textContent()).toBe("featureFlags.historyFlag: true → false");
+    const [entry] = (await dev.api("/admin/config/history?limit=1", { admin: true })).body.entries;
+    expect(await newest.locator(".meta").textContent()).toMatch(new RegExp(`^patch · applied · .+ · by ${entry.actor} · based on version ${version - 1}$`));
+    expect(await newest.locator(".meta time").getAttribute("datetime")).toBe(new Date(entry.at).toISOString());
+    // The refused attempt of the conflict test is listed, and changed nothing.
+    await page.getByRole("heading", { name: "Refused attempt" }).first().waitFor();
+
+    await page.getByRole("button", { name: `Roll back to version ${version - 1}` }).click();
+    const confirm = page.getByRole("dialog", { name: `Roll back to version ${version - 1}?` }).getByRole("button", { name: "Roll back" });
+    await said(page, `Rolled back: version ${version + 1} equals version ${version - 1}.`, () => confirm.click());
+    expect(await flagOn("historyFlag")).toBe(true);
+    const rolled = page.locator("#history-list > li").first();
+    await rolled.getByRole("heading", { name: `Version ${version + 1} current` }).waitFor();
+    expect(await rolled.locator(".meta").textContent()).toMatch(`rollback to version ${version - 1} · applied`);
+    expect(await rolled.locator(".diff").textContent()).toBe("featureFlags.historyFlag: false → true");
+    await page.screenshot({ path: join(SHOTS, "history-1440.png"), fullPage: true });
+    await page.close();
+  });
+});
+
+describe("Sessions panel", () => {
+  it("lists a user's sessions page by page, revokes one by its handle, then all, and the API refuses them", async () => {
+    const ids = [];
+    for (let i = 0; i < 11; i++) ids.push(await mint("pat", `pat${i}@example.com`));
+    await mint("quinn", "quinn@example.com");
+    const page = await signedIn();
+    await panel(page, "sessions");
+    await page.getByLabel("User id").fill("pat");
+    await page.getByLabel("Per page").selectOption("10");
+    await page.getByRole("button", { name: "List sessions" }).click();
+    await page.locator("#sessions-summary").filter({ hasText: "Page 1: 10 active sessions of pat; more on the next page." }).waitFor();
+    expect(await page.locator("#session-rows > tr").count()).toBe(10);
+    // Each row shows what the API lists: user, e-mail, the three times, the handle.
+    const listed = (await dev.api("/admin/sessions?userId=pat&limit=10", { admin: true })).body.sessions;
+    const shown = await page.locator("#session-rows > tr").evaluateAll((rows) =>
+      rows.map((r) => [...r.cells].slice(0, 6).map((c) => c.querySelector("time")?.dateTime ?? c.textContent)),
+    );
+    const iso = (ms) => new Date(ms).toISOString();
+    expect(shown).toEqual(listed.map((l) => [l.userId, l.email, iso(l.createdAt), iso(l.idleExpiresAt), iso(l.expiresAt), l.handle]));
+    await page.getByRole("button", { name: "Next page" }).click();
+    await page.locator("#sessions-summary").filter({ hasText: "Page 2: 1 active session of pat." }).waitFor();
+    expect(await page.getByRole("button", { name: "Next page" }).isDisabled()).toBe(true);
+
+    // The one session on page 2, by its e-mail: revoked by its handle.
+    const email = await page.locator("#session-rows > tr > td").nth(1).textContent();
+    const one = Number(/^pat(\d+)@/.exec(email)[1]);
+    const other = (one + 1) % ids.length;
+    const revoke = page.getByRole("button", { name: new RegExp(`^Revoke session \\S+ of pat \\(${email.replace(".", "\\.")}\\)$`) });
+    await said(page, "Revoked the session", () => revoke.click());
+    await page.locator("#sessions-summary").filter({ hasText: "Page 2: 0 active sessions of pat." }).waitFor();
+    expect(await sessionStatus(ids[one])).toBe(401);
+    expect(await sessionStatus(ids[other])).toBe(200);
+
+    await page.getByRole("button", { name: "Revoke all sessions of pat" }).click();
+    const all = page.getByRole("dialog", { name: "Revoke every session of pat?" }).getByRole("button", { name: "Revoke all" });
+    await said(page, "Revoked 10 sessions of pat.", () => all.click());
+    await page.locator("#sessions-summary").filter({ hasText: "Page 1: 0 active sessions of pat." }).waitFor();
+    expect(await sessionStatus(ids[other])).toBe(401);
+    expect(await sessionStatus(ids[(other + 1) % ids.length])).toBe(401);
+    const quinn = await dev.api("/admin/sessions?userId=quinn", { admin: true });
+    expect(quinn.body.sessions).toHaveLength(1);
+    await page.close();
+  });
+});
+
+describe("Users panel", () => {
+  it("looks up a profile, tells an uncached, a fresh and a stale copy apart, and saves a new name", async () => {
+    expect((await dev.api("/admin/users/ursula", { method: "PUT", admin: true, body: { name: "Ursula" } })).status).toBe(200);
+    const page = await signedIn();
+    await panel(page, "users");
+    const lookUp = async (id) => {
+      await page.getByLabel("Profile id").fill(id);
+      await said(page, `Profile ${id}`, () => page.getByRole("button", { name: "Look up" }).click());
+    };
+    const cache = () => page.locator("#user-cache").getAttribute("data-state");
+
+    await lookUp("ursula");
+    expect(await page.locator("#user-shown-name").textContent()).toBe("Ursula");
+    const profile = (await dev.api("/users/ursula")).body;
+    expect(await page.locator("#user-shown-updated time").getAttribute("datetime")).toBe(new Date(profile.updatedAt).toISOString());
+    expect([await cache(), await page.locator("#user-cache").textContent()]).toEqual([
+      "not cached",
+      "not cached (X-Cache: MISS): read from D1 (no usable KV copy); it is cached now",
+    ]);
+    await lookUp("ursula");
+    expect(await cache()).toBe("fresh");
+
+    // A copy cached 1.5 TTLs ago (the profile TTL is cacheTtlSeconds: 120 s by now).
+    expect((await dev.api("/admin/users/stella", { method: "PUT", admin: true, body: { name: "Stella" } })).status).toBe(200);
+    const ttl = (await configNow()).doc.cacheTtlSeconds;
+    const cachedAt = Date.now() - ttl * 1500;
+    dev.kvPut("user:stella", JSON.stringify({ data: { id: "stella", name: "Stella (old copy)", updatedAt: cachedAt }, cachedAt, ttl }));
+    await lookUp("stella");
+    expect(await cache()).toBe("stale");
+    expect(await page.locator("#user-shown-name").textContent()).toBe("Stella (old copy)");
+
+    await lookUp("ursula");
+    await page.getByLabel("Name", { exact: true }).fill("Ursula K.");
+    await said(page, "Saved the name of ursula.", () => page.getByRole("button", { name: "Save name" }).click());
+    expect(await page.locator("#user-shown-name").textContent()).toBe("Ursula K.");
+    expect(await cache()).toBe("not cached");
+    expect((await dev.api("/users/ursula")).body.name).toBe("Ursula K.");
+
+    // Markup from the API stays text.
+    const markup = '<img src="/x" id="injected"><b>bold</b>';
+    await page.getByLabel("Name", { exact: true }).fill(markup);
+    await said(page, "Saved the name of ursula.", () => page.getByRole("button", { name: "Save name" }).click());
+    expect(await page.locator("#user-shown-name").textContent()).toBe(markup);
+    expect(await page.locator("#injected, #user-shown-name b").count()).toBe(0);
+
+    await page.getByLabel("Profile id").fill("nobody-here");
+    await said(page, "No profile with id nobody-here.", () => page.getByRole("button", { name: "Look up" }).click());
+    expect(await page.getByRole("button", { name: "Create profile" }).isVisible()).toBe(true);
+    await page.close();
+  });
+});
+
+describe("Cost panel", () => {
+  it("shows each request's KV and D1 work from its Server-Timing", async () => {
+    const page = await signedIn();
+    await panel(page, "users");
+    await page.getByLabel("Profile id").fill("ursula");
+    await said(page, "Profile ursula", () => page.getByRole("button", { name: "Look up" }).click());
+    await panel(page, "cost");
+    await said(page, "Sent 8 sample requests", () => page.getByRole("button", { name: "Send sample requests" }).click());
+    const row = async (request) => {
+      const cells = page.locator("#cost-rows tr").filter({ has: page.getByRole("rowheader", { name: request, exact: true }) }).first().locator("td");
+      return cells.allTextContents();
+    };
+    // [status, KV reads, writes, lists, deletes, KV ms, D1 queries, D1 ms]
+    const health = await row("GET /health");
+    expect(health.slice(0, 5).concat(health[6])).toEqual(["200", "0", "0", "0", "0", "0"]);
+    const history = await row("GET /admin/config/history?limit=20");
+    expect([history[0], history[1], history[6]]).toEqual(["200", "0", "1"]);
+    // The second of two reads finds the copy the first one left in KV: no D1.
+    const user = await row("GET /users/ursula");
+    expect([user[0], user[6]]).toEqual(["200", "0"]);
+    expect(Number(user[1])).toBeGreaterThanOrEqual(1);
+    for (const cells of [health, history, user]) {
+      expect(cells[5]).toMatch(/^\d+\.\d$/);
+      expect(cells[7]).toMatch(/^\d+\.\d$/);
+    }
+    // The page's own earlier requests are listed too, newest first.
+    expect(await page.locator("#cost-rows tr").last().textContent()).toMatch(/^GET \/admin\/config200/);
+    await page.close();
+  });
+});
+
+describe("accessibility and layout", () => {
+  /** axe-core's violations of impact serious or critical on the page as it is. */
+  async function seriousViolations(page) {
+    await page.evaluate(AXE); // through the debugging protocol: the page's CSP does not apply
+    const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
+    return result.violations
+      .filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+  }
+
+  it("passes axe-core with no serious or critical violation on the sign-in form and every panel", async () => {
+    const page = await open();
+    expect(await seriousViolations(page)).toEqual([]);
+    await page.getByLabel("Admin token").fill(dev.token);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.locator("#app").waitFor({ state: "visible" });
+    await panel(page, "users");
+    await page.getByLabel("Profile id").fill("ursula");
+    await said(page, "Profile ursula", () => page.getByRole("button", { name: "Look up" }).click());
+    for (const name of PANELS) {
+      await panel(page, name);
+      if (name === "cost") await said(page, "Sent", () => page.getByRole("button", { name: "Send sample requests" }).click());
+      await ready(page, name);
+      expect(await seriousViolations(page), name).toEqual([]);
+    }
+    await page.close();
+  });
+
+  it("works from the keyboard alone: the panels, a flag switch and the maintenance dialog", async () => {
+    const page = await signedIn();
+    const tabTo = async (selector) => {
+      for (let i = 0; i < 80; i++) {
+        if (await page.evaluate((s) => document.activeElement?.matches(s), selector)) return;
+        await page.keyboard.press("Tab");
+      }
+      throw new Error(`Tab never reached ${selector}`);
+    };
+    await tabTo('nav a[href="#sessions"]');
+    await page.keyboard.press("Enter");
+    await page.locator('[data-panel="sessions"]').waitFor({ state: "visible" });
+    expect(await page.evaluate(() => document.activeElement.id)).toBe("sessions-title");
+
+    // Reloading the tab keeps the sign-in (sessionStorage) and opens the fragment's panel.
+    await page.goto(`${BASE}/console#config`);
+    await ready(page, "config");
+    await tabTo("#maintenance");
+    await page.keyboard.press("Space");
+    const dialog = page.getByRole("dialog", { name: "Switch maintenance mode on?" });
+    await dialog.waitFor();
+    expect(await page.evaluate(() => document.activeElement.textContent)).toBe("Cancel");
+    await page.keyboard.press("Escape");
+    await dialog.waitFor({ state: "hidden" });
+    expect(await page.evaluate(() => document.activeElement.id)).toBe("maintenance");
+    expect((await configNow()).doc.maintenanceMode).toBe(false);
+
+    const before = await flagOn("darkLaunch");
+    await tabTo('[role="switch"][data-path="featureFlags.darkLaunch"]');
+    await said(page, "Saved as version", () => page.keyboard.press("Space"));
+    expect(await flagOn("darkLaunch")).toBe(!before);
+    // The switch keeps the focus after the list is redrawn.
+    expect(await page.evaluate(() => document.activeElement.dataset.path)).toBe("featureFlags.darkLaunch");
+    await page.close();
+  });
+
+  for (const width of [375, 1440]) {
+    it(`fits ${width} px wide: no sideways scrolling of the page, every tab in view; a screenshot of each panel`, async () => {
+      const page = await signedIn(width);
+      for (const name of PANELS) {
+        await panel(page, name);
+        if (name === "cost") await said(page, "Sent", () => page.getByRole("button", { name: "Send sample requests" }).click());
+        await ready(page, name);
+        const layout = await page.evaluate(() => ({
+          page: document.documentElement.scrollWidth,
+          viewport: window.innerWidth,
+          tabs: [...document.querySelectorAll("nav a")].map((a) => a.getBoundingClientRect().right),
+        }));
+        expect(layout.page, name).toBeLessThanOrEqual(layout.viewport);
+        expect(Math.max(...layout.tabs), name).toBeLessThanOrEqual(layout.viewport);
+        await page.screenshot({ path: join(SHOTS, `${name}-${width}.png`), fullPage: true });
+      }
+      await page.close();
+    });
+  }
+});
