@@ -4,13 +4,18 @@
 // is checked against docs/openapi.json (contract.js): a response the document does not
 // allow fails the test that received it. The typed client over it is app.js.
 import { Miniflare } from "miniflare";
-import { readFileSync, readdirSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Agent, request } from "node:http";
 import { checkExchange, checkResponse } from "./contract.js";
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789";
 export const ROOT = new URL("..", import.meta.url).pathname;
+/**
+ * The built Worker the tests boot: EDGESTATE_SCRIPT when set (the global set-up,
+ * tests/snapshot.js, points it at a copy of build/ taken before the files start), else build/.
+ */
+export const SCRIPT = process.env.EDGESTATE_SCRIPT ?? join(ROOT, "build/index.js");
 export const COMPATIBILITY_DATE = /compatibility_date\s*=\s*"([^"]+)"/.exec(
   readFileSync(join(ROOT, "wrangler.toml"), "utf8"),
 )[1];
@@ -79,7 +84,7 @@ export async function boot({
   adminToken = ADMIN_TOKEN,
   seedConfig,
   onLog,
-  scriptPath = process.env.EDGESTATE_SCRIPT ?? join(ROOT, "build/index.js"),
+  scriptPath = SCRIPT,
   otherRoutes = false,
 } = {}) {
   const bindings = { ...vars, ...(adminToken === null ? {} : { ADMIN_TOKEN: adminToken }) };
@@ -211,6 +216,28 @@ export async function eventually(fn, ms = 5000, step = 50) {
     await sleep(step);
   }
   return v;
+}
+
+/** Where devServerTurn() keeps its lock (tests/snapshot.js clears a stale one). */
+export const DEV_SERVER_LOCK = join(ROOT, ".edgestate/dev-server.lock");
+
+/**
+ * Waits until no other test file runs `npm run dev`, then holds that turn; resolves the
+ * function that gives it back. Each `npm run dev` rewrites build/ (wrangler's [build]), so two
+ * at once could serve each other a half-written build; the lock is a directory, made
+ * atomically.
+ */
+export async function devServerTurn() {
+  mkdirSync(join(ROOT, ".edgestate"), { recursive: true });
+  for (;;) {
+    try {
+      mkdirSync(DEV_SERVER_LOCK);
+      return () => rmSync(DEV_SERVER_LOCK, { recursive: true, force: true });
+    } catch (e) {
+      if (e.code !== "EEXIST") throw e;
+      await sleep(250);
+    }
+  }
 }
 
 /** Asserts the contract's error shape and returns the body. */

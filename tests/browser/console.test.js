@@ -9,7 +9,7 @@
 import { mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ROOT } from "../helpers.js";
+import { ROOT, devServerTurn } from "../helpers.js";
 import { BASE, SHOTS, browser, serve } from "./harness.js";
 
 const PANELS = ["config", "history", "sessions", "users", "cost"];
@@ -17,7 +17,9 @@ const ASSETS = join(ROOT, "assets/console");
 const AXE = readFileSync(join(ROOT, "node_modules/axe-core/axe.min.js"), "utf8");
 
 let dev, chrome;
+let release = () => {};
 beforeAll(async () => {
+  release = await devServerTurn();
   dev = await serve();
   chrome = await browser();
   mkdirSync(SHOTS, { recursive: true });
@@ -25,6 +27,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await chrome?.close();
   await dev?.stop();
+  release();
 });
 
 /** The config's current document and version, from the admin API. */

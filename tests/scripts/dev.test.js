@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ROOT, eventually } from "../helpers.js";
+import { ROOT, devServerTurn, eventually } from "../helpers.js";
 
 // Each start of `wrangler dev` builds the Worker first (wrangler.toml [build]): the test
 // waits for it, up to the timeout below.
@@ -17,6 +17,7 @@ const state = mkdtempSync(join(tmpdir(), "edgestate-dev-"));
 const running = new Set();
 const gitStatus = () => spawnSync("git", ["status", "--porcelain"], { cwd: ROOT, encoding: "utf8" }).stdout;
 let cleanBefore;
+let release = () => {};
 
 /** `bash scripts/dev.sh args…` in its own process group; resolves its exit. */
 function start(args, env = {}) {
@@ -55,9 +56,10 @@ async function up(server, port = PORT) {
 const adminToken = () => /^ADMIN_TOKEN=(.*)$/m.exec(readFileSync(join(ROOT, ".dev.vars"), "utf8"))[1].trim();
 const flag = async (name) => (await (await fetch(url(`/flags/${name}`))).json()).enabled;
 
-beforeAll(() => {
+beforeAll(async () => {
+  release = await devServerTurn();
   cleanBefore = gitStatus();
-});
+}, 300_000);
 afterAll(async () => {
   for (const child of running) {
     try {
@@ -65,6 +67,7 @@ afterAll(async () => {
     } catch {}
   }
   rmSync(state, { recursive: true, force: true });
+  release();
 });
 
 describe("npm run dev", () => {

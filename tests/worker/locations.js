@@ -14,7 +14,7 @@
 // `bootLocations({ isolates: [["a", "here"], ["b", "here"]] })`.
 import { Miniflare } from "miniflare";
 import { join } from "node:path";
-import { ADMIN_TOKEN, COMPATIBILITY_DATE, ROOT, migrationStatements } from "../helpers.js";
+import { ADMIN_TOKEN, COMPATIBILITY_DATE, ROOT, SCRIPT, migrationStatements } from "../helpers.js";
 
 /** The delay between locations unless a test asks for another. */
 export const DELAY_MS = Number(process.env.EDGESTATE_KV_DELAY_MS ?? 2000);
@@ -98,7 +98,7 @@ export async function bootLocations({
     ["b", "b"],
   ],
   seedConfig,
-  scriptPath = process.env.EDGESTATE_SCRIPT ?? join(ROOT, "build/index.js"),
+  scriptPath = SCRIPT,
 } = {}) {
   const locations = [...new Set(isolates.map(([, location]) => location))];
   const mf = new Miniflare({ workers: workers({ isolates, locations, delayMs, scriptPath }) });
