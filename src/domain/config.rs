@@ -298,7 +298,7 @@ pub fn version_of(metadata: Option<&Value>) -> u64 {
 /// Parses a stored document of `version`. A document that does not validate (a bad seed,
 /// say) is `None`: logged and ignored rather than taking the service down.
 pub fn parse_stored(text: &str, version: u64) -> Option<AppConfig> {
-    let doc = serde_json::from_str::<Value>(text).ok()?;
+    let doc = crate::domain::json::read(text).ok()?;
     let config = AppConfig::from_document(&doc).ok()?;
     Some(AppConfig { version, ..config })
 }

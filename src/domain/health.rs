@@ -230,7 +230,7 @@ async fn config_state<K: Kv>(kv: &K) -> Option<&'static str> {
     match kv.get(&CONFIG_KEY).await {
         Ok(None) => Some("absent"),
         Ok(Some(text)) => {
-            let valid = serde_json::from_str(&text)
+            let valid = crate::domain::json::read(&text)
                 .ok()
                 .is_some_and(|doc| AppConfig::from_document(&doc).is_ok());
             Some(if valid { "stored" } else { "invalid" })

@@ -34,7 +34,7 @@
 
 use crate::domain::config::AppConfig;
 use crate::domain::ids::{Email, SessionHandle, SessionId, UserId};
-use crate::domain::json::{deny_unknown, object, required_str};
+use crate::domain::json::{self, deny_unknown, object, required_str};
 use crate::domain::kv::KV_WRITE_INTERVAL_MS;
 use crate::domain::kv::{Kv, KvKey, KvMetadata, PutOptions, Ttl, KV_MIN_TTL_SECONDS};
 use crate::domain::time::{Millis, Timer};
@@ -264,6 +264,25 @@ impl From<StoredView> for SessionView {
             created_at: v.created_at,
             expires_at: v.expires_at,
         }
+    }
+}
+
+impl SessionView {
+    /// Reads a view (a KV copy) from its JSON form, as [`crate::domain::json`] explains; a
+    /// copy without an idle deadline gets its absolute one, as [`StoredView`] says.
+    pub fn from_json(v: &serde_json::Value) -> Option<SessionView> {
+        let expires_at = json::millis_of(v, "expiresAt")?;
+        let idle_expires_at = match v.get("idleExpiresAt") {
+            None | Some(serde_json::Value::Null) => expires_at,
+            Some(at) => Millis(at.as_i64()?),
+        };
+        Some(SessionView {
+            user_id: json::text_of(v, "userId")?,
+            email: json::text_of(v, "email")?,
+            created_at: json::millis_of(v, "createdAt")?,
+            expires_at,
+            idle_expires_at,
+        })
     }
 }
 
@@ -682,7 +701,9 @@ async fn write_back<K: Kv, D: SessionDb, T: Timer>(
 
 async fn read_copy<K: Kv>(kv: &K, key: &KvKey) -> Option<SessionView> {
     match kv.get(key).await {
-        Ok(Some(text)) => serde_json::from_str::<SessionView>(&text).ok(),
+        Ok(Some(text)) => json::read(&text)
+            .ok()
+            .and_then(|v| SessionView::from_json(&v)),
         Ok(None) => None,
         Err(e) => {
             crate::log::warn(&format!("session KV read failed, asking D1: {}", e.0));
@@ -809,6 +830,29 @@ pub async fn list<D: SessionDb>(db: &D, now: Millis, q: &ListQuery) -> ApiResult
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn views_decode_by_hand_as_serde_does() {
+        let (u, e) = ("\"userId\":\"u\",\"email\":\"a@b.co\"", "\"expiresAt\":9");
+        for good in [
+            format!("{{{u},\"createdAt\":1,{e},\"idleExpiresAt\":5}}"),
+            format!("{{{u},\"createdAt\":1,{e}}}"),
+            format!("{{{u},\"createdAt\":1,{e},\"idleExpiresAt\":null}}"),
+        ] {
+            let v: serde_json::Value = serde_json::from_str(&good).unwrap();
+            let by_serde: SessionView = serde_json::from_str(&good).unwrap();
+            assert_eq!(SessionView::from_json(&v), Some(by_serde), "{good}");
+        }
+        for bad in [
+            format!("{{{u},{e}}}"),
+            format!("{{{u},\"createdAt\":1,{e},\"idleExpiresAt\":\"5\"}}"),
+            format!("{{\"userId\":1,\"email\":\"a@b.co\",\"createdAt\":1,{e}}}"),
+        ] {
+            let v: serde_json::Value = serde_json::from_str(&bad).unwrap();
+            assert_eq!(SessionView::from_json(&v), None, "{bad}");
+            assert!(serde_json::from_str::<SessionView>(&bad).is_err());
+        }
+    }
     use crate::storage::fake::{block_on, FakeTimer, Hooked, Interleaving, MemKv, MemSessions};
 
     const NOW: Millis = Millis(1_700_000_000_000);

@@ -3,7 +3,7 @@
 //! cached copy.
 
 use crate::domain::ids::ProfileId;
-use crate::domain::json::{deny_unknown, object, required_str};
+use crate::domain::json::{self, deny_unknown, object, required_str};
 use crate::domain::kv::{Kv, KvKey};
 use crate::domain::swr::{self, Freshness, Lookup};
 use crate::domain::time::Millis;
@@ -26,6 +26,17 @@ pub struct User {
     pub name: String,
     /// When it was last written.
     pub updated_at: Millis,
+}
+
+impl User {
+    /// Reads a profile from its JSON form, as [`crate::domain::json`] explains.
+    pub fn from_json(v: &serde_json::Value) -> Option<User> {
+        Some(User {
+            id: json::text_of(v, "id")?,
+            name: json::text_of(v, "name")?,
+            updated_at: json::millis_of(v, "updatedAt")?,
+        })
+    }
 }
 
 /// The D1 side of profiles.
@@ -97,7 +108,8 @@ pub async fn get<K: Kv, D: UserDb>(
     ttl_seconds: u64,
     now: Millis,
 ) -> ApiResult<Lookup<User>> {
-    swr::get(kv, &kv_key(id)?, ttl_seconds, now, || db.get(id)).await
+    let key = kv_key(id)?;
+    swr::get_with(kv, &key, ttl_seconds, now, User::from_json, || db.get(id)).await
 }
 
 /// The background half of a stale `GET /users/:id`.
@@ -168,7 +180,10 @@ pub async fn batch<K: Kv, D: UserDb>(
     let mut expired: BTreeMap<String, User> = BTreeMap::new();
     let mut misses = Vec::new();
     for (id, key) in ids.iter().zip(&keys) {
-        let copy = swr::decode::<User>(cached.get(key.as_str()).and_then(|v| v.as_deref()));
+        let copy = swr::decode_with(
+            cached.get(key.as_str()).and_then(|v| v.as_deref()),
+            User::from_json,
+        );
         match copy.map(|c| (swr::classify(c.cached_at, c.ttl, now), c.data)) {
             Some((Freshness::Fresh, u)) => {
                 out.users.insert(id.to_string(), Some(u));
@@ -254,6 +269,23 @@ mod tests {
     use crate::domain::swr::CacheStatus;
     use crate::storage::fake::{block_on, MemKv, MemUsers};
     use serde_json::json;
+
+    #[test]
+    fn profiles_decode_by_hand_as_serde_does() {
+        let text = r#"{"id":"u1","name":"Ada","updatedAt":7,"extra":1}"#;
+        let v: serde_json::Value = serde_json::from_str(text).unwrap();
+        let by_serde: User = serde_json::from_str(text).unwrap();
+        assert_eq!(User::from_json(&v), Some(by_serde));
+        for bad in [
+            json!({"id": "u1", "name": "Ada"}),
+            json!({"id": 1, "name": "A", "updatedAt": 7}),
+            json!({"id": "u1", "name": "A", "updatedAt": 1.5}),
+            json!([]),
+        ] {
+            assert_eq!(User::from_json(&bad), None, "{bad}");
+            assert!(serde_json::from_value::<User>(bad).is_err());
+        }
+    }
 
     fn pid(s: &str) -> ProfileId {
         ProfileId::parse("id", s).unwrap()
