@@ -118,7 +118,7 @@ impl ApiError {
 
     /// The JSON body as text.
     pub fn body(&self) -> String {
-        self.json().to_string()
+        serde_json::to_string(&self.json()).unwrap_or_default()
     }
 
     /// Extra headers the contract requires for this error.

@@ -93,9 +93,10 @@ pub fn setup_warnings(setup: &Setup) -> Vec<String> {
     }
     for entry in &setup.ignored_origins {
         out.push(format!(
-            "ALLOWED_ORIGINS: ignoring {entry:?}: list exact origins such as \
+            "ALLOWED_ORIGINS: ignoring {}: list exact origins such as \
              https://app.example.com (scheme, host, optional port; no wildcard, path or trailing \
-             slash)."
+             slash).",
+            crate::domain::json::quoted(entry)
         ));
     }
     out

@@ -25,6 +25,17 @@ pub fn read(text: &str) -> serde_json::Result<Value> {
     serde_json::from_slice(text.as_bytes())
 }
 
+/// `v` as compact JSON text. (`Value`'s `Display` would link a second serializer.)
+pub fn text(v: &Value) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+/// `s` in double quotes, escaped as a JSON string, for messages that quote input: the same
+/// as `{s:?}` for printable text, without `Debug`'s escaping tables.
+pub fn quoted(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
 /// The string field `name` of the object `v`, if it is one.
 pub fn text_of(v: &Value, name: &str) -> Option<String> {
     v.get(name)?.as_str().map(str::to_owned)

@@ -69,7 +69,7 @@ pub struct KvMetadata(serde_json::Value);
 impl KvMetadata {
     /// Checks the serialised size; an oversize value is a bug (`internal`).
     pub fn new(value: serde_json::Value) -> Result<Self, ApiError> {
-        let len = value.to_string().len();
+        let len = crate::domain::json::text(&value).len();
         if len > KV_MAX_METADATA_BYTES {
             return Err(ApiError::Internal(format!("KV metadata of {len} bytes")));
         }

@@ -177,7 +177,8 @@ pub async fn batch<K: Kv, D: UserDb>(
         }
     };
     let mut out = Batch::default();
-    let mut expired: BTreeMap<String, User> = BTreeMap::new();
+    // Of one map type with `out.users` (each BTreeMap type is its own code in the Wasm).
+    let mut expired: BTreeMap<String, Option<User>> = BTreeMap::new();
     let mut misses = Vec::new();
     for (id, key) in ids.iter().zip(&keys) {
         let copy = swr::decode_with(
@@ -193,7 +194,7 @@ pub async fn batch<K: Kv, D: UserDb>(
                 out.stale.push(id.clone());
             }
             Some((Freshness::Expired, u)) => {
-                expired.insert(id.to_string(), u);
+                expired.insert(id.to_string(), Some(u));
                 misses.push(id.clone());
             }
             None => misses.push(id.clone()),
@@ -210,7 +211,7 @@ pub async fn batch<K: Kv, D: UserDb>(
 async fn fill_misses<D: UserDb>(
     db: &D,
     misses: &[ProfileId],
-    expired: BTreeMap<String, User>,
+    expired: BTreeMap<String, Option<User>>,
     out: &mut Batch,
 ) -> ApiResult<()> {
     match db.get_many(misses).await {
@@ -227,8 +228,7 @@ async fn fill_misses<D: UserDb>(
                 "batch D1 read failed, serving stale copies: {}",
                 e.0
             ));
-            out.users
-                .extend(expired.into_iter().map(|(k, u)| (k, Some(u))));
+            out.users.extend(expired);
             Ok(())
         }
         Err(e) => Err(e.into()),

@@ -176,7 +176,7 @@ impl Kv for WorkersKv {
             let _ = Reflect::set(&options, &"expirationTtl".into(), &seconds);
         }
         if let Some(meta) = opts.metadata {
-            let meta = js_sys::JSON::parse(&meta.value().to_string())
+            let meta = js_sys::JSON::parse(&json::text(meta.value()))
                 .map_err(|e| StorageError(format!("KV metadata: {}", describe(&e))))?;
             let _ = Reflect::set(&options, &"metadata".into(), &meta);
         }
