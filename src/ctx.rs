@@ -172,17 +172,8 @@ pub struct Deferred {
     pub isolate: Rc<Isolate>,
 }
 
-impl Timer for Deferred {
-    fn now(&self) -> Millis {
-        clock::now()
-    }
-
-    async fn sleep(&self, ms: i64) {
-        RuntimeTimer.sleep(ms).await;
-    }
-}
-
-/// The platform's clock and timers.
+/// The platform's clock and timers, for requests and deferred work alike (one timer type:
+/// each generic domain function is compiled once).
 #[derive(Debug, Clone, Copy)]
 pub struct RuntimeTimer;
 
