@@ -426,10 +426,7 @@ pub trait SessionDb {
 
 /// The stored form of a session id: SHA-256, lowercase hex.
 pub fn hash_id(id: &SessionId) -> String {
-    Sha256::digest(id.as_str().as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::domain::ids::hex(&Sha256::digest(id.as_str().as_bytes()))
 }
 
 /// A fresh session id: 256 bits from the platform's cryptographic random source.
