@@ -9,7 +9,6 @@ use crate::error::{StorageError, StoreResult};
 use crate::storage::describe;
 use crate::storage::meter::{KvOp, Meter};
 use serde_json::Value;
-use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
@@ -144,9 +143,9 @@ impl Kv for WorkersKv {
         }
     }
 
-    async fn get_bulk(&self, keys: &[KvKey]) -> StoreResult<HashMap<String, Option<String>>> {
+    async fn get_bulk(&self, keys: &[KvKey]) -> StoreResult<Vec<Option<String>>> {
         if keys.is_empty() {
-            return Ok(HashMap::new());
+            return Ok(Vec::new());
         }
         let store = self.store()?;
         let names: Vec<&str> = keys.iter().map(KvKey::as_str).collect();
@@ -161,11 +160,15 @@ impl Kv for WorkersKv {
             Ok(_) => return Err(StorageError("KV bulk read: not an array".into())),
             Err(e) => return Err(StorageError(format!("KV bulk read: {e}"))),
         };
-        let values = values.into_iter().map(|v| match v {
-            Value::String(s) => Some(s),
-            _ => None,
-        });
-        Ok(names.iter().map(|k| k.to_string()).zip(values).collect())
+        let mut values: Vec<Option<String>> = values
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        values.resize(names.len(), None);
+        Ok(values)
     }
 
     async fn put(&self, key: &KvKey, value: &str, opts: PutOptions) -> StoreResult<()> {
