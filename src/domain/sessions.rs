@@ -269,7 +269,7 @@ impl From<StoredView> for SessionView {
 
 impl SessionView {
     /// Reads a view (a KV copy) from its JSON form, as [`crate::domain::json`] explains; a
-    /// copy without an idle deadline gets its absolute one, as [`StoredView`] says.
+    /// copy written before idle deadlines existed gets its absolute deadline as its idle one.
     pub fn from_json(v: &serde_json::Value) -> Option<SessionView> {
         let expires_at = json::millis_of(v, "expiresAt")?;
         let idle_expires_at = match v.get("idleExpiresAt") {
