@@ -460,9 +460,10 @@ async fn cache<K: Kv>(kv: &K, rec: &SessionRecord, now: Millis) -> bool {
     let result = async {
         let view = rec.view();
         let text = serde_json::to_string(&view).map_err(|e| ApiError::Internal(e.to_string()))?;
-        let meta = KvMetadata::new(
-            serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.to_string()))?,
-        )?;
+        // The metadata is the same document: read back from the text rather than serialised
+        // a second time through `serde_json`'s Value serializer (more Wasm for one call).
+        let meta =
+            KvMetadata::new(json::read(&text).map_err(|e| ApiError::Internal(e.to_string()))?)?;
         let opts = PutOptions {
             ttl: Some(Ttl::at_least_minimum(
                 now.seconds_until(rec.idle_expires_at),
@@ -827,6 +828,22 @@ pub async fn list<D: SessionDb>(db: &D, now: Millis, q: &ListQuery) -> ApiResult
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copy_metadata_read_back_equals_the_view_serialised() {
+        let view = SessionView {
+            user_id: "u".into(),
+            email: "a@b.co".into(),
+            created_at: Millis(1),
+            expires_at: Millis(9),
+            idle_expires_at: Millis(5),
+        };
+        let text = serde_json::to_string(&view).unwrap();
+        assert_eq!(
+            json::read(&text).unwrap(),
+            serde_json::to_value(&view).unwrap()
+        );
+    }
 
     #[test]
     fn views_decode_by_hand_as_serde_does() {
