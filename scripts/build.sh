@@ -24,6 +24,20 @@ worker-build --release "$@"
 features=(mutable-globals sign-ext nontrapping-float-to-int bulk-memory multivalue
   reference-types exception-handling)
 wasm="${BUILD_DIR:-build}/index_bg.wasm"
+# `worker` exports wasm-bindgen classes of its own and of wasm-streams whether or not a
+# Worker uses them: IntoUnderlyingSource/Sink/ByteSource (Rust streams handed to JS),
+# ContainerStartupOptions, MinifyConfig and R2Range. Their exports keep ~10 KB of Wasm alive
+# (stream adapters, their promise glue). edgestate never creates one (it reads bodies
+# through its own JS and streams nothing), so they are dropped here and the -O below removes
+# what only they reached; the JS glue keeps the classes, whose methods nothing calls.
+# KEEP_EXPORTS=1 keeps them (a Worker built with this script that does use them).
+if [ "${KEEP_EXPORTS:-}" != 1 ]; then
+  for pattern in '*intounderlying*' '*containerstartupoptions*' '*minifyconfig*' '*r2range*'; do
+    "$WASM_OPT_BIN" "$wasm" -o "$wasm.opt" "${features[@]/#/--enable-}" --debuginfo \
+      --remove-exports --pass-arg="remove-exports@$pattern"
+    mv "$wasm.opt" "$wasm"
+  done
+fi
 names="--strip-debug"
 [ "${KEEP_NAMES:-}" = 1 ] && names="--debuginfo"
 "$WASM_OPT_BIN" "$wasm" -o "$wasm.opt" -O "$names" "${features[@]/#/--enable-}"

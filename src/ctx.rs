@@ -23,7 +23,7 @@ pub struct Ctx {
     /// The start of the request.
     pub now: Millis,
     /// This isolate's state.
-    pub isolate: Rc<Isolate>,
+    pub isolate: &'static Isolate,
     env: Env,
     runtime: Context,
     meter: Rc<Meter>,
@@ -137,7 +137,7 @@ impl Ctx {
         let deferred = Deferred {
             kv: self.kv().detached(),
             d1: self.d1().detached(),
-            isolate: self.isolate.clone(),
+            isolate: self.isolate,
         };
         // Boxed: one `waitUntil` promise adapter for all deferred work, not one per closure.
         let work: Pin<Box<dyn Future<Output = ()>>> = Box::pin(work(deferred));
@@ -169,20 +169,11 @@ pub struct Deferred {
     /// D1, not counted in any response.
     pub d1: D1,
     /// This isolate's state.
-    pub isolate: Rc<Isolate>,
+    pub isolate: &'static Isolate,
 }
 
-impl Timer for Deferred {
-    fn now(&self) -> Millis {
-        clock::now()
-    }
-
-    async fn sleep(&self, ms: i64) {
-        RuntimeTimer.sleep(ms).await;
-    }
-}
-
-/// The platform's clock and timers.
+/// The platform's clock and timers, for requests and deferred work alike (one timer type:
+/// each generic domain function is compiled once).
 #[derive(Debug, Clone, Copy)]
 pub struct RuntimeTimer;
 

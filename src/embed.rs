@@ -40,7 +40,7 @@ pub const CACHE_PREFIX: &str = "swr:";
 pub struct Edgestate {
     kv: WorkersKv,
     d1: D1,
-    isolate: Rc<Isolate>,
+    isolate: &'static Isolate,
     meter: Rc<Meter>,
 }
 
@@ -62,7 +62,7 @@ impl Edgestate {
         Edgestate {
             kv: self.kv.detached(),
             d1: self.d1.detached(),
-            isolate: self.isolate.clone(),
+            isolate: self.isolate,
             meter: Rc::new(Meter::default()),
         }
     }

@@ -116,9 +116,17 @@ impl ApiError {
         serde_json::json!({ "error": self.public_message(), "code": self.code() })
     }
 
-    /// The JSON body as text.
+    /// The JSON body as text: [`ApiError::json`] written out directly, keys in the order its
+    /// map serialises them, without building the map.
     pub fn body(&self) -> String {
-        self.json().to_string()
+        let message = serde_json::to_string(&self.public_message()).unwrap_or_default();
+        let mut body = String::with_capacity(message.len() + 48);
+        body.push_str("{\"code\":\"");
+        body.push_str(self.code());
+        body.push_str("\",\"error\":");
+        body.push_str(&message);
+        body.push('}');
+        body
     }
 
     /// Extra headers the contract requires for this error.
@@ -199,6 +207,8 @@ mod tests {
             let body: serde_json::Value = serde_json::from_str(&err.body()).unwrap();
             assert_eq!(body["code"], code);
             assert!(body["error"].is_string());
+            let as_map = serde_json::to_string(&err.json()).unwrap();
+            assert_eq!(err.body(), as_map, "the same bytes as the map serialised");
         }
     }
 

@@ -98,17 +98,19 @@ impl Default for IsolateId {
             // isolates apart in practice.
             bytes = crate::clock::now_ms().to_bits().to_le_bytes();
         }
-        IsolateId(bytes.iter().map(|b| format!("{b:02x}")).collect())
+        IsolateId(crate::domain::ids::hex(&bytes))
     }
 }
 
 thread_local! {
-    static STATE: Rc<Isolate> = Rc::new(Isolate::default());
+    // Leaked once: it lives as long as the isolate, and a `&'static` spares every request
+    // the reference counting (and the Wasm the state's drop code, which never runs).
+    static STATE: &'static Isolate = Box::leak(Box::default());
 }
 
 /// This isolate's state.
-pub fn state() -> Rc<Isolate> {
-    STATE.with(Rc::clone)
+pub fn state() -> &'static Isolate {
+    STATE.with(|s| *s)
 }
 
 /// Keys with deferred work under way in this isolate.
@@ -176,12 +178,12 @@ mod tests {
     #[test]
     fn each_thread_is_its_own_isolate() {
         let here = state();
-        let there = std::thread::spawn(|| Rc::as_ptr(&state()) as usize)
+        let there = std::thread::spawn(|| std::ptr::from_ref(state()) as usize)
             .join()
             .unwrap();
-        assert_ne!(Rc::as_ptr(&here) as usize, there);
+        assert_ne!(std::ptr::from_ref(here) as usize, there);
         assert!(
-            Rc::ptr_eq(&here, &state()),
+            std::ptr::eq(here, state()),
             "the same isolate sees the same state"
         );
     }

@@ -103,13 +103,18 @@ pub fn event(level: Level, msg: &str, fields: &[(&str, Value)]) {
 
 /// The line as JSON text: `level` and `msg` first, then the fields.
 fn line(level: Level, msg: &str, fields: &[(&str, Value)]) -> String {
-    let mut text = format!(
-        "{{\"level\":\"{}\",\"msg\":{}",
-        level.name(),
-        Value::from(msg)
-    );
+    // Built with push_str and `serde_json::to_string` (the writer every reply uses), not
+    // `format!` over `Value`'s `Display`, which links a second JSON serializer.
+    let json = |v: &Value| serde_json::to_string(v).unwrap_or_default();
+    let mut text = String::from("{\"level\":\"");
+    text.push_str(level.name());
+    text.push_str("\",\"msg\":");
+    text.push_str(&json(&Value::from(msg)));
     for (name, value) in fields {
-        text.push_str(&format!(",{}:{value}", Value::from(*name)));
+        text.push(',');
+        text.push_str(&json(&Value::from(*name)));
+        text.push(':');
+        text.push_str(&json(value));
     }
     text.push('}');
     text

@@ -261,7 +261,7 @@ proptest! {
         let doc = json!({ "featureFlags": { "f": def } });
         let cfg = AppConfig::from_document(&doc).unwrap_or_else(|e| panic!("{doc}: {e}"));
         prop_assert_eq!(AppConfig::from_document(&serde_json::to_value(&cfg).unwrap()).unwrap(), cfg.clone());
-        let flag = &cfg.feature_flags["f"];
+        let flag = cfg.feature_flags.get("f").unwrap();
         let Flag::Variants(d) = flag else { panic!("not an object flag") };
         let mut attributes = context.as_object().cloned().unwrap_or_default();
         attributes.remove("targetingKey");

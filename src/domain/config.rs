@@ -21,7 +21,6 @@ use crate::error::{ApiError, ApiResult};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 /// Where the config lives in KV.
@@ -36,14 +35,96 @@ pub const MAX_CONFIG_BYTES: usize = 32 * 1024;
 const MAX_LIMIT: u64 = 1_000_000;
 const MAX_SECONDS: u64 = 86_400;
 
+/// Names to values, sorted by name, each name once: the config's `featureFlags` and
+/// `rateLimits`, serialised as a JSON object. A sorted list rather than a `BTreeMap`: these
+/// maps are small (the whole document is at most [`MAX_CONFIG_BYTES`]) and every `BTreeMap`
+/// type is several KB of its own code in the Wasm.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Named<T>(Vec<(String, T)>);
+
+impl<T> Default for Named<T> {
+    fn default() -> Self {
+        Named(Vec::new())
+    }
+}
+
+impl<T> Named<T> {
+    fn position(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(name))
+    }
+
+    /// The value of `name`.
+    pub fn get(&self, name: &str) -> Option<&T> {
+        self.position(name).ok().map(|i| &self.0[i].1)
+    }
+
+    /// Whether `name` has a value.
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.position(name).is_ok()
+    }
+
+    /// Sets the value of `name`, returning the one it replaces.
+    pub fn insert(&mut self, name: String, value: T) -> Option<T> {
+        match self.position(&name) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
+            Err(i) => {
+                self.0.insert(i, (name, value));
+                None
+            }
+        }
+    }
+
+    /// Removes `name`, returning its value.
+    pub fn remove(&mut self, name: &str) -> Option<T> {
+        self.position(name).ok().map(|i| self.0.remove(i).1)
+    }
+
+    /// Removes every name.
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// How many names have a value.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no name has a value.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The names and their values, in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &T)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl<T> FromIterator<(String, T)> for Named<T> {
+    /// Later pairs replace earlier ones of the same name.
+    fn from_iter<I: IntoIterator<Item = (String, T)>>(pairs: I) -> Self {
+        let mut out = Named::default();
+        for (name, value) in pairs {
+            out.insert(name, value);
+        }
+        out
+    }
+}
+
+impl<T: Serialize> Serialize for Named<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
 /// The app config, defaults filled in.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AppConfig {
     /// Flag name → a boolean, or a flag with variants (see `domain::flags`).
-    pub feature_flags: BTreeMap<String, Flag>,
+    pub feature_flags: Named<Flag>,
     /// Rate-limit group → requests per window; `default` applies to unlisted groups.
-    pub rate_limits: BTreeMap<String, u32>,
+    pub rate_limits: Named<u32>,
     /// While true, every gated route answers 503 `maintenance`.
     pub maintenance_mode: bool,
     /// Groups counted exactly in D1 rather than approximately in KV.
@@ -68,8 +149,8 @@ pub struct AppConfig {
 impl Default for AppConfig {
     fn default() -> Self {
         AppConfig {
-            feature_flags: BTreeMap::new(),
-            rate_limits: BTreeMap::from([("default".to_string(), DEFAULT_LIMIT)]),
+            feature_flags: Named::default(),
+            rate_limits: Named::from_iter([("default".to_string(), DEFAULT_LIMIT)]),
             maintenance_mode: false,
             strict_rate_limits: Vec::new(),
             rate_limit_window_seconds: 60,
@@ -148,9 +229,9 @@ fn apply(mut cfg: AppConfig, doc: &Value, mode: Mode) -> ApiResult<AppConfig> {
         merge_map(&mut cfg.rate_limits, v, "rateLimits", mode, |f, _, v| {
             int(f, v, 1, MAX_LIMIT)
         })?;
-        cfg.rate_limits
-            .entry("default".into())
-            .or_insert(DEFAULT_LIMIT);
+        if !cfg.rate_limits.contains_key("default") {
+            cfg.rate_limits.insert("default".into(), DEFAULT_LIMIT);
+        }
     }
     if let Some(v) = obj.get("maintenanceMode") {
         cfg.maintenance_mode = v
@@ -212,7 +293,7 @@ fn apply_sessions(cfg: &mut AppConfig, obj: &Map<String, Value>) -> ApiResult<()
 }
 
 fn merge_map<T>(
-    map: &mut BTreeMap<String, T>,
+    map: &mut Named<T>,
     v: &Value,
     field: &str,
     mode: Mode,
@@ -298,7 +379,7 @@ pub fn version_of(metadata: Option<&Value>) -> u64 {
 /// Parses a stored document of `version`. A document that does not validate (a bad seed,
 /// say) is `None`: logged and ignored rather than taking the service down.
 pub fn parse_stored(text: &str, version: u64) -> Option<AppConfig> {
-    let doc = serde_json::from_str::<Value>(text).ok()?;
+    let doc = crate::domain::json::read(text).ok()?;
     let config = AppConfig::from_document(&doc).ok()?;
     Some(AppConfig { version, ..config })
 }
@@ -393,6 +474,40 @@ impl AppConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn named_maps_keep_names_sorted_and_serialise_as_a_btreemap_does() {
+        let mut m: Named<u32> = Named::default();
+        assert!(m.is_empty());
+        for (k, v) in [("m", 1), ("a", 2), ("z", 3), ("a", 4)] {
+            m.insert(k.into(), v);
+        }
+        assert_eq!(m.insert("m".into(), 5), Some(1));
+        assert_eq!(m.remove("z"), Some(3));
+        assert_eq!(m.remove("z"), None);
+        assert_eq!((m.get("a"), m.get("q"), m.len()), (Some(&4), None, 2));
+        assert!(m.contains_key("m") && !m.contains_key("z"));
+        let names: Vec<&String> = m.iter().map(|(k, _)| k).collect();
+        assert_eq!(names, ["a", "m"]);
+        let map = std::collections::BTreeMap::from([("m", 5), ("a", 4)]);
+        assert_eq!(
+            serde_json::to_string(&m).unwrap(),
+            serde_json::to_string(&map).unwrap()
+        );
+        let from: Named<u32> = [
+            ("b".to_string(), 1),
+            ("a".to_string(), 2),
+            ("b".to_string(), 3),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            from.iter().collect::<Vec<_>>(),
+            [(&"a".to_string(), &2), (&"b".to_string(), &3)]
+        );
+        m.clear();
+        assert!(m.is_empty());
+    }
     use crate::storage::fake::{block_on, MemKv};
     use serde_json::json;
 
@@ -493,8 +608,12 @@ mod tests {
         let c = AppConfig::from_document(&json!({"rateLimits": {"a": 1, "b": 1_000_000},
             "rateLimitWindowSeconds": 86_400, "cacheTtlSeconds": 1}))
         .unwrap();
-        assert_eq!(c.rate_limits["b"], 1_000_000);
-        assert_eq!(c.rate_limits["default"], 100, "default is filled in");
+        assert_eq!(c.rate_limits.get("b").copied().unwrap(), 1_000_000);
+        assert_eq!(
+            c.rate_limits.get("default").copied().unwrap(),
+            100,
+            "default is filled in"
+        );
         let name = "n".repeat(64);
         assert!(AppConfig::from_document(&json!({"featureFlags": {name: true}})).is_ok());
         let name = "n".repeat(65);
@@ -514,14 +633,14 @@ mod tests {
             .unwrap();
         assert_eq!(
             p.feature_flags,
-            BTreeMap::from([
+            Named::from_iter([
                 ("b".into(), Flag::Bool(true)),
                 ("c".into(), Flag::Bool(false))
             ])
         );
         assert_eq!(
             p.rate_limits,
-            BTreeMap::from([("default".into(), 50), ("users".into(), 7)])
+            Named::from_iter([("default".into(), 50), ("users".into(), 7)])
         );
         assert!(p.maintenance_mode);
         assert!(p.strict_rate_limits.is_empty());
@@ -544,7 +663,10 @@ mod tests {
         let p = AppConfig::default()
             .patched(&json!({"rateLimits": {"default": null}}))
             .unwrap();
-        assert_eq!(p.rate_limits["default"], DEFAULT_LIMIT);
+        assert_eq!(
+            p.rate_limits.get("default").copied().unwrap(),
+            DEFAULT_LIMIT
+        );
     }
 
     #[test]
@@ -565,7 +687,7 @@ mod tests {
         let (kv, cache) = (MemKv::default(), ConfigCache::default());
         kv.insert("config:app", r#"{"featureFlags":{"x":true}}"#);
         let first = block_on(current(&kv, &cache, Millis(0)));
-        assert_eq!(first.feature_flags["x"], Flag::Bool(true));
+        assert_eq!(*first.feature_flags.get("x").unwrap(), Flag::Bool(true));
         kv.fail(true);
         let later = block_on(current(&kv, &cache, Millis(CACHE_MS + 1)));
         assert_eq!(later, first);

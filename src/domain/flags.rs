@@ -22,7 +22,7 @@
 
 use crate::domain::bucket::{self, Share};
 use crate::domain::ids::FlagName;
-use crate::domain::json::deny_unknown;
+use crate::domain::json::{self, deny_unknown};
 use crate::error::{ApiError, ApiResult};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
@@ -343,7 +343,10 @@ impl FlagDef {
                 .ok_or_else(|| ApiError::invalid(f, "must be a string"))?;
             match variants.contains_key(s) {
                 true => Ok(s.to_string()),
-                false => Err(ApiError::invalid(f, &format!("unknown variant {s:?}"))),
+                false => Err(ApiError::invalid(
+                    f,
+                    &format!("unknown variant {}", json::quoted(s)),
+                )),
             }
         };
         let default_field = format!("{field}.defaultVariant");
@@ -408,7 +411,7 @@ fn parse_variants(field: &str, v: Option<&Value>) -> ApiResult<Map<String, Value
             );
             return Err(ApiError::invalid(&f, &problem));
         }
-        if value.to_string().len() > MAX_VALUE_BYTES {
+        if json::text(value).len() > MAX_VALUE_BYTES {
             let problem = format!("must be at most {MAX_VALUE_BYTES} bytes of JSON");
             return Err(ApiError::invalid(&f, &problem));
         }
@@ -533,7 +536,7 @@ fn parse_rollout(
         if !variants.contains_key(variant) {
             return Err(ApiError::invalid(
                 &f,
-                &format!("unknown variant {variant:?}"),
+                &format!("unknown variant {}", json::quoted(variant)),
             ));
         }
         let p = pct

@@ -93,9 +93,10 @@ pub fn setup_warnings(setup: &Setup) -> Vec<String> {
     }
     for entry in &setup.ignored_origins {
         out.push(format!(
-            "ALLOWED_ORIGINS: ignoring {entry:?}: list exact origins such as \
+            "ALLOWED_ORIGINS: ignoring {}: list exact origins such as \
              https://app.example.com (scheme, host, optional port; no wildcard, path or trailing \
-             slash)."
+             slash).",
+            crate::domain::json::quoted(entry)
         ));
     }
     out
@@ -230,7 +231,7 @@ async fn config_state<K: Kv>(kv: &K) -> Option<&'static str> {
     match kv.get(&CONFIG_KEY).await {
         Ok(None) => Some("absent"),
         Ok(Some(text)) => {
-            let valid = serde_json::from_str(&text)
+            let valid = crate::domain::json::read(&text)
                 .ok()
                 .is_some_and(|doc| AppConfig::from_document(&doc).is_ok());
             Some(if valid { "stored" } else { "invalid" })

@@ -1,6 +1,14 @@
-//! Reading JSON request bodies into domain values: the body must parse, be an object where
-//! one is required, and name no field the contract does not know. Errors name the field.
+//! Reading JSON into domain values: request bodies (the body must parse, be an object where
+//! one is required, and name no field the contract does not know; errors name the field),
+//! and what the Worker stored itself (KV copies, D1 rows, the runtime's answers).
+//!
+//! Everything is parsed into a [`Value`] by one reader and picked apart by hand, never by a
+//! derived `Deserialize` running on the parser: serde's typed decoding brings a second set of
+//! parser entry points per type and error messages that format floats (`core`'s float
+//! printing alone is ~14 KB of Wasm). The public types keep their `Deserialize` for library
+//! users; the Worker decodes them with their `from_json`.
 
+use crate::domain::time::Millis;
 use crate::error::{ApiError, ApiResult};
 use serde_json::{Map, Value};
 
@@ -10,6 +18,32 @@ pub fn parse(body: &[u8]) -> ApiResult<Value> {
         return Err(ApiError::InvalidJson("the body is empty".into()));
     }
     serde_json::from_slice(body).map_err(|e| ApiError::InvalidJson(e.to_string()))
+}
+
+/// Parses JSON text (a stored copy, rows or a runtime answer): the same reader as bodies.
+pub fn read(text: &str) -> serde_json::Result<Value> {
+    serde_json::from_slice(text.as_bytes())
+}
+
+/// `v` as compact JSON text. (`Value`'s `Display` would link a second serializer.)
+pub fn text(v: &Value) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+/// `s` in double quotes, escaped as a JSON string, for messages that quote input: the same
+/// as `{s:?}` for printable text, without `Debug`'s escaping tables.
+pub fn quoted(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+/// The string field `name` of the object `v`, if it is one.
+pub fn text_of(v: &Value, name: &str) -> Option<String> {
+    v.get(name)?.as_str().map(str::to_owned)
+}
+
+/// The integer field `name` of the object `v` as an instant, if it is one.
+pub fn millis_of(v: &Value, name: &str) -> Option<Millis> {
+    v.get(name)?.as_i64().map(Millis)
 }
 
 /// The body as a JSON object (`invalid_request` for any other JSON value).

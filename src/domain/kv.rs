@@ -69,7 +69,7 @@ pub struct KvMetadata(serde_json::Value);
 impl KvMetadata {
     /// Checks the serialised size; an oversize value is a bug (`internal`).
     pub fn new(value: serde_json::Value) -> Result<Self, ApiError> {
-        let len = value.to_string().len();
+        let len = crate::domain::json::text(&value).len();
         if len > KV_MAX_METADATA_BYTES {
             return Err(ApiError::Internal(format!("KV metadata of {len} bytes")));
         }
@@ -125,8 +125,9 @@ pub trait Kv {
     ) -> StoreResult<Option<(String, Option<serde_json::Value>)>> {
         Ok(self.get(key).await?.map(|v| (v, None)))
     }
-    /// One bulk read (at most 100 keys); absent keys map to `None`.
-    async fn get_bulk(&self, keys: &[KvKey]) -> StoreResult<HashMap<String, Option<String>>>;
+    /// One bulk read (at most 100 keys): the values in the order of `keys`, `None` where
+    /// absent.
+    async fn get_bulk(&self, keys: &[KvKey]) -> StoreResult<Vec<Option<String>>>;
     /// One write.
     async fn put(&self, key: &KvKey, value: &str, opts: PutOptions) -> StoreResult<()>;
     /// One delete.

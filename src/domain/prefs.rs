@@ -11,7 +11,7 @@
 //! over for D1 (and the KV copy refreshed).
 
 use crate::domain::ids::UserId;
-use crate::domain::json::{deny_unknown, object};
+use crate::domain::json::{self, deny_unknown, object};
 use crate::domain::kv::{Kv, KvKey, PutOptions, Ttl, WriteGate, KV_WRITE_INTERVAL_MS};
 use crate::domain::time::{Millis, Timer};
 use crate::error::{ApiError, ApiResult, StoreResult};
@@ -282,6 +282,24 @@ pub struct PrefsCopy {
 }
 
 impl PrefsCopy {
+    /// Reads a KV copy from its JSON form, as [`crate::domain::json`] explains.
+    pub fn from_json(v: &serde_json::Value) -> Option<PrefsCopy> {
+        let p = v.get("prefs")?;
+        let synced_at = match v.get("syncedAt") {
+            None => Millis::default(),
+            Some(at) => Millis(at.as_i64()?),
+        };
+        Some(PrefsCopy {
+            prefs: Prefs {
+                theme: json::text_of(p, "theme")?,
+                language: json::text_of(p, "language")?,
+                notifications: p.get("notifications")?.as_bool()?,
+            },
+            version: v.get("version")?.as_i64()?,
+            synced_at,
+        })
+    }
+
     fn from_row(row: &PrefsRow, now: Millis) -> Self {
         PrefsCopy {
             prefs: row.prefs(),
@@ -432,8 +450,11 @@ pub async fn get<K: Kv, D: PrefsDb>(
         });
     }
     match kv.get(&kv_key(user)?).await {
-        Ok(Some(text)) => match serde_json::from_str::<PrefsCopy>(&text) {
-            Ok(copy) if new_enough(copy.version) => {
+        Ok(Some(text)) => match json::read(&text)
+            .ok()
+            .and_then(|v| PrefsCopy::from_json(&v))
+        {
+            Some(copy) if new_enough(copy.version) => {
                 let revalidate = now.ms_since(copy.synced_at) >= REVALIDATE_MS;
                 return Ok(PrefsAnswer {
                     prefs: copy.prefs,
@@ -551,6 +572,27 @@ mod tests {
     use super::*;
     use crate::storage::fake::{block_on, FakeTimer, MemKv, MemPrefs};
     use serde_json::json;
+
+    #[test]
+    fn copies_decode_by_hand_as_serde_does() {
+        let prefs = json!({"theme": "dark", "language": "fr", "notifications": false});
+        for good in [
+            json!({"prefs": prefs, "version": 3, "syncedAt": 9}),
+            json!({"prefs": prefs, "version": 3}),
+        ] {
+            let by_serde: PrefsCopy = serde_json::from_value(good.clone()).unwrap();
+            assert_eq!(PrefsCopy::from_json(&good), Some(by_serde));
+        }
+        for bad in [
+            json!({"prefs": prefs, "version": 3, "syncedAt": null}),
+            json!({"prefs": prefs}),
+            json!({"prefs": {"theme": "dark", "language": "fr"}, "version": 3}),
+            json!({"prefs": prefs, "version": "3"}),
+        ] {
+            assert_eq!(PrefsCopy::from_json(&bad), None, "{bad}");
+            assert!(serde_json::from_value::<PrefsCopy>(bad).is_err());
+        }
+    }
 
     /// One isolate's state.
     #[derive(Default)]

@@ -338,9 +338,8 @@ async fn sync<K: Kv>(
 ) {
     if let Some(own) = counters.unwritten(&keys.own) {
         let written = async {
-            let meta = serde_json::to_value(IsolateCount { count: own })
-                .map_err(|e| ApiError::Internal(e.to_string()))
-                .and_then(KvMetadata::new)?;
+            // `IsolateCount`'s JSON, built directly (no Value serializer in the Wasm).
+            let meta = KvMetadata::new(serde_json::json!({ "count": own }))?;
             let ttl = Ttl::at_least_minimum(now.seconds_until(window.end()) + 1);
             let opts = PutOptions {
                 ttl: Some(ttl),
@@ -364,6 +363,12 @@ async fn sync<K: Kv>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn isolate_count_metadata_is_its_serde_json() {
+        let by_serde = serde_json::to_value(IsolateCount { count: 7 }).unwrap();
+        assert_eq!(serde_json::json!({ "count": 7u64 }), by_serde);
+    }
     use crate::storage::fake::{block_on, MemCounters, MemKv};
 
     fn cfg(limit: u32, window: u32) -> AppConfig {

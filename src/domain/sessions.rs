@@ -34,7 +34,7 @@
 
 use crate::domain::config::AppConfig;
 use crate::domain::ids::{Email, SessionHandle, SessionId, UserId};
-use crate::domain::json::{deny_unknown, object, required_str};
+use crate::domain::json::{self, deny_unknown, object, required_str};
 use crate::domain::kv::KV_WRITE_INTERVAL_MS;
 use crate::domain::kv::{Kv, KvKey, KvMetadata, PutOptions, Ttl, KV_MIN_TTL_SECONDS};
 use crate::domain::time::{Millis, Timer};
@@ -267,6 +267,25 @@ impl From<StoredView> for SessionView {
     }
 }
 
+impl SessionView {
+    /// Reads a view (a KV copy) from its JSON form, as [`crate::domain::json`] explains; a
+    /// copy written before idle deadlines existed gets its absolute deadline as its idle one.
+    pub fn from_json(v: &serde_json::Value) -> Option<SessionView> {
+        let expires_at = json::millis_of(v, "expiresAt")?;
+        let idle_expires_at = match v.get("idleExpiresAt") {
+            None | Some(serde_json::Value::Null) => expires_at,
+            Some(at) => Millis(at.as_i64()?),
+        };
+        Some(SessionView {
+            user_id: json::text_of(v, "userId")?,
+            email: json::text_of(v, "email")?,
+            created_at: json::millis_of(v, "createdAt")?,
+            expires_at,
+            idle_expires_at,
+        })
+    }
+}
+
 /// Keyset pagination position: the last row of the previous page.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cursor {
@@ -407,10 +426,7 @@ pub trait SessionDb {
 
 /// The stored form of a session id: SHA-256, lowercase hex.
 pub fn hash_id(id: &SessionId) -> String {
-    Sha256::digest(id.as_str().as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::domain::ids::hex(&Sha256::digest(id.as_str().as_bytes()))
 }
 
 /// A fresh session id: 256 bits from the platform's cryptographic random source.
@@ -444,9 +460,10 @@ async fn cache<K: Kv>(kv: &K, rec: &SessionRecord, now: Millis) -> bool {
     let result = async {
         let view = rec.view();
         let text = serde_json::to_string(&view).map_err(|e| ApiError::Internal(e.to_string()))?;
-        let meta = KvMetadata::new(
-            serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.to_string()))?,
-        )?;
+        // The metadata is the same document: read back from the text rather than serialised
+        // a second time through `serde_json`'s Value serializer (more Wasm for one call).
+        let meta =
+            KvMetadata::new(json::read(&text).map_err(|e| ApiError::Internal(e.to_string()))?)?;
         let opts = PutOptions {
             ttl: Some(Ttl::at_least_minimum(
                 now.seconds_until(rec.idle_expires_at),
@@ -682,7 +699,9 @@ async fn write_back<K: Kv, D: SessionDb, T: Timer>(
 
 async fn read_copy<K: Kv>(kv: &K, key: &KvKey) -> Option<SessionView> {
     match kv.get(key).await {
-        Ok(Some(text)) => serde_json::from_str::<SessionView>(&text).ok(),
+        Ok(Some(text)) => json::read(&text)
+            .ok()
+            .and_then(|v| SessionView::from_json(&v)),
         Ok(None) => None,
         Err(e) => {
             crate::log::warn(&format!("session KV read failed, asking D1: {}", e.0));
@@ -809,6 +828,45 @@ pub async fn list<D: SessionDb>(db: &D, now: Millis, q: &ListQuery) -> ApiResult
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copy_metadata_read_back_equals_the_view_serialised() {
+        let view = SessionView {
+            user_id: "u".into(),
+            email: "a@b.co".into(),
+            created_at: Millis(1),
+            expires_at: Millis(9),
+            idle_expires_at: Millis(5),
+        };
+        let text = serde_json::to_string(&view).unwrap();
+        assert_eq!(
+            json::read(&text).unwrap(),
+            serde_json::to_value(&view).unwrap()
+        );
+    }
+
+    #[test]
+    fn views_decode_by_hand_as_serde_does() {
+        let (u, e) = ("\"userId\":\"u\",\"email\":\"a@b.co\"", "\"expiresAt\":9");
+        for good in [
+            format!("{{{u},\"createdAt\":1,{e},\"idleExpiresAt\":5}}"),
+            format!("{{{u},\"createdAt\":1,{e}}}"),
+            format!("{{{u},\"createdAt\":1,{e},\"idleExpiresAt\":null}}"),
+        ] {
+            let v: serde_json::Value = serde_json::from_str(&good).unwrap();
+            let by_serde: SessionView = serde_json::from_str(&good).unwrap();
+            assert_eq!(SessionView::from_json(&v), Some(by_serde), "{good}");
+        }
+        for bad in [
+            format!("{{{u},{e}}}"),
+            format!("{{{u},\"createdAt\":1,{e},\"idleExpiresAt\":\"5\"}}"),
+            format!("{{\"userId\":1,\"email\":\"a@b.co\",\"createdAt\":1,{e}}}"),
+        ] {
+            let v: serde_json::Value = serde_json::from_str(&bad).unwrap();
+            assert_eq!(SessionView::from_json(&v), None, "{bad}");
+            assert!(serde_json::from_str::<SessionView>(&bad).is_err());
+        }
+    }
     use crate::storage::fake::{block_on, FakeTimer, Hooked, Interleaving, MemKv, MemSessions};
 
     const NOW: Millis = Millis(1_700_000_000_000);

@@ -9,11 +9,13 @@
 //! If the source fails while any copy exists, the copy is served as `STALE` (stale-if-error).
 //! KV expires the entry after `max(60, 2*ttl)` seconds (KV refuses less than 60).
 
+use crate::domain::json;
 use crate::domain::kv::{Kv, KvKey, PutOptions, Ttl};
 use crate::domain::time::Millis;
 use crate::error::{ApiError, ApiResult, StorageError, StoreResult};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::future::Future;
 
 /// What the cache keeps in KV: the value, when it was cached, and the TTL it was cached
@@ -94,7 +96,20 @@ pub fn entry_ttl(ttl_seconds: u64) -> Ttl {
 
 /// Decodes a stored copy; anything unreadable counts as absent.
 pub fn decode<T: DeserializeOwned>(text: Option<&str>) -> Option<CachedCopy<T>> {
-    serde_json::from_str(text?).ok()
+    decode_with(text, |data| T::deserialize(data).ok())
+}
+
+/// [`decode`] with `data` read by `read_data` (a hand decoder: see [`json`]).
+pub fn decode_with<T>(
+    text: Option<&str>,
+    read_data: impl FnOnce(&Value) -> Option<T>,
+) -> Option<CachedCopy<T>> {
+    let doc = json::read(text?).ok()?;
+    Some(CachedCopy {
+        cached_at: json::millis_of(&doc, "cachedAt")?,
+        ttl: doc.get("ttl")?.as_u64()?,
+        data: read_data(doc.get("data")?)?,
+    })
 }
 
 /// Writes a fresh copy of `data`.
@@ -195,6 +210,26 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = StoreResult<Option<T>>>,
 {
+    let read_data = |data: &Value| T::deserialize(data).ok();
+    get_with(kv, key, ttl_seconds, now, read_data, fetch).await
+}
+
+/// [`get`] with the cached value read by `read_data` (a hand decoder: see [`json`]).
+pub async fn get_with<K, T, R, F, Fut>(
+    kv: &K,
+    key: &KvKey,
+    ttl_seconds: u64,
+    now: Millis,
+    read_data: R,
+    fetch: F,
+) -> ApiResult<Lookup<T>>
+where
+    K: Kv,
+    T: Serialize + Clone,
+    R: FnOnce(&Value) -> Option<T>,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = StoreResult<Option<T>>>,
+{
     let text = match kv.get(key).await {
         Ok(t) => t,
         Err(e) => {
@@ -202,7 +237,8 @@ where
             None
         }
     };
-    resolve(kv, key, decode(text.as_deref()), ttl_seconds, now, fetch).await
+    let cached = decode_with(text.as_deref(), read_data);
+    resolve(kv, key, cached, ttl_seconds, now, fetch).await
 }
 
 /// The background half of a stale hit: fetch and store. Run it under a single flight.
@@ -228,6 +264,26 @@ mod tests {
     use super::*;
     use crate::storage::fake::{block_on, MemKv};
     use std::cell::Cell;
+
+    #[test]
+    fn copies_decode_by_hand_as_serde_does() {
+        let text = r#"{"data":"x","cachedAt":5,"ttl":60}"#;
+        let by_serde: CachedCopy<String> = serde_json::from_str(text).unwrap();
+        let read = |v: &Value| v.as_str().map(str::to_owned);
+        assert_eq!(decode_with(Some(text), read), Some(by_serde.clone()));
+        assert_eq!(decode::<String>(Some(text)), Some(by_serde));
+        for bad in [
+            r#"{"data":"x","ttl":60}"#,
+            r#"{"data":1,"cachedAt":5,"ttl":60}"#,
+            r#"{"data":"x","cachedAt":5,"ttl":-1}"#,
+            "[",
+            "",
+        ] {
+            assert_eq!(decode_with(Some(bad), read), None, "{bad}");
+            assert_eq!(decode::<String>(Some(bad)), None, "{bad}");
+        }
+        assert_eq!(decode::<String>(None), None);
+    }
 
     const T0: Millis = Millis(1_000_000);
 

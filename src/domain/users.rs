@@ -3,13 +3,12 @@
 //! cached copy.
 
 use crate::domain::ids::ProfileId;
-use crate::domain::json::{deny_unknown, object, required_str};
+use crate::domain::json::{self, deny_unknown, object, required_str};
 use crate::domain::kv::{Kv, KvKey};
 use crate::domain::swr::{self, Freshness, Lookup};
 use crate::domain::time::Millis;
 use crate::error::{ApiError, ApiResult, StoreResult};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet};
 
 const KV_PREFIX: &str = "user:";
 /// The most ids one batch may ask for.
@@ -26,6 +25,17 @@ pub struct User {
     pub name: String,
     /// When it was last written.
     pub updated_at: Millis,
+}
+
+impl User {
+    /// Reads a profile from its JSON form, as [`crate::domain::json`] explains.
+    pub fn from_json(v: &serde_json::Value) -> Option<User> {
+        Some(User {
+            id: json::text_of(v, "id")?,
+            name: json::text_of(v, "name")?,
+            updated_at: json::millis_of(v, "updatedAt")?,
+        })
+    }
 }
 
 /// The D1 side of profiles.
@@ -71,21 +81,20 @@ pub fn parse_batch(body: &serde_json::Value) -> ApiResult<Vec<ProfileId>> {
     if ids.is_empty() || ids.len() > MAX_BATCH {
         return Err(ApiError::invalid("ids", "must hold 1 to 100 ids"));
     }
-    let mut seen = HashSet::new();
-    ids.iter()
-        .enumerate()
-        .map(|(i, v)| {
-            let field = format!("ids[{i}]");
-            let s = v
-                .as_str()
-                .ok_or_else(|| ApiError::invalid(&field, "must be a string"))?;
-            let id = ProfileId::parse(&field, s)?;
-            if !seen.insert(id.clone()) {
-                return Err(ApiError::invalid(&field, "is a duplicate"));
-            }
-            Ok(id)
-        })
-        .collect()
+    let mut out: Vec<ProfileId> = Vec::with_capacity(ids.len());
+    for (i, v) in ids.iter().enumerate() {
+        let field = format!("ids[{i}]");
+        let s = v
+            .as_str()
+            .ok_or_else(|| ApiError::invalid(&field, "must be a string"))?;
+        let id = ProfileId::parse(&field, s)?;
+        // At most 100 short ids: a scan costs less than hashing them (and a set's code).
+        if out.contains(&id) {
+            return Err(ApiError::invalid(&field, "is a duplicate"));
+        }
+        out.push(id);
+    }
+    Ok(out)
 }
 
 /// `GET /users/:id`: one KV read, plus D1 only on a miss. A stale answer asks the caller
@@ -97,7 +106,8 @@ pub async fn get<K: Kv, D: UserDb>(
     ttl_seconds: u64,
     now: Millis,
 ) -> ApiResult<Lookup<User>> {
-    swr::get(kv, &kv_key(id)?, ttl_seconds, now, || db.get(id)).await
+    let key = kv_key(id)?;
+    swr::get_with(kv, &key, ttl_seconds, now, User::from_json, || db.get(id)).await
 }
 
 /// The background half of a stale `GET /users/:id`.
@@ -134,19 +144,44 @@ pub async fn put<K: Kv, D: UserDb>(
 /// The answer of a batch read, plus what to store or refresh afterwards.
 #[derive(Debug, Default, PartialEq)]
 pub struct Batch {
-    /// Every asked id → its profile, or `None` if it does not exist.
-    pub users: BTreeMap<String, Option<User>>,
+    /// Every asked id → its profile, or `None` if it does not exist; sorted by id, each id
+    /// once. (A sorted list rather than a `BTreeMap`: every map type is its own code in the
+    /// Wasm, and the ids come deduplicated.)
+    pub users: Vec<(String, Option<User>)>,
     /// Fetched from D1 on a miss: to be stored in KV ([`store_batch`]).
     pub fetched: Vec<User>,
     /// Served stale: to be refreshed from D1 ([`store_batch`]).
     pub stale: Vec<ProfileId>,
 }
 
-/// What `POST /users/batch` answers.
+impl Batch {
+    /// Records the answer for `id` (asked once), keeping `users` sorted: at most 100 ids, so
+    /// an insertion costs less than a sort's code.
+    fn answer(&mut self, id: &str, user: Option<User>) {
+        let at = self.users.partition_point(|(k, _)| k.as_str() < id);
+        self.users.insert(at, (id.to_string(), user));
+    }
+
+    /// The answer for `id`: `None` if it was not asked, `Some(None)` if it does not exist.
+    pub fn user(&self, id: &str) -> Option<&Option<User>> {
+        self.users.iter().find(|(k, _)| k == id).map(|(_, u)| u)
+    }
+}
+
+/// What `POST /users/batch` answers: `{"users": {id: profile or null, ...}}`.
 #[derive(Debug, Serialize)]
 pub struct BatchView<'a> {
-    /// Every asked id → its profile, or `null`.
-    pub users: &'a BTreeMap<String, Option<User>>,
+    /// Every asked id → its profile, or `null`, sorted by id.
+    #[serde(serialize_with = "as_object")]
+    pub users: &'a [(String, Option<User>)],
+}
+
+/// The pairs as one JSON object.
+fn as_object<S: serde::Serializer>(
+    pairs: &&[(String, Option<User>)],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_map(pairs.iter().map(|(id, user)| (id, user)))
 }
 
 /// One KV bulk read for every id, then one D1 query for those KV could not serve.
@@ -158,27 +193,27 @@ pub async fn batch<K: Kv, D: UserDb>(
 ) -> ApiResult<Batch> {
     let keys = ids.iter().map(kv_key).collect::<ApiResult<Vec<_>>>()?;
     let cached = match kv.get_bulk(&keys).await {
-        Ok(map) => map,
+        Ok(values) => values,
         Err(e) => {
             crate::log::warn(&format!("batch KV read failed, asking D1: {}", e.0));
-            Default::default()
+            Vec::new()
         }
     };
     let mut out = Batch::default();
-    let mut expired: BTreeMap<String, User> = BTreeMap::new();
+    let mut expired: Vec<(String, Option<User>)> = Vec::new();
     let mut misses = Vec::new();
-    for (id, key) in ids.iter().zip(&keys) {
-        let copy = swr::decode::<User>(cached.get(key.as_str()).and_then(|v| v.as_deref()));
+    for (i, id) in ids.iter().enumerate() {
+        let copy = swr::decode_with(cached.get(i).and_then(|v| v.as_deref()), User::from_json);
         match copy.map(|c| (swr::classify(c.cached_at, c.ttl, now), c.data)) {
             Some((Freshness::Fresh, u)) => {
-                out.users.insert(id.to_string(), Some(u));
+                out.answer(id.as_str(), Some(u));
             }
             Some((Freshness::Stale, u)) => {
-                out.users.insert(id.to_string(), Some(u));
+                out.answer(id.as_str(), Some(u));
                 out.stale.push(id.clone());
             }
             Some((Freshness::Expired, u)) => {
-                expired.insert(id.to_string(), u);
+                expired.push((id.to_string(), Some(u)));
                 misses.push(id.clone());
             }
             None => misses.push(id.clone()),
@@ -195,25 +230,30 @@ pub async fn batch<K: Kv, D: UserDb>(
 async fn fill_misses<D: UserDb>(
     db: &D,
     misses: &[ProfileId],
-    expired: BTreeMap<String, User>,
+    expired: Vec<(String, Option<User>)>,
     out: &mut Batch,
 ) -> ApiResult<()> {
     match db.get_many(misses).await {
         Ok(found) => {
             for id in misses {
                 let user = found.iter().find(|u| u.id == id.as_str()).cloned();
-                out.users.insert(id.to_string(), user);
+                out.answer(id.as_str(), user);
             }
             out.fetched = found;
             Ok(())
         }
-        Err(e) if misses.iter().all(|id| expired.contains_key(id.as_str())) => {
+        Err(e)
+            if misses
+                .iter()
+                .all(|id| expired.iter().any(|(k, _)| k == id.as_str())) =>
+        {
             crate::log::warn(&format!(
                 "batch D1 read failed, serving stale copies: {}",
                 e.0
             ));
-            out.users
-                .extend(expired.into_iter().map(|(k, u)| (k, Some(u))));
+            for (id, user) in expired {
+                out.answer(&id, user);
+            }
             Ok(())
         }
         Err(e) => Err(e.into()),
@@ -254,6 +294,43 @@ mod tests {
     use crate::domain::swr::CacheStatus;
     use crate::storage::fake::{block_on, MemKv, MemUsers};
     use serde_json::json;
+
+    #[test]
+    fn batch_answers_are_sorted_and_serialise_as_the_map_did() {
+        let mut b = Batch::default();
+        let u = |id: &str| User {
+            id: id.into(),
+            name: id.to_uppercase(),
+            updated_at: Millis(1),
+        };
+        for id in ["m", "a", "z", "b"] {
+            b.answer(id, (id != "z").then(|| u(id)));
+        }
+        let map: std::collections::BTreeMap<_, _> = b.users.iter().cloned().collect();
+        assert_eq!(
+            serde_json::to_string(&BatchView { users: &b.users }).unwrap(),
+            serde_json::to_string(&json!({ "users": map })).unwrap()
+        );
+        assert_eq!(b.user("z"), Some(&None));
+        assert_eq!(b.user("q"), None);
+    }
+
+    #[test]
+    fn profiles_decode_by_hand_as_serde_does() {
+        let text = r#"{"id":"u1","name":"Ada","updatedAt":7,"extra":1}"#;
+        let v: serde_json::Value = serde_json::from_str(text).unwrap();
+        let by_serde: User = serde_json::from_str(text).unwrap();
+        assert_eq!(User::from_json(&v), Some(by_serde));
+        for bad in [
+            json!({"id": "u1", "name": "Ada"}),
+            json!({"id": 1, "name": "A", "updatedAt": 7}),
+            json!({"id": "u1", "name": "A", "updatedAt": 1.5}),
+            json!([]),
+        ] {
+            assert_eq!(User::from_json(&bad), None, "{bad}");
+            assert!(serde_json::from_value::<User>(bad).is_err());
+        }
+    }
 
     fn pid(s: &str) -> ProfileId {
         ProfileId::parse("id", s).unwrap()
@@ -322,9 +399,9 @@ mod tests {
         .unwrap();
         assert_eq!(kv.reads(), 1);
         assert_eq!(db.db.queries.get(), 1);
-        assert_eq!(out.users["a"].as_ref().unwrap().name, "A");
-        assert_eq!(out.users["b"].as_ref().unwrap().name, "B");
-        assert_eq!(out.users["zz"], None);
+        assert_eq!(out.user("a").unwrap().as_ref().unwrap().name, "A");
+        assert_eq!(out.user("b").unwrap().as_ref().unwrap().name, "B");
+        assert_eq!(out.user("zz"), Some(&None));
         assert_eq!(out.fetched.len(), 1);
     }
 
@@ -367,7 +444,7 @@ mod tests {
         .unwrap();
         db.db.failing.set(true);
         let out = block_on(batch(&kv, &db, &[pid("a")], Millis(60_000))).unwrap();
-        assert_eq!(out.users["a"].as_ref().unwrap().name, "A");
+        assert_eq!(out.user("a").unwrap().as_ref().unwrap().name, "A");
         assert!(matches!(
             block_on(batch(&kv, &db, &[pid("a"), pid("b")], Millis(60_000))),
             Err(ApiError::Unavailable(_))

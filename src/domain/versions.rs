@@ -273,7 +273,7 @@ pub async fn write<D: ConfigDb, K: Kv, T: Timer>(
         Action::Rollback => Some(rollback_target(s.db, w.change).await?),
         Action::Patch => None,
     };
-    let change = w.change.to_string();
+    let change = crate::domain::json::text(w.change);
     let conditional = matches!(w.if_match, Some(IfMatch::Versions(_)));
     for _ in 0..MAX_ATTEMPTS {
         let (version, current) = base(s.db, s.kv).await?;

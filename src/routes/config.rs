@@ -1,7 +1,7 @@
 //! `GET /config`, `GET /flags/:name`, and the admin config routes: `GET`, `PUT` and
 //! `PATCH /admin/config`, `GET /admin/config/history`, `POST /admin/config/rollback`.
 
-use crate::ctx::Ctx;
+use crate::ctx::{Ctx, RuntimeTimer};
 use crate::domain::config::AppConfig;
 use crate::domain::flags::EvalContext;
 use crate::domain::ids::FlagName;
@@ -73,7 +73,7 @@ async fn admin_write(ctx: &Ctx, input: &Input, action: Action) -> ApiResult<Repl
                 db: &d.d1,
                 kv: &d.kv,
                 cache: &d.isolate.config,
-                timer: &d,
+                timer: &RuntimeTimer,
             };
             versions::republish(&stores).await;
         });

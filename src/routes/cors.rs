@@ -68,7 +68,9 @@ impl AllowedOrigins {
 /// `None` for anything else.
 fn normalise(entry: &str) -> Option<String> {
     let lower = entry.to_ascii_lowercase();
-    let (scheme, authority) = lower.split_once("://")?;
+    // Found by bytes: a `&str` pattern would link `core`'s two-way string search.
+    let at = lower.as_bytes().windows(3).position(|w| w == b"://")?;
+    let (scheme, authority) = (&lower[..at], &lower[at + 3..]);
     let default_port = match scheme {
         "https" => "443",
         "http" => "80",

@@ -12,6 +12,7 @@
 use crate::ctx::Ctx;
 use crate::domain::bucket::{siphash24, BUCKET_KEY};
 use crate::domain::flags::{EvalContext, Flag, Reason};
+use crate::domain::json;
 use crate::error::ApiResult;
 use crate::routes::input::Input;
 use crate::routes::reply::Reply;
@@ -113,7 +114,7 @@ pub(crate) async fn single(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
         return Ok(failure(
             404,
             "FLAG_NOT_FOUND",
-            format!("flag {key:?} was not found"),
+            format!("flag {} was not found", json::quoted(key)),
         ));
     };
     Ok(match evaluate(key, flag, &context, config.version) {

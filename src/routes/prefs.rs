@@ -2,7 +2,7 @@
 //! `Prefs-Version` (the D1 version served); a `GET` that sends it back is served that
 //! version or newer, in any isolate and location.
 
-use crate::ctx::Ctx;
+use crate::ctx::{Ctx, RuntimeTimer};
 use crate::domain::ids::UserId;
 use crate::domain::prefs::{self, MinVersion, PrefsAnswer, PrefsPatch};
 use crate::error::ApiResult;
@@ -43,7 +43,7 @@ fn reply(ctx: &Ctx, user: UserId, answer: PrefsAnswer) -> Reply {
         let flight = format!("prefs-sync:{user}");
         ctx.defer_once(&flight, move |d| async move {
             let st = d.isolate.prefs_state();
-            prefs::sync_later(&d.kv, &d.d1, st, &d, &user, wait).await;
+            prefs::sync_later(&d.kv, &d.d1, st, &RuntimeTimer, &user, wait).await;
         });
     }
     Reply::ok(&answer.prefs).with_header(VERSION_HEADER, answer.version.to_string())

@@ -6,6 +6,7 @@ use crate::clock::now_ms;
 use crate::domain::accounts::AccountDb;
 use crate::domain::health::{Schema, SchemaDb};
 use crate::domain::ids::{ProfileId, SessionHandle, UserId};
+use crate::domain::json;
 use crate::domain::prefs::{PrefsDb, PrefsPatch, PrefsRow};
 use crate::domain::ratelimit::CounterDb;
 use crate::domain::sessions::{ListQuery, SessionDb, SessionRecord};
@@ -141,9 +142,16 @@ impl D1 {
     /// Runs one statement and returns its rows.
     async fn rows(&self, sql: &str, args: &[JsValue]) -> StoreResult<Vec<Row>> {
         let json = self.json(sql, args).await?;
-        let rows: Vec<Map<String, Value>> =
-            serde_json::from_str(&json).map_err(|e| StorageError(format!("D1 rows: {e}")))?;
-        Ok(rows.into_iter().map(Row).collect())
+        let rows = json::read(&json).map_err(|e| StorageError(format!("D1 rows: {e}")))?;
+        let Value::Array(rows) = rows else {
+            return Err(StorageError("D1 rows: not an array".into()));
+        };
+        rows.into_iter()
+            .map(|row| match row {
+                Value::Object(row) => Ok(Row(row)),
+                _ => Err(StorageError("D1 rows: a row is not an object".into())),
+            })
+            .collect()
     }
 
     /// Runs one statement and returns its first row.
@@ -260,7 +268,7 @@ impl Row {
             actor: self.text("actor")?,
             action: self.text("action")?,
             base_version: self.number("base_version")? as u64,
-            change: serde_json::from_str(&self.text("change")?).unwrap_or(Value::Null),
+            change: json::read(&self.text("change")?).unwrap_or(Value::Null),
         })
     }
 }

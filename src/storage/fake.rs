@@ -141,12 +141,9 @@ impl Kv for MemKv {
         Ok(self.entry(key.as_str()).map(|e| (e.value, e.metadata)))
     }
 
-    async fn get_bulk(&self, keys: &[KvKey]) -> StoreResult<HashMap<String, Option<String>>> {
+    async fn get_bulk(&self, keys: &[KvKey]) -> StoreResult<Vec<Option<String>>> {
         self.check(&self.reads)?;
-        Ok(keys
-            .iter()
-            .map(|k| (k.as_str().to_string(), self.get_raw(k.as_str())))
-            .collect())
+        Ok(keys.iter().map(|k| self.get_raw(k.as_str())).collect())
     }
 
     async fn put(&self, key: &KvKey, value: &str, opts: PutOptions) -> StoreResult<()> {
@@ -242,7 +239,7 @@ impl Kv for Hooked<'_, '_, MemKv> {
         self.inner.get(key).await
     }
 
-    async fn get_bulk(&self, keys: &[KvKey]) -> StoreResult<HashMap<String, Option<String>>> {
+    async fn get_bulk(&self, keys: &[KvKey]) -> StoreResult<Vec<Option<String>>> {
         self.on.step();
         self.inner.get_bulk(keys).await
     }

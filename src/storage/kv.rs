@@ -3,11 +3,12 @@
 //! panic.
 
 use crate::clock::now_ms;
+use crate::domain::json;
 use crate::domain::kv::{Kv, KvKey, ListedKey, PutOptions, KV_MAX_LIST_KEYS};
 use crate::error::{StorageError, StoreResult};
 use crate::storage::describe;
 use crate::storage::meter::{KvOp, Meter};
-use std::collections::HashMap;
+use serde_json::Value;
 use std::rc::Rc;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
@@ -127,16 +128,24 @@ impl Kv for WorkersKv {
         let store = self.store()?;
         let found = self.run(KvOp::Read, get_with_metadata_json(store, key.as_str()));
         match found.await?.as_string() {
-            Some(json) => serde_json::from_str(&json)
-                .map(Some)
-                .map_err(|e| StorageError(format!("KV read with metadata: {e}"))),
+            Some(text) => match json::read(&text) {
+                Ok(Value::Array(mut pair)) if pair.len() == 2 && pair[0].is_string() => {
+                    let metadata = pair.pop().filter(|m| !m.is_null());
+                    let value = pair.pop().and_then(|v| v.as_str().map(str::to_owned));
+                    Ok(value.map(|v| (v, metadata)))
+                }
+                Ok(_) => Err(StorageError(
+                    "KV read with metadata: not [value, metadata]".into(),
+                )),
+                Err(e) => Err(StorageError(format!("KV read with metadata: {e}"))),
+            },
             None => Ok(None),
         }
     }
 
-    async fn get_bulk(&self, keys: &[KvKey]) -> StoreResult<HashMap<String, Option<String>>> {
+    async fn get_bulk(&self, keys: &[KvKey]) -> StoreResult<Vec<Option<String>>> {
         if keys.is_empty() {
-            return Ok(HashMap::new());
+            return Ok(Vec::new());
         }
         let store = self.store()?;
         let names: Vec<&str> = keys.iter().map(KvKey::as_str).collect();
@@ -146,9 +155,20 @@ impl Kv for WorkersKv {
             .await?
             .as_string()
             .unwrap_or_default();
-        let values: Vec<Option<String>> =
-            serde_json::from_str(&found).map_err(|e| StorageError(format!("KV bulk read: {e}")))?;
-        Ok(names.iter().map(|k| k.to_string()).zip(values).collect())
+        let values = match json::read(&found) {
+            Ok(Value::Array(values)) => values,
+            Ok(_) => return Err(StorageError("KV bulk read: not an array".into())),
+            Err(e) => return Err(StorageError(format!("KV bulk read: {e}"))),
+        };
+        let mut values: Vec<Option<String>> = values
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        values.resize(names.len(), None);
+        Ok(values)
     }
 
     async fn put(&self, key: &KvKey, value: &str, opts: PutOptions) -> StoreResult<()> {
@@ -159,7 +179,7 @@ impl Kv for WorkersKv {
             let _ = Reflect::set(&options, &"expirationTtl".into(), &seconds);
         }
         if let Some(meta) = opts.metadata {
-            let meta = js_sys::JSON::parse(&meta.value().to_string())
+            let meta = js_sys::JSON::parse(&json::text(meta.value()))
                 .map_err(|e| StorageError(format!("KV metadata: {}", describe(&e))))?;
             let _ = Reflect::set(&options, &"metadata".into(), &meta);
         }
@@ -177,12 +197,28 @@ impl Kv for WorkersKv {
         let store = self.store()?;
         let call = list_json(store, prefix.as_str(), KV_MAX_LIST_KEYS as u32);
         let json = self.run(KvOp::List, call).await?.as_string();
-        let keys: Vec<(String, Option<serde_json::Value>)> =
-            serde_json::from_str(json.as_deref().unwrap_or("[]"))
-                .map_err(|e| StorageError(format!("KV list: {e}")))?;
-        Ok(keys
-            .into_iter()
-            .map(|(name, metadata)| ListedKey { name, metadata })
-            .collect())
+        let keys = match json::read(json.as_deref().unwrap_or("[]")) {
+            Ok(Value::Array(keys)) => keys,
+            Ok(_) => return Err(StorageError("KV list: not an array".into())),
+            Err(e) => return Err(StorageError(format!("KV list: {e}"))),
+        };
+        keys.into_iter().map(listed_key).collect()
+    }
+}
+
+/// One `[name, metadata]` entry of a listing.
+fn listed_key(entry: Value) -> StoreResult<ListedKey> {
+    match entry {
+        Value::Array(mut pair) if pair.len() == 2 && pair[0].is_string() => {
+            let metadata = pair.pop().filter(|m| !m.is_null());
+            let name = pair.pop().and_then(|v| v.as_str().map(str::to_owned));
+            Ok(ListedKey {
+                name: name.unwrap_or_default(),
+                metadata,
+            })
+        }
+        _ => Err(StorageError(
+            "KV list: an entry is not [name, metadata]".into(),
+        )),
     }
 }
