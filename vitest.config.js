@@ -1,3 +1,4 @@
+import { BaseSequencer } from "vitest/node";
 import { defineConfig } from "vitest/config";
 
 // Integration tests: each file boots the built Wasm Worker in workerd through Miniflare, with
@@ -13,7 +14,24 @@ import { defineConfig } from "vitest/config";
 // build/: the global set-up (tests/snapshot.js) copies it before any file starts, and every
 // boot reads that copy, because the two files that run `npm run dev`
 // (tests/scripts/dev.test.js, tests/browser/console.test.js) rewrite build/ through wrangler's
-// `[build]`. Those two take turns (devServerTurn in tests/helpers.js).
+// `[build]`. Those two take turns (devServerTurn in tests/helpers.js). The order below starts
+// the `npm run dev` test first and queues the browser test behind four other files, so that
+// it is picked up about when the first one ends: neither holds a lane for long waiting for its
+// turn, and neither is left running alone at the end.
+const FIRST = "tests/scripts/dev.test.js";
+const SECOND = "tests/browser/";
+const BETWEEN = 4;
+
+class DevServersApart extends BaseSequencer {
+  async sort(files) {
+    const sorted = await super.sort(files);
+    const first = sorted.filter((f) => f.moduleId.includes(FIRST));
+    const second = sorted.filter((f) => f.moduleId.includes(SECOND));
+    const rest = sorted.filter((f) => !first.includes(f) && !second.includes(f));
+    return [...first, ...rest.slice(0, BETWEEN), ...second, ...rest.slice(BETWEEN)];
+  }
+}
+
 export default defineConfig({
   test: {
     include: ["tests/**/*.test.js"],
@@ -23,6 +41,7 @@ export default defineConfig({
     isolate: false,
     fileParallelism: true,
     maxWorkers: 3,
+    sequence: { sequencer: DevServersApart },
     // Worker logs only for failing tests.
     silent: "passed-only",
   },
