@@ -926,6 +926,32 @@ mod tests {
             block_on(authenticate(&self.st(iso), at, id, Check::Fast))
         }
 
+        /// `auth` by a fresh isolate whose every KV and D1 call first takes a step of `on`.
+        fn auth_hooked(
+            &self,
+            on: &Interleaving,
+            at: Millis,
+            id: &SessionId,
+        ) -> ApiResult<SessionView> {
+            let kv = Hooked {
+                inner: &self.kv,
+                on,
+            };
+            let db = Hooked {
+                inner: &self.db,
+                on,
+            };
+            let reader = SessionChecks::default();
+            let st = SessionStores {
+                kv: &kv,
+                db: &db,
+                timer: &self.timer,
+                checks: &reader,
+                lifetime: self.lifetime,
+            };
+            block_on(authenticate(&st, at, id, Check::Fast))
+        }
+
         fn key(id: &SessionId) -> String {
             format!("session:{}", hash_id(id))
         }
@@ -1236,25 +1262,7 @@ mod tests {
             let on = Interleaving::at(step, || {
                 block_on(revoke(&w.st(&revoker), at(5), &id)).unwrap();
             });
-            let (kv, db) = (
-                Hooked {
-                    inner: &w.kv,
-                    on: &on,
-                },
-                Hooked {
-                    inner: &w.db,
-                    on: &on,
-                },
-            );
-            let reader = SessionChecks::default();
-            let st = SessionStores {
-                kv: &kv,
-                db: &db,
-                timer: &w.timer,
-                checks: &reader,
-                lifetime: w.lifetime,
-            };
-            let answer = block_on(authenticate(&st, at(5), &id, Check::Fast));
+            let answer = w.auth_hooked(&on, at(5), &id);
             on.finish();
             assert!(
                 w.kv.entry(&World::key(&id)).is_none(),
@@ -1282,28 +1290,7 @@ mod tests {
             block_on(revoke(&w.st(&revoker), at(5), &id)).unwrap();
             w.kv.fail_next_writes(1);
         });
-        let (kv, db) = (
-            Hooked {
-                inner: &w.kv,
-                on: &on,
-            },
-            Hooked {
-                inner: &w.db,
-                on: &on,
-            },
-        );
-        let reader = SessionChecks::default();
-        let st = SessionStores {
-            kv: &kv,
-            db: &db,
-            timer: &w.timer,
-            checks: &reader,
-            lifetime: w.lifetime,
-        };
-        assert_eq!(
-            block_on(authenticate(&st, at(5), &id, Check::Fast)),
-            Err(ApiError::Unauthorized)
-        );
+        assert_eq!(w.auth_hooked(&on, at(5), &id), Err(ApiError::Unauthorized));
         assert_eq!(w.timer.slept_ms(), KV_WRITE_INTERVAL_MS);
         assert!(w.kv.entry(&World::key(&id)).is_none());
     }
