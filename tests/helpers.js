@@ -8,6 +8,7 @@ import { mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Agent, request } from "node:http";
 import { checkExchange, checkResponse } from "./contract.js";
+import { DEV_SERVER_LOCK } from "./snapshot.js";
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789";
 export const ROOT = new URL("..", import.meta.url).pathname;
@@ -217,9 +218,6 @@ export async function eventually(fn, ms = 5000, step = 50) {
   }
   return v;
 }
-
-/** Where devServerTurn() keeps its lock (tests/snapshot.js clears a stale one). */
-export const DEV_SERVER_LOCK = join(ROOT, ".edgestate/dev-server.lock");
 
 /**
  * Waits until no other test file runs `npm run dev`, then holds that turn; resolves the

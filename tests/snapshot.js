@@ -7,10 +7,12 @@ import { cpSync, existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
 const ROOT = new URL("..", import.meta.url).pathname;
+/** Where devServerTurn() (tests/helpers.js) keeps its lock; cleared here if left behind. */
+export const DEV_SERVER_LOCK = join(ROOT, ".edgestate/dev-server.lock");
 
 export default function setup() {
   // A dev-server turn left behind by an interrupted run (see devServerTurn in helpers.js).
-  rmSync(join(ROOT, ".edgestate/dev-server.lock"), { recursive: true, force: true });
+  rmSync(DEV_SERVER_LOCK, { recursive: true, force: true });
   if (process.env.EDGESTATE_SCRIPT) return;
   const from = join(ROOT, "build");
   const to = join(ROOT, ".edgestate/test-build");
