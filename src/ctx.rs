@@ -6,7 +6,7 @@ use crate::clock;
 use crate::domain::config::{self, AppConfig};
 use crate::domain::health::{Binding, Setup};
 use crate::domain::sessions::{Lifetime, SessionStores};
-use crate::domain::time::{Millis, Timer};
+use crate::domain::time::{Clock, Millis, Timer};
 use crate::isolate::{Flight, Isolate};
 use crate::routes::cors::AllowedOrigins;
 use crate::storage::d1::{self, D1};
@@ -177,11 +177,13 @@ pub struct Deferred {
 #[derive(Debug, Clone, Copy)]
 pub struct RuntimeTimer;
 
-impl Timer for RuntimeTimer {
+impl Clock for RuntimeTimer {
     fn now(&self) -> Millis {
         clock::now()
     }
+}
 
+impl Timer for RuntimeTimer {
     async fn sleep(&self, ms: i64) {
         let ms = u64::try_from(ms).unwrap_or(0);
         worker::Delay::from(std::time::Duration::from_millis(ms)).await;

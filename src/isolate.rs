@@ -20,6 +20,7 @@
 //! | `checked` | the pipeline | whether the first-request self-check ran (its warnings are logged once per isolate) | a new isolate |
 //! | log level | `log` (a thread-local there, not a field here: the domain's warnings read it, and this module depends on the domain) | `LOG_LEVEL`, read on the isolate's first request | a new isolate |
 
+use crate::clock::SystemClock;
 use crate::domain::config::ConfigCache;
 use crate::domain::kv::WriteGate;
 use crate::domain::prefs::{PendingPrefs, PrefsState};
@@ -59,6 +60,7 @@ impl Isolate {
         PrefsState {
             pending: &self.prefs,
             gate: &self.kv_writes,
+            clock: &SystemClock,
         }
     }
 
@@ -72,6 +74,7 @@ impl Isolate {
         ApproxState {
             counters: &self.counters,
             gate: &self.kv_writes,
+            clock: &SystemClock,
             isolate: self.id.as_str(),
         }
     }

@@ -81,8 +81,13 @@ impl RequestLine {
 /// Splits an absolute URL into its path and query (without `?`); the fragment is dropped.
 fn split_url(url: &str) -> (&str, &str) {
     let scheme_end = url.as_bytes().windows(3).position(|w| w == b"://");
-    let after_scheme = scheme_end.map_or(url, |i| &url[i + 3..]);
-    let target = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
+    // `get`, not indexing: an index into a `str` links `core`'s slicing panic and its
+    // `Debug` formatting of chars (Unicode tables).
+    let after_scheme = scheme_end.and_then(|i| url.get(i + 3..)).unwrap_or(url);
+    let target = after_scheme
+        .find('/')
+        .and_then(|i| after_scheme.get(i..))
+        .unwrap_or("/");
     let target = target.split('#').next().unwrap_or(target);
     target.split_once('?').unwrap_or((target, ""))
 }

@@ -132,6 +132,7 @@ mod tests {
             PrefsState {
                 pending: &self.pending,
                 gate: &self.gate,
+                clock: &self.timer,
             }
         }
 
@@ -266,6 +267,7 @@ mod tests {
         let st = PrefsState {
             pending: &elsewhere.pending,
             gate: &elsewhere.gate,
+            clock: &elsewhere.timer,
         };
         let patch = PrefsPatch {
             language: Some("nl".into()),

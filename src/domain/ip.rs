@@ -36,7 +36,7 @@ fn ipv4(text: &str) -> Option<[u8; 4]> {
 fn ipv6(text: &str) -> Option<[u16; 8]> {
     // Found byte-wise: a `&str` pattern would link the two-way string searcher.
     let (head, tail) = match text.as_bytes().windows(2).position(|w| w == b"::") {
-        Some(at) => (&text[..at], Some(&text[at + 2..])),
+        Some(at) => (text.get(..at)?, Some(text.get(at + 2..)?)),
         None => (text, None),
     };
     let head = groups(head)?;

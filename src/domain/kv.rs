@@ -142,34 +142,59 @@ const MAX_TRACKED: usize = 10_000;
 
 /// KV's one-write-per-second-per-key rule, as seen from one isolate: remembers when this
 /// isolate last wrote each key. Isolate state (see `isolate.rs`).
+///
+/// KV counts the second from when it receives a write, which this isolate cannot see: a
+/// write that spent longer on its way than the next one could land less than a second
+/// before it even when the two were sent a second apart. So a writer that awaits its write
+/// reports when it finished ([`WriteGate::finished`]); KV received it no later than that,
+/// and the key's second runs from then.
 #[derive(Debug, Default)]
 pub struct WriteGate {
     last_write: RefCell<HashMap<String, Millis>>,
+}
+
+/// How far a request's `now` (when it started) may lie before a write another request
+/// finished meanwhile and still count as within that write's second. Only a clock that went
+/// back further than this frees a key early.
+const STALE_NOW_MS: i64 = 30_000;
+
+/// Whether `now` is within the second of a write at `at`.
+fn within_second(at: Millis, now: Millis) -> bool {
+    (-STALE_NOW_MS..KV_WRITE_INTERVAL_MS).contains(&now.ms_since(at))
 }
 
 impl WriteGate {
     /// Claims the right to write `key` now: true at most once per second per key.
     pub fn try_claim(&self, key: &KvKey, now: Millis) -> bool {
         let mut last = self.last_write.borrow_mut();
-        let recent = |at: &Millis| {
-            let age = now.ms_since(*at);
-            (0..KV_WRITE_INTERVAL_MS).contains(&age)
-        };
-        if last.get(key.as_str()).is_some_and(recent) {
+        if last
+            .get(key.as_str())
+            .is_some_and(|at| within_second(*at, now))
+        {
             return false;
         }
         if last.len() >= MAX_TRACKED {
-            last.retain(|_, at| recent(at));
+            last.retain(|_, at| within_second(*at, now));
         }
         last.insert(key.as_str().to_string(), now);
         true
     }
 
+    /// Records that the write claimed for `key` finished at `at`: the key's second runs
+    /// from then.
+    pub fn finished(&self, key: &KvKey, at: Millis) {
+        if let Some(last) = self.last_write.borrow_mut().get_mut(key.as_str()) {
+            *last = (*last).max(at);
+        }
+    }
+
     /// Milliseconds until `key` may be written again (0 if now).
     pub fn wait_ms(&self, key: &KvKey, now: Millis) -> i64 {
-        self.last_write.borrow().get(key.as_str()).map_or(0, |at| {
-            at.plus_ms(KV_WRITE_INTERVAL_MS).ms_since(now).max(0)
-        })
+        self.last_write
+            .borrow()
+            .get(key.as_str())
+            .filter(|at| within_second(**at, now))
+            .map_or(0, |at| at.plus_ms(KV_WRITE_INTERVAL_MS).ms_since(now))
     }
 }
 
@@ -214,13 +239,39 @@ mod tests {
     }
 
     #[test]
-    fn a_clock_that_goes_back_does_not_lock_a_key() {
+    fn the_second_runs_from_when_the_write_finished() {
         let gate = WriteGate::default();
         let k = KvKey::fixed("k");
-        assert!(gate.try_claim(&k, Millis(5_000)));
+        assert!(gate.try_claim(&k, Millis(0)));
+        // The write took 300 ms: KV may have received it as late as 300.
+        gate.finished(&k, Millis(300));
+        assert!(!gate.try_claim(&k, Millis(1_000)));
+        assert!(!gate.try_claim(&k, Millis(1_299)));
+        assert_eq!(gate.wait_ms(&k, Millis(1_000)), 300);
+        assert!(gate.try_claim(&k, Millis(1_300)));
+        // A finish earlier than the claim changes nothing.
+        gate.finished(&k, Millis(1_000));
+        assert!(!gate.try_claim(&k, Millis(2_299)));
+        // A request that started while the write was in flight (its `now` is before the
+        // write finished) sees the key as taken.
+        gate.finished(&k, Millis(1_700));
+        assert!(!gate.try_claim(&k, Millis(1_500)));
+        assert_eq!(gate.wait_ms(&k, Millis(1_500)), 1_200);
+        assert!(gate.try_claim(&k, Millis(2_700)));
+    }
+
+    #[test]
+    fn a_clock_that_goes_back_does_not_lock_a_key_for_long() {
+        let gate = WriteGate::default();
+        let k = KvKey::fixed("k");
+        assert!(gate.try_claim(&k, Millis(40_000)));
         assert!(
-            gate.try_claim(&k, Millis(1_000)),
-            "an earlier time is not within the second"
+            !gate.try_claim(&k, Millis(10_000)),
+            "within 30 s before: a request that started before the write"
+        );
+        assert!(
+            gate.try_claim(&k, Millis(9_999)),
+            "further back is not within the second"
         );
     }
 }

@@ -13,7 +13,7 @@
 use crate::domain::ids::UserId;
 use crate::domain::json::{self, deny_unknown, object};
 use crate::domain::kv::{Kv, KvKey, PutOptions, Ttl, WriteGate, KV_WRITE_INTERVAL_MS};
-use crate::domain::time::{Millis, Timer};
+use crate::domain::time::{Clock, Millis, Timer};
 use crate::error::{ApiError, ApiResult, StoreResult};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -361,6 +361,8 @@ pub struct PrefsState<'a> {
     pub pending: &'a PendingPrefs,
     /// This isolate's KV write times.
     pub gate: &'a WriteGate,
+    /// When a KV write finished (the gate's second runs from then).
+    pub clock: &'a dyn Clock,
 }
 
 /// The KV key of a user's copy.
@@ -375,12 +377,16 @@ async fn write_kv<K: Kv>(
     copy: &PrefsCopy,
 ) -> ApiResult<()> {
     let text = serde_json::to_string(copy).map_err(|e| ApiError::Internal(e.to_string()))?;
-    kv.put(
-        &kv_key(user)?,
-        &text,
-        PutOptions::ttl(Ttl::at_least_minimum(KV_TTL_SECONDS)),
-    )
-    .await?;
+    let key = kv_key(user)?;
+    let put = kv
+        .put(
+            &key,
+            &text,
+            PutOptions::ttl(Ttl::at_least_minimum(KV_TTL_SECONDS)),
+        )
+        .await;
+    st.gate.finished(&key, st.clock.now());
+    put?;
     st.pending.clear(user, copy.version);
     Ok(())
 }
@@ -599,6 +605,7 @@ mod tests {
     struct Isolate {
         pending: PendingPrefs,
         gate: WriteGate,
+        clock: FakeTimer,
     }
 
     impl Isolate {
@@ -606,6 +613,7 @@ mod tests {
             PrefsState {
                 pending: &self.pending,
                 gate: &self.gate,
+                clock: &self.clock,
             }
         }
     }

@@ -23,7 +23,7 @@
 use crate::domain::config::AppConfig;
 use crate::domain::ip;
 use crate::domain::kv::{Kv, KvKey, KvMetadata, PutOptions, Ttl, WriteGate};
-use crate::domain::time::Millis;
+use crate::domain::time::{Clock, Millis};
 use crate::error::{ApiError, ApiResult, StoreResult};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -239,6 +239,8 @@ pub struct ApproxState<'a> {
     pub counters: &'a ApproxCounters,
     /// This isolate's KV write times.
     pub gate: &'a WriteGate,
+    /// When a counter write finished (the gate's second runs from then).
+    pub clock: &'a dyn Clock,
     /// This isolate's id: the last part of its own counter keys.
     pub isolate: &'a str,
 }
@@ -289,7 +291,7 @@ pub async fn check_approx<K: Kv>(
     }
     let count = st.counters.count(&keys.own, limit);
     if st.counters.unwritten(&keys.own).is_some() && st.gate.try_claim(&keys.own, now) {
-        sync(kv, st.counters, &keys, &window, now).await;
+        sync(kv, st, &keys, &window, now).await;
     }
     Ok(Decision::from_count(
         limit,
@@ -331,11 +333,12 @@ async fn learn<K: Kv>(
 /// 60 s minimum), then learns the others'. Failures are logged and retried a second later.
 async fn sync<K: Kv>(
     kv: &K,
-    counters: &ApproxCounters,
+    st: ApproxState<'_>,
     keys: &CounterKeys,
     window: &Window,
     now: Millis,
 ) {
+    let counters = st.counters;
     if let Some(own) = counters.unwritten(&keys.own) {
         let written = async {
             // `IsolateCount`'s JSON, built directly (no Value serializer in the Wasm).
@@ -345,9 +348,9 @@ async fn sync<K: Kv>(
                 ttl: Some(ttl),
                 metadata: Some(meta),
             };
-            kv.put(&keys.own, &own.to_string(), opts)
-                .await
-                .map_err(ApiError::from)
+            let put = kv.put(&keys.own, &own.to_string(), opts).await;
+            st.gate.finished(&keys.own, st.clock.now());
+            put.map_err(ApiError::from)
         }
         .await;
         match written {
@@ -369,7 +372,7 @@ mod tests {
         let by_serde = serde_json::to_value(IsolateCount { count: 7 }).unwrap();
         assert_eq!(serde_json::json!({ "count": 7u64 }), by_serde);
     }
-    use crate::storage::fake::{block_on, MemCounters, MemKv};
+    use crate::storage::fake::{block_on, FakeTimer, MemCounters, MemKv};
 
     fn cfg(limit: u32, window: u32) -> AppConfig {
         let mut c = AppConfig {
@@ -385,6 +388,8 @@ mod tests {
     struct Isolate {
         counters: ApproxCounters,
         gate: WriteGate,
+        /// Reads the time of the request being checked: fake KV answers at once.
+        clock: FakeTimer,
         id: String,
     }
 
@@ -400,11 +405,13 @@ mod tests {
             ApproxState {
                 counters: &self.counters,
                 gate: &self.gate,
+                clock: &self.clock,
                 isolate: &self.id,
             }
         }
 
         fn check(&self, kv: &MemKv, c: &AppConfig, group: &str, client: &str, at: i64) -> Decision {
+            self.clock.set(at);
             block_on(check_approx(kv, self.st(), c, group, client, Millis(at))).unwrap()
         }
     }
@@ -581,6 +588,55 @@ mod tests {
                 "phase {phase}: {admitted:?}"
             );
         }
+    }
+
+    /// KV whose writes take `put_ms` to finish, on the isolate's clock.
+    struct SlowPuts<'a> {
+        kv: &'a MemKv,
+        clock: &'a FakeTimer,
+        put_ms: i64,
+    }
+
+    impl Kv for SlowPuts<'_> {
+        async fn get(&self, key: &KvKey) -> StoreResult<Option<String>> {
+            self.kv.get(key).await
+        }
+        async fn get_bulk(&self, keys: &[KvKey]) -> StoreResult<Vec<Option<String>>> {
+            self.kv.get_bulk(keys).await
+        }
+        async fn put(&self, key: &KvKey, value: &str, opts: PutOptions) -> StoreResult<()> {
+            self.clock.set(self.clock.now().0 + self.put_ms);
+            self.kv.put(key, value, opts).await
+        }
+        async fn delete(&self, key: &KvKey) -> StoreResult<()> {
+            self.kv.delete(key).await
+        }
+        async fn list(&self, prefix: &KvKey) -> StoreResult<Vec<crate::domain::kv::ListedKey>> {
+            self.kv.list(prefix).await
+        }
+    }
+
+    #[test]
+    fn a_slow_counter_write_pushes_the_next_a_second_past_its_end() {
+        // KV may receive a write as late as it finishes: the next write of the key waits a
+        // second from then, not from when the first was sent.
+        let (kv, iso) = (MemKv::default(), Isolate::named("i"));
+        let slow = SlowPuts {
+            kv: &kv,
+            clock: &iso.clock,
+            put_ms: 400,
+        };
+        let c = cfg(1_000, 60);
+        let check = |at: i64| {
+            iso.clock.set(at);
+            block_on(check_approx(&slow, iso.st(), &c, "g", "c", Millis(at))).unwrap();
+            kv.writes()
+        };
+        check(0); // lists, and claims this second
+        assert_eq!(check(1_000), 1, "the first write, finishing at 1,400");
+        assert_eq!(check(2_000), 1, "within a second of the first write's end");
+        assert_eq!(check(2_399), 1);
+        assert_eq!(check(2_400), 2);
     }
 
     #[test]

@@ -429,17 +429,22 @@ pub fn hash_id(id: &SessionId) -> String {
     crate::domain::ids::hex(&Sha256::digest(id.as_str().as_bytes()))
 }
 
+/// The platform's random source failed (its error's text would link `getrandom`'s messages).
+fn random_failed() -> ApiError {
+    ApiError::Internal("the platform's random source (getrandom) failed".into())
+}
+
 /// A fresh session id: 256 bits from the platform's cryptographic random source.
 pub fn new_id() -> ApiResult<SessionId> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| ApiError::Internal(format!("getrandom: {e}")))?;
+    getrandom::fill(&mut bytes).map_err(|_| random_failed())?;
     Ok(SessionId::from_random(&bytes))
 }
 
 /// A fresh session handle: 128 bits from the same source, unrelated to the id.
 pub fn new_handle() -> ApiResult<SessionHandle> {
     let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|e| ApiError::Internal(format!("getrandom: {e}")))?;
+    getrandom::fill(&mut bytes).map_err(|_| random_failed())?;
     Ok(SessionHandle::from_random(&bytes))
 }
 

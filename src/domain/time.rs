@@ -61,11 +61,16 @@ impl fmt::Display for Millis {
     }
 }
 
-/// What deferred work needs from the platform: the current time and a way to wait.
-#[allow(async_fn_in_trait)]
-pub trait Timer {
+/// The current time, for work that has to know when something it awaited finished (a
+/// request's `now` is when the request started).
+pub trait Clock: fmt::Debug {
     /// The current time.
     fn now(&self) -> Millis;
+}
+
+/// What deferred work needs from the platform: the current time and a way to wait.
+#[allow(async_fn_in_trait)]
+pub trait Timer: Clock {
     /// Waits `ms` milliseconds.
     async fn sleep(&self, ms: i64);
 }

@@ -498,6 +498,7 @@ pub async fn history<D: ConfigDb>(db: &D, q: &HistoryQuery) -> ApiResult<History
 mod tests {
     use super::*;
     use crate::domain::config::current;
+    use crate::domain::time::Clock;
     use crate::storage::fake::{block_on, FakeTimer, MemConfigDb, MemKv};
 
     struct World {

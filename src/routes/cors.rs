@@ -70,7 +70,7 @@ fn normalise(entry: &str) -> Option<String> {
     let lower = entry.to_ascii_lowercase();
     // Found by bytes: a `&str` pattern would link `core`'s two-way string search.
     let at = lower.as_bytes().windows(3).position(|w| w == b"://")?;
-    let (scheme, authority) = (&lower[..at], &lower[at + 3..]);
+    let (scheme, authority) = (lower.get(..at)?, lower.get(at + 3..)?);
     let default_port = match scheme {
         "https" => "443",
         "http" => "80",
@@ -89,7 +89,7 @@ fn normalise(entry: &str) -> Option<String> {
 /// `host` and `port` of `host[:port]` (an IPv6 host in brackets).
 fn split_port(authority: &str) -> Option<(&str, Option<&str>)> {
     if authority.starts_with('[') {
-        let (host, rest) = authority.split_at(authority.find(']')? + 1);
+        let (host, rest) = authority.split_at_checked(authority.find(']')? + 1)?;
         return match rest {
             "" => Some((host, None)),
             _ => Some((host, Some(rest.strip_prefix(':')?))),

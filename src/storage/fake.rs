@@ -11,7 +11,7 @@ use crate::domain::kv::{Kv, KvKey, ListedKey, PutOptions, KV_MAX_LIST_KEYS};
 use crate::domain::prefs::{PrefsDb, PrefsPatch, PrefsRow};
 use crate::domain::ratelimit::CounterDb;
 use crate::domain::sessions::{ListQuery, SessionDb, SessionRecord};
-use crate::domain::time::{Millis, Timer};
+use crate::domain::time::{Clock, Millis, Timer};
 use crate::domain::users::{User, UserDb};
 use crate::domain::versions::{ConfigDb, Entry as HistoryRow, HistoryEntry, StoredVersion};
 use crate::error::{StorageError, StoreResult};
@@ -747,17 +747,24 @@ impl FakeTimer {
         }
     }
 
+    /// Sets the time it reads.
+    pub fn set(&self, ms: i64) {
+        self.now.set(Millis(ms));
+    }
+
     /// Milliseconds slept so far.
     pub fn slept_ms(&self) -> i64 {
         self.slept_ms.get()
     }
 }
 
-impl Timer for FakeTimer {
+impl Clock for FakeTimer {
     fn now(&self) -> Millis {
         self.now.get()
     }
+}
 
+impl Timer for FakeTimer {
     async fn sleep(&self, ms: i64) {
         let ms = ms.max(0);
         self.slept_ms.set(self.slept_ms.get() + ms);

@@ -361,6 +361,36 @@ describe("one location, isolates a and b, and isolate c in another location", ()
     expect(new Set(writes.map((w) => w.key)).size, "one counter key per isolate").toBe(2);
   });
 
+  it("approximate limiter: a counter write slow on its way holds the next one until a second after it finished, so KV refuses none", async () => {
+    const { a } = env;
+    await putConfig(a, { rateLimits: { default: 1000000, config: 60 } });
+    await roomInWindow(10_000);
+    const client = a.newClient();
+    const prefix = `rl:config:${client}:`;
+    async function get() {
+      const r = await a.fetch("/config", { client });
+      await r.arrayBuffer();
+      expect(r.status).toBe(200);
+    }
+    await get(); // lists the window's keys: the first write waits a second
+    const listed = Date.now();
+    await env.setSlowPuts([{ location: "here", prefix, ms: 600 }]);
+    await until(listed + 1100);
+    const sent = Date.now();
+    await get(); // writes the count; KV takes it 600 ms later
+    await env.setSlowPuts([]);
+    // A second after the write was sent, but not yet a second after KV took it: no write.
+    await until(sent + 1200);
+    await get();
+    // A second after the write finished (with room for the request in flight): a write.
+    await until(sent + 1600 + SLACK_MS);
+    await get();
+    const writes = await env.writes(prefix);
+    expect(writes.filter((w) => !w.accepted), "writes KV refused").toEqual([]);
+    expect(writes.map((w) => w.op)).toEqual(["put", "put"]);
+    expect(writes[1].at - writes[0].at).toBeGreaterThanOrEqual(1000);
+  });
+
   it("strict limiter: a burst of 20 across two isolates against a limit of 5 admits exactly 5", async () => {
     const { a, b } = env;
     await putConfig(a, { rateLimits: { default: 1000000, flags: 5 }, strictRateLimits: ["flags"] });
