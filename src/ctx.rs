@@ -16,7 +16,24 @@ use std::cell::OnceCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use worker::wasm_bindgen::JsValue;
+use worker::wasm_bindgen_futures::future_to_promise;
 use worker::{Context, Env};
+
+/// Work handed to the runtime as a promise: the response of a request that awaits storage,
+/// and deferred work. One type for both, so the promise adapter is compiled once.
+pub type Task = Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>;
+
+/// The promise the runtime awaits for `task`.
+pub fn promise(task: Task) -> worker::js_sys::Promise {
+    future_to_promise(task)
+}
+
+/// Deferred work as a [`Task`] (one instantiation for every deferred closure).
+async fn finish(work: Pin<Box<dyn Future<Output = ()>>>) -> Result<JsValue, JsValue> {
+    work.await;
+    Ok(JsValue::UNDEFINED)
+}
 
 /// Everything a handler needs for one request.
 pub struct Ctx {
@@ -139,9 +156,16 @@ impl Ctx {
             d1: self.d1().detached(),
             isolate: self.isolate,
         };
-        // Boxed: one `waitUntil` promise adapter for all deferred work, not one per closure.
+        // Boxed: one `waitUntil` promise adapter for all deferred work, not one per closure,
+        // and the same as the response's (`worker`'s own `wait_until` would add a third).
         let work: Pin<Box<dyn Future<Output = ()>>> = Box::pin(work(deferred));
-        self.runtime.wait_until(work);
+        let runtime: &worker::worker_sys::Context = self.runtime.as_ref();
+        if runtime
+            .wait_until(&promise(Box::pin(finish(work))))
+            .is_err()
+        {
+            crate::log::warn("waitUntil refused deferred work");
+        }
     }
 
     /// [`Ctx::defer`] under the single flight for `key`: skipped if work on it is under way.

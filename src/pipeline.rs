@@ -11,7 +11,7 @@
 //! `request.cf`, no copies.
 
 use crate::clock;
-use crate::ctx::Ctx;
+use crate::ctx::{self, Ctx};
 use crate::domain::health::{self, SchemaDb};
 use crate::domain::ratelimit::{self, Decision};
 use crate::domain::sessions;
@@ -31,7 +31,7 @@ use std::task::{Poll, Waker};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::js_sys::{self, Uint8Array};
-use worker::wasm_bindgen_futures::{future_to_promise, JsFuture};
+use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys;
 use worker::{Context, Env, Request, Response};
 
@@ -112,7 +112,9 @@ pub fn respond(req: web_sys::Request, env: Env, runtime: Context) -> JsValue {
     match response.as_mut().poll(&mut cx) {
         Poll::Ready(Ok(response)) => response.into(),
         Poll::Ready(Err(e)) => js_sys::Promise::reject(&e).into(),
-        Poll::Pending => future_to_promise(async move { response.await.map(JsValue::from) }).into(),
+        Poll::Pending => {
+            ctx::promise(Box::pin(async move { response.await.map(JsValue::from) })).into()
+        }
     }
 }
 
