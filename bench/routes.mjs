@@ -135,9 +135,16 @@ export async function limitFlags(base) {
   await expectStatus(base, { method: "PATCH", path: "/admin/config", body, headers: admin }, 200);
 }
 
-/** What of `budget` the measured mean storage work exceeds. */
+/**
+ * What of `budget` the measured mean storage work exceeds. KV writes may add the approximate
+ * limiter's counter syncs (at most one a second, whichever request comes first), as
+ * tests/worker/budgets.test.js allows them.
+ */
 export function overBudget(storage, budget) {
+  const syncs = BUDGETS["approximate rate-limit syncs"];
+  const allowance = { kvWrites: syncs.kvWrites / syncs.requests };
   return Object.entries(budget)
+    .map(([k, max]) => [k, max + (allowance[k] ?? 0)])
     .filter(([k, max]) => storage.mean[k] > max)
     .map(([k, max]) => `${k} ${storage.mean[k]} > ${max}`);
 }

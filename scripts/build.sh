@@ -40,6 +40,9 @@ if [ "${KEEP_EXPORTS:-}" != 1 ]; then
 fi
 names="--strip-debug"
 [ "${KEEP_NAMES:-}" = 1 ] && names="--debuginfo"
-"$WASM_OPT_BIN" "$wasm" -o "$wasm.opt" -O "$names" "${features[@]/#/--enable-}"
+# wasm-bindgen has read the target_features section by now; neither it nor the producers
+# section means anything to the runtime.
+"$WASM_OPT_BIN" "$wasm" -o "$wasm.opt" -O "$names" --strip-producers --strip-target-features \
+  "${features[@]/#/--enable-}"
 mv "$wasm.opt" "$wasm"
 printf '[INFO]: wasm-opt -O %s: %s (%s bytes)\n' "$names" "$wasm" "$(wc -c < "$wasm" | tr -d ' ')"

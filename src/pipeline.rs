@@ -11,7 +11,7 @@
 //! `request.cf`, no copies.
 
 use crate::clock;
-use crate::ctx::{self, Ctx};
+use crate::ctx::Ctx;
 use crate::domain::health::{self, SchemaDb};
 use crate::domain::ratelimit::{self, Decision};
 use crate::domain::sessions;
@@ -25,9 +25,7 @@ use crate::storage::d1::{self, SCHEMA_VERSION};
 use crate::storage::meter::{KvOp, Meter};
 use serde_json::Value;
 use std::cell::OnceCell;
-use std::future::Future;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::js_sys::{self, Uint8Array};
@@ -106,14 +104,17 @@ pub async fn handle(req: Request, env: Env, runtime: Context) -> worker::Result<
 /// `Promise` of it. Polling once before handing the rest to the promise executor spares
 /// those requests a promise, a microtask queue and a closure. A response that could not be
 /// built becomes a rejected promise, which the runtime reports and answers with a 500.
+#[cfg(feature = "entry")]
 pub fn respond(req: web_sys::Request, env: Env, runtime: Context) -> JsValue {
+    use std::future::Future;
+    use std::task::{Poll, Waker};
     let mut response = Box::pin(answer(req, env, runtime));
     let mut cx = std::task::Context::from_waker(Waker::noop());
     match response.as_mut().poll(&mut cx) {
         Poll::Ready(Ok(response)) => response.into(),
         Poll::Ready(Err(e)) => js_sys::Promise::reject(&e).into(),
         Poll::Pending => {
-            ctx::promise(Box::pin(async move { response.await.map(JsValue::from) })).into()
+            crate::ctx::promise(Box::pin(async move { response.await.map(JsValue::from) })).into()
         }
     }
 }
