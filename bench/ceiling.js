@@ -7,8 +7,11 @@
 //    per key of `get`, one bulk get of `bulk`), and the values returned as JSON. Routes that
 //    read KV compare with this, so that "over the ceiling" is edgestate's own cost, not the
 //    local KV simulator's (which the edge does not bill as CPU time).
+//  - A request with a body (POST): the body is read and parsed first, as any Worker answering
+//    it must (the batch's ids, the OFREP context).
 export default {
   async fetch(request, env) {
+    if (request.method !== "GET" && request.method !== "HEAD") JSON.parse(await request.text());
     const headers = { "content-type": "application/json" };
     const url = new URL(request.url);
     if (url.pathname !== "/kv") return new Response('{"status":"ok"}', { headers });

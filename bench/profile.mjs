@@ -149,7 +149,7 @@ async function bootCounted(scriptPath, port) {
  * Instructions `worker` (booted by bootCounted) executes per request of `route`: `warmup`
  * requests uninstrumented (the JIT settles), then `n` counted, one after another.
  */
-async function instructions(worker, route, { warmup, n }) {
+async function instructions(worker, route, { warmup, n }, beforeCount) {
   const storage = { kvReads: 0, kvWrites: 0, d1Queries: 0 };
   const once = async () => {
     const res = await fetch(worker.base + route.path, { method: route.method, headers: route.headers, body: route.body });
@@ -167,6 +167,7 @@ async function instructions(worker, route, { warmup, n }) {
     for (let i = 0; i < k; i++) await once().catch(once);
   };
   await batch(warmup);
+  await beforeCount?.();
   const pid = String(worker.pids[0]);
   const ctl = (args) => execFileSync("callgrind_control", [...args, pid], { stdio: "ignore", timeout: 60_000 });
   ctl(["-i", "on"]);
@@ -243,7 +244,7 @@ async function instructionsAll({ routes, scriptPath, port, ceilingPort, ceilingF
       const seeded = await seedWorker(app);
       if (r.limit) await limitFlags(app.base);
       await r.setup?.(app.base);
-      const counted = await instructions(app, resolve(r, seeded), optsFor(r));
+      const counted = await instructions(app, resolve(r, seeded), optsFor(r), r.beforeCount && (() => r.beforeCount(app.base, seeded)));
       out[r.name] = counted.instructions;
       out[`storage: ${r.name}`] = counted.storagePerRequest;
       entries = await kvEntries(app);
@@ -251,7 +252,7 @@ async function instructionsAll({ routes, scriptPath, port, ceilingPort, ceilingF
       await app.mf.dispose();
     }
     out[`ceiling: ${r.name}`] = out.ceiling;
-    if (r.kv) {
+    if (r.kv || r.body) {
       const ceiling = await bootCounted(join(ROOT, "bench/ceiling.js"), ceilingPort);
       try {
         const kv = await ceiling.mf.getKVNamespace("CACHE");
