@@ -372,7 +372,7 @@ mod tests {
         let by_serde = serde_json::to_value(IsolateCount { count: 7 }).unwrap();
         assert_eq!(serde_json::json!({ "count": 7u64 }), by_serde);
     }
-    use crate::storage::fake::{block_on, FakeTimer, MemCounters, MemKv};
+    use crate::storage::fake::{block_on, FakeTimer, Hooked, Interleaving, MemCounters, MemKv};
 
     fn cfg(limit: u32, window: u32) -> AppConfig {
         let mut c = AppConfig {
@@ -590,46 +590,21 @@ mod tests {
         }
     }
 
-    /// KV whose writes take `put_ms` to finish, on the isolate's clock.
-    struct SlowPuts<'a> {
-        kv: &'a MemKv,
-        clock: &'a FakeTimer,
-        put_ms: i64,
-    }
-
-    impl Kv for SlowPuts<'_> {
-        async fn get(&self, key: &KvKey) -> StoreResult<Option<String>> {
-            self.kv.get(key).await
-        }
-        async fn get_bulk(&self, keys: &[KvKey]) -> StoreResult<Vec<Option<String>>> {
-            self.kv.get_bulk(keys).await
-        }
-        async fn put(&self, key: &KvKey, value: &str, opts: PutOptions) -> StoreResult<()> {
-            self.clock.set(self.clock.now().0 + self.put_ms);
-            self.kv.put(key, value, opts).await
-        }
-        async fn delete(&self, key: &KvKey) -> StoreResult<()> {
-            self.kv.delete(key).await
-        }
-        async fn list(&self, prefix: &KvKey) -> StoreResult<Vec<crate::domain::kv::ListedKey>> {
-            self.kv.list(prefix).await
-        }
-    }
-
     #[test]
     fn a_slow_counter_write_pushes_the_next_a_second_past_its_end() {
         // KV may receive a write as late as it finishes: the next write of the key waits a
         // second from then, not from when the first was sent.
         let (kv, iso) = (MemKv::default(), Isolate::named("i"));
-        let slow = SlowPuts {
-            kv: &kv,
-            clock: &iso.clock,
-            put_ms: 400,
+        // Call 0 is the first listing; call 1 the first write, which takes 400 ms.
+        let slow = Interleaving::at(1, || iso.clock.set(1_400));
+        let hooked = Hooked {
+            inner: &kv,
+            on: &slow,
         };
         let c = cfg(1_000, 60);
         let check = |at: i64| {
             iso.clock.set(at);
-            block_on(check_approx(&slow, iso.st(), &c, "g", "c", Millis(at))).unwrap();
+            block_on(check_approx(&hooked, iso.st(), &c, "g", "c", Millis(at))).unwrap();
             kv.writes()
         };
         check(0); // lists, and claims this second
