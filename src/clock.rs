@@ -1,7 +1,8 @@
 //! The wall clock. Only the pipeline (a request's `now`), deferred work and the storage
-//! adapters (durations for `Server-Timing`) read it; domain code is handed `now`.
+//! adapters (durations for `Server-Timing`) read it; domain code is handed `now`, or the
+//! [`RuntimeTimer`] as its `Clock`/`Timer` port.
 
-use crate::domain::time::{Clock, Millis};
+use crate::domain::time::{Clock, Millis, Timer};
 
 /// Milliseconds since the Unix epoch, as a float (`Date.now()` in the Worker).
 #[cfg(target_arch = "wasm32")]
@@ -23,12 +24,21 @@ pub fn now() -> Millis {
     Millis::from_js(now_ms())
 }
 
-/// The wall clock as the domain's [`Clock`] port.
+/// The platform's clock and timers, for requests and deferred work alike (one timer type:
+/// each generic domain function is compiled once), and the domain's [`Clock`] where it
+/// needs to know when an awaited write finished.
 #[derive(Debug, Clone, Copy)]
-pub struct SystemClock;
+pub struct RuntimeTimer;
 
-impl Clock for SystemClock {
+impl Clock for RuntimeTimer {
     fn now(&self) -> Millis {
         now()
+    }
+}
+
+impl Timer for RuntimeTimer {
+    async fn sleep(&self, ms: i64) {
+        let ms = u64::try_from(ms).unwrap_or(0);
+        worker::Delay::from(std::time::Duration::from_millis(ms)).await;
     }
 }

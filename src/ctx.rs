@@ -2,11 +2,11 @@
 //! storage pays nothing for them), the config (read on first use), `now`, the isolate's
 //! state, and deferred work. Only the pipeline and the route handlers see it.
 
-use crate::clock;
+pub use crate::clock::RuntimeTimer;
 use crate::domain::config::{self, AppConfig};
 use crate::domain::health::{Binding, Setup};
 use crate::domain::sessions::{Lifetime, SessionStores};
-use crate::domain::time::{Clock, Millis, Timer};
+use crate::domain::time::Millis;
 use crate::isolate::{Flight, Isolate};
 use crate::routes::cors::AllowedOrigins;
 use crate::storage::d1::{self, D1};
@@ -194,22 +194,4 @@ pub struct Deferred {
     pub d1: D1,
     /// This isolate's state.
     pub isolate: &'static Isolate,
-}
-
-/// The platform's clock and timers, for requests and deferred work alike (one timer type:
-/// each generic domain function is compiled once).
-#[derive(Debug, Clone, Copy)]
-pub struct RuntimeTimer;
-
-impl Clock for RuntimeTimer {
-    fn now(&self) -> Millis {
-        clock::now()
-    }
-}
-
-impl Timer for RuntimeTimer {
-    async fn sleep(&self, ms: i64) {
-        let ms = u64::try_from(ms).unwrap_or(0);
-        worker::Delay::from(std::time::Duration::from_millis(ms)).await;
-    }
 }

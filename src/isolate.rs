@@ -20,7 +20,7 @@
 //! | `checked` | the pipeline | whether the first-request self-check ran (its warnings are logged once per isolate) | a new isolate |
 //! | log level | `log` (a thread-local there, not a field here: the domain's warnings read it, and this module depends on the domain) | `LOG_LEVEL`, read on the isolate's first request | a new isolate |
 
-use crate::clock::SystemClock;
+use crate::clock::RuntimeTimer;
 use crate::domain::config::ConfigCache;
 use crate::domain::kv::WriteGate;
 use crate::domain::prefs::{PendingPrefs, PrefsState};
@@ -60,7 +60,7 @@ impl Isolate {
         PrefsState {
             pending: &self.prefs,
             gate: &self.kv_writes,
-            clock: &SystemClock,
+            clock: &RuntimeTimer,
         }
     }
 
@@ -74,7 +74,7 @@ impl Isolate {
         ApproxState {
             counters: &self.counters,
             gate: &self.kv_writes,
-            clock: &SystemClock,
+            clock: &RuntimeTimer,
             isolate: self.id.as_str(),
         }
     }
