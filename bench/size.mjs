@@ -9,10 +9,13 @@
 // Fails (exit 1) if any function of a crate the Worker must not link comes back: `url` and
 // what it brings (`idna`, its Unicode tables, `form_urlencoded`, `percent_encoding`). `url`
 // stays in `cargo tree` (the `worker` crate depends on it), but no code path may reach it.
+// Also fails if any code of wasm-streams' stream classes is back: scripts/build.sh drops
+// their exports and scripts/drop-stream-slots.mjs the table slots of their futures.
 import { readFileSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 
 const FORBIDDEN = /(^|[<\s&:])(url|idna|idna_adapter|form_urlencoded|percent_encoding|unicode_normalization|icu_\w+|utf8_iter)::/;
+const STREAMS = /wasm_streams::/;
 const SECTION_NAMES = { 1: "types", 2: "imports", 3: "functions", 4: "tables", 5: "memory", 6: "globals", 7: "exports", 9: "elements", 10: "code", 11: "data", 12: "data count" };
 
 /** Sections, function bodies (index, offset, size) and the name section's function names. */
@@ -130,7 +133,8 @@ export function attribute(buf) {
   rows.sort((x, y) => y.bytes - x.bytes);
   const forbidden = bodies.filter((b) => FORBIDDEN.test(b.name)).map((b) => b.name);
   const biggest = [...bodies].sort((x, y) => y.size - x.size).slice(0, 25).map((b) => ({ name: b.name.replace(/::h[0-9a-f]{16}$/, ""), bytes: b.size }));
-  return { bytesWithoutNames: total, nameSectionBytes: named, sections, top: rows, biggestFunctions: biggest, forbidden };
+  const streams = bodies.filter((b) => STREAMS.test(b.name)).map((b) => b.name);
+  return { bytesWithoutNames: total, nameSectionBytes: named, sections, top: rows, biggestFunctions: biggest, forbidden, streams };
 }
 
 function main() {
@@ -152,6 +156,11 @@ function main() {
     process.exit(1);
   }
   console.log("\nno function of url, idna, form_urlencoded, percent_encoding or Unicode normalisation is linked");
+  if (a.streams.length) {
+    console.error(`\nsize: ${a.streams.length} functions of wasm-streams' classes are linked again (see scripts/drop-stream-slots.mjs), e.g.:\n  ${a.streams.slice(0, 5).join("\n  ")}`);
+    process.exit(1);
+  }
+  console.log("no function of wasm-streams' stream classes is linked");
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) main();

@@ -37,6 +37,12 @@ if [ "${KEEP_EXPORTS:-}" != 1 ]; then
       --remove-exports --pass-arg="remove-exports@$pattern"
     mv "$wasm.opt" "$wasm"
   done
+  # What only those exports reached goes; then the table slots of the futures their methods
+  # handed to JS, which the table (exported too) would keep, are emptied (see the script).
+  "$WASM_OPT_BIN" "$wasm" -o "$wasm.opt" "${features[@]/#/--enable-}" --debuginfo \
+    --remove-unused-module-elements
+  node "$root/scripts/drop-stream-slots.mjs" "$wasm.opt" "$wasm"
+  rm -f "$wasm.opt"
 fi
 names="--strip-debug"
 [ "${KEEP_NAMES:-}" = 1 ] && names="--debuginfo"

@@ -1,4 +1,4 @@
-// The built Worker's Wasm stays within its byte budget (bench/budgets.json, gzip -9, as the
+// The built Worker's Wasm stays within its byte budget (bench/budgets.json, zlib level 9, as the
 // upload limit counts it) and links no `url`/`idna` code: the `worker` crate depends on `url`,
 // so it stays in `cargo tree`, but no code path may reach it (it would add about 70 KB of
 // gzip, most of it Unicode tables). These are bytes, not time.
