@@ -51,4 +51,12 @@ names="--strip-debug"
 "$WASM_OPT_BIN" "$wasm" -o "$wasm.opt" -O "$names" --strip-producers --strip-target-features \
   "${features[@]/#/--enable-}"
 mv "$wasm.opt" "$wasm"
+# The entry module: scripts/entry.js calls worker-build's handlers without its per-request
+# `Proxy`s (see there). worker-build's own index.js becomes glue.mjs, which it imports.
+# KEEP_ENTRYPOINT=1 keeps worker-build's entry as it is.
+if [ "${KEEP_ENTRYPOINT:-}" != 1 ]; then
+  out="$(dirname "$wasm")"
+  mv "$out/index.js" "$out/glue.mjs"
+  cp "$root/scripts/entry.js" "$out/index.js"
+fi
 printf '[INFO]: wasm-opt -O %s: %s (%s bytes)\n' "$names" "$wasm" "$(wc -c < "$wasm" | tr -d ' ')"
