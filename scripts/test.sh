@@ -25,6 +25,10 @@ say "wrangler deploy --dry-run (builds build/ through [build])"
 wrangler deploy --dry-run --env= --outdir .edgestate/dry-run
 say "examples/embed: a second Worker using edgestate as a library, built to Wasm"
 (cd examples/embed && bash ../../scripts/build.sh)
+say "a test build that panics on GET /__panic (tests/worker/panic.test.js)"
+BUILD_DIR=target/panic-probe/build bash scripts/build.sh --out-dir target/panic-probe/build \
+  -- --features panic-probe >.edgestate/panic-probe-build.log 2>&1 ||
+  { tail -n 40 .edgestate/panic-probe-build.log; exit 1; }
 say "integration tests in workerd (Miniflare + vitest)"
 report=.edgestate/vitest.json
 mkdir -p .edgestate

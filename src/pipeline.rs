@@ -129,6 +129,8 @@ async fn answer(
     log::init(|| env.var("LOG_LEVEL").ok().map(|v| v.to_string()));
     let meter = Rc::new(Meter::default());
     let line = RequestLine::of(&req);
+    #[cfg(feature = "panic-probe")]
+    panic_probe(&line.path);
     let ctx = Ctx::new(env, runtime, meter.clone(), started);
     if ctx.isolate.first_request() {
         self_check(&ctx);
@@ -148,6 +150,15 @@ async fn answer(
     }
     let private = route.is_some_and(|r| r.is_private());
     to_response(reply, &meter, private, line.method == "HEAD")
+}
+
+/// `GET /__panic` panics in a build with the `panic-probe` feature (tests only).
+#[cfg(feature = "panic-probe")]
+#[allow(clippy::panic)]
+fn panic_probe(path: &str) {
+    if path == "/__panic" {
+        panic!("panic probe");
+    }
 }
 
 /// The reply, and the route that made it: a CORS preflight's (no route), else the route's.
