@@ -207,6 +207,16 @@ export function sum(timings) {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Setup only (no assertion on time): if the current fixed rate-limit window of `seconds` has
+ * less than `needMs` left, waits for the next one, so one test's requests fall in one window.
+ */
+export async function roomInWindow(seconds, needMs) {
+  const len = seconds * 1000;
+  const left = len - (Date.now() % len);
+  if (left < needMs) await sleep(left + 50);
+}
+
 /** Polls `fn` until it returns truthy or `ms` passes; returns the last value. */
 export async function eventually(fn, ms = 5000, step = 50) {
   const end = Date.now() + ms;

@@ -6,7 +6,7 @@
 // every request after the documented bound behaves, never how long something took.
 import { createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectError, sleep, eventually } from "../helpers.js";
+import { expectError, eventually, roomInWindow, sleep } from "../helpers.js";
 import { DELAY_MS, bootLocations, writesUnderASecondApart } from "./locations.js";
 
 /** Sessions: an isolate trusts its last D1 check of a session for 10 s. */
@@ -263,11 +263,6 @@ describe("one location, isolates a and b, and isolate c in another location", ()
   });
   afterAll(() => env?.dispose());
 
-  /** Setup only: if the current 60 s window has less than `needMs` left, wait for the next. */
-  async function roomInWindow(needMs) {
-    const left = 60_000 - (Date.now() % 60_000);
-    if (left < needMs) await sleep(left + 50);
-  }
 
   async function putConfig(at, body) {
     const r = await at.json("/admin/config", { method: "PUT", admin: true, body });
@@ -334,7 +329,7 @@ describe("one location, isolates a and b, and isolate c in another location", ()
     // Through both isolates, so both copies hold it at once.
     await putConfig(a, { rateLimits: { default: 1000000, config: 60 } });
     await putConfig(b, { rateLimits: { default: 1000000, config: 60 } });
-    await roomInWindow(10_000);
+    await roomInWindow(60, 10_000);
     const client = a.newClient();
     /** 90 requests, one at a time, at most 20 per second. */
     async function steady(at) {
@@ -364,7 +359,7 @@ describe("one location, isolates a and b, and isolate c in another location", ()
   it("approximate limiter: a counter write slow on its way holds the next one until a second after it finished, so KV refuses none", async () => {
     const { a } = env;
     await putConfig(a, { rateLimits: { default: 1000000, config: 60 } });
-    await roomInWindow(10_000);
+    await roomInWindow(60, 10_000);
     const client = a.newClient();
     const prefix = `rl:config:${client}:`;
     async function get() {
@@ -397,7 +392,7 @@ describe("one location, isolates a and b, and isolate c in another location", ()
     const { a, b } = env;
     await putConfig(a, { rateLimits: { default: 1000000, flags: 5 }, strictRateLimits: ["flags"] });
     await putConfig(b, { rateLimits: { default: 1000000, flags: 5 }, strictRateLimits: ["flags"] });
-    await roomInWindow(5_000);
+    await roomInWindow(60, 5_000);
     const client = a.newClient();
     const rs = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).fetch(`/flags/f${i}`, { client })));
     expect(rs.filter((r) => r.status === 200)).toHaveLength(5);

@@ -5,7 +5,7 @@
 // it paces its own traffic, and the once-a-second rule is checked between consecutive
 // writes (see `expectWritesSpaced`), never against how long the test took.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectError, sleep, sum, timing } from "../helpers.js";
+import { expectError, roomInWindow, sleep, sum, timing } from "../helpers.js";
 import { spawnApp } from "../app.js";
 
 let w;
@@ -24,16 +24,6 @@ async function setLimits(rateLimits, strict = [], windowSeconds = WINDOW) {
   expect(r.body.strictRateLimits).toEqual(strict);
   expect(r.body.rateLimitWindowSeconds).toBe(windowSeconds);
   return r.body;
-}
-
-/**
- * Setup only (no assertion on time): if the current fixed window of `seconds` has less than
- * `needMs` left, wait for the next one, so one test's requests fall in one window.
- */
-async function roomInWindow(seconds, needMs) {
-  const len = seconds * 1000;
-  const left = len - (Date.now() % len);
-  if (left < needMs) await sleep(left + 50);
 }
 
 /** Waits until just after the next window of `seconds` starts. */

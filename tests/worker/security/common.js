@@ -58,9 +58,5 @@ export function adminAuthRows({ setup, request, check }) {
   }));
 }
 
-/** Rows that waited for room in the fixed window (setup only; nothing asserts on time). */
-export async function roomInWindow(seconds, needMs) {
-  const len = seconds * 1000;
-  const left = len - (Date.now() % len);
-  if (left < needMs) await new Promise((r) => setTimeout(r, left + 50));
-}
+/** Rows that wait for room in the fixed window (setup only; nothing asserts on time). */
+export { roomInWindow } from "../../helpers.js";
