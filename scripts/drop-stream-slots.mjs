@@ -8,7 +8,7 @@
 // methods handed to `js_sys::futures::future_to_promise`: each future's poll and drop functions
 // are reached through Rust vtables in the data segment, and so sit in the function table, which
 // wasm-bindgen exports. wasm-opt must keep every slot of an exported table, and with them some
-// 8 KB of Wasm (3.4 KB gzip) that nothing can call any more.
+// 11 KB of Wasm (4.4 KB gzip) that nothing can call any more.
 //
 // This script points those slots at one function that traps, so the next `wasm-opt -O` removes
 // what only they reached. It runs after `wasm-opt --remove-unused-module-elements` has removed
@@ -75,6 +75,7 @@ function emptyRound(bytes) {
     return 0;
   }
   const nameOf = (slot) => table.data[slot - base] ?? "";
+  const isSlot = (w) => w >= base && w < base + table.data.length;
 
   // Every 4-byte-aligned word of the active data segments, by address.
   const words = new Map();
@@ -86,16 +87,24 @@ function emptyRound(bytes) {
   }
   const where = new Map(); // slot index -> addresses holding it
   for (const [addr, value] of words) {
-    if (value >= base && value < base + table.data.length) {
+    if (isSlot(value)) {
       if (!where.has(value)) where.set(value, []);
       where.get(value).push(addr);
     }
   }
   // The code section's bytes, searched for `i32.const N` (0x41, then N as signed LEB128).
   const code = section(bytes, 10);
-  const inCode = (n) => code.indexOf(Buffer.from([0x41, ...sleb(n)])) !== -1;
+  const inCode = (n) => code.indexOf(Buffer.from([0x41, ...slebBytes(n)])) !== -1;
   const pointedTo = new Set(words.values());
   const referenced = (addr) => pointedTo.has(addr) || inCode(addr);
+  // Whether [slot, size, align, slots...] could start at `v` and reach at least to `upTo`.
+  const vtableAt = (v, upTo) => {
+    if (!isSlot(words.get(v)) || !POW2.has(words.get(v + 8))) return false;
+    for (let at = v + 12; at <= Math.max(upTo, v + 12); at += 4) {
+      if (!isSlot(words.get(at))) return false;
+    }
+    return true;
+  };
 
   const dead = new Set();
   table.data.forEach((name, k) => {
@@ -111,14 +120,6 @@ function emptyRound(bytes) {
       // Another word equal to one of the slots matters if it can be the drop glue or a method
       // of a vtable something refers to: [slot, size, align, slots...] starting at most six
       // words before it. (Panic locations and lengths hold such numbers too.)
-      const isSlot = (w) => w >= base && w < base + table.data.length;
-      const vtableAt = (v, upTo) => {
-        if (!isSlot(words.get(v)) || !POW2.has(words.get(v + 8))) return false;
-        for (let at = v + 12; at <= Math.max(upTo, v + 12); at += 4) {
-          if (!isSlot(words.get(at))) return false;
-        }
-        return true;
-      };
       const shared = slots.find((slot) =>
         (where.get(slot) ?? []).some(
           (at) =>
@@ -163,8 +164,9 @@ function dataSegments(bytes) {
     let place = null;
     if (flags === 0 || flags === 2) {
       if (flags === 2) at = uleb(data, at)[1]; // memory index
-      if (data[at] === 0x41 && data[at + 1 + slebLength(data, at + 1)] === 0x0b) {
-        place = slebValue(data, at + 1);
+      if (data[at] === 0x41) {
+        const [value, next] = sleb(data, at + 1);
+        if (data[next] === 0x0b) place = value;
       }
       while (data[at++] !== 0x0b); // to the end of the offset expression
     }
@@ -184,13 +186,7 @@ function uleb(bytes, at) {
   }
 }
 
-function slebLength(bytes, at) {
-  let n = 1;
-  while (bytes[at + n - 1] & 0x80) n++;
-  return n;
-}
-
-function slebValue(bytes, at) {
+function sleb(bytes, at) {
   let value = 0;
   let shift = 0;
   let b;
@@ -199,10 +195,11 @@ function slebValue(bytes, at) {
     value |= (b & 0x7f) << shift;
     shift += 7;
   } while (b & 0x80);
-  return shift < 32 && b & 0x40 ? value | (-1 << shift) : value;
+  return [shift < 32 && b & 0x40 ? value | (-1 << shift) : value, at];
 }
 
-function sleb(n) {
+// `n` as signed LEB128.
+function slebBytes(n) {
   const out = [];
   for (;;) {
     const b = n & 0x7f;

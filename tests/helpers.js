@@ -75,7 +75,8 @@ function statementsOf(sql) {
  * (called with every chunk the runtime writes to stdout or stderr), `scriptPath` (another
  * built Worker, such as examples/embed/build/index.js), `otherRoutes` (that Worker serves
  * paths of its own beside edgestate's: responses on paths docs/openapi.json does not declare
- * are not checked against it).
+ * are not checked against it), `contract` (false: no response is checked, for a test build
+ * that breaks the contract on purpose).
  */
 export async function boot({
   kv = true,
@@ -87,6 +88,7 @@ export async function boot({
   onLog,
   scriptPath = SCRIPT,
   otherRoutes = false,
+  contract = true,
 } = {}) {
   const bindings = { ...vars, ...(adminToken === null ? {} : { ADMIN_TOKEN: adminToken }) };
   const mf = new Miniflare({
@@ -105,13 +107,16 @@ export async function boot({
     }),
   });
   await mf.ready;
-  // Every response is checked against the contract, however the test sent its request.
+  // Every response is checked against the contract, however the test sent its request
+  // (unless `contract` is false: a test build that breaks it on purpose).
   const dispatch = mf.dispatchFetch.bind(mf);
-  mf.dispatchFetch = async (input, init = {}) => {
-    const res = await dispatch(input, init);
-    const method = init.method ?? input?.method ?? "GET";
-    return checkResponse(method, String(input?.url ?? input), res, { otherRoutes });
-  };
+  if (contract) {
+    mf.dispatchFetch = async (input, init = {}) => {
+      const res = await dispatch(input, init);
+      const method = init.method ?? input?.method ?? "GET";
+      return checkResponse(method, String(input?.url ?? input), res, { otherRoutes });
+    };
+  }
   const env = {
     mf,
     kv: kv ? await mf.getKVNamespace("CACHE") : null,

@@ -5,13 +5,12 @@
 //
 // No route of the Worker panics, so this boots a test build with the `panic-probe` feature
 // (scripts/test.sh builds it into target/panic-probe/build), whose `GET /__panic` panics. It
-// boots it without the contract check of tests/helpers.js: the 500 a panic gets is exactly
+// boots it without the contract check (`contract: false`): the 500 a panic gets is exactly
 // what the contract forbids.
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { Miniflare } from "miniflare";
 import { describe, expect, it } from "vitest";
-import { COMPATIBILITY_DATE, ROOT } from "../helpers.js";
+import { ROOT, boot } from "../helpers.js";
 
 const SCRIPT = join(ROOT, "target/panic-probe/build/index.js");
 
@@ -19,16 +18,7 @@ describe("a panic", () => {
   it("fails only its own request: the next ones are served by a reset Wasm instance", async () => {
     if (!existsSync(SCRIPT)) throw new Error(`${SCRIPT} is missing: scripts/test.sh builds it`);
     let log = "";
-    const mf = new Miniflare({
-      modules: true,
-      scriptPath: SCRIPT,
-      modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
-      compatibilityDate: COMPATIBILITY_DATE,
-      handleRuntimeStdio(stdout, stderr) {
-        stdout.on("data", (d) => (log += d));
-        stderr.on("data", (d) => (log += d));
-      },
-    });
+    const { mf } = await boot({ scriptPath: SCRIPT, contract: false, onLog: (chunk) => (log += chunk) });
     try {
       const health = async () => {
         const res = await mf.dispatchFetch("http://127.0.0.1/health");
