@@ -9,10 +9,21 @@
 //    local KV simulator's (which the edge does not bill as CPU time).
 //  - A request with a body (POST): the body is read and parsed first, as any Worker answering
 //    it must (the batch's ids, the OFREP context).
+//  - PUT with a JSON object of headers: every later answer carries them besides
+//    `Content-Type` (the bench sends a route's own response headers, Server-Timing, RateLimit
+//    and the rest the contract asks of any Worker, so that their cost in the runtime is in the
+//    ceiling too; a ceiling never sent a PUT answers with `Content-Type` alone).
+let headers = { "content-type": "application/json" };
+
 export default {
   async fetch(request, env) {
-    if (request.method !== "GET" && request.method !== "HEAD") JSON.parse(await request.text());
-    const headers = { "content-type": "application/json" };
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      const body = JSON.parse(await request.text());
+      if (request.method === "PUT") {
+        headers = { ...body, "content-type": "application/json" };
+        return new Response(null, { status: 204 });
+      }
+    }
     const url = new URL(request.url);
     if (url.pathname !== "/kv") return new Response('{"status":"ok"}', { headers });
     const keys = (name) => (url.searchParams.get(name) ?? "").split(",").filter(Boolean);

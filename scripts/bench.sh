@@ -28,7 +28,7 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 
 echo "==> benchmark ($(node --version), $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2))"
-# A stuck run ends: 20 minutes, 40 with --profile (callgrind runs workerd some 50 times slower).
-limit=1200
-case " $* " in *" --profile "*) limit=2400 ;; esac
+# A stuck run ends: 30 minutes, 50 with --profile (callgrind runs workerd some 50 times slower).
+limit=1800
+case " $* " in *" --profile "*) limit=3000 ;; esac
 BENCH_DRY_RUN=.edgestate/dry-run.log exec timeout --kill-after=10 "$limit" node bench/run.mjs "$@"
