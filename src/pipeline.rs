@@ -373,8 +373,12 @@ async fn check_access(
 }
 
 #[wasm_bindgen(inline_js = "
-export async function readBody(request, limit) {
+export async function readBody(request, limit, declared) {
   if (!request.body) return new Uint8Array(0);
+  if (declared) {
+    const body = new Uint8Array(await request.arrayBuffer());
+    return body.byteLength > limit ? null : body;
+  }
   const reader = request.body.getReader();
   const chunks = [];
   let size = 0;
@@ -398,14 +402,17 @@ export async function readBody(request, limit) {
   return body;
 }")]
 extern "C" {
-    /// The request body as one `Uint8Array`, read chunk by chunk in JS and given up (`null`)
-    /// as soon as it passes `limit` bytes: one call and one promise, however many chunks.
+    /// The request body as one `Uint8Array` (`null` past `limit` bytes): one call and one
+    /// promise. With a `Content-Length` within the limit (`declared`), the runtime's HTTP
+    /// parser reads exactly that many bytes, so one `arrayBuffer()` takes it whole; without
+    /// one, it is read chunk by chunk and given up as soon as it passes the limit.
     #[wasm_bindgen(js_name = readBody)]
-    fn read_body_js(request: &web_sys::Request, limit: u32) -> js_sys::Promise;
+    fn read_body_js(request: &web_sys::Request, limit: u32, declared: bool) -> js_sys::Promise;
 }
 
 /// Reads a body of at most 64 KiB. A `Content-Length` over the limit is refused before
-/// reading; a body without one is read chunk by chunk and refused as soon as it passes it.
+/// reading; one within it is read in one piece; a body without one is read chunk by chunk
+/// and refused as soon as it passes the limit.
 async fn read_body(req: &web_sys::Request, headers: &RequestHeaders) -> ApiResult<Vec<u8>> {
     let declared = headers
         .header("content-length")
@@ -413,7 +420,7 @@ async fn read_body(req: &web_sys::Request, headers: &RequestHeaders) -> ApiResul
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(ApiError::PayloadTooLarge);
     }
-    let body = JsFuture::from(read_body_js(req, MAX_BODY_BYTES as u32))
+    let body = JsFuture::from(read_body_js(req, MAX_BODY_BYTES as u32, declared.is_some()))
         .await
         .map_err(|_| ApiError::InvalidJson("unreadable body".into()))?;
     match body.dyn_into::<Uint8Array>() {
