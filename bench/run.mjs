@@ -14,7 +14,7 @@
 //
 // Environment (all optional): BENCH_PORT (default 8820; the bench uses it and the next 8),
 // BENCH_DURATION (wrk -d per run, default 3s), BENCH_CONNECTIONS (default 8), BENCH_ROUNDS
-// (alternations per route, default 7; odd, so that a median is one round's), BENCH_SAMPLES (sequential requests for the storage
+// (alternations per route, default 11), BENCH_SAMPLES (sequential requests for the storage
 // counts, default 50), BENCH_NO_README=1, BENCH_NO_WRANGLER=1, BENCH_DRY_RUN (a file with
 // the output of `wrangler deploy --dry-run`, for its upload sizes).
 import { execFileSync } from "node:child_process";
@@ -39,9 +39,9 @@ const PORTS = {
 const SETTINGS = {
   duration: process.env.BENCH_DURATION ?? "3s",
   connections: Number(process.env.BENCH_CONNECTIONS ?? 8),
-  rounds: Number(process.env.BENCH_ROUNDS ?? 7),
+  rounds: Number(process.env.BENCH_ROUNDS ?? 11),
   storageSamples: Number(process.env.BENCH_SAMPLES ?? 50),
-  warmup: "1s",
+  warmup: "2s",
   basePort: BASE_PORT,
 };
 const PROFILE = process.argv.includes("--profile") || process.env.BENCH_PROFILE === "1";
@@ -127,11 +127,18 @@ async function alternate(targets) {
 }
 
 /**
- * The median over rounds of the app's CPU per request less a ceiling's in the same round:
- * the two runs of a round are seconds apart, so a drift of the machine's speed during the
- * bench falls out of each difference.
+ * The app's CPU per request less a ceiling's, from the rounds: each round's difference (its
+ * runs are seconds apart, so a drift of the machine's speed falls out of it), then the mean of
+ * the middle ones, a quarter of the rounds left out at each end (one run in a few meets a
+ * garbage collection or a neighbour, ±60 µs on a KV route). `spread` is the range of the
+ * differences kept.
  */
-const pairedOver = (a, c) => round(median(a.cpuUsPerRequestByRound.map((x, i) => x - c.cpuUsPerRequestByRound[i])), 1);
+function pairedOver(a, c) {
+  const diffs = a.cpuUsPerRequestByRound.map((x, i) => x - c.cpuUsPerRequestByRound[i]).sort((x, y) => x - y);
+  const cut = Math.floor(diffs.length / 4);
+  const kept = diffs.slice(cut, diffs.length - cut);
+  return { mean: round(kept.reduce((s, x) => s + x, 0) / kept.length, 1), spread: [round(kept[0], 1), round(kept.at(-1), 1)] };
+}
 
 /**
  * One route against two ceilings doing its KV work (and body parse): `ceiling` answers with
@@ -154,6 +161,7 @@ async function measureRoute({ app, ceiling, plain }, extra, route, keys) {
   ];
   const [c, a, p, ...others] = await alternate(targets);
   const budget = BUDGETS[route.budget];
+  const over = pairedOver(a, c);
   const entry = {
     name: route.name,
     method: route.method,
@@ -162,8 +170,9 @@ async function measureRoute({ app, ceiling, plain }, extra, route, keys) {
     load: a,
     ceiling: { request: `${ceilingRoute.method} ${ceilingRoute.path}`, headers, ...c },
     plainCeiling: { request: `${ceilingRoute.method} ${ceilingRoute.path}`, headers: { "content-type": "application/json" }, ...p },
-    cpuUsOverCeiling: pairedOver(a, c),
-    cpuUsOverPlainCeiling: pairedOver(a, p),
+    cpuUsOverCeiling: over.mean,
+    cpuUsOverCeilingSpread: over.spread,
+    cpuUsOverPlainCeiling: pairedOver(a, p).mean,
     ratioToCeiling: round(a.requestsPerSecond / c.requestsPerSecond, 3),
     storage,
     budget,
@@ -210,7 +219,7 @@ async function measureDirect() {
       entrypointCeiling: {
         about: "bench/ceiling-entrypoint.js: the constant answer through a worker-build-shaped entrypoint (class + Proxy)",
         ...health.others[0],
-        cpuUsOverCeiling: pairedOver(health.others[0], health.plainCeiling),
+        cpuUsOverCeiling: pairedOver(health.others[0], health.plainCeiling).mean,
       },
     };
   } finally {
@@ -248,13 +257,13 @@ function targets(results) {
 
 function directTable(results) {
   const rows = [
-    "| route | req/s | × its ceiling | p50 ms | p99 ms | workerd CPU µs/req | its ceiling µs/req | over it µs | over its ceiling without the route's headers µs | KV reads/req | KV writes/req | D1 queries/req |",
+    "| route | req/s | × its ceiling | p50 ms | p99 ms | workerd CPU µs/req | its ceiling µs/req | over it µs (spread) | over its ceiling without the route's headers µs | KV reads/req | KV writes/req | D1 queries/req |",
     "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
   ];
   for (const r of results.direct.routes) {
     const s = r.storage.mean;
     rows.push(
-      `| \`${r.name}\` | ${r.load.requestsPerSecond} | ${fmt(r.ratioToCeiling)} | ${fmt(r.load.latencyMs.p50)} | ${fmt(r.load.latencyMs.p99)} | ${fmt(r.load.cpuUsPerRequest, 0)} | ${fmt(r.ceiling.cpuUsPerRequest, 0)} | ${signed(r.cpuUsOverCeiling)} | ${signed(r.cpuUsOverPlainCeiling)} | ${fmt(s.kvReads, 3)} | ${fmt(s.kvWrites, 3)} | ${fmt(s.d1Queries, 3)} |`,
+      `| \`${r.name}\` | ${r.load.requestsPerSecond} | ${fmt(r.ratioToCeiling)} | ${fmt(r.load.latencyMs.p50)} | ${fmt(r.load.latencyMs.p99)} | ${fmt(r.load.cpuUsPerRequest, 0)} | ${fmt(r.ceiling.cpuUsPerRequest, 0)} | ${signed(r.cpuUsOverCeiling)} (${r.cpuUsOverCeilingSpread.map((x) => signed(x)).join(" … ")}) | ${signed(r.cpuUsOverPlainCeiling)} | ${fmt(s.kvReads, 3)} | ${fmt(s.kvWrites, 3)} | ${fmt(s.d1Queries, 3)} |`,
     );
   }
   return rows.join("\n");
@@ -339,7 +348,7 @@ function generatedSection(results) {
     ...profileTables(results),
     `- **Wasm**: ${w.rawBytes.toLocaleString("en")} bytes raw, **${w.gzipBytes.toLocaleString("en")} bytes gzip -9** (${w.gzipKiB} KiB; \`build/index_bg.wasm\`)${w.wranglerDryRun ? `; \`wrangler deploy --dry-run\`: total upload ${w.wranglerDryRun.totalUploadKiB} KiB, gzip ${w.wranglerDryRun.gzipKiB} KiB` : ""}.`,
     `- **Start to first 200** (a new workerd through Miniflare until \`GET /health\` answers 200; the fastest of ${results.startup.runs.app.length} alternating starts, medians in brackets): ${fmt(results.startup.appMs, 0)} ms (${fmt(results.startup.medians.appMs, 0)}), the ceiling ${fmt(results.startup.ceilingMs, 0)} ms (${fmt(results.startup.medians.ceilingMs, 0)}): ${fmt(results.startup.ratio)}×.`,
-    `- **Load**: wrk \`-t1 -c${results.settings.connections} -d${results.settings.duration}\`, ${results.settings.rounds} rounds per route, each a run of the ceiling, the route and the ceiling without the route's headers, after a ${results.settings.warmup} warm-up; req/s, latency and CPU columns are medians over the rounds, and "over it" is the median of each round's difference (the runs of a round are seconds apart, so a drift of the machine's speed falls out); loopback only; one client address; rate limits seeded high except the 429 row. **CPU** is utime+stime of the workerd process over a run ÷ the requests completed; it includes Miniflare's entry Worker and, for routes that read KV, the local KV simulator, which is why each route is compared with a ceiling doing the same KV reads (and reading and parsing the same body, for a POST). **The ceiling answers with the route's own response headers** (\`Server-Timing\`, \`RateLimit\` and the legacy three, \`Cache-Control\`, \`X-Content-Type-Options\`: what the contract asks of any Worker answering the route, copied from one of edgestate's answers), so that "over it" is edgestate's code and not the runtime's work for those headers; the column beside it is the same comparison with a ceiling sending \`Content-Type\` alone. Storage counts are the means of \`Server-Timing\` over ${results.settings.storageSamples} sequential requests.`,
+    `- **Load**: wrk \`-t1 -c${results.settings.connections} -d${results.settings.duration}\`, ${results.settings.rounds} rounds per route, each a run of the ceiling, the route and the ceiling without the route's headers, after a ${results.settings.warmup} warm-up; req/s, latency and CPU columns are medians over the rounds, and "over it" is the mean of the rounds' differences (the runs of a round are seconds apart, so a drift of the machine's speed falls out) without the highest and lowest quarter, with the range of the differences kept in brackets; loopback only; one client address; rate limits seeded high except the 429 row. **CPU** is utime+stime of the workerd process over a run ÷ the requests completed; it includes Miniflare's entry Worker and, for routes that read KV, the local KV simulator, which is why each route is compared with a ceiling doing the same KV reads (and reading and parsing the same body, for a POST). **The ceiling answers with the route's own response headers** (\`Server-Timing\`, \`RateLimit\` and the legacy three, \`Cache-Control\`, \`X-Content-Type-Options\`: what the contract asks of any Worker answering the route, copied from one of edgestate's answers), so that "over it" is edgestate's code and not the runtime's work for those headers; the column beside it is the same comparison with a ceiling sending \`Content-Type\` alone. Storage counts are the means of \`Server-Timing\` over ${results.settings.storageSamples} sequential requests.`,
     "",
     "| target | measured | limit | met |",
     "|---|--:|--:|:-:|",
