@@ -282,4 +282,8 @@ export function machineLine(m) {
 export const fmt = (x, digits = 2) =>
   x === null || x === undefined ? "–" : Number(x).toFixed(digits).replace(/(\.\d*?)0+$/, "$1").replace(/\.$/, "");
 
-export const signed = (x, digits = 0) => (x === null || x === undefined ? "–" : `${x >= 0 ? "+" : "−"}${fmt(Math.abs(x), digits)}`);
+export const signed = (x, digits = 0) => {
+  if (x === null || x === undefined) return "–";
+  const magnitude = fmt(Math.abs(x), digits);
+  return magnitude === "0" ? "0" : `${x >= 0 ? "+" : "−"}${magnitude}`;
+};
