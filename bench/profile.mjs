@@ -28,9 +28,15 @@ const ANYWHERE = [
   ["Miniflare's entry Worker (in the ceiling too)", /(^|[\s/])entry\.worker\.js/],
   ["local KV and D1 simulators (Miniflare)", /object-entry\.worker\.js|namespace\.worker\.js|database\.worker\.js|miniflare:shared/],
   ["V8 garbage collection", /Heap::CollectGarbage|MinorGCJob|ScavengerCollector|MarkCompactCollector|ConcurrentMarking/],
-  ["KV and D1 calls (runtime side)", /api::KvNamespace|api::D1|KvNamespace::|D1Database::/],
   ["console (log lines)", /__wbg_(log|warn|error|info|debug)_|api::Console|ConsoleLog/],
 ];
+
+/**
+ * Stages recognised only inside the innermost JS or Wasm frame. The runtime resumes the code
+ * awaiting a KV read inside that read's frames (`IoContext::awaitIo<...KvNamespace...>`), so a
+ * KV frame further out is the Worker's own work after the read, not the read.
+ */
+const INNERMOST = [["KV and D1 calls (runtime side)", /api::KvNamespace|api::D1|KvNamespace::|D1Database::/]];
 
 /** The stage of a Wasm function, by name. */
 function wasmStage(name) {
@@ -70,6 +76,9 @@ function jsStage(name) {
 
 function stageOf(frames) {
   for (const [stage, re] of ANYWHERE) if (frames.some((f) => re.test(f))) return stage;
+  const js = frames.findIndex((f) => f.startsWith("JS:"));
+  const native = js < 0 ? frames : frames.slice(0, js);
+  for (const [stage, re] of INNERMOST) if (native.some((f) => re.test(f))) return stage;
   for (const f of frames) {
     if (!f.startsWith("JS:")) continue;
     const name = f.slice(3);

@@ -57,21 +57,27 @@ thread_local! {
 /// Sets this isolate's level from the value of `LOG_LEVEL` the first time it is called;
 /// later calls cost one check. An unknown value logs a warning and keeps the default.
 pub fn init(read_var: impl FnOnce() -> Option<String>) {
-    if LEVEL.get().is_some() {
+    if current().is_some() {
         return;
     }
     let value = read_var();
     let level = value.as_deref().map(Level::parse);
-    LEVEL.set(Some(level.flatten().unwrap_or(DEFAULT_LEVEL)));
+    let _ = LEVEL.try_with(|l| l.set(Some(level.flatten().unwrap_or(DEFAULT_LEVEL))));
     if let (Some(value), Some(None)) = (value, level) {
         let msg = format!("LOG_LEVEL {value:.40} is not error, warn or info; using warn");
         warn(&msg);
     }
 }
 
+/// This isolate's level, if set. (`try_with` rather than `get`, which panics if the thread
+/// local is torn down, never on wasm32: the panic path's code stays out of the Wasm.)
+fn current() -> Option<Level> {
+    LEVEL.try_with(Cell::get).ok().flatten()
+}
+
 /// This isolate's level.
 pub fn level() -> Level {
-    LEVEL.get().unwrap_or(DEFAULT_LEVEL)
+    current().unwrap_or(DEFAULT_LEVEL)
 }
 
 /// Whether lines of `level` are logged.

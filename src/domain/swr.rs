@@ -210,23 +210,22 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = StoreResult<Option<T>>>,
 {
-    let read_data = |data: &Value| T::deserialize(data).ok();
-    get_with(kv, key, ttl_seconds, now, read_data, fetch).await
+    get_with(kv, key, ttl_seconds, now, |text| decode(Some(text)), fetch).await
 }
 
-/// [`get`] with the cached value read by `read_data` (a hand decoder: see [`json`]).
+/// [`get`] with the stored copy read by `decode` (a hand decoder: see [`decode_with`]).
 pub async fn get_with<K, T, R, F, Fut>(
     kv: &K,
     key: &KvKey,
     ttl_seconds: u64,
     now: Millis,
-    read_data: R,
+    decode: R,
     fetch: F,
 ) -> ApiResult<Lookup<T>>
 where
     K: Kv,
     T: Serialize + Clone,
-    R: FnOnce(&Value) -> Option<T>,
+    R: FnOnce(&str) -> Option<CachedCopy<T>>,
     F: FnOnce() -> Fut,
     Fut: Future<Output = StoreResult<Option<T>>>,
 {
@@ -237,7 +236,7 @@ where
             None
         }
     };
-    let cached = decode_with(text.as_deref(), read_data);
+    let cached = text.as_deref().and_then(decode);
     resolve(kv, key, cached, ttl_seconds, now, fetch).await
 }
 

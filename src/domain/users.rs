@@ -5,7 +5,7 @@
 use crate::domain::ids::ProfileId;
 use crate::domain::json::{self, deny_unknown, object, required_str};
 use crate::domain::kv::{Kv, KvKey};
-use crate::domain::swr::{self, Freshness, Lookup};
+use crate::domain::swr::{self, CachedCopy, Freshness, Lookup};
 use crate::domain::time::Millis;
 use crate::error::{ApiError, ApiResult, StoreResult};
 use serde::{Deserialize, Serialize};
@@ -36,6 +36,28 @@ impl User {
             updated_at: json::millis_of(v, "updatedAt")?,
         })
     }
+}
+
+/// A profile's copy as [`swr::store`] writes it, for [`json::exact`].
+const COPY_LAYOUT: &str = r#"{"data":{"id":"$","name":"$","updatedAt":#},"cachedAt":#,"ttl":#}"#;
+
+/// A stored copy of a profile: read by [`json::exact`] when laid out as [`swr::store`] writes
+/// it, otherwise (a name with an escaped character, a copy written by hand) through a parsed
+/// [`serde_json::Value`].
+pub fn decode_copy(text: &str) -> Option<CachedCopy<User>> {
+    let exact = || {
+        let [id, name, updated_at, cached_at, ttl] = json::exact(COPY_LAYOUT, text)?;
+        Some(CachedCopy {
+            data: User {
+                id: id.to_owned(),
+                name: name.to_owned(),
+                updated_at: Millis(updated_at.parse().ok()?),
+            },
+            cached_at: Millis(cached_at.parse().ok()?),
+            ttl: ttl.parse().ok()?,
+        })
+    };
+    exact().or_else(|| swr::decode_with(Some(text), User::from_json))
 }
 
 /// The D1 side of profiles.
@@ -107,7 +129,7 @@ pub async fn get<K: Kv, D: UserDb>(
     now: Millis,
 ) -> ApiResult<Lookup<User>> {
     let key = kv_key(id)?;
-    swr::get_with(kv, &key, ttl_seconds, now, User::from_json, || db.get(id)).await
+    swr::get_with(kv, &key, ttl_seconds, now, decode_copy, || db.get(id)).await
 }
 
 /// The background half of a stale `GET /users/:id`.
@@ -203,7 +225,7 @@ pub async fn batch<K: Kv, D: UserDb>(
     let mut expired: Vec<(String, Option<User>)> = Vec::new();
     let mut misses = Vec::new();
     for (i, id) in ids.iter().enumerate() {
-        let copy = swr::decode_with(cached.get(i).and_then(|v| v.as_deref()), User::from_json);
+        let copy = cached.get(i).and_then(|v| decode_copy(v.as_deref()?));
         match copy.map(|c| (swr::classify(c.cached_at, c.ttl, now), c.data)) {
             Some((Freshness::Fresh, u)) => {
                 out.answer(id.as_str(), Some(u));
@@ -313,6 +335,136 @@ mod tests {
         );
         assert_eq!(b.user("z"), Some(&None));
         assert_eq!(b.user("q"), None);
+    }
+
+    /// Values for `the_fast_reader_reads_every_token_as_the_parsed_one`.
+    const TOKENS: [&str; 20] = [
+        "0",
+        "-0",
+        "7",
+        "-7",
+        "01",
+        "-01",
+        "1.5",
+        "1e3",
+        "-",
+        "999999999999999999",
+        "9223372036854775807",
+        "9223372036854775808",
+        "18446744073709551616",
+        "1000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000",
+        "\"5\"",
+        "null",
+        "true",
+        "{}",
+        "[]",
+        "\"\\u00e9\"",
+    ];
+
+    /// A copy as `swr::store` writes it.
+    fn stored(name: &str) -> String {
+        let user = User {
+            id: "u-1".into(),
+            name: name.into(),
+            updated_at: Millis(1_700_000_000_123),
+        };
+        let copy = CachedCopy {
+            data: user,
+            cached_at: Millis(1_700_000_000_456),
+            ttl: 300,
+        };
+        serde_json::to_string(&copy).unwrap()
+    }
+
+    #[test]
+    fn stored_copies_take_the_fast_reader_and_read_as_serde_reads_them() {
+        let text = stored("Ada Lovelace ✓");
+        assert!(json::exact::<5>(COPY_LAYOUT, &text).is_some(), "{text}");
+        let fast = decode_copy(&text).unwrap();
+        let by_serde: CachedCopy<User> = serde_json::from_str(&text).unwrap();
+        assert_eq!(fast, by_serde);
+        assert_eq!(decode_copy(&text), Some(by_serde));
+        // An escaped character leaves the subset: the parsed reader decides.
+        let text = stored("Ada \"the Countess\"\n");
+        assert_eq!(json::exact::<5>(COPY_LAYOUT, &text), None);
+        assert_eq!(decode_copy(&text), serde_json::from_str(&text).ok());
+        // Unknown fields and any order, as serde allows (through the parsed reader).
+        let text =
+            r#"{"ttl":60,"x":null,"data":{"updatedAt":5,"name":"n","id":"i","v":2},"cachedAt":7}"#;
+        assert_eq!(
+            decode_copy(text).map(|c| (c.ttl, c.cached_at, c.data.name)),
+            Some((60, Millis(7), "n".into()))
+        );
+        assert_eq!(
+            decode_copy(r#"{"data":{"id":"i","name":"n"},"cachedAt":7,"ttl":60}"#),
+            None
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config {
+            cases: 2000,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0xc0_b1e5),
+            failure_persistence: None,
+            ..Default::default()
+        })]
+
+        /// Whatever the fast reader accepts, the parsed reader reads the same: stored copies
+        /// cut, spliced and sprinkled with JSON's own characters.
+        #[test]
+        fn the_fast_reader_never_disagrees_with_the_parsed_one(
+            name in "\\PC{0,12}",
+            edits in proptest::collection::vec((0usize..200, 0usize..4, "[-{}\\[\\]\":,0-9.eE \\\\tnrufl]{1,3}"), 0..4),
+        ) {
+            let mut text = stored(&name);
+            for (at, kind, piece) in edits {
+                let mut at = at % (text.len() + 1);
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                match kind {
+                    0 => text.insert_str(at, &piece),
+                    1 => text.truncate(at),
+                    2 => {
+                        let end = (at + piece.len()).min(text.len());
+                        if text.is_char_boundary(end) {
+                            text.replace_range(at..end, "");
+                        }
+                    }
+                    _ => text.replace_range(at..at, &piece.repeat(2)),
+                }
+            }
+            let slow = swr::decode_with(Some(&text), User::from_json);
+            proptest::prop_assert_eq!(decode_copy(&text), slow, "{}", text);
+        }
+
+        /// The same for copies built from number-like and other tokens in every field: `-0`,
+        /// leading zeros, fractions, numbers past `i64` and `u64` and past `f64`'s range,
+        /// escaped strings and other values.
+        #[test]
+        fn the_fast_reader_reads_every_token_as_the_parsed_one(
+            fields in proptest::collection::vec(0usize..TOKENS.len(), 5),
+        ) {
+            let t = |i: usize| TOKENS[fields[i]];
+            // Half the ids and names are plain strings, so that the numbers get read.
+            let text = format!(
+                r#"{{"data":{{"id":{},"name":{},"updatedAt":{}}},"cachedAt":{},"ttl":{}}}"#,
+                if fields[0] % 2 == 0 { "\"i\"" } else { t(0) },
+                if fields[1] % 2 == 0 { "\"n\"" } else { t(1) },
+                t(2),
+                t(3),
+                t(4),
+            );
+            let slow = swr::decode_with(Some(&text), User::from_json);
+            proptest::prop_assert_eq!(decode_copy(&text), slow, "{}", text);
+        }
+
+        /// Every name survives the round trip through a stored copy.
+        #[test]
+        fn any_name_reads_back(name in "\\PC{0,40}") {
+            let copy = decode_copy(&stored(&name)).map(|c| c.data.name);
+            proptest::prop_assert_eq!(copy, Some(name));
+        }
     }
 
     #[test]

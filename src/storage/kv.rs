@@ -6,8 +6,8 @@ use crate::clock::now_ms;
 use crate::domain::json;
 use crate::domain::kv::{Kv, KvKey, ListedKey, PutOptions, KV_MAX_LIST_KEYS};
 use crate::error::{StorageError, StoreResult};
-use crate::storage::describe;
 use crate::storage::meter::{KvOp, Meter};
+use crate::storage::{describe, text_of};
 use serde_json::Value;
 use std::rc::Rc;
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -20,14 +20,18 @@ use worker::Env;
 pub const BINDING: &str = "CACHE";
 
 #[wasm_bindgen(inline_js = "
+const utf8 = new TextEncoder();
 export async function getMany(namespace, keysJson) {
   const keys = JSON.parse(keysJson);
   const found = await namespace.get(keys, 'text');
-  return JSON.stringify(keys.map((key) => found.get(key) ?? null));
+  return utf8.encode(JSON.stringify(keys.map((key) => found.get(key) ?? null)));
+}
+export function getBytes(namespace, key) {
+  return namespace.get(key, 'arrayBuffer');
 }
 export async function getWithMetadata(namespace, key) {
   const { value, metadata } = await namespace.getWithMetadata(key, 'text');
-  return value === null ? null : JSON.stringify([value, metadata ?? null]);
+  return value === null ? null : utf8.encode(JSON.stringify([value, metadata ?? null]));
 }
 export async function listKeys(namespace, prefix, limit) {
   const { keys } = await namespace.list({ prefix, limit });
@@ -35,11 +39,17 @@ export async function listKeys(namespace, prefix, limit) {
 }")]
 extern "C" {
     /// A bulk read whose keys and values cross between Wasm and JS as one JSON text each way,
-    /// rather than one string per key and per value.
+    /// rather than one string per key and per value (the values' text as UTF-8 bytes).
     #[wasm_bindgen(js_name = getMany, catch)]
     fn get_many_json(namespace: &KvNamespace, keys_json: &str) -> Result<Promise, JsValue>;
 
-    /// A read with metadata, as the JSON text `[value, metadata]` (`null` if absent).
+    /// A read as an `ArrayBuffer` (`null` if absent): the value crosses into the Wasm as
+    /// bytes (see [`crate::storage::text_of`]).
+    #[wasm_bindgen(js_name = getBytes, catch)]
+    fn get_bytes(namespace: &KvNamespace, key: &str) -> Result<Promise, JsValue>;
+
+    /// A read with metadata, as the JSON text `[value, metadata]` in UTF-8 bytes (`null` if
+    /// absent).
     #[wasm_bindgen(js_name = getWithMetadata, catch)]
     fn get_with_metadata_json(namespace: &KvNamespace, key: &str) -> Result<Promise, JsValue>;
 
@@ -55,9 +65,6 @@ extern "C" {
     #[wasm_bindgen(extends = Object)]
     #[derive(Clone)]
     type KvNamespace;
-
-    #[wasm_bindgen(method, catch, js_name = get)]
-    fn get_text(this: &KvNamespace, key: &str) -> Result<Promise, JsValue>;
 
     #[wasm_bindgen(method, catch, js_name = put)]
     fn put_text(
@@ -117,8 +124,8 @@ impl WorkersKv {
 impl Kv for WorkersKv {
     async fn get(&self, key: &KvKey) -> StoreResult<Option<String>> {
         let store = self.store()?;
-        let value = self.run(KvOp::Read, store.get_text(key.as_str())).await?;
-        Ok(value.as_string())
+        let value = self.run(KvOp::Read, get_bytes(store, key.as_str()));
+        Ok(text_of(&value.await?))
     }
 
     async fn get_with_metadata(
@@ -127,7 +134,7 @@ impl Kv for WorkersKv {
     ) -> StoreResult<Option<(String, Option<serde_json::Value>)>> {
         let store = self.store()?;
         let found = self.run(KvOp::Read, get_with_metadata_json(store, key.as_str()));
-        match found.await?.as_string() {
+        match text_of(&found.await?) {
             Some(text) => match json::read(&text) {
                 Ok(Value::Array(mut pair)) if pair.len() == 2 && pair[0].is_string() => {
                     let metadata = pair.pop().filter(|m| !m.is_null());
@@ -150,12 +157,8 @@ impl Kv for WorkersKv {
         let store = self.store()?;
         let names: Vec<&str> = keys.iter().map(KvKey::as_str).collect();
         let names_json = serde_json::to_string(&names).unwrap_or_default();
-        let found = self
-            .run(KvOp::Read, get_many_json(store, &names_json))
-            .await?
-            .as_string()
-            .unwrap_or_default();
-        let values = match json::read(&found) {
+        let found = self.run(KvOp::Read, get_many_json(store, &names_json));
+        let values = match json::read(&text_of(&found.await?).unwrap_or_default()) {
             Ok(Value::Array(values)) => values,
             Ok(_) => return Err(StorageError("KV bulk read: not an array".into())),
             Err(e) => return Err(StorageError(format!("KV bulk read: {e}"))),
