@@ -54,9 +54,14 @@ mv "$wasm.opt" "$wasm"
 # The entry module: scripts/entry.js calls worker-build's handlers without its per-request
 # `Proxy`s (see there). worker-build's own index.js becomes glue.mjs, which it imports.
 # KEEP_ENTRYPOINT=1 keeps worker-build's entry as it is.
+out="$(dirname "$wasm")"
+glue="$out/index.js"
 if [ "${KEEP_ENTRYPOINT:-}" != 1 ]; then
-  out="$(dirname "$wasm")"
   mv "$out/index.js" "$out/glue.mjs"
   cp "$root/scripts/entry.js" "$out/index.js"
+  glue="$out/glue.mjs"
 fi
+# The futures executor's microtasks through a resolved promise, not workerd's queueMicrotask
+# (see the script).
+node "$root/scripts/microtasks.mjs" "$glue"
 printf '[INFO]: wasm-opt -O %s: %s (%s bytes)\n' "$names" "$wasm" "$(wc -c < "$wasm" | tr -d ' ')"
