@@ -74,7 +74,7 @@ function jsStage(name) {
   return "JS: other";
 }
 
-export function stageOf(frames) {
+function stageOf(frames) {
   for (const [stage, re] of ANYWHERE) if (frames.some((f) => re.test(f))) return stage;
   const js = frames.findIndex((f) => f.startsWith("JS:"));
   const native = js < 0 ? frames : frames.slice(0, js);

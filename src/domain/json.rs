@@ -71,11 +71,11 @@ pub fn required_str<'a>(obj: &'a Map<String, Value>, name: &str) -> ApiResult<&'
 /// Matches JSON text laid out exactly as the Worker writes it (`serde_json`'s compact form of
 /// one type) against `template`, in which `$` stands for the contents of a string (no escape
 /// or control character) and `#` for an integer (no leading zero, not `-0`, which
-/// `serde_json` reads as a float; the caller's `parse` refuses one past its type, as
-/// [`read`] does); returns what they matched, in order. No
-/// [`Value`] is built: the fast reader of the copies a batch reads ten at a time. `None`
-/// decides nothing (another layout, an escaped character, a fraction): the caller then asks
-/// [`read`]. What it accepts is JSON and means what [`read`] finds in it.
+/// `serde_json` reads as a float; the caller's `parse` refuses one past its type, as [`read`]
+/// does); returns what they matched, in order. No [`Value`] is built: the fast reader of the
+/// copies a batch reads ten at a time. `None` decides nothing (another layout, an escaped
+/// character, a fraction): the caller then asks [`read`]. What it accepts is JSON and means
+/// what [`read`] finds in it.
 #[inline(never)]
 pub fn exact<'a, const N: usize>(template: &str, text: &'a str) -> Option<[&'a str; N]> {
     let bytes = text.as_bytes();
