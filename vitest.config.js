@@ -1,3 +1,4 @@
+// @ts-check
 import { BaseSequencer } from "vitest/node";
 import { defineConfig } from "vitest/config";
 
@@ -7,9 +8,14 @@ import { defineConfig } from "vitest/config";
 // Files run three at a time. Most of their time is spent waiting (bounds of seconds, KV's
 // simulated delay, rate-limit windows), so three files share two cores well. No file keeps
 // state outside its own Miniflare instances and temporary directories, and no assertion
-// depends on wall time, so files do not disturb each other. Files share a worker process
-// (`isolate: false`): the contract check (tests/contract.js) compiles its schemas once per
-// process.
+// depends on how fast the machine runs, so files do not disturb each other: a test waits for
+// a condition (`eventually` in tests/helpers.js), arranges a fixed window before it starts
+// (`roomInWindow`), seeds the age of stored state instead of waiting for it, or sleeps only to
+// let a documented bound pass (KV's delay, the 10 s revocation bound, a second between KV
+// writes) before asserting what holds after it. Where a rule is itself per second (KV's one
+// write per key per second), it is checked on the spacing of the writes, a bound a correct
+// Worker meets at any speed. Files share a worker process (`isolate: false`): the contract
+// check (tests/contract.js) compiles its schemas once per process.
 //
 // build/: the global set-up (tests/snapshot.js) copies it before any file starts, and every
 // boot reads that copy, because the two files that run `npm run dev`
@@ -23,6 +29,7 @@ const SECOND = "tests/browser/";
 const BETWEEN = 4;
 
 class DevServersApart extends BaseSequencer {
+  /** @param {import("vitest/node").TestSpecification[]} files */
   async sort(files) {
     const sorted = await super.sort(files);
     const first = sorted.filter((f) => f.moduleId.includes(FIRST));

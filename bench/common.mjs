@@ -1,13 +1,13 @@
 // What every part of `npm run bench` shares: processes and their CPU time, booting a Worker
 // in workerd through Miniflare, requests, wrk, the machine, number formatting.
 // Everything talks to 127.0.0.1 only.
-import { Miniflare } from "miniflare";
+import { Miniflare, convertV4MiniflareOptions } from "miniflare";
 import { execFile, execFileSync } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
 import { cpus, loadavg, release } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { COMPATIBILITY_DATE, ROOT } from "../tests/helpers.js";
+import { COMPATIBILITY_DATE, ROOT, workerModules } from "../tests/helpers.js";
 
 export { ROOT };
 export const ADMIN_TOKEN = "bench-admin-token-0123456789";
@@ -85,26 +85,23 @@ export async function bootWorker({ scriptPath, port, storage, vars = {}, process
   const before = new Set(mine().map((p) => p.pid));
   const stderrTail = [];
   const t0 = performance.now();
-  const mf = new Miniflare({
-    modules: true,
-    scriptPath,
-    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
-    compatibilityDate: COMPATIBILITY_DATE,
-    kvNamespaces: storage ? ["CACHE"] : [],
-    d1Databases: storage ? ["DB"] : [],
-    bindings: storage ? { ADMIN_TOKEN, ...vars } : vars,
-    host: "127.0.0.1",
-    port,
-    cf: false, // the placeholder Request.cf: no fetch of workers.cloudflare.com
-    // Drain workerd's output (a full pipe would stall the runtime); keep the end of stderr.
-    handleRuntimeStdio(stdout, stderr) {
-      stdout.resume();
-      stderr.on("data", (chunk) => {
-        stderrTail.push(String(chunk));
+  const mf = new Miniflare(
+    convertV4MiniflareOptions({
+      modules: workerModules(scriptPath),
+      compatibilityDate: COMPATIBILITY_DATE,
+      kvNamespaces: storage ? ["CACHE"] : [],
+      d1Databases: storage ? ["DB"] : [],
+      bindings: storage ? { ADMIN_TOKEN, ...vars } : vars,
+      host: "127.0.0.1",
+      port,
+      cf: false, // the placeholder Request.cf: no fetch of workers.cloudflare.com
+      // Keep the last lines the runtime wrote (shown if it fails to start).
+      handleStructuredLogs({ message }) {
+        stderrTail.push(`${message}\n`);
         if (stderrTail.length > 50) stderrTail.shift();
-      });
-    },
-  });
+      },
+    }),
+  );
   const base = `http://127.0.0.1:${port}`;
   let readyMs = null;
   const ready = mf.ready.then(() => {

@@ -3,7 +3,7 @@
 # build the release Worker through `wrangler deploy --dry-run` (its upload size is reported),
 # the size attribution (scripts/size.sh: a named build, bench/size.json, and the check that no
 # url/idna code is linked), install the load generator if missing, then bench/run.mjs.
-# Writes bench/results.json and the generated part of the README's "## Performance".
+# Writes bench/results.json and the generated section of docs/performance.md.
 # Loopback only; bounded in time (about 6 minutes, 15 with --profile, after the first build).
 set -euo pipefail
 cd "$(dirname "$0")/.."

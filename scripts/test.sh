@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command (`npm test`, and what .ci/run runs): set-up, format and lint checks,
 # native unit, property and architecture tests, docs/openapi.json regenerated-or-fail (feature
-# `openapi`), the API docs, the Worker built to Wasm by
+# `openapi`) and linted (spectral, redocly, examples), the tests' types (tsc), the API docs, the Worker built to Wasm by
 # `wrangler deploy --dry-run` (which also proves the deploy bundle), the library example
 # built to Wasm, then the integration tests against both builds in workerd and the script
 # tests (tests/scripts/: npm run dev on ports 8833-8834, provision against a stub wrangler)
@@ -19,6 +19,10 @@ say "cargo clippy --workspace --all-targets --features edgestate/openapi -- -D w
 cargo clippy --workspace --all-targets --features edgestate/openapi --quiet -- -D warnings
 say "native unit, property, architecture and OpenAPI tests (docs/openapi.json: regenerate with npm run openapi)"
 cargo test --quiet --features openapi --lib --tests
+say "the contract lints clean (spectral:oas, redocly recommended, every example valid)"
+bash scripts/lint-openapi.sh
+say "the tests' JSDoc types check (tsc, strict)"
+tsc -p tests/jsconfig.json
 say "cargo doc --no-deps (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps
 say "wrangler deploy --dry-run (builds build/ through [build])"

@@ -38,7 +38,16 @@ impl Clock for RuntimeTimer {
 
 impl Timer for RuntimeTimer {
     async fn sleep(&self, ms: i64) {
-        let ms = u64::try_from(ms).unwrap_or(0);
-        worker::Delay::from(std::time::Duration::from_millis(ms)).await;
+        // A promise that `setTimeout` resolves: the same future machinery as every other
+        // awaited promise, where `worker::Delay` would add a closure type of its own.
+        let ms = u32::try_from(ms.max(0)).unwrap_or(u32::MAX);
+        let _ = worker::wasm_bindgen_futures::JsFuture::from(sleep(ms)).await;
     }
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = "
+export function sleep(ms) { return new Promise((resolve) => setTimeout(resolve, ms)); }")]
+extern "C" {
+    /// A promise resolved after `ms` milliseconds.
+    fn sleep(ms: u32) -> worker::js_sys::Promise;
 }

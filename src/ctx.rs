@@ -8,14 +8,15 @@ use crate::domain::health::{Binding, Setup};
 use crate::domain::sessions::{Lifetime, SessionStores};
 use crate::domain::time::Millis;
 use crate::isolate::{Flight, Isolate};
-use crate::routes::cors::AllowedOrigins;
-use crate::storage::d1::{self, D1};
+use crate::origins::AllowedOrigins;
+use crate::storage::d1::{self, ReadFrom, D1};
 use crate::storage::kv::{self, WorkersKv};
 use crate::storage::meter::Meter;
 use std::cell::OnceCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use worker::js_sys::Reflect;
 use worker::wasm_bindgen::JsValue;
 use worker::wasm_bindgen_futures::future_to_promise;
 use worker::{Context, Env};
@@ -76,6 +77,22 @@ impl Ctx {
             .get_or_init(|| D1::from_env(&self.env, self.meter.clone()))
     }
 
+    /// A D1 session on the primary: the newest state, and a bookmark of its writes
+    /// ([`D1::bookmark`]) for the client to send back.
+    pub fn d1_primary(&self) -> D1 {
+        self.d1().reading(&ReadFrom::Primary)
+    }
+
+    /// A D1 session whose reads any replica may serve (the nearest).
+    pub fn d1_replica(&self) -> D1 {
+        self.d1().reading(&ReadFrom::AnyReplica)
+    }
+
+    /// A D1 session whose reads see at least what `bookmark` names (a client's own write).
+    pub fn d1_after(&self, bookmark: String) -> D1 {
+        self.d1().reading(&ReadFrom::After(bookmark))
+    }
+
     /// What session code needs: KV, D1, the platform clock, this isolate's D1 checks and
     /// the config's session lifetime.
     pub async fn sessions(&self) -> SessionStores<'_, WorkersKv, D1, RuntimeTimer> {
@@ -99,21 +116,13 @@ impl Ctx {
 
     /// The admin token secret; `None` when unset or empty.
     pub fn admin_token(&self) -> Option<String> {
-        self.env
-            .secret("ADMIN_TOKEN")
-            .map(|s| s.to_string())
-            .or_else(|_| self.env.var("ADMIN_TOKEN").map(|v| v.to_string()))
-            .ok()
-            .filter(|s| !s.is_empty())
+        text_var(&self.env, "ADMIN_TOKEN").filter(|s| !s.is_empty())
     }
 
     /// The origins CORS allows (`ALLOWED_ORIGINS`), parsed once per isolate.
     pub fn origins(&self) -> &AllowedOrigins {
         self.isolate.origins.get_or_init(|| {
-            let name = "ALLOWED_ORIGINS";
-            let list = (self.env.var(name).map(|v| v.to_string()))
-                .or_else(|_| self.env.secret(name).map(|v| v.to_string()));
-            AllowedOrigins::parse(&list.unwrap_or_default())
+            AllowedOrigins::parse(&text_var(&self.env, "ALLOWED_ORIGINS").unwrap_or_default())
         })
     }
 
@@ -123,11 +132,11 @@ impl Ctx {
         Setup {
             kv: Binding {
                 name: kv::BINDING,
-                bound: self.env.kv(kv::BINDING).is_ok(),
+                bound: bound(&self.env, kv::BINDING),
             },
             d1: Binding {
                 name: d1::BINDING,
-                bound: self.env.d1(d1::BINDING).is_ok(),
+                bound: bound(&self.env, d1::BINDING),
             },
             admin_token_set: self.admin_token().is_some(),
             ignored_origins: self.origins().ignored.clone(),
@@ -151,21 +160,7 @@ impl Ctx {
         W: FnOnce(Deferred) -> F,
         F: Future<Output = ()> + 'static,
     {
-        let deferred = Deferred {
-            kv: self.kv().detached(),
-            d1: self.d1().detached(),
-            isolate: self.isolate,
-        };
-        // Boxed: one `waitUntil` promise adapter for all deferred work, not one per closure,
-        // and the same as the response's (`worker`'s own `wait_until` would add a third).
-        let work: Pin<Box<dyn Future<Output = ()>>> = Box::pin(work(deferred));
-        let runtime: &worker::worker_sys::Context = self.runtime.as_ref();
-        if runtime
-            .wait_until(&promise(Box::pin(finish(work))))
-            .is_err()
-        {
-            crate::log::warn("waitUntil refused deferred work");
-        }
+        self.spawn(Box::pin(work(self.deferred())));
     }
 
     /// [`Ctx::defer`] under the single flight for `key`: skipped if work on it is under way.
@@ -175,15 +170,49 @@ impl Ctx {
         F: Future<Output = ()> + 'static,
     {
         if let Some(flight) = self.flight(key) {
-            self.defer(move |d| {
-                let work = work(d);
-                async move {
-                    work.await;
-                    drop(flight);
-                }
-            });
+            let work: Pin<Box<dyn Future<Output = ()>>> = Box::pin(work(self.deferred()));
+            self.spawn(Box::pin(holding(flight, work)));
         }
     }
+
+    /// What deferred work gets.
+    fn deferred(&self) -> Deferred {
+        Deferred {
+            kv: self.kv().detached(),
+            d1: self.d1().detached(),
+            isolate: self.isolate,
+        }
+    }
+
+    /// Hands boxed deferred work to the runtime: one `waitUntil` promise adapter for all of
+    /// it, and the same as the response's (`worker`'s own `wait_until` would add a third).
+    fn spawn(&self, work: Pin<Box<dyn Future<Output = ()>>>) {
+        let runtime: &worker::worker_sys::Context = self.runtime.as_ref();
+        if runtime
+            .wait_until(&promise(Box::pin(finish(work))))
+            .is_err()
+        {
+            crate::log::warn("waitUntil refused deferred work");
+        }
+    }
+}
+
+/// Runs `work`, then gives `flight` back (one wrapper for every single-flight job).
+async fn holding(flight: Flight, work: Pin<Box<dyn Future<Output = ()>>>) {
+    work.await;
+    drop(flight);
+}
+
+/// A text variable or secret of the environment (both are strings on `env`).
+pub fn text_var(env: &Env, name: &str) -> Option<String> {
+    Reflect::get(env, &JsValue::from_str(name))
+        .ok()?
+        .as_string()
+}
+
+/// Whether the environment has a binding (an object) of this name.
+fn bound(env: &Env, name: &str) -> bool {
+    Reflect::get(env, &JsValue::from_str(name)).is_ok_and(|b| b.is_object())
 }
 
 /// What deferred work gets: unmetered stores, the isolate's state, and the clock.

@@ -82,7 +82,7 @@ impl Edgestate {
             checks: &self.isolate.sessions,
             lifetime: Lifetime::of(&*self.config().await),
         };
-        sessions::authenticate(&st, clock::now(), &id, Check::Fast).await
+        Ok(sessions::authenticate(&st, clock::now(), &id, Check::Fast).await?)
     }
 
     /// The app config: this isolate's copy, re-read from KV every 5 seconds.
@@ -104,13 +104,15 @@ impl Edgestate {
         let (config, now) = (self.config().await, clock::now());
         let client = ratelimit::client(Some(client));
         let decision = if config.is_strict(group) {
-            let strict = ratelimit::check_strict(&self.d1, &config, group, &client, now).await?;
+            let leases = &self.isolate.leases;
+            let strict =
+                ratelimit::check_strict(&self.d1, leases, &config, group, &client, now).await?;
             strict.decision
         } else {
             let st = self.isolate.approx_state();
             ratelimit::check_approx(&self.kv, st, &config, group, &client, now).await?
         };
-        decision.into_result()
+        Ok(decision.into_result()?)
     }
 
     /// Reads `key` (stored under `swr:<key>`) through the stale-while-revalidate cache:
@@ -128,7 +130,7 @@ impl Edgestate {
         Fut: Future<Output = StoreResult<Option<T>>>,
     {
         let key = KvKey::new(CACHE_PREFIX, key)?;
-        swr::get(&self.kv, &key, ttl_seconds, clock::now(), fetch).await
+        Ok(swr::get(&self.kv, &key, ttl_seconds, clock::now(), fetch).await?)
     }
 
     /// The background half of a stale [`Edgestate::cached`] read: fetch and store.

@@ -1,5 +1,7 @@
-//! The one error type. Every failure a handler can produce maps to the contract's error JSON
-//! `{"error": "...", "code": "..."}`. 5xx bodies are opaque: the cause is logged, never sent.
+//! The HTTP error type. Every failure a request can end in maps to the contract's error JSON
+//! `{"error": "...", "code": "..."}` with its status and headers; the domain's own
+//! [`DomainError`] converts into it (`?` in a handler). 5xx bodies are opaque: the cause is
+//! logged, never sent.
 
 use std::fmt;
 
@@ -147,14 +149,25 @@ impl fmt::Display for ApiError {
     }
 }
 
-/// A storage call failed. The message is for logs only.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StorageError(pub String);
+use crate::domain::error::DomainError;
+pub use crate::domain::error::{StorageError, StoreResult};
 
-impl StorageError {
-    /// A storage error with this description.
-    pub fn new(what: impl Into<String>) -> Self {
-        StorageError(what.into())
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::InvalidJson(m) => ApiError::InvalidJson(m),
+            DomainError::Invalid(m) => ApiError::InvalidRequest(m),
+            DomainError::Unauthorized => ApiError::Unauthorized,
+            DomainError::NotFound => ApiError::NotFound,
+            DomainError::VersionConflict { current } => ApiError::PreconditionFailed { current },
+            DomainError::RateLimited {
+                retry_after_seconds,
+            } => ApiError::RateLimited {
+                retry_after: retry_after_seconds,
+            },
+            DomainError::Unavailable(c) => ApiError::Unavailable(c),
+            DomainError::Internal(c) => ApiError::Internal(c),
+        }
     }
 }
 
@@ -166,8 +179,6 @@ impl From<StorageError> for ApiError {
 
 /// A result that fails as an [`ApiError`].
 pub type ApiResult<T> = Result<T, ApiError>;
-/// A result of a storage call.
-pub type StoreResult<T> = Result<T, StorageError>;
 
 #[cfg(test)]
 mod tests {

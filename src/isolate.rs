@@ -10,13 +10,16 @@
 //! | piece | owner | lifetime | what resets it |
 //! |---|---|---|---|
 //! | `config` | `domain::config` | one copy of `config:app` and its version | re-read from KV after 5 s (an older version is ignored); replaced by a write through this isolate |
-//! | `sessions` | `domain::sessions` | when D1 last accepted each session seen here (trusted for 10 s), the sessions D1 refused, and when this isolate last tried to renew each session | entries past their interval are pruned past 10,000 sessions |
+//! | `sessions` | `domain::sessions` | the revocation feed's cursor and when it was last read (trusted for 10 s, read again in the background after 5 s), the sessions it names (until their KV copies are gone), the ids D1 refused, and when this isolate last tried to renew each session | a revocation is forgotten once its KV copy cannot exist; the others past 10,000 entries |
 //! | `prefs` | `domain::prefs` | acknowledged writes not yet in KV | the KV write that carries them |
 //! | `id` | this module | 64 random bits naming this isolate's approximate counter keys | never (a new isolate draws a new id) |
 //! | `counters` | `domain::ratelimit` | approximate counters of current windows | dropped when their window ends |
+//! | `leases` | `domain::ratelimit::strict` | strict tokens leased from D1 and not used yet, per counter; whether its window is used up | dropped when their window ends |
+//! | `failures` | `domain::ratelimit::failures` | failed authentications per client in the current minute | the next minute |
+//! | `missing_users` | `domain::users` | profile ids D1 did not have, for 30 s (negative cache) | a write of that profile through this isolate, or 30 s |
 //! | `kv_writes` | `domain::kv::WriteGate` | when this isolate last wrote each KV key | entries older than a second are pruned past 10,000 keys |
 //! | `flights` | this module | keys with deferred work under way | the work finishing |
-//! | `origins` | `routes::cors` | `ALLOWED_ORIGINS`, parsed on the isolate's first request (vars do not change within an isolate) | a new isolate (a deploy or a changed var starts new ones) |
+//! | `origins` | `origins` | `ALLOWED_ORIGINS`, parsed on the isolate's first request (vars do not change within an isolate) | a new isolate (a deploy or a changed var starts new ones) |
 //! | `checked` | the pipeline | whether the first-request self-check ran (its warnings are logged once per isolate) | a new isolate |
 //! | log level | `log` (a thread-local there, not a field here: the domain's warnings read it, and this module depends on the domain) | `LOG_LEVEL`, read on the isolate's first request | a new isolate |
 
@@ -24,9 +27,10 @@ use crate::clock::RuntimeTimer;
 use crate::domain::config::ConfigCache;
 use crate::domain::kv::WriteGate;
 use crate::domain::prefs::{PendingPrefs, PrefsState};
-use crate::domain::ratelimit::{ApproxCounters, ApproxState};
+use crate::domain::ratelimit::{ApproxCounters, ApproxState, Failures, StrictLeases};
 use crate::domain::sessions::SessionChecks;
-use crate::routes::cors::AllowedOrigins;
+use crate::domain::users::MissingUsers;
+use crate::origins::AllowedOrigins;
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashSet;
 use std::rc::Rc;
@@ -44,6 +48,12 @@ pub struct Isolate {
     pub prefs: PendingPrefs,
     /// Approximate rate-limit counters.
     pub counters: ApproxCounters,
+    /// Leases of strict rate-limit tokens.
+    pub leases: StrictLeases,
+    /// Failed authentications per client.
+    pub failures: Failures,
+    /// Profiles D1 does not have, for a short while.
+    pub missing_users: MissingUsers,
     /// KV's one-write-per-second-per-key rule, as seen from here.
     pub kv_writes: WriteGate,
     /// Single flight for deferred work.

@@ -1,8 +1,13 @@
 //! The request pipeline, in order: (the isolate's first request: the self-check) → CORS
-//! preflight, or route table → maintenance gate → rate limit (and its `RateLimit` fields) →
-//! access check (the cross-site cookie rule, then credentials) → body → handler → the
-//! headers every response carries (CORS included; `WWW-Authenticate` on a 401) → a log line
-//! at `info`.
+//! preflight, or route table → maintenance gate → access check (the cross-site cookie rule,
+//! then credentials; a client with too many failed authentications is refused first) →
+//! rate limit (and its `RateLimit` fields) → body → handler → the headers every response
+//! carries (CORS included; `WWW-Authenticate` on a 401) → a log line at `info`.
+//!
+//! Access comes before the rate limit so that a request refused for access never costs a
+//! rate-limit write (a strict group's lease is a D1 write): floods without valid
+//! credentials are refused by the access check alone, and past
+//! [`ratelimit::MAX_FAILURES`] a minute per client without even looking the credentials up.
 //!
 //! This is the only place that reads a platform request or builds a platform response;
 //! below it, handlers get an [`Input`] and return a [`Reply`]. It works on the runtime's own
@@ -12,9 +17,10 @@
 
 use crate::clock;
 use crate::ctx::Ctx;
+use crate::domain::error::DomainError;
 use crate::domain::health::{self, SchemaDb};
 use crate::domain::ratelimit::{self, Decision};
-use crate::domain::sessions;
+use crate::domain::sessions::{self, FeedAge};
 use crate::domain::time::Millis;
 use crate::error::{ApiError, ApiResult};
 use crate::log::{self, Level};
@@ -126,12 +132,14 @@ async fn answer(
     runtime: Context,
 ) -> Result<web_sys::Response, JsValue> {
     let started = clock::now();
-    log::init(|| env.var("LOG_LEVEL").ok().map(|v| v.to_string()));
+    log::init(|| crate::ctx::text_var(&env, "LOG_LEVEL"));
     let meter = Rc::new(Meter::default());
     let line = RequestLine::of(&req);
     #[cfg(feature = "panic-probe")]
     panic_probe(&line.path);
     let ctx = Ctx::new(env, runtime, meter.clone(), started);
+    #[cfg(feature = "panic-probe")]
+    panic_probe_after_await(&ctx, &line.path).await;
     if ctx.isolate.first_request() {
         self_check(&ctx);
     }
@@ -141,7 +149,9 @@ async fn answer(
         true => None,
         false => headers.header("origin"),
     };
+    let kept = Clone::clone(&req);
     let (mut reply, route) = route_reply(&ctx, req, headers, &line, origin.as_deref()).await;
+    discard_unread_body(&kept).await;
     reply
         .headers
         .extend(cors::headers(ctx.origins(), origin.as_deref()));
@@ -150,6 +160,42 @@ async fn answer(
     }
     let private = route.is_some_and(|r| r.is_private());
     to_response(reply, &meter, private, line.method == "HEAD")
+}
+
+#[wasm_bindgen(inline_js = "
+export function discardBody(request) {
+  return request.body && !request.bodyUsed ? request.body.cancel().catch(() => {}) : null;
+}")]
+extern "C" {
+    /// Cancels a request body nothing read: a promise, or `null` when there is none.
+    #[wasm_bindgen(js_name = discardBody)]
+    fn discard_body(request: &web_sys::Request) -> JsValue;
+}
+
+/// A request answered without reading its body (a 401, 413, 429 or 503 before the body is
+/// read) has it cancelled before the answer goes out: otherwise workerd may close the
+/// connection while the client is still sending, and the client sees a reset instead of the
+/// answer. Requests without a body, or whose body was read, pay one property check.
+async fn discard_unread_body(req: &web_sys::Request) {
+    let pending = discard_body(req);
+    if !pending.is_null() {
+        let _ = JsFuture::from(js_sys::Promise::from(pending)).await;
+    }
+}
+
+/// `GET /__panic/after-await` panics in a build with the `panic-probe` feature (tests only)
+/// once a KV read has come back: in a future the runtime resumed from its microtask queue,
+/// not in the call the runtime made into the Wasm.
+#[cfg(feature = "panic-probe")]
+#[allow(clippy::panic)]
+async fn panic_probe_after_await(ctx: &Ctx, path: &str) {
+    if path == "/__panic/after-await" {
+        let key = crate::domain::kv::KvKey::new("panic:", "probe");
+        if let Ok(key) = key {
+            let _ = crate::domain::kv::Kv::get(ctx.kv(), &key).await;
+        }
+        panic!("panic probe after an await");
+    }
 }
 
 /// `GET /__panic` panics in a build with the `panic-probe` feature (tests only).
@@ -288,8 +334,15 @@ async fn run(
     if route.gated && ctx.config().await.maintenance_mode {
         return Err(ApiError::Maintenance);
     }
+    let client = OnceCell::new();
+    let client = || {
+        client
+            .get_or_init(|| ratelimit::client(headers.header("cf-connecting-ip").as_deref()))
+            .as_str()
+    };
+    let caller = check_access(ctx, route, &headers, &query, client).await?;
     if let Limit::Group(group) = route.limit {
-        let decision = rate_limit(ctx, group, &headers).await?;
+        let decision = rate_limit(ctx, group, client()).await?;
         let config = ctx.config().await;
         let (window, legacy) = (
             config.rate_limit_window_seconds,
@@ -298,7 +351,6 @@ async fn run(
         *limit_headers = fields::rate_limit(group, &decision, window, legacy);
         decision.into_result()?;
     }
-    let caller = check_access(ctx, route, &headers, &query).await?;
     let body = match route.has_body() {
         true => Some(read_body(&req, &headers).await?),
         false => None,
@@ -313,15 +365,16 @@ async fn run(
     (route.handler)(ctx, input).await
 }
 
-/// Counts the request in its group: strict groups in D1, the others approximately in KV.
-async fn rate_limit(ctx: &Ctx, group: &str, headers: &RequestHeaders) -> ApiResult<Decision> {
-    let client = ratelimit::client(headers.header("cf-connecting-ip").as_deref());
+/// Counts the request in its group: strict groups by leases from D1, the others
+/// approximately in KV.
+async fn rate_limit(ctx: &Ctx, group: &str, client: &str) -> ApiResult<Decision> {
     let config = ctx.config().await;
     if !config.is_strict(group) {
         let st = ctx.isolate.approx_state();
-        return ratelimit::check_approx(ctx.kv(), st, &config, group, &client, ctx.now).await;
+        return Ok(ratelimit::check_approx(ctx.kv(), st, &config, group, client, ctx.now).await?);
     }
-    let strict = ratelimit::check_strict(ctx.d1(), &config, group, &client, ctx.now).await?;
+    let leases = &ctx.isolate.leases;
+    let strict = ratelimit::check_strict(ctx.d1(), leases, &config, group, client, ctx.now).await?;
     if let Some(before) = strict.prune_before {
         ctx.defer(move |d| async move { ratelimit::prune(&d.d1, before).await });
     }
@@ -332,11 +385,12 @@ async fn rate_limit(ctx: &Ctx, group: &str, headers: &RequestHeaders) -> ApiResu
 /// unsafe request resting on the session cookie from another site: 403), then the admin
 /// token (always, or when the query sets the route's flag), or a session. Headers are read
 /// only where they decide something (the cross-site rule only concerns unsafe methods).
-async fn check_access(
+async fn check_access<'c>(
     ctx: &Ctx,
     route: &routes::Route,
     headers: &RequestHeaders,
     query: &str,
+    client: impl Fn() -> &'c str,
 ) -> ApiResult<Option<Caller>> {
     let authorization = || headers.header("authorization");
     let unsafe_method = matches!(route.method, "POST" | "PUT" | "PATCH" | "DELETE");
@@ -356,20 +410,59 @@ async fn check_access(
     match access {
         Access::Public | Access::AdminIf(_) => Ok(None),
         Access::Admin => {
-            auth::require_admin(authorization().as_deref(), ctx.admin_token().as_deref())?;
-            Ok(None)
+            let given = authorization();
+            let checked = auth::require_admin(given.as_deref(), ctx.admin_token().as_deref());
+            if checked.is_err() && given.is_some() {
+                return Err(failed_authentication(ctx, client(), ApiError::Unauthorized));
+            }
+            checked.map(|_| None)
         }
         Access::Session(check) => {
             let (authorization, cookie) = (authorization(), headers.header("cookie"));
             let id = auth::session_id(authorization.as_deref(), cookie.as_deref())?;
+            if let Some(retry_after) = ctx.isolate.failures.blocked(client(), ctx.now) {
+                return Err(ApiError::RateLimited { retry_after });
+            }
             let session =
-                sessions::authenticate(&ctx.sessions().await, ctx.now, &id, check).await?;
+                match sessions::authenticate(&ctx.sessions().await, ctx.now, &id, check).await {
+                    Ok(session) => session,
+                    Err(DomainError::Unauthorized) => {
+                        return Err(failed_authentication(ctx, client(), ApiError::Unauthorized))
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+            refresh_revocations(ctx);
             Ok(Some(Caller {
                 session_id: id,
                 session,
             }))
         }
     }
+}
+
+/// Counts a failed authentication of `client` (credentials given, not accepted): past
+/// [`ratelimit::MAX_FAILURES`] in a minute it is refused with 429 until the minute ends.
+fn failed_authentication(ctx: &Ctx, client: &str, refusal: ApiError) -> ApiError {
+    let failures = &ctx.isolate.failures;
+    if let Some(retry_after) = failures.blocked(client, ctx.now) {
+        return ApiError::RateLimited { retry_after };
+    }
+    failures.note(client, ctx.now);
+    refusal
+}
+
+/// Reads the revocation feed in the background once this isolate's last read is due for
+/// renewal, so that requests in steady traffic never wait for it (one read at a time).
+fn refresh_revocations(ctx: &Ctx) {
+    if ctx.isolate.sessions.feed_age(ctx.now) != FeedAge::Due {
+        return;
+    }
+    ctx.defer_once("sessions:revocation-feed", |d| async move {
+        let (checks, now) = (&d.isolate.sessions, clock::now());
+        if let Err(e) = sessions::read_feed(&d.d1, checks, now).await {
+            crate::log::warn(&format!("revocation feed read failed: {}", e.0));
+        }
+    });
 }
 
 #[wasm_bindgen(inline_js = "
@@ -416,7 +509,7 @@ extern "C" {
 async fn read_body(req: &web_sys::Request, headers: &RequestHeaders) -> ApiResult<Vec<u8>> {
     let declared = headers
         .header("content-length")
-        .and_then(|v| v.trim().parse::<u64>().ok());
+        .and_then(|v| crate::domain::json::decimal(v.trim()));
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(ApiError::PayloadTooLarge);
     }

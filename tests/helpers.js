@@ -1,14 +1,71 @@
+// @ts-check
 // Boots the built Worker (build/index.js + its Wasm) in workerd through Miniflare, with real
 // local KV and D1, the schema from migrations/ applied, and an admin token set. Every
 // response it receives, through any of `w.fetch`, `w.json`, `w.raw` or `w.mf.dispatchFetch`,
 // is checked against docs/openapi.json (contract.js): a response the document does not
 // allow fails the test that received it. The typed client over it is app.js.
-import { Miniflare } from "miniflare";
-import { mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
-import { join } from "node:path";
+//
+// `clientOver` is the request layer every client shares (this boot, each isolate of the
+// location harness, a `npm run dev` server): credentials, the client address, JSON bodies,
+// and the contract check of every exchange.
+import { Miniflare, convertV4MiniflareOptions } from "miniflare";
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { Agent, request } from "node:http";
+import { spawn } from "node:child_process";
 import { checkExchange, checkResponse } from "./contract.js";
 import { DEV_SERVER_LOCK } from "./snapshot.js";
+
+/**
+ * @typedef {object} RequestOptions What `fetch` and `json` send.
+ * @property {string} [method] GET unless given.
+ * @property {unknown} [body] An object is sent as JSON (with `Content-Type: application/json`
+ *   unless `headers` name another); a string, bytes or a stream are sent as they are (a
+ *   stream without Content-Length).
+ * @property {Record<string, string>} [headers] Sent as given (before the options below).
+ * @property {boolean | string} [admin] `Authorization: Bearer` with the admin token (`true`)
+ *   or with this string.
+ * @property {string | null} [session] `Authorization: Bearer` with this session id (wins
+ *   over `admin`).
+ * @property {string} [client] The `CF-Connecting-IP` (the client's own address unless
+ *   given; a `CF-Connecting-IP` in `headers` wins).
+ * @property {Record<string, string | number> | string} [query] More query parameters
+ *   (appended to the path; a string is used as it is).
+ */
+/**
+ * @typedef {object} Answer A response read whole.
+ * @property {number} status
+ * @property {any} body The parsed JSON body; null for an empty body, undefined for one that
+ *   is not JSON.
+ * @property {string} text The body as text.
+ * @property {Response} res The response (its body already read).
+ */
+/**
+ * @typedef {object} RawAnswer What `raw` resolves.
+ * @property {number} status
+ * @property {import("node:http").IncomingHttpHeaders} headers Lower-case names.
+ * @property {string} text
+ */
+/** @typedef {(input: string, init: RequestInit & { duplex?: "half" }) => Promise<Response>} Dispatch */
+/**
+ * @typedef {object} Client Requests to one Worker, each checked against the contract.
+ * @property {(path: string, opts?: RequestOptions) => Promise<Response>} fetch
+ * @property {(path: string, opts?: RequestOptions) => Promise<Answer>} json
+ * @property {() => string} newClient A distinct client address (`CF-Connecting-IP`), so one
+ *   test's rate limits do not leak into another's.
+ * @property {string} client This client's default address.
+ * @property {string} adminToken The token `admin: true` sends.
+ */
+/**
+ * @typedef {Client & {
+ *   mf: Miniflare,
+ *   kv: any,
+ *   db: any,
+ *   raw: (method: string, path: string, headers?: Record<string, string>, body?: string) => Promise<RawAnswer>,
+ *   dispose: () => Promise<void>,
+ * }} Booted What `boot` resolves: a client, the Miniflare instance, local KV (`CACHE`) and D1
+ *   (`DB`) or null where left out, `raw` and `dispose`.
+ */
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789";
 export const ROOT = new URL("..", import.meta.url).pathname;
@@ -17,8 +74,8 @@ export const ROOT = new URL("..", import.meta.url).pathname;
  * tests/snapshot.js, points it at a copy of build/ taken before the files start), else build/.
  */
 export const SCRIPT = process.env.EDGESTATE_SCRIPT ?? join(ROOT, "build/index.js");
-export const COMPATIBILITY_DATE = /compatibility_date\s*=\s*"([^"]+)"/.exec(
-  readFileSync(join(ROOT, "wrangler.toml"), "utf8"),
+export const COMPATIBILITY_DATE = /** @type {RegExpExecArray} */ (
+  /compatibility_date\s*=\s*"([^"]+)"/.exec(readFileSync(join(ROOT, "wrangler.toml"), "utf8"))
 )[1];
 
 /** The config defaults (docs/API.md, "Config"), the session settings included. */
@@ -35,6 +92,34 @@ export const DEFAULTS = {
   legacyRateLimitHeaders: true,
 };
 
+/** No storage work at all, as `timing` reads it. */
+export const NO_WORK = Object.freeze({ reads: 0, writes: 0, lists: 0, deletes: 0, queries: 0 });
+
+/**
+ * The modules of a Worker, its entry first: the entry and every module it imports by a
+ * relative path, transitively (ES modules, and `.wasm` files as compiled Wasm), as Miniflare
+ * 5 wants them listed (its classic `modulesRules` option does not convert).
+ * @param {string} scriptPath
+ * @returns {{ type: "CompiledWasm" | "ESModule", path: string }[]}
+ */
+export function workerModules(scriptPath) {
+  /** @type {Map<string, { type: "CompiledWasm" | "ESModule", path: string }>} */
+  const seen = new Map();
+  /** @param {string} path */
+  const visit = (path) => {
+    if (seen.has(path)) return;
+    const wasm = path.endsWith(".wasm");
+    seen.set(path, { type: wasm ? "CompiledWasm" : "ESModule", path });
+    if (wasm) return;
+    const source = readFileSync(path, "utf8");
+    for (const m of source.matchAll(/(?:\bfrom\s*|\bimport\s*)["'](\.{1,2}\/[^"']+)["']/g)) {
+      visit(join(dirname(path), m[1]));
+    }
+  };
+  visit(scriptPath);
+  return [...seen.values()];
+}
+
 /** The migration files, in order. */
 export const migrationFiles = () =>
   readdirSync(join(ROOT, "migrations"))
@@ -47,6 +132,7 @@ export const migrationFiles = () =>
  */
 export function migrationStatements() {
   const dir = join(ROOT, "migrations");
+  /** @param {string} f */
   const record = (f) => `INSERT INTO d1_migrations (name) VALUES ('${f}')`;
   const table =
     "CREATE TABLE IF NOT EXISTS d1_migrations(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, " +
@@ -56,7 +142,10 @@ export function migrationStatements() {
   );
 }
 
-/** The statements of one migration file (comments dropped). */
+/**
+ * The statements of one migration file (comments dropped).
+ * @param {string} sql
+ */
 function statementsOf(sql) {
   return sql
     .split("\n")
@@ -68,15 +157,143 @@ function statementsOf(sql) {
 }
 
 /**
+ * Distinct client addresses in `prefix`.0/24 (`${prefix}.1` to `${prefix}.250`, then round
+ * again), one counter per call of this function.
+ * @param {string} prefix three octets, such as "198.51.100"
+ * @returns {() => string}
+ */
+export function addresses(prefix) {
+  let n = 0;
+  return () => `${prefix}.${(++n % 250) + 1}`;
+}
+
+/**
+ * `dispatch` with every exchange checked against docs/openapi.json (contract.js), the request
+ * it answered included: a response the document does not allow rejects.
+ * @param {Dispatch} dispatch
+ * @param {{ otherRoutes?: boolean }} [options] `otherRoutes`: the Worker serves paths of its
+ *   own beside edgestate's, which are not checked.
+ * @returns {Dispatch}
+ */
+export function checked(dispatch, { otherRoutes = false } = {}) {
+  return async (input, init = {}) => {
+    const res = await dispatch(input, init);
+    const method = init.method ?? "GET";
+    const request = { headers: new Headers(init.headers ?? {}), body: init.body ?? null };
+    return checkResponse(method, String(input), res, { otherRoutes, request });
+  };
+}
+
+/**
+ * The request layer over `dispatch` (which receives full URLs under `base`).
+ * @param {Dispatch} dispatch
+ * @param {{ base?: string, newClient?: () => string, adminToken?: string }} [options]
+ * @returns {Client}
+ */
+export function clientOver(dispatch, { base = "http://127.0.0.1", newClient = addresses("198.51.100"), adminToken = ADMIN_TOKEN } = {}) {
+  const client = newClient();
+  /** @type {Client["fetch"]} */
+  const fetch = (path, opts = {}) => {
+    const headers = new Headers(opts.headers ?? {});
+    if (opts.admin) headers.set("Authorization", `Bearer ${opts.admin === true ? adminToken : opts.admin}`);
+    if (opts.session) headers.set("Authorization", `Bearer ${opts.session}`);
+    if (!headers.has("CF-Connecting-IP")) headers.set("CF-Connecting-IP", opts.client ?? client);
+    let body = opts.body;
+    /** @type {{ duplex?: "half" }} */
+    let streamed = {};
+    if (body instanceof ReadableStream) {
+      streamed = { duplex: "half" };
+    } else if (body !== undefined && typeof body !== "string" && !(body instanceof Uint8Array)) {
+      body = JSON.stringify(body);
+      if (!headers.has("Content-Type")) headers.set("Content-Type", "application/json");
+    }
+    const url = `${base}${path}${extraQuery(path, opts.query)}`;
+    const init = { method: opts.method ?? "GET", headers, body: /** @type {BodyInit | undefined} */ (body), ...streamed };
+    return body instanceof ReadableStream ? dispatch(url, init) : resending(() => dispatch(url, init));
+  };
+  return {
+    fetch,
+    json: async (path, opts) => answerOf(await fetch(path, opts)),
+    newClient,
+    client,
+    adminToken,
+  };
+}
+
+/** Network errors of a client still writing a body the Worker chose not to read. */
+const RESET = new Set(["ECONNRESET", "EPIPE", "UND_ERR_SOCKET"]);
+
+/**
+ * `send()`, sent again (at most 3 times in all) when the connection was reset under it. When
+ * the Worker answers without reading a large body (as it should, for a 413 or a 401), workerd
+ * may close the connection while the client is still writing it; the client then sees a reset
+ * instead of the answer. That is transport, not the Worker.
+ * @param {() => Promise<Response>} send
+ */
+async function resending(send) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await send();
+    } catch (e) {
+      const err = /** @type {{ cause?: { code?: string }, code?: string }} */ (e);
+      const code = err.cause?.code ?? err.code;
+      if (attempt >= 3 || !code || !RESET.has(code)) throw e;
+    }
+  }
+}
+
+/**
+ * `?k=v&…` (or `&k=v&…` after a path that has a query) for `query`; "" for none.
+ * @param {string} path
+ * @param {Record<string, string | number> | string | undefined} query
+ */
+function extraQuery(path, query) {
+  const q = queryString(query);
+  return q && path.includes("?") ? `&${q.slice(1)}` : q;
+}
+
+/**
+ * `?k=v&…` for the entries of `query` (a string is taken as it is: exact bytes, for malformed
+ * queries), or "" when it has none.
+ * @param {Record<string, string | number> | string | undefined} query
+ */
+export function queryString(query) {
+  if (query === undefined) return "";
+  const q = typeof query === "string" ? query.replace(/^\?/, "") : new URLSearchParams(Object.entries(query).map(([k, v]) => [k, String(v)])).toString();
+  return q ? `?${q}` : "";
+}
+
+/**
+ * A response read whole: its status, its text and its JSON body.
+ * @param {Response} res
+ * @returns {Promise<Answer>}
+ */
+export async function answerOf(res) {
+  const text = await res.text();
+  let body;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    body = undefined;
+  }
+  return { res, status: res.status, body, text };
+}
+
+/**
  * Boots a Worker. Options: `kv` / `d1` false to leave a binding out (fault injection),
  * `migrate` false to leave D1 without the schema, `vars` (more environment variables, such
  * as ALLOWED_ORIGINS), `adminToken` (null for unset), `seedConfig` (an object stored as
- * config:app), `onLog`
- * (called with every chunk the runtime writes to stdout or stderr), `scriptPath` (another
+ * config:app), `onLog` (called with every line the runtime writes), `scriptPath` (another
  * built Worker, such as examples/embed/build/index.js), `otherRoutes` (that Worker serves
  * paths of its own beside edgestate's: responses on paths docs/openapi.json does not declare
  * are not checked against it), `contract` (false: no response is checked, for a test build
  * that breaks the contract on purpose).
+ * @param {{
+ *   kv?: boolean, d1?: boolean, migrate?: boolean, vars?: Record<string, string>,
+ *   adminToken?: string | null, seedConfig?: object, onLog?: (line: string) => void,
+ *   scriptPath?: string, otherRoutes?: boolean, contract?: boolean,
+ * }} [options]
+ * @returns {Promise<Booted>}
  */
 export async function boot({
   kv = true,
@@ -91,65 +308,36 @@ export async function boot({
   contract = true,
 } = {}) {
   const bindings = { ...vars, ...(adminToken === null ? {} : { ADMIN_TOKEN: adminToken }) };
-  const mf = new Miniflare({
-    modules: true,
-    scriptPath,
-    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
-    compatibilityDate: COMPATIBILITY_DATE,
-    kvNamespaces: kv ? ["CACHE"] : [],
-    d1Databases: d1 ? ["DB"] : [],
-    bindings,
-    ...(onLog && {
-      handleRuntimeStdio(stdout, stderr) {
-        stdout.on("data", (d) => onLog(String(d)));
-        stderr.on("data", (d) => onLog(String(d)));
-      },
+  // Miniflare 5 (the one wrangler runs) takes a new options shape; the classic one converts.
+  const mf = new Miniflare(
+    convertV4MiniflareOptions({
+      modules: workerModules(scriptPath),
+      compatibilityDate: COMPATIBILITY_DATE,
+      kvNamespaces: kv ? ["CACHE"] : [],
+      d1Databases: d1 ? ["DB"] : [],
+      bindings,
+      // Each line the runtime writes (the Worker's console, uncaught errors), as text.
+      ...(onLog && { handleStructuredLogs: (/** @type {{ message: string }} */ { message }) => onLog(`${message}\n`) }),
     }),
-  });
+  );
   await mf.ready;
   // Every response is checked against the contract, however the test sent its request
   // (unless `contract` is false: a test build that breaks it on purpose).
-  const dispatch = mf.dispatchFetch.bind(mf);
-  if (contract) {
-    mf.dispatchFetch = async (input, init = {}) => {
-      const res = await dispatch(input, init);
-      const method = init.method ?? input?.method ?? "GET";
-      return checkResponse(method, String(input?.url ?? input), res, { otherRoutes });
-    };
+  /** @type {Dispatch} */
+  const dispatch = /** @type {any} */ (mf.dispatchFetch.bind(mf));
+  if (contract) mf.dispatchFetch = /** @type {any} */ (checked(dispatch, { otherRoutes }));
+  // (Their types come from @cloudflare/workers-types, which is not installed: any.)
+  /** @type {any} */
+  const storeKv = kv ? await mf.getKVNamespace("CACHE") : null;
+  /** @type {any} */
+  const db = d1 ? await mf.getD1Database("DB") : null;
+  if (db && migrate) {
+    await db.batch(migrationStatements().map((s) => db.prepare(s)));
   }
-  const env = {
-    mf,
-    kv: kv ? await mf.getKVNamespace("CACHE") : null,
-    db: d1 ? await mf.getD1Database("DB") : null,
-  };
-  if (env.db && migrate) {
-    await env.db.batch(migrationStatements().map((s) => env.db.prepare(s)));
+  if (storeKv && seedConfig) {
+    await storeKv.put("config:app", JSON.stringify(seedConfig));
   }
-  if (env.kv && seedConfig) {
-    await env.kv.put("config:app", JSON.stringify(seedConfig));
-  }
-  let clientCounter = 0;
-  /** A distinct client address, so rate limits of one test do not leak into another. */
-  env.newClient = () => `198.51.100.${(++clientCounter % 250) + 1}`;
-  env.client = env.newClient();
-  /** fetch(path, {method, body (object → JSON), headers, admin, session, client}). */
-  env.fetch = (path, opts = {}) => {
-    const headers = new Headers(opts.headers ?? {});
-    if (opts.admin) headers.set("Authorization", `Bearer ${opts.admin === true ? ADMIN_TOKEN : opts.admin}`);
-    if (opts.session) headers.set("Authorization", `Bearer ${opts.session}`);
-    if (!headers.has("CF-Connecting-IP")) headers.set("CF-Connecting-IP", opts.client ?? env.client);
-    let body = opts.body;
-    if (body !== undefined && typeof body !== "string" && !(body instanceof Uint8Array)) {
-      body = JSON.stringify(body);
-      if (!headers.has("Content-Type")) headers.set("Content-Type", "application/json");
-    }
-    return mf.dispatchFetch(`http://127.0.0.1${path}`, { method: opts.method ?? "GET", headers, body });
-  };
-  env.json = async (path, opts) => {
-    const res = await env.fetch(path, opts);
-    const text = await res.text();
-    return { res, status: res.status, body: text ? JSON.parse(text) : null, text };
-  };
+  const client = clientOver(/** @type {any} */ (mf.dispatchFetch), { adminToken: adminToken ?? ADMIN_TOKEN });
   // Connections kept alive for `raw`: a request costs the test process about a sixth of what
   // `dispatchFetch` (undici's fetch) costs, which matters to tests that send thousands.
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
@@ -157,10 +345,12 @@ export async function boot({
    * A plain HTTP/1.1 request to the runtime's own port, over a kept-alive connection, checked
    * against the contract like every other: for methods fetch() refuses (TRACE), and for tests
    * that send thousands of requests. `body` is a string. Resolves {status, headers, text}.
+   * @type {Booted["raw"]}
    */
-  env.raw = async (method, path, headers = {}, body) => {
+  const raw = async (method, path, headers = {}, body) => {
     const url = new URL(path, await mf.ready);
-    const sent = { "CF-Connecting-IP": env.client, ...headers };
+    /** @type {Record<string, string | number>} */
+    const sent = { "CF-Connecting-IP": client.client, ...headers };
     if (body !== undefined) sent["Content-Length"] = Buffer.byteLength(body);
     return new Promise((resolve, reject) => {
       const req = request(url, { method, agent, headers: sent }, (res) => {
@@ -169,9 +359,14 @@ export async function boot({
         res.on("data", (d) => (text += d));
         res.on("end", () => {
           try {
+            /** @param {string} name */
             const header = (name) => [res.headers[name.toLowerCase()]].flat()[0] ?? null;
-            checkExchange({ method, pathname: url.pathname, status: res.statusCode, header, text, otherRoutes });
-            resolve({ status: res.statusCode, headers: res.headers, text });
+            const asked = { headers: new Headers(Object.entries(sent).map(([k, v]) => /** @type {[string, string]} */ ([k, String(v)]))), body: body ?? null };
+            if (contract) {
+              const status = /** @type {number} */ (res.statusCode);
+              checkExchange({ method, pathname: url.pathname, search: url.search, status, header, text, otherRoutes, request: asked });
+            }
+            resolve({ status: /** @type {number} */ (res.statusCode), headers: res.headers, text });
           } catch (e) {
             reject(e);
           }
@@ -181,14 +376,28 @@ export async function boot({
       req.end(body);
     });
   };
-  env.dispose = () => {
-    agent.destroy();
-    return mf.dispose();
+  return {
+    ...client,
+    mf,
+    kv: storeKv,
+    db,
+    raw,
+    dispose: () => {
+      agent.destroy();
+      return mf.dispose();
+    },
   };
-  return env;
 }
 
-/** Storage work from the contract's Server-Timing header. */
+/**
+ * @typedef {{ reads: number, writes: number, lists: number, deletes: number, queries: number }} Timing
+ */
+
+/**
+ * Storage work from the contract's Server-Timing header.
+ * @param {Response} res
+ * @returns {Timing}
+ */
 export function timing(res) {
   const h = res.headers.get("Server-Timing") ?? "";
   const m = /kv;desc="reads=(\d+) writes=(\d+) lists=(\d+) deletes=(\d+)";dur=[\d.]+, d1;desc="queries=(\d+)";dur=[\d.]+/.exec(h);
@@ -197,6 +406,11 @@ export function timing(res) {
   return { reads, writes, lists, deletes, queries };
 }
 
+/**
+ * The storage work of several responses, added up.
+ * @param {Timing[]} timings
+ * @returns {Timing}
+ */
 export function sum(timings) {
   return timings.reduce(
     (a, t) => ({
@@ -206,15 +420,25 @@ export function sum(timings) {
       deletes: a.deletes + t.deletes,
       queries: a.queries + t.queries,
     }),
-    { reads: 0, writes: 0, lists: 0, deletes: 0, queries: 0 },
+    { ...NO_WORK },
   );
 }
 
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** @param {number} ms */
+export const sleep = (ms) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
+
+/**
+ * Set-up only: sleeps until the wall-clock time `t` (ms since the epoch), such as a bound's
+ * end. What follows asserts on behaviour, never on how long anything took.
+ * @param {number} t
+ */
+export const until = (t) => sleep(t - Date.now());
 
 /**
  * Setup only (no assertion on time): if the current fixed rate-limit window of `seconds` has
  * less than `needMs` left, waits for the next one, so one test's requests fall in one window.
+ * @param {number} seconds
+ * @param {number} needMs
  */
 export async function roomInWindow(seconds, needMs) {
   const len = seconds * 1000;
@@ -222,14 +446,28 @@ export async function roomInWindow(seconds, needMs) {
   if (left < needMs) await sleep(left + 50);
 }
 
-/** Polls `fn` until it returns truthy or `ms` passes; returns the last value. */
+/**
+ * The start (in seconds since the epoch) of the fixed window of `seconds` holding `at`.
+ * @param {number} seconds
+ * @param {number} [at] ms since the epoch; now unless given
+ */
+export const windowStartSeconds = (seconds, at = Date.now()) => Math.floor(at / (seconds * 1000)) * seconds;
+
+/**
+ * Polls `fn` until it returns truthy or `ms` passes; returns the last value. The wait for a
+ * condition: what the caller asserts is that value, never how long it took.
+ * @template T
+ * @param {() => T | Promise<T>} fn
+ * @param {number} [ms]
+ * @param {number} [step]
+ * @returns {Promise<T>}
+ */
 export async function eventually(fn, ms = 5000, step = 50) {
   const end = Date.now() + ms;
-  let v;
-  while (Date.now() < end) {
-    v = await fn();
-    if (v) return v;
+  let v = await fn();
+  while (!v && Date.now() < end) {
     await sleep(step);
+    v = await fn();
   }
   return v;
 }
@@ -238,22 +476,107 @@ export async function eventually(fn, ms = 5000, step = 50) {
  * Waits until no other test file runs `npm run dev`, then holds that turn; resolves the
  * function that gives it back. Each `npm run dev` rewrites build/ (wrangler's [build]), so two
  * at once could serve each other a half-written build; the lock is a directory, made
- * atomically.
+ * atomically, holding the holder's pid.
+ * @returns {Promise<() => void>}
  */
 export async function devServerTurn() {
   mkdirSync(join(ROOT, ".edgestate"), { recursive: true });
   for (;;) {
     try {
       mkdirSync(DEV_SERVER_LOCK);
+      // Its holder, so that a run's set-up clears it only once this process is gone.
+      writeFileSync(join(DEV_SERVER_LOCK, "pid"), String(process.pid));
       return () => rmSync(DEV_SERVER_LOCK, { recursive: true, force: true });
     } catch (e) {
-      if (e.code !== "EEXIST") throw e;
+      if (/** @type {NodeJS.ErrnoException} */ (e).code !== "EEXIST") throw e;
       await sleep(250);
     }
   }
 }
 
-/** Asserts the contract's error shape and returns the body. */
+/**
+ * @typedef {object} DevServer A running `npm run dev` (scripts/dev.sh).
+ * @property {import("node:child_process").ChildProcess} child
+ * @property {Promise<number | null>} exited Its exit code.
+ * @property {() => string} out Everything it printed so far.
+ * @property {() => Promise<void>} stop SIGINT to its process group (SIGKILL 10 s later), then
+ *   its exit.
+ */
+
+/**
+ * `bash scripts/dev.sh args…` (`npm run dev`) on the local state in `persistDir`, in its own
+ * process group. Take a turn first (devServerTurn).
+ * @param {string[]} args
+ * @param {string} persistDir
+ * @param {Record<string, string>} [env]
+ * @returns {DevServer}
+ */
+export function startDevServer(args, persistDir, env = {}) {
+  const child = spawn("bash", ["scripts/dev.sh", ...args], {
+    cwd: ROOT,
+    detached: true,
+    env: { ...process.env, PERSIST_DIR: persistDir, ...env },
+  });
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (out += d));
+  /** @type {Promise<number | null>} */
+  const exited = new Promise((done) => child.on("exit", (code) => done(code)));
+  const pid = /** @type {number} */ (child.pid);
+  const stop = async () => {
+    try {
+      process.kill(-pid, "SIGINT");
+    } catch {}
+    const hard = setTimeout(() => {
+      try {
+        process.kill(-pid, "SIGKILL");
+      } catch {}
+    }, 10_000);
+    await exited;
+    clearTimeout(hard);
+  };
+  return { child, exited, out: () => out, stop };
+}
+
+/**
+ * Waits until the dev server at `base` answers GET /health (each start builds the Worker
+ * first, wrangler.toml's [build]: up to 280 s); throws with its output if it never does.
+ * (A plain request: whether anything listens yet, before any operation's answer.)
+ * @param {string} base @param {DevServer} server
+ */
+export async function devServerUp(base, server) {
+  const up = await eventually(async () => (await fetch(`${base}/health`).catch(() => null))?.ok, 280_000, 500);
+  if (!up) throw new Error(`npm run dev did not start on ${base}:\n${server.out()}`);
+}
+
+/** The admin token a newcomer has: the one in .dev.vars (npm run dev creates it if absent). */
+export function devVarsAdminToken() {
+  const token = /^ADMIN_TOKEN=(.*)$/m.exec(readFileSync(join(ROOT, ".dev.vars"), "utf8"))?.[1]?.trim();
+  if (!token) throw new Error(".dev.vars sets no ADMIN_TOKEN");
+  return token;
+}
+
+/**
+ * An environment variable holding a TCP port, or `fallback` when it is unset.
+ * @param {string} name
+ * @param {number} fallback
+ */
+export function portFromEnv(name, fallback) {
+  const value = process.env[name];
+  if (value === undefined || value === "") return fallback;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${name}=${value} is not a port (1 to 65535)`);
+  return port;
+}
+
+/**
+ * Asserts the contract's error shape and returns the body.
+ * @param {import("vitest").ExpectStatic} expect
+ * @param {Answer} r
+ * @param {number} status
+ * @param {string} code
+ * @returns {{ error: string, code: string }}
+ */
 export function expectError(expect, r, status, code) {
   expect(r.status, r.text).toBe(status);
   expect(r.res.headers.get("content-type")).toMatch(/^application\/json/);

@@ -4,20 +4,22 @@
 //! example parses with the type's own parser. Needs feature `openapi` (the test command
 //! turns it on).
 
-// Test code: a broken document should fail loudly.
-#![allow(clippy::unwrap_used, clippy::panic)]
+// Test code: a broken document should fail loudly. Native only: the Wasm-size lints of
+// clippy.toml do not concern it.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::disallowed_types)]
 
 use edgestate::domain::config::AppConfig;
 use edgestate::domain::flags::{EvalContext, Flag};
 use edgestate::domain::health::{self, D1Check, KvCheck, Report};
 use edgestate::domain::ids::{FlagName, SessionId};
-use edgestate::domain::prefs::{Prefs, PrefsPatch};
+use edgestate::domain::prefs::Prefs;
 use edgestate::domain::sessions::{
-    ListedSession, MintedSession, NewSession, Revoked, SessionPage, SessionView,
+    ListedSession, MintedSession, Revoked, SessionPage, SessionView,
 };
 use edgestate::domain::time::Millis;
-use edgestate::domain::users::{parse_batch, parse_profile, User};
+use edgestate::domain::users::User;
 use edgestate::openapi::{render, template, REGENERATE};
+use edgestate::routes::parse::{new_session, prefs_patch, profile_ids, profile_name};
 use edgestate::routes::ROUTES;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -62,7 +64,7 @@ fn every_reference_resolves() {
     let doc = doc();
     let text = doc.to_string();
     for part in text.split("\"$ref\":\"").skip(1) {
-        let target = &part[..part.find('"').unwrap()];
+        let target = part.split('"').next().unwrap();
         let pointer = target.trim_start_matches('#');
         assert!(doc.pointer(pointer).is_some(), "unresolved {target}");
     }
@@ -208,13 +210,17 @@ fn deep_report(complete: bool) -> Report {
 fn every_request_example_parses_with_the_types_own_parser() {
     let doc = doc();
     type Parses = fn(&Value) -> bool;
-    let parsers: [(&str, Parses); 6] = [
+    let parsers: [(&str, Parses); 7] = [
         ("ConfigDocument", |v| AppConfig::from_document(v).is_ok()),
         ("ConfigPatch", |v| AppConfig::default().patched(v).is_ok()),
-        ("NewSession", |v| NewSession::parse(v).is_ok()),
-        ("PrefsPatch", |v| PrefsPatch::parse(v).is_ok()),
-        ("ProfileWrite", |v| parse_profile(v).is_ok()),
-        ("UserBatchRequest", |v| parse_batch(v).is_ok()),
+        ("NewSession", |v| new_session(v).is_ok()),
+        ("PrefsPatch", |v| prefs_patch(v).is_ok()),
+        ("ProfileWrite", |v| profile_name(v).is_ok()),
+        ("UserBatchRequest", |v| profile_ids(v).is_ok()),
+        // What the OFREP routes read of the body: its `context`.
+        ("OfrepRequest", |v| {
+            EvalContext::from_json(&v["context"]).is_ok()
+        }),
     ];
     for (name, parses) in parsers {
         let s = schema(&doc, name);
@@ -231,12 +237,176 @@ fn every_request_example_parses_with_the_types_own_parser() {
     }
 }
 
+/// Every operation as (`METHOD /path`, operation object).
+fn operations(doc: &Value) -> Vec<(String, &Value)> {
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            out.push((format!("{} {path}", method.to_uppercase()), op));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_operation_is_described_identified_and_tagged() {
+    let doc = doc();
+    let tags: BTreeSet<&str> = doc["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    let mut ids = BTreeSet::new();
+    for (name, op) in operations(&doc) {
+        let id = op["operationId"].as_str().unwrap_or_default();
+        assert!(!id.is_empty(), "{name}: no operationId");
+        assert!(
+            ids.insert(id.to_string()),
+            "{name}: operationId {id} is taken"
+        );
+        let summary = op["summary"].as_str().unwrap_or_default();
+        assert!(!summary.is_empty(), "{name}: no summary");
+        let description = op["description"].as_str().unwrap_or_default();
+        assert!(
+            description.len() > summary.len(),
+            "{name}: the description should say more than the summary"
+        );
+        for tag in op["tags"].as_array().unwrap() {
+            let tag = tag.as_str().unwrap();
+            assert!(tags.contains(tag), "{name}: tag {tag} is not declared");
+        }
+    }
+}
+
+#[test]
+fn every_request_body_states_its_limit_and_what_else_the_worker_checks() {
+    let doc = doc();
+    for (name, op) in operations(&doc) {
+        let Some(body) = op.get("requestBody") else {
+            continue;
+        };
+        let rules = &body["x-edgestate"];
+        assert_eq!(rules["maxBytes"], json!(65_536), "{name}");
+        assert_eq!(rules["contentTypeChecked"], json!(false), "{name}");
+        for check in rules["furtherChecks"].as_array().into_iter().flatten() {
+            let rule = check["rule"].as_str().unwrap_or_default();
+            assert!(!rule.is_empty(), "{name}: {check}");
+            let fields = check["fields"].as_array();
+            assert!(fields.is_some_and(|f| !f.is_empty()), "{name}: {check}");
+        }
+    }
+    let put = &doc["paths"]["/admin/config"]["put"]["requestBody"]["x-edgestate"];
+    assert_eq!(put["furtherChecks"].as_array().map(Vec::len), Some(3));
+}
+
+/// Every schema in the document, with where it is: the components and every schema inside
+/// them, and the schemas of parameters, headers and bodies.
+fn all_schemas(doc: &Value) -> Vec<(String, &Value)> {
+    fn walk<'a>(s: &'a Value, at: String, out: &mut Vec<(String, &'a Value)>) {
+        if !s.is_object() {
+            return;
+        }
+        out.push((at.clone(), s));
+        for key in [
+            "items",
+            "additionalProperties",
+            "propertyNames",
+            "not",
+            "contains",
+        ] {
+            if let Some(sub) = s.get(key) {
+                walk(sub, format!("{at}/{key}"), out);
+            }
+        }
+        for key in ["properties", "patternProperties", "$defs"] {
+            for (k, sub) in s[key].as_object().into_iter().flatten() {
+                walk(sub, format!("{at}/{key}/{k}"), out);
+            }
+        }
+        for key in ["allOf", "anyOf", "oneOf", "prefixItems"] {
+            for (i, sub) in s[key].as_array().into_iter().flatten().enumerate() {
+                walk(sub, format!("{at}/{key}/{i}"), out);
+            }
+        }
+    }
+    fn outside<'a>(v: &'a Value, at: String, out: &mut Vec<(String, &'a Value)>) {
+        match v {
+            Value::Object(map) => {
+                for (k, sub) in map {
+                    if k == "schema" {
+                        walk(sub, format!("{at}/schema"), out);
+                    } else if !k.starts_with("x-") {
+                        outside(sub, format!("{at}/{k}"), out);
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for (i, sub) in items.iter().enumerate() {
+                    outside(sub, format!("{at}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for (name, s) in doc["components"]["schemas"].as_object().unwrap() {
+        walk(s, format!("#/components/schemas/{name}"), &mut out);
+    }
+    outside(&doc["paths"], "#/paths".into(), &mut out);
+    outside(
+        &doc["components"]["headers"],
+        "#/components/headers".into(),
+        &mut out,
+    );
+    out
+}
+
+#[test]
+fn every_array_schema_says_what_its_items_are() {
+    let doc = doc();
+    for (at, s) in all_schemas(&doc) {
+        let array = match &s["type"] {
+            Value::String(t) => t == "array",
+            Value::Array(types) => types.contains(&json!("array")),
+            _ => false,
+        };
+        assert!(
+            !array || s.get("items").is_some(),
+            "{at}: an array without `items`"
+        );
+    }
+}
+
+#[test]
+fn every_example_and_default_validates_against_its_schema() {
+    let doc = doc();
+    let mut seen = 0;
+    for (at, s) in all_schemas(&doc) {
+        let examples = s["examples"].as_array().into_iter().flatten();
+        let given = examples
+            .map(|v| ("example", v))
+            .chain(s.get("example").map(|v| ("example", v)))
+            .chain(s.get("default").map(|v| ("default", v)));
+        for (what, value) in given {
+            seen += 1;
+            let errors = validate(&doc, s, value, &at);
+            assert!(
+                errors.is_empty(),
+                "{at}: the {what} {value} fails: {errors:?}"
+            );
+        }
+    }
+    assert!(seen >= 10, "only {seen} examples found");
+}
+
 /// A small JSON Schema check for the keywords the document uses.
 fn validate(doc: &Value, s: &Value, v: &Value, at: &str) -> Vec<String> {
     let mut errors = Vec::new();
     let fail = |errors: &mut Vec<String>, what: &str| errors.push(format!("{at}: {what}"));
     if let Some(target) = s["$ref"].as_str() {
-        errors.extend(validate(doc, doc.pointer(&target[1..]).unwrap(), v, at));
+        let pointer = target.strip_prefix('#').unwrap();
+        errors.extend(validate(doc, doc.pointer(pointer).unwrap(), v, at));
     }
     for sub in s["allOf"].as_array().into_iter().flatten() {
         errors.extend(validate(doc, sub, v, at));
@@ -246,6 +416,21 @@ fn validate(doc: &Value, s: &Value, v: &Value, at: &str) -> Vec<String> {
             fail(&mut errors, "matches no anyOf branch");
         }
     }
+    if let Some(one) = s["oneOf"].as_array() {
+        let matching = one
+            .iter()
+            .filter(|sub| validate(doc, sub, v, at).is_empty())
+            .count();
+        if matching != 1 {
+            fail(&mut errors, &format!("matches {matching} oneOf branches"));
+        }
+    }
+    if s.get("not")
+        .is_some_and(|not| validate(doc, not, v, at).is_empty())
+    {
+        fail(&mut errors, "matches its `not`");
+    }
+    errors.extend(bounds(s, v, at));
     if let Some(types) = s.get("type") {
         let types: Vec<&str> = match types {
             Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
@@ -301,6 +486,40 @@ fn validate(doc: &Value, s: &Value, v: &Value, at: &str) -> Vec<String> {
     for (i, item) in v.as_array().into_iter().flatten().enumerate() {
         if let Some(items) = s.get("items") {
             errors.extend(validate(doc, items, item, &format!("{at}[{i}]")));
+        }
+    }
+    errors
+}
+
+/// The size keywords: of numbers, strings (in characters), arrays and objects.
+fn bounds(s: &Value, v: &Value, at: &str) -> Vec<String> {
+    let size = match v {
+        Value::String(text) => Some(("Length", text.chars().count())),
+        Value::Array(items) => Some(("Items", items.len())),
+        Value::Object(map) => Some(("Properties", map.len())),
+        _ => None,
+    };
+    let mut errors = Vec::new();
+    if let Some((kind, n)) = size {
+        let n = n as u64;
+        if s[format!("min{kind}")].as_u64().is_some_and(|min| n < min)
+            || s[format!("max{kind}")].as_u64().is_some_and(|max| n > max)
+        {
+            errors.push(format!("{at}: {n} is out of the {kind} bounds"));
+        }
+    }
+    if let Some(x) = v.as_f64() {
+        if s["minimum"].as_f64().is_some_and(|min| x < min)
+            || s["maximum"].as_f64().is_some_and(|max| x > max)
+        {
+            errors.push(format!("{at}: {x} is out of bounds"));
+        }
+    }
+    if s["uniqueItems"] == json!(true) {
+        let items = v.as_array().into_iter().flatten();
+        let distinct: BTreeSet<String> = items.clone().map(Value::to_string).collect();
+        if distinct.len() != items.count() {
+            errors.push(format!("{at}: repeated items"));
         }
     }
     errors

@@ -24,13 +24,13 @@
 //! preference copy. A preference write accepted there in that window recreates a
 //! preferences row; a second deletion after the window removes it.
 
+use crate::domain::error::{DomainResult, StoreResult};
 use crate::domain::ids::{ProfileId, UserId};
 use crate::domain::kv::Kv;
 use crate::domain::prefs::{self, PendingPrefs};
 use crate::domain::sessions;
 use crate::domain::time::Millis;
 use crate::domain::users;
-use crate::error::{ApiResult, StoreResult};
 
 /// The D1 side of account deletion.
 #[allow(async_fn_in_trait)]
@@ -56,7 +56,7 @@ pub async fn delete<K: Kv, D: AccountDb>(
     pending: &PendingPrefs,
     user: &UserId,
     now: Millis,
-) -> ApiResult<()> {
+) -> DomainResult<()> {
     let hashes = db.revoke_sessions(user, now).await?;
     for hash in &hashes {
         kv.delete(&sessions::kv_key(hash)?).await?;
@@ -74,11 +74,11 @@ pub async fn delete<K: Kv, D: AccountDb>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::error::DomainError;
     use crate::domain::ids::Email;
     use crate::domain::kv::WriteGate;
     use crate::domain::prefs::{PrefsPatch, PrefsState};
     use crate::domain::sessions::{Check, NewSession, SessionChecks, SessionStores};
-    use crate::error::ApiError;
     use crate::storage::fake::{block_on, FakeTimer, MemAccounts, MemKv, MemSessions};
 
     const NOW: Millis = Millis(1_700_000_000_000);
@@ -119,7 +119,7 @@ mod tests {
             }
         }
 
-        fn check(&self, id: &crate::domain::ids::SessionId) -> ApiResult<()> {
+        fn check(&self, id: &crate::domain::ids::SessionId) -> DomainResult<()> {
             let fresh = SessionChecks::default();
             let st = SessionStores {
                 checks: &fresh,
@@ -157,13 +157,22 @@ mod tests {
             ))
             .unwrap();
             if let Some(p) = profile_of(&user(u)) {
-                block_on(users::put(&self.kv, &self.db.users, &p, "Ann", NOW)).unwrap();
-                block_on(users::get(&self.kv, &self.db.users, &p, 300, NOW)).unwrap();
+                let missing = users::MissingUsers::default();
+                block_on(users::put(
+                    &self.kv,
+                    &self.db.users,
+                    &missing,
+                    &p,
+                    "Ann",
+                    NOW,
+                ))
+                .unwrap();
+                block_on(users::get(&self.kv, &self.db.users, &missing, &p, 300, NOW)).unwrap();
             }
             minted.unwrap().session_id
         }
 
-        fn delete(&self, u: &str, at_ms: i64) -> ApiResult<()> {
+        fn delete(&self, u: &str, at_ms: i64) -> DomainResult<()> {
             let at = NOW.plus_ms(at_ms);
             block_on(delete(&self.kv, &self.db, &self.pending, &user(u), at))
         }
@@ -195,7 +204,7 @@ mod tests {
             "{:?}",
             w.keys()
         );
-        assert_eq!(w.check(&id), Err(ApiError::Unauthorized));
+        assert_eq!(w.check(&id), Err(DomainError::Unauthorized));
         assert!(w.check(&other).is_ok());
         assert!(w.db.prefs.rows.borrow().contains_key("bob"));
     }
@@ -230,7 +239,7 @@ mod tests {
             w.db.users.rows.borrow().contains_key("ann"),
             "another account's profile"
         );
-        assert_eq!(w.check(&id), Err(ApiError::Unauthorized));
+        assert_eq!(w.check(&id), Err(DomainError::Unauthorized));
     }
 
     #[test]
@@ -238,14 +247,17 @@ mod tests {
         let w = World::new();
         let id = w.account("ann");
         w.kv.fail(true);
-        assert!(matches!(w.delete("ann", 1), Err(ApiError::Unavailable(_))));
+        assert!(matches!(
+            w.delete("ann", 1),
+            Err(DomainError::Unavailable(_))
+        ));
         w.kv.fail(false);
         let row = w.db.sessions.rows.borrow()[0].clone();
         assert!(row.revoked_at.is_some(), "D1 refuses the session already");
         assert!(w.keys().iter().any(|k| k.starts_with("session:")));
         w.delete("ann", 2).unwrap();
         assert!(w.keys().is_empty(), "{:?}", w.keys());
-        assert_eq!(w.check(&id), Err(ApiError::Unauthorized));
+        assert_eq!(w.check(&id), Err(DomainError::Unauthorized));
     }
 
     #[test]
@@ -254,7 +266,10 @@ mod tests {
         w.account("ann");
         let keys = w.keys();
         w.db.db.failing.set(true);
-        assert!(matches!(w.delete("ann", 1), Err(ApiError::Unavailable(_))));
+        assert!(matches!(
+            w.delete("ann", 1),
+            Err(DomainError::Unavailable(_))
+        ));
         assert_eq!(w.keys(), keys);
         assert!(w.db.sessions.rows.borrow()[0].revoked_at.is_none());
     }

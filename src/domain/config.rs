@@ -12,12 +12,12 @@
 //! version 0. An isolate never trades its copy for an older version read from KV, which
 //! can lag behind a write this isolate made.
 
+use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::flags::{EvalContext, Flag, Reason};
 use crate::domain::ids::FlagName;
 use crate::domain::json::{deny_unknown, object};
 use crate::domain::kv::{Kv, KvKey};
 use crate::domain::time::Millis;
-use crate::error::{ApiError, ApiResult};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::cell::RefCell;
@@ -166,19 +166,19 @@ impl Default for AppConfig {
 
 impl AppConfig {
     /// A whole document (`PUT`, or what KV holds): missing fields take their defaults.
-    pub fn from_document(doc: &Value) -> ApiResult<Self> {
+    pub fn from_document(doc: &Value) -> DomainResult<Self> {
         apply(AppConfig::default(), doc, Mode::Replace)
     }
 
     /// A `PATCH`: maps merge key by key (`null` removes a key), scalars and the
     /// `strictRateLimits` list replace; a flag is replaced whole.
-    pub fn patched(&self, patch: &Value) -> ApiResult<Self> {
+    pub fn patched(&self, patch: &Value) -> DomainResult<Self> {
         apply(self.clone(), patch, Mode::Merge)
     }
 
     /// The document as stored JSON.
-    pub fn to_json(&self) -> ApiResult<String> {
-        serde_json::to_string(self).map_err(|e| ApiError::Internal(e.to_string()))
+    pub fn to_json(&self) -> DomainResult<String> {
+        serde_json::to_string(self).map_err(|e| DomainError::Internal(e.to_string()))
     }
 
     /// Whether flag `name` is on for an empty context (an unknown flag is off; see
@@ -219,7 +219,7 @@ const FIELDS: [&str; 6] = [
     "cacheTtlSeconds",
 ];
 
-fn apply(mut cfg: AppConfig, doc: &Value, mode: Mode) -> ApiResult<AppConfig> {
+fn apply(mut cfg: AppConfig, doc: &Value, mode: Mode) -> DomainResult<AppConfig> {
     let obj = object(doc)?;
     deny_unknown(obj, &[&FIELDS[..], &SESSION_FIELDS[..]].concat(), "")?;
     if let Some(v) = obj.get("featureFlags") {
@@ -236,7 +236,7 @@ fn apply(mut cfg: AppConfig, doc: &Value, mode: Mode) -> ApiResult<AppConfig> {
     if let Some(v) = obj.get("maintenanceMode") {
         cfg.maintenance_mode = v
             .as_bool()
-            .ok_or_else(|| ApiError::invalid("maintenanceMode", "must be a boolean"))?;
+            .ok_or_else(|| DomainError::invalid("maintenanceMode", "must be a boolean"))?;
     }
     if let Some(v) = obj.get("strictRateLimits") {
         cfg.strict_rate_limits = group_list(v)?;
@@ -251,7 +251,7 @@ fn apply(mut cfg: AppConfig, doc: &Value, mode: Mode) -> ApiResult<AppConfig> {
     let len = cfg.to_json()?.len();
     if len > MAX_CONFIG_BYTES {
         let problem = format!("the config would be {len} bytes of JSON, over {MAX_CONFIG_BYTES}");
-        return Err(ApiError::invalid("config", &problem));
+        return Err(DomainError::invalid("config", &problem));
     }
     Ok(cfg)
 }
@@ -268,7 +268,7 @@ const MAX_SESSION_SECONDS: u64 = 365 * 86_400;
 
 /// The session fields: timeouts of 60 s (KV's shortest TTL) to a year, a renewal interval
 /// of 1 s to a day and shorter than the idle timeout (else a session in use would idle out).
-fn apply_sessions(cfg: &mut AppConfig, obj: &Map<String, Value>) -> ApiResult<()> {
+fn apply_sessions(cfg: &mut AppConfig, obj: &Map<String, Value>) -> DomainResult<()> {
     if let Some(v) = obj.get("sessionIdleSeconds") {
         cfg.session_idle_seconds = int("sessionIdleSeconds", v, 60, MAX_SESSION_SECONDS)?;
     }
@@ -281,10 +281,10 @@ fn apply_sessions(cfg: &mut AppConfig, obj: &Map<String, Value>) -> ApiResult<()
     if let Some(v) = obj.get("legacyRateLimitHeaders") {
         cfg.legacy_rate_limit_headers = v
             .as_bool()
-            .ok_or_else(|| ApiError::invalid("legacyRateLimitHeaders", "must be a boolean"))?;
+            .ok_or_else(|| DomainError::invalid("legacyRateLimitHeaders", "must be a boolean"))?;
     }
     if cfg.renew_after_seconds >= cfg.session_idle_seconds {
-        return Err(ApiError::invalid(
+        return Err(DomainError::invalid(
             "renewAfterSeconds",
             "must be less than sessionIdleSeconds",
         ));
@@ -297,11 +297,11 @@ fn merge_map<T>(
     v: &Value,
     field: &str,
     mode: Mode,
-    parse: impl Fn(&str, &str, &Value) -> ApiResult<T>,
-) -> ApiResult<()> {
+    parse: impl Fn(&str, &str, &Value) -> DomainResult<T>,
+) -> DomainResult<()> {
     let entries: &Map<String, Value> = v
         .as_object()
-        .ok_or_else(|| ApiError::invalid(field, "must be an object"))?;
+        .ok_or_else(|| DomainError::invalid(field, "must be an object"))?;
     if mode == Mode::Replace {
         map.clear();
     }
@@ -319,27 +319,28 @@ fn merge_map<T>(
 
 /// An integer in `min..=max`. A number written with a zero fraction (`60.0`) is that integer,
 /// as JSON Schema's `integer` has it; any other fraction is refused.
-fn int(field: &str, v: &Value, min: u64, max: u64) -> ApiResult<u32> {
+fn int(field: &str, v: &Value, min: u64, max: u64) -> DomainResult<u32> {
     let whole = v.as_u64().or_else(|| {
         v.as_f64()
             .filter(|f| f.fract() == 0.0 && (0.0..=max as f64).contains(f))
             .map(|f| f as u64)
     });
     let n = whole.filter(|n| (min..=max).contains(n));
-    n.and_then(|n| u32::try_from(n).ok())
-        .ok_or_else(|| ApiError::invalid(field, &format!("must be an integer from {min} to {max}")))
+    n.and_then(|n| u32::try_from(n).ok()).ok_or_else(|| {
+        DomainError::invalid(field, &format!("must be an integer from {min} to {max}"))
+    })
 }
 
-fn group_list(v: &Value) -> ApiResult<Vec<String>> {
-    let items = v
-        .as_array()
-        .ok_or_else(|| ApiError::invalid("strictRateLimits", "must be an array of group names"))?;
+fn group_list(v: &Value) -> DomainResult<Vec<String>> {
+    let items = v.as_array().ok_or_else(|| {
+        DomainError::invalid("strictRateLimits", "must be an array of group names")
+    })?;
     let mut out: Vec<String> = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let field = format!("strictRateLimits[{i}]");
         let s = item
             .as_str()
-            .ok_or_else(|| ApiError::invalid(&field, "must be a string"))?;
+            .ok_or_else(|| DomainError::invalid(&field, "must be a string"))?;
         let name = FlagName::parse(&field, s)?;
         if !out.iter().any(|g| g == name.as_str()) {
             out.push(name.as_str().to_string());
@@ -591,7 +592,7 @@ mod tests {
         ];
         for (doc, field) in cases {
             match AppConfig::from_document(&doc) {
-                Err(ApiError::InvalidRequest(m)) => {
+                Err(DomainError::Invalid(m)) => {
                     assert!(m.starts_with(&format!("{field}:")), "{m} vs {field}")
                 }
                 other => panic!("{doc} gave {other:?}"),
@@ -599,7 +600,7 @@ mod tests {
         }
         assert!(matches!(
             AppConfig::from_document(&json!([])),
-            Err(ApiError::InvalidRequest(_))
+            Err(DomainError::Invalid(_))
         ));
     }
 
@@ -793,7 +794,7 @@ mod tests {
         let flag = json!({"variants": {"a": "x".repeat(1000)}, "defaultVariant": "a"});
         let flags: Map<String, Value> = (0..40).map(|i| (format!("f{i}"), flag.clone())).collect();
         match AppConfig::from_document(&json!({ "featureFlags": flags })) {
-            Err(ApiError::InvalidRequest(m)) => assert!(m.starts_with("config:"), "{m}"),
+            Err(DomainError::Invalid(m)) => assert!(m.starts_with("config:"), "{m}"),
             other => panic!("{other:?}"),
         }
     }
@@ -845,7 +846,7 @@ mod tests {
         ];
         for (doc, field) in cases {
             match AppConfig::from_document(&doc) {
-                Err(ApiError::InvalidRequest(m)) => {
+                Err(DomainError::Invalid(m)) => {
                     assert!(m.starts_with(&format!("{field}:")), "{m} vs {field}")
                 }
                 other => panic!("{doc} gave {other:?}"),

@@ -21,9 +21,9 @@
 //! (`TARGETING_KEY_MISSING`), unless one variant has the whole rollout.
 
 use crate::domain::bucket::{self, Share};
+use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::ids::FlagName;
 use crate::domain::json::{self, deny_unknown};
-use crate::error::{ApiError, ApiResult};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -106,10 +106,10 @@ pub struct EvalContext {
 
 impl EvalContext {
     /// The OpenFeature context object: `targetingKey`, if present, must be a string.
-    pub fn from_json(context: &Value) -> ApiResult<Self> {
+    pub fn from_json(context: &Value) -> DomainResult<Self> {
         let obj = context
             .as_object()
-            .ok_or_else(|| ApiError::invalid("context", "must be an object"))?;
+            .ok_or_else(|| DomainError::invalid("context", "must be an object"))?;
         // Copied entry by entry rather than cloned and then removed from: a `Map::remove`
         // links the B-tree's rebalancing code (about 4 KB of Wasm) for this one call.
         let (mut attributes, mut targeting_key) = (Map::new(), None);
@@ -120,7 +120,7 @@ impl EvalContext {
             }
             let key = value
                 .as_str()
-                .ok_or_else(|| ApiError::invalid("context.targetingKey", "must be a string"))?;
+                .ok_or_else(|| DomainError::invalid("context.targetingKey", "must be a string"))?;
             targeting_key = Some(key.to_owned());
         }
         Ok(EvalContext {
@@ -128,21 +128,6 @@ impl EvalContext {
             attributes,
         })
     }
-
-    /// A context from query parameters: `targetingKey` and string attributes.
-    pub fn from_pairs(pairs: Vec<(String, String)>) -> ApiResult<Self> {
-        let mut context = EvalContext::default();
-        for (k, v) in pairs {
-            FlagName::parse(&format!("query.{k}"), &k)?;
-            if k == "targetingKey" {
-                context.targeting_key = Some(v);
-            } else {
-                context.attributes.insert(k, Value::String(v));
-            }
-        }
-        Ok(context)
-    }
-
     fn attribute(&self, name: &str) -> Option<Value> {
         match name {
             "targetingKey" => self.targeting_key.clone().map(Value::String),
@@ -235,11 +220,11 @@ static BOOL_VALUES: [Value; 2] = [Value::Bool(false), Value::Bool(true)];
 
 impl Flag {
     /// Parses one entry of `featureFlags`; `field` is `featureFlags.<name>`, `name` the flag.
-    pub fn parse(field: &str, name: &str, v: &Value) -> ApiResult<Flag> {
+    pub fn parse(field: &str, name: &str, v: &Value) -> DomainResult<Flag> {
         match v {
             Value::Bool(b) => Ok(Flag::Bool(*b)),
             Value::Object(obj) => Ok(Flag::Variants(Box::new(FlagDef::parse(field, name, obj)?))),
-            _ => Err(ApiError::invalid(
+            _ => Err(DomainError::invalid(
                 field,
                 "must be a boolean or a flag object",
             )),
@@ -335,17 +320,17 @@ impl FlagDef {
         Ok(self.answer(variant, Reason::Split))
     }
 
-    fn parse(field: &str, name: &str, obj: &Map<String, Value>) -> ApiResult<FlagDef> {
+    fn parse(field: &str, name: &str, obj: &Map<String, Value>) -> DomainResult<FlagDef> {
         const FIELDS: [&str; 5] = ["variants", "defaultVariant", "rules", "rollout", "enabled"];
         deny_unknown(obj, &FIELDS, &format!("{field}."))?;
         let variants = parse_variants(&format!("{field}.variants"), obj.get("variants"))?;
-        let known = |f: &str, v: &Value| -> ApiResult<String> {
+        let known = |f: &str, v: &Value| -> DomainResult<String> {
             let s = v
                 .as_str()
-                .ok_or_else(|| ApiError::invalid(f, "must be a string"))?;
+                .ok_or_else(|| DomainError::invalid(f, "must be a string"))?;
             match variants.contains_key(s) {
                 true => Ok(s.to_string()),
-                false => Err(ApiError::invalid(
+                false => Err(DomainError::invalid(
                     f,
                     &format!("unknown variant {}", json::quoted(s)),
                 )),
@@ -354,7 +339,7 @@ impl FlagDef {
         let default_field = format!("{field}.defaultVariant");
         let default_variant = match obj.get("defaultVariant") {
             Some(v) => known(&default_field, v)?,
-            None => return Err(ApiError::invalid(&default_field, "is required")),
+            None => return Err(DomainError::invalid(&default_field, "is required")),
         };
         let rules = match obj.get("rules") {
             Some(v) => parse_rules(&format!("{field}.rules"), v, &known)?,
@@ -366,7 +351,7 @@ impl FlagDef {
         };
         let enabled = match obj.get("enabled") {
             Some(v) => v.as_bool().ok_or_else(|| {
-                ApiError::invalid(&format!("{field}.enabled"), "must be a boolean")
+                DomainError::invalid(&format!("{field}.enabled"), "must be a boolean")
             })?,
             None => true,
         };
@@ -391,31 +376,32 @@ fn kind(v: &Value) -> Option<&'static str> {
     }
 }
 
-fn parse_variants(field: &str, v: Option<&Value>) -> ApiResult<Map<String, Value>> {
+fn parse_variants(field: &str, v: Option<&Value>) -> DomainResult<Map<String, Value>> {
     let obj = v
-        .ok_or_else(|| ApiError::invalid(field, "is required"))?
+        .ok_or_else(|| DomainError::invalid(field, "is required"))?
         .as_object()
-        .ok_or_else(|| ApiError::invalid(field, "must be an object of variant name to value"))?;
+        .ok_or_else(|| DomainError::invalid(field, "must be an object of variant name to value"))?;
     if obj.is_empty() || obj.len() > MAX_VARIANTS {
         let problem = format!("must have 1 to {MAX_VARIANTS} variants");
-        return Err(ApiError::invalid(field, &problem));
+        return Err(DomainError::invalid(field, &problem));
     }
     let mut first_kind = None;
     for (name, value) in obj {
         let f = format!("{field}.{name}");
         FlagName::parse(&f, name)?;
-        let k = kind(value)
-            .ok_or_else(|| ApiError::invalid(&f, "must be a boolean, string, number or object"))?;
+        let k = kind(value).ok_or_else(|| {
+            DomainError::invalid(&f, "must be a boolean, string, number or object")
+        })?;
         if *first_kind.get_or_insert(k) != k {
             let problem = format!(
                 "must be a {} like the other variants",
                 first_kind.unwrap_or(k)
             );
-            return Err(ApiError::invalid(&f, &problem));
+            return Err(DomainError::invalid(&f, &problem));
         }
         if json::text(value).len() > MAX_VALUE_BYTES {
             let problem = format!("must be at most {MAX_VALUE_BYTES} bytes of JSON");
-            return Err(ApiError::invalid(&f, &problem));
+            return Err(DomainError::invalid(&f, &problem));
         }
     }
     Ok(obj.clone())
@@ -424,13 +410,13 @@ fn parse_variants(field: &str, v: Option<&Value>) -> ApiResult<Map<String, Value
 fn parse_rules(
     field: &str,
     v: &Value,
-    known: &dyn Fn(&str, &Value) -> ApiResult<String>,
-) -> ApiResult<Vec<Rule>> {
+    known: &dyn Fn(&str, &Value) -> DomainResult<String>,
+) -> DomainResult<Vec<Rule>> {
     let list = v
         .as_array()
-        .ok_or_else(|| ApiError::invalid(field, "must be an array"))?;
+        .ok_or_else(|| DomainError::invalid(field, "must be an array"))?;
     if list.len() > MAX_RULES {
-        return Err(ApiError::invalid(
+        return Err(DomainError::invalid(
             field,
             &format!("must have at most {MAX_RULES} rules"),
         ));
@@ -440,12 +426,12 @@ fn parse_rules(
         let f = format!("{field}[{i}]");
         let obj = rule
             .as_object()
-            .ok_or_else(|| ApiError::invalid(&f, "must be an object"))?;
+            .ok_or_else(|| DomainError::invalid(&f, "must be an object"))?;
         deny_unknown(obj, &["when", "variant"], &format!("{f}."))?;
         let variant_field = format!("{f}.variant");
         let variant = obj
             .get("variant")
-            .ok_or_else(|| ApiError::invalid(&variant_field, "is required"))?;
+            .ok_or_else(|| DomainError::invalid(&variant_field, "is required"))?;
         rules.push(Rule {
             when: parse_when(&format!("{f}.when"), obj.get("when"))?,
             variant: known(&variant_field, variant)?,
@@ -454,14 +440,16 @@ fn parse_rules(
     Ok(rules)
 }
 
-fn parse_when(field: &str, v: Option<&Value>) -> ApiResult<Vec<(String, Condition)>> {
+fn parse_when(field: &str, v: Option<&Value>) -> DomainResult<Vec<(String, Condition)>> {
     let obj = v
-        .ok_or_else(|| ApiError::invalid(field, "is required"))?
+        .ok_or_else(|| DomainError::invalid(field, "is required"))?
         .as_object()
-        .ok_or_else(|| ApiError::invalid(field, "must be an object of attribute to condition"))?;
+        .ok_or_else(|| {
+            DomainError::invalid(field, "must be an object of attribute to condition")
+        })?;
     if obj.is_empty() || obj.len() > MAX_CONDITIONS {
         let problem = format!("must have 1 to {MAX_CONDITIONS} conditions");
-        return Err(ApiError::invalid(field, &problem));
+        return Err(DomainError::invalid(field, &problem));
     }
     let mut when = Vec::with_capacity(obj.len());
     for (attr, cond) in obj {
@@ -472,19 +460,19 @@ fn parse_when(field: &str, v: Option<&Value>) -> ApiResult<Vec<(String, Conditio
     Ok(when)
 }
 
-fn scalar(field: &str, v: &Value) -> ApiResult<Value> {
+fn scalar(field: &str, v: &Value) -> DomainResult<Value> {
     match v {
         Value::String(_) | Value::Number(_) | Value::Bool(_) => Ok(v.clone()),
-        _ => Err(ApiError::invalid(
+        _ => Err(DomainError::invalid(
             field,
             "must be a string, number or boolean",
         )),
     }
 }
 
-fn parse_condition(field: &str, v: &Value) -> ApiResult<Condition> {
+fn parse_condition(field: &str, v: &Value) -> DomainResult<Condition> {
     let obj = v.as_object().filter(|o| o.len() == 1).ok_or_else(|| {
-        ApiError::invalid(
+        DomainError::invalid(
             field,
             "must be one of {\"in\": [...]}, {\"notIn\": [...]}, {\"equals\": value}",
         )
@@ -492,14 +480,14 @@ fn parse_condition(field: &str, v: &Value) -> ApiResult<Condition> {
     let (op, arg) = obj
         .iter()
         .next()
-        .ok_or_else(|| ApiError::invalid(field, "is empty"))?;
+        .ok_or_else(|| DomainError::invalid(field, "is empty"))?;
     let f = format!("{field}.{op}");
-    let list = || -> ApiResult<Vec<Value>> {
+    let list = || -> DomainResult<Vec<Value>> {
         let items = arg
             .as_array()
             .filter(|a| !a.is_empty() && a.len() <= MAX_LIST_VALUES)
             .ok_or_else(|| {
-                ApiError::invalid(
+                DomainError::invalid(
                     &f,
                     &format!("must be an array of 1 to {MAX_LIST_VALUES} values"),
                 )
@@ -514,7 +502,7 @@ fn parse_condition(field: &str, v: &Value) -> ApiResult<Condition> {
         "in" => Ok(Condition::In(list()?)),
         "notIn" => Ok(Condition::NotIn(list()?)),
         "equals" => Ok(Condition::Equals(scalar(&f, arg)?)),
-        _ => Err(ApiError::invalid(
+        _ => Err(DomainError::invalid(
             &f,
             "unknown condition (in, notIn, equals)",
         )),
@@ -526,31 +514,30 @@ fn parse_rollout(
     name: &str,
     v: &Value,
     variants: &Map<String, Value>,
-) -> ApiResult<Vec<Share>> {
+) -> DomainResult<Vec<Share>> {
     let field = format!("{field}.rollout");
-    let obj = v
-        .as_object()
-        .ok_or_else(|| ApiError::invalid(&field, "must be an object of variant to percentage"))?;
+    let obj = v.as_object().ok_or_else(|| {
+        DomainError::invalid(&field, "must be an object of variant to percentage")
+    })?;
     let mut shares = Vec::with_capacity(obj.len());
     let mut total = 0u64;
     for (variant, pct) in obj {
         let f = format!("{field}.{variant}");
         if !variants.contains_key(variant) {
-            return Err(ApiError::invalid(
+            return Err(DomainError::invalid(
                 &f,
                 &format!("unknown variant {}", json::quoted(variant)),
             ));
         }
-        let p = pct
-            .as_u64()
-            .filter(|p| *p <= 100)
-            .ok_or_else(|| ApiError::invalid(&f, "must be an integer percentage from 0 to 100"))?;
+        let p = pct.as_u64().filter(|p| *p <= 100).ok_or_else(|| {
+            DomainError::invalid(&f, "must be an integer percentage from 0 to 100")
+        })?;
         total += p;
         shares.push(Share::new(name, variant, p as u32));
     }
     if total != 100 {
         let problem = format!("percentages must sum to 100 (they sum to {total})");
-        return Err(ApiError::invalid(&field, &problem));
+        return Err(DomainError::invalid(&field, &problem));
     }
     Ok(shares)
 }
@@ -872,7 +859,7 @@ mod tests {
         ];
         for (v, field) in cases {
             match Flag::parse("featureFlags.f", "f", &v) {
-                Err(ApiError::InvalidRequest(m)) => {
+                Err(DomainError::Invalid(m)) => {
                     assert!(m.starts_with(&format!("{field}:")), "{m} vs {field}")
                 }
                 other => panic!("{v} gave {other:?}"),
@@ -892,21 +879,10 @@ mod tests {
         assert!(EvalContext::from_json(&json!([])).is_err());
         assert!(
             matches!(EvalContext::from_json(&json!({"targetingKey": 1})),
-            Err(ApiError::InvalidRequest(m)) if m.starts_with("context.targetingKey:"))
+            Err(DomainError::Invalid(m)) if m.starts_with("context.targetingKey:"))
         );
         let c = context(json!({"targetingKey": "k", "a": 1}));
         assert_eq!(c.targeting_key.as_deref(), Some("k"));
         assert_eq!(c.attributes.len(), 1);
-        let q = EvalContext::from_pairs(vec![
-            ("targetingKey".into(), "k".into()),
-            ("country".into(), "NL".into()),
-        ])
-        .unwrap();
-        assert_eq!(q.targeting_key.as_deref(), Some("k"));
-        assert_eq!(q.attributes["country"], json!("NL"));
-        assert!(
-            matches!(EvalContext::from_pairs(vec![("a b".into(), "1".into())]),
-            Err(ApiError::InvalidRequest(m)) if m.starts_with("query.a b:"))
-        );
     }
 }

@@ -7,8 +7,8 @@
 //! storage.
 
 use crate::domain::config::{AppConfig, KV_KEY as CONFIG_KEY};
+use crate::domain::error::StoreResult;
 use crate::domain::kv::Kv;
-use crate::error::StoreResult;
 use serde::Serialize;
 
 /// This build's version (`version` in Cargo.toml), shown by `GET /` and `GET /health`.
@@ -246,7 +246,7 @@ async fn config_state<K: Kv>(kv: &K) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::StorageError;
+    use crate::domain::error::StorageError;
     use crate::storage::fake::{block_on, MemKv, MemSchema};
 
     fn setup() -> Setup {

@@ -2,7 +2,7 @@
 //! types it is well-formed, so no code below re-checks it. Each `parse` names the field it
 //! rejects, so the client sees which input was wrong.
 
-use crate::error::ApiError;
+use crate::domain::error::DomainError;
 use std::fmt;
 
 /// Whether every byte of `s` is ASCII alphanumeric or one of the ASCII characters `extra`.
@@ -11,15 +11,15 @@ fn all_chars(s: &str, extra: &str) -> bool {
         .all(|b| b.is_ascii_alphanumeric() || extra.as_bytes().contains(&b))
 }
 
-fn checked(field: &str, s: &str, max: usize, extra: &str) -> Result<String, ApiError> {
+fn checked(field: &str, s: &str, max: usize, extra: &str) -> Result<String, DomainError> {
     if s.is_empty() || s.len() > max {
-        return Err(ApiError::invalid(
+        return Err(DomainError::invalid(
             field,
             &format!("must be 1-{max} characters"),
         ));
     }
     if !all_chars(s, extra) {
-        return Err(ApiError::invalid(
+        return Err(DomainError::invalid(
             field,
             &format!("may contain only A-Z, a-z, 0-9 and {extra}"),
         ));
@@ -61,7 +61,7 @@ string_newtype!(
 );
 impl UserId {
     /// Parses `s`; an error names `field`.
-    pub fn parse(field: &str, s: &str) -> Result<Self, ApiError> {
+    pub fn parse(field: &str, s: &str) -> Result<Self, DomainError> {
         checked(field, s, 128, "_.:@-").map(UserId)
     }
 }
@@ -72,7 +72,7 @@ string_newtype!(
 );
 impl ProfileId {
     /// Parses `s`; an error names `field`.
-    pub fn parse(field: &str, s: &str) -> Result<Self, ApiError> {
+    pub fn parse(field: &str, s: &str) -> Result<Self, DomainError> {
         checked(field, s, 64, "_-").map(ProfileId)
     }
 }
@@ -83,7 +83,7 @@ string_newtype!(
 );
 impl FlagName {
     /// Parses `s`; an error names `field`.
-    pub fn parse(field: &str, s: &str) -> Result<Self, ApiError> {
+    pub fn parse(field: &str, s: &str) -> Result<Self, DomainError> {
         checked(field, s, 64, "_.:-").map(FlagName)
     }
 }
@@ -95,9 +95,9 @@ string_newtype!(
 );
 impl Email {
     /// Parses `s`; an error names `field`.
-    pub fn parse(field: &str, s: &str) -> Result<Self, ApiError> {
+    pub fn parse(field: &str, s: &str) -> Result<Self, DomainError> {
         let bad =
-            || ApiError::invalid(field, "must be a valid e-mail address of at most 254 bytes");
+            || DomainError::invalid(field, "must be a valid e-mail address of at most 254 bytes");
         if s.len() > 254 || s.bytes().any(|b| b <= b' ' || b == 0x7f) {
             return Err(bad());
         }
@@ -149,14 +149,14 @@ impl SessionHandle {
     pub const LEN: usize = 32;
 
     /// Parses a handle from a request; an error names `field`.
-    pub fn parse(field: &str, s: &str) -> Result<Self, ApiError> {
+    pub fn parse(field: &str, s: &str) -> Result<Self, DomainError> {
         let hex = s
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if s.len() == Self::LEN && hex {
             Ok(SessionHandle(s.to_string()))
         } else {
-            Err(ApiError::invalid(
+            Err(DomainError::invalid(
                 field,
                 "must be a session handle from GET /admin/sessions (32 lowercase hex characters)",
             ))
@@ -217,7 +217,7 @@ mod tests {
         for bad in ["a b", "a/b", "ä", "a%20", "a\n"] {
             let err = UserId::parse("userId", bad).unwrap_err();
             assert!(
-                matches!(err, ApiError::InvalidRequest(ref m) if m.starts_with("userId")),
+                matches!(err, DomainError::Invalid(ref m) if m.starts_with("userId")),
                 "{bad}"
             );
         }
@@ -288,7 +288,7 @@ mod tests {
         ] {
             let err = SessionHandle::parse("handle", bad).unwrap_err();
             assert!(
-                matches!(err, ApiError::InvalidRequest(ref m) if m.starts_with("handle")),
+                matches!(err, DomainError::Invalid(ref m) if m.starts_with("handle")),
                 "{bad}"
             );
         }

@@ -31,6 +31,24 @@ fn ipv4(text: &str) -> Option<[u8; 4]> {
     parts.next().is_none().then_some(octets)
 }
 
+/// The network a client is counted by: an IPv4 address as itself, an IPv6 address by its
+/// /64 (`2001:db8:1:2::/64`), since one subscriber commonly holds a whole /64 and could
+/// otherwise count as 2^64 clients. An IPv4-mapped IPv6 address counts as its IPv4 address.
+/// `None` if `text` is not an address.
+pub fn client_network(text: &str) -> Option<String> {
+    if !text.contains(':') {
+        return ipv4(text).map(|o| show_ipv4(&o));
+    }
+    let mut g = ipv6(text)?;
+    if g[..5] == [0; 5] && g[5] == 0xffff {
+        return Some(show_ipv6(&g));
+    }
+    g[4..].fill(0);
+    let mut out = show_ipv6(&g);
+    out.push_str("/64");
+    Some(out)
+}
+
 /// Eight 16-bit groups; `::` stands for one or more zero groups, and the last 32 bits may be
 /// written as IPv4.
 fn ipv6(text: &str) -> Option<[u16; 8]> {

@@ -8,21 +8,33 @@
 //! printing alone is ~14 KB of Wasm). The public types keep their `Deserialize` for library
 //! users; the Worker decodes them with their `from_json`.
 
+use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::time::Millis;
-use crate::error::{ApiError, ApiResult};
 use serde_json::{Map, Value};
 
 /// Parses a request body as JSON (`invalid_json` otherwise, including an empty body).
-pub fn parse(body: &[u8]) -> ApiResult<Value> {
+pub fn parse(body: &[u8]) -> DomainResult<Value> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::InvalidJson("the body is empty".into()));
+        return Err(DomainError::InvalidJson("the body is empty".into()));
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::InvalidJson(e.to_string()))
+    serde_json::from_slice(body).map_err(|e| DomainError::InvalidJson(e.to_string()))
 }
 
 /// Parses JSON text (a stored copy, rows or a runtime answer): the same reader as bodies.
 pub fn read(text: &str) -> serde_json::Result<Value> {
     serde_json::from_slice(text.as_bytes())
+}
+
+/// A non-negative decimal integer written with digits only (no sign, no space, no
+/// fraction), at most 19 of them: the one number reader of query values, headers and
+/// cursors (one parser in the Wasm, not one per integer type).
+pub fn decimal(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 19 {
+        return None;
+    }
+    s.bytes().try_fold(0u64, |n, b| {
+        b.is_ascii_digit().then(|| n * 10 + u64::from(b - b'0'))
+    })
 }
 
 /// `v` as compact JSON text. (`Value`'s `Display` would link a second serializer.)
@@ -47,25 +59,28 @@ pub fn millis_of(v: &Value, name: &str) -> Option<Millis> {
 }
 
 /// The body as a JSON object (`invalid_request` for any other JSON value).
-pub fn object(v: &Value) -> ApiResult<&Map<String, Value>> {
+pub fn object(v: &Value) -> DomainResult<&Map<String, Value>> {
     v.as_object()
-        .ok_or_else(|| ApiError::invalid("body", "must be a JSON object"))
+        .ok_or_else(|| DomainError::invalid("body", "must be a JSON object"))
 }
 
 /// Refuses any key of `obj` not in `allowed`, naming it (after `prefix`).
-pub fn deny_unknown(obj: &Map<String, Value>, allowed: &[&str], prefix: &str) -> ApiResult<()> {
+pub fn deny_unknown(obj: &Map<String, Value>, allowed: &[&str], prefix: &str) -> DomainResult<()> {
     match obj.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => Err(ApiError::invalid(&format!("{prefix}{k}"), "unknown field")),
+        Some(k) => Err(DomainError::invalid(
+            &format!("{prefix}{k}"),
+            "unknown field",
+        )),
         None => Ok(()),
     }
 }
 
 /// The string field `name` of `obj`: required, and a string.
-pub fn required_str<'a>(obj: &'a Map<String, Value>, name: &str) -> ApiResult<&'a str> {
+pub fn required_str<'a>(obj: &'a Map<String, Value>, name: &str) -> DomainResult<&'a str> {
     obj.get(name)
-        .ok_or_else(|| ApiError::invalid(name, "is required"))?
+        .ok_or_else(|| DomainError::invalid(name, "is required"))?
         .as_str()
-        .ok_or_else(|| ApiError::invalid(name, "must be a string"))
+        .ok_or_else(|| DomainError::invalid(name, "must be a string"))
 }
 
 /// Matches JSON text laid out exactly as the Worker writes it (`serde_json`'s compact form of
@@ -147,16 +162,42 @@ mod tests {
     }
 
     #[test]
+    fn decimals_are_digits_only() {
+        assert_eq!(decimal("0"), Some(0));
+        assert_eq!(decimal("007"), Some(7));
+        assert_eq!(
+            decimal("9999999999999999999"),
+            Some(9_999_999_999_999_999_999)
+        );
+        for bad in [
+            "",
+            "+5",
+            "-1",
+            " 5",
+            "5 ",
+            "1.5",
+            "1e3",
+            "x",
+            "99999999999999999999",
+        ] {
+            assert_eq!(decimal(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn json_parsing() {
-        assert!(matches!(parse(b""), Err(ApiError::InvalidJson(_))));
-        assert!(matches!(parse(b"  \n"), Err(ApiError::InvalidJson(_))));
-        assert!(matches!(parse(b"{"), Err(ApiError::InvalidJson(_))));
-        assert!(matches!(parse(b"{'a':1}"), Err(ApiError::InvalidJson(_))));
+        assert!(matches!(parse(b""), Err(DomainError::InvalidJson(_))));
+        assert!(matches!(parse(b"  \n"), Err(DomainError::InvalidJson(_))));
+        assert!(matches!(parse(b"{"), Err(DomainError::InvalidJson(_))));
+        assert!(matches!(
+            parse(b"{'a':1}"),
+            Err(DomainError::InvalidJson(_))
+        ));
         assert_eq!(parse(b"{\"a\":1}").unwrap()["a"], 1);
         let deep = "[".repeat(10_000);
         assert!(matches!(
             parse(deep.as_bytes()),
-            Err(ApiError::InvalidJson(_))
+            Err(DomainError::InvalidJson(_))
         ));
     }
 
@@ -168,7 +209,7 @@ mod tests {
         assert!(deny_unknown(o, &["a", "zz"], "").is_ok());
         assert_eq!(
             deny_unknown(o, &["a"], "x."),
-            Err(ApiError::InvalidRequest("x.zz: unknown field".into()))
+            Err(DomainError::Invalid("x.zz: unknown field".into()))
         );
     }
 
@@ -179,11 +220,11 @@ mod tests {
         assert_eq!(required_str(o, "a"), Ok("x"));
         assert_eq!(
             required_str(o, "n"),
-            Err(ApiError::InvalidRequest("n: must be a string".into()))
+            Err(DomainError::Invalid("n: must be a string".into()))
         );
         assert_eq!(
             required_str(o, "b"),
-            Err(ApiError::InvalidRequest("b: is required".into()))
+            Err(DomainError::Invalid("b: is required".into()))
         );
     }
 }

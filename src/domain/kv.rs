@@ -4,8 +4,8 @@
 //! least 60 seconds, [`KvMetadata`] at most 1024 bytes, and a [`WriteGate`] lets an isolate
 //! write a key at most once a second.
 
+use crate::domain::error::{DomainError, StoreResult};
 use crate::domain::time::Millis;
-use crate::error::{ApiError, StoreResult};
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -32,13 +32,16 @@ impl KvKey {
 
     /// Builds `prefix` + `rest`. Every key is built from validated parts, so an overlong key
     /// is a bug, reported as `internal` rather than sent to KV.
-    pub fn new(prefix: &str, rest: &str) -> Result<Self, ApiError> {
+    pub fn new(prefix: &str, rest: &str) -> Result<Self, DomainError> {
         // Not `format!`: this runs for every key a request reads, and formatting costs more.
         let mut key = String::with_capacity(prefix.len() + rest.len());
         key.push_str(prefix);
         key.push_str(rest);
         if key.is_empty() || key.len() > KV_MAX_KEY_BYTES {
-            return Err(ApiError::Internal(format!("KV key of {} bytes", key.len())));
+            return Err(DomainError::Internal(format!(
+                "KV key of {} bytes",
+                key.len()
+            )));
         }
         Ok(KvKey(Cow::Owned(key)))
     }
@@ -71,10 +74,10 @@ pub struct KvMetadata(serde_json::Value);
 
 impl KvMetadata {
     /// Checks the serialised size; an oversize value is a bug (`internal`).
-    pub fn new(value: serde_json::Value) -> Result<Self, ApiError> {
+    pub fn new(value: serde_json::Value) -> Result<Self, DomainError> {
         let len = crate::domain::json::text(&value).len();
         if len > KV_MAX_METADATA_BYTES {
-            return Err(ApiError::Internal(format!("KV metadata of {len} bytes")));
+            return Err(DomainError::Internal(format!("KV metadata of {len} bytes")));
         }
         Ok(KvMetadata(value))
     }

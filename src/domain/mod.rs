@@ -12,6 +12,7 @@
 pub mod accounts;
 pub mod bucket;
 pub mod config;
+pub mod error;
 pub mod flags;
 pub mod health;
 pub mod ids;

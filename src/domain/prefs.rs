@@ -10,11 +10,11 @@
 //! version or a newer one, in any isolate and location: a copy older than that is passed
 //! over for D1 (and the KV copy refreshed).
 
+use crate::domain::error::{DomainError, DomainResult, StoreResult};
 use crate::domain::ids::UserId;
-use crate::domain::json::{self, deny_unknown, object};
+use crate::domain::json;
 use crate::domain::kv::{Kv, KvKey, PutOptions, Ttl, WriteGate, KV_WRITE_INTERVAL_MS};
 use crate::domain::time::{Clock, Millis, Timer};
-use crate::error::{ApiError, ApiResult, StoreResult};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -62,37 +62,6 @@ impl PrefsPatch {
     pub fn is_empty(&self) -> bool {
         *self == PrefsPatch::default()
     }
-
-    /// Parses a `PATCH /prefs` body: any subset of the three fields, nothing else.
-    pub fn parse(body: &serde_json::Value) -> ApiResult<Self> {
-        let obj = object(body)?;
-        deny_unknown(obj, &["theme", "language", "notifications"], "")?;
-        let field = |name: &str| obj.get(name);
-        Ok(PrefsPatch {
-            theme: field("theme").map(parse_theme).transpose()?,
-            language: field("language").map(parse_language).transpose()?,
-            notifications: field("notifications")
-                .map(|v| {
-                    v.as_bool()
-                        .ok_or_else(|| ApiError::invalid("notifications", "must be a boolean"))
-                })
-                .transpose()?,
-        })
-    }
-}
-
-fn parse_theme(v: &serde_json::Value) -> ApiResult<String> {
-    v.as_str()
-        .filter(|t| *t == "light" || *t == "dark")
-        .map(str::to_string)
-        .ok_or_else(|| ApiError::invalid("theme", "must be \"light\" or \"dark\""))
-}
-
-fn parse_language(v: &serde_json::Value) -> ApiResult<String> {
-    v.as_str()
-        .filter(|l| is_language_tag(l))
-        .map(str::to_string)
-        .ok_or_else(|| ApiError::invalid("language", "must be a BCP 47 language tag"))
 }
 
 /// The most characters a stored language tag may have: RFC 5646 §4.4.1 asks every
@@ -216,13 +185,12 @@ pub struct MinVersion(i64);
 
 impl MinVersion {
     /// Parses a version this API returned; `field` names it in the error.
-    pub fn parse(field: &str, s: &str) -> ApiResult<Self> {
-        let ok = !s.is_empty() && s.len() <= 15 && s.bytes().all(|b| b.is_ascii_digit());
-        s.parse::<i64>()
-            .ok()
-            .filter(|_| ok)
+    pub fn parse(field: &str, s: &str) -> DomainResult<Self> {
+        json::decimal(s)
+            .filter(|_| s.len() <= 15)
+            .and_then(|n| i64::try_from(n).ok())
             .map(MinVersion)
-            .ok_or_else(|| ApiError::invalid(field, "must be a version this API returned"))
+            .ok_or_else(|| DomainError::invalid(field, "must be a version this API returned"))
     }
 
     /// Whether a copy of `version` is new enough.
@@ -366,7 +334,7 @@ pub struct PrefsState<'a> {
 }
 
 /// The KV key of a user's copy.
-pub fn kv_key(user: &UserId) -> ApiResult<KvKey> {
+pub fn kv_key(user: &UserId) -> DomainResult<KvKey> {
     KvKey::new(KV_PREFIX, user.as_str())
 }
 
@@ -375,8 +343,8 @@ async fn write_kv<K: Kv>(
     st: PrefsState<'_>,
     user: &UserId,
     copy: &PrefsCopy,
-) -> ApiResult<()> {
-    let text = serde_json::to_string(copy).map_err(|e| ApiError::Internal(e.to_string()))?;
+) -> DomainResult<()> {
+    let text = serde_json::to_string(copy).map_err(|e| DomainError::Internal(e.to_string()))?;
     let key = kv_key(user)?;
     let put = kv
         .put(
@@ -411,7 +379,7 @@ async fn sync_now<K: Kv>(
     user: &UserId,
     copy: PrefsCopy,
     now: Millis,
-) -> ApiResult<PrefsAnswer> {
+) -> DomainResult<PrefsAnswer> {
     let (prefs, version) = (copy.prefs.clone(), copy.version);
     st.pending.note(user, copy);
     let key = kv_key(user)?;
@@ -438,15 +406,18 @@ async fn sync_now<K: Kv>(
 }
 
 /// `GET /prefs`: this isolate's newest pending write, else KV, else D1 (written back); a
-/// copy older than `min` (the reader's last write) is passed over for D1.
+/// copy older than `min` (the reader's last write) is passed over for D1. D1 is read through
+/// `reader` (a replica, or one that has applied the reader's bookmark), and through `db`
+/// (the primary) only when what `reader` has is older than `min`.
 pub async fn get<K: Kv, D: PrefsDb>(
     kv: &K,
+    reader: &D,
     db: &D,
     st: PrefsState<'_>,
     user: &UserId,
     now: Millis,
     min: Option<MinVersion>,
-) -> ApiResult<PrefsAnswer> {
+) -> DomainResult<PrefsAnswer> {
     let new_enough = |version| min.is_none_or(|m| m.admits(version));
     if let Some(copy) = st.pending.get(user).filter(|c| new_enough(c.version)) {
         return Ok(PrefsAnswer {
@@ -473,7 +444,10 @@ pub async fn get<K: Kv, D: PrefsDb>(
         Ok(None) => {}
         Err(e) => crate::log::warn(&format!("prefs KV read failed, asking D1: {}", e.0)),
     }
-    let row = db.get(user).await?.unwrap_or_default();
+    let mut row = reader.get(user).await?.unwrap_or_default();
+    if !new_enough(row.version) {
+        row = db.get(user).await?.unwrap_or_default();
+    }
     sync_now(kv, st, user, PrefsCopy::from_row(&row, now), now).await
 }
 
@@ -486,9 +460,9 @@ pub async fn patch<K: Kv, D: PrefsDb>(
     user: &UserId,
     patch: &PrefsPatch,
     now: Millis,
-) -> ApiResult<PrefsAnswer> {
+) -> DomainResult<PrefsAnswer> {
     if patch.is_empty() {
-        return get(kv, db, st, user, now, None).await;
+        return get(kv, db, db, st, user, now, None).await;
     }
     let row = db.merge(user, patch, now).await?;
     sync_now(kv, st, user, PrefsCopy::from_row(&row, now), now).await
@@ -680,32 +654,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn patch_validation() {
-        assert_eq!(
-            PrefsPatch::parse(&json!({})).unwrap(),
-            PrefsPatch::default()
-        );
-        let p = PrefsPatch::parse(
-            &json!({"theme": "dark", "language": "nl-BE", "notifications": false}),
-        )
-        .unwrap();
-        assert_eq!(p.theme.as_deref(), Some("dark"));
-        for (body, field) in [
-            (json!({"theme": "blue"}), "theme"),
-            (json!({"theme": null}), "theme"),
-            (json!({"language": 5}), "language"),
-            (json!({"language": "not a tag"}), "language"),
-            (json!({"notifications": "yes"}), "notifications"),
-            (json!({"fontSize": 3}), "fontSize"),
-        ] {
-            match PrefsPatch::parse(&body) {
-                Err(ApiError::InvalidRequest(m)) => assert!(m.starts_with(field), "{m}"),
-                other => panic!("{body}: {other:?}"),
-            }
-        }
-    }
-
     fn dark() -> PrefsPatch {
         PrefsPatch {
             theme: Some("dark".into()),
@@ -717,13 +665,13 @@ mod tests {
     fn defaults_then_patch_then_get() {
         let (kv, db, iso) = (MemKv::default(), MemPrefs::default(), Isolate::default());
         let u = user("u1");
-        let first = block_on(get(&kv, &db, iso.st(), &u, Millis(0), None)).unwrap();
+        let first = block_on(get(&kv, &db, &db, iso.st(), &u, Millis(0), None)).unwrap();
         assert_eq!(first.prefs, Prefs::default());
         let after = block_on(patch(&kv, &db, iso.st(), &u, &dark(), Millis(5_000)))
             .unwrap()
             .prefs;
         assert_eq!(after.theme, "dark");
-        let again = block_on(get(&kv, &db, iso.st(), &u, Millis(5_001), None)).unwrap();
+        let again = block_on(get(&kv, &db, &db, iso.st(), &u, Millis(5_001), None)).unwrap();
         assert_eq!(again.prefs, after);
         let stored: PrefsCopy = serde_json::from_str(&kv.get_raw("prefs:u1").unwrap()).unwrap();
         assert_eq!(stored.prefs, after);
@@ -752,7 +700,7 @@ mod tests {
         assert_eq!(kv.writes(), 1, "one KV write inside the second");
         assert_eq!(waits[0], None);
         assert!(waits[1].is_some() && waits[2].is_some());
-        let seen = block_on(get(&kv, &db, iso.st(), &u, Millis(10_010), None))
+        let seen = block_on(get(&kv, &db, &db, iso.st(), &u, Millis(10_010), None))
             .unwrap()
             .prefs;
         assert_eq!(
@@ -811,7 +759,7 @@ mod tests {
         db.db.failing.set(true);
         assert!(matches!(
             block_on(patch(&kv, &db, iso.st(), &user("f"), &dark(), Millis(0))),
-            Err(ApiError::Unavailable(_))
+            Err(DomainError::Unavailable(_))
         ));
         assert!(kv.entries.borrow().is_empty());
     }
@@ -828,11 +776,11 @@ mod tests {
                 ..Default::default()
             },
         );
-        let p = block_on(get(&kv, &db, iso.st(), &u, Millis(50_000), None)).unwrap();
+        let p = block_on(get(&kv, &db, &db, iso.st(), &u, Millis(50_000), None)).unwrap();
         assert_eq!(p.prefs.theme, "dark");
         assert!(kv.get_raw("prefs:m").is_some());
         db.db.failing.set(true);
-        let again = block_on(get(&kv, &db, iso.st(), &u, Millis(50_001), None)).unwrap();
+        let again = block_on(get(&kv, &db, &db, iso.st(), &u, Millis(50_001), None)).unwrap();
         assert_eq!(again.prefs.theme, "dark", "served from KV");
     }
 
@@ -851,11 +799,11 @@ mod tests {
             },
         );
         let t = Millis(REVALIDATE_MS);
-        let served = block_on(get(&kv, &db, iso.st(), &u, t, None)).unwrap();
+        let served = block_on(get(&kv, &db, &db, iso.st(), &u, t, None)).unwrap();
         assert_eq!(served.prefs.theme, "light", "served at once");
         assert_eq!(served.sync_after_ms, Some(0), "and a refresh is asked for");
         assert_eq!(block_on(flush(&kv, &db, iso.st(), &u, t)), Flush::Done);
-        let fresh = block_on(get(&kv, &db, iso.st(), &u, t.plus_ms(1), None)).unwrap();
+        let fresh = block_on(get(&kv, &db, &db, iso.st(), &u, t.plus_ms(1), None)).unwrap();
         assert_eq!(
             (fresh.prefs.theme.as_str(), fresh.sync_after_ms),
             ("dark", None)
@@ -879,7 +827,7 @@ mod tests {
             &"9".repeat(16),
         ] {
             match MinVersion::parse("Prefs-Version", bad) {
-                Err(ApiError::InvalidRequest(m)) => assert!(m.starts_with("Prefs-Version"), "{m}"),
+                Err(DomainError::Invalid(m)) => assert!(m.starts_with("Prefs-Version"), "{m}"),
                 other => panic!("{bad:?}: {other:?}"),
             }
         }
@@ -891,19 +839,19 @@ mod tests {
         let (kv_a, kv_b, db) = (MemKv::default(), MemKv::default(), MemPrefs::default());
         let (a, b) = (Isolate::default(), Isolate::default());
         let u = user("ryw");
-        let old = block_on(get(&kv_b, &db, b.st(), &u, Millis(0), None)).unwrap();
+        let old = block_on(get(&kv_b, &db, &db, b.st(), &u, Millis(0), None)).unwrap();
         assert_eq!((old.version, old.prefs.theme.as_str()), (0, "light"));
         let wrote = block_on(patch(&kv_a, &db, a.st(), &u, &dark(), Millis(1_000))).unwrap();
         assert_eq!(wrote.version, 1);
-        let stale = block_on(get(&kv_b, &db, b.st(), &u, Millis(1_001), None)).unwrap();
+        let stale = block_on(get(&kv_b, &db, &db, b.st(), &u, Millis(1_001), None)).unwrap();
         assert_eq!(stale.prefs.theme, "light", "without the version: b's copy");
         let min = Some(MinVersion(wrote.version));
-        let fresh = block_on(get(&kv_b, &db, b.st(), &u, Millis(1_002), min)).unwrap();
+        let fresh = block_on(get(&kv_b, &db, &db, b.st(), &u, Millis(1_002), min)).unwrap();
         assert_eq!((fresh.version, fresh.prefs.theme.as_str()), (1, "dark"));
         let copy: PrefsCopy = serde_json::from_str(&kv_b.get_raw("prefs:ryw").unwrap()).unwrap();
         assert_eq!(copy.version, 1, "b's KV copy was refreshed on the way");
         let queries = db.db.queries.get();
-        let again = block_on(get(&kv_b, &db, b.st(), &u, Millis(3_000), min)).unwrap();
+        let again = block_on(get(&kv_b, &db, &db, b.st(), &u, Millis(3_000), min)).unwrap();
         assert_eq!(again.prefs.theme, "dark");
         assert_eq!(db.db.queries.get(), queries, "now from KV, no D1 query");
     }
@@ -916,6 +864,7 @@ mod tests {
         let got = block_on(get(
             &kv,
             &db,
+            &db,
             iso.st(),
             &u,
             Millis(2_000),
@@ -923,6 +872,31 @@ mod tests {
         ))
         .unwrap();
         assert_eq!((got.version, got.prefs.theme.as_str()), (1, "dark"));
+    }
+
+    #[test]
+    fn a_replica_behind_the_readers_version_is_passed_over_for_the_primary() {
+        let (kv, primary, replica) = (MemKv::default(), MemPrefs::default(), MemPrefs::default());
+        let (a, b) = (Isolate::default(), Isolate::default());
+        let u = user("u1");
+        // Written through isolate a (version 1); the replica has not applied it yet.
+        let written = block_on(patch(&kv, &primary, a.st(), &u, &dark(), Millis(0))).unwrap();
+        kv.entries.borrow_mut().clear();
+        let min = Some(MinVersion(written.version));
+        let before = (replica.db.queries.get(), primary.db.queries.get());
+        let got = block_on(get(&kv, &replica, &primary, b.st(), &u, Millis(10), min)).unwrap();
+        assert_eq!((got.version, got.prefs.theme.as_str()), (1, "dark"));
+        assert_eq!(
+            (replica.db.queries.get(), primary.db.queries.get()),
+            (before.0 + 1, before.1 + 1),
+            "the replica first, then the primary"
+        );
+        // Without a version to honour, what the replica has is served.
+        kv.entries.borrow_mut().clear();
+        let c = Isolate::default();
+        let got = block_on(get(&kv, &replica, &primary, c.st(), &u, Millis(20), None)).unwrap();
+        assert_eq!(got.version, 0);
+        assert_eq!(primary.db.queries.get(), before.1 + 1, "no primary query");
     }
 
     #[test]

@@ -9,10 +9,10 @@
 //! If the source fails while any copy exists, the copy is served as `STALE` (stale-if-error).
 //! KV expires the entry after `max(60, 2*ttl)` seconds (KV refuses less than 60).
 
+use crate::domain::error::{DomainError, DomainResult, StorageError, StoreResult};
 use crate::domain::json;
 use crate::domain::kv::{Kv, KvKey, PutOptions, Ttl};
 use crate::domain::time::Millis;
-use crate::error::{ApiError, ApiResult, StorageError, StoreResult};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -68,8 +68,8 @@ pub enum CacheStatus {
 }
 
 impl CacheStatus {
-    /// The `X-Cache` header value.
-    pub fn header(self) -> &'static str {
+    /// The status in the cache's usual words: `HIT`, `STALE` or `MISS`.
+    pub fn as_str(self) -> &'static str {
         match self {
             CacheStatus::Hit => "HIT",
             CacheStatus::Stale => "STALE",
@@ -87,6 +87,16 @@ pub struct Lookup<T> {
     pub status: CacheStatus,
     /// The entry is stale: the caller should refresh it in the background.
     pub refresh: bool,
+}
+
+impl<T> Lookup<T> {
+    fn of(value: Option<T>, status: CacheStatus, refresh: bool) -> Self {
+        Lookup {
+            value,
+            status,
+            refresh,
+        }
+    }
 }
 
 /// KV's expiry of a copy: twice the TTL, never below KV's minimum.
@@ -139,7 +149,7 @@ async fn resolve<K, T, F, Fut>(
     ttl_seconds: u64,
     now: Millis,
     fetch: F,
-) -> ApiResult<Lookup<T>>
+) -> DomainResult<Lookup<T>>
 where
     K: Kv,
     T: Serialize + Clone,
@@ -148,20 +158,8 @@ where
 {
     let cached = match cached {
         Some(copy) => match classify(copy.cached_at, copy.ttl, now) {
-            Freshness::Fresh => {
-                return Ok(Lookup {
-                    value: Some(copy.data),
-                    status: CacheStatus::Hit,
-                    refresh: false,
-                })
-            }
-            Freshness::Stale => {
-                return Ok(Lookup {
-                    value: Some(copy.data),
-                    status: CacheStatus::Stale,
-                    refresh: true,
-                })
-            }
+            Freshness::Fresh => return Ok(Lookup::of(Some(copy.data), CacheStatus::Hit, false)),
+            Freshness::Stale => return Ok(Lookup::of(Some(copy.data), CacheStatus::Stale, true)),
             Freshness::Expired => Some(copy.data),
         },
         None => None,
@@ -171,27 +169,15 @@ where
             if let Err(e) = store(kv, key, value.clone(), ttl_seconds, now).await {
                 crate::log::warn(&format!("SWR store skipped: {}", e.0));
             }
-            Ok(Lookup {
-                value: Some(value),
-                status: CacheStatus::Miss,
-                refresh: false,
-            })
+            Ok(Lookup::of(Some(value), CacheStatus::Miss, false))
         }
-        Ok(None) => Ok(Lookup {
-            value: None,
-            status: CacheStatus::Miss,
-            refresh: false,
-        }),
+        Ok(None) => Ok(Lookup::of(None, CacheStatus::Miss, false)),
         Err(e) => match cached {
             Some(old) => {
                 crate::log::warn(&format!("source failed, serving a stale copy: {}", e.0));
-                Ok(Lookup {
-                    value: Some(old),
-                    status: CacheStatus::Stale,
-                    refresh: false,
-                })
+                Ok(Lookup::of(Some(old), CacheStatus::Stale, false))
             }
-            None => Err(ApiError::from(e)),
+            None => Err(DomainError::from(e)),
         },
     }
 }
@@ -203,7 +189,7 @@ pub async fn get<K, T, F, Fut>(
     ttl_seconds: u64,
     now: Millis,
     fetch: F,
-) -> ApiResult<Lookup<T>>
+) -> DomainResult<Lookup<T>>
 where
     K: Kv,
     T: Serialize + DeserializeOwned + Clone,
@@ -221,7 +207,7 @@ pub async fn get_with<K, T, R, F, Fut>(
     now: Millis,
     decode: R,
     fetch: F,
-) -> ApiResult<Lookup<T>>
+) -> DomainResult<Lookup<T>>
 where
     K: Kv,
     T: Serialize + Clone,
@@ -366,7 +352,7 @@ mod tests {
         let failing = || async { Err::<Option<String>, _>(StorageError::new("d1 down")) };
         assert!(matches!(
             block_on(get(&kv, &key(), 10, T0, failing)),
-            Err(ApiError::Unavailable(_))
+            Err(DomainError::Unavailable(_))
         ));
         block_on(store(&kv, &key(), "old".to_string(), 10, T0)).unwrap();
         let l = block_on(get(&kv, &key(), 10, t(30_000), failing)).unwrap();

@@ -2,18 +2,21 @@
 //! `user:<id>`: one profile, a batch of up to 100, and the admin write that invalidates the
 //! cached copy.
 
+use crate::domain::error::{DomainResult, StoreResult};
 use crate::domain::ids::ProfileId;
-use crate::domain::json::{self, deny_unknown, object, required_str};
+use crate::domain::json;
 use crate::domain::kv::{Kv, KvKey};
 use crate::domain::swr::{self, CachedCopy, Freshness, Lookup};
 use crate::domain::time::Millis;
-use crate::error::{ApiError, ApiResult, StoreResult};
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 const KV_PREFIX: &str = "user:";
 /// The most ids one batch may ask for.
 pub const MAX_BATCH: usize = 100;
-const MAX_NAME_CHARS: usize = 100;
+/// The most characters a profile name may have.
+pub const MAX_NAME_CHARS: usize = 100;
 
 /// A profile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,65 +74,75 @@ pub trait UserDb {
     async fn upsert(&self, id: &ProfileId, name: &str, now: Millis) -> StoreResult<User>;
 }
 
+/// How long an isolate answers a profile D1 did not have as missing (404) without asking
+/// D1 again: enumeration of unknown ids costs one D1 query per id and isolate per interval.
+pub const MISSING_TTL_MS: i64 = 30_000;
+/// Missing ids remembered at most; past that, expired ones are dropped, then all.
+const MAX_MISSING: usize = 10_000;
+
+/// Profiles D1 did not have, by id, until when to believe it. Isolate state (see
+/// `isolate.rs`): a write of the profile through this isolate forgets it at once; other
+/// isolates see a new profile through KV first (a `PUT` leaves the next read a miss, which
+/// asks D1 unless the id was missing there within the last [`MISSING_TTL_MS`]).
+#[derive(Debug, Default)]
+pub struct MissingUsers {
+    by_id: RefCell<HashMap<String, Millis>>,
+}
+
+impl MissingUsers {
+    /// Whether D1 did not have `id` within the last [`MISSING_TTL_MS`].
+    pub fn is_missing(&self, id: &ProfileId, now: Millis) -> bool {
+        self.by_id
+            .borrow()
+            .get(id.as_str())
+            .is_some_and(|until| now < *until)
+    }
+
+    /// Remembers that D1 does not have `id`.
+    pub fn note(&self, id: &ProfileId, now: Millis) {
+        let mut by_id = self.by_id.borrow_mut();
+        if by_id.len() >= MAX_MISSING {
+            by_id.retain(|_, until| now < *until);
+            if by_id.len() >= MAX_MISSING {
+                by_id.clear();
+            }
+        }
+        by_id.insert(id.to_string(), now.plus_ms(MISSING_TTL_MS));
+    }
+
+    /// Forgets `id` (it was just written or deleted here).
+    pub fn forget(&self, id: &ProfileId) {
+        self.by_id.borrow_mut().remove(id.as_str());
+    }
+}
+
 /// The KV key of a profile's cached copy.
-pub fn kv_key(id: &ProfileId) -> ApiResult<KvKey> {
+pub fn kv_key(id: &ProfileId) -> DomainResult<KvKey> {
     KvKey::new(KV_PREFIX, id.as_str())
 }
 
-/// `{"name"}`: 1-100 characters, no control characters.
-pub fn parse_profile(body: &serde_json::Value) -> ApiResult<String> {
-    let obj = object(body)?;
-    deny_unknown(obj, &["name"], "")?;
-    let name = required_str(obj, "name")?;
-    let chars = name.chars().count();
-    if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
-            "name",
-            "must be 1-100 printable characters",
-        ));
-    }
-    Ok(name.to_string())
-}
-
-/// `{"ids": [...]}`: 1 to 100 distinct valid ids.
-pub fn parse_batch(body: &serde_json::Value) -> ApiResult<Vec<ProfileId>> {
-    let obj = object(body)?;
-    deny_unknown(obj, &["ids"], "")?;
-    let ids = obj
-        .get("ids")
-        .ok_or_else(|| ApiError::invalid("ids", "is required"))?
-        .as_array()
-        .ok_or_else(|| ApiError::invalid("ids", "must be an array"))?;
-    if ids.is_empty() || ids.len() > MAX_BATCH {
-        return Err(ApiError::invalid("ids", "must hold 1 to 100 ids"));
-    }
-    let mut out: Vec<ProfileId> = Vec::with_capacity(ids.len());
-    for (i, v) in ids.iter().enumerate() {
-        let field = format!("ids[{i}]");
-        let s = v
-            .as_str()
-            .ok_or_else(|| ApiError::invalid(&field, "must be a string"))?;
-        let id = ProfileId::parse(&field, s)?;
-        // At most 100 short ids: a scan costs less than hashing them (and a set's code).
-        if out.contains(&id) {
-            return Err(ApiError::invalid(&field, "is a duplicate"));
-        }
-        out.push(id);
-    }
-    Ok(out)
-}
-
-/// `GET /users/:id`: one KV read, plus D1 only on a miss. A stale answer asks the caller
-/// to run [`refresh`] in the background.
+/// `GET /users/:id`: one KV read, plus D1 only on a miss of an id not known to be missing.
+/// A stale answer asks the caller to run [`refresh`] in the background.
 pub async fn get<K: Kv, D: UserDb>(
     kv: &K,
     db: &D,
+    missing: &MissingUsers,
     id: &ProfileId,
     ttl_seconds: u64,
     now: Millis,
-) -> ApiResult<Lookup<User>> {
+) -> DomainResult<Lookup<User>> {
     let key = kv_key(id)?;
-    swr::get_with(kv, &key, ttl_seconds, now, decode_copy, || db.get(id)).await
+    let fetch = || async {
+        if missing.is_missing(id, now) {
+            return Ok(None);
+        }
+        let found = db.get(id).await;
+        if matches!(found, Ok(None)) {
+            missing.note(id, now);
+        }
+        found
+    };
+    swr::get_with(kv, &key, ttl_seconds, now, decode_copy, fetch).await
 }
 
 /// The background half of a stale `GET /users/:id`.
@@ -152,11 +165,13 @@ pub async fn refresh<K: Kv, D: UserDb>(
 pub async fn put<K: Kv, D: UserDb>(
     kv: &K,
     db: &D,
+    missing: &MissingUsers,
     id: &ProfileId,
     name: &str,
     now: Millis,
-) -> ApiResult<User> {
+) -> DomainResult<User> {
     let user = db.upsert(id, name, now).await?;
+    missing.forget(id);
     if let Err(e) = kv.delete(&kv_key(id)?).await {
         crate::log::error(&format!("user cache invalidation failed: {}", e.0));
     }
@@ -206,14 +221,16 @@ fn as_object<S: serde::Serializer>(
     s.collect_map(pairs.iter().map(|(id, user)| (id, user)))
 }
 
-/// One KV bulk read for every id, then one D1 query for those KV could not serve.
+/// One KV bulk read for every id, then one D1 query for those KV could not serve (and not
+/// known to be missing).
 pub async fn batch<K: Kv, D: UserDb>(
     kv: &K,
     db: &D,
+    missing: &MissingUsers,
     ids: &[ProfileId],
     now: Millis,
-) -> ApiResult<Batch> {
-    let keys = ids.iter().map(kv_key).collect::<ApiResult<Vec<_>>>()?;
+) -> DomainResult<Batch> {
+    let keys = ids.iter().map(kv_key).collect::<DomainResult<Vec<_>>>()?;
     let cached = match kv.get_bulk(&keys).await {
         Ok(values) => values,
         Err(e) => {
@@ -238,11 +255,17 @@ pub async fn batch<K: Kv, D: UserDb>(
                 expired.push((id.to_string(), Some(u)));
                 misses.push(id.clone());
             }
+            None if missing.is_missing(id, now) => out.answer(id.as_str(), None),
             None => misses.push(id.clone()),
         }
     }
     if !misses.is_empty() {
         fill_misses(db, &misses, expired, &mut out).await?;
+        for id in &misses {
+            if out.user(id.as_str()) == Some(&None) {
+                missing.note(id, now);
+            }
+        }
     }
     Ok(out)
 }
@@ -254,7 +277,7 @@ async fn fill_misses<D: UserDb>(
     misses: &[ProfileId],
     expired: Vec<(String, Option<User>)>,
     out: &mut Batch,
-) -> ApiResult<()> {
+) -> DomainResult<()> {
     match db.get_many(misses).await {
         Ok(found) => {
             for id in misses {
@@ -313,6 +336,7 @@ pub async fn store_batch<K: Kv, D: UserDb>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::error::DomainError;
     use crate::domain::swr::CacheStatus;
     use crate::storage::fake::{block_on, MemKv, MemUsers};
     use serde_json::json;
@@ -489,45 +513,6 @@ mod tests {
     }
 
     #[test]
-    fn batch_validation() {
-        assert_eq!(parse_batch(&json!({"ids": ["a", "b"]})).unwrap().len(), 2);
-        let hundred: Vec<String> = (0..100).map(|i| format!("u{i}")).collect();
-        assert!(parse_batch(&json!({ "ids": hundred })).is_ok());
-        let too_many: Vec<String> = (0..101).map(|i| format!("u{i}")).collect();
-        for body in [
-            json!({ "ids": too_many }),
-            json!({"ids": []}),
-            json!({"ids": ["a", "a"]}),
-            json!({"ids": ["a", 1]}),
-            json!({"ids": ["bad id"]}),
-            json!({"ids": "a"}),
-            json!({}),
-            json!({"ids": ["a"], "more": 1}),
-        ] {
-            assert!(
-                matches!(parse_batch(&body), Err(ApiError::InvalidRequest(_))),
-                "{body}"
-            );
-        }
-    }
-
-    #[test]
-    fn profile_validation() {
-        assert_eq!(parse_profile(&json!({"name": "Ada"})).unwrap(), "Ada");
-        assert!(parse_profile(&json!({"name": "é".repeat(100)})).is_ok());
-        for body in [
-            json!({"name": ""}),
-            json!({"name": "x".repeat(101)}),
-            json!({"name": 5}),
-            json!({}),
-            json!({"name": "a\u{0}"}),
-            json!({"name": "a", "x": 1}),
-        ] {
-            assert!(parse_profile(&body).is_err(), "{body}");
-        }
-    }
-
-    #[test]
     fn batch_reads_kv_once_and_d1_once_for_misses() {
         let (kv, db) = (MemKv::default(), MemUsers::default());
         for id in ["a", "b", "c"] {
@@ -545,6 +530,7 @@ mod tests {
         let out = block_on(batch(
             &kv,
             &db,
+            &MissingUsers::default(),
             &[pid("a"), pid("b"), pid("zz")],
             Millis(2_000),
         ))
@@ -573,7 +559,14 @@ mod tests {
             Millis(0),
         ))
         .unwrap();
-        let out = block_on(batch(&kv, &db, &[pid("a")], Millis(15_000))).unwrap();
+        let out = block_on(batch(
+            &kv,
+            &db,
+            &MissingUsers::default(),
+            &[pid("a")],
+            Millis(15_000),
+        ))
+        .unwrap();
         assert_eq!(db.db.queries.get(), 0);
         assert_eq!(out.stale, vec![pid("a")]);
     }
@@ -595,11 +588,24 @@ mod tests {
         ))
         .unwrap();
         db.db.failing.set(true);
-        let out = block_on(batch(&kv, &db, &[pid("a")], Millis(60_000))).unwrap();
+        let out = block_on(batch(
+            &kv,
+            &db,
+            &MissingUsers::default(),
+            &[pid("a")],
+            Millis(60_000),
+        ))
+        .unwrap();
         assert_eq!(out.user("a").unwrap().as_ref().unwrap().name, "A");
         assert!(matches!(
-            block_on(batch(&kv, &db, &[pid("a"), pid("b")], Millis(60_000))),
-            Err(ApiError::Unavailable(_))
+            block_on(batch(
+                &kv,
+                &db,
+                &MissingUsers::default(),
+                &[pid("a"), pid("b")],
+                Millis(60_000)
+            )),
+            Err(DomainError::Unavailable(_))
         ));
     }
 
@@ -608,9 +614,25 @@ mod tests {
         let (kv, db) = (MemKv::default(), MemUsers::default());
         block_on(db.upsert(&pid("a"), "A", Millis(1))).unwrap();
         let id = pid("a");
-        let l = block_on(get(&kv, &db, &id, 300, Millis(1_000))).unwrap();
+        let l = block_on(get(
+            &kv,
+            &db,
+            &MissingUsers::default(),
+            &id,
+            300,
+            Millis(1_000),
+        ))
+        .unwrap();
         assert_eq!(l.status, CacheStatus::Miss);
-        let l = block_on(get(&kv, &db, &id, 300, Millis(2_000))).unwrap();
+        let l = block_on(get(
+            &kv,
+            &db,
+            &MissingUsers::default(),
+            &id,
+            300,
+            Millis(2_000),
+        ))
+        .unwrap();
         assert_eq!(l.status, CacheStatus::Hit);
         assert_eq!(db.db.queries.get(), 2, "one upsert, one read");
     }
@@ -619,15 +641,64 @@ mod tests {
     fn put_writes_d1_then_invalidates_and_survives_a_failed_invalidation() {
         let (kv, db) = (MemKv::default(), MemUsers::default());
         let id = pid("a");
-        block_on(put(&kv, &db, &id, "A", Millis(1))).unwrap();
-        block_on(get(&kv, &db, &id, 300, Millis(2))).unwrap();
+        block_on(put(&kv, &db, &MissingUsers::default(), &id, "A", Millis(1))).unwrap();
+        block_on(get(&kv, &db, &MissingUsers::default(), &id, 300, Millis(2))).unwrap();
         assert!(kv.get_raw("user:a").is_some());
-        block_on(put(&kv, &db, &id, "B", Millis(3))).unwrap();
+        block_on(put(&kv, &db, &MissingUsers::default(), &id, "B", Millis(3))).unwrap();
         assert!(kv.get_raw("user:a").is_none(), "the cached copy is gone");
-        block_on(get(&kv, &db, &id, 300, Millis(4))).unwrap();
+        block_on(get(&kv, &db, &MissingUsers::default(), &id, 300, Millis(4))).unwrap();
         kv.fail(true);
-        let user = block_on(put(&kv, &db, &id, "C", Millis(5))).unwrap();
+        let user = block_on(put(&kv, &db, &MissingUsers::default(), &id, "C", Millis(5))).unwrap();
         assert_eq!(user.name, "C", "D1 has the write even though KV failed");
+    }
+
+    #[test]
+    fn a_missing_profile_is_asked_once_per_interval_and_forgotten_when_written() {
+        let (kv, db, missing) = (
+            MemKv::default(),
+            MemUsers::default(),
+            MissingUsers::default(),
+        );
+        let id = pid("ghost");
+        for ms in [0, 1_000, MISSING_TTL_MS - 1] {
+            let l = block_on(get(&kv, &db, &missing, &id, 300, Millis(ms))).unwrap();
+            assert_eq!(l.value, None, "{ms}");
+        }
+        assert_eq!(
+            db.db.queries.get(),
+            1,
+            "30 s of reads of one missing id: one query"
+        );
+        block_on(get(&kv, &db, &missing, &id, 300, Millis(MISSING_TTL_MS))).unwrap();
+        assert_eq!(db.db.queries.get(), 2, "asked again after the interval");
+        let batch_out = block_on(batch(
+            &kv,
+            &db,
+            &missing,
+            &[id.clone(), pid("x")],
+            Millis(MISSING_TTL_MS + 1),
+        ));
+        assert_eq!(batch_out.unwrap().user("ghost"), Some(&None));
+        assert_eq!(db.db.queries.get(), 3, "the batch asks only for x");
+        block_on(put(
+            &kv,
+            &db,
+            &missing,
+            &id,
+            "Now here",
+            Millis(MISSING_TTL_MS + 2),
+        ))
+        .unwrap();
+        let l = block_on(get(
+            &kv,
+            &db,
+            &missing,
+            &id,
+            300,
+            Millis(MISSING_TTL_MS + 3),
+        ))
+        .unwrap();
+        assert_eq!(l.value.map(|u| u.name).as_deref(), Some("Now here"));
     }
 
     #[test]

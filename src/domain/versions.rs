@@ -5,13 +5,14 @@
 //!   `config_history`) with the time, the actor's fingerprint, the change (the `PUT`
 //!   document, the `PATCH` merge patch, or the rollback request) and the full resulting
 //!   document, in one conditional `INSERT … SELECT … WHERE head = base RETURNING version`.
-//! * `If-Match: "N"` makes the write conditional on version `N` being the head: two admins
-//!   who read the same version cannot both write; the second gets 412 `precondition_failed`,
-//!   and its attempt is recorded in the history as refused (version `null`).
-//! * A `PATCH` without `If-Match` merges into the head and appends conditionally on it,
+//! * A write may name the versions it expects ([`Precondition`]): it is applied only if one
+//!   of them is the head, so two admins who read the same version cannot both write; the
+//!   second gets [`DomainError::VersionConflict`], and its attempt is recorded in the
+//!   history as refused (version `null`).
+//! * A patch without a precondition merges into the head and appends conditionally on it,
 //!   re-reading and re-merging when another write got in first, so concurrent patches are
-//!   all applied, in some order. A `PUT` or rollback without `If-Match` replaces whatever
-//!   is there (last writer wins, and both are in the history).
+//!   all applied, in some order. A replacement or rollback without one replaces whatever is
+//!   there (last writer wins, and both are in the history).
 //! * Before the first write the history is empty and the base is what KV holds (a config
 //!   seeded with `wrangler kv bulk put`, version 0 unless its metadata says otherwise): the
 //!   first write merges into it and becomes version 1. The seed itself is not a version.
@@ -25,15 +26,15 @@
 
 use crate::domain::bucket::siphash24;
 use crate::domain::config::{parse_stored, AppConfig, ConfigCache, KV_KEY};
+use crate::domain::error::{DomainError, DomainResult, StorageError, StoreResult};
 use crate::domain::json::{deny_unknown, object};
 use crate::domain::kv::{Kv, KvMetadata, PutOptions, KV_WRITE_INTERVAL_MS};
 use crate::domain::time::{Millis, Timer};
-use crate::error::{ApiError, ApiResult, StorageError, StoreResult};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::rc::Rc;
 
-/// How many times a `PATCH` without `If-Match` re-merges after losing a race.
+/// How many times a patch without a precondition re-merges after losing a race.
 pub const MAX_ATTEMPTS: usize = 5;
 /// A history page holds this many entries unless `limit` says otherwise.
 pub const DEFAULT_PAGE: u32 = 20;
@@ -90,43 +91,21 @@ impl Actor {
     }
 }
 
-/// The `ETag` of a version: `"N"`.
-pub fn etag(version: u64) -> String {
-    format!("\"{version}\"")
-}
-
-/// An `If-Match` header: `*`, or a list of entity tags (strong comparison: `W/` tags and
-/// anything that is not a version this API sent never match).
+/// The versions a conditional write expects to be the head.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IfMatch {
-    /// `*`: any current version.
+pub enum Precondition {
+    /// Any current version.
     Any,
-    /// These versions.
-    Versions(Vec<u64>),
+    /// One of these versions (none at all never matches).
+    OneOf(Vec<u64>),
 }
 
-impl IfMatch {
-    /// Parses the header value.
-    pub fn parse(header: &str) -> IfMatch {
-        if header.trim() == "*" {
-            return IfMatch::Any;
-        }
-        let versions = header
-            .split(',')
-            .filter_map(|tag| {
-                let inner = tag.trim().strip_prefix('"')?.strip_suffix('"')?;
-                let digits = !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_digit());
-                digits.then(|| inner.parse().ok()).flatten()
-            })
-            .collect();
-        IfMatch::Versions(versions)
-    }
-
+impl Precondition {
     /// Whether `version` satisfies it.
     pub fn matches(&self, version: u64) -> bool {
         match self {
-            IfMatch::Any => true,
-            IfMatch::Versions(v) => v.contains(&version),
+            Precondition::Any => true,
+            Precondition::OneOf(v) => v.contains(&version),
         }
     }
 }
@@ -166,7 +145,7 @@ pub struct HistoryEntry {
     pub seq: u64,
     /// The version it created; `None` for a refused attempt.
     pub version: Option<u64>,
-    /// `applied` or `refused` (`If-Match` did not match the head).
+    /// `applied` or `refused` (its precondition did not hold).
     pub outcome: &'static str,
     /// When.
     pub at: Millis,
@@ -221,8 +200,8 @@ pub struct Write<'a> {
     pub action: Action,
     /// The request body.
     pub change: &'a Value,
-    /// Its `If-Match`, if sent.
-    pub if_match: Option<IfMatch>,
+    /// The versions it expects to be the head, if it is conditional.
+    pub expected: Option<Precondition>,
     /// Who.
     pub actor: &'a Actor,
 }
@@ -239,14 +218,15 @@ pub struct Published {
 /// The authoritative config: D1's head, or before the first write what KV holds (version
 /// 0 unless its metadata names one; a seed that does not validate counts as the defaults),
 /// or the defaults.
-pub async fn authoritative<D: ConfigDb, K: Kv>(db: &D, kv: &K) -> ApiResult<AppConfig> {
+pub async fn authoritative<D: ConfigDb, K: Kv>(db: &D, kv: &K) -> DomainResult<AppConfig> {
     let (version, config) = base(db, kv).await?;
-    config.ok_or_else(|| ApiError::Internal(format!("version {version} in D1 does not validate")))
+    config
+        .ok_or_else(|| DomainError::Internal(format!("version {version} in D1 does not validate")))
 }
 
 /// The head's version and its document, `None` when a version in D1 no longer validates
 /// (the rules tightened since it was written): a `PUT` can still replace it.
-async fn base<D: ConfigDb, K: Kv>(db: &D, kv: &K) -> ApiResult<(u64, Option<AppConfig>)> {
+async fn base<D: ConfigDb, K: Kv>(db: &D, kv: &K) -> DomainResult<(u64, Option<AppConfig>)> {
     if let Some(head) = db.head().await? {
         return Ok((head.version, parse_stored(&head.document, head.version)));
     }
@@ -267,14 +247,14 @@ async fn base<D: ConfigDb, K: Kv>(db: &D, kv: &K) -> ApiResult<(u64, Option<AppC
 pub async fn write<D: ConfigDb, K: Kv, T: Timer>(
     s: &Stores<'_, D, K, T>,
     w: &Write<'_>,
-) -> ApiResult<Published> {
+) -> DomainResult<Published> {
     let fixed = match w.action {
         Action::Put => Some(AppConfig::from_document(w.change)?),
         Action::Rollback => Some(rollback_target(s.db, w.change).await?),
         Action::Patch => None,
     };
     let change = crate::domain::json::text(w.change);
-    let conditional = matches!(w.if_match, Some(IfMatch::Versions(_)));
+    let conditional = matches!(w.expected, Some(Precondition::OneOf(_)));
     for _ in 0..MAX_ATTEMPTS {
         let (version, current) = base(s.db, s.kv).await?;
         let next = match (&fixed, current) {
@@ -282,7 +262,7 @@ pub async fn write<D: ConfigDb, K: Kv, T: Timer>(
             (None, Some(current)) => current.patched(w.change)?,
             (None, None) => {
                 let problem = format!("version {version} in D1 does not validate: PUT a document");
-                return Err(ApiError::Internal(problem));
+                return Err(DomainError::Internal(problem));
             }
         };
         let document = next.to_json()?;
@@ -294,7 +274,7 @@ pub async fn write<D: ConfigDb, K: Kv, T: Timer>(
             change: &change,
             document: &document,
         };
-        if w.if_match.as_ref().is_some_and(|m| !m.matches(version)) {
+        if w.expected.as_ref().is_some_and(|m| !m.matches(version)) {
             return Err(refuse(s.db, &entry).await);
         }
         let expect = (conditional || w.action == Action::Patch).then_some(version);
@@ -310,35 +290,35 @@ pub async fn write<D: ConfigDb, K: Kv, T: Timer>(
             None => continue,
         }
     }
-    Err(ApiError::Unavailable(format!(
+    Err(DomainError::Unavailable(format!(
         "the config changed under {MAX_ATTEMPTS} attempts to merge into it"
     )))
 }
 
 /// The document of the version a rollback names (`{"version": N}`).
-async fn rollback_target<D: ConfigDb>(db: &D, body: &Value) -> ApiResult<AppConfig> {
+async fn rollback_target<D: ConfigDb>(db: &D, body: &Value) -> DomainResult<AppConfig> {
     let obj = object(body)?;
     deny_unknown(obj, &["version"], "")?;
     let n = obj
         .get("version")
-        .ok_or_else(|| ApiError::invalid("version", "is required"))?
+        .ok_or_else(|| DomainError::invalid("version", "is required"))?
         .as_u64()
         .filter(|n| *n >= 1)
-        .ok_or_else(|| ApiError::invalid("version", "must be an integer of at least 1"))?;
-    let stored = db.version(n).await?.ok_or(ApiError::NotFound)?;
+        .ok_or_else(|| DomainError::invalid("version", "must be an integer of at least 1"))?;
+    let stored = db.version(n).await?.ok_or(DomainError::NotFound)?;
     parse_stored(&stored.document, n)
-        .ok_or_else(|| ApiError::invalid("version", "that version no longer validates"))
+        .ok_or_else(|| DomainError::invalid("version", "that version no longer validates"))
 }
 
 /// Records a refused attempt and says which version is current.
-async fn refuse<D: ConfigDb>(db: &D, entry: &Entry<'_>) -> ApiError {
+async fn refuse<D: ConfigDb>(db: &D, entry: &Entry<'_>) -> DomainError {
     let recorded = db.refuse(entry).await;
     let head = db.head().await;
     match (recorded, head) {
-        (Ok(()), Ok(head)) => ApiError::PreconditionFailed {
+        (Ok(()), Ok(head)) => DomainError::VersionConflict {
             current: head.map_or(entry.base, |h| h.version),
         },
-        (Err(e), _) | (_, Err(e)) => ApiError::from(e),
+        (Err(e), _) | (_, Err(e)) => DomainError::from(e),
     }
 }
 
@@ -440,32 +420,6 @@ pub struct HistoryQuery {
     pub limit: u32,
 }
 
-impl HistoryQuery {
-    /// Parses the query's pairs; unknown parameters are ignored.
-    pub fn parse(pairs: &[(String, String)]) -> ApiResult<Self> {
-        let mut q = HistoryQuery {
-            before: None,
-            limit: DEFAULT_PAGE,
-        };
-        for (k, v) in pairs.iter().filter(|(_, v)| !v.is_empty()) {
-            match k.as_str() {
-                "limit" => {
-                    let n = v.parse::<u32>().ok().filter(|n| (1..=MAX_PAGE).contains(n));
-                    let problem = format!("must be an integer from 1 to {MAX_PAGE}");
-                    q.limit = n.ok_or_else(|| ApiError::invalid("limit", &problem))?;
-                }
-                "cursor" => {
-                    let n = v.parse::<u64>().ok().filter(|n| *n >= 1 && v.len() <= 20);
-                    let bad = || ApiError::invalid("cursor", "is not a cursor this API returned");
-                    q.before = Some(n.ok_or_else(bad)?);
-                }
-                _ => {}
-            }
-        }
-        Ok(q)
-    }
-}
-
 /// One page of the history.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -479,7 +433,7 @@ pub struct HistoryPage {
 }
 
 /// A page of the history, newest first.
-pub async fn history<D: ConfigDb>(db: &D, q: &HistoryQuery) -> ApiResult<HistoryPage> {
+pub async fn history<D: ConfigDb>(db: &D, q: &HistoryQuery) -> DomainResult<HistoryPage> {
     let mut entries = db.history(q.before, q.limit + 1).await?;
     let list_complete = entries.len() <= q.limit as usize;
     entries.truncate(q.limit as usize);
@@ -533,12 +487,12 @@ mod tests {
             &self,
             action: Action,
             change: Value,
-            if_match: Option<&str>,
-        ) -> ApiResult<Published> {
+            expected: Option<&[u64]>,
+        ) -> DomainResult<Published> {
             let w = Write {
                 action,
                 change: &change,
-                if_match: if_match.map(IfMatch::parse),
+                expected: expected.map(|v| Precondition::OneOf(v.to_vec())),
                 actor: &self.actor,
             };
             block_on(write(&self.stores(), &w))
@@ -595,7 +549,7 @@ mod tests {
             .write(
                 Action::Patch,
                 json!({"featureFlags": {"mine": true}}),
-                Some("\"0\""),
+                Some(&[0]),
             )
             .unwrap();
         assert_eq!(p.config.version, 1);
@@ -615,7 +569,7 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(
-            w.write(Action::Put, json!({}), Some("\"7\""))
+            w.write(Action::Put, json!({}), Some(&[7]))
                 .unwrap()
                 .config
                 .version,
@@ -631,25 +585,23 @@ mod tests {
         w.write(
             Action::Patch,
             json!({"featureFlags": {"b": true}}),
-            Some("\"1\""),
+            Some(&[1]),
         )
         .unwrap();
         let err = w.write(
             Action::Patch,
             json!({"featureFlags": {"c": true}}),
-            Some("\"1\""),
+            Some(&[1]),
         );
         assert_eq!(
             err.unwrap_err(),
-            ApiError::PreconditionFailed { current: 2 }
+            DomainError::VersionConflict { current: 2 }
         );
-        for bad in ["W/\"2\"", "2", "\"x\"", ""] {
-            let err = w.write(Action::Put, json!({}), Some(bad)).unwrap_err();
-            assert_eq!(err, ApiError::PreconditionFailed { current: 2 }, "{bad}");
+        for expected in [&[][..], &[3], &[0], &[1, 3]] {
+            let err = w.write(Action::Put, json!({}), Some(expected)).unwrap_err();
+            assert_eq!(err, DomainError::VersionConflict { current: 2 });
         }
-        assert!(w
-            .write(Action::Put, json!({}), Some("\"9\", \"2\""))
-            .is_ok());
+        assert!(w.write(Action::Put, json!({}), Some(&[9, 2])).is_ok());
         let h = block_on(history(
             &w.db,
             &HistoryQuery {
@@ -685,16 +637,16 @@ mod tests {
             .unwrap();
         assert_eq!(p.config.version, 3);
         assert_eq!(flags(&p), json!({"a": true, "mine": true, "theirs": true}));
-        // With If-Match, losing the race is a 412 instead.
+        // With a precondition, losing the race is a version conflict instead.
         w.db.interleave_once(r#"{}"#);
         let err = w.write(
             Action::Patch,
             json!({"featureFlags": {"x": true}}),
-            Some("\"3\""),
+            Some(&[3]),
         );
         assert_eq!(
             err.unwrap_err(),
-            ApiError::PreconditionFailed { current: 4 }
+            DomainError::VersionConflict { current: 4 }
         );
     }
 
@@ -751,14 +703,14 @@ mod tests {
         w.write(Action::Put, json!({"featureFlags": {"b": true}}), None)
             .unwrap();
         let p = w
-            .write(Action::Rollback, json!({"version": 1}), Some("\"2\""))
+            .write(Action::Rollback, json!({"version": 1}), Some(&[2]))
             .unwrap();
         assert_eq!(p.config.version, 3);
         assert_eq!(flags(&p), json!({"a": true}));
         assert_eq!(
             w.write(Action::Rollback, json!({"version": 9}), None)
                 .unwrap_err(),
-            ApiError::NotFound
+            DomainError::NotFound
         );
         for bad in [
             json!({"version": 0}),
@@ -769,7 +721,7 @@ mod tests {
         ] {
             assert!(matches!(
                 w.write(Action::Rollback, bad, None),
-                Err(ApiError::InvalidRequest(_))
+                Err(DomainError::Invalid(_))
             ));
         }
     }
@@ -796,7 +748,7 @@ mod tests {
         w.db.db.failing.set(true);
         assert!(matches!(
             w.write(Action::Put, json!({}), None),
-            Err(ApiError::Unavailable(_))
+            Err(DomainError::Unavailable(_))
         ));
     }
 
@@ -808,13 +760,13 @@ mod tests {
         let err = w
             .write(Action::Patch, json!({"maintenanceMode": true}), None)
             .unwrap_err();
-        assert!(matches!(err, ApiError::Internal(_)));
+        assert!(matches!(err, DomainError::Internal(_)));
         assert!(matches!(
             block_on(authoritative(&w.db, &w.kv)),
-            Err(ApiError::Internal(_))
+            Err(DomainError::Internal(_))
         ));
         let p = w
-            .write(Action::Put, json!({"maintenanceMode": true}), Some("\"1\""))
+            .write(Action::Put, json!({"maintenanceMode": true}), Some(&[1]))
             .unwrap();
         assert_eq!(p.config.version, 2);
     }
@@ -839,65 +791,21 @@ mod tests {
             [Some(5), Some(4)]
         );
         assert!(!p1.list_complete);
-        let q = HistoryQuery::parse(&[
-            ("cursor".into(), p1.cursor.unwrap()),
-            ("limit".into(), "10".into()),
-        ])
-        .unwrap();
+        let q = HistoryQuery {
+            before: p1.cursor.and_then(|c| c.parse().ok()),
+            limit: 10,
+        };
         let p2 = block_on(history(&w.db, &q)).unwrap();
         assert_eq!(p2.entries.len(), 3);
         assert!(p2.list_complete && p2.cursor.is_none());
     }
 
     #[test]
-    fn history_queries() {
-        let q = |pairs: &[(&str, &str)]| {
-            let v: Vec<(String, String)> = pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            HistoryQuery::parse(&v)
-        };
-        assert_eq!(
-            q(&[]).unwrap(),
-            HistoryQuery {
-                before: None,
-                limit: DEFAULT_PAGE
-            }
-        );
-        assert_eq!(
-            q(&[("limit", ""), ("cursor", "")]).unwrap().limit,
-            DEFAULT_PAGE
-        );
-        assert_eq!(
-            q(&[("limit", "100"), ("cursor", "7")]).unwrap(),
-            HistoryQuery {
-                before: Some(7),
-                limit: 100
-            }
-        );
-        for bad in [
-            ("limit", "0"),
-            ("limit", "101"),
-            ("limit", "x"),
-            ("cursor", "0"),
-            ("cursor", "-1"),
-            ("cursor", "1e3"),
-        ] {
-            assert!(q(&[bad]).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn if_match_and_etags() {
-        assert_eq!(etag(7), "\"7\"");
-        assert_eq!(IfMatch::parse(" * "), IfMatch::Any);
-        assert_eq!(
-            IfMatch::parse("\"3\", W/\"4\", \"x\", 5, \"\""),
-            IfMatch::Versions(vec![3])
-        );
-        assert!(IfMatch::Any.matches(0));
-        assert!(!IfMatch::parse("\"99999999999999999999999\"").matches(0));
+    fn preconditions_match_the_versions_they_name() {
+        assert!(Precondition::Any.matches(0));
+        assert!(Precondition::OneOf(vec![3, 9]).matches(9));
+        assert!(!Precondition::OneOf(vec![3]).matches(4));
+        assert!(!Precondition::OneOf(vec![]).matches(0));
     }
 
     #[test]

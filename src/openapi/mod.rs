@@ -9,10 +9,15 @@
 //! Object keys come out sorted (`serde_json` without `preserve_order`), so the output is
 //! byte-for-byte stable.
 
+// Native tooling behind feature `openapi`, never linked into the Worker's Wasm: the Wasm-size
+// lints of clippy.toml (a second set type, the pretty printer) do not concern it.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 pub mod operations;
 pub mod schemas;
 
 use crate::domain::sessions::Check;
+use crate::routes::input::MAX_BODY_BYTES;
 use crate::routes::{cors, Access, Limit, Route, ROUTES};
 use operations::{Op, Place, OPERATIONS};
 use serde_json::{json, Map, Value};
@@ -91,6 +96,7 @@ fn operation(route: &Route, op: &Op) -> Result<Value, String> {
     let mut o = json!({
         "operationId": op.id,
         "summary": op.summary,
+        "description": op.description,
         "tags": [op.tag],
         "security": security(route.access),
         "responses": responses(route, op),
@@ -105,10 +111,20 @@ fn operation(route: &Route, op: &Op) -> Result<Value, String> {
         o["parameters"] = Value::Array(params);
     }
     if let Some(body) = op.body {
+        let mut rules = json!({ "maxBytes": MAX_BODY_BYTES, "contentTypeChecked": false });
+        let further = schemas::further_checks(body);
+        if further.as_array().is_some_and(|a| !a.is_empty()) {
+            rules["furtherChecks"] = further;
+        }
         o["requestBody"] = json!({
             "required": true,
-            "description": "JSON, at most 64 KiB",
+            "description": "JSON, at most 64 KiB (65,536 bytes; a larger body is 413 before it is read whole). \
+                The `Content-Type` is not checked: the body is read as JSON whatever it says, so \
+                `curl -d` (which sends a form type) works; send `application/json`.",
             "content": { "application/json": { "schema": schemas::reference(body) } },
+            // Machine-readable for tests/contract.js: the size limit, that any Content-Type is
+            // read as JSON, and what the Worker checks beyond the schema.
+            "x-edgestate": rules,
         });
     }
     Ok(o)
@@ -199,7 +215,11 @@ fn error_statuses(route: &Route, op: &Op) -> BTreeSet<u16> {
     if route.has_body() {
         s.insert(413);
     }
+    // Over a group's limit, or (credentials given) too many failed authentications.
     if let Limit::Group(_) = route.limit {
+        s.insert(429);
+    }
+    if matches!(route.access, Access::Admin | Access::Session(_)) {
         s.insert(429);
     }
     if route.gated {
@@ -284,7 +304,7 @@ fn error_description(status: u16) -> &'static str {
         404 => "No such resource",
         412 => "`If-Match` does not name the current version (sent as `ETag`); nothing was changed",
         413 => "The body is over 64 KiB (refused before it is read whole); nothing was changed",
-        429 => "Over the rate limit: retry after `Retry-After` seconds",
+        429 => "Over the rate limit, or too many failed authentications from this client in a minute (credentials given but not accepted): retry after `Retry-After` seconds",
         503 => "`maintenance` (gated routes while `maintenanceMode` is on, with `Retry-After`) or `unavailable` (KV or D1 failed and nothing stale could be served); opaque",
         _ => "A bug; opaque, its cause is logged",
     }
@@ -298,9 +318,11 @@ fn headers(route: &Route, status: u16, extra: &[&str]) -> Value {
         names.push(("Cache-Control", false));
     }
     if let Limit::Group(_) = route.limit {
-        // Before the rate limit is counted (maintenance, a failed strict counter) or after a
-        // handler's crash, a 5xx may lack the fields. The legacy three follow a config switch.
-        let counted = status < 500;
+        // The access check comes before the rate limit: a request refused for access (401,
+        // 403, or 429 after too many failed authentications) is not counted and has no
+        // fields; neither has a 5xx before the count (maintenance, a failed strict lease) or
+        // after a handler's crash. The legacy three follow a config switch.
+        let counted = status < 500 && !matches!(status, 401 | 403 | 429);
         names.extend([("RateLimit-Policy", !counted), ("RateLimit", !counted)]);
         names.extend(LEGACY_RATE_LIMIT.map(|kind| (kind, true)));
     }
@@ -314,7 +336,12 @@ fn headers(route: &Route, status: u16, extra: &[&str]) -> Value {
     if status == 401 {
         names.push(("WWW-Authenticate", false));
     }
-    names.extend(extra.iter().map(|kind| (*kind, false)));
+    let optional = |kind: &str| {
+        HEADER_KINDS
+            .iter()
+            .any(|(k, p)| *k == kind && *p == Presence::Optional)
+    };
+    names.extend(extra.iter().map(|kind| (*kind, optional(kind))));
     names.extend(CORS.map(|kind| (kind, true)));
     header_refs(&names)
 }
@@ -384,7 +411,7 @@ fn header_components() -> Value {
     Value::Object(out)
 }
 
-const HEADER_KINDS: [(&str, Presence); 24] = [
+const HEADER_KINDS: [(&str, Presence); 25] = [
     ("ETag", Presence::Required),
     ("Server-Timing", Presence::Required),
     ("X-Content-Type-Options", Presence::Required),
@@ -401,6 +428,7 @@ const HEADER_KINDS: [(&str, Presence); 24] = [
     ("ClearSessionCookie", Presence::Required),
     ("WWW-Authenticate", Presence::Required),
     ("Prefs-Version", Presence::Required),
+    ("Prefs-Bookmark", Presence::Optional),
     ("Vary", Presence::Both),
     ("Access-Control-Allow-Origin", Presence::Both),
     ("Access-Control-Allow-Credentials", Presence::Both),
@@ -417,7 +445,7 @@ fn header(kind: &str) -> (&'static str, Value) {
     let (name, description, schema) = match kind {
         "Server-Timing" => (
             "Server-Timing",
-            "KV and D1 work done before the response (deferred work not counted)",
+            "KV and D1 work done before the response (deferred work not counted); `d1-primary` counts the D1 statements the primary database served (the others a replica)",
             json!({ "type": "string", "pattern": SERVER_TIMING }),
         ),
         "X-Content-Type-Options" => (
@@ -487,6 +515,11 @@ fn response_header(kind: &str) -> (&'static str, &'static str, Value) {
             "Prefs-Version",
             "The version of the preferences served (0: never written); send it back on a `GET` to read that version or newer",
             json!({ "type": "integer", "minimum": 0 }),
+        ),
+        "Prefs-Bookmark" => (
+            "Prefs-Bookmark",
+            "The D1 bookmark of this write (D1 read replication); send it back on a `GET` so that it reads from a replica that has applied the write, not from the primary",
+            json!({ "type": "string", "pattern": "^[A-Za-z0-9._:-]{1,256}$" }),
         ),
         _ => standard_header(kind),
     }
@@ -575,7 +608,8 @@ fn preflight_header(kind: &str) -> (&'static str, &'static str, Value) {
 
 const SERVER_TIMING: &str = concat!(
     "^kv;desc=\"reads=[0-9]+ writes=[0-9]+ lists=[0-9]+ deletes=[0-9]+\";dur=[0-9]+(\\.[0-9]+)?, ",
-    "d1;desc=\"queries=[0-9]+\";dur=[0-9]+(\\.[0-9]+)?(, .+)?$",
+    "d1;desc=\"queries=[0-9]+\";dur=[0-9]+(\\.[0-9]+)?, ",
+    "d1-primary;desc=\"queries=[0-9]+\";dur=[0-9]+(\\.[0-9]+)?(, .+)?$",
 );
 
 /// Answers to requests that match no operation: an unknown path, a method a path does not

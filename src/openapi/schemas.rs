@@ -22,6 +22,35 @@ pub fn all() -> Vec<(&'static str, Value)> {
     out
 }
 
+/// What the Worker checks in the request body `name` beyond its schema, because JSON Schema
+/// cannot state it: each rule, with the fields a refusal under it names (`*` stands for any
+/// text). A body its schema allows may still be refused under one of these: 400
+/// `invalid_request` whose message names one of those fields (`"featureFlags.beta.rollout: …"`).
+pub fn further_checks(name: &str) -> Value {
+    const FLAG: &str = "A flag's `defaultVariant`, each rule's `variant` and each `rollout` key \
+        name one of its variants; its variant values share one JSON type, each at most 1,024 bytes \
+        of JSON; its `rollout` shares sum to 100";
+    const FLAG_FIELDS: [&str; 5] = [
+        "featureFlags.*.defaultVariant",
+        "featureFlags.*.rules[*].variant",
+        "featureFlags.*.rollout",
+        "featureFlags.*.rollout.*",
+        "featureFlags.*.variants.*",
+    ];
+    let (after, merged) = match name {
+        "ConfigDocument" => ("a field not given takes its default", "defaults filled in"),
+        "ConfigPatch" => ("a field not given keeps its stored value", "merged"),
+        _ => return json!([]),
+    };
+    json!([
+        { "rule": FLAG, "fields": FLAG_FIELDS },
+        { "rule": format!("`renewAfterSeconds` is less than `sessionIdleSeconds` ({after})"),
+          "fields": ["renewAfterSeconds"] },
+        { "rule": format!("The stored config ({merged}) is at most 32 KiB (32,768 bytes) of JSON"),
+          "fields": ["config"] },
+    ])
+}
+
 /// Every error code the API answers with.
 pub const ERROR_CODES: [&str; 12] = [
     "invalid_json",
@@ -77,6 +106,15 @@ fn common() -> Vec<(&'static str, Value)> {
             json!({ "anyOf": [reference("Health"), reference("HealthReport")] }),
         ),
         ("Index", index()),
+    ]
+    .into_iter()
+    .chain(identifiers())
+    .collect()
+}
+
+/// The identifiers and scalars every resource shares.
+fn identifiers() -> Vec<(&'static str, Value)> {
+    vec![
         (
             "Millis",
             json!({ "type": "integer", "minimum": 0, "description": "Milliseconds since the Unix epoch" }),
@@ -220,6 +258,7 @@ fn config() -> Vec<(&'static str, Value)> {
         ),
     );
     stored["properties"]["rateLimits"]["required"] = json!(["default"]);
+    stored["properties"]["rateLimits"]["properties"] = json!({ "default": limit.clone() });
     stored["examples"] = json!([example_config()]);
     let mut document = object(
         &[],
@@ -384,6 +423,11 @@ fn prefs_and_users() -> Vec<(&'static str, Value)> {
             "description": "A `Prefs-Version` an answer carried: serve that version or a newer one" }),
         ),
         (
+            "PrefsBookmark",
+            json!({ "type": "string", "pattern": "^[A-Za-z0-9._:-]{1,256}$",
+            "description": "A `Prefs-Bookmark` an answer carried: read D1 where that write has been applied" }),
+        ),
+        (
             "Prefs",
             object(&["theme", "language", "notifications"], prefs),
         ),
@@ -406,17 +450,21 @@ fn prefs_and_users() -> Vec<(&'static str, Value)> {
 
 fn flag_definition() -> Value {
     let value = json!({ "type": ["boolean", "string", "number", "object"] });
-    let list = json!({ "type": "array", "minItems": 1, "maxItems": 100 });
+    // What a condition compares the context's attribute with.
+    let scalar = json!({ "type": ["string", "number", "boolean"] });
+    let list = json!({ "type": "array", "minItems": 1, "maxItems": 100, "items": scalar });
     let condition = json!({ "oneOf": [
         object(&["in"], json!({ "in": list })),
         object(&["notIn"], json!({ "notIn": list })),
-        object(&["equals"], json!({ "equals": {} })),
+        object(&["equals"], json!({ "equals": scalar })),
     ] });
     let rule = object(
         &["when", "variant"],
         json!({
-            "when": { "type": "object", "minProperties": 1, "maxProperties": 8, "additionalProperties": condition },
-            "variant": { "type": "string" },
+            "when": { "type": "object", "minProperties": 1, "maxProperties": 8,
+                "propertyNames": reference("FlagName"), "additionalProperties": condition,
+                "description": "Context attribute → condition; the rule matches when all hold (an attribute the context lacks holds none)" },
+            "variant": { "type": "string", "description": "One of the variants" },
         }),
     );
     let mut definition = object(
@@ -451,8 +499,38 @@ fn flag_view() -> Value {
 }
 
 fn flags() -> Vec<(&'static str, Value)> {
-    let context =
-        json!({ "type": "object", "properties": { "targetingKey": { "type": "string" } } });
+    vec![
+        (
+            "Flag",
+            json!({ "anyOf": [{ "type": "boolean" }, reference("FlagDefinition")] }),
+        ),
+        ("FlagDefinition", flag_definition()),
+        ("FlagView", flag_view()),
+        (
+            "Reason",
+            json!({ "enum": ["STATIC", "TARGETING_MATCH", "SPLIT", "DEFAULT", "DISABLED", "ERROR"] }),
+        ),
+        (
+            "QueryContext",
+            json!({ "type": "object", "propertyNames": reference("FlagName"),
+            "additionalProperties": { "type": "string" } }),
+        ),
+        ("EntityTags", json!({ "type": "string" })),
+    ]
+    .into_iter()
+    .chain(ofrep())
+    .collect()
+}
+
+/// The OFREP evaluation API's request and answers.
+fn ofrep() -> Vec<(&'static str, Value)> {
+    // OFREP: `targetingKey` and any other members, each an attribute of any JSON value.
+    let context = json!({
+        "type": "object",
+        "properties": { "targetingKey": { "type": "string" } },
+        "additionalProperties": {},
+        "description": "The evaluation context: an optional `targetingKey` (a string) and any other members as attributes, of any JSON type",
+    });
     let metadata = object(
         &["configVersion"],
         json!({
@@ -471,25 +549,11 @@ fn flags() -> Vec<(&'static str, Value)> {
         "errorCode": { "enum": ["PARSE_ERROR", "INVALID_CONTEXT", "FLAG_NOT_FOUND", "TARGETING_KEY_MISSING"] },
         "errorDetails": { "type": "string" } }),
     );
-    let mut request =
-        json!({ "type": "object", "required": ["context"], "properties": { "context": context } });
+    // Other members of the body are ignored, as the protocol leaves room for them.
+    let mut request = json!({ "type": "object", "required": ["context"],
+        "properties": { "context": context }, "additionalProperties": {} });
     request["examples"] = json!([{ "context": { "targetingKey": "user-1", "country": "NL" } }]);
     vec![
-        (
-            "Flag",
-            json!({ "anyOf": [{ "type": "boolean" }, reference("FlagDefinition")] }),
-        ),
-        ("FlagDefinition", flag_definition()),
-        ("FlagView", flag_view()),
-        (
-            "Reason",
-            json!({ "enum": ["STATIC", "TARGETING_MATCH", "SPLIT", "DEFAULT", "DISABLED", "ERROR"] }),
-        ),
-        (
-            "QueryContext",
-            json!({ "type": "object", "propertyNames": reference("FlagName"),
-            "additionalProperties": { "type": "string" } }),
-        ),
         (
             "OfrepKey",
             json!({ "type": "string", "minLength": 1, "examples": ["newCheckout"] }),
@@ -507,7 +571,6 @@ fn flags() -> Vec<(&'static str, Value)> {
                 }),
             ),
         ),
-        ("EntityTags", json!({ "type": "string" })),
     ]
 }
 
@@ -544,7 +607,9 @@ fn versions() -> Vec<(&'static str, Value)> {
         ),
         (
             "HistoryCursor",
-            json!({ "type": "string", "pattern": "^(?:[0-9]{1,20})?$" }),
+            // A version number from 1, in at most 20 digits (leading zeros allowed).
+            json!({ "type": "string", "maxLength": 20, "pattern": "^(?:0{0,19}[1-9][0-9]{0,18})?$",
+                "description": "Opaque: the `cursor` of the previous page" }),
         ),
         (
             "HistoryLimit",

@@ -3,16 +3,21 @@
 
 use crate::ctx::{Ctx, RuntimeTimer};
 use crate::domain::config::AppConfig;
-use crate::domain::flags::EvalContext;
 use crate::domain::ids::FlagName;
-use crate::domain::versions::{self, Action, Actor, HistoryQuery, IfMatch, Stores, Write};
+use crate::domain::versions::{self, Action, Actor, Stores, Write};
 use crate::error::ApiResult;
 use crate::routes::input::Input;
+use crate::routes::parse;
 use crate::routes::reply::Reply;
+
+/// The `ETag` of a config version: `"N"`.
+pub fn etag(version: u64) -> String {
+    format!("\"{version}\"")
+}
 
 /// The config with the `ETag` of its version.
 fn versioned(config: &AppConfig) -> Reply {
-    Reply::ok(config).with_header("ETag", versions::etag(config.version))
+    Reply::ok(config).with_header("ETag", etag(config.version))
 }
 
 pub(crate) async fn get(ctx: &Ctx, _: Input) -> ApiResult<Reply> {
@@ -21,7 +26,7 @@ pub(crate) async fn get(ctx: &Ctx, _: Input) -> ApiResult<Reply> {
 
 pub(crate) async fn flag(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
     let name = FlagName::parse("name", input.param("name"))?;
-    let context = EvalContext::from_pairs(input.query_pairs())?;
+    let context = parse::flag_context(input.query_pairs())?;
     Ok(Reply::ok(&ctx.config().await.flag_view(&name, &context)))
 }
 
@@ -44,7 +49,7 @@ pub(crate) async fn rollback(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
 }
 
 pub(crate) async fn history(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
-    let query = HistoryQuery::parse(&input.query_pairs())?;
+    let query = parse::history_query(&input.query_pairs())?;
     Ok(Reply::ok(&versions::history(ctx.d1(), &query).await?))
 }
 
@@ -56,7 +61,7 @@ async fn admin_write(ctx: &Ctx, input: &Input, action: Action) -> ApiResult<Repl
     let write = Write {
         action,
         change: &change,
-        if_match: input.header("if-match").map(|h| IfMatch::parse(&h)),
+        expected: input.header("if-match").map(|h| parse::precondition(&h)),
         actor: &actor,
     };
     let timer = ctx.timer();
@@ -79,4 +84,12 @@ async fn admin_write(ctx: &Ctx, input: &Input, action: Action) -> ApiResult<Repl
         });
     }
     Ok(versioned(&published.config))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn etags_name_the_version_quoted() {
+        assert_eq!(super::etag(7), "\"7\"");
+    }
 }

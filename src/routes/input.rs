@@ -69,7 +69,7 @@ impl Input {
 
     /// The body as JSON (`invalid_json` if absent or malformed).
     pub fn json(&self) -> ApiResult<Value> {
-        json::parse(self.body.as_deref().unwrap_or_default())
+        Ok(json::parse(self.body.as_deref().unwrap_or_default())?)
     }
 
     /// The caller's session (the pipeline sets it on every `Session` route).

@@ -15,6 +15,7 @@ pub mod fields;
 mod health;
 pub mod input;
 mod ofrep;
+pub mod parse;
 mod prefs;
 pub mod reply;
 mod sessions;

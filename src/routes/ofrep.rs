@@ -13,7 +13,7 @@ use crate::ctx::Ctx;
 use crate::domain::bucket::{siphash24, BUCKET_KEY};
 use crate::domain::flags::{EvalContext, Flag, Reason};
 use crate::domain::json;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::routes::input::Input;
 use crate::routes::reply::Reply;
 use serde::Serialize;
@@ -72,7 +72,7 @@ fn context(input: &Input) -> Result<EvalContext, (&'static str, String)> {
         .ok_or_else(|| invalid("the body must be a JSON object".into()))?
         .get("context")
         .ok_or_else(|| invalid("context is required".into()))?;
-    EvalContext::from_json(context).map_err(|e| invalid(e.public_message()))
+    EvalContext::from_json(context).map_err(|e| invalid(ApiError::from(e).public_message()))
 }
 
 fn evaluate<'a>(key: &'a str, flag: &'a Flag, ctx: &EvalContext, version: u64) -> Answer<'a> {

@@ -3,14 +3,15 @@
 
 use crate::ctx::Ctx;
 use crate::domain::ids::{SessionHandle, UserId};
-use crate::domain::sessions::{self, ListQuery, NewSession};
+use crate::domain::sessions;
 use crate::error::ApiResult;
 use crate::routes::auth::{clearing_cookie, session_cookie};
 use crate::routes::input::Input;
+use crate::routes::parse;
 use crate::routes::reply::Reply;
 
 pub(crate) async fn create(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
-    let new = NewSession::parse(&input.json()?)?;
+    let new = parse::new_session(&input.json()?)?;
     let minted = sessions::create(&ctx.sessions().await, ctx.now, new).await?;
     // The cookie never outlives the session's absolute deadline.
     let max_age = ctx.now.seconds_until(minted.view.expires_at);
@@ -29,7 +30,7 @@ pub(crate) async fn logout(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
 }
 
 pub(crate) async fn list(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
-    let query = ListQuery::parse(input.query_pairs())?;
+    let query = parse::session_list_query(input.query_pairs())?;
     Ok(Reply::ok(&sessions::list(ctx.d1(), ctx.now, &query).await?))
 }
 

@@ -7,13 +7,15 @@ use crate::domain::ids::{ProfileId, UserId};
 use crate::domain::users::{self, BatchView};
 use crate::error::{ApiError, ApiResult};
 use crate::routes::input::Input;
+use crate::routes::parse;
 use crate::routes::reply::Reply;
 
 pub(crate) async fn get(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
     let id = ProfileId::parse("id", input.param("id"))?;
     let ttl = u64::from(ctx.config().await.cache_ttl_seconds);
-    let lookup = users::get(ctx.kv(), ctx.d1(), &id, ttl, ctx.now).await?;
-    let status = lookup.status.header();
+    let missing = &ctx.isolate.missing_users;
+    let lookup = users::get(ctx.kv(), ctx.d1(), missing, &id, ttl, ctx.now).await?;
+    let status = lookup.status.as_str();
     if lookup.refresh {
         let (key, now) = (users::kv_key(&id)?, ctx.now);
         ctx.defer_once(key.as_str(), move |d| async move {
@@ -25,9 +27,10 @@ pub(crate) async fn get(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
 }
 
 pub(crate) async fn batch(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
-    let ids = users::parse_batch(&input.json()?)?;
+    let ids = parse::profile_ids(&input.json()?)?;
     let ttl = u64::from(ctx.config().await.cache_ttl_seconds);
-    let out = users::batch(ctx.kv(), ctx.d1(), &ids, ctx.now).await?;
+    let missing = &ctx.isolate.missing_users;
+    let out = users::batch(ctx.kv(), ctx.d1(), missing, &ids, ctx.now).await?;
     let reply = Reply::ok(&BatchView { users: &out.users });
     // Stale ids another request is already refreshing are left to it.
     let (stale, flights): (Vec<ProfileId>, Vec<_>) = out
@@ -50,9 +53,17 @@ pub(crate) async fn batch(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
 
 pub(crate) async fn put(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
     let id = ProfileId::parse("id", input.param("id"))?;
-    let name = users::parse_profile(&input.json()?)?;
+    let name = parse::profile_name(&input.json()?)?;
     Ok(Reply::ok(
-        &users::put(ctx.kv(), ctx.d1(), &id, &name, ctx.now).await?,
+        &users::put(
+            ctx.kv(),
+            ctx.d1(),
+            &ctx.isolate.missing_users,
+            &id,
+            &name,
+            ctx.now,
+        )
+        .await?,
     ))
 }
 
@@ -60,5 +71,8 @@ pub(crate) async fn delete(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
     let user = UserId::parse("id", input.param("id"))?;
     let pending = &ctx.isolate.prefs;
     accounts::delete(ctx.kv(), ctx.d1(), pending, &user, ctx.now).await?;
+    if let Some(profile) = accounts::profile_of(&user) {
+        ctx.isolate.missing_users.forget(&profile);
+    }
     Ok(Reply::no_content())
 }

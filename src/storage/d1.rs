@@ -8,8 +8,8 @@ use crate::domain::health::{Schema, SchemaDb};
 use crate::domain::ids::{ProfileId, SessionHandle, UserId};
 use crate::domain::json;
 use crate::domain::prefs::{PrefsDb, PrefsPatch, PrefsRow};
-use crate::domain::ratelimit::CounterDb;
-use crate::domain::sessions::{ListQuery, SessionDb, SessionRecord};
+use crate::domain::ratelimit::{CounterDb, Lease};
+use crate::domain::sessions::{FeedPage, ListQuery, Revocation, SessionDb, SessionRecord};
 use crate::domain::time::Millis;
 use crate::domain::users::{User, UserDb};
 use crate::domain::versions::{ConfigDb, Entry, HistoryEntry, StoredVersion};
@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use std::rc::Rc;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
-use worker::js_sys::{self, Array, Object, Promise, Reflect};
+use worker::js_sys::{Array, Object, Promise, Reflect};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::Env;
 
@@ -29,41 +29,76 @@ pub const BINDING: &str = "DB";
 
 /// The number of the newest migration (`migrations/NNNN_*.sql`) whose schema these queries
 /// need. Bump it with every new migration (a unit test compares it with `migrations/`).
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Every table the queries below use.
-pub const TABLES: [&str; 5] = [
+pub const TABLES: [&str; 6] = [
     "users",
     "sessions",
     "preferences",
     "rate_limits",
     "config_history",
+    "revocations",
 ];
 
 /// The table `wrangler d1 migrations apply` records applied migrations in (its default).
 const MIGRATIONS_TABLE: &str = "d1_migrations";
 
-#[wasm_bindgen]
+#[wasm_bindgen(inline_js = "
+export async function d1All(db, sql, args) {
+  const r = await db.prepare(sql).bind(...args).all();
+  return [JSON.stringify(r.results ?? []), r.meta?.served_by_primary];
+}
+export async function d1Batch(db, statements) {
+  const rs = await db.batch(statements.map(([sql, args]) => db.prepare(sql).bind(...args)));
+  return [JSON.stringify(rs.map((r) => r.results ?? [])), rs[0]?.meta?.served_by_primary];
+}
+export function d1Session(db, constraint) {
+  return typeof db.withSession === 'function' ? db.withSession(constraint) : null;
+}
+export function d1Bookmark(db) {
+  return typeof db.getBookmark === 'function' ? db.getBookmark() : null;
+}")]
 extern "C" {
-    /// The runtime's `D1Database`, called directly.
+    /// The runtime's `D1Database` (or a D1 session, which has the same `prepare` and
+    /// `batch`).
     #[wasm_bindgen(extends = Object)]
     #[derive(Clone)]
     type D1Database;
 
-    #[wasm_bindgen(extends = Object)]
-    type D1Statement;
+    /// Runs one statement: `[rows as JSON text, meta.served_by_primary]`. Rows hold only
+    /// text, numbers and nulls, so `JSON.stringify` is exact: one call into JS for all rows,
+    /// where `serde-wasm-bindgen` would make one per field (and add its code to the Wasm).
+    #[wasm_bindgen(js_name = d1All, catch)]
+    fn d1_all(db: &D1Database, sql: &str, args: Array) -> Result<Promise, JsValue>;
 
-    #[wasm_bindgen(method, catch)]
-    fn prepare(this: &D1Database, sql: &str) -> Result<D1Statement, JsValue>;
+    /// Runs `[sql, args]` pairs as one batch: `[every statement's rows as one JSON array,
+    /// meta.served_by_primary]`.
+    #[wasm_bindgen(js_name = d1Batch, catch)]
+    fn d1_batch(db: &D1Database, statements: Array) -> Result<Promise, JsValue>;
 
-    #[wasm_bindgen(method, catch, js_name = batch)]
-    fn batch_all(this: &D1Database, statements: &Array) -> Result<Promise, JsValue>;
+    /// A D1 session (read replication) with this constraint or bookmark; `null` where the
+    /// runtime has none.
+    #[wasm_bindgen(js_name = d1Session, catch)]
+    fn d1_session(db: &D1Database, constraint: &str) -> Result<JsValue, JsValue>;
 
-    #[wasm_bindgen(method, catch, variadic)]
-    fn bind(this: &D1Statement, args: &Array) -> Result<D1Statement, JsValue>;
+    /// The session's bookmark; `null` outside a session.
+    #[wasm_bindgen(js_name = d1Bookmark, catch)]
+    fn d1_bookmark(db: &D1Database) -> Result<JsValue, JsValue>;
+}
 
-    #[wasm_bindgen(method, catch)]
-    fn all(this: &D1Statement) -> Result<Promise, JsValue>;
+/// Where a D1 session's reads may be served (D1 read replication). Writes always go to the
+/// primary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadFrom {
+    /// The primary: the newest state, one round trip to wherever the primary is.
+    Primary,
+    /// The nearest replica, whatever it has applied (sequentially consistent within the
+    /// session from its first read on).
+    AnyReplica,
+    /// A replica that has applied at least this bookmark (from an earlier write), or the
+    /// primary: the client's own writes are seen.
+    After(String),
 }
 
 /// The D1 binding, metered.
@@ -71,6 +106,8 @@ extern "C" {
 pub struct D1 {
     db: Option<D1Database>,
     meter: Rc<Meter>,
+    /// Whether reads go to the primary (what `Server-Timing` counts when D1 does not say).
+    primary: bool,
 }
 
 fn at(t: Millis) -> JsValue {
@@ -89,21 +126,15 @@ fn num(n: u64) -> JsValue {
     JsValue::from_f64(n as f64)
 }
 
-fn statement(db: &D1Database, sql: &str, args: &[JsValue]) -> Result<D1Statement, JsValue> {
-    let args: Array = args.iter().collect();
-    db.prepare(sql)?.bind(&args)
+fn args(values: &[JsValue]) -> Array {
+    values.iter().collect()
 }
 
-/// Runs `sql` with `args` on `db` and returns its rows as JSON text. Rows hold only text,
-/// numbers and nulls, so `JSON.stringify` is exact: one JS call for all rows, where
-/// `serde-wasm-bindgen` would make one per field (and add its code to the Wasm).
-async fn query(db: &D1Database, sql: &str, args: &[JsValue]) -> Result<String, JsValue> {
-    let result = JsFuture::from(statement(db, sql, args)?.all()?).await?;
-    let rows = Reflect::get(&result, &"results".into())?;
-    if rows.is_undefined() || rows.is_null() {
-        return Ok("[]".into());
-    }
-    Ok(js_sys::JSON::stringify(&rows)?.into())
+/// What the JS helpers answer: `[rows as JSON text, served by the primary?]`.
+async fn answer(promise: Result<Promise, JsValue>) -> Result<(String, Option<bool>), JsValue> {
+    let pair: Array = JsFuture::from(promise?).await?.unchecked_into();
+    let rows = pair.get(0).as_string().unwrap_or_else(|| "[]".into());
+    Ok((rows, pair.get(1).as_bool()))
 }
 
 impl D1 {
@@ -113,7 +144,11 @@ impl D1 {
             .ok()
             .filter(JsValue::is_object)
             .map(JsCast::unchecked_into);
-        D1 { db, meter }
+        D1 {
+            db,
+            meter,
+            primary: true,
+        }
     }
 
     /// A copy for `waitUntil` work, whose queries are not counted in this response.
@@ -121,7 +156,38 @@ impl D1 {
         D1 {
             db: self.db.clone(),
             meter: Rc::new(Meter::default()),
+            primary: self.primary,
         }
+    }
+
+    /// A D1 session whose reads are served as `from` says (D1 read replication). A runtime
+    /// without sessions, or a bookmark it refuses, gives the binding itself: every read on
+    /// the primary, which is never wrong, only farther.
+    pub fn reading(&self, from: &ReadFrom) -> Self {
+        let constraint = match from {
+            ReadFrom::Primary => "first-primary",
+            ReadFrom::AnyReplica => "first-unconstrained",
+            ReadFrom::After(bookmark) => bookmark.as_str(),
+        };
+        let session = self
+            .db
+            .as_ref()
+            .and_then(|db| d1_session(db, constraint).ok())
+            .filter(|s| s.is_object());
+        match session {
+            Some(session) => D1 {
+                db: Some(session.unchecked_into()),
+                meter: self.meter.clone(),
+                primary: *from == ReadFrom::Primary,
+            },
+            None => self.clone(),
+        }
+    }
+
+    /// The session's bookmark after its last query: what a later session passes as
+    /// [`ReadFrom::After`] to see everything this one did. `None` outside a session.
+    pub fn bookmark(&self) -> Option<String> {
+        d1_bookmark(self.db.as_ref()?).ok()?.as_string()
     }
 
     fn db(&self) -> StoreResult<&D1Database> {
@@ -134,24 +200,17 @@ impl D1 {
     async fn json(&self, sql: &str, args: &[JsValue]) -> StoreResult<String> {
         let db = self.db()?;
         let t = now_ms();
-        let result = query(db, sql, args).await;
-        self.meter.d1(now_ms() - t);
-        result.map_err(|e| StorageError(format!("D1 query failed: {}", describe(&e))))
+        let result = answer(d1_all(db, sql, self::args(args))).await;
+        let primary = result.as_ref().ok().and_then(|(_, p)| *p);
+        self.meter.d1(now_ms() - t, primary.unwrap_or(self.primary));
+        result
+            .map(|(rows, _)| rows)
+            .map_err(|e| StorageError(format!("D1 query failed: {}", describe(&e))))
     }
 
     /// Runs one statement and returns its rows.
     async fn rows(&self, sql: &str, args: &[JsValue]) -> StoreResult<Vec<Row>> {
-        let json = self.json(sql, args).await?;
-        let rows = json::read(&json).map_err(|e| StorageError(format!("D1 rows: {e}")))?;
-        let Value::Array(rows) = rows else {
-            return Err(StorageError("D1 rows: not an array".into()));
-        };
-        rows.into_iter()
-            .map(|row| match row {
-                Value::Object(row) => Ok(Row(row)),
-                _ => Err(StorageError("D1 rows: a row is not an object".into())),
-            })
-            .collect()
+        parse_rows(&self.json(sql, args).await?)
     }
 
     /// Runs one statement and returns its first row.
@@ -159,26 +218,67 @@ impl D1 {
         Ok(self.rows(sql, args).await?.into_iter().next())
     }
 
-    /// Runs statements as one batch: one round trip, in one transaction (all or none).
-    async fn batch(&self, statements: &[(&str, Vec<JsValue>)]) -> StoreResult<()> {
+    /// Runs statements as one batch: one round trip, in one transaction (all or none). The
+    /// rows of each statement, in order.
+    async fn batch(&self, statements: &[(&str, Vec<JsValue>)]) -> StoreResult<Vec<Vec<Row>>> {
         let db = self.db()?;
         let t = now_ms();
-        let result = async {
-            let prepared = statements
-                .iter()
-                .map(|(sql, args)| statement(db, sql, args).map(JsValue::from))
-                .collect::<Result<Array, JsValue>>()?;
-            JsFuture::from(db.batch_all(&prepared)?).await
-        }
-        .await;
-        let elapsed = now_ms() - t;
+        let pairs: Array = statements
+            .iter()
+            .map(|(sql, values)| JsValue::from(Array::of2(&JsValue::from_str(sql), &args(values))))
+            .collect();
+        let result = answer(d1_batch(db, pairs)).await;
+        let (elapsed, primary) = (now_ms() - t, result.as_ref().ok().and_then(|r| r.1));
         for _ in statements {
-            self.meter.d1(elapsed / statements.len() as f64);
+            let share = elapsed / statements.len() as f64;
+            self.meter.d1(share, primary.unwrap_or(self.primary));
         }
-        result
-            .map(|_| ())
-            .map_err(|e| StorageError(format!("D1 batch failed: {}", describe(&e))))
+        let (text, _) =
+            result.map_err(|e| StorageError(format!("D1 batch failed: {}", describe(&e))))?;
+        let Ok(Value::Array(results)) = json::read(&text) else {
+            return Err(StorageError("D1 batch rows: not an array".into()));
+        };
+        let mut out = Vec::with_capacity(results.len());
+        for rows in results {
+            out.push(rows_of(rows)?);
+        }
+        Ok(out)
     }
+}
+
+/// Decodes every row with `each`: one plain loop per row type, rather than an iterator
+/// adapter (`collect` into a `Result`) per call site, each its own code in the Wasm.
+fn decode<T>(rows: &[Row], each: fn(&Row) -> StoreResult<T>) -> StoreResult<Vec<T>> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        out.push(each(row)?);
+    }
+    Ok(out)
+}
+
+/// A row's `id_hash`.
+fn id_hash(row: &Row) -> StoreResult<String> {
+    row.text("id_hash")
+}
+
+/// Rows from their JSON text.
+fn parse_rows(json: &str) -> StoreResult<Vec<Row>> {
+    rows_of(json::read(json).map_err(|e| StorageError(format!("D1 rows: {e}")))?)
+}
+
+/// Rows from a JSON array of row objects.
+fn rows_of(rows: Value) -> StoreResult<Vec<Row>> {
+    let Value::Array(rows) = rows else {
+        return Err(StorageError("D1 rows: not an array".into()));
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let Value::Object(row) = row else {
+            return Err(StorageError("D1 rows: a row is not an object".into()));
+        };
+        out.push(Row(row));
+    }
+    Ok(out)
 }
 
 /// One row by column name. Columns are read by hand rather than through a `Deserialize`
@@ -227,6 +327,15 @@ impl Row {
             idle_expires_at: self.millis("idle_expires_at")?,
             revoked_at: self.opt_number("revoked_at").map(Millis::from_js),
             handle: self.opt_text("handle"),
+        })
+    }
+
+    fn revocation(&self) -> StoreResult<Revocation> {
+        Ok(Revocation {
+            seq: self.number("seq")? as u64,
+            id_hash: self.text("id_hash")?,
+            at: self.millis("at")?,
+            lingers_until: self.opt_number("lingers_until").map(Millis::from_js),
         })
     }
 
@@ -301,15 +410,17 @@ impl SessionDb for D1 {
 
     async fn revoke(&self, id_hash: &str, now: Millis) -> StoreResult<bool> {
         let sql = "UPDATE sessions SET revoked_at = ?2 WHERE id_hash = ?1 AND revoked_at IS NULL RETURNING id_hash";
-        Ok(!self.rows(sql, &[text(id_hash), at(now)]).await?.is_empty())
+        let feed = format!("{FEED_INSERT} WHERE id_hash = ?1 AND revoked_at = ?2");
+        let args = vec![text(id_hash), at(now)];
+        let results = self.batch(&[(sql, args.clone()), (&feed, args)]).await?;
+        Ok(results.first().is_some_and(|rows| !rows.is_empty()))
     }
 
     async fn revoke_user(&self, user: &UserId, now: Millis) -> StoreResult<Vec<String>> {
         let sql = "UPDATE sessions SET revoked_at = ?2 \
                    WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 \
                      AND COALESCE(idle_expires_at, expires_at) > ?2 RETURNING id_hash";
-        let rows = self.rows(sql, &[text(user.as_str()), at(now)]).await?;
-        rows.iter().map(|r| r.text("id_hash")).collect()
+        self.revoke_rows(sql, "user_id", user.as_str(), now).await
     }
 
     async fn list(
@@ -333,7 +444,7 @@ impl SessionDb for D1 {
         let user = opt_text(q.user.as_ref().map(UserId::as_str));
         let args = [at(now), user, after, hash, JsValue::from(limit)];
         let rows = self.rows(&sql, &args).await?;
-        rows.iter().map(Row::session).collect()
+        decode(&rows, Row::session)
     }
 
     async fn renew(
@@ -363,8 +474,80 @@ impl SessionDb for D1 {
     ) -> StoreResult<Option<String>> {
         let sql = "UPDATE sessions SET revoked_at = COALESCE(revoked_at, ?2) \
                    WHERE handle = ?1 RETURNING id_hash";
-        let row = self.first(sql, &[text(handle.as_str()), at(now)]).await?;
-        row.map(|r| r.text("id_hash")).transpose()
+        let hashes = self
+            .revoke_rows(sql, "handle", handle.as_str(), now)
+            .await?;
+        Ok(hashes.into_iter().next())
+    }
+
+    async fn revocations(
+        &self,
+        cursor: u64,
+        since: Millis,
+        now: Millis,
+        limit: u32,
+    ) -> StoreResult<FeedPage> {
+        let cols = "SELECT seq, id_hash, at, lingers_until FROM revocations";
+        let (rows, head) = if cursor == 0 {
+            // A new reader: the recent rows and the lingering ones (two indexes), and where
+            // the feed ends, in one round trip.
+            let recent =
+                format!("{cols} WHERE at >= ?1 OR lingers_until > ?2 ORDER BY seq LIMIT ?3");
+            let head = "SELECT COALESCE(MAX(seq), 0) AS head FROM revocations";
+            let args = vec![at(since), at(now), JsValue::from(limit)];
+            let mut results = self.batch(&[(&recent, args), (head, vec![])]).await?;
+            let head = match results.get(1).and_then(|r| r.first()) {
+                Some(row) => row.number("head")? as u64,
+                None => 0,
+            };
+            (results.swap_remove(0), head)
+        } else {
+            let after = format!("{cols} WHERE seq > ?1 ORDER BY seq LIMIT ?2");
+            let rows = self
+                .rows(&after, &[num(cursor), JsValue::from(limit)])
+                .await?;
+            (rows, cursor)
+        };
+        let rows = decode(&rows, Row::revocation)?;
+        let last = rows.last().map_or(cursor, |r| r.seq);
+        let next = match rows.len() < limit as usize {
+            true => last.max(head),
+            false => last,
+        };
+        Ok(FeedPage { rows, next })
+    }
+
+    async fn linger(&self, id_hash: &str, now: Millis) -> StoreResult<()> {
+        // The copy expires at the session's idle deadline, or KV's minimum lifetime after it
+        // was written (now at the latest).
+        let sql = "UPDATE revocations SET lingers_until = \
+                     (SELECT MAX(COALESCE(idle_expires_at, expires_at), ?2 + 60000) \
+                        FROM sessions WHERE id_hash = ?1) \
+                   WHERE id_hash = ?1";
+        self.rows(sql, &[text(id_hash), at(now)]).await.map(|_| ())
+    }
+}
+
+/// Appends the sessions a revocation just marked (`revoked_at` = now) to the feed.
+const FEED_INSERT: &str =
+    "INSERT INTO revocations (id_hash, at) SELECT id_hash, revoked_at FROM sessions";
+
+impl D1 {
+    /// Runs a revoking `UPDATE … RETURNING id_hash` and, in the same transaction, appends
+    /// the sessions it revoked (those whose `column` is `key` and `revoked_at` now) to the
+    /// feed. The hashes the update returned.
+    async fn revoke_rows(
+        &self,
+        update: &str,
+        column: &str,
+        key: &str,
+        now: Millis,
+    ) -> StoreResult<Vec<String>> {
+        let feed = format!("{FEED_INSERT} WHERE {column} = ?1 AND revoked_at = ?2");
+        let args = vec![text(key), at(now)];
+        let results = self.batch(&[(update, args.clone()), (&feed, args)]).await?;
+        let rows = results.into_iter().next().unwrap_or_default();
+        decode(&rows, id_hash)
     }
 }
 
@@ -372,8 +555,7 @@ impl AccountDb for D1 {
     async fn revoke_sessions(&self, user: &UserId, now: Millis) -> StoreResult<Vec<String>> {
         let sql = "UPDATE sessions SET revoked_at = COALESCE(revoked_at, ?2) \
                    WHERE user_id = ?1 AND expires_at > ?2 RETURNING id_hash";
-        let rows = self.rows(sql, &[text(user.as_str()), at(now)]).await?;
-        rows.iter().map(|r| r.text("id_hash")).collect()
+        self.revoke_rows(sql, "user_id", user.as_str(), now).await
     }
 
     async fn erase(&self, user: &UserId, profile: Option<&ProfileId>) -> StoreResult<()> {
@@ -390,7 +572,7 @@ impl AccountDb for D1 {
         if let Some(p) = profile {
             statements.push(("DELETE FROM users WHERE id = ?1", vec![text(p.as_str())]));
         }
-        self.batch(&statements).await
+        self.batch(&statements).await.map(|_| ())
     }
 }
 
@@ -401,14 +583,11 @@ impl SchemaDb for D1 {
 
     async fn schema(&self) -> StoreResult<Schema> {
         let sql = "SELECT name FROM sqlite_master WHERE type = 'table' \
-                   AND name IN (?1, ?2, ?3, ?4, ?5, ?6)";
+                   AND name IN (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
         let mut args: Vec<JsValue> = TABLES.iter().map(|t| text(t)).collect();
         args.push(text(MIGRATIONS_TABLE));
         let rows = self.rows(sql, &args).await?;
-        let present = rows
-            .iter()
-            .map(|r| r.text("name"))
-            .collect::<StoreResult<Vec<String>>>()?;
+        let present = decode(&rows, |r| r.text("name"))?;
         let has = |t: &str| present.iter().any(|p| p == t);
         let latest_migration = match has(MIGRATIONS_TABLE) {
             true => {
@@ -481,7 +660,7 @@ impl UserDb for D1 {
         );
         let args: Vec<JsValue> = ids.iter().map(|id| text(id.as_str())).collect();
         let rows = self.rows(&sql, &args).await?;
-        rows.iter().map(Row::user).collect()
+        decode(&rows, Row::user)
     }
 
     async fn upsert(&self, id: &ProfileId, name: &str, now: Millis) -> StoreResult<User> {
@@ -497,12 +676,34 @@ impl UserDb for D1 {
 }
 
 impl CounterDb for D1 {
-    async fn increment(&self, bucket: &str, window_start: Millis) -> StoreResult<u64> {
-        let sql = "INSERT INTO rate_limits (bucket, window_start, count) VALUES (?1, ?2, 1) \
-                   ON CONFLICT (bucket, window_start) DO UPDATE SET count = count + 1 RETURNING count";
-        let row = self.first(sql, &[text(bucket), at(window_start)]).await?;
-        let count = row.ok_or_else(|| StorageError::new("counter upsert returned no row"))?;
-        Ok(count.number("count")? as u64)
+    async fn lease(
+        &self,
+        bucket: &str,
+        window_start: Millis,
+        wanted: u32,
+        limit: u32,
+    ) -> StoreResult<Lease> {
+        // One statement: what is handed out is checked and raised together, so concurrent
+        // leases from any isolates never hand out more than the limit. SET expressions read
+        // the row as it was, so `granted` and `count` use the same old count.
+        let sql = "INSERT INTO rate_limits (bucket, window_start, count, granted) \
+                   VALUES (?1, ?2, MIN(?3, ?4), MIN(?3, ?4)) \
+                   ON CONFLICT (bucket, window_start) DO UPDATE SET \
+                     granted = MIN(?3, MAX(?4 - count, 0)), \
+                     count = count + MIN(?3, MAX(?4 - count, 0)) \
+                   RETURNING count, granted";
+        let args = [
+            text(bucket),
+            at(window_start),
+            JsValue::from(wanted),
+            JsValue::from(limit),
+        ];
+        let row = self.first(sql, &args).await?;
+        let row = row.ok_or_else(|| StorageError::new("lease upsert returned no row"))?;
+        Ok(Lease {
+            granted: row.number("granted")? as u32,
+            handed_out: row.number("count")? as u64,
+        })
     }
 
     async fn prune(&self, before: Millis) -> StoreResult<()> {
@@ -571,7 +772,7 @@ impl ConfigDb for D1 {
                    WHERE ?1 IS NULL OR seq < ?1 ORDER BY seq DESC LIMIT ?2";
         let args = [before.map_or(JsValue::NULL, num), JsValue::from(limit)];
         let rows = self.rows(sql, &args).await?;
-        rows.iter().map(Row::history_entry).collect()
+        decode(&rows, Row::history_entry)
     }
 }
 

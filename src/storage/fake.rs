@@ -4,13 +4,16 @@
 //! calls and can be told to fail. [`Hooked`] runs another party's work at an exact point
 //! between calls ([`Interleaving`]), to test races.
 
+// Test tooling, never in a deployed Worker: the size rules (clippy.toml) do not apply.
+#![allow(clippy::disallowed_types)]
+
 use crate::domain::accounts::AccountDb;
 use crate::domain::health::{Schema, SchemaDb};
 use crate::domain::ids::{ProfileId, SessionHandle, UserId};
 use crate::domain::kv::{Kv, KvKey, ListedKey, PutOptions, KV_MAX_LIST_KEYS};
 use crate::domain::prefs::{PrefsDb, PrefsPatch, PrefsRow};
-use crate::domain::ratelimit::CounterDb;
-use crate::domain::sessions::{ListQuery, SessionDb, SessionRecord};
+use crate::domain::ratelimit::{CounterDb, Lease};
+use crate::domain::sessions::{FeedPage, ListQuery, Revocation, SessionDb, SessionRecord};
 use crate::domain::time::{Clock, Millis, Timer};
 use crate::domain::users::{User, UserDb};
 use crate::domain::versions::{ConfigDb, Entry as HistoryRow, HistoryEntry, StoredVersion};
@@ -312,6 +315,22 @@ impl SessionDb for Hooked<'_, '_, MemSessions> {
         self.on.step();
         self.inner.revoke_handle(handle, now).await
     }
+
+    async fn revocations(
+        &self,
+        cursor: u64,
+        since: Millis,
+        now: Millis,
+        limit: u32,
+    ) -> StoreResult<FeedPage> {
+        self.on.step();
+        self.inner.revocations(cursor, since, now, limit).await
+    }
+
+    async fn linger(&self, id_hash: &str, now: Millis) -> StoreResult<()> {
+        self.on.step();
+        self.inner.linger(id_hash, now).await
+    }
 }
 
 /// A failure switch and query counter shared by the fake databases.
@@ -340,10 +359,27 @@ impl FakeDb {
 pub struct MemSessions {
     /// The rows.
     pub rows: RefCell<Vec<SessionRecord>>,
+    /// The revocation feed, oldest first.
+    pub feed: RefCell<Vec<Revocation>>,
     /// Query counter and failure switch.
     pub db: FakeDb,
     /// Renewals that changed a row.
     pub renewals: Cell<u32>,
+}
+
+impl MemSessions {
+    /// Appends a revocation to the feed (what the D1 adapter does in the revoking
+    /// transaction).
+    pub fn append_feed(&self, id_hash: &str, at: Millis) {
+        let mut feed = self.feed.borrow_mut();
+        let seq = feed.last().map_or(1, |r| r.seq + 1);
+        feed.push(Revocation {
+            seq,
+            id_hash: id_hash.to_string(),
+            at,
+            lingers_until: None,
+        });
+    }
 }
 
 impl SessionDb for MemSessions {
@@ -365,7 +401,11 @@ impl SessionDb for MemSessions {
         let row = rows
             .iter_mut()
             .find(|r| r.id_hash == id_hash && r.revoked_at.is_none());
-        Ok(row.map(|r| r.revoked_at = Some(now)).is_some())
+        let revoked = row.map(|r| r.revoked_at = Some(now)).is_some();
+        if revoked {
+            self.append_feed(id_hash, now);
+        }
+        Ok(revoked)
     }
 
     async fn revoke_user(&self, user: &UserId, now: Millis) -> StoreResult<Vec<String>> {
@@ -376,6 +416,9 @@ impl SessionDb for MemSessions {
                 r.revoked_at = Some(now);
                 out.push(r.id_hash.clone());
             }
+        }
+        for hash in &out {
+            self.append_feed(hash, now);
         }
         Ok(out)
     }
@@ -435,10 +478,58 @@ impl SessionDb for MemSessions {
         let row = rows
             .iter_mut()
             .find(|r| r.handle.as_deref() == Some(handle.as_str()));
-        Ok(row.map(|r| {
-            r.revoked_at = r.revoked_at.or(Some(now));
-            r.id_hash.clone()
-        }))
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        if r.revoked_at.is_none() {
+            r.revoked_at = Some(now);
+            self.append_feed(&r.id_hash, now);
+        }
+        Ok(Some(r.id_hash.clone()))
+    }
+
+    async fn revocations(
+        &self,
+        cursor: u64,
+        since: Millis,
+        now: Millis,
+        limit: u32,
+    ) -> StoreResult<FeedPage> {
+        self.db.query()?;
+        let feed = self.feed.borrow();
+        let head = feed.last().map_or(0, |r| r.seq);
+        let wanted = |r: &&Revocation| match cursor {
+            0 => r.at >= since || r.lingers_until.is_some_and(|t| t > now),
+            _ => r.seq > cursor,
+        };
+        let rows: Vec<Revocation> = feed
+            .iter()
+            .filter(wanted)
+            .take(limit as usize)
+            .cloned()
+            .collect();
+        let last = rows.last().map_or(cursor, |r| r.seq);
+        let next = match rows.len() < limit as usize {
+            true => last.max(if cursor == 0 { head } else { last }),
+            false => last,
+        };
+        Ok(FeedPage { rows, next })
+    }
+
+    async fn linger(&self, id_hash: &str, now: Millis) -> StoreResult<()> {
+        self.db.query()?;
+        let until = self
+            .rows
+            .borrow()
+            .iter()
+            .find(|r| r.id_hash == id_hash)
+            .map_or(now, |r| r.idle_expires_at.max(now.plus_ms(60_000)));
+        for r in self.feed.borrow_mut().iter_mut() {
+            if r.id_hash == id_hash {
+                r.lingers_until = Some(until);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -508,19 +599,29 @@ impl UserDb for MemUsers {
 /// The strict rate-limit counters table.
 #[derive(Default)]
 pub struct MemCounters {
-    /// Counts by (bucket, window start).
+    /// Tokens handed out by (bucket, window start).
     pub rows: RefCell<HashMap<(String, Millis), u64>>,
     /// Query counter and failure switch.
     pub db: FakeDb,
 }
 
 impl CounterDb for MemCounters {
-    async fn increment(&self, bucket: &str, window_start: Millis) -> StoreResult<u64> {
+    async fn lease(
+        &self,
+        bucket: &str,
+        window_start: Millis,
+        wanted: u32,
+        limit: u32,
+    ) -> StoreResult<Lease> {
         self.db.query()?;
         let mut rows = self.rows.borrow_mut();
         let n = rows.entry((bucket.to_string(), window_start)).or_insert(0);
-        *n += 1;
-        Ok(*n)
+        let granted = u64::from(wanted).min(u64::from(limit).saturating_sub(*n));
+        *n += granted;
+        Ok(Lease {
+            granted: granted as u32,
+            handed_out: *n,
+        })
     }
 
     async fn prune(&self, before: Millis) -> StoreResult<()> {
@@ -691,6 +792,9 @@ impl AccountDb for MemAccounts {
         let mut out = Vec::new();
         for r in self.sessions.rows.borrow_mut().iter_mut() {
             if r.user_id == user.as_str() && now < r.expires_at {
+                if r.revoked_at.is_none() {
+                    self.sessions.append_feed(&r.id_hash, now);
+                }
                 r.revoked_at = r.revoked_at.or(Some(now));
                 out.push(r.id_hash.clone());
             }

@@ -1,5 +1,9 @@
 //! Per-request accounting of storage work, rendered as the contract's `Server-Timing` header:
-//! `kv;desc="reads=R writes=W lists=L deletes=D";dur=MS, d1;desc="queries=Q";dur=MS`.
+//! `kv;desc="reads=R writes=W lists=L deletes=D";dur=MS, d1;desc="queries=Q";dur=MS,
+//! d1-primary;desc="queries=P";dur=MS`: of the `Q` D1 statements, `P` were served by the
+//! primary database (the one round trip that grows with the distance to it), as D1 reports
+//! each result (`meta.served_by_primary`; a runtime that does not say counts what was sent
+//! to the primary).
 //! Every KV and D1 call goes through an adapter that records itself here. Work deferred with
 //! `waitUntil` uses a detached meter, so it is not counted (the header is already sent).
 
@@ -26,6 +30,8 @@ pub struct Meter {
     kv_ms: Cell<f64>,
     d1_queries: Cell<u32>,
     d1_ms: Cell<f64>,
+    d1_primary: Cell<u32>,
+    d1_primary_ms: Cell<f64>,
 }
 
 impl Meter {
@@ -36,10 +42,15 @@ impl Meter {
         self.kv_ms.set(self.kv_ms.get() + ms.max(0.0));
     }
 
-    /// Records one D1 statement that took `ms`.
-    pub fn d1(&self, ms: f64) {
+    /// Records one D1 statement that took `ms`, and whether the primary served it.
+    pub fn d1(&self, ms: f64, primary: bool) {
         self.d1_queries.set(self.d1_queries.get() + 1);
         self.d1_ms.set(self.d1_ms.get() + ms.max(0.0));
+        if primary {
+            self.d1_primary.set(self.d1_primary.get() + 1);
+            self.d1_primary_ms
+                .set(self.d1_primary_ms.get() + ms.max(0.0));
+        }
     }
 
     /// KV operations of one kind so far.
@@ -52,17 +63,25 @@ impl Meter {
         self.d1_queries.get()
     }
 
+    /// D1 statements the primary served so far.
+    pub fn d1_primary_count(&self) -> u32 {
+        self.d1_primary.get()
+    }
+
     /// The `Server-Timing` header value.
     pub fn server_timing(&self) -> String {
         format!(
-            "kv;desc=\"reads={} writes={} lists={} deletes={}\";dur={}, d1;desc=\"queries={}\";dur={}",
+            "kv;desc=\"reads={} writes={} lists={} deletes={}\";dur={}, d1;desc=\"queries={}\";dur={}, \
+             d1-primary;desc=\"queries={}\";dur={}",
             self.kv_count(KvOp::Read),
             self.kv_count(KvOp::Write),
             self.kv_count(KvOp::List),
             self.kv_count(KvOp::Delete),
             Tenths(self.kv_ms.get()),
             self.d1_queries.get(),
-            Tenths(self.d1_ms.get())
+            Tenths(self.d1_ms.get()),
+            self.d1_primary.get(),
+            Tenths(self.d1_primary_ms.get())
         )
     }
 }
@@ -87,7 +106,8 @@ mod tests {
     fn empty_meter_reports_zeroes_in_contract_format() {
         assert_eq!(
             Meter::default().server_timing(),
-            "kv;desc=\"reads=0 writes=0 lists=0 deletes=0\";dur=0.0, d1;desc=\"queries=0\";dur=0.0"
+            "kv;desc=\"reads=0 writes=0 lists=0 deletes=0\";dur=0.0, d1;desc=\"queries=0\";dur=0.0, \
+             d1-primary;desc=\"queries=0\";dur=0.0"
         );
     }
 
@@ -98,10 +118,12 @@ mod tests {
         m.kv(KvOp::Read, 1.0);
         m.kv(KvOp::Write, 2.0);
         m.kv(KvOp::Delete, 0.0);
-        m.d1(4.25);
+        m.d1(4.25, false);
+        m.d1(1.0, true);
         assert_eq!(
             m.server_timing(),
-            "kv;desc=\"reads=2 writes=1 lists=0 deletes=1\";dur=4.5, d1;desc=\"queries=1\";dur=4.3"
+            "kv;desc=\"reads=2 writes=1 lists=0 deletes=1\";dur=4.5, d1;desc=\"queries=2\";dur=5.3, \
+             d1-primary;desc=\"queries=1\";dur=1.0"
         );
     }
 

@@ -1,3 +1,4 @@
+// @ts-check
 // The admin console at /console, in Debian's headless Chromium, against the Worker as
 // `npm run dev` serves it (tests/browser/harness.js): the console is Workers Static Assets
 // with its own security headers, shows nothing but the sign-in form until the admin API
@@ -12,11 +13,16 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT, devServerTurn } from "../helpers.js";
 import { BASE, SHOTS, browser, serve } from "./harness.js";
 
+/** @typedef {import("playwright-core").Page} Page */
+
 const PANELS = ["config", "history", "sessions", "users", "cost"];
 const ASSETS = join(ROOT, "assets/console");
 const AXE = readFileSync(join(ROOT, "node_modules/axe-core/axe.min.js"), "utf8");
 
-let dev, chrome;
+/** @type {Awaited<ReturnType<typeof serve>>} */
+let dev;
+/** @type {Awaited<ReturnType<typeof browser>>} */
+let chrome;
 let release = () => {};
 beforeAll(async () => {
   release = await devServerTurn();
@@ -32,14 +38,18 @@ afterAll(async () => {
 
 /** The config's current document and version, from the admin API. */
 async function configNow() {
-  const r = await dev.api("/admin/config", { admin: true });
+  const r = await dev.app.getAdminConfig();
   expect(r.status).toBe(200);
-  return { doc: r.body, version: Number(r.headers.get("ETag").replaceAll('"', "")) };
+  return { doc: r.body, version: Number(String(r.res.headers.get("ETag")).replaceAll('"', "")) };
 }
 
-const flagOn = async (name) => (await dev.api(`/flags/${name}`)).body?.enabled;
+/** @param {string} name */
+const flagOn = async (name) => (await dev.app.getFlag(name)).body?.enabled;
 
-/** A fresh tab (its sessionStorage empty) on the console. */
+/**
+ * A fresh tab (its sessionStorage empty) on the console.
+ * @param {number} [width]
+ */
 async function open(width = 1440) {
   const page = await chrome.context.newPage();
   page.setDefaultTimeout(10_000);
@@ -48,7 +58,10 @@ async function open(width = 1440) {
   return page;
 }
 
-/** A fresh tab, signed in with the token from .dev.vars. */
+/**
+ * A fresh tab, signed in with the token from .dev.vars.
+ * @param {number} [width]
+ */
 async function signedIn(width) {
   const page = await open(width);
   await page.getByLabel("Admin token").fill(dev.token);
@@ -57,6 +70,7 @@ async function signedIn(width) {
   return page;
 }
 
+/** @param {Page} page @param {string} name */
 async function panel(page, name) {
   await page.getByRole("link", { name: name[0].toUpperCase() + name.slice(1), exact: true }).click();
   await page.locator(`[data-panel="${name}"]`).waitFor({ state: "visible" });
@@ -66,20 +80,27 @@ async function panel(page, name) {
  * Does `action`, then waits until the polite status region (`said`) or the alert region
  * (`alarmed`) says `text`. Both regions are emptied first, so an earlier message with the
  * same words cannot answer for this action.
+ * @param {string} region @param {Page} page @param {string | RegExp} text @param {() => Promise<unknown>} action
  */
 async function announced(region, page, text, action) {
   await page.evaluate(() => {
-    document.getElementById("status").textContent = "";
-    document.getElementById("alert").textContent = "";
+    /** @type {HTMLElement} */ (document.getElementById("status")).textContent = "";
+    /** @type {HTMLElement} */ (document.getElementById("alert")).textContent = "";
   });
   await action();
   await page.locator(region).filter({ hasText: text }).waitFor();
 }
+/** @param {Page} page @param {string | RegExp} text @param {() => Promise<unknown>} action */
 const said = (page, text, action) => announced("#status", page, text, action);
+/** @param {Page} page @param {string | RegExp} text @param {() => Promise<unknown>} action */
 const alarmed = (page, text, action) => announced("#alert", page, text, action);
 
-/** Waits until a panel has shown what it loads when opened. */
+/**
+ * Waits until a panel has shown what it loads when opened.
+ * @param {Page} page @param {string} name
+ */
 async function ready(page, name) {
+  /** @type {Record<string, string>} */
   const loaded = {
     config: "#flags > li",
     history: "#history-list > li",
@@ -90,17 +111,19 @@ async function ready(page, name) {
   await page.locator(loaded[name]).first().waitFor();
 }
 
-/** Mints a session through the admin API. */
+/**
+ * Mints a session through the admin API.
+ * @param {string} userId @param {string} email
+ */
 async function mint(userId, email) {
-  const r = await dev.api("/sessions", { method: "POST", admin: true, body: { userId, email } });
-  expect(r.status, r.text).toBe(201);
-  return r.body.sessionId;
+  return (await dev.app.mintSession({ userId, email })).id;
 }
-const sessionStatus = async (id) => (await dev.api("/sessions/current", { session: id })).status;
+/** @param {string} id */
+const sessionStatus = async (id) => (await dev.app.getCurrentSession(id)).status;
 
 describe("GET /console", () => {
   it("is the console's HTML from Workers Static Assets, with a strict CSP, nosniff and no-referrer", async () => {
-    const res = await fetch(`${BASE}/console`);
+    const res = await fetch(`${BASE}/console`); // static assets, not the Worker: a plain request
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/^text\/html/);
     const csp = res.headers.get("content-security-policy");
@@ -124,29 +147,30 @@ describe("GET /console", () => {
   });
 
   it("serves every console file with the same headers and its own type", async () => {
+    /** @type {Record<string, RegExp>} */
     const types = { js: /^text\/javascript/, css: /^text\/css/, svg: /^image\/svg\+xml/, html: /^text\/html/ };
     for (const file of readdirSync(ASSETS).filter((f) => f !== "index.html")) {
-      const res = await fetch(`${BASE}/console/${file}`);
+      const res = await fetch(`${BASE}/console/${file}`); // static assets, not the Worker
       expect(res.status, file).toBe(200);
-      expect(res.headers.get("content-type"), file).toMatch(types[file.split(".").pop()]);
+      expect(res.headers.get("content-type"), file).toMatch(types[String(file.split(".").pop())]);
       expect(res.headers.get("content-security-policy"), file).toContain("default-src 'self'");
       expect(res.headers.get("x-content-type-options"), file).toBe("nosniff");
       expect(await res.text(), file).toBe(readFileSync(join(ASSETS, file), "utf8"));
     }
-    const slash = await fetch(`${BASE}/console/`, { redirect: "manual" });
+    const slash = await fetch(`${BASE}/console/`, { redirect: "manual" }); // static assets' redirect
     expect([slash.status, slash.headers.get("location")]).toEqual([307, "/console"]);
   });
 
   it("leaves every other path to the Worker: the index, health, the API and unknown paths", async () => {
-    const index = await dev.api("/");
+    const index = await dev.app.getIndex();
     expect(index.status).toBe(200);
     expect(index.body.name).toBe("edgestate");
-    expect(index.headers.get("server-timing")).toMatch(/^kv;/);
-    expect((await dev.api("/health")).body.status).toBe("ok");
+    expect(index.res.headers.get("server-timing")).toMatch(/^kv;/);
+    expect((await dev.app.getHealth()).body.status).toBe("ok");
     for (const path of ["/console/missing.js", "/consoles", "/assets/console/index.html", "/_headers"]) {
-      const r = await dev.api(path);
+      const r = await dev.app.json(path); // no operation: whoever answers the path
       expect([r.status, r.body?.code], path).toEqual([404, "not_found"]);
-      expect(r.headers.get("server-timing"), path).toMatch(/^kv;/);
+      expect(r.res.headers.get("server-timing"), path).toMatch(/^kv;/);
     }
   });
 
@@ -179,8 +203,11 @@ describe("signing in", () => {
 
   it("keeps the token in sessionStorage only: never in a URL, a cookie, localStorage or a log", async () => {
     const page = await open();
+    /** @type {string[]} */
     const urls = [];
+    /** @type {string[]} */
     const logged = [];
+    /** @type {string[]} */
     const authorized = [];
     page.on("request", (r) => {
       urls.push(r.url());
@@ -245,27 +272,27 @@ describe("Config panel", () => {
     await toggle.click();
     await said(page, "Saved as version", () => dialog.getByRole("button", { name: "Switch on" }).click());
     expect(await toggle.isChecked()).toBe(true);
-    const closed = await dev.api("/flags/newCheckout");
+    const closed = await dev.app.getFlag("newCheckout");
     expect([closed.status, closed.body.code]).toEqual([503, "maintenance"]);
 
     await toggle.click();
     const off = page.getByRole("dialog", { name: "Switch maintenance mode off?" }).getByRole("button", { name: "Switch off" });
     await said(page, "Saved as version", () => off.click());
     expect(await toggle.isChecked()).toBe(false);
-    expect((await dev.api("/flags/newCheckout")).status).toBe(200);
+    expect((await dev.app.getFlag("newCheckout")).status).toBe(200);
     await page.close();
   });
 
   it("shows a refused value at the field the API names, and changes nothing", async () => {
     const flag = { variants: { on: true, off: false }, defaultVariant: "off", rollout: { on: 30, off: 70 } };
-    expect((await dev.api("/admin/config", { method: "PATCH", admin: true, body: { featureFlags: { checkout: flag } } })).status).toBe(200);
+    expect((await dev.app.patchConfig({ featureFlags: { checkout: flag } })).status).toBe(200);
     const page = await signedIn();
     const before = await configNow();
     const json = page.getByLabel("Definition of checkout (JSON)");
     await json.fill(JSON.stringify({ ...flag, rollout: { on: 30, off: 60 } }));
     const message = "featureFlags.checkout.rollout: percentages must sum to 100 (they sum to 90)";
     await alarmed(page, message, () => page.getByRole("button", { name: "Save checkout" }).click());
-    const errorId = (await json.getAttribute("aria-describedby")).split(" ")[0];
+    const errorId = String(await json.getAttribute("aria-describedby")).split(" ")[0];
     expect(await page.locator(`#${errorId}`).textContent()).toBe(message);
     expect(await json.getAttribute("aria-invalid")).toBe("true");
     expect(await json.evaluate((el) => el === document.activeElement)).toBe(true);
@@ -276,7 +303,7 @@ describe("Config panel", () => {
     const save = page.getByRole("button", { name: "Save limits and settings" });
     await alarmed(page, "rateLimits.default: must be an integer from 1 to 1000000", () => save.click());
     expect(await limit.getAttribute("aria-invalid")).toBe("true");
-    const limitError = (await limit.getAttribute("aria-describedby")).split(" ")[0];
+    const limitError = String(await limit.getAttribute("aria-describedby")).split(" ")[0];
     expect(await page.locator(`#${limitError}`).textContent()).toMatch(/^rateLimits\.default: /);
 
     // JSON that does not parse is caught on the page, before any request.
@@ -291,7 +318,7 @@ describe("Config panel", () => {
     const page = await signedIn();
     const { version, doc } = await configNow();
     // Another admin writes after this page loaded the config.
-    const other = await dev.api("/admin/config", { method: "PATCH", admin: true, body: { featureFlags: { otherAdmin: true } } });
+    const other = await dev.app.patchConfig({ featureFlags: { otherAdmin: true } });
     expect(other.status).toBe(200);
     const toggle = page.getByRole("switch", { name: "newCheckout", exact: true });
     await alarmed(page, `since you loaded version ${version} (it is now version ${version + 1})`, () => toggle.click());
@@ -300,7 +327,7 @@ describe("Config panel", () => {
     expect(after.version).toBe(version + 1);
     expect(after.doc.featureFlags.newCheckout).toBe(doc.featureFlags.newCheckout);
     expect(after.doc.featureFlags.otherAdmin).toBe(true);
-    const refused = (await dev.api("/admin/config/history?limit=1", { admin: true })).body.entries[0];
+    const refused = (await dev.app.getConfigHistory({ limit: 1 })).body.entries[0];
     expect([refused.version, refused.outcome, refused.baseVersion]).toEqual([null, "refused", version + 1]);
 
     await said(page, `Reloaded: version ${version + 1}.`, () => page.getByRole("button", { name: "Reload the config" }).click());
@@ -338,7 +365,7 @@ describe("Config panel", () => {
 describe("History panel", () => {
   it("shows each version's diff against the one before, and rolls back to an older version", async () => {
     for (const on of [true, false]) {
-      const r = await dev.api("/admin/config", { method: "PATCH", admin: true, body: { featureFlags: { historyFlag: on } } });
+      const r = await dev.app.patchConfig({ featureFlags: { historyFlag: on } });
       expect(r.status).toBe(200);
     }
     const { version } = await configNow();
@@ -347,7 +374,7 @@ describe("History panel", () => {
     const newest = page.locator("#history-list > li").first();
     await newest.getByRole("heading", { name: `Version ${version} current` }).waitFor();
     expect(await newest.locator(".diff").textContent()).toBe("featureFlags.historyFlag: true → false");
-    const [entry] = (await dev.api("/admin/config/history?limit=1", { admin: true })).body.entries;
+    const [entry] = (await dev.app.getConfigHistory({ limit: 1 })).body.entries;
     expect(await newest.locator(".meta").textContent()).toMatch(new RegExp(`^patch · applied · .+ · by ${entry.actor} · based on version ${version - 1}$`));
     expect(await newest.locator(".meta time").getAttribute("datetime")).toBe(new Date(entry.at).toISOString());
     // The refused attempt of the conflict test is listed, and changed nothing.
@@ -379,19 +406,21 @@ describe("Sessions panel", () => {
     await page.locator("#sessions-summary").filter({ hasText: "Page 1: 10 active sessions of pat; more on the next page." }).waitFor();
     expect(await page.locator("#session-rows > tr").count()).toBe(10);
     // Each row shows what the API lists: user, e-mail, the three times, the handle.
-    const listed = (await dev.api("/admin/sessions?userId=pat&limit=10", { admin: true })).body.sessions;
+    const listed = (await dev.app.listSessions({ userId: "pat", limit: 10 })).body.sessions;
     const shown = await page.locator("#session-rows > tr").evaluateAll((rows) =>
-      rows.map((r) => [...r.cells].slice(0, 6).map((c) => c.querySelector("time")?.dateTime ?? c.textContent)),
+      rows.map((r) => [.../** @type {HTMLTableRowElement} */ (r).cells].slice(0, 6).map((c) => c.querySelector("time")?.dateTime ?? c.textContent)),
     );
-    const iso = (ms) => new Date(ms).toISOString();
-    expect(shown).toEqual(listed.map((l) => [l.userId, l.email, iso(l.createdAt), iso(l.idleExpiresAt), iso(l.expiresAt), l.handle]));
+    const iso = (/** @type {number} */ ms) => new Date(ms).toISOString();
+    /** @type {{ userId: string, email: string, createdAt: number, idleExpiresAt: number, expiresAt: number, handle: string }[]} */
+    const rows = listed;
+    expect(shown).toEqual(rows.map((l) => [l.userId, l.email, iso(l.createdAt), iso(l.idleExpiresAt), iso(l.expiresAt), l.handle]));
     await page.getByRole("button", { name: "Next page" }).click();
     await page.locator("#sessions-summary").filter({ hasText: "Page 2: 1 active session of pat." }).waitFor();
     expect(await page.getByRole("button", { name: "Next page" }).isDisabled()).toBe(true);
 
     // The one session on page 2, by its e-mail: revoked by its handle.
-    const email = await page.locator("#session-rows > tr > td").nth(1).textContent();
-    const one = Number(/^pat(\d+)@/.exec(email)[1]);
+    const email = String(await page.locator("#session-rows > tr > td").nth(1).textContent());
+    const one = Number(/** @type {RegExpExecArray} */ (/^pat(\d+)@/.exec(email))[1]);
     const other = (one + 1) % ids.length;
     const revoke = page.getByRole("button", { name: new RegExp(`^Revoke session \\S+ of pat \\(${email.replace(".", "\\.")}\\)$`) });
     await said(page, "Revoked the session", () => revoke.click());
@@ -405,7 +434,7 @@ describe("Sessions panel", () => {
     await page.locator("#sessions-summary").filter({ hasText: "Page 1: 0 active sessions of pat." }).waitFor();
     expect(await sessionStatus(ids[other])).toBe(401);
     expect(await sessionStatus(ids[(other + 1) % ids.length])).toBe(401);
-    const quinn = await dev.api("/admin/sessions?userId=quinn", { admin: true });
+    const quinn = await dev.app.listSessions({ userId: "quinn" });
     expect(quinn.body.sessions).toHaveLength(1);
     await page.close();
   });
@@ -413,10 +442,10 @@ describe("Sessions panel", () => {
 
 describe("Users panel", () => {
   it("looks up a profile, tells an uncached, a fresh and a stale copy apart, and saves a new name", async () => {
-    expect((await dev.api("/admin/users/ursula", { method: "PUT", admin: true, body: { name: "Ursula" } })).status).toBe(200);
+    expect((await dev.app.putUser("ursula", { name: "Ursula" })).status).toBe(200);
     const page = await signedIn();
     await panel(page, "users");
-    const lookUp = async (id) => {
+    const lookUp = async (/** @type {string} */ id) => {
       await page.getByLabel("Profile id").fill(id);
       await said(page, `Profile ${id}`, () => page.getByRole("button", { name: "Look up" }).click());
     };
@@ -424,7 +453,7 @@ describe("Users panel", () => {
 
     await lookUp("ursula");
     expect(await page.locator("#user-shown-name").textContent()).toBe("Ursula");
-    const profile = (await dev.api("/users/ursula")).body;
+    const profile = (await dev.app.getUser("ursula")).body;
     expect(await page.locator("#user-shown-updated time").getAttribute("datetime")).toBe(new Date(profile.updatedAt).toISOString());
     expect([await cache(), await page.locator("#user-cache").textContent()]).toEqual([
       "not cached",
@@ -434,7 +463,7 @@ describe("Users panel", () => {
     expect(await cache()).toBe("fresh");
 
     // A copy cached 1.5 TTLs ago (the profile TTL is cacheTtlSeconds: 120 s by now).
-    expect((await dev.api("/admin/users/stella", { method: "PUT", admin: true, body: { name: "Stella" } })).status).toBe(200);
+    expect((await dev.app.putUser("stella", { name: "Stella" })).status).toBe(200);
     const ttl = (await configNow()).doc.cacheTtlSeconds;
     const cachedAt = Date.now() - ttl * 1500;
     dev.kvPut("user:stella", JSON.stringify({ data: { id: "stella", name: "Stella (old copy)", updatedAt: cachedAt }, cachedAt, ttl }));
@@ -447,7 +476,7 @@ describe("Users panel", () => {
     await said(page, "Saved the name of ursula.", () => page.getByRole("button", { name: "Save name" }).click());
     expect(await page.locator("#user-shown-name").textContent()).toBe("Ursula K.");
     expect(await cache()).toBe("not cached");
-    expect((await dev.api("/users/ursula")).body.name).toBe("Ursula K.");
+    expect((await dev.app.getUser("ursula")).body.name).toBe("Ursula K.");
 
     // Markup from the API stays text.
     const markup = '<img src="/x" id="injected"><b>bold</b>';
@@ -471,7 +500,7 @@ describe("Cost panel", () => {
     await said(page, "Profile ursula", () => page.getByRole("button", { name: "Look up" }).click());
     await panel(page, "cost");
     await said(page, "Sent 8 sample requests", () => page.getByRole("button", { name: "Send sample requests" }).click());
-    const row = async (request) => {
+    const row = async (/** @type {string} */ request) => {
       const cells = page.locator("#cost-rows tr").filter({ has: page.getByRole("rowheader", { name: request, exact: true }) }).first().locator("td");
       return cells.allTextContents();
     };
@@ -495,10 +524,14 @@ describe("Cost panel", () => {
 });
 
 describe("accessibility and layout", () => {
-  /** axe-core's violations of impact serious or critical on the page as it is. */
+  /**
+   * axe-core's violations of impact serious or critical on the page as it is.
+   * @param {Page} page
+   */
   async function seriousViolations(page) {
     await page.evaluate(AXE); // through the debugging protocol: the page's CSP does not apply
-    const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
+    /** @type {{ violations: { id: string, impact: string, nodes: { target: string[] }[] }[] }} */
+    const result = await page.evaluate(() => /** @type {any} */ (window).axe.run(document, { resultTypes: ["violations"] }));
     return result.violations
       .filter((v) => v.impact === "serious" || v.impact === "critical")
       .map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
@@ -524,7 +557,7 @@ describe("accessibility and layout", () => {
 
   it("works from the keyboard alone: the panels, a flag switch and the maintenance dialog", async () => {
     const page = await signedIn();
-    const tabTo = async (selector) => {
+    const tabTo = async (/** @type {string} */ selector) => {
       for (let i = 0; i < 80; i++) {
         if (await page.evaluate((s) => document.activeElement?.matches(s), selector)) return;
         await page.keyboard.press("Tab");
@@ -534,7 +567,7 @@ describe("accessibility and layout", () => {
     await tabTo('nav a[href="#sessions"]');
     await page.keyboard.press("Enter");
     await page.locator('[data-panel="sessions"]').waitFor({ state: "visible" });
-    expect(await page.evaluate(() => document.activeElement.id)).toBe("sessions-title");
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("sessions-title");
 
     // Reloading the tab keeps the sign-in (sessionStorage) and opens the fragment's panel.
     await page.goto(`${BASE}/console#config`);
@@ -543,10 +576,10 @@ describe("accessibility and layout", () => {
     await page.keyboard.press("Space");
     const dialog = page.getByRole("dialog", { name: "Switch maintenance mode on?" });
     await dialog.waitFor();
-    expect(await page.evaluate(() => document.activeElement.textContent)).toBe("Cancel");
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Cancel");
     await page.keyboard.press("Escape");
     await dialog.waitFor({ state: "hidden" });
-    expect(await page.evaluate(() => document.activeElement.id)).toBe("maintenance");
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("maintenance");
     expect((await configNow()).doc.maintenanceMode).toBe(false);
 
     const before = await flagOn("darkLaunch");
@@ -554,7 +587,7 @@ describe("accessibility and layout", () => {
     await said(page, "Saved as version", () => page.keyboard.press("Space"));
     expect(await flagOn("darkLaunch")).toBe(!before);
     // The switch keeps the focus after the list is redrawn.
-    expect(await page.evaluate(() => document.activeElement.dataset.path)).toBe("featureFlags.darkLaunch");
+    expect(await page.evaluate(() => /** @type {HTMLElement | null} */ (document.activeElement)?.dataset.path)).toBe("featureFlags.darkLaunch");
     await page.close();
   });
 

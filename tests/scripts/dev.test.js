@@ -1,60 +1,55 @@
+// @ts-check
 // npm run dev as a newcomer uses it (scripts/dev.sh, real wrangler dev on 127.0.0.1): admin
 // changes survive a restart (the seed only fills in absent keys), a second start on a busy
 // port or on the same local state fails within seconds and leaves the running server's state
-// alone, `npm run seed` is the explicit reset, and the clone stays clean. Ports 8833-8834.
-import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+// alone, `npm run seed` is the explicit reset, and the clone stays clean.
+//
+// Ports: EDGESTATE_TEST_DEV_PORT (the server, default 8833) and EDGESTATE_TEST_DEV_PORT_2 (the
+// second start, refused; default 8834). Set them when those ports are taken on the machine.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ROOT, devServerTurn, eventually } from "../helpers.js";
+import { ROOT, devServerTurn, devServerUp, devVarsAdminToken, portFromEnv, startDevServer } from "../helpers.js";
+import { connectApp } from "../app.js";
+
+/** @typedef {import("../helpers.js").DevServer} DevServer */
 
 // Each start of `wrangler dev` builds the Worker first (wrangler.toml [build]): the test
 // waits for it, up to the timeout below.
-const PORT = 8833;
-const OTHER_PORT = 8834;
+const PORT = portFromEnv("EDGESTATE_TEST_DEV_PORT", 8833);
+const OTHER_PORT = portFromEnv("EDGESTATE_TEST_DEV_PORT_2", 8834);
 const state = mkdtempSync(join(tmpdir(), "edgestate-dev-"));
+/** @type {Set<import("node:child_process").ChildProcess>} */
 const running = new Set();
 const gitStatus = () => spawnSync("git", ["status", "--porcelain"], { cwd: ROOT, encoding: "utf8" }).stdout;
+/** @type {string} */
 let cleanBefore;
 let release = () => {};
 
-/** `bash scripts/dev.sh args…` in its own process group; resolves its exit. */
+/**
+ * `bash scripts/dev.sh args…` on this file's local state; every server started is stopped at
+ * the end.
+ * @param {string[]} args @param {Record<string, string>} [env]
+ */
 function start(args, env = {}) {
-  const child = spawn("bash", ["scripts/dev.sh", ...args], {
-    cwd: ROOT,
-    detached: true,
-    env: { ...process.env, PERSIST_DIR: state, ...env },
-  });
-  let out = "";
-  child.stdout.on("data", (d) => (out += d));
-  child.stderr.on("data", (d) => (out += d));
-  const exited = new Promise((done) => child.on("exit", (code) => done(code)));
-  running.add(child);
-  exited.then(() => running.delete(child));
-  return { child, exited, out: () => out };
+  const server = startDevServer(args, state, env);
+  running.add(server.child);
+  server.exited.then(() => running.delete(server.child));
+  return server;
 }
 
-async function stop(server) {
-  try {
-    process.kill(-server.child.pid, "SIGINT");
-  } catch {}
-  const timeout = setTimeout(() => {
-    try {
-      process.kill(-server.child.pid, "SIGKILL");
-    } catch {}
-  }, 10_000);
-  await server.exited;
-  clearTimeout(timeout);
-}
+/** @param {DevServer} server */
+const stop = (server) => server.stop();
 
-const url = (path, port = PORT) => `http://127.0.0.1:${port}${path}`;
-async function up(server, port = PORT) {
-  const ok = await eventually(async () => (await fetch(url("/health", port)).catch(() => null))?.ok, 280_000, 500);
-  if (!ok) throw new Error(`dev server did not start:\n${server.out()}`);
-}
-const adminToken = () => /^ADMIN_TOKEN=(.*)$/m.exec(readFileSync(join(ROOT, ".dev.vars"), "utf8"))[1].trim();
-const flag = async (name) => (await (await fetch(url(`/flags/${name}`))).json()).enabled;
+const BASE = `http://127.0.0.1:${PORT}`;
+/** @param {DevServer} server */
+const up = (server) => devServerUp(BASE, server);
+/** The typed client of the dev server (every exchange checked against the contract). */
+const app = () => connectApp(BASE, { adminToken: devVarsAdminToken() });
+/** @param {string} name */
+const flag = async (name) => (await app().getFlag(name)).body.enabled;
 
 beforeAll(async () => {
   release = await devServerTurn();
@@ -63,7 +58,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const child of running) {
     try {
-      process.kill(-child.pid, "SIGKILL");
+      process.kill(-(/** @type {number} */ (child.pid)), "SIGKILL");
     } catch {}
   }
   rmSync(state, { recursive: true, force: true });
@@ -75,23 +70,19 @@ describe("npm run dev", () => {
     const first = start(["--port", String(PORT)]);
     await up(first);
     expect(first.out()).toMatch(/KV seed \(local\): wrote config:app \(absent\)/);
-    const patched = await fetch(url("/admin/config"), {
-      method: "PATCH",
-      headers: { Authorization: `Bearer ${adminToken()}` },
-      body: JSON.stringify({ featureFlags: { devLoopFlag: true } }),
-    });
-    expect(patched.status).toBe(200);
+    const patched = await app().patchConfig({ featureFlags: { devLoopFlag: true } });
+    expect(patched.status, patched.text).toBe(200);
     expect(await flag("devLoopFlag")).toBe(true);
 
     // The same port: refused before any set-up, migration or seeding.
     const busy = start([], { PORT: String(PORT) });
     expect(await busy.exited).toBe(1);
-    expect(busy.out()).toMatch(/port 8833 on 127\.0\.0\.1 is in use/);
+    expect(busy.out()).toMatch(new RegExp(`port ${PORT} on 127\\.0\\.0\\.1 is in use`));
     expect(busy.out()).not.toMatch(/KV seed|migrations|tools ready|wrangler/);
     // Another port, the same local state: refused too, as early.
     const same = start([`--port=${OTHER_PORT}`]);
     expect(await same.exited).toBe(1);
-    expect(same.out()).toMatch(/another dev server \(pid \d+, port 8833\) serves the local state/);
+    expect(same.out()).toMatch(new RegExp(`another dev server \\(pid \\d+, port ${PORT}\\) serves the local state`));
     expect(same.out()).not.toMatch(/KV seed|migrations|tools ready/);
     expect(await flag("devLoopFlag")).toBe(true);
 

@@ -1,3 +1,4 @@
+// @ts-check
 // npm run provision against a stub wrangler on PATH (tests/scripts/stub/wrangler), offline:
 // the stub keeps an account in a JSON file, records every call, and answers as wrangler 4.164
 // does. Provisioning creates each resource once, writes the ids into wrangler.toml, applies
@@ -10,8 +11,17 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ROOT, migrationFiles } from "../helpers.js";
 
+/**
+ * @typedef {object} Account What the stub keeps (tests/scripts/stub/wrangler).
+ * @property {{ title: string, id: string, values: Record<string, string> }[]} kv
+ * @property {{ name: string, uuid: string, migrations: string[] }[]} d1
+ * @property {Record<string, { secrets: Record<string, string> }>} workers
+ */
+
 const STUB = join(ROOT, "tests/scripts/stub");
+/** @type {{ key: string, value: string }[]} */
 const SEED = JSON.parse(readFileSync(join(ROOT, "seed-data.json"), "utf8"));
+/** @type {string} */
 let dir;
 
 beforeEach(() => {
@@ -20,7 +30,10 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Runs a command in the copy, with the stub first on PATH. */
+/**
+ * Runs a command in the copy, with the stub first on PATH.
+ * @param {string} cmd @param {string[]} args @param {Record<string, string>} [env]
+ */
 function run(cmd, args, env = {}) {
   const r = spawnSync(cmd, args, {
     cwd: dir,
@@ -30,7 +43,9 @@ function run(cmd, args, env = {}) {
   });
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
+/** @param {string[]} [args] @param {Record<string, string>} [env] */
 const provision = (args = [], env = {}) => run(process.execPath, [join(ROOT, "scripts/provision.mjs"), ...args], env);
+/** @returns {Account} */
 const account = () => JSON.parse(readFileSync(join(dir, "account.json"), "utf8"));
 const calls = () =>
   readFileSync(join(dir, "account.json.calls"), "utf8")
@@ -56,7 +71,7 @@ describe("npm run provision", () => {
     expect(toml()).toContain(`id = "${acc.kv[0].id}"`);
     expect(toml()).toContain(`database_id = "${acc.d1[0].uuid}"`);
     expect(acc.d1[0].migrations).toEqual(migrationFiles());
-    expect(acc.kv[0].values["config:app"]).toBe(SEED.find((e) => e.key === "config:app").value);
+    expect(acc.kv[0].values["config:app"]).toBe(SEED.find((e) => e.key === "config:app")?.value);
     expect(acc.workers.edgestate.secrets.ADMIN_TOKEN).toBe("first-token");
     expect(r.out).toMatch(/ready: npm run deploy/);
     // The staging tables keep their placeholders.
@@ -116,7 +131,7 @@ describe("npm run provision", () => {
     expect(acc.d1.map((d) => d.name).sort()).toEqual(["edgestate", "edgestate-staging"]);
     expect(acc.workers["edgestate-staging"].secrets.ADMIN_TOKEN).toBe("staging-token");
     const staging = toml().slice(toml().indexOf("[[env.staging.kv_namespaces]]"));
-    expect(staging).toContain(`id = "${acc.kv.find((n) => n.title === "edgestate-staging-cache").id}"`);
+    expect(staging).toContain(`id = "${acc.kv.find((n) => n.title === "edgestate-staging-cache")?.id}"`);
     expect(toml().slice(0, toml().indexOf("[env.staging"))).toBe(prodToml.slice(0, prodToml.indexOf("[env.staging")));
     expect(calls()).toContain("d1 migrations apply DB --remote --env staging");
     expect(provision(["--env", "staging"]).status).toBe(0);
@@ -157,7 +172,7 @@ describe("npm run provision", () => {
     expect(provision([], { ADMIN_TOKEN: "t" }).status).toBe(0);
     const line = /npx wrangler (kv bulk put seed-data\.json[^\n`]*--remote[^\n`]*)/.exec(readFileSync(join(ROOT, "README.md"), "utf8"));
     expect(line, "README has a remote kv bulk put line").not.toBeNull();
-    const args = line[1].trim().split(/\s+/);
+    const args = String(line?.[1]).trim().split(/\s+/);
     let r = run("wrangler", args);
     expect(r.status, r.out).toBe(0);
     writeFileSync(join(dir, "wrangler.toml"), toml().replace(/^(id = "[0-9a-f]{32}")$/m, `$1\npreview_id = "${"b".repeat(32)}"`));

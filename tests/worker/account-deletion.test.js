@@ -1,36 +1,42 @@
+// @ts-check
 // DELETE /admin/users/:id deletes an account: its sessions (D1 rows and KV copies), its
 // preferences (D1 row and KV copy) and its profile (D1 row and cached KV copy). The same
 // string is the sessions' userId and the profile's id; an id that cannot name a profile
 // (such as an e-mail address) deletes sessions and preferences only. A second DELETE
 // answers the same 204, and bad input changes nothing.
-import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { boot, expectError, timing } from "../helpers.js";
+import { expectError, timing } from "../helpers.js";
+import { TestApp, sha256, spawnApp, uid } from "../app.js";
 
+/** @type {TestApp} */
 let w;
 beforeAll(async () => {
-  w = await boot({ seedConfig: { rateLimits: { default: 100000 } } });
+  w = await spawnApp({ seedConfig: { rateLimits: { default: 100000 } } });
 });
 afterAll(() => w?.dispose());
 
-let seq = 0;
-const uid = (tag) => `${tag}_${Date.now().toString(36)}_${++seq}`;
-const sha256 = (s) => createHash("sha256").update(s).digest("hex");
+/**
+ * The `n` of a `SELECT COUNT(*) AS n` query.
+ * @param {string} sql @param {...unknown} args
+ * @returns {Promise<number>}
+ */
 const count = async (sql, ...args) => (await w.db.prepare(sql).bind(...args).first()).n;
 
-/** An account with two sessions, preferences and (if the id allows) a cached profile. */
+/**
+ * An account with two sessions, preferences and (if the id allows) a cached profile; returns
+ * the session ids.
+ * @param {string} userId
+ */
 async function account(userId) {
   const ids = [];
   for (let i = 0; i < 2; i++) {
-    const r = await w.json("/sessions", { method: "POST", admin: true, body: { userId, email: `${i}.${userId.replace(/@/g, ".")}@example.com` } });
-    expect(r.status, r.text).toBe(201);
-    ids.push(r.body.sessionId);
+    ids.push((await w.mintSession({ userId, email: `${i}.${userId.replace(/@/g, ".")}@example.com` })).id);
   }
-  const p = await w.json("/prefs", { method: "PATCH", session: ids[0], body: { theme: "dark", language: "nl" } });
+  const p = await w.patchPrefs(ids[0], { theme: "dark", language: "nl" });
   expect(p.status, p.text).toBe(200);
   if (/^[A-Za-z0-9_-]{1,64}$/.test(userId)) {
-    expect((await w.json(`/admin/users/${userId}`, { method: "PUT", admin: true, body: { name: "Ann" } })).status).toBe(200);
-    const cached = await w.json(`/users/${userId}`);
+    expect((await w.putUser(userId, { name: "Ann" })).status).toBe(200);
+    const cached = await w.getUser(userId);
     expect(cached.status).toBe(200);
     expect(await w.kv.get(`user:${userId}`)).not.toBeNull();
   }
@@ -39,10 +45,14 @@ async function account(userId) {
   return ids;
 }
 
-/** Everything stored under `userId`, in both stores. */
+/**
+ * Everything stored under `userId`, in both stores.
+ * @param {string} userId
+ * @param {string[]} ids its session ids
+ */
 async function stored(userId, ids) {
   return {
-    sessionRows: await count("SELECT COUNT(*) AS n FROM sessions WHERE user_id = ?", userId),
+    sessionRows: await w.sessionCount(userId),
     prefsRows: await count("SELECT COUNT(*) AS n FROM preferences WHERE user_id = ?", userId),
     userRows: await count("SELECT COUNT(*) AS n FROM users WHERE id = ?", userId),
     sessionCopies: (await Promise.all(ids.map((id) => w.kv.get(`session:${sha256(id)}`)))).filter(Boolean).length,
@@ -59,68 +69,74 @@ describe("DELETE /admin/users/:id", () => {
     const bystander = uid("stays");
     const theirs = await account(bystander);
 
-    const r = await w.fetch(`/admin/users/${userId}`, { method: "DELETE", admin: true });
+    const r = await w.deleteUser(userId);
     expect(r.status).toBe(204);
-    expect(await r.text()).toBe("");
-    expect(r.headers.get("Cache-Control")).toBe("no-store");
-    expect(timing(r).deletes).toBeGreaterThanOrEqual(4);
+    expect(r.text).toBe("");
+    expect(r.res.headers.get("Cache-Control")).toBe("no-store");
+    expect(timing(r.res).deletes).toBeGreaterThanOrEqual(4);
 
     expect(await stored(userId, ids)).toEqual(GONE);
     for (const id of ids) {
-      expectError(expect, await w.json("/sessions/current", { session: id }), 401, "unauthorized");
-      expectError(expect, await w.json("/prefs", { session: id }), 401, "unauthorized");
+      expectError(expect, await w.getCurrentSession(id), 401, "unauthorized");
+      expectError(expect, await w.getPrefs(id), 401, "unauthorized");
     }
-    expectError(expect, await w.json(`/users/${userId}`), 404, "not_found");
-    const list = await w.json(`/admin/sessions?userId=${userId}`, { admin: true });
+    expectError(expect, await w.getUser(userId), 404, "not_found");
+    const list = await w.listSessions({ userId });
     expect(list.body.sessions).toEqual([]);
 
     // The bystander keeps everything.
     const kept = await stored(bystander, theirs);
     expect(kept).toMatchObject({ sessionRows: 2, prefsRows: 1, userRows: 1, sessionCopies: 2 });
-    expect((await w.json("/prefs", { session: theirs[0] })).body.theme).toBe("dark");
+    expect((await w.getPrefs(theirs[0])).body.theme).toBe("dark");
   });
 
   it("answers a second DELETE the same and changes nothing", async () => {
     const userId = uid("twice");
     const ids = await account(userId);
-    const first = await w.fetch(`/admin/users/${userId}`, { method: "DELETE", admin: true });
-    const second = await w.fetch(`/admin/users/${userId}`, { method: "DELETE", admin: true });
+    const first = await w.deleteUser(userId);
+    const second = await w.deleteUser(userId);
     expect([first.status, second.status]).toEqual([204, 204]);
-    expect(await second.text()).toBe("");
+    expect(second.text).toBe("");
     expect(await stored(userId, ids)).toEqual(GONE);
-    expect((await w.fetch(`/admin/users/${uid("never")}`, { method: "DELETE", admin: true })).status).toBe(204);
+    expect((await w.deleteUser(uid("never"))).status).toBe(204);
   });
 
   it("an id that cannot name a profile deletes sessions and preferences, and no profile", async () => {
     const userId = `${uid("mail")}@example.com`;
     const ids = await account(userId);
     const other = uid("profile");
-    await w.json(`/admin/users/${other}`, { method: "PUT", admin: true, body: { name: "Other" } });
-    const r = await w.fetch(`/admin/users/${encodeURIComponent(userId)}`, { method: "DELETE", admin: true });
+    await w.putUser(other, { name: "Other" });
+    const r = await w.deleteUser(encodeURIComponent(userId));
     expect(r.status).toBe(204);
     expect(await stored(userId, ids)).toEqual(GONE);
-    expect((await w.json(`/users/${other}`)).status).toBe(200);
+    expect((await w.getUser(other)).status).toBe(200);
   });
 
   it("a new session for the same id afterwards starts from nothing", async () => {
     const userId = uid("again");
     await account(userId);
-    await w.fetch(`/admin/users/${userId}`, { method: "DELETE", admin: true });
-    const minted = await w.json("/sessions", { method: "POST", admin: true, body: { userId, email: "new@example.com" } });
+    await w.deleteUser(userId);
+    const minted = await w.createSession({ userId, email: "new@example.com" });
     expect(minted.status).toBe(201);
-    const prefs = await w.json("/prefs", { session: minted.body.sessionId });
+    const prefs = await w.getPrefs(minted.body.sessionId);
     expect(prefs.body).toEqual({ theme: "light", language: "en", notifications: true });
-    expectError(expect, await w.json(`/users/${userId}`), 404, "not_found");
+    expectError(expect, await w.getUser(userId), 404, "not_found");
   });
 
   describe("bad input changes nothing", () => {
-    let userId, ids, before;
+    /** @type {string} */
+    let userId;
+    /** @type {string[]} */
+    let ids;
+    /** @type {Awaited<ReturnType<typeof stored>>} */
+    let before;
     beforeAll(async () => {
       userId = uid("kept");
       ids = await account(userId);
       before = await stored(userId, ids);
     });
 
+    /** @type {[string, import("../app.js").CallOptions | "session", number, string][]} */
     const cases = [
       ["no Authorization", {}, 401, "unauthorized"],
       ["a wrong admin token", { admin: "wrong-token" }, 401, "unauthorized"],
@@ -129,21 +145,21 @@ describe("DELETE /admin/users/:id", () => {
     for (const [situation, opts, status, code] of cases) {
       it(`${situation}: ${status} ${code}`, async () => {
         const o = opts === "session" ? { session: ids[0] } : opts;
-        expectError(expect, await w.json(`/admin/users/${userId}`, { method: "DELETE", ...o }), status, code);
+        expectError(expect, await w.deleteUser(userId, { admin: false, ...o }), status, code);
         expect(await stored(userId, ids)).toEqual(before);
       });
     }
 
     it("an id with characters no account has: 400 naming the id", async () => {
       for (const bad of ["a%20b", "a%2Fb", "%C3%A4", "x".repeat(129)]) {
-        const body = expectError(expect, await w.json(`/admin/users/${bad}`, { method: "DELETE", admin: true }), 400, "invalid_request");
+        const body = expectError(expect, await w.deleteUser(bad), 400, "invalid_request");
         expect(body.error, bad).toMatch(/^id/);
       }
       expect(await stored(userId, ids)).toEqual(before);
     });
 
     it("another method is 405 with Allow", async () => {
-      const r = await w.json(`/admin/users/${userId}`, { method: "POST", admin: true, body: {} });
+      const r = await w.json(`/admin/users/${userId}`, { method: "POST", admin: true, body: {} }); // not declared: the router's 405
       expectError(expect, r, 405, "method_not_allowed");
       expect(r.res.headers.get("Allow")).toBe("PUT, DELETE");
       expect(await stored(userId, ids)).toEqual(before);

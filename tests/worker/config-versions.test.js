@@ -1,33 +1,47 @@
+// @ts-check
 // The versioned, audited config: every admin write is a new version in D1 (the authority)
 // then KV (the read path); ETags of versions, If-Match, concurrent admins, the history and
 // rollback, checked in the built Worker in workerd with real local KV and D1.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADMIN_TOKEN, DEFAULTS, boot, expectError } from "../helpers.js";
+import { ADMIN_TOKEN, DEFAULTS, expectError } from "../helpers.js";
+import { HIGH, TestApp, spawnApp } from "../app.js";
 
-const HIGH = { rateLimits: { default: 1000000 } };
 const SEED = { ...HIGH, featureFlags: { seeded: true } };
 
+/** @type {TestApp} */
 let w;
 beforeAll(async () => {
-  w = await boot({ seedConfig: SEED });
+  w = await spawnApp({ seedConfig: SEED });
 });
 afterAll(() => w?.dispose());
 
-const admin = (env, method, path, body, headers = {}) => env.json(path, { method, admin: true, body, headers });
-const history = async (env, query = "") => {
-  const r = await env.json(`/admin/config/history${query}`, { admin: true });
+/**
+ * A page of GET /admin/config/history, checked to be 200.
+ * @param {TestApp} env @param {{ limit?: number | string, cursor?: string }} [query]
+ */
+const history = async (env, query = {}) => {
+  const r = await env.getConfigHistory(query);
   expect(r.status, r.text).toBe(200);
   return r.body;
 };
-const rows = (env) => env.db.prepare("SELECT version, action FROM config_history ORDER BY seq").all().then((r) => r.results);
+/** The If-Match header as request options. @param {string} ifMatch */
+const ifMatch = (ifMatch) => ({ headers: { "If-Match": ifMatch } });
+/** @param {TestApp} env @returns {Promise<{ version: number | null, action: string }[]>} */
+const rows = (env) => env.db.prepare("SELECT version, action FROM config_history ORDER BY seq").all().then((/** @type {any} */ r) => r.results);
+/** @param {TestApp} env */
 const kvEntry = async (env) => {
   const { value, metadata } = await env.kv.getWithMetadata("config:app");
   return { config: JSON.parse(value), version: metadata?.version ?? 0 };
 };
+/** @param {import("../helpers.js").Answer} r */
+const etag = (r) => r.res.headers.get("ETag");
 
-/** A fresh Worker whose KV holds SEED and whose history is empty. */
+/**
+ * Runs `fn` on a fresh Worker whose KV holds SEED and whose history is empty.
+ * @param {(e: TestApp) => Promise<void>} fn
+ */
 async function fresh(fn) {
-  const e = await boot({ seedConfig: SEED });
+  const e = await spawnApp({ seedConfig: SEED });
   try {
     await fn(e);
   } finally {
@@ -38,21 +52,21 @@ async function fresh(fn) {
 describe("versions and ETags", () => {
   it("a seeded config is version 0 until the first write, which merges into it as version 1", async () => {
     await fresh(async (e) => {
-      const get = await e.json("/config");
-      expect(get.res.headers.get("ETag")).toBe('"0"');
-      const a = await admin(e, "GET", "/admin/config");
+      const get = await e.getConfig();
+      expect(etag(get)).toBe('"0"');
+      const a = await e.getAdminConfig();
       expect(a.status, a.text).toBe(200);
       expect(a.res.headers.get("ETag")).toBe('"0"');
       expect(a.body).toEqual({ ...DEFAULTS, ...SEED });
       expect(a.res.headers.get("Cache-Control")).toMatch(/no-store/);
 
-      const p = await admin(e, "PATCH", "/admin/config", { featureFlags: { mine: true } }, { "If-Match": '"0"' });
+      const p = await e.patchConfig({ featureFlags: { mine: true } }, ifMatch('"0"'));
       expect(p.status, p.text).toBe(200);
       expect(p.res.headers.get("ETag")).toBe('"1"');
       expect(p.body.featureFlags).toEqual({ seeded: true, mine: true });
       expect(await kvEntry(e)).toEqual({ config: p.body, version: 1 });
-      expect((await e.json("/config")).res.headers.get("ETag")).toBe('"1"');
-      expect((await admin(e, "GET", "/admin/config")).res.headers.get("ETag")).toBe('"1"');
+      expect(etag(await e.getConfig())).toBe('"1"');
+      expect(etag(await e.getAdminConfig())).toBe('"1"');
       const h = await history(e);
       expect(h.entries).toHaveLength(1);
       expect(h.entries[0]).toMatchObject({ version: 1, outcome: "applied", action: "patch", baseVersion: 0, change: { featureFlags: { mine: true } } });
@@ -62,15 +76,15 @@ describe("versions and ETags", () => {
   it("every successful write (PUT, PATCH, rollback) takes the next version", async () => {
     await fresh(async (e) => {
       const tags = [];
-      for (const [method, path, body] of [
-        ["PUT", "/admin/config", { featureFlags: { a: true } }],
-        ["PATCH", "/admin/config", { featureFlags: { b: true } }],
-        ["POST", "/admin/config/rollback", { version: 1 }],
-        ["PUT", "/admin/config", {}],
+      for (const write of [
+        () => e.replaceConfig({ featureFlags: { a: true } }),
+        () => e.patchConfig({ featureFlags: { b: true } }),
+        () => e.rollbackConfig({ version: 1 }),
+        () => e.replaceConfig({}),
       ]) {
-        const r = await admin(e, method, path, body);
+        const r = await write();
         expect(r.status, r.text).toBe(200);
-        tags.push(r.res.headers.get("ETag"));
+        tags.push(etag(r));
       }
       expect(tags).toEqual(['"1"', '"2"', '"3"', '"4"']);
       expect((await rows(e)).map((r) => r.action)).toEqual(["put", "patch", "rollback", "put"]);
@@ -81,29 +95,29 @@ describe("versions and ETags", () => {
 describe("concurrent admins", () => {
   it("two PATCHes with the same If-Match: exactly one succeeds, the other gets 412, nothing is lost", async () => {
     await fresh(async (e) => {
-      const base = await admin(e, "PUT", "/admin/config", { featureFlags: { base: true } });
-      const tag = base.res.headers.get("ETag");
+      const base = await e.replaceConfig({ featureFlags: { base: true } });
+      const tag = String(etag(base));
       const [x, y] = await Promise.all([
-        admin(e, "PATCH", "/admin/config", { featureFlags: { alice: true } }, { "If-Match": tag }),
-        admin(e, "PATCH", "/admin/config", { featureFlags: { bob: true } }, { "If-Match": tag }),
+        e.patchConfig({ featureFlags: { alice: true } }, ifMatch(tag)),
+        e.patchConfig({ featureFlags: { bob: true } }, ifMatch(tag)),
       ]);
       expect([x.status, y.status].sort()).toEqual([200, 412]);
       const [won, lost] = x.status === 200 ? [x, y] : [y, x];
       expectError(expect, lost, 412, "precondition_failed");
-      expect(lost.res.headers.get("ETag")).toBe('"2"');
-      expect(won.res.headers.get("ETag")).toBe('"2"');
+      expect(etag(lost)).toBe('"2"');
+      expect(etag(won)).toBe('"2"');
       const loser = won === x ? "bob" : "alice";
       const winner = won === x ? "alice" : "bob";
-      expect((await e.json("/config")).body.featureFlags).toEqual({ base: true, [winner]: true });
+      expect((await e.getConfig()).body.featureFlags).toEqual({ base: true, [winner]: true });
 
       // The loser re-reads and retries on the current version: nothing is lost.
-      const current = (await admin(e, "GET", "/admin/config")).res.headers.get("ETag");
-      const retry = await admin(e, "PATCH", "/admin/config", { featureFlags: { [loser]: true } }, { "If-Match": current });
+      const current = String(etag(await e.getAdminConfig()));
+      const retry = await e.patchConfig({ featureFlags: { [loser]: true } }, ifMatch(current));
       expect(retry.status, retry.text).toBe(200);
       expect(retry.body.featureFlags).toEqual({ base: true, alice: true, bob: true });
 
       const h = await history(e);
-      expect(h.entries.map((x) => [x.version, x.outcome])).toEqual([
+      expect(h.entries.map((/** @type {any} */ x) => [x.version, x.outcome])).toEqual([
         [3, "applied"],
         [null, "refused"],
         [2, "applied"],
@@ -116,13 +130,13 @@ describe("concurrent admins", () => {
   it("concurrent PATCHes without If-Match are all applied, each as its own version", async () => {
     await fresh(async (e) => {
       const names = ["p1", "p2", "p3", "p4", "p5"];
-      const results = await Promise.all(names.map((n) => admin(e, "PATCH", "/admin/config", { featureFlags: { [n]: true } })));
+      const results = await Promise.all(names.map((n) => e.patchConfig({ featureFlags: { [n]: true } })));
       expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
       const all = { seeded: true, p1: true, p2: true, p3: true, p4: true, p5: true };
-      expect((await e.json("/config")).body.featureFlags).toEqual(all);
-      const final = await admin(e, "GET", "/admin/config");
+      expect((await e.getConfig()).body.featureFlags).toEqual(all);
+      const final = await e.getAdminConfig();
       expect(final.body.featureFlags).toEqual(all);
-      const versions = results.map((r) => Number(JSON.parse(r.res.headers.get("ETag")))).sort();
+      const versions = results.map((r) => Number(JSON.parse(String(etag(r))))).sort();
       expect(versions).toEqual([1, 2, 3, 4, 5]);
       expect(await kvEntry(e)).toEqual({ config: final.body, version: 5 });
     });
@@ -133,33 +147,35 @@ describe("history and rollback", () => {
   it("rollback restores an earlier flag set as a new version", async () => {
     await fresh(async (e) => {
       const early = { checkout: { variants: { on: true, off: false }, defaultVariant: "off", rollout: { on: 10, off: 90 } } };
-      const v1 = await admin(e, "PUT", "/admin/config", { ...HIGH, featureFlags: early });
+      const v1 = await e.replaceConfig({ ...HIGH, featureFlags: early });
       expect(v1.status, v1.text).toBe(200);
-      await admin(e, "PUT", "/admin/config", { ...HIGH, featureFlags: { other: false } });
-      const back = await admin(e, "POST", "/admin/config/rollback", { version: 1 }, { "If-Match": '"2"' });
+      await e.replaceConfig({ ...HIGH, featureFlags: { other: false } });
+      const back = await e.rollbackConfig({ version: 1 }, ifMatch('"2"'));
       expect(back.status, back.text).toBe(200);
-      expect(back.res.headers.get("ETag")).toBe('"3"');
+      expect(etag(back)).toBe('"3"');
       expect(back.body).toEqual(v1.body);
-      expect((await e.json("/config")).body).toEqual(v1.body);
-      const flag = await e.json("/ofrep/v1/evaluate/flags/checkout", { method: "POST", body: { context: { targetingKey: "u" } } });
+      expect((await e.getConfig()).body).toEqual(v1.body);
+      const flag = await e.evaluateFlag("checkout", { context: { targetingKey: "u" } });
       expect(flag.body).toMatchObject({ reason: "SPLIT", metadata: { configVersion: 3 } });
-      const h = await history(e, "?limit=1");
+      const h = await history(e, { limit: 1 });
       expect(h.entries[0]).toMatchObject({ version: 3, action: "rollback", baseVersion: 2, change: { version: 1 } });
     });
   });
 
   it("lists newest first in pages, with the actor's fingerprint and never the token", async () => {
     await fresh(async (e) => {
-      for (let i = 1; i <= 5; i++) await admin(e, "PUT", "/admin/config", { cacheTtlSeconds: i });
-      const p1 = await history(e, "?limit=2");
-      expect(p1.entries.map((x) => x.version)).toEqual([5, 4]);
+      for (let i = 1; i <= 5; i++) await e.replaceConfig({ cacheTtlSeconds: i });
+      /** @param {{ entries: { version: number }[] }} page */
+      const versions = (page) => page.entries.map((x) => x.version);
+      const p1 = await history(e, { limit: 2 });
+      expect(versions(p1)).toEqual([5, 4]);
       expect(p1.listComplete).toBe(false);
-      const p2 = await history(e, `?limit=2&cursor=${p1.cursor}`);
-      expect(p2.entries.map((x) => x.version)).toEqual([3, 2]);
-      const p3 = await history(e, `?limit=2&cursor=${p2.cursor}`);
+      const p2 = await history(e, { limit: 2, cursor: p1.cursor });
+      expect(versions(p2)).toEqual([3, 2]);
+      const p3 = await history(e, { limit: 2, cursor: p2.cursor });
       expect(p3).toMatchObject({ listComplete: true, cursor: null });
-      expect(p3.entries.map((x) => x.version)).toEqual([1]);
-      const all = await history(e, "?limit=&cursor=");
+      expect(versions(p3)).toEqual([1]);
+      const all = await history(e, { limit: "", cursor: "" });
       expect(all.entries).toHaveLength(5);
       for (const entry of all.entries) {
         expect(entry.actor).toMatch(/^[0-9a-f]{8}$/);
@@ -172,7 +188,10 @@ describe("history and rollback", () => {
 });
 
 describe("bad input changes nothing", () => {
-  /** Runs `fn`, then checks that neither the history nor KV changed. */
+  /**
+   * Runs `fn`, then checks that neither the history nor KV changed.
+   * @param {TestApp} env @param {() => Promise<void>} fn
+   */
   async function unchanged(env, fn) {
     const before = [await rows(env), await kvEntry(env)];
     await fn();
@@ -180,14 +199,15 @@ describe("bad input changes nothing", () => {
   }
 
   it("PUT and PATCH: a stale or malformed If-Match is 412 (and recorded), an invalid flag names its field", async () => {
-    await admin(w, "PUT", "/admin/config", SEED);
-    for (const ifMatch of ['"999"', "W/\"1\"", "1", "garbage"]) {
-      const r = await admin(w, "PATCH", "/admin/config", { maintenanceMode: true }, { "If-Match": ifMatch });
+    await w.replaceConfig(SEED);
+    for (const tag of ['"999"', "W/\"1\"", "1", "garbage"]) {
+      const r = await w.patchConfig({ maintenanceMode: true }, ifMatch(tag));
       expectError(expect, r, 412, "precondition_failed");
     }
-    const refused = (await history(w)).entries.filter((x) => x.outcome === "refused");
+    const refused = (await history(w)).entries.filter((/** @type {{ outcome: string }} */ x) => x.outcome === "refused");
     expect(refused.length).toBeGreaterThanOrEqual(4);
     await unchanged(w, async () => {
+      /** @type {[object, string][]} */
       const cases = [
         [{ featureFlags: { x: { variants: { a: 1 }, defaultVariant: "b" } } }, "featureFlags.x.defaultVariant"],
         [{ featureFlags: { x: { variants: { a: 1, b: 2 }, defaultVariant: "a", rollout: { a: 60, b: 60 } } } }, "featureFlags.x.rollout"],
@@ -196,26 +216,25 @@ describe("bad input changes nothing", () => {
         [{ featureFlags: { x: { variants: { a: 1 }, defaultVariant: "a", rules: [{ when: { c: { like: 1 } }, variant: "a" }] } } }, "featureFlags.x.rules[0].when.c.like"],
       ];
       for (const [body, field] of cases) {
-        for (const method of ["PUT", "PATCH"]) {
-          const r = await admin(w, method, "/admin/config", body);
+        for (const r of [await w.replaceConfig(body), await w.patchConfig(body)]) {
           expect(expectError(expect, r, 400, "invalid_request").error.startsWith(`${field}:`), r.text).toBe(true);
         }
       }
-      expectError(expect, await admin(w, "PATCH", "/admin/config", "{oops"), 400, "invalid_json");
-      expectError(expect, await w.json("/admin/config", { method: "PATCH", body: { maintenanceMode: true } }), 401, "unauthorized");
+      expectError(expect, await w.patchConfig("{oops"), 400, "invalid_json");
+      expectError(expect, await w.patchConfig({ maintenanceMode: true }, { admin: false }), 401, "unauthorized");
     });
   });
 
   it("rollback: missing, malformed or unknown versions, no credentials", async () => {
     await unchanged(w, async () => {
       for (const body of [{}, { version: 0 }, { version: "1" }, { version: 1.5 }, { version: 1, extra: true }, [1]]) {
-        expectError(expect, await admin(w, "POST", "/admin/config/rollback", body), 400, "invalid_request");
+        expectError(expect, await w.rollbackConfig(body), 400, "invalid_request");
       }
-      expectError(expect, await admin(w, "POST", "/admin/config/rollback", "{"), 400, "invalid_json");
-      expectError(expect, await admin(w, "POST", "/admin/config/rollback", { version: 999999 }), 404, "not_found");
-      expectError(expect, await w.json("/admin/config/rollback", { method: "POST", body: { version: 1 } }), 401, "unauthorized");
-      expectError(expect, await w.json("/admin/config/rollback", { method: "POST", admin: "wrong", body: { version: 1 } }), 401, "unauthorized");
-      const get = await w.json("/admin/config/rollback", { admin: true });
+      expectError(expect, await w.rollbackConfig("{"), 400, "invalid_json");
+      expectError(expect, await w.rollbackConfig({ version: 999999 }), 404, "not_found");
+      expectError(expect, await w.rollbackConfig({ version: 1 }, { admin: false }), 401, "unauthorized");
+      expectError(expect, await w.rollbackConfig({ version: 1 }, { admin: "wrong" }), 401, "unauthorized");
+      const get = await w.json("/admin/config/rollback", { admin: true }); // GET is not declared: the router's 405
       expectError(expect, get, 405, "method_not_allowed");
       expect(get.res.headers.get("Allow")).toBe("POST");
     });
@@ -223,24 +242,24 @@ describe("bad input changes nothing", () => {
 
   it("history and GET /admin/config: bad limit or cursor, no credentials", async () => {
     await unchanged(w, async () => {
-      for (const q of ["?limit=0", "?limit=101", "?limit=x", "?cursor=abc", "?cursor=0", "?cursor=-3"]) {
-        expectError(expect, await w.json(`/admin/config/history${q}`, { admin: true }), 400, "invalid_request");
+      for (const q of ["limit=0", "limit=101", "limit=x", "cursor=abc", "cursor=0", "cursor=-3"]) {
+        expectError(expect, await w.getConfigHistory(q), 400, "invalid_request");
       }
-      expectError(expect, await w.json("/admin/config/history"), 401, "unauthorized");
-      expectError(expect, await w.json("/admin/config"), 401, "unauthorized");
-      const post = await w.json("/admin/config/history", { method: "POST", admin: true, body: {} });
+      expectError(expect, await w.getConfigHistory({}, { admin: false }), 401, "unauthorized");
+      expectError(expect, await w.getAdminConfig({ admin: false }), 401, "unauthorized");
+      const post = await w.json("/admin/config/history", { method: "POST", admin: true, body: {} }); // not declared: the router's 405
       expectError(expect, post, 405, "method_not_allowed");
     });
   });
 
   it("without D1 (the authority) writes are 503 and GET /config keeps serving KV", async () => {
-    const e = await boot({ d1: false, seedConfig: SEED });
+    const e = await spawnApp({ d1: false, seedConfig: SEED });
     try {
-      expectError(expect, await admin(e, "PATCH", "/admin/config", { maintenanceMode: true }), 503, "unavailable");
-      expectError(expect, await admin(e, "POST", "/admin/config/rollback", { version: 1 }), 503, "unavailable");
-      expectError(expect, await admin(e, "GET", "/admin/config/history"), 503, "unavailable");
-      expect(JSON.parse(await e.kv.get("config:app"))).toEqual(SEED);
-      expect((await e.json("/config")).body).toEqual({ ...DEFAULTS, ...SEED });
+      expectError(expect, await e.patchConfig({ maintenanceMode: true }), 503, "unavailable");
+      expectError(expect, await e.rollbackConfig({ version: 1 }), 503, "unavailable");
+      expectError(expect, await e.getConfigHistory(), 503, "unavailable");
+      expect(await e.kvJson("config:app")).toEqual(SEED);
+      expect((await e.getConfig()).body).toEqual({ ...DEFAULTS, ...SEED });
     } finally {
       await e.dispose();
     }

@@ -1,39 +1,54 @@
+// @ts-check
 // The config store (`config:app` in KV), feature flags, the maintenance gate and
 // admin auth, checked black-box against the built Worker in workerd with real local KV and D1.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_TOKEN, DEFAULTS, expectError, sum, timing } from "../helpers.js";
-import { spawnApp } from "../app.js";
+import { HIGH, TestApp, spawnApp } from "../app.js";
 
-
-// Limits high enough that no test here runs into rate limiting by accident.
-const HIGH = { rateLimits: { default: 1000000 } };
+/** @typedef {import("../app.js").CallOptions} CallOptions */
+/** @typedef {import("../helpers.js").Answer} Answer */
 
 const SEED = {
   featureFlags: { newCheckout: true, oldBanner: false },
   rateLimits: { default: 1000000, sessions: 10 },
 };
 
+/** @type {TestApp} */
 let w;
 beforeAll(async () => {
   w = await spawnApp({ seedConfig: SEED });
 });
 afterAll(() => w?.dispose());
 
+/** @returns {Promise<string>} */
 const stored = () => w.kv.get("config:app");
 
-/** PUT a whole config through the admin route and check it took. */
+/**
+ * The admin write of `method`: PUT /admin/config (replaceConfig) or PATCH (patchConfig).
+ * @param {string} method
+ * @param {TestApp} [env]
+ * @returns {(body: unknown, opts?: CallOptions) => Promise<Answer>}
+ */
+const write = (method, env = w) => (method === "PUT" ? env.replaceConfig.bind(env) : env.patchConfig.bind(env));
+
+/**
+ * PUT a whole config through the admin route and check it took.
+ * @param {object} cfg @param {TestApp} [env]
+ */
 async function put(cfg, env = w) {
   const r = await env.replaceConfig(cfg);
   expect(r.status, r.text).toBe(200);
   return r.body;
 }
 
+/** @param {object} body @param {TestApp} [env] */
 async function patch(body, env = w) {
   const r = await env.patchConfig(body);
   expect(r.status, r.text).toBe(200);
   return r.body;
 }
 
+/** @param {Response} res */
 function expectAdminHeaders(res) {
   expect(res.headers.get("X-Content-Type-Options")).toBe("nosniff");
   expect(res.headers.get("Cache-Control")).toMatch(/no-store/);
@@ -42,7 +57,7 @@ function expectAdminHeaders(res) {
 describe("GET /config", () => {
   // First test of the file on purpose: the isolate has not read config:app yet.
   it("serves the seeded config with missing fields filled with defaults", async () => {
-    const r = await w.json("/config", { client: w.newClient() });
+    const r = await w.getConfig({ client: w.newClient() });
     expect(r.status, r.text).toBe(200);
     expect(r.res.headers.get("content-type")).toMatch(/^application\/json/);
     expect(r.res.headers.get("X-Content-Type-Options")).toBe("nosniff");
@@ -53,11 +68,11 @@ describe("GET /config", () => {
     const e = await spawnApp();
     try {
       expect(await e.kv.get("config:app")).toBeNull();
-      const r = await e.json("/config");
+      const r = await e.getConfig();
       expect(r.status, r.text).toBe(200);
       expect(r.body).toEqual(DEFAULTS);
       expect(r.res.headers.get("X-Content-Type-Options")).toBe("nosniff");
-      const f = await e.json("/flags/newCheckout");
+      const f = await e.getFlag("newCheckout");
       expect(f.status, f.text).toBe(200);
       expect(f.body).toEqual({ name: "newCheckout", enabled: false });
     } finally {
@@ -68,13 +83,13 @@ describe("GET /config", () => {
   it("keeps serving (defaults) when KV is unavailable, and a write then fails as 503 unavailable", async () => {
     const e = await spawnApp({ kv: false });
     try {
-      const r = await e.json("/config");
+      const r = await e.getConfig();
       expect(r.status, r.text).toBe(200);
       expect(r.body).toEqual(DEFAULTS);
-      const f = await e.json("/flags/x");
+      const f = await e.getFlag("x");
       expect(f.status, f.text).toBe(200);
       expect(f.body).toEqual({ name: "x", enabled: false });
-      const p = await e.json("/admin/config", { method: "PUT", admin: true, body: { maintenanceMode: true } });
+      const p = await e.replaceConfig({ maintenanceMode: true });
       const b = expectError(expect, p, 503, "unavailable");
       expect(p.text).not.toMatch(/CACHE|binding|KvStore/i);
       expect(b.error).not.toMatch(/CACHE|binding/i);
@@ -91,30 +106,30 @@ describe("GET /flags/:name", () => {
 
   it("a set flag is its value", async () => {
     const client = w.newClient();
-    let r = await w.json("/flags/newCheckout", { client });
+    let r = await w.getFlag("newCheckout", {}, { client });
     expect(r.status, r.text).toBe(200);
     expect(r.body).toEqual({ name: "newCheckout", enabled: true });
     expect(r.res.headers.get("content-type")).toMatch(/^application\/json/);
     expect(r.res.headers.get("X-Content-Type-Options")).toBe("nosniff");
-    r = await w.json("/flags/oldBanner", { client });
+    r = await w.getFlag("oldBanner", {}, { client });
     expect(r.status, r.text).toBe(200);
     expect(r.body).toEqual({ name: "oldBanner", enabled: false });
-    r = await w.json("/flags/a.b:c-d_e", { client });
+    r = await w.getFlag("a.b:c-d_e", {}, { client });
     expect(r.status, r.text).toBe(200);
     expect(r.body).toEqual({ name: "a.b:c-d_e", enabled: true });
   });
 
   it("an unset flag is false (also at the 64-char maximum)", async () => {
     const client = w.newClient();
-    let r = await w.json("/flags/neverSet", { client });
+    let r = await w.getFlag("neverSet", {}, { client });
     expect(r.status, r.text).toBe(200);
     expect(r.body).toEqual({ name: "neverSet", enabled: false });
     const long = "f".repeat(64);
-    r = await w.json(`/flags/${long}`, { client });
+    r = await w.getFlag(long, {}, { client });
     expect(r.status, r.text).toBe(200);
     expect(r.body).toEqual({ name: long, enabled: false });
     // Names are case-sensitive.
-    r = await w.json("/flags/newcheckout", { client });
+    r = await w.getFlag("newcheckout", {}, { client });
     expect(r.status, r.text).toBe(200);
     expect(r.body).toEqual({ name: "newcheckout", enabled: false });
   });
@@ -122,7 +137,7 @@ describe("GET /flags/:name", () => {
   it("an invalid name is 400 invalid_request", async () => {
     const client = w.newClient();
     for (const name of ["f".repeat(65), "a%20b", "a@b", "a%2Fb", "%C3%A9t%C3%A9"]) {
-      const r = await w.json(`/flags/${name}`, { client });
+      const r = await w.getFlag(name, {}, { client });
       const b = expectError(expect, r, 400, "invalid_request");
       expect(b.error).toMatch(/name/i);
     }
@@ -132,11 +147,7 @@ describe("GET /flags/:name", () => {
 describe("PUT /admin/config", () => {
   it("replaces the whole config, fills defaults, answers with and stores the config", async () => {
     await put({ ...HIGH, featureFlags: { a: true, b: true }, strictRateLimits: ["users"], cacheTtlSeconds: 5 });
-    const r = await w.json("/admin/config", {
-      method: "PUT",
-      admin: true,
-      body: { featureFlags: { c: true }, rateLimits: { default: 1000000, users: 7 } },
-    });
+    const r = await w.replaceConfig({ featureFlags: { c: true }, rateLimits: { default: 1000000, users: 7 } });
     expect(r.status, r.text).toBe(200);
     expect(r.res.headers.get("content-type")).toMatch(/^application\/json/);
     expectAdminHeaders(r.res);
@@ -147,7 +158,7 @@ describe("PUT /admin/config", () => {
     };
     expect(r.body).toEqual(expected);
     expect(JSON.parse(await stored())).toEqual(expected);
-    const g = await w.json("/config", { client: w.newClient() });
+    const g = await w.getConfig({ client: w.newClient() });
     expect(g.status, g.text).toBe(200);
     expect(g.body).toEqual(expected);
   });
@@ -196,14 +207,10 @@ describe("PATCH /admin/config", () => {
       rateLimitWindowSeconds: 120,
       cacheTtlSeconds: 30,
     });
-    const r = await w.json("/admin/config", {
-      method: "PATCH",
-      admin: true,
-      body: {
-        featureFlags: { b: true, c: null, d: true },
-        rateLimits: { users: null, prefs: 5 },
-        cacheTtlSeconds: 1,
-      },
+    const r = await w.patchConfig({
+      featureFlags: { b: true, c: null, d: true },
+      rateLimits: { users: null, prefs: 5 },
+      cacheTtlSeconds: 1,
     });
     expect(r.status, r.text).toBe(200);
     expectAdminHeaders(r.res);
@@ -218,7 +225,7 @@ describe("PATCH /admin/config", () => {
     };
     expect(r.body).toEqual(expected);
     expect(JSON.parse(await stored())).toEqual(expected);
-    const g = await w.json("/config", { client: w.newClient() });
+    const g = await w.getConfig({ client: w.newClient() });
     expect(g.body).toEqual(expected);
 
     // A list is not a map: it is replaced whole. Scalars replace.
@@ -245,31 +252,32 @@ describe("PATCH /admin/config", () => {
     await put(HIGH);
     const client = w.newClient();
     // Warm the isolate's cached copy first.
-    let r = await w.json("/flags/fresh", { client });
+    let r = await w.getFlag("fresh", {}, { client });
     expect(r.body).toEqual({ name: "fresh", enabled: false });
-    r = await w.json("/config", { client });
+    r = await w.getConfig({ client });
     expect(r.body.featureFlags).toEqual({});
 
     await patch({ featureFlags: { fresh: true } });
-    r = await w.json("/flags/fresh", { client });
+    r = await w.getFlag("fresh", {}, { client });
     expect(r.status, r.text).toBe(200);
     expect(r.body).toEqual({ name: "fresh", enabled: true });
 
     await patch({ featureFlags: { fresh: null }, cacheTtlSeconds: 42 });
-    r = await w.json("/config", { client });
+    r = await w.getConfig({ client });
     expect(r.body.featureFlags).toEqual({});
     expect(r.body.cacheTtlSeconds).toBe(42);
-    r = await w.json("/flags/fresh", { client });
+    r = await w.getFlag("fresh", {}, { client });
     expect(r.body).toEqual({ name: "fresh", enabled: false });
 
     // A PUT too.
     await put({ ...HIGH, featureFlags: { fresh: true } });
-    r = await w.json("/flags/fresh", { client });
+    r = await w.getFlag("fresh", {}, { client });
     expect(r.body).toEqual({ name: "fresh", enabled: true });
   });
 });
 
 describe("admin auth", () => {
+  /** @type {[string, Record<string, string>][]} */
   const BAD_AUTH = [
     ["missing header", {}],
     ["wrong token", { Authorization: "Bearer wrong-token" }],
@@ -289,11 +297,7 @@ describe("admin auth", () => {
     const before = await stored();
     for (const method of ["PUT", "PATCH"]) {
       for (const [label, headers] of BAD_AUTH) {
-        const r = await w.json("/admin/config", {
-          method,
-          headers,
-          body: { featureFlags: { hacked: true }, maintenanceMode: true },
-        });
+        const r = await write(method)({ featureFlags: { hacked: true }, maintenanceMode: true }, { admin: false, headers });
         expect(r.status, `${method} ${label}: ${r.text}`).toBe(401);
         expectError(expect, r, 401, "unauthorized");
         expectAdminHeaders(r.res);
@@ -301,7 +305,7 @@ describe("admin auth", () => {
         expect(await stored(), `${method} ${label}`).toBe(before);
       }
     }
-    const g = await w.json("/config", { client: w.newClient() });
+    const g = await w.getConfig({ client: w.newClient() });
     expect(g.status, g.text).toBe(200);
     expect(g.body.featureFlags).toEqual({ keep: true });
     expect(g.body.maintenanceMode).toBe(false);
@@ -309,9 +313,9 @@ describe("admin auth", () => {
 
   it("auth is checked before the body: a bad token with a malformed or invalid body is 401", async () => {
     const before = await stored();
-    let r = await w.json("/admin/config", { method: "PATCH", admin: "nope", body: "{" });
+    let r = await w.patchConfig("{", { admin: "nope" });
     expectError(expect, r, 401, "unauthorized");
-    r = await w.json("/admin/config", { method: "PUT", body: { surprise: true } });
+    r = await w.replaceConfig({ surprise: true }, { admin: false });
     expectError(expect, r, 401, "unauthorized");
     expect(await stored()).toBe(before);
   });
@@ -319,6 +323,7 @@ describe("admin auth", () => {
   it("a Worker without ADMIN_TOKEN refuses everyone, whatever token is sent", async () => {
     const e = await spawnApp({ adminToken: null });
     try {
+      /** @type {Record<string, string>[]} */
       const attempts = [
         {},
         { Authorization: "Bearer " },
@@ -330,13 +335,13 @@ describe("admin auth", () => {
       ];
       for (const method of ["PUT", "PATCH"]) {
         for (const headers of attempts) {
-          const r = await e.json("/admin/config", { method, headers, body: { maintenanceMode: true } });
+          const r = await write(method, e)({ maintenanceMode: true }, { admin: false, headers });
           expect(r.status, `${method} ${JSON.stringify(headers)}: ${r.text}`).toBe(401);
           expectError(expect, r, 401, "unauthorized");
         }
       }
       expect(await e.kv.get("config:app")).toBeNull();
-      const g = await e.json("/config");
+      const g = await e.getConfig();
       expect(g.status, g.text).toBe(200);
       expect(g.body).toEqual(DEFAULTS);
     } finally {
@@ -348,16 +353,18 @@ describe("admin auth", () => {
     const e = await spawnApp({ adminToken: "", seedConfig: { maintenanceMode: true } });
     try {
       const before = await e.kv.get("config:app");
-      for (const headers of [{}, { Authorization: "Bearer " }, { Authorization: "Bearer x" }]) {
-        const r = await e.json("/admin/config", { method: "PATCH", headers, body: { maintenanceMode: false } });
+      /** @type {Record<string, string>[]} */
+      const attempts = [{}, { Authorization: "Bearer " }, { Authorization: "Bearer x" }];
+      for (const headers of attempts) {
+        const r = await e.patchConfig({ maintenanceMode: false }, { admin: false, headers });
         expectError(expect, r, 401, "unauthorized");
       }
       expect(await e.kv.get("config:app")).toBe(before);
-      const g = await e.json("/config");
+      const g = await e.getConfig();
       const b = expectError(expect, g, 503, "maintenance");
       expect(b).toEqual({ error: "Service under maintenance", code: "maintenance" });
       expect(g.res.headers.get("Retry-After")).toMatch(/^[1-9]\d*$/);
-      const h = await e.json("/health");
+      const h = await e.getHealth();
       expect(h.status).toBe(200);
       expect(h.body).toMatchObject({ status: "ok" });
     } finally {
@@ -370,6 +377,7 @@ describe("bad input for PUT and PATCH", () => {
   const MALFORMED = ["{", "", "   ", "{'a':1}", "not json", '{"maintenanceMode": tru}', '{"a":1}{', "[".repeat(10000)];
 
   // [body, a substring the error message must contain (the field)].
+  /** @type {[object, string][]} */
   const INVALID = [
     [{ maintenanceMode: "yes" }, "maintenanceMode"],
     [{ maintenanceMode: 1 }, "maintenanceMode"],
@@ -411,6 +419,7 @@ describe("bad input for PUT and PATCH", () => {
   // Valid JSON that is not an object.
   const NOT_OBJECT = ["[]", "[{}]", "null", "42", '"config"', "true"];
 
+  /** @type {string} */
   let before;
   beforeAll(async () => {
     await put({ ...HIGH, featureFlags: { stable: true }, rateLimits: { default: 1000000, users: 9 } });
@@ -421,12 +430,7 @@ describe("bad input for PUT and PATCH", () => {
   for (const method of ["PUT", "PATCH"]) {
     it(`${method}: malformed JSON is 400 invalid_json, KV unchanged`, async () => {
       for (const body of MALFORMED) {
-        const r = await w.json("/admin/config", {
-          method,
-          admin: true,
-          body,
-          headers: { "Content-Type": "application/json" },
-        });
+        const r = await write(method)(body, { headers: { "Content-Type": "application/json" } });
         expect(r.status, `${JSON.stringify(body.slice(0, 30))}: ${r.text}`).toBe(400);
         expectError(expect, r, 400, "invalid_json");
         expectAdminHeaders(r.res);
@@ -436,7 +440,7 @@ describe("bad input for PUT and PATCH", () => {
 
     it(`${method}: wrong types, unknown fields, bad names and out-of-range limits are 400 invalid_request naming the field, KV unchanged`, async () => {
       for (const [body, field] of INVALID) {
-        const r = await w.json("/admin/config", { method, admin: true, body });
+        const r = await write(method)(body);
         expect(r.status, `${JSON.stringify(body).slice(0, 80)}: ${r.text}`).toBe(400);
         const b = expectError(expect, r, 400, "invalid_request");
         expect(b.error, JSON.stringify(body).slice(0, 80)).toContain(field);
@@ -444,26 +448,17 @@ describe("bad input for PUT and PATCH", () => {
         expect(await stored(), JSON.stringify(body).slice(0, 80)).toBe(before);
       }
       for (const body of NOT_OBJECT) {
-        const r = await w.json("/admin/config", {
-          method,
-          admin: true,
-          body,
-          headers: { "Content-Type": "application/json" },
-        });
+        const r = await write(method)(body, { headers: { "Content-Type": "application/json" } });
         expect(r.status, `${body}: ${r.text}`).toBe(400);
         expectError(expect, r, 400, "invalid_request");
         expect(await stored()).toBe(before);
       }
       // One bad field rejects the whole write: the valid parts are not applied either.
-      const r = await w.json("/admin/config", {
-        method,
-        admin: true,
-        body: { featureFlags: { stable: false, other: true }, cacheTtlSeconds: 0 },
-      });
+      const r = await write(method)({ featureFlags: { stable: false, other: true }, cacheTtlSeconds: 0 });
       const b = expectError(expect, r, 400, "invalid_request");
       expect(b.error).toContain("cacheTtlSeconds");
       expect(await stored()).toBe(before);
-      const g = await w.json("/config", { client: w.newClient() });
+      const g = await w.getConfig({ client: w.newClient() });
       expect(g.status, g.text).toBe(200);
       expect(JSON.stringify(g.body)).toBe(JSON.stringify(JSON.parse(before)));
     });
@@ -472,17 +467,18 @@ describe("bad input for PUT and PATCH", () => {
       // Valid JSON, but too big.
       const big = JSON.stringify({ featureFlags: { stable: true } }) + " ".repeat(64 * 1024);
       expect(big.length).toBeGreaterThan(64 * 1024);
-      let r = await w.json("/admin/config", { method, admin: true, body: big });
+      let r = await write(method)(big);
       expectError(expect, r, 413, "payload_too_large");
       expectAdminHeaders(r.res);
       expect(await stored()).toBe(before);
 
       // A lot of flags (valid names) over 64 KiB.
+      /** @type {Record<string, boolean>} */
       const flags = {};
       for (let i = 0; i < 2400; i++) flags[`flag_${i}_${"x".repeat(10)}`] = true;
       const many = JSON.stringify({ featureFlags: flags });
       expect(many.length).toBeGreaterThan(64 * 1024);
-      r = await w.json("/admin/config", { method, admin: true, body: many });
+      r = await write(method)(many);
       expectError(expect, r, 413, "payload_too_large");
       expect(await stored()).toBe(before);
 
@@ -494,22 +490,16 @@ describe("bad input for PUT and PATCH", () => {
           controller.close();
         },
       });
-      const res = await w.mf.dispatchFetch("http://127.0.0.1/admin/config", {
-        method,
-        headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "application/json" },
-        body: stream,
-        duplex: "half",
-      });
-      const text = await res.text();
-      expect(res.status, text).toBe(413);
-      expect(JSON.parse(text).code).toBe("payload_too_large");
+      r = await write(method)(stream, { headers: { "Content-Type": "application/json" } });
+      expect(r.status, r.text).toBe(413);
+      expect(r.body.code).toBe("payload_too_large");
       expect(await stored()).toBe(before);
 
       // Exactly 64 KiB is within the limit.
       const core = before;
       const exact = core + " ".repeat(64 * 1024 - Buffer.byteLength(core));
       expect(Buffer.byteLength(exact)).toBe(64 * 1024);
-      r = await w.json("/admin/config", { method, admin: true, body: exact });
+      r = await write(method)(exact);
       expect(r.status, r.text.slice(0, 200)).toBe(200);
       expect(r.body).toEqual(JSON.parse(before));
       expect(JSON.parse(await stored())).toEqual(JSON.parse(before));
@@ -522,29 +512,30 @@ describe("maintenance gate", () => {
   it("maintenanceMode true gates every route but /health and /admin/*; false restores service", async () => {
     await put({ ...HIGH, featureFlags: { x: true } });
     const client = w.newClient();
-    let r = await w.json("/config", { client });
+    let r = await w.getConfig({ client });
     expect(r.status, r.text).toBe(200);
 
-    const on = await w.json("/admin/config", { method: "PATCH", admin: true, body: { maintenanceMode: true } });
+    const on = await w.patchConfig({ maintenanceMode: true });
     expect(on.status, on.text).toBe(200);
     expect(on.body.maintenanceMode).toBe(true);
     expect(on.body.featureFlags).toEqual({ x: true });
     expect(JSON.parse(await stored()).maintenanceMode).toBe(true);
 
     // The very next request is gated.
-    for (const [path, opts] of [
-      ["/config", {}],
-      ["/flags/x", {}],
-      ["/flags/unknownFlag", {}],
-      ["/prefs", {}],
-      ["/users/u1", {}],
-      ["/sessions/current", {}],
-      ["/sessions", { method: "POST", admin: true, body: { userId: "u1", email: "u1@example.com" } }],
-      ["/users/batch", { method: "POST", body: { ids: ["u1"] } }],
-      ["/prefs", { method: "PATCH", body: { theme: "dark" } }],
-    ]) {
-      r = await w.json(path, { client, ...opts });
-      const label = `${opts.method ?? "GET"} ${path}`;
+    /** @type {[string, () => Promise<Answer>][]} */
+    const gated = [
+      ["GET /config", () => w.getConfig({ client })],
+      ["GET /flags/x", () => w.getFlag("x", {}, { client })],
+      ["GET /flags/unknownFlag", () => w.getFlag("unknownFlag", {}, { client })],
+      ["GET /prefs", () => w.getPrefs(null, { client })],
+      ["GET /users/u1", () => w.getUser("u1", { client })],
+      ["GET /sessions/current", () => w.getCurrentSession(null, { client })],
+      ["POST /sessions", () => w.createSession({ userId: "u1", email: "u1@example.com" }, { client })],
+      ["POST /users/batch", () => w.getUsers(["u1"], { client })],
+      ["PATCH /prefs", () => w.patchPrefs(null, { theme: "dark" }, { client })],
+    ];
+    for (const [label, call] of gated) {
+      r = await call();
       expect(r.status, `${label}: ${r.text}`).toBe(503);
       expect(r.body, label).toEqual({ error: "Service under maintenance", code: "maintenance" });
       expect(r.res.headers.get("content-type"), label).toMatch(/^application\/json/);
@@ -556,35 +547,35 @@ describe("maintenance gate", () => {
     expect(minted.n).toBe(0);
 
     // /health is never gated.
-    r = await w.json("/health", { client });
+    r = await w.getHealth({}, { client });
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ status: "ok" });
 
     // Admin config routes still work during maintenance.
-    let p = await w.json("/admin/config", { method: "PATCH", admin: true, body: { featureFlags: { y: true } } });
+    let p = await w.patchConfig({ featureFlags: { y: true } });
     expect(p.status, p.text).toBe(200);
     expect(p.body.maintenanceMode).toBe(true);
     expect(p.body.featureFlags).toEqual({ x: true, y: true });
     expectAdminHeaders(p.res);
     // ...and other admin routes are not gated either.
-    r = await w.json("/admin/sessions", { admin: true });
+    r = await w.listSessions();
     expect(r.status, r.text).not.toBe(503);
     // Admin auth still applies during maintenance.
-    r = await w.json("/admin/config", { method: "PATCH", body: { maintenanceMode: false } });
+    r = await w.patchConfig({ maintenanceMode: false }, { admin: false });
     expectError(expect, r, 401, "unauthorized");
-    r = await w.json("/config", { client });
+    r = await w.getConfig({ client });
     expect(r.status, r.text).toBe(503);
 
     // Switching it off restores service on the next request.
-    p = await w.json("/admin/config", { method: "PATCH", admin: true, body: { maintenanceMode: false } });
+    p = await w.patchConfig({ maintenanceMode: false });
     expect(p.status, p.text).toBe(200);
     expect(p.body.maintenanceMode).toBe(false);
     expect(JSON.parse(await stored()).maintenanceMode).toBe(false);
-    r = await w.json("/config", { client });
+    r = await w.getConfig({ client });
     expect(r.status, r.text).toBe(200);
     expect(r.body.maintenanceMode).toBe(false);
     expect(r.body.featureFlags).toEqual({ x: true, y: true });
-    r = await w.json("/flags/y", { client });
+    r = await w.getFlag("y", {}, { client });
     expect(r.status, r.text).toBe(200);
     expect(r.body).toEqual({ name: "y", enabled: true });
     expect(r.res.headers.get("Retry-After")).toBeNull();
@@ -593,13 +584,13 @@ describe("maintenance gate", () => {
   it("a PUT that turns maintenance on gates at once, and a PUT without it turns it off", async () => {
     const client = w.newClient();
     await put({ ...HIGH, maintenanceMode: true });
-    let r = await w.json("/flags/x", { client });
+    let r = await w.getFlag("x", {}, { client });
     expectError(expect, r, 503, "maintenance");
     expect(r.res.headers.get("Retry-After")).toMatch(/^[1-9]\d*$/);
     // Replace: a document without maintenanceMode means the default, false.
     const b = await put(HIGH);
     expect(b.maintenanceMode).toBe(false);
-    r = await w.json("/flags/x", { client });
+    r = await w.getFlag("x", {}, { client });
     expect(r.status, r.text).toBe(200);
   });
 });
@@ -612,12 +603,10 @@ describe("config cache", () => {
     try {
       const timings = [];
       for (let i = 0; i < 50; i++) {
-        const res = await e.fetch("/config");
-        const t = timing(res);
-        const body = await res.json();
-        expect(res.status, JSON.stringify(body)).toBe(200);
-        expect(body.strictRateLimits).toEqual(["config"]);
-        timings.push(t);
+        const r = await e.getConfig();
+        expect(r.status, r.text).toBe(200);
+        expect(r.body.strictRateLimits).toEqual(["config"]);
+        timings.push(timing(r.res));
       }
       const total = sum(timings);
       // The very first request had to read the config (nothing was cached).
@@ -637,10 +626,9 @@ describe("config cache", () => {
     const client = w.newClient();
     const timings = [];
     for (let i = 0; i < 50; i++) {
-      const res = await w.fetch("/flags/x", { client });
-      expect(res.status).toBe(200);
-      await res.arrayBuffer();
-      timings.push(timing(res));
+      const r = await w.getFlag("x", {}, { client });
+      expect(r.status).toBe(200);
+      timings.push(timing(r.res));
     }
     expect(timings.filter((t) => t.reads > 0).length).toBeLessThan(25);
   });

@@ -1,3 +1,4 @@
+// @ts-check
 // edgestate as a library: examples/embed is a second Worker that verifies edgestate sessions
 // in its own handler, reads the config and a flag, rate-limits and caches through edgestate,
 // and mounts edgestate's routes beside its own. Built to Wasm by the test command and run
@@ -6,9 +7,10 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT, expectError } from "../helpers.js";
-import { spawnApp } from "../app.js";
+import { TestApp, spawnApp } from "../app.js";
 
 const SCRIPT = join(ROOT, "examples/embed/build/index.js");
+/** @type {TestApp} */
 let w;
 
 beforeAll(async () => {
@@ -23,14 +25,12 @@ afterAll(() => w?.dispose());
 
 describe("a second Worker embedding edgestate", () => {
   it("mounts edgestate's routes, verifies its sessions, reads its flags, limits and caches", async () => {
-    expect((await w.json("/health")).body).toMatchObject({ status: "ok" });
-    const minted = await w.json("/sessions", {
-      method: "POST",
-      admin: true,
-      body: { userId: "embedded", email: "e@example.com" },
-    });
+    expect((await w.getHealth()).body).toMatchObject({ status: "ok" });
+    const minted = await w.createSession({ userId: "embedded", email: "e@example.com" });
     expect(minted.status, minted.text).toBe(201);
 
+    // /me, /feature and /quote are the embedding Worker's own routes, not edgestate's
+    // operations: plain requests.
     const me = await w.json("/me", { session: minted.body.sessionId });
     expect(me.status, me.text).toBe(200);
     expect(me.body.hello).toBe("embedded");

@@ -1,83 +1,85 @@
+// @ts-check
 // HTTP standards the Worker follows: cookie-authenticated writes from another site are refused
 // (Sec-Fetch-Site), limited responses carry the RateLimit-Policy and RateLimit fields of
 // draft-ietf-httpapi-ratelimit-headers-11 (parsed here as Structured Fields), and every 401
 // carries the Bearer challenge of RFC 6750.
-import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADMIN_TOKEN, boot, expectError, roomInWindow } from "../helpers.js";
+import { ADMIN_TOKEN, expectError, roomInWindow } from "../helpers.js";
+import { HIGH, TestApp, spawnApp, uid, unknownSessionId } from "../app.js";
 import { parseList } from "./structured-fields.js";
 
+/** @typedef {import("../app.js").CallOptions} CallOptions */
+/** @typedef {import("../helpers.js").Answer} Answer */
+
+/** @type {TestApp} */
 let w;
 beforeAll(async () => {
-  w = await boot({ seedConfig: { rateLimits: { default: 1000000 } } });
+  w = await spawnApp({ seedConfig: HIGH });
 });
 afterAll(() => w?.dispose());
 
-let seq = 0;
-const uid = (tag) => `${tag}-${Date.now().toString(36)}-${++seq}`;
-
-async function mint() {
-  const userId = uid("std");
-  const r = await w.json("/sessions", { method: "POST", admin: true, body: { userId, email: `${userId}@example.com` } });
-  expect(r.status, r.text).toBe(201);
-  return r.body;
-}
-
-const cookieOf = (s) => ({ Cookie: `session=${s.sessionId}` });
-const prefsRow = (userId) => w.db.prepare("SELECT * FROM preferences WHERE user_id = ?").bind(userId).first();
-const configNow = async () => (await w.json("/config", { client: w.newClient() })).body;
+/** @param {{ id: string }} s */
+const cookieOf = (s) => ({ Cookie: `session=${s.id}` });
+const configNow = async () => (await w.getConfig({ client: w.newClient() })).body;
 
 describe("Sec-Fetch-Site: a cookie-authenticated write from another site is refused", () => {
   it("cross-site PATCH /prefs, DELETE /sessions/current and admin writes with the cookie: 403 forbidden, nothing stored", async () => {
-    const s = await mint();
-    const cross = { ...cookieOf(s), "Sec-Fetch-Site": "cross-site" };
+    const s = await w.mintSession({ userId: uid("std") });
+    // The session cookie and nothing else: no Bearer token, not even for the admin routes.
+    const cross = { admin: false, headers: { ...cookieOf(s), "Sec-Fetch-Site": "cross-site" } };
     const before = await configNow();
     const refused = [
-      await w.json("/prefs", { method: "PATCH", headers: cross, body: { theme: "dark" } }),
-      await w.json("/sessions/current", { method: "DELETE", headers: cross }),
-      await w.json("/admin/config", { method: "PUT", headers: cross, body: { maintenanceMode: true } }),
-      await w.json("/admin/config", { method: "PATCH", headers: cross, body: { featureFlags: { csrf: true } } }),
-      await w.json(`/admin/users/${uid("u")}`, { method: "PUT", headers: cross, body: { name: "X" } }),
-      await w.json(`/admin/users/${s.userId}/sessions`, { method: "DELETE", headers: cross }),
-      await w.json("/sessions", { method: "POST", headers: cross, body: { userId: "x", email: "x@example.com" } }),
+      await w.patchPrefs(null, { theme: "dark" }, cross),
+      await w.logout(null, cross),
+      await w.replaceConfig({ maintenanceMode: true }, cross),
+      await w.patchConfig({ featureFlags: { csrf: true } }, cross),
+      await w.putUser(uid("u"), { name: "X" }, cross),
+      await w.revokeUserSessions(s.userId, cross),
+      await w.createSession({ userId: "x", email: "x@example.com" }, cross),
     ];
     for (const r of refused) expectError(expect, r, 403, "forbidden");
-    expect(await prefsRow(s.userId)).toBeNull();
+    expect(await w.prefsRow(s.userId)).toBeNull();
     expect(await configNow()).toEqual(before);
-    const still = await w.json("/sessions/current", { headers: cookieOf(s) });
+    const still = await w.getCurrentSession(null, { headers: cookieOf(s) });
     expect(still.status, "the session was not revoked").toBe(200);
     // A safe method from another site is no write: it passes.
-    expect((await w.json("/prefs", { headers: cross })).status).toBe(200);
+    expect((await w.getPrefs(null, cross)).status).toBe(200);
   });
 
   it("the same writes with a bearer token, or from the same origin or site, succeed", async () => {
-    const s = await mint();
+    const s = await w.mintSession({ userId: uid("std") });
     const cross = { "Sec-Fetch-Site": "cross-site" };
-    const bearer = await w.json("/prefs", { method: "PATCH", session: s.sessionId, headers: { ...cross, ...cookieOf(s) }, body: { theme: "dark" } });
+    const bearer = await w.patchPrefs(s.id, { theme: "dark" }, { headers: { ...cross, ...cookieOf(s) } });
     expect(bearer.status, bearer.text).toBe(200);
     for (const site of ["same-origin", "same-site", "none", undefined]) {
+      /** @type {Record<string, string>} */
       const headers = site ? { ...cookieOf(s), "Sec-Fetch-Site": site } : cookieOf(s);
-      const r = await w.json("/prefs", { method: "PATCH", headers, body: { language: "nl" } });
+      const r = await w.patchPrefs(null, { language: "nl" }, { headers });
       expect(r.status, `${site}: ${r.text}`).toBe(200);
     }
-    expect((await prefsRow(s.userId)).theme).toBe("dark");
-    const admin = await w.json("/admin/config", { method: "PATCH", admin: true, headers: cross, body: { featureFlags: { viaBearer: true } } });
+    expect((await w.prefsRow(s.userId)).theme).toBe("dark");
+    const admin = await w.patchConfig({ featureFlags: { viaBearer: true } }, { headers: cross });
     expect(admin.status, admin.text).toBe(200);
-    const out = await w.fetch("/sessions/current", { method: "DELETE", headers: { ...cookieOf(s), "Sec-Fetch-Site": "same-origin" } });
+    const out = await w.logout(null, { headers: { ...cookieOf(s), "Sec-Fetch-Site": "same-origin" } });
     expect(out.status).toBe(204);
   });
 });
 
 describe("RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers-11)", () => {
+  /** @param {object} body */
   async function setLimits(body) {
-    const r = await w.json("/admin/config", { method: "PATCH", admin: true, body });
+    const r = await w.patchConfig(body);
     expect(r.status, r.text).toBe(200);
   }
 
-  /** The one policy and service limit of a response, parsed as Structured Field Lists. */
+  /**
+   * The one policy and service limit of a response, parsed as Structured Field Lists.
+   * @param {Response} res
+   * @returns {{ policy: any, limit: any }}
+   */
   function limitFields(res) {
-    const policy = parseList(res.headers.get("RateLimit-Policy"));
-    const limit = parseList(res.headers.get("RateLimit"));
+    const policy = parseList(String(res.headers.get("RateLimit-Policy")));
+    const limit = parseList(String(res.headers.get("RateLimit")));
     expect(policy).toHaveLength(1);
     expect(limit).toHaveLength(1);
     expect(Object.keys(policy[0].params).sort()).toEqual(["q", "w"]);
@@ -85,7 +87,9 @@ describe("RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers-1
     return { policy: policy[0], limit: limit[0] };
   }
 
-  for (const [tier, strict] of [["approximate", []], ["strict", ["flags"]]]) {
+  /** @type {[string, string[]][]} */
+  const tiers = [["approximate", []], ["strict", ["flags"]]];
+  for (const [tier, strict] of tiers) {
     it(`${tier}: every limited response names its group, the limit, the window, what is left and when it resets; the 429 agrees`, async () => {
       await setLimits({ rateLimits: { default: 1000000, flags: 3 }, strictRateLimits: strict, rateLimitWindowSeconds: 60 });
       // Four requests in one fixed window: one that ended between two of them started the
@@ -93,7 +97,7 @@ describe("RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers-1
       await roomInWindow(60, 5000);
       const client = w.newClient();
       const seen = [];
-      for (let i = 0; i < 4; i++) seen.push(await w.json("/flags/std", { client }));
+      for (let i = 0; i < 4; i++) seen.push(await w.getFlag("std", {}, { client }));
       seen.forEach((r, i) => {
         const { policy, limit } = limitFields(r.res);
         expect(policy.value).toEqual({ string: "flags" });
@@ -118,7 +122,7 @@ describe("RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers-1
 
   it("legacyRateLimitHeaders false drops the three legacy fields and keeps the draft's", async () => {
     await setLimits({ rateLimits: { default: 1000000 }, strictRateLimits: [], legacyRateLimitHeaders: false });
-    const r = await w.json("/config", { client: w.newClient() });
+    const r = await w.getConfig({ client: w.newClient() });
     expect(r.status).toBe(200);
     for (const legacy of ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"]) {
       expect(r.res.headers.get(legacy), legacy).toBeNull();
@@ -128,54 +132,54 @@ describe("RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers-1
     expect(policy.params.q).toBe(1000000);
     expect(limit.params.r).toBe(999999);
     await setLimits({ legacyRateLimitHeaders: true });
-    expect((await w.fetch("/config", { client: w.newClient() })).headers.get("RateLimit-Limit")).toBe("1000000");
+    expect((await w.getConfig({ client: w.newClient() })).res.headers.get("RateLimit-Limit")).toBe("1000000");
   });
 
   it("routes that are never limited carry none of them", async () => {
-    for (const r of [await w.fetch("/health"), await w.fetch("/admin/sessions", { admin: true })]) {
+    for (const r of [await w.getHealth(), await w.listSessions()]) {
       expect(r.status).toBe(200);
-      for (const name of ["RateLimit-Policy", "RateLimit", "RateLimit-Limit"]) expect(r.headers.get(name)).toBeNull();
+      for (const name of ["RateLimit-Policy", "RateLimit", "RateLimit-Limit"]) expect(r.res.headers.get(name)).toBeNull();
     }
   });
 });
 
 describe("WWW-Authenticate on every 401 (RFC 6750)", () => {
-  const unknown = () => randomBytes(32).toString("base64url");
+  /** @type {[string, (opts: CallOptions) => Promise<Answer>][]} Every operation that authenticates (writes with an empty body). */
   const routes = [
-    ["GET", "/sessions/current"],
-    ["DELETE", "/sessions/current"],
-    ["GET", "/prefs"],
-    ["PATCH", "/prefs"],
-    ["POST", "/sessions"],
-    ["GET", "/admin/sessions"],
-    ["PUT", "/admin/config"],
-    ["PATCH", "/admin/config"],
-    ["DELETE", "/admin/users/someone/sessions"],
-    ["PUT", "/admin/users/someone"],
+    ["GET /sessions/current", (o) => w.getCurrentSession(null, o)],
+    ["DELETE /sessions/current", (o) => w.logout(null, o)],
+    ["GET /prefs", (o) => w.getPrefs(null, o)],
+    ["PATCH /prefs", (o) => w.patchPrefs(null, {}, o)],
+    ["POST /sessions", (o) => w.createSession({}, o)],
+    ["GET /admin/sessions", (o) => w.listSessions({}, o)],
+    ["PUT /admin/config", (o) => w.replaceConfig({}, o)],
+    ["PATCH /admin/config", (o) => w.patchConfig({}, o)],
+    ["DELETE /admin/users/:userId/sessions", (o) => w.revokeUserSessions("someone", o)],
+    ["PUT /admin/users/:id", (o) => w.putUser("someone", {}, o)],
   ];
 
   it("without credentials: Bearer realm=\"edgestate\", and no error code", async () => {
-    for (const [method, path] of routes) {
-      const r = await w.json(path, { method, body: method === "GET" || method === "DELETE" ? undefined : {} });
+    for (const [route, call] of routes) {
+      const r = await call({ admin: false });
       expectError(expect, r, 401, "unauthorized");
-      expect(r.res.headers.get("WWW-Authenticate"), `${method} ${path}`).toBe('Bearer realm="edgestate"');
+      expect(r.res.headers.get("WWW-Authenticate"), route).toBe('Bearer realm="edgestate"');
     }
   });
 
   it("with a token that is refused: error=\"invalid_token\"", async () => {
     const invalid = 'Bearer realm="edgestate", error="invalid_token"';
-    for (const [method, path] of routes) {
-      const token = path.startsWith("/admin") || path === "/sessions" ? "not-the-admin-token" : unknown();
-      const r = await w.json(path, { method, headers: { Authorization: `Bearer ${token}` }, body: method === "GET" || method === "DELETE" ? undefined : {} });
+    for (const [route, call] of routes) {
+      const token = / \/admin|^POST \/sessions$/.test(route) ? "not-the-admin-token" : unknownSessionId();
+      const r = await call({ headers: { Authorization: `Bearer ${token}` } });
       expectError(expect, r, 401, "unauthorized");
-      expect(r.res.headers.get("WWW-Authenticate"), `${method} ${path}`).toBe(invalid);
+      expect(r.res.headers.get("WWW-Authenticate"), route).toBe(invalid);
     }
     // A refused session cookie is a refused token too.
-    const r = await w.json("/sessions/current", { headers: { Cookie: `session=${unknown()}` } });
+    const r = await w.getCurrentSession(null, { headers: { Cookie: `session=${unknownSessionId()}` } });
     expect(r.res.headers.get("WWW-Authenticate")).toBe(invalid);
     // And the admin token works where it should, with no challenge.
-    const ok = await w.fetch("/admin/sessions", { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const ok = await w.listSessions({}, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
     expect(ok.status).toBe(200);
-    expect(ok.headers.get("WWW-Authenticate")).toBeNull();
+    expect(ok.res.headers.get("WWW-Authenticate")).toBeNull();
   });
 });

@@ -1,3 +1,4 @@
+// @ts-check
 // Workers KV across locations, simulated in workerd for the location tests (locations.js).
 // This file is the network; kv-location.js is the binding each location's Worker sees.
 //
@@ -24,7 +25,9 @@
 //   (prefix, limit, cursor, with each key's expiration and metadata).
 //
 // For races, a test can slow one location's puts down (`/slow`): a put there whose key
-// starts with a prefix waits that long before it takes effect, as a write stuck in flight.
+// starts with a prefix waits that long (or, with `ms: null`, until a new `/slow` list no
+// longer holds it) before it takes effect, as a write stuck in flight; `/in-flight` lists the
+// puts held now, so a test can wait for one to be under way.
 //
 // Not modelled: KV's edge cache as something apart from propagation (`cacheTtl` is
 // ignored; `delayMs` stands for both), partial or reordered delivery between locations,
@@ -35,42 +38,74 @@
 // refused) is what the tests read to count writes per key per second.
 import { DurableObject } from "cloudflare:workers";
 
+/**
+ * @typedef {{ metadata?: unknown, expiration?: number, expirationTtl?: number }} PutOptions
+ * @typedef {{ target: string, key: string, op: "put" | "delete", value?: string, opts: { metadata?: unknown }, at: number, seq: number, expiresAt?: number, due: number }} Pending
+ *   A write on its way to another location.
+ * @typedef {{ seq: number, location: string, key: string, op: string, at: number, accepted: boolean }} Logged
+ * @typedef {{ location: string, prefix: string, ms: number | null }} SlowRule
+ * @typedef {{ location: string, key: string, release: () => void }} Flight
+ */
+
 const WRITE_INTERVAL_MS = 1000;
 const MIN_TTL_S = 60;
 
 export class KvNetwork extends DurableObject {
+  /** @param {DurableObjectState} ctx @param {Record<string, any>} env */
   constructor(ctx, env) {
     super(ctx, env);
     this.delayMs = Number(env.DELAY_MS ?? 0);
     this.locations = String(env.LOCATIONS).split(",");
-    /** Writes on their way to other locations: {target, key, op, value, opts, at, seq, expiresAt, due}. */
+    /** Writes on their way to other locations. @type {Pending[]} */
     this.pending = [];
     /** `${location}\n${key}` → {at, seq, expiresAt} of the write that location holds. */
+    /** @type {Map<string, { at: number, seq: number, expiresAt?: number }>} */
     this.held = new Map();
     /** key → time of its last accepted write, anywhere. */
+    /** @type {Map<string, number>} */
     this.lastWrite = new Map();
-    /** Every write attempt: {seq, location, key, op, at, accepted}. */
+    /** Every write attempt. @type {Logged[]} */
     this.log = [];
     this.seq = 0;
+    /** @type {Promise<unknown>} */
     this.queue = Promise.resolve();
-    /** Puts held in flight: {location, prefix, ms}. */
+    /** Puts to hold in flight (ms null: until released). @type {SlowRule[]} */
     this.slow = [];
+    /** Puts held in flight now. @type {Flight[]} */
+    this.inFlight = [];
   }
 
-  /** Runs `fn` after every operation already queued: one operation at a time. */
+  /**
+   * Whether a rule of `this.slow` holds a put of `key` at `location`.
+   * @param {string} location @param {string} key
+   */
+  holdFor(location, key) {
+    return this.slow.find((s) => s.location === location && key.startsWith(s.prefix));
+  }
+
+  /**
+   * Runs `fn` after every operation already queued: one operation at a time.
+   * @template T
+   * @param {() => Promise<T>} fn
+   * @returns {Promise<T>}
+   */
   serial(fn) {
     const run = this.queue.then(fn, fn);
     this.queue = run.catch(() => {});
     return run;
   }
 
+  /** @param {string} location */
   ns(location) {
     const ns = this.env[`KV_${location}`];
     if (!ns) throw new Error(`unknown location ${location}`);
     return ns;
   }
 
-  /** Applies the writes addressed to `location` whose delay has passed, oldest first. */
+  /**
+   * Applies the writes addressed to `location` whose delay has passed, oldest first.
+   * @param {string} location @param {number} now
+   */
   async arrive(location, now) {
     const due = this.pending.filter((p) => p.target === location && p.due <= now);
     if (due.length === 0) return;
@@ -84,6 +119,7 @@ export class KvNetwork extends DurableObject {
       if (p.op === "delete" || expired) {
         await this.ns(location).delete(p.key);
       } else {
+        /** @type {PutOptions} */
         const opts = { metadata: p.opts.metadata };
         if (p.expiresAt !== undefined) {
           opts.expiration = Math.max(p.expiresAt, Math.ceil(now / 1000) + MIN_TTL_S);
@@ -94,13 +130,19 @@ export class KvNetwork extends DurableObject {
     }
   }
 
-  /** Whether a copy held at `location` has passed the expiry it carries from its origin. */
+  /**
+   * Whether a copy held at `location` has passed the expiry it carries from its origin.
+   * @param {string} location @param {string} key @param {number} now
+   */
   hidden(location, key, now) {
     const held = this.held.get(`${location}\n${key}`);
     return held?.expiresAt !== undefined && held.expiresAt * 1000 <= now;
   }
 
-  /** KV's write rule: throws as KV does if `key` was written less than a second ago. */
+  /**
+   * KV's write rule: throws as KV does if `key` was written less than a second ago.
+   * @param {string} location @param {string} key @param {string} op @param {number} now
+   */
   refuseTooSoon(location, key, op, now) {
     const last = this.lastWrite.get(key);
     if (last === undefined || now - last >= WRITE_INTERVAL_MS) return;
@@ -108,14 +150,21 @@ export class KvNetwork extends DurableObject {
     throw new Error(`KV ${op.toUpperCase()} failed: 429 Too Many Requests`);
   }
 
-  /** Logs an accepted write; returns its sequence number. */
+  /**
+   * Logs an accepted write; returns its sequence number.
+   * @param {string} location @param {string} key @param {string} op @param {number} now
+   */
   accept(location, key, op, now) {
     this.log.push({ seq: ++this.seq, location, key, op, at: now, accepted: true });
     this.lastWrite.set(key, now);
     return this.seq;
   }
 
-  /** Records an accepted write at its origin and sends it to every other location. */
+  /**
+   * Records an accepted write at its origin and sends it to every other location.
+   * @param {string} location @param {string} key @param {"put" | "delete"} op @param {string | undefined} value
+   * @param {PutOptions | undefined} opts @param {number} seq @param {number} now
+   */
   spread(location, key, op, value, opts, seq, now) {
     let expiresAt;
     if (opts?.expiration !== undefined) expiresAt = Number(opts.expiration);
@@ -127,6 +176,7 @@ export class KvNetwork extends DurableObject {
     }
   }
 
+  /** @param {string} location @param {string | string[]} keys @param {unknown} [opts] */
   async get(location, keys, opts) {
     return this.serial(async () => {
       const now = Date.now();
@@ -138,6 +188,7 @@ export class KvNetwork extends DurableObject {
     });
   }
 
+  /** @param {string} location @param {string | string[]} keys @param {unknown} [opts] */
   async getWithMetadata(location, keys, opts) {
     return this.serial(async () => {
       const now = Date.now();
@@ -150,9 +201,19 @@ export class KvNetwork extends DurableObject {
     });
   }
 
+  /** @param {string} location @param {string} key @param {string} value @param {PutOptions} [opts] */
   async put(location, key, value, opts) {
-    const hold = this.slow.find((s) => s.location === location && key.startsWith(s.prefix));
-    if (hold) await new Promise((resolve) => setTimeout(resolve, hold.ms));
+    const hold = this.holdFor(location, key);
+    if (hold) {
+      /** @type {Flight} */
+      const flight = { location, key, release: () => {} };
+      const released = new Promise((resolve) => (flight.release = () => resolve(undefined)));
+      this.inFlight.push(flight);
+      const timer = hold.ms === null ? undefined : setTimeout(flight.release, hold.ms);
+      await released;
+      clearTimeout(timer);
+      this.inFlight = this.inFlight.filter((f) => f !== flight);
+    }
     return this.serial(async () => {
       const now = Date.now();
       await this.arrive(location, now);
@@ -164,6 +225,7 @@ export class KvNetwork extends DurableObject {
     });
   }
 
+  /** @param {string} location @param {string} key */
   async delete(location, key) {
     return this.serial(async () => {
       const now = Date.now();
@@ -175,6 +237,7 @@ export class KvNetwork extends DurableObject {
     });
   }
 
+  /** @param {string} location @param {unknown} [opts] */
   async list(location, opts) {
     return this.serial(async () => {
       const now = Date.now();
@@ -190,7 +253,10 @@ export class KvNetwork extends DurableObject {
     });
   }
 
-  /** The test's view: the write log, the delay, slow puts, and pending writes. */
+  /**
+   * The test's view: the write log, the delay, slow puts, and pending writes.
+   * @param {Request} request
+   */
   async fetch(request) {
     const url = new URL(request.url);
     if (url.pathname === "/log") {
@@ -203,7 +269,12 @@ export class KvNetwork extends DurableObject {
     }
     if (url.pathname === "/slow" && request.method === "PUT") {
       this.slow = await request.json();
+      for (const f of this.inFlight) if (!this.holdFor(f.location, f.key)) f.release();
       return Response.json(this.slow);
+    }
+    if (url.pathname === "/in-flight") {
+      const prefix = url.searchParams.get("prefix") ?? "";
+      return Response.json(this.inFlight.filter((f) => f.key.startsWith(prefix)).map(({ location, key }) => ({ location, key })));
     }
     if (url.pathname === "/pending") return Response.json(this.pending.map(({ value, ...p }) => p));
     return new Response("not found", { status: 404 });
@@ -212,5 +283,6 @@ export class KvNetwork extends DurableObject {
 
 /** The network's own Worker: lets the tests read the write log and change the delay. */
 export default {
+  /** @param {Request} request @param {{ NETWORK: any }} env */
   fetch: (request, env) => env.NETWORK.get(env.NETWORK.idFromName("kv")).fetch(request),
 };

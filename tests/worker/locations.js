@@ -1,3 +1,4 @@
+// @ts-check
 // The two-location harness: the built Worker running as two isolates in one workerd
 // (Miniflare), sharing one D1, each behind the KV of its own simulated location
 // (kv-network.js: propagation delay, last writer wins, TTLs and metadata carried, one write
@@ -12,9 +13,24 @@
 //
 // Isolates can also share a location (two isolates of one location see one KV at once):
 // `bootLocations({ isolates: [["a", "here"], ["b", "here"]] })`.
-import { Miniflare } from "miniflare";
-import { join } from "node:path";
-import { ADMIN_TOKEN, COMPATIBILITY_DATE, ROOT, SCRIPT, migrationStatements } from "../helpers.js";
+import { Miniflare, convertV4MiniflareOptions } from "miniflare";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { TestApp } from "../app.js";
+import { ADMIN_TOKEN, COMPATIBILITY_DATE, ROOT, SCRIPT, addresses, checked, clientOver, migrationStatements, workerModules } from "../helpers.js";
+
+/**
+ * @typedef {{ seq: number, location: string, key: string, op: "put" | "delete", at: number, accepted: boolean }} Write
+ *   One write attempt as the network logged it (`at`: the network's clock, ms).
+ * @typedef {TestApp & { location: string }} Isolate The typed client of one isolate.
+ * @typedef {{
+ *   get: (key: string | string[], opts?: any) => Promise<any>,
+ *   getWithMetadata: (key: string, opts?: any) => Promise<any>,
+ *   put: (key: string, value: string, opts?: any) => Promise<void>,
+ *   delete: (key: string) => Promise<void>,
+ *   list: (opts?: any) => Promise<any>,
+ * }} LocationKv KV's binding API at one location, through the simulation.
+ */
 
 /** The delay between locations unless a test asks for another. */
 export const DELAY_MS = Number(process.env.EDGESTATE_KV_DELAY_MS ?? 2000);
@@ -22,31 +38,43 @@ export const DELAY_MS = Number(process.env.EDGESTATE_KV_DELAY_MS ?? 2000);
 const KV_LOCATION = join(ROOT, "tests/worker/kv-location.js");
 const KV_NETWORK = join(ROOT, "tests/worker/kv-network.js");
 
-/** The Miniflare workers: one per isolate, the location stand-in, and the KV network. */
+/**
+ * The entry of each simulated isolate: the built Worker's own `fetch`, called with an `env`
+ * whose `CACHE` is this location's view of the KV network (kv-location.js) instead of the
+ * local namespace. Everything else in `env` (D1, the admin token) is passed through.
+ */
+const ENTRY = `import edgestate from "./index.js";
+import { locationBinding } from "./kv-location.mjs";
+export default {
+  fetch(request, env, ctx) {
+    return edgestate.fetch(request, { ...env, CACHE: locationBinding(env) }, ctx);
+  },
+};
+`;
+
+/**
+ * The Miniflare workers: one per isolate, and the KV network.
+ * @param {{ isolates: [string, string][], locations: string[], delayMs: number, scriptPath: string }} options
+ */
 function workers({ isolates, locations, delayMs, scriptPath }) {
+  const dir = dirname(scriptPath);
+  const modules = [
+    { type: "ESModule", path: join(dir, "location-entry.mjs"), contents: ENTRY },
+    { type: "ESModule", path: join(dir, "kv-location.mjs"), contents: readFileSync(KV_LOCATION, "utf8") },
+    ...workerModules(scriptPath),
+  ];
   return [
     ...isolates.map(([name, location]) => ({
       name,
-      modules: true,
-      scriptPath,
-      modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+      modules,
       compatibilityDate: COMPATIBILITY_DATE,
       d1Databases: { DB: "shared-d1" },
-      bindings: { ADMIN_TOKEN },
-      wrappedBindings: {
-        CACHE: { scriptName: "kv-location", entrypoint: "locationBinding", bindings: { LOCATION: location } },
-      },
+      bindings: { ADMIN_TOKEN, LOCATION: location },
+      durableObjects: { NETWORK: { className: "KvNetwork", scriptName: "kv-network" } },
     })),
     {
-      name: "kv-location",
-      modules: true,
-      scriptPath: KV_LOCATION,
-      durableObjects: { NETWORK: { className: "KvNetwork", scriptName: "kv-network" } },
-    },
-    {
       name: "kv-network",
-      modules: true,
-      scriptPath: KV_NETWORK,
+      modules: [{ type: "ESModule", path: KV_NETWORK }],
       compatibilityDate: COMPATIBILITY_DATE,
       durableObjects: { NETWORK: { className: "KvNetwork", unsafePreventEviction: true } },
       kvNamespaces: Object.fromEntries(locations.map((l) => [`KV_${l}`, `kv-${l}`])),
@@ -55,41 +83,16 @@ function workers({ isolates, locations, delayMs, scriptPath }) {
   ];
 }
 
-/** Requests to one isolate: `fetch(path, {method, body, headers, admin, session, client})`. */
-function isolateClient(worker, location) {
-  let n = 0;
-  const client = {
-    location,
-    /** A distinct client address, so one test's rate limits do not reach another's. */
-    newClient: () => `203.0.113.${(++n % 250) + 1}`,
-    fetch(path, opts = {}) {
-      const headers = new Headers(opts.headers ?? {});
-      if (opts.admin) headers.set("Authorization", `Bearer ${ADMIN_TOKEN}`);
-      if (opts.session) headers.set("Authorization", `Bearer ${opts.session}`);
-      if (!headers.has("CF-Connecting-IP")) headers.set("CF-Connecting-IP", opts.client ?? "198.51.100.1");
-      let body = opts.body;
-      if (body !== undefined && typeof body !== "string") {
-        body = JSON.stringify(body);
-        headers.set("Content-Type", "application/json");
-      }
-      return worker.fetch(`http://127.0.0.1${path}`, { method: opts.method ?? "GET", headers, body });
-    },
-    async json(path, opts) {
-      const res = await client.fetch(path, opts);
-      const text = await res.text();
-      return { res, status: res.status, body: text ? JSON.parse(text) : null, text };
-    },
-  };
-  return client;
-}
-
 /**
  * Boots the Worker as isolates at locations (default: isolate `a` at location `a`, `b` at
- * `b`). Returns a client per isolate (by name), the shared D1 (`db`), each location's raw
- * KV namespace (`kvAt[location]`: real local KV, bypassing the simulation, for seeding and
- * inspection), KV as each location sees it through the simulation (`kv(location)`), and the
+ * `b`). Returns the typed client of each isolate (by name: a TestApp whose `db` is the shared
+ * D1 and whose `kv` is its location's own store, for seeding and inspection), the shared D1
+ * (`db`), each location's raw KV namespace (`kvAt[location]`: real local KV, bypassing the
+ * simulation), KV as each location sees it through the simulation (`kv(location)`), and the
  * network (`writes(prefix)`: every write attempt, accepted or refused; `setDelay(ms)`;
- * `setSlowPuts([...])`).
+ * `setSlowPuts([...])`; `inFlight(prefix)`). Every exchange with an isolate is checked
+ * against docs/openapi.json, as every other in the suite.
+ * @param {{ delayMs?: number, isolates?: [string, string][], seedConfig?: object, scriptPath?: string }} [options]
  */
 export async function bootLocations({
   delayMs = DELAY_MS,
@@ -101,46 +104,91 @@ export async function bootLocations({
   scriptPath = SCRIPT,
 } = {}) {
   const locations = [...new Set(isolates.map(([, location]) => location))];
-  const mf = new Miniflare({ workers: workers({ isolates, locations, delayMs, scriptPath }) });
+  const mf = new Miniflare(convertV4MiniflareOptions(/** @type {any} */ ({ workers: workers({ isolates, locations, delayMs, scriptPath }) })));
   await mf.ready;
+  // (Binding types come from @cloudflare/workers-types, which is not installed: any.)
+  /** @type {any} */
   const db = await mf.getD1Database("DB", isolates[0][0]);
   await db.batch(migrationStatements().map((s) => db.prepare(s)));
+  /** @type {Record<string, any>} */
   const kvAt = {};
   for (const l of locations) kvAt[l] = await mf.getKVNamespace(`KV_${l}`, "kv-network");
   if (seedConfig) {
     for (const kv of Object.values(kvAt)) await kv.put("config:app", JSON.stringify(seedConfig));
   }
+  /** @type {any} */
   const network = await mf.getWorker("kv-network");
-  const env = { mf, db, kvAt, delayMs };
-  for (const [name, location] of isolates) env[name] = isolateClient(await mf.getWorker(name), location);
-  /** Every write attempt on keys starting with `prefix`: {seq, location, key, op, at, accepted}. */
-  env.writes = async (prefix = "") => (await network.fetch(`http://kv/log?prefix=${encodeURIComponent(prefix)}`)).json();
-  /** Holds puts in flight: [{location, prefix, ms}] (an empty list releases them). */
-  env.setSlowPuts = async (slow) => (await network.fetch("http://kv/slow", { method: "PUT", body: JSON.stringify(slow) })).json();
-  /** KV's binding API at `location`, through the simulation (as the Worker there sees it). */
+  /** @param {string} path @param {RequestInit} [init] */
+  const ask = async (path, init) => (await network.fetch(`http://kv${path}`, init)).json();
+  /** @type {any} */
   const ns = await mf.getDurableObjectNamespace("NETWORK", "kv-network");
-  const stub = ns.get(ns.idFromName("kv"));
-  env.kv = (location) => ({
-    get: (key, opts) => stub.get(location, key, opts),
-    getWithMetadata: (key, opts) => stub.getWithMetadata(location, key, opts),
-    put: (key, value, opts) => stub.put(location, key, value, opts),
-    delete: (key) => stub.delete(location, key),
-    list: (opts) => stub.list(location, opts),
-  });
-  env.setDelay = async (ms) => {
-    await (await network.fetch("http://kv/delay", { method: "PUT", body: String(ms) })).json();
-    env.delayMs = ms;
+  const stub = /** @type {any} */ (ns.get(ns.idFromName("kv")));
+  // One pool of client addresses for all isolates: a client is one address wherever it goes.
+  const newClient = addresses("203.0.113");
+  /** @type {Record<string, Isolate>} */
+  const at = {};
+  for (const [name, location] of isolates) {
+    /** @type {any} */
+    const worker = await mf.getWorker(name);
+    // The isolates serve only edgestate's routes: every answer is held to the contract.
+    const dispatch = checked((url, init) => worker.fetch(url, init), { otherRoutes: false });
+    const client = clientOver(dispatch, { newClient, adminToken: ADMIN_TOKEN });
+    at[name] = Object.assign(new TestApp({ ...client, db, kv: kvAt[location] }), { location });
+  }
+  const env = {
+    mf,
+    db,
+    kvAt,
+    delayMs,
+    /** The typed client of each isolate, by name. */
+    at,
+    /**
+     * Every write attempt on keys starting with `prefix`.
+     * @param {string} [prefix] @returns {Promise<Write[]>}
+     */
+    writes: (prefix = "") => ask(`/log?prefix=${encodeURIComponent(prefix)}`),
+    /**
+     * Holds puts in flight: `[{location, prefix, ms}]`, `ms` null to hold them until released;
+     * a new list (an empty one to release all) releases the held puts it no longer matches.
+     * @param {{ location: string, prefix: string, ms: number | null }[]} slow
+     */
+    setSlowPuts: (slow) => ask("/slow", { method: "PUT", body: JSON.stringify(slow) }),
+    /**
+     * The puts held in flight now (`[{location, key}]`) whose key starts with `prefix`.
+     * @param {string} [prefix] @returns {Promise<{ location: string, key: string }[]>}
+     */
+    inFlight: (prefix = "") => ask(`/in-flight?prefix=${encodeURIComponent(prefix)}`),
+    /**
+     * KV's binding API at `location`, through the simulation (as the Worker there sees it).
+     * @param {string} location @returns {LocationKv}
+     */
+    kv: (location) => ({
+      get: (key, opts) => stub.get(location, key, opts),
+      getWithMetadata: (key, opts) => stub.getWithMetadata(location, key, opts),
+      put: (key, value, opts) => stub.put(location, key, value, opts),
+      delete: (key) => stub.delete(location, key),
+      list: (opts) => stub.list(location, opts),
+    }),
+    /** @param {number} ms */
+    setDelay: async (ms) => {
+      await ask("/delay", { method: "PUT", body: String(ms) });
+      env.delayMs = ms;
+    },
+    dispose: () => mf.dispose(),
   };
-  env.dispose = () => mf.dispose();
   return env;
 }
 
-/** Accepted writes per key closer together than a second: [{key, gapMs}] (KV refuses those). */
+/**
+ * Accepted writes per key closer together than a second: [{key, gapMs}] (KV refuses those).
+ * @param {Write[]} writes
+ */
 export function writesUnderASecondApart(writes) {
+  /** @type {Map<string, number>} */
   const last = new Map();
   const out = [];
   for (const w of writes.filter((w) => w.accepted)) {
-    if (last.has(w.key) && w.at - last.get(w.key) < 1000) out.push({ key: w.key, gapMs: w.at - last.get(w.key) });
+    if (last.has(w.key) && w.at - /** @type {number} */ (last.get(w.key)) < 1000) out.push({ key: w.key, gapMs: w.at - /** @type {number} */ (last.get(w.key)) });
     last.set(w.key, w.at);
   }
   return out;

@@ -1,3 +1,4 @@
+// @ts-check
 // Logs have a level (LOG_LEVEL in [vars]) and are objects whose fields Workers Logs indexes.
 // At the default level (warn) a request that goes well logs nothing, since the platform
 // already logs every invocation; degraded work logs a warning and every 5xx its cause. At
@@ -5,32 +6,34 @@
 //
 // Absence is checked after a barrier: the last request logs an error, and once that line is
 // in the output, every line of the earlier requests would be too.
-import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { boot, eventually, timing } from "../helpers.js";
-
-const unknownSession = () => randomBytes(32).toString("base64url");
+import { eventually, timing } from "../helpers.js";
+import { TestApp, spawnApp, unknownSessionId } from "../app.js";
 
 /**
  * The objects the runtime printed, as the text of each (`{ ... }` blocks), less the
  * first-request self-check's warning that D1 is missing (these Workers run without D1 on
  * purpose: it makes the barrier's 5xx).
+ * @param {string} log
  */
 function entries(log) {
   const all = log.match(/^\{[\s\S]*?^\}$/gm) ?? [];
   return all.filter((e) => !e.includes('D1 binding "DB" is missing'));
 }
 
-/** Boots with `vars`, runs `requests`, then the barrier; returns the printed objects. */
+/**
+ * Boots with `vars`, runs `requests`, then the barrier; returns the printed objects.
+ * @param {{ vars: Record<string, string>, kv?: boolean, d1?: boolean }} options
+ * @param {(w: TestApp) => Promise<void>} requests
+ */
 async function logsOf({ vars, kv = true, d1 = false }, requests) {
   let log = "";
-  const w = await boot({ kv, d1, vars, onLog: (chunk) => (log += chunk) });
+  const w = await spawnApp({ kv, d1, vars, onLog: (line) => (log += line) });
   try {
     await requests(w);
     // The barrier: D1 is absent, so an unknown session is a 503 whose cause is logged.
-    const barrier = await w.fetch("/sessions/current", { session: unknownSession() });
+    const barrier = await w.getCurrentSession(unknownSessionId());
     expect(barrier.status).toBe(503);
-    await barrier.text();
     const seen = await eventually(() => entries(log).some((e) => e.includes("level: 'error'")));
     expect(seen, `no error line in:\n${log}`).toBe(true);
   } finally {
@@ -39,23 +42,27 @@ async function logsOf({ vars, kv = true, d1 = false }, requests) {
   return entries(log);
 }
 
-/** Requests that go well (or are refused as the contract says); their Server-Timing by path. */
+/** @type {Record<string, import("../helpers.js").Timing>} */
 const served = {};
+/**
+ * Requests that go well (or are refused as the contract says); their Server-Timing by path.
+ * @param {TestApp} w
+ */
 async function routine(w) {
-  for (const [path, status] of [
-    ["/health", 200],
-    ["/config", 200],
-    ["/flags/newCheckout", 200],
-    ["/nope", 404],
-  ]) {
-    const r = await w.fetch(path);
+  /** @type {[string, () => Promise<import("../helpers.js").Answer>, number][]} */
+  const requests = [
+    ["/health", () => w.getHealth(), 200],
+    ["/config", () => w.getConfig(), 200],
+    ["/flags/newCheckout", () => w.getFlag("newCheckout"), 200],
+    ["/nope", () => w.json("/nope"), 404], // no operation: the router's 404
+  ];
+  for (const [path, call, status] of requests) {
+    const r = await call();
     expect(r.status, path).toBe(status);
-    served[path] = timing(r);
-    await r.text();
+    served[path] = timing(r.res);
   }
-  const bad = await w.fetch("/users/batch", { method: "POST", body: "{bad" });
+  const bad = await w.getUsers("{bad");
   expect(bad.status).toBe(400);
-  await bad.text();
 }
 
 describe("logs", () => {
@@ -93,10 +100,10 @@ describe("logs", () => {
 
   it("at error, degraded work that was handled logs nothing", async () => {
     // Without KV, /config serves the defaults and warns at the default level.
+    /** @param {TestApp} w */
     const requests = async (w) => {
-      const r = await w.fetch("/config");
+      const r = await w.getConfig();
       expect(r.status).toBe(200);
-      await r.text();
     };
     const warned = await logsOf({ vars: {}, kv: false }, requests);
     expect(warned.some((e) => e.includes("level: 'warn'") && e.includes("config read failed"))).toBe(true);

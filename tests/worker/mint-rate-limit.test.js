@@ -1,3 +1,4 @@
+// @ts-check
 // Rate-limit policy for minting sessions: POST /sessions is admin-only, and the backend that
 // calls it is one client, so it is not limited per client address. Under the seed config
 // (`sessions`: 10 per minute, strict), 20 admin mints from one address in one minute all
@@ -5,14 +6,17 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ROOT, boot, expectError } from "../helpers.js";
+import { ROOT, expectError } from "../helpers.js";
+import { TestApp, spawnApp } from "../app.js";
 
+/** @type {{ key: string, value: string }[]} */
 const seed = JSON.parse(readFileSync(join(ROOT, "seed-data.json"), "utf8"));
-const SEED_CONFIG = JSON.parse(seed.find((e) => e.key === "config:app").value);
+const SEED_CONFIG = JSON.parse(/** @type {{ value: string }} */ (seed.find((e) => e.key === "config:app")).value);
 
+/** @type {TestApp} */
 let w;
 beforeAll(async () => {
-  w = await boot({ seedConfig: SEED_CONFIG });
+  w = await spawnApp({ seedConfig: SEED_CONFIG });
 });
 afterAll(() => w?.dispose());
 
@@ -27,12 +31,7 @@ describe("POST /sessions and the sessions rate limit", () => {
     const client = w.newClient();
     const statuses = [];
     for (let i = 0; i < 20; i++) {
-      const r = await w.json("/sessions", {
-        method: "POST",
-        admin: true,
-        client,
-        body: { userId: `backend-user-${i}`, email: `u${i}@example.com` },
-      });
+      const r = await w.createSession({ userId: `backend-user-${i}`, email: `u${i}@example.com` }, { client });
       statuses.push(r.status);
       expect(r.res.headers.get("RateLimit-Limit")).toBeNull();
     }
@@ -42,22 +41,16 @@ describe("POST /sessions and the sessions rate limit", () => {
   it("refused mints are not limited either, and stay 401", async () => {
     const client = w.newClient();
     for (let i = 0; i < 12; i++) {
-      const r = await w.json("/sessions", { method: "POST", client, body: { userId: "x", email: "x@example.com" } });
+      const r = await w.createSession({ userId: "x", email: "x@example.com" }, { admin: false, client });
       expectError(expect, r, 401, "unauthorized");
     }
   });
 
   it("GET /sessions/current keeps its limit of 10 per client", async () => {
-    const minted = await w.json("/sessions", {
-      method: "POST",
-      admin: true,
-      body: { userId: "reader", email: "r@example.com" },
-    });
+    const { id } = await w.mintSession({ userId: "reader", email: "r@example.com" });
     const client = w.newClient();
     const statuses = [];
-    for (let i = 0; i < 11; i++) {
-      statuses.push((await w.fetch("/sessions/current", { session: minted.body.sessionId, client })).status);
-    }
+    for (let i = 0; i < 11; i++) statuses.push((await w.getCurrentSession(id, { client })).status);
     expect(statuses.slice(0, 10)).toEqual(Array(10).fill(200));
     expect(statuses[10]).toBe(429);
   });

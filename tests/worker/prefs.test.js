@@ -1,46 +1,68 @@
+// @ts-check
 // User preferences without lost updates. GET/PATCH /prefs for the session's user;
 // D1 (`preferences`) is the authority, KV (`prefs:<userId>`) the fast read path.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, expectError, timing } from "../helpers.js";
-import { spawnApp, uid } from "../app.js";
+import { HIGH, TestApp, spawnApp, uid } from "../app.js";
 
+/** @typedef {import("../app.js").Prefs} Prefs */
+/** @typedef {import("../app.js").CallOptions} CallOptions */
+
+/** @type {Prefs} */
 const DEFAULTS = { theme: "light", language: "en", notifications: true };
 
+/** @type {TestApp} */
 let w;
 beforeAll(async () => {
-  w = await spawnApp({ seedConfig: { rateLimits: { default: 1000000 } } });
+  w = await spawnApp({ seedConfig: HIGH });
 });
 afterAll(() => w?.dispose());
 
-/** A fresh user id, unique within the run. */
+/**
+ * A fresh user id, unique within the run.
+ * @param {string} [tag]
+ */
 const newUser = (tag = "u") => uid(`prefs-${tag}`);
 
-/** Mints a session for `userId` and returns its id. */
+/**
+ * Mints a session for `userId` and returns its id.
+ * @param {string} userId
+ */
 async function session(userId) {
   return (await w.mintSession({ userId })).id;
 }
 
+/** @param {string} tag */
 async function newSession(tag) {
   const userId = newUser(tag);
   return { userId, sid: await session(userId) };
 }
 
+/** @param {string | null} sid @param {CallOptions} [opts] */
 const getPrefs = (sid, opts) => w.getPrefs(sid, opts);
+/** @param {string | null} sid @param {unknown} body @param {CallOptions} [opts] */
 const patchPrefs = (sid, body, opts) => w.patchPrefs(sid, body, opts);
 
-/** The D1 row of a user, or null. */
-const row = (userId) =>
-  w.db.prepare("SELECT * FROM preferences WHERE user_id = ?").bind(userId).first();
+/**
+ * The D1 row of a user, or null.
+ * @param {string} userId
+ */
+const row = (userId) => w.prefsRow(userId);
 
-/** The raw text of the KV copy, or null. */
+/**
+ * The raw text of the KV copy, or null.
+ * @param {string} userId
+ * @returns {Promise<string | null>}
+ */
 const kvText = (userId) => w.kv.get(`prefs:${userId}`);
 
-async function kvEnvelope(userId) {
-  const t = await kvText(userId);
-  return t === null ? null : JSON.parse(t);
-}
+/** @param {string} userId */
+const kvEnvelope = (userId) => w.kvJson(`prefs:${userId}`);
 
-/** D1 row → the preferences it stands for (NULL column = default). */
+/**
+ * D1 row → the preferences it stands for (NULL column = default).
+ * @param {any} r
+ */
 function rowPrefs(r) {
   return {
     theme: r.theme ?? DEFAULTS.theme,
@@ -49,8 +71,13 @@ function rowPrefs(r) {
   };
 }
 
-/** Polls until KV holds exactly `prefs`; returns the last envelope seen. */
+/**
+ * Polls until KV holds exactly `prefs`; returns the last envelope seen.
+ * @param {string} userId @param {object} prefs @param {number} [ms]
+ * @returns {Promise<any>}
+ */
 async function kvEventually(userId, prefs, ms = 5000) {
+  /** @type {any} */
   let last = null;
   await eventually(async () => {
     last = await kvEnvelope(userId);
@@ -59,15 +86,20 @@ async function kvEventually(userId, prefs, ms = 5000) {
   return last;
 }
 
+/** @param {object} o */
 function sortKeys(o) {
   return Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
 }
 
-/** Byte-for-byte stored state: the D1 row and the KV text. */
+/**
+ * Byte-for-byte stored state: the D1 row and the KV text.
+ * @param {string} userId
+ */
 async function stored(userId) {
   return { row: JSON.stringify(await row(userId)), kv: await kvText(userId) };
 }
 
+/** @param {any} body */
 function expectPrefsShape(body) {
   expect(Object.keys(body).sort()).toEqual(["language", "notifications", "theme"]);
   expect(["light", "dark"]).toContain(body.theme);
@@ -95,7 +127,7 @@ describe("GET /prefs", () => {
     const bad = await patchPrefs(sid, { theme: "blue" });
     expect(bad.status).toBe(400);
     expect(bad.res.headers.get("Cache-Control")).toBe("no-store");
-    const anon = await w.json("/prefs");
+    const anon = await getPrefs(null);
     expect(anon.status).toBe(401);
     expect(anon.res.headers.get("Cache-Control")).toBe("no-store");
   });
@@ -103,7 +135,7 @@ describe("GET /prefs", () => {
   it("the session cookie works as well as the Bearer header", async () => {
     const { sid } = await newSession("cookie");
     expect((await patchPrefs(sid, { language: "nl-BE" })).status).toBe(200);
-    const r = await w.json("/prefs", { headers: { Cookie: `session=${sid}` } });
+    const r = await getPrefs(null, { headers: { Cookie: `session=${sid}` } });
     expect(r.status, r.text).toBe(200);
     expect(r.body).toEqual({ ...DEFAULTS, language: "nl-BE" });
   });
@@ -111,7 +143,7 @@ describe("GET /prefs", () => {
   it("another method on /prefs is 405 with Allow", async () => {
     const { sid } = await newSession("405");
     for (const method of ["POST", "PUT", "DELETE"]) {
-      const r = await w.json("/prefs", { method, session: sid, body: { theme: "dark" } });
+      const r = await w.json("/prefs", { method, session: sid, body: { theme: "dark" } }); // not declared: the router's 405
       expectError(expect, r, 405, "method_not_allowed");
       const allow = (r.res.headers.get("Allow") ?? "").split(",").map((s) => s.trim()).sort();
       expect(allow).toEqual(["GET", "PATCH"]);
@@ -228,6 +260,7 @@ describe("no lost updates", () => {
       const versionBefore = (await row(userId))?.version ?? 0;
 
       // 20 PATCHes: each sets one field (some set two) to its target value.
+      /** @type {Record<string, unknown>[]} */
       const bodies = Array.from({ length: 20 }, (_, i) => {
         switch (i % 4) {
           case 0:
@@ -330,6 +363,7 @@ describe("no lost updates", () => {
 });
 
 describe("validation: a rejected PATCH changes nothing", () => {
+  /** @type {[string, unknown, number, string, string?][]} */
   const invalid = [
     ["theme \"blue\"", { theme: "blue" }, 400, "invalid_request"],
     ["theme null", { theme: null }, 400, "invalid_request"],
@@ -381,20 +415,24 @@ describe("validation: a rejected PATCH changes nothing", () => {
     expect(before.kv).not.toBeNull();
 
     for (const [name, body, status, code, names] of invalid) {
-      const r = await w.json("/prefs", {
-        method: "PATCH",
-        session: sid,
-        body,
-        headers: typeof body === "string" ? { "Content-Type": "application/json" } : {},
-      });
+      const r = await patchPrefs(sid, body, { headers: typeof body === "string" ? { "Content-Type": "application/json" } : {} });
       const err = expectError(expect, r, status, code);
       if (names) expect(err.error, name).toContain(names);
       expect(await stored(userId), `after ${name}`).toEqual(before);
     }
     const g = await getPrefs(sid);
     expect(g.body).toEqual(state);
-    // A while later the stored state is still the same (no deferred write).
-    await new Promise((r) => setTimeout(r, 1200));
+    // No deferred write either. A refresh of the KV copy runs after the response (waitUntil),
+    // once the key's write window opens (a second after its last write). Instead of waiting a
+    // while, wait for a sentinel that takes the same path later: another user's second PATCH
+    // within a second, whose copy only deferred work writes, once that user's window opens,
+    // which is after this user's. Once the sentinel's copy has landed, any refresh the
+    // rejected PATCHes had scheduled would have run before it.
+    const sentinel = await newSession("sentinel");
+    expect((await patchPrefs(sentinel.sid, { theme: "dark" })).status).toBe(200);
+    const deferred = await patchPrefs(sentinel.sid, { language: "fi" });
+    expect(deferred.status).toBe(200);
+    expect((await kvEventually(sentinel.userId, deferred.body))?.prefs).toEqual(deferred.body);
     expect(await stored(userId)).toEqual(before);
   });
 
@@ -419,34 +457,31 @@ describe("validation: a rejected PATCH changes nothing", () => {
 describe("auth", () => {
   it("no session, an unknown session and a malformed token: 401, and nothing is written", async () => {
     const before = await w.db.prepare("SELECT COUNT(*) AS n FROM preferences").first();
-    for (const opts of [
+    /** @type {CallOptions[]} */
+    const credentials = [
       {},
       { session: "A".repeat(43) },
       { session: "not-a-session" },
       { headers: { Cookie: "session=nope" } },
       { headers: { Authorization: "Basic Zm9vOmJhcg==" } },
-    ]) {
-      expectError(expect, await w.json("/prefs", opts), 401, "unauthorized");
-      expectError(
-        expect,
-        await w.json("/prefs", { ...opts, method: "PATCH", body: { theme: "dark" } }),
-        401,
-        "unauthorized",
-      );
+    ];
+    for (const opts of credentials) {
+      expectError(expect, await getPrefs(null, opts), 401, "unauthorized");
+      expectError(expect, await patchPrefs(null, { theme: "dark" }, opts), 401, "unauthorized");
     }
     const after = await w.db.prepare("SELECT COUNT(*) AS n FROM preferences").first();
     expect(after.n).toBe(before.n);
   });
 
   it("the admin token is not a session", async () => {
-    expectError(expect, await w.json("/prefs", { admin: true }), 401, "unauthorized");
+    expectError(expect, await getPrefs(null, { admin: true }), 401, "unauthorized");
   });
 
   it("a revoked session gets 401 on GET and PATCH, and its PATCH writes nothing", async () => {
     const { userId, sid } = await newSession("revoked");
     expect((await patchPrefs(sid, { theme: "dark" })).status).toBe(200);
     await kvEventually(userId, { ...DEFAULTS, theme: "dark" });
-    const del = await w.fetch("/sessions/current", { method: "DELETE", session: sid });
+    const del = await w.logout(sid);
     expect(del.status).toBe(204);
     const before = await stored(userId);
     expectError(expect, await getPrefs(sid), 401, "unauthorized");
@@ -456,10 +491,7 @@ describe("auth", () => {
     // Revoke-all through the admin route too.
     const other = await newSession("revoked-all");
     expect((await getPrefs(other.sid)).status).toBe(200);
-    const ra = await w.json(`/admin/users/${encodeURIComponent(other.userId)}/sessions`, {
-      method: "DELETE",
-      admin: true,
-    });
+    const ra = await w.revokeUserSessions(encodeURIComponent(other.userId));
     expect(ra.status, ra.text).toBe(200);
     expectError(expect, await getPrefs(other.sid), 401, "unauthorized");
     expectError(expect, await patchPrefs(other.sid, { theme: "dark" }), 401, "unauthorized");
@@ -481,14 +513,11 @@ describe("auth", () => {
     expect(rb.body).toEqual(bState);
     // Trying to name A in the body or the query does not reach A.
     expectError(expect, await patchPrefs(b.sid, { userId: a.userId, theme: "light" }), 400, "invalid_request");
-    const q = await w.json(`/prefs?userId=${encodeURIComponent(a.userId)}`, { session: b.sid });
+    // (A query parameter the operations do not declare.)
+    const q = await getPrefs(b.sid, { query: `userId=${encodeURIComponent(a.userId)}` });
     if (q.status === 200) expect(q.body).toEqual(bState);
     else expect(q.status).toBeGreaterThanOrEqual(400);
-    const qp = await w.json(`/prefs?userId=${encodeURIComponent(a.userId)}`, {
-      method: "PATCH",
-      session: b.sid,
-      body: { notifications: true },
-    });
+    const qp = await patchPrefs(b.sid, { notifications: true }, { query: `userId=${encodeURIComponent(a.userId)}` });
     if (qp.status === 200) expect(qp.body).toEqual(bState);
 
     expect(await stored(a.userId)).toEqual(aBefore);

@@ -1,3 +1,4 @@
+// @ts-check
 // Hardening: every bad input and every storage fault, per route, against the built Worker
 // in workerd. The rows live in security/<route>.js, one table per route (`route` and
 // `rows`); each row runs as one test and its OBSERVED outcome is rendered into SECURITY.md
@@ -13,12 +14,17 @@
 // rate-limit fields of the route's group on every counted response of a limited route and on
 // no other, and for every 5xx an opaque body that names no binding, query or stack and holds
 // no secret (and, like every response of the suite, against docs/openapi.json).
+//
+// A row's request goes through the typed client: the method of its operation (found as the
+// router finds it), with the row's path parameters and query as written and only the
+// credentials the row gives. Requests that are no operation (an unknown path, a method the
+// path does not declare, a preflight) go by path.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ADMIN_TOKEN, ROOT, boot, timing } from "../helpers.js";
-import { spawnApp, unknownSessionId } from "../app.js";
+import { ADMIN_TOKEN, ROOT, eventually, timing } from "../helpers.js";
+import { TestApp, spawnApp, unknownSessionId } from "../app.js";
 import { OPENAPI, operationFor } from "../contract.js";
 import { KIB, WORKERS } from "./security/common.js";
 import * as getHealth from "./security/get-health.js";
@@ -51,7 +57,15 @@ import * as anyOtherPath from "./security/any-other-path.js";
 // ---------------------------------------------------------------------------------------
 // Workers: the normal one, and the fault modes (a binding left out; see security/common.js).
 
+/** @typedef {import("./security/common.js").Row} Row */
+/** @typedef {import("./security/common.js").RequestSpec} RequestSpec */
+/** @typedef {import("../helpers.js").Answer} Answer */
+/** @typedef {import("../app.js").CallOptions} CallOptions */
+/** @typedef {keyof typeof WORKERS} WorkerName */
+
+/** @type {Partial<Record<WorkerName, Promise<TestApp>>>} */
 const booted = {};
+/** @param {WorkerName} name */
 const worker = (name) => (booted[name] ??= spawnApp(WORKERS[name]));
 
 beforeAll(async () => {
@@ -95,6 +109,7 @@ const TABLES = [
   optionsPreflight,
   anyOtherPath,
 ];
+/** @type {(Row & { route: string })[]} */
 const CASES = TABLES.flatMap((t) => t.rows.map((row) => ({ ...row, route: t.route })));
 
 // ---------------------------------------------------------------------------------------
@@ -104,66 +119,128 @@ const ORIGIN = "https://attacker.example";
 /** Words an opaque 5xx body must not contain (case-sensitive where they are acronyms). */
 const LEAKS = [/DB/, /CACHE/, /D1/, /KV/, /binding/i, /SELECT/i, /INSERT/i, /sql/i, /stack/i, /Error:/, /panic/i, /wasm/i, /unreachable/i];
 
-/** Network errors of a client still writing a body the Worker chose not to read. */
-const RESET = new Set(["ECONNRESET", "EPIPE", "UND_ERR_SOCKET"]);
+/**
+ * The typed client's call for a row's request (see the top of this file), or null for a
+ * request that is no operation.
+ * @param {TestApp} app @param {RequestSpec} spec @param {CallOptions} opts
+ * @returns {Promise<Answer> | null}
+ */
+function typedCall(app, spec, opts) {
+  const method = spec.method ?? "GET";
+  const at = spec.path.indexOf("?");
+  const pathname = at < 0 ? spec.path : spec.path.slice(0, at);
+  const query = at < 0 ? undefined : spec.path.slice(at + 1);
+  const found = operationFor(method, pathname);
+  if (found.kind !== "operation") return null;
+  /** @type {Record<string, string>} */
+  const p = {};
+  const segments = pathname.slice(1).split("/");
+  String(found.template).slice(1).split("/").forEach((/** @type {string} */ part, /** @type {number} */ i) => {
+    if (part.startsWith("{")) p[part.slice(1, -1)] = segments[i];
+  });
+  /** @type {CallOptions} */
+  const o = { ...opts, admin: spec.admin ?? false, ...(method === "HEAD" && { method }) };
+  // A JSON array body as the client sends any other JSON body (`getUsers` would wrap an array).
+  let b = spec.body;
+  if (Array.isArray(b)) {
+    b = JSON.stringify(b);
+    o.headers = { "Content-Type": "application/json", ...o.headers };
+  }
+  /** The query, as an operation without query parameters is sent it. */
+  const q = { ...o, query };
+  /** @type {Record<string, () => Promise<Answer>>} */
+  const calls = {
+    getIndex: () => app.getIndex(q),
+    getHealth: () => app.getHealth(query, o),
+    getConfig: () => app.getConfig(q),
+    getFlag: () => app.getFlag(p.name, query, o),
+    evaluateFlag: () => app.evaluateFlag(p.key, b, q),
+    evaluateFlags: () => app.evaluateFlags(b, q),
+    getAdminConfig: () => app.getAdminConfig(q),
+    getConfigHistory: () => app.getConfigHistory(query, o),
+    rollbackConfig: () => app.rollbackConfig(b, q),
+    replaceConfig: () => app.replaceConfig(b, q),
+    patchConfig: () => app.patchConfig(b, q),
+    createSession: () => app.createSession(b, q),
+    getCurrentSession: () => app.getCurrentSession(spec.session, q),
+    logout: () => app.logout(spec.session, q),
+    listSessions: () => app.listSessions(query, o),
+    revokeUserSessions: () => app.revokeUserSessions(p.userId, q),
+    revokeSession: () => app.revokeSession(p.handle, q),
+    getPrefs: () => app.getPrefs(spec.session, q),
+    patchPrefs: () => app.patchPrefs(spec.session, b, q),
+    getUser: () => app.getUser(p.id, q),
+    getUsers: () => app.getUsers(b, q),
+    putUser: () => app.putUser(p.id, b, q),
+    deleteUser: () => app.deleteUser(p.id, q),
+  };
+  const call = calls[found.operation.operationId];
+  if (!call) throw new Error(`security.test.js: no typed call for ${found.operation.operationId}`);
+  return call();
+}
 
+/**
+ * Sends a row's request from `client`: through the typed client (a request that is no
+ * operation: by path).
+ * @param {TestApp} app @param {RequestSpec} spec @param {string} client @param {Record<string, any>} ctx
+ * @returns {Promise<Answer>}
+ */
 async function send(app, spec, client, ctx) {
-  const headers = new Headers(spec.headers ?? {});
-  headers.set("Origin", ORIGIN);
+  if (!spec.stream) return sendOnce(app, spec, client, ctx);
+  // A never-ending body the Worker answers without reading: workerd may close the connection
+  // while the client is still writing, and the client then sees a reset instead of the answer
+  // (transport, not the Worker: tests/helpers.js resends other bodies alike). A fresh stream
+  // is sent again, at most three times in all.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await sendOnce(app, spec, client, ctx);
+    } catch (e) {
+      const err = /** @type {{ cause?: { code?: string }, code?: string }} */ (e);
+      const code = err.cause?.code ?? err.code ?? "";
+      if (attempt >= 3 || !["ECONNRESET", "EPIPE", "UND_ERR_SOCKET"].includes(code)) throw e;
+    }
+  }
+}
+
+/** One attempt of `send`. @param {TestApp} app @param {RequestSpec} spec @param {string} client @param {Record<string, any>} ctx @returns {Promise<Answer>} */
+async function sendOnce(app, spec, client, ctx) {
+  const headers = { ...spec.headers, Origin: ORIGIN };
+  /** @type {CallOptions} */
+  const opts = { headers, client, ...(spec.session && { session: spec.session }) };
+  let body = spec.body;
   if (spec.stream) {
     // A chunked body without Content-Length: `spec.stream` bytes, then it stalls and never
     // ends. A Worker that waited for the whole body would never answer.
-    if (spec.admin) headers.set("Authorization", `Bearer ${spec.admin === true ? ADMIN_TOKEN : spec.admin}`);
-    if (spec.session) headers.set("Authorization", `Bearer ${spec.session}`);
-    headers.set("CF-Connecting-IP", client);
+    const bytes = spec.stream;
     ctx.pulled = 0;
-    const body = new ReadableStream({
+    body = new ReadableStream({
       pull(c) {
-        if (ctx.pulled >= spec.stream) return new Promise(() => {});
-        const n = Math.min(16 * KIB, spec.stream - ctx.pulled);
+        if (ctx.pulled >= bytes) return new Promise(() => {});
+        const n = Math.min(16 * KIB, bytes - ctx.pulled);
         ctx.pulled += n;
         c.enqueue(new Uint8Array(n).fill(0x20));
       },
     });
-    let timer;
-    const never = new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error("no answer: the Worker waited for a body that never ends")), 10_000);
-    });
-    try {
-      const res = await Promise.race([
-        app.mf.dispatchFetch(`http://127.0.0.1${spec.path}`, { method: spec.method, headers, body, duplex: "half" }),
-        never,
-      ]);
-      return await received(res);
-    } finally {
-      clearTimeout(timer);
-    }
   }
-  // When the Worker answers without reading a large body (as it should), workerd may close
-  // the connection while the client is still writing it; the client then sees a reset
-  // instead of the answer. That is transport, not the Worker: send again (at most 3 times).
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await received(await app.fetch(spec.path, { ...spec, headers, client }));
-    } catch (e) {
-      const code = e.cause?.code ?? e.code;
-      if (attempt >= 3 || !RESET.has(code)) throw e;
-    }
-  }
-}
-
-async function received(res) {
-  const text = await res.text();
-  let body;
+  const request = { ...spec, body };
+  const answer = typedCall(app, request, opts) ?? app.json(spec.path, { ...request, ...opts }); // no operation: by path
+  if (!spec.stream) return answer;
+  /** @type {NodeJS.Timeout | undefined} */
+  let timer;
+  const never = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error("no answer: the Worker waited for a body that never ends")), 10_000);
+  });
   try {
-    body = text ? JSON.parse(text) : null;
-  } catch {
-    body = undefined;
+    return await /** @type {Promise<Answer>} */ (Promise.race([answer, never]));
+  } finally {
+    clearTimeout(timer);
   }
-  return { res, status: res.status, text, body };
 }
 
-/** The observed outcome, as it goes into SECURITY.md. */
+/**
+ * The observed outcome, as it goes into SECURITY.md.
+ * @param {Row} row @param {Answer} r @param {string} detail
+ */
 function outcome(row, r, detail) {
   let s = String(r.status);
   if (r.status >= 400 && r.body?.code) s += ` ${r.body.code}`;
@@ -173,10 +250,15 @@ function outcome(row, r, detail) {
   return detail ? `${s} ${detail}` : s;
 }
 
+/** @type {Map<number, string>} */
 const observed = new Map();
+/** @type {Map<string, Set<string>>} */
 const opaqueBodies = new Map();
 
-/** Assertions every response must pass, whatever the row. */
+/**
+ * Assertions every response must pass, whatever the row.
+ * @param {Row & { route: string }} row @param {Answer} r @param {Record<string, any>} ctx @param {RequestSpec} spec
+ */
 function universal(row, r, ctx, spec) {
   const h = r.res.headers;
   const where = `${row.route} / ${row.situation}: ${r.status} ${r.text.slice(0, 300)}`;
@@ -190,7 +272,9 @@ function universal(row, r, ctx, spec) {
   expect(h.get("X-Content-Type-Options"), where).toBe("nosniff");
   expect(h.get("Access-Control-Allow-Origin"), where).toBeNull();
   expect(h.get("Access-Control-Allow-Credentials"), where).toBeNull();
-  const corsOn = Boolean(WORKERS[row.worker ?? "normal"].vars?.ALLOWED_ORIGINS);
+  /** @type {{ vars?: Record<string, string> }} */
+  const mode = WORKERS[row.worker ?? "normal"];
+  const corsOn = Boolean(mode.vars?.ALLOWED_ORIGINS);
   expect(h.get("Vary"), where).toBe(corsOn ? "Origin" : null);
   if (r.status === 401) expect(h.get("WWW-Authenticate"), where).toMatch(/^Bearer realm="edgestate"(, error="invalid_token")?$/);
   else expect(h.get("WWW-Authenticate"), where).toBeNull();
@@ -218,9 +302,12 @@ function universal(row, r, ctx, spec) {
 }
 
 /**
- * The rate-limit fields: on a limited route's counted responses (all but a 5xx, which may
- * come before counting), both draft-11 fields for the route's group, and the legacy ones
- * (on by default) with the same numbers; on unlimited routes and the router's answers, none.
+ * The rate-limit fields: on a limited route's counted responses, both draft-11 fields for
+ * the route's group, and the legacy ones (on by default) with the same numbers; none on a
+ * request refused for access (401, 403, or 429 for too many failed authentications: the
+ * access check comes before the count, so such a request is never counted), on a 5xx (which
+ * may come before counting), on unlimited routes and on the router's answers.
+ * @param {Answer} r @param {RequestSpec} spec @param {string} where
  */
 function rateLimitFields(r, spec, where) {
   const h = r.res.headers;
@@ -232,26 +319,32 @@ function rateLimitFields(r, spec, where) {
     return;
   }
   if (r.status >= 500) return;
+  const refusedForAccess = [401, 403].includes(r.status) || (r.status === 429 && h.get("RateLimit-Policy") === null);
+  if (refusedForAccess) {
+    for (const name of names) expect(h.get(name), `${where}: ${name} on a request refused for access`).toBeNull();
+    return;
+  }
   const policy = new RegExp(`^"${group}";q=(\\d+);w=(\\d+)$`).exec(h.get("RateLimit-Policy") ?? "");
   const left = new RegExp(`^"${group}";r=(\\d+);t=(\\d+)$`).exec(h.get("RateLimit") ?? "");
   expect(policy, `${where}: RateLimit-Policy ${h.get("RateLimit-Policy")}`).not.toBeNull();
   expect(left, `${where}: RateLimit ${h.get("RateLimit")}`).not.toBeNull();
-  expect([h.get("RateLimit-Limit"), h.get("RateLimit-Remaining"), h.get("RateLimit-Reset")], where).toEqual([policy[1], left[1], left[2]]);
+  expect([h.get("RateLimit-Limit"), h.get("RateLimit-Remaining"), h.get("RateLimit-Reset")], where).toEqual([policy?.[1], left?.[1], left?.[2]]);
 }
 
+/** @param {Row & { route: string }} row @param {number} index */
 async function runRow(row, index) {
   const app = await worker(row.worker ?? "normal");
   const ctx = { ...((row.setup ? await row.setup(app) : null) ?? {}) };
   const spec = typeof row.request === "function" ? row.request(ctx) : row.request;
   const client = app.newClient();
   const n = spec.repeat ?? 1;
-  let r;
-  let i = 0;
-  while (i < n) {
+  let r = await send(app, spec, client, ctx);
+  universal(row, r, ctx, spec);
+  let i = 1;
+  while (i < n && r.status === row.expect.status) {
     i += 1;
     r = await send(app, spec, client, ctx);
     universal(row, r, ctx, spec);
-    if (r.status !== row.expect.status) break;
   }
   const detail = n > 1 ? (r.status === row.expect.status ? `on all ${n} requests` : `on request ${i} of ${n}`) : "";
   observed.set(index, outcome(row, r, detail));
@@ -270,13 +363,14 @@ async function runRow(row, index) {
 const SECURITY_MD = join(ROOT, "SECURITY.md");
 const BEGIN = "<!-- cases:begin -->";
 const END = "<!-- cases:end -->";
+/** @param {string} s */
 const cell = (s) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
 
 function renderTable() {
   const lines = [
     "| Route | Input or fault | Observed outcome |",
     "|---|---|---|",
-    ...CASES.map((row, i) => `| \`${cell(row.route)}\` | ${cell(row.situation)} | ${cell(observed.get(i))} |`),
+    ...CASES.map((row, i) => `| \`${cell(row.route)}\` | ${cell(row.situation)} | ${cell(String(observed.get(i)))} |`),
   ];
   return lines.join("\n");
 }
@@ -297,8 +391,9 @@ describe("across all rows", () => {
   });
 
   it("every operation of docs/openapi.json has a table; the core routes have rows for both faults", () => {
+    /** @type {string[]} */
     const operations = Object.entries(OPENAPI.paths).flatMap(([path, item]) =>
-      Object.keys(item).map((m) => `${m.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ":$1")}`),
+      Object.keys(/** @type {object} */ (item)).map((m) => `${m.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ":$1")}`),
     );
     expect(operations.filter((op) => !TABLES.some((t) => t.route === op))).toEqual([]);
     const routes = [
@@ -362,33 +457,26 @@ describe("logs", () => {
       let log = "";
       let made = { status: 0, text: "" };
       const stranger = unknownSessionId();
-      const w = await boot({ kv, d1, adminToken: token, vars: { LOG_LEVEL: "info" }, onLog: (chunk) => (log += chunk) });
+      const w = await spawnApp({ kv, d1, adminToken: token, vars: { LOG_LEVEL: "info" }, onLog: (line) => (log += line) });
       try {
-        const call = async (path, init = {}) => {
-          const res = await w.mf.dispatchFetch(`http://127.0.0.1${path}`, init);
-          return { status: res.status, text: await res.text() };
-        };
-        const admin = { Authorization: `Bearer ${token}` };
         const secrets = [token];
-        made = await call("/sessions", {
-          method: "POST",
-          headers: admin,
-          body: JSON.stringify({ userId: "logprobe", email: "logprobe@example.com" }),
-        });
+        made = await w.createSession({ userId: "logprobe", email: "logprobe@example.com" });
         if (made.status === 201) secrets.push(JSON.parse(made.text).sessionId);
         secrets.push(stranger);
         for (const id of secrets.slice(1)) {
-          await call("/sessions/current", { headers: { Authorization: `Bearer ${id}` } });
-          await call("/prefs", { headers: { Cookie: `session=${id}` } });
-          await call("/prefs", { method: "PATCH", headers: { Authorization: `Bearer ${id}` }, body: '{"theme":"dark"}' });
-          await call("/sessions/current", { method: "DELETE", headers: { Authorization: `Bearer ${id}` } });
+          await w.getCurrentSession(id);
+          await w.getPrefs(null, { headers: { Cookie: `session=${id}` } });
+          await w.patchPrefs(id, '{"theme":"dark"}');
+          await w.logout(id);
         }
-        await call("/admin/sessions", { headers: admin });
-        await call("/admin/config", { method: "PATCH", headers: admin, body: "{bad" });
-        await call("/admin/config", { method: "PATCH", headers: { Authorization: `Bearer ${token}x` }, body: "{}" });
-        await call("/admin/users/logprobe/sessions", { method: "DELETE", headers: admin });
-        // Let the runtime flush its output.
-        await new Promise((r) => setTimeout(r, 300));
+        await w.listSessions();
+        await w.patchConfig("{bad");
+        await w.patchConfig("{}", { admin: `${token}x` });
+        await w.revokeUserSessions("logprobe");
+        // A barrier: once the last request's line is in the output (at info, every request
+        // logs one), every line of the earlier ones is too.
+        const last = /DELETE \/admin\/users\/:userId\/sessions \d{3}/;
+        expect(await eventually(() => last.test(log)), `the last request's line in:\n${log}`).toBe(true);
       } finally {
         await w.dispose();
       }

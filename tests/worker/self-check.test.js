@@ -1,30 +1,39 @@
+// @ts-check
 // The first request of an isolate checks the set-up and logs each problem once, as a warning
 // that names its fix: a missing binding, a missing ADMIN_TOKEN, a D1 without the schema,
 // an ALLOWED_ORIGINS entry that is not an exact origin. Later requests add nothing, and the
 // check adds no storage work to any response.
 import { afterEach, describe, expect, it } from "vitest";
-import { boot, eventually, timing } from "../helpers.js";
+import { NO_WORK, eventually, timing } from "../helpers.js";
+import { TestApp, spawnApp } from "../app.js";
 
+/** @type {TestApp | undefined} */
 let w;
 afterEach(async () => {
   await w?.dispose();
   w = undefined;
 });
 
-/** Boots with `opts`, captures the runtime's output, serves `n` requests. */
+/**
+ * Boots with `opts`, captures the runtime's output, serves `n` requests.
+ * @param {Parameters<typeof spawnApp>[0]} opts
+ * @param {number} [n]
+ */
 async function bootAndServe(opts, n = 5) {
   let log = "";
-  w = await boot({ ...opts, onLog: (chunk) => (log += chunk) });
+  const app = await spawnApp({ ...opts, onLog: (line) => (log += line) });
+  w = app;
   const responses = [];
-  for (let i = 0; i < n; i++) responses.push(await w.fetch("/health"));
-  return { log: () => log, responses };
+  for (let i = 0; i < n; i++) responses.push(await app.getHealth());
+  return { app, log: () => log, responses };
 }
 
+/** @param {string} text @param {string} needle */
 const count = (text, needle) => text.split(needle).length - 1;
 
 describe("the first-request self-check", () => {
   it("logs a missing ADMIN_TOKEN and an unmigrated D1 once each, naming the fix", async () => {
-    const { log, responses } = await bootAndServe({ adminToken: null, migrate: false });
+    const { app, log, responses } = await bootAndServe({ adminToken: null, migrate: false });
     await eventually(() => log().includes("lacks the tables"));
     expect(count(log(), "ADMIN_TOKEN is not set")).toBe(1);
     expect(log()).toMatch(/ADMIN_TOKEN is not set[^\n]*\.dev\.vars[^\n]*wrangler secret put ADMIN_TOKEN/);
@@ -32,11 +41,11 @@ describe("the first-request self-check", () => {
     expect(log()).toMatch(/lacks the tables [^\n]*sessions[^\n]*wrangler d1 migrations apply DB/);
     for (const r of responses) {
       expect(r.status).toBe(200);
-      expect(timing(r)).toEqual({ reads: 0, writes: 0, lists: 0, deletes: 0, queries: 0 });
+      expect(timing(r.res)).toEqual(NO_WORK);
     }
     // Later requests, of any route, log nothing more.
-    await w.fetch("/config");
-    await w.fetch("/health");
+    await app.getConfig();
+    await app.getHealth();
     expect(count(log(), "ADMIN_TOKEN is not set")).toBe(1);
     expect(count(log(), "lacks the tables")).toBe(1);
   });

@@ -1,13 +1,17 @@
+// @ts-check
 // Users: profiles in D1 read through the stale-while-revalidate KV cache `user:<id>`
 // (GET /users/:id, POST /users/batch, PUT /admin/users/:id); docs/API.md, "Users". Cache
 // ages are seeded (a KV copy {data, cachedAt, ttl} written with the age a test needs), never
 // waited for.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADMIN_TOKEN, eventually, expectError, timing } from "../helpers.js";
-import { spawnApp, uid } from "../app.js";
+import { ADMIN_TOKEN, NO_WORK, eventually, expectError, timing } from "../helpers.js";
+import { TestApp, spawnApp, uid } from "../app.js";
+
+/** @typedef {import("../helpers.js").Answer} Answer */
 
 const TTL = 300; // cacheTtlSeconds: long enough that a copy written during a test stays fresh
 
+/** @type {TestApp} */
 let w;
 beforeAll(async () => {
   w = await spawnApp({
@@ -17,39 +21,46 @@ beforeAll(async () => {
 });
 afterAll(() => w?.dispose());
 
-const row = (id) => w.db.prepare("SELECT id, name, updated_at FROM users WHERE id = ?").bind(id).first();
+/** @param {string} id */
+const row = (id) => w.userRow(id);
+/** @param {string} id @returns {Promise<number>} */
 const rowCount = async (id) =>
   (await w.db.prepare("SELECT COUNT(*) AS n FROM users WHERE id = ?").bind(id).first()).n;
-const envelope = async (id) => {
-  const text = await w.kv.get(`user:${id}`);
-  return text === null ? null : JSON.parse(text);
-};
+/** The SWR copy `user:<id>`, parsed, or null. @param {string} id */
+const envelope = (id) => w.kvJson(`user:${id}`);
+/** @param {Answer} r */
 const xcache = (r) => r.res.headers.get("X-Cache");
 
-/** Sets cacheTtlSeconds through the admin route; this also makes the isolate's config copy fresh. */
+/**
+ * Sets cacheTtlSeconds through the admin route; this also makes the isolate's config copy fresh.
+ * @param {number} ttl
+ */
 async function setTtl(ttl) {
   const r = await w.patchConfig({ cacheTtlSeconds: ttl });
   expect(r.status, r.text).toBe(200);
   expect(r.body.cacheTtlSeconds).toBe(ttl);
 }
 
+/** @param {string} id @param {string} name */
 async function putUser(id, name) {
   const r = await w.putUser(id, { name });
   expect(r.status, r.text).toBe(200);
   return r.body;
 }
 
+/** @param {string} id @param {string} [client] */
 const getUser = (id, client) => w.getUser(id, { client });
 
+/** @param {string[]} ids @param {string} [client] */
 const batch = (ids, client) => w.getUsers(ids, { client });
 
-const NONE = { reads: 0, writes: 0, lists: 0, deletes: 0, queries: 0 };
+const NONE = NO_WORK;
 
 describe("PUT /admin/users/:id", () => {
   it("creates a profile: 200 {id,name,updatedAt} and the D1 row", async () => {
     const id = uid();
     const before = Date.now();
-    const r = await w.json(`/admin/users/${id}`, { method: "PUT", admin: true, body: { name: "Ada Lovelace" } });
+    const r = await w.putUser(id, { name: "Ada Lovelace" });
     const after = Date.now();
     expect(r.status, r.text).toBe(200);
     expect(r.res.headers.get("content-type")).toMatch(/^application\/json/);
@@ -90,40 +101,17 @@ describe("PUT /admin/users/:id", () => {
 
   it("without auth or with a wrong token: 401 and nothing written", async () => {
     const id = uid();
-    expectError(expect, await w.json(`/admin/users/${id}`, { method: "PUT", body: { name: "X" } }), 401, "unauthorized");
-    expectError(
-      expect,
-      await w.json(`/admin/users/${id}`, { method: "PUT", admin: "wrong-token", body: { name: "X" } }),
-      401,
-      "unauthorized",
-    );
-    expectError(
-      expect,
-      await w.json(`/admin/users/${id}`, { method: "PUT", admin: ADMIN_TOKEN + "x", body: { name: "X" } }),
-      401,
-      "unauthorized",
-    );
-    expectError(
-      expect,
-      await w.json(`/admin/users/${id}`, {
-        method: "PUT",
-        headers: { Authorization: ADMIN_TOKEN }, // no "Bearer "
-        body: { name: "X" },
-      }),
-      401,
-      "unauthorized",
-    );
+    expectError(expect, await w.putUser(id, { name: "X" }, { admin: false }), 401, "unauthorized");
+    expectError(expect, await w.putUser(id, { name: "X" }, { admin: "wrong-token" }), 401, "unauthorized");
+    expectError(expect, await w.putUser(id, { name: "X" }, { admin: ADMIN_TOKEN + "x" }), 401, "unauthorized");
+    const noScheme = { headers: { Authorization: ADMIN_TOKEN } }; // no "Bearer "
+    expectError(expect, await w.putUser(id, { name: "X" }, noScheme), 401, "unauthorized");
     expect(await rowCount(id)).toBe(0);
 
     // An existing profile is not touched either.
     const existing = uid();
     const u = await putUser(existing, "Keep");
-    expectError(
-      expect,
-      await w.json(`/admin/users/${existing}`, { method: "PUT", admin: "nope", body: { name: "Changed" } }),
-      401,
-      "unauthorized",
-    );
+    expectError(expect, await w.putUser(existing, { name: "Changed" }, { admin: "nope" }), 401, "unauthorized");
     expect(await row(existing)).toEqual({ id: existing, name: "Keep", updated_at: u.updatedAt });
   });
 
@@ -131,6 +119,7 @@ describe("PUT /admin/users/:id", () => {
     const fresh = uid();
     const existing = uid();
     const u = await putUser(existing, "Original");
+    /** @type {[object | string, number, string][]} */
     const bad = [
       [{ name: "" }, 400, "invalid_request"],
       [{ name: "x".repeat(101) }, 400, "invalid_request"],
@@ -149,12 +138,7 @@ describe("PUT /admin/users/:id", () => {
     ];
     for (const id of [fresh, existing]) {
       for (const [body, status, code] of bad) {
-        const r = await w.json(`/admin/users/${id}`, {
-          method: "PUT",
-          admin: true,
-          body,
-          headers: { "Content-Type": "application/json" },
-        });
+        const r = await w.putUser(id, body, { headers: { "Content-Type": "application/json" } });
         const e = expectError(expect, r, status, code);
         if (code === "invalid_request" && typeof body === "object" && Object.keys(body).length > 0) {
           // The message names the field.
@@ -168,7 +152,7 @@ describe("PUT /admin/users/:id", () => {
 
   it("a bad id: 400 invalid_request and nothing written", async () => {
     for (const id of ["x".repeat(65), "a.b", "a%20b", "a:b", "a@b"]) {
-      const r = await w.json(`/admin/users/${id}`, { method: "PUT", admin: true, body: { name: "N" } });
+      const r = await w.putUser(id, { name: "N" });
       expectError(expect, r, 400, "invalid_request");
     }
     const { n } = await w.db
@@ -180,7 +164,7 @@ describe("PUT /admin/users/:id", () => {
 
   it("another method: 405 with Allow: PUT, DELETE", async () => {
     for (const method of ["GET", "POST", "PATCH"]) {
-      const r = await w.json(`/admin/users/${uid()}`, { method, admin: true });
+      const r = await w.json(`/admin/users/${uid()}`, { method, admin: true }); // not declared: the router's 405
       expectError(expect, r, 405, "method_not_allowed");
       expect(r.res.headers.get("Allow")).toBe("PUT, DELETE");
     }
@@ -220,7 +204,7 @@ describe("GET /users/:id through the SWR cache", () => {
 
     // KV expiry: max(60, 2*ttl) seconds after the write, which happened between `before` and now.
     const { keys } = await w.kv.list({ prefix: `user:${id}` });
-    expect(keys.map((k) => k.name)).toEqual([`user:${id}`]);
+    expect(keys.map((/** @type {{ name: string }} */ k) => k.name)).toEqual([`user:${id}`]);
     expect(keys[0].expiration).toBeGreaterThanOrEqual(Math.floor(before / 1000) + 2 * TTL - 1);
     expect(keys[0].expiration).toBeLessThanOrEqual(Math.ceil(Date.now() / 1000) + 2 * TTL + 1);
   });
@@ -262,6 +246,7 @@ describe("GET /users/:id through the SWR cache", () => {
     expect(timing(stale.res).queries).toBe(0); // the refresh is deferred (waitUntil)
 
     // Waits for the deferred refresh to land (an event, not an age).
+    /** @type {string[]} */
     const seen = [];
     const hit = await eventually(async () => {
       const r = await getUser(id);
@@ -269,11 +254,11 @@ describe("GET /users/:id through the SWR cache", () => {
       return xcache(r) === "HIT" && r.body.name === "New Name" ? r : null;
     }, 5000);
     expect(hit, seen.join(", ")).toBeTruthy();
-    expect(hit.body).toEqual(current);
+    expect(hit?.body).toEqual(current);
     // The new data came from the background refresh, not from a later MISS.
     expect(seen.every((s) => / (HIT|STALE) /.test(s)), seen.join(", ")).toBe(true);
     const env = await envelope(id);
-    expect(env.data).toEqual(hit.body);
+    expect(env.data).toEqual(hit?.body);
     expect(env.cachedAt).toBeGreaterThan(cachedAt);
   });
 
@@ -334,7 +319,7 @@ describe("GET /users/:id through the SWR cache", () => {
 
   it("another method: 405 with Allow: GET", async () => {
     for (const method of ["POST", "PUT", "DELETE"]) {
-      const r = await w.json(`/users/${uid()}`, { method, body: method === "DELETE" ? undefined : { name: "x" } });
+      const r = await w.json(`/users/${uid()}`, { method, body: method === "DELETE" ? undefined : { name: "x" } }); // not declared: the router's 405
       expectError(expect, r, 405, "method_not_allowed");
       expect(r.res.headers.get("Allow")).toBe("GET");
     }
@@ -414,6 +399,7 @@ describe("POST /users/batch", () => {
 
   it("bad input: 400 invalid_request / invalid_json", async () => {
     const many = Array.from({ length: 101 }, (_, i) => `id${i}`);
+    /** @type {[object | string, string][]} */
     const cases = [
       [{ ids: many }, "invalid_request"],
       [{ ids: [] }, "invalid_request"],
@@ -435,11 +421,7 @@ describe("POST /users/batch", () => {
       ["", "invalid_json"],
     ];
     for (const [body, code] of cases) {
-      const r = await w.json("/users/batch", {
-        method: "POST",
-        body,
-        headers: { "Content-Type": "application/json" },
-      });
+      const r = await w.getUsers(body, { headers: { "Content-Type": "application/json" } });
       const e = expectError(expect, r, 400, code);
       if (code === "invalid_request" && typeof body === "object" && Object.keys(body).length > 0) {
         expect(e.error).toMatch(/ids|extra/);
@@ -450,11 +432,7 @@ describe("POST /users/batch", () => {
   it("a body over 64 KiB: 413 payload_too_large", async () => {
     // Valid JSON with valid content, only too large (whitespace padding).
     const big = `{"ids":["a"]${" ".repeat(65 * 1024)}}`;
-    const r = await w.json("/users/batch", {
-      method: "POST",
-      body: big,
-      headers: { "Content-Type": "application/json" },
-    });
+    const r = await w.getUsers(big, { headers: { "Content-Type": "application/json" } });
     expectError(expect, r, 413, "payload_too_large");
 
     // The same without Content-Length (a streamed body).
@@ -465,19 +443,13 @@ describe("POST /users/batch", () => {
         ctl.close();
       },
     });
-    const res = await w.mf.dispatchFetch("http://127.0.0.1/users/batch", {
-      method: "POST",
-      body: stream,
-      duplex: "half",
-      headers: { "Content-Type": "application/json", "CF-Connecting-IP": w.newClient() },
-    });
-    const text = await res.text();
-    expectError(expect, { res, status: res.status, text, body: JSON.parse(text) }, 413, "payload_too_large");
+    const streamed = await w.getUsers(stream, { client: w.newClient(), headers: { "Content-Type": "application/json" } });
+    expectError(expect, streamed, 413, "payload_too_large");
   });
 
   it("another method: 405 with Allow: POST", async () => {
     for (const method of ["PUT", "DELETE", "PATCH"]) {
-      const r = await w.json("/users/batch", { method });
+      const r = await w.json("/users/batch", { method }); // not declared: the router's 405
       expectError(expect, r, 405, "method_not_allowed");
       expect(r.res.headers.get("Allow")).toBe("POST");
     }

@@ -1,3 +1,4 @@
+// @ts-check
 // The built Worker's Wasm stays within its byte budget (bench/budgets.json, zlib level 9, as the
 // upload limit counts it) and links no `url`/`idna` code: the `worker` crate depends on `url`,
 // so it stays in `cargo tree`, but no code path may reach it (it would add about 70 KB of
@@ -12,15 +13,6 @@ import { ROOT, SCRIPT } from "../helpers.js";
 // The Wasm beside the Worker the other files boot (a copy of build/, see tests/snapshot.js).
 const wasm = readFileSync(join(dirname(SCRIPT), "index_bg.wasm"));
 const BUDGET = JSON.parse(readFileSync(join(ROOT, "bench/budgets.json"), "utf8")).wasm;
-
-describe("the glue", () => {
-  it("queues the futures executor's microtasks with a resolved promise, not queueMicrotask", () => {
-    // scripts/microtasks.mjs: workerd's queueMicrotask costs some 2 µs a call.
-    const glue = readFileSync(join(dirname(SCRIPT), "glue.mjs"), "utf8");
-    expect(glue).toMatch(/__wbg_queueMicrotask_[0-9a-f]+:\s*function\((\w+)\)\s*\{\s*__edgestateResolved\.then\(\1\)/);
-    expect(glue).not.toMatch(/[^.\w]queueMicrotask\(/);
-  });
-});
 
 describe("the Wasm", () => {
   it("is within its gzip budget", () => {

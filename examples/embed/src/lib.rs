@@ -95,5 +95,5 @@ async fn quote(
         });
     }
     let quote = lookup.value.ok_or(ApiError::NotFound)?;
-    Ok(serde_json::json!({ "quote": quote, "cache": lookup.status.header() }))
+    Ok(serde_json::json!({ "quote": quote, "cache": lookup.status.as_str() }))
 }

@@ -1,3 +1,4 @@
+// @ts-check
 // Bad inputs and storage faults tried against `DELETE /admin/sessions/:handle`: one row per
 // situation (see ../security.test.js for how a row runs and what every response is checked
 // for).
@@ -7,6 +8,7 @@ import { adminAuthRows } from "./common.js";
 
 export const route = "DELETE /admin/sessions/:handle";
 
+/** @type {import("./common.js").Row[]} */
 export const rows = [
   {
     situation: "valid (that session revoked, its KV copy gone)",

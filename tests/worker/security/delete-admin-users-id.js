@@ -1,3 +1,4 @@
+// @ts-check
 // Bad inputs and storage faults tried against `DELETE /admin/users/:id` (account deletion):
 // one row per situation (see ../security.test.js for how a row runs and what every response
 // is checked for).
@@ -7,6 +8,7 @@ import { adminAuthRows } from "./common.js";
 
 export const route = "DELETE /admin/users/:id";
 
+/** @type {import("./common.js").Row[]} */
 export const rows = [
   {
     situation: "valid (sessions, preferences and profile gone, in D1 and KV)",

@@ -1,11 +1,13 @@
+// @ts-check
 // Bad inputs and storage faults tried against `DELETE /sessions/current`: one row per situation (see
 // ../security.test.js for how a row runs and what every response is checked for).
 import { expect } from "vitest";
 import { sha256, unknownSessionId } from "../../app.js";
-import { KIB } from "./common.js";
+import { KIB, revokedSession } from "./common.js";
 
 export const route = "DELETE /sessions/current";
 
+/** @type {import("./common.js").Row[]} */
 export const rows = [
   {
     situation: "valid session",
@@ -44,11 +46,7 @@ export const rows = [
   },
   {
     situation: "already revoked",
-    setup: async (app) => {
-      const s = await app.mintSession();
-      await app.fetch("/sessions/current", { method: "DELETE", session: s.id, client: app.newClient() });
-      return s;
-    },
+    setup: revokedSession,
     request: (ctx) => ({ method: "DELETE", path: "/sessions/current", session: ctx.id }),
     expect: { status: 401, code: "unauthorized" },
   },

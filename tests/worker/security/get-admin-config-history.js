@@ -1,9 +1,11 @@
+// @ts-check
 // Bad inputs and storage faults tried against `GET /admin/config/history`: one row per situation (see
 // ../security.test.js for how a row runs and what every response is checked for).
 import { adminAuthRows } from "./common.js";
 
 export const route = "GET /admin/config/history";
 
+/** @type {import("./common.js").Row[]} */
 export const rows = [
   ...adminAuthRows({ request: () => ({ path: "/admin/config/history" }) }),
   {

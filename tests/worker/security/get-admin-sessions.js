@@ -1,3 +1,4 @@
+// @ts-check
 // Bad inputs and storage faults tried against `GET /admin/sessions`: one row per situation (see
 // ../security.test.js for how a row runs and what every response is checked for).
 import { expect } from "vitest";
@@ -6,6 +7,7 @@ import { adminAuthRows } from "./common.js";
 
 export const route = "GET /admin/sessions";
 
+/** @type {import("./common.js").Row[]} */
 export const rows = [
   {
     situation: "valid, filtered by user",
@@ -14,7 +16,7 @@ export const rows = [
     expect: {
       status: 200,
       check: (r, ctx) => {
-        expect(r.body.sessions.map((s) => s.userId)).toEqual([ctx.userId]);
+        expect(r.body.sessions.map((/** @type {{ userId: string }} */ s) => s.userId)).toEqual([ctx.userId]);
         expect(Object.keys(r.body.sessions[0]).sort()).toEqual(["createdAt", "email", "expiresAt", "handle", "idleExpiresAt", "userId"]);
         expect(r.text).not.toContain(ctx.id);
         expect(r.text).not.toContain(sha256(ctx.id));
@@ -79,6 +81,6 @@ export const rows = [
     worker: "noKV",
     setup: (app) => app.mintSession(),
     request: (ctx) => ({ path: `/admin/sessions?userId=${ctx.userId}`, admin: true }),
-    expect: { status: 200, check: (r, ctx) => expect(r.body.sessions.map((s) => s.userId)).toEqual([ctx.userId]) },
+    expect: { status: 200, check: (r, ctx) => expect(r.body.sessions.map((/** @type {{ userId: string }} */ s) => s.userId)).toEqual([ctx.userId]) },
   },
 ];

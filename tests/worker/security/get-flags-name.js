@@ -1,9 +1,11 @@
+// @ts-check
 // Bad inputs and storage faults tried against `GET /flags/:name`: one row per situation (see
 // ../security.test.js for how a row runs and what every response is checked for).
 import { expect } from "vitest";
 
 export const route = "GET /flags/:name";
 
+/** @type {import("./common.js").Row[]} */
 export const rows = [
   {
     situation: "a set flag",

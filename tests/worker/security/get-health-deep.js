@@ -1,3 +1,4 @@
+// @ts-check
 // Bad inputs and storage faults tried against `GET /health?deep=1`, the admin's set-up
 // report: one row per situation (see ../security.test.js for how a row runs and what every
 // response is checked for).
@@ -6,6 +7,7 @@ import { adminAuthRows } from "./common.js";
 
 export const route = "GET /health?deep=1";
 
+/** @type {import("./common.js").Row[]} */
 export const rows = [
   ...adminAuthRows({ request: () => ({ path: "/health?deep=1" }) }),
   {

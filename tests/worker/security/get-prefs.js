@@ -1,3 +1,4 @@
+// @ts-check
 // Bad inputs and storage faults tried against `GET /prefs`: one row per situation (see
 // ../security.test.js for how a row runs and what every response is checked for).
 import { expect } from "vitest";
@@ -5,6 +6,7 @@ import { unknownSessionId } from "../../app.js";
 
 export const route = "GET /prefs";
 
+/** @type {import("./common.js").Row[]} */
 export const rows = [
   {
     situation: "valid session, nothing stored",

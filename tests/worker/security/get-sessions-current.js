@@ -1,11 +1,13 @@
+// @ts-check
 // Bad inputs and storage faults tried against `GET /sessions/current`: one row per situation (see
 // ../security.test.js for how a row runs and what every response is checked for).
 import { expect } from "vitest";
 import { uid, sha256, unknownSessionId } from "../../app.js";
-import { KIB } from "./common.js";
+import { KIB, revokedSession } from "./common.js";
 
 export const route = "GET /sessions/current";
 
+/** @type {import("./common.js").Row[]} */
 export const rows = [
   {
     situation: "valid session (Bearer)",
@@ -52,9 +54,8 @@ export const rows = [
   {
     situation: "revoked session",
     setup: async (app) => {
-      const s = await app.mintSession();
-      const d = await app.fetch("/sessions/current", { method: "DELETE", session: s.id, client: app.newClient() });
-      if (d.status !== 204) throw new Error(`setup: logout → ${d.status}`);
+      const s = await revokedSession(app);
+      if (s.loggedOut !== 204) throw new Error(`setup: logout → ${s.loggedOut}`);
       return s;
     },
     request: (ctx) => ({ path: "/sessions/current", session: ctx.id }),
@@ -106,11 +107,7 @@ export const rows = [
   {
     situation: "KV binding absent, after a logout whose KV delete failed",
     worker: "noKV",
-    setup: async (app) => {
-      const s = await app.mintSession();
-      await app.fetch("/sessions/current", { method: "DELETE", session: s.id, client: app.newClient() });
-      return s;
-    },
+    setup: revokedSession,
     request: (ctx) => ({ path: "/sessions/current", session: ctx.id }),
     expect: { status: 401, code: "unauthorized" },
   },

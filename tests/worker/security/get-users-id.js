@@ -1,3 +1,4 @@
+// @ts-check
 // Bad inputs and storage faults tried against `GET /users/:id`: one row per situation (see
 // ../security.test.js for how a row runs and what every response is checked for).
 import { expect } from "vitest";
@@ -5,6 +6,7 @@ import { uid } from "../../app.js";
 
 export const route = "GET /users/:id";
 
+/** @type {import("./common.js").Row[]} */
 export const rows = [
   {
     situation: "existing profile, cacheTtlSeconds 1 (KV TTL stays ≥ 60 s)",
@@ -15,7 +17,7 @@ export const rows = [
       headers: { "X-Cache": "MISS" },
       check: async (r, ctx, app) => {
         expect(r.body).toEqual(ctx.user);
-        const listed = (await app.kv.list({ prefix: `user:${ctx.user.id}` })).keys.find((k) => k.name === `user:${ctx.user.id}`);
+        const listed = (await app.kv.list({ prefix: `user:${ctx.user.id}` })).keys.find((/** @type {{ name: string }} */ k) => k.name === `user:${ctx.user.id}`);
         // Written after `before`, to expire 60 s (KV's minimum) after it was written.
         expect(listed.expiration).toBeGreaterThanOrEqual(Math.floor(ctx.before / 1000) + 60);
       },

@@ -1,3 +1,4 @@
+// @ts-check
 // CORS preflights (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) from an
 // origin `ALLOWED_ORIGINS` does not list: one row per situation (see ../security.test.js for
 // how a row runs and what every response is checked for; every request of the suite comes
@@ -6,8 +7,10 @@ import { expect } from "vitest";
 
 export const route = "OPTIONS (CORS preflight)";
 
+/** @param {string} path @param {string} method */
 const preflight = (path, method) => ({ method: "OPTIONS", path, headers: { "Access-Control-Request-Method": method } });
 
+/** @type {import("./common.js").Row[]} */
 export const rows = [
   {
     situation: "CORS configured, origin not listed",

@@ -1,11 +1,13 @@
+// @ts-check
 // Bad inputs and storage faults tried against `PATCH /prefs`: one row per situation (see
 // ../security.test.js for how a row runs and what every response is checked for).
 import { expect } from "vitest";
 import { unknownSessionId } from "../../app.js";
-import { KIB, bigBody, freshPrefsUser, prefsUntouched } from "./common.js";
+import { KIB, bigBody, freshPrefsUser, namesField, prefsUntouched, revokedSession } from "./common.js";
 
 export const route = "PATCH /prefs";
 
+/** @type {import("./common.js").Row[]} */
 export const rows = [
   {
     situation: "valid partial update",
@@ -32,10 +34,7 @@ export const rows = [
     expect: {
       status: 400,
       code: "invalid_request",
-      check: async (r, ctx, app) => {
-        expect(r.body.error).toMatch(/notifications/);
-        await prefsUntouched(r, ctx, app);
-      },
+      check: namesField(/notifications/, prefsUntouched),
     },
   },
   {
@@ -51,10 +50,7 @@ export const rows = [
     expect: {
       status: 400,
       code: "invalid_request",
-      check: async (r, ctx, app) => {
-        expect(r.body.error).toMatch(/fontSize/);
-        await prefsUntouched(r, ctx, app);
-      },
+      check: namesField(/fontSize/, prefsUntouched),
     },
   },
   {
@@ -109,11 +105,7 @@ export const rows = [
   },
   {
     situation: "revoked session",
-    setup: async (app) => {
-      const s = await app.mintSession();
-      await app.fetch("/sessions/current", { method: "DELETE", session: s.id, client: app.newClient() });
-      return s;
-    },
+    setup: revokedSession,
     request: (ctx) => ({ method: "PATCH", path: "/prefs", session: ctx.id, body: { theme: "dark" } }),
     expect: { status: 401, code: "unauthorized", check: prefsUntouched },
   },
@@ -148,7 +140,7 @@ export const rows = [
       code: "unavailable",
       check: async (r, ctx, app) => {
         expect(await app.kv.get(`prefs:${ctx.userId}`)).toBe(ctx.copy);
-        const g = await app.json("/prefs", { session: ctx.id, client: app.newClient() });
+        const g = await app.getPrefs(ctx.id, { client: app.newClient() });
         expect(g.body.theme).toBe("light");
       },
     },

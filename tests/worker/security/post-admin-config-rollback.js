@@ -1,9 +1,11 @@
+// @ts-check
 // Bad inputs and storage faults tried against `POST /admin/config/rollback`: one row per situation (see
 // ../security.test.js for how a row runs and what every response is checked for).
 import { adminAuthRows, keepsConfig } from "./common.js";
 
 export const route = "POST /admin/config/rollback";
 
+/** @type {import("./common.js").Row[]} */
 export const rows = [
   ...adminAuthRows({
     ...keepsConfig,

@@ -1,3 +1,4 @@
+// @ts-check
 // Bad inputs and storage faults tried against `POST /ofrep/v1/evaluate/flags/:key`: one row per situation (see
 // ../security.test.js for how a row runs and what every response is checked for).
 // Bad bodies get the OpenFeature protocol's error shape (flags.test.js); the rows here are
@@ -7,6 +8,7 @@ import { bigBody } from "./common.js";
 
 export const route = "POST /ofrep/v1/evaluate/flags/:key";
 
+/** @type {import("./common.js").Row[]} */
 export const rows = [
   {
     situation: "body of 70 KiB",

@@ -1,3 +1,4 @@
+// @ts-check
 // Bad inputs and storage faults tried against `POST /ofrep/v1/evaluate/flags`: one row per situation (see
 // ../security.test.js for how a row runs and what every response is checked for).
 import { expect } from "vitest";
@@ -5,6 +6,7 @@ import { bigBody } from "./common.js";
 
 export const route = "POST /ofrep/v1/evaluate/flags";
 
+/** @type {import("./common.js").Row[]} */
 export const rows = [
   {
     situation: "body of 70 KiB",

@@ -1,21 +1,18 @@
+// @ts-check
 // Bad inputs and storage faults tried against `POST /sessions`: one row per situation (see
 // ../security.test.js for how a row runs and what every response is checked for).
 import { expect } from "vitest";
 import { uid, sha256 } from "../../app.js";
-import { bigBody, adminAuthRows, noSessionFor } from "./common.js";
+import { bigBody, adminAuthRows, mintFor, noSessionFor } from "./common.js";
 
 export const route = "POST /sessions";
 
+/** @type {import("./common.js").Row[]} */
 export const rows = [
   {
     situation: "valid",
     setup: () => ({ userId: uid("new") }),
-    request: (ctx) => ({
-      method: "POST",
-      path: "/sessions",
-      admin: true,
-      body: { userId: ctx.userId, email: `${ctx.userId}@example.com` },
-    }),
+    request: mintFor,
     expect: {
       status: 201,
       check: async (r, ctx, app) => {
@@ -29,8 +26,8 @@ export const rows = [
         expect(row.user_id).toBe(ctx.userId);
         expect(JSON.stringify(row)).not.toContain(id);
         const { keys } = await app.kv.list({ prefix: "session:" });
-        expect(keys.some((k) => k.name === `session:${sha256(id)}`)).toBe(true);
-        expect(keys.some((k) => k.name.includes(id))).toBe(false);
+        expect(keys.some((/** @type {{ name: string }} */ k) => k.name === `session:${sha256(id)}`)).toBe(true);
+        expect(keys.some((/** @type {{ name: string }} */ k) => k.name.includes(id))).toBe(false);
         expect(await app.kv.get(`session:${sha256(id)}`)).not.toContain(id);
       },
     },
@@ -55,8 +52,8 @@ export const rows = [
         expect(metadata.userId).toBe(ctx.userId);
         expect(Buffer.byteLength(JSON.stringify(metadata))).toBeLessThanOrEqual(1024);
         const listed = (await app.kv.list({ prefix: key })).keys[0];
-        // TTL = remaining life (7 days), never below KV's 60 s.
-        expect(listed.expiration - Date.now() / 1000).toBeGreaterThan(60);
+        // TTL = remaining life (7 days), never below KV's 60 s: more than 60 s after it was minted.
+        expect(listed.expiration - r.body.createdAt / 1000).toBeGreaterThan(60);
       },
     },
   },
@@ -146,12 +143,7 @@ export const rows = [
     situation: "KV binding absent (D1 only)",
     worker: "noKV",
     setup: () => ({ userId: uid("nokv") }),
-    request: (ctx) => ({
-      method: "POST",
-      path: "/sessions",
-      admin: true,
-      body: { userId: ctx.userId, email: `${ctx.userId}@example.com` },
-    }),
+    request: mintFor,
     expect: {
       status: 201,
       check: async (r, ctx, app) => {

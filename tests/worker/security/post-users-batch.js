@@ -1,3 +1,4 @@
+// @ts-check
 // Bad inputs and storage faults tried against `POST /users/batch`: one row per situation (see
 // ../security.test.js for how a row runs and what every response is checked for).
 import { expect } from "vitest";
@@ -6,6 +7,7 @@ import { bigBody } from "./common.js";
 
 export const route = "POST /users/batch";
 
+/** @type {import("./common.js").Row[]} */
 export const rows = [
   {
     situation: "valid, one known and one unknown id",

@@ -1,3 +1,4 @@
+// @ts-check
 // Bad inputs and storage faults tried against `PUT /admin/users/:id`: one row per situation (see
 // ../security.test.js for how a row runs and what every response is checked for).
 import { expect } from "vitest";
@@ -6,6 +7,7 @@ import { bigBody, adminAuthRows } from "./common.js";
 
 export const route = "PUT /admin/users/:id";
 
+/** @type {import("./common.js").Row[]} */
 export const rows = [
   {
     situation: "valid (the cached copy is invalidated)",

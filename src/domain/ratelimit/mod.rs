@@ -1,8 +1,9 @@
 //! Rate limiting in two tiers, per client (`CF-Connecting-IP`), group and fixed window
 //! (`rateLimitWindowSeconds`).
 //!
-//! * Strict groups (`strictRateLimits`): one atomic D1 upsert with `RETURNING` per request,
-//!   so a concurrent burst admits exactly `limit`. D1 failing: fail closed (503).
+//! * Strict groups (`strictRateLimits`): exact across isolates and locations, by leases of
+//!   the window's tokens from D1 ([`check_strict`]): a concurrent burst admits exactly `limit`, with
+//!   D1 writes per lease rather than per request. D1 failing: fail closed (503).
 //! * Approximate groups: counted in the isolate ([`ApproxCounters`]) and shared through KV
 //!   with one key per isolate, `rl:<group>:<client>:<window start>:<isolate id>`, whose
 //!   metadata carries that isolate's count ([`IsolateCount`]). Only its own isolate writes a
@@ -20,20 +21,27 @@
 //!   reached this one (plus the propagation delay, up to ~60 s, across locations), and never
 //!   more than `limit` per isolate. KV failing: fail open, logged.
 
+mod failures;
+mod strict;
+
+pub use failures::{Failures, FAILURE_WINDOW_SECONDS, MAX_FAILURES};
+pub use strict::{check_strict, prune, CounterDb, Lease, StrictDecision, StrictLeases};
+
 use crate::domain::config::AppConfig;
+use crate::domain::error::{DomainError, DomainResult, StoreResult};
 use crate::domain::ip;
 use crate::domain::kv::{Kv, KvKey, KvMetadata, PutOptions, Ttl, WriteGate};
 use crate::domain::time::{Clock, Millis};
-use crate::error::{ApiError, ApiResult, StoreResult};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-/// The client key: the address Cloudflare saw, normalised; `anonymous` when absent or not
-/// an address (so header junk can never blow up a KV key).
+/// The client key: the address Cloudflare saw, normalised, an IPv6 address by its /64
+/// ([`ip::client_network`]); `anonymous` when absent or not an address (so header junk can
+/// never blow up a KV key).
 pub fn client(cf_connecting_ip: Option<&str>) -> String {
     cf_connecting_ip
-        .and_then(|s| ip::canonical(s.trim()))
+        .and_then(|s| ip::client_network(s.trim()))
         .unwrap_or_else(|| "anonymous".to_string())
 }
 
@@ -81,6 +89,26 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// Admitted, with `remaining` requests left in the window after it.
+    pub fn admitted(limit: u32, remaining: u32, reset_seconds: u64) -> Self {
+        Decision {
+            limit,
+            remaining,
+            reset_seconds,
+            allowed: true,
+        }
+    }
+
+    /// Refused: nothing left in the window.
+    pub fn refused(limit: u32, reset_seconds: u64) -> Self {
+        Decision {
+            limit,
+            remaining: 0,
+            reset_seconds,
+            allowed: false,
+        }
+    }
+
     fn from_count(limit: u32, count: u64, reset_seconds: u64) -> Self {
         let allowed = count <= u64::from(limit);
         let remaining = u64::from(limit).saturating_sub(count);
@@ -93,59 +121,14 @@ impl Decision {
     }
 
     /// The decision if admitted, else 429 `rate_limited` with `Retry-After`.
-    pub fn into_result(self) -> ApiResult<Decision> {
+    pub fn into_result(self) -> DomainResult<Decision> {
         if self.allowed {
             Ok(self)
         } else {
-            Err(ApiError::RateLimited {
-                retry_after: self.reset_seconds,
+            Err(DomainError::RateLimited {
+                retry_after_seconds: self.reset_seconds,
             })
         }
-    }
-}
-
-/// The D1 side of strict limits.
-#[allow(async_fn_in_trait)]
-pub trait CounterDb {
-    /// Adds one to the bucket's counter for the window, atomically, and returns the new count.
-    async fn increment(&self, bucket: &str, window_start: Millis) -> StoreResult<u64>;
-    /// Deletes counters of windows that ended before `before`.
-    async fn prune(&self, before: Millis) -> StoreResult<()>;
-}
-
-/// A strict decision, and whether counters of ended windows should be pruned now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StrictDecision {
-    /// The decision.
-    pub decision: Decision,
-    /// Prune counters of windows that started before this (in the background).
-    pub prune_before: Option<Millis>,
-}
-
-/// Strict tier: exact across every isolate and location.
-pub async fn check_strict<D: CounterDb>(
-    db: &D,
-    cfg: &AppConfig,
-    group: &str,
-    client: &str,
-    now: Millis,
-) -> ApiResult<StrictDecision> {
-    let window = Window::containing(now, cfg.rate_limit_window_seconds);
-    let count = db
-        .increment(&format!("{group}:{client}"), window.start)
-        .await?;
-    Ok(StrictDecision {
-        decision: Decision::from_count(cfg.limit_for(group), count, window.reset_seconds(now)),
-        // The first request of a window is a good moment to drop counters of ended windows.
-        prune_before: (count == 1).then_some(window.start),
-    })
-}
-
-/// Deletes counters of windows that started before `before`; a failure is logged (the
-/// next window's first request tries again).
-pub async fn prune<D: CounterDb>(db: &D, before: Millis) {
-    if let Err(e) = db.prune(before).await {
-        crate::log::warn(&format!("pruning rate-limit counters failed: {}", e.0));
     }
 }
 
@@ -253,7 +236,7 @@ struct CounterKeys {
 }
 
 impl CounterKeys {
-    fn new(group: &str, client: &str, window: &Window, isolate: &str) -> ApiResult<Self> {
+    fn new(group: &str, client: &str, window: &Window, isolate: &str) -> DomainResult<Self> {
         let start = window.start.0 / 1000;
         let window = KvKey::new("rl:", &format!("{group}:{client}:{start}:"))?;
         let own = KvKey::new(window.as_str(), isolate)?;
@@ -271,7 +254,7 @@ pub async fn check_approx<K: Kv>(
     group: &str,
     client: &str,
     now: Millis,
-) -> ApiResult<Decision> {
+) -> DomainResult<Decision> {
     let window = Window::containing(now, cfg.rate_limit_window_seconds);
     let keys = CounterKeys::new(group, client, &window, st.isolate)?;
     let limit = cfg.limit_for(group);
@@ -350,7 +333,7 @@ async fn sync<K: Kv>(
             };
             let put = kv.put(&keys.own, &own.to_string(), opts).await;
             st.gate.finished(&keys.own, st.clock.now());
-            put.map_err(ApiError::from)
+            put.map_err(DomainError::from)
         }
         .await;
         match written {
@@ -372,7 +355,7 @@ mod tests {
         let by_serde = serde_json::to_value(IsolateCount { count: 7 }).unwrap();
         assert_eq!(serde_json::json!({ "count": 7u64 }), by_serde);
     }
-    use crate::storage::fake::{block_on, FakeTimer, Hooked, Interleaving, MemCounters, MemKv};
+    use crate::storage::fake::{block_on, FakeTimer, Hooked, Interleaving, MemKv};
 
     fn cfg(limit: u32, window: u32) -> AppConfig {
         let mut c = AppConfig {
@@ -419,7 +402,16 @@ mod tests {
     #[test]
     fn clients() {
         assert_eq!(client(Some("203.0.113.7")), "203.0.113.7");
-        assert_eq!(client(Some(" 2001:DB8::1 ")), "2001:db8::1");
+        assert_eq!(client(Some(" 2001:DB8::1 ")), "2001:db8::/64");
+        for same in [
+            "2001:db8:1:2::1",
+            "2001:db8:1:2:ffff:ffff:ffff:ffff",
+            "2001:db8:1:2:3:4:5:6",
+        ] {
+            assert_eq!(client(Some(same)), "2001:db8:1:2::/64", "{same}");
+        }
+        assert_eq!(client(Some("2001:db8:1:3::1")), "2001:db8:1:3::/64");
+        assert_eq!(client(Some("::ffff:192.0.2.1")), "::ffff:192.0.2.1");
         assert_eq!(client(None), "anonymous");
         assert_eq!(client(Some("x".repeat(600).as_str())), "anonymous");
     }
@@ -446,42 +438,10 @@ mod tests {
         assert!(!d.allowed);
         assert_eq!(
             d.clone().into_result(),
-            Err(ApiError::RateLimited { retry_after: 10 })
-        );
-    }
-
-    #[test]
-    fn strict_admits_exactly_the_limit() {
-        let db = MemCounters::default();
-        let c = cfg(5, 60);
-        let allowed = (0..20)
-            .filter(|i| {
-                block_on(check_strict(
-                    &db,
-                    &c,
-                    "sessions",
-                    "1.2.3.4",
-                    Millis(1_000 + i),
-                ))
-                .unwrap()
-                .decision
-                .allowed
+            Err(DomainError::RateLimited {
+                retry_after_seconds: 10
             })
-            .count();
-        assert_eq!(allowed, 5);
-        let next = block_on(check_strict(&db, &c, "sessions", "1.2.3.4", Millis(61_000))).unwrap();
-        assert!(next.decision.allowed);
-        assert_eq!(next.prune_before, Some(Millis(60_000)));
-    }
-
-    #[test]
-    fn strict_fails_closed() {
-        let db = MemCounters::default();
-        db.db.failing.set(true);
-        assert!(matches!(
-            block_on(check_strict(&db, &cfg(5, 60), "g", "c", Millis(0))),
-            Err(ApiError::Unavailable(_))
-        ));
+        );
     }
 
     #[test]
