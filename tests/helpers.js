@@ -407,6 +407,19 @@ export function timing(res) {
 }
 
 /**
+ * The D1 statements of a response the primary database served (`d1-primary` in
+ * Server-Timing): the round trips that grow with the distance to the primary.
+ * @param {Response} res
+ * @returns {number}
+ */
+export function primaryQueries(res) {
+  const h = res.headers.get("Server-Timing") ?? "";
+  const m = /d1-primary;desc="queries=(\d+)"/.exec(h);
+  if (!m) throw new Error(`no d1-primary in Server-Timing: ${JSON.stringify(h)}`);
+  return Number(m[1]);
+}
+
+/**
  * The storage work of several responses, added up.
  * @param {Timing[]} timings
  * @returns {Timing}

@@ -39,17 +39,6 @@ export function isWrite(/** @type {string} */ sql) {
   return !/^\s*SELECT\b/i.test(sql);
 }
 
-/** A bookmark in D1's shape (hex fields), carrying `n` writes applied. */
-export function bookmarkOf(/** @type {number} */ n) {
-  return `00000000-${n.toString(16).padStart(8, "0")}-00000000-${"0".repeat(32)}`;
-}
-
-/** The number of writes a bookmark names (one this network made), or null. */
-export function writesOf(/** @type {string | undefined | null} */ bookmark) {
-  const m = /^[0-9a-f]{8}-([0-9a-f]{8})-/.exec(bookmark ?? "");
-  return m ? parseInt(m[1], 16) : null;
-}
-
 export class D1Network extends DurableObject {
   /** @param {DurableObjectState} ctx @param {any} env */
   constructor(ctx, env) {
@@ -114,6 +103,7 @@ export class D1Network extends DurableObject {
     for (const s of statements) this.calls.push({ location, target, write, sql: s.sql, at: now });
     const served = target === "primary" ? this.seq : this.applied;
     const bookmark = Math.max(served, session.bookmark ?? 0);
+    // Statements run in the primary's location never wait, wherever they are served.
     for (const r of results) {
       r.meta = { ...r.meta, served_by_primary: target === "primary", served_by_region: target === "primary" ? this.primaryAt : location };
     }

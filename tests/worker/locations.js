@@ -1,13 +1,17 @@
 // @ts-check
 // The two-location harness: the built Worker running as two isolates in one workerd
-// (Miniflare), sharing one D1, each behind the KV of its own simulated location
-// (kv-network.js: propagation delay, last writer wins, TTLs and metadata carried, one write
-// per second per key). Each isolate is its own Miniflare worker, so each has its own module
-// state (its own `isolate.rs` state), as two isolates at the edge do.
+// (Miniflare), each behind the KV of its own simulated location (kv-network.js: propagation
+// delay, last writer wins, TTLs and metadata carried, one write per second per key) and the
+// D1 of its own location (d1-network.js: the primary database in the first isolate's
+// location, a read replica that lags in every other, a round trip to the distant primary,
+// sessions and bookmarks). Each isolate is its own Miniflare worker, so each has its own
+// module state (its own `isolate.rs` state), as two isolates at the edge do.
 //
 // The delay between locations is a parameter: `bootLocations({ delayMs })`, defaulting to
-// EDGESTATE_KV_DELAY_MS (2000 ms in the test command, so it stays fast). The same tests run
-// at KV's real ~60 s by hand:
+// EDGESTATE_KV_DELAY_MS (2000 ms in the test command, so it stays fast); so are the
+// replica's lag (`replicaLagMs`, EDGESTATE_D1_LAG_MS, 1000 ms) and the round trip from
+// another location to the primary (`primaryRttMs`, EDGESTATE_D1_RTT_MS, 150 ms). The same
+// tests run at KV's real ~60 s by hand:
 //
 //   EDGESTATE_KV_DELAY_MS=60000 npx vitest run tests/worker/locations.test.js
 //
@@ -34,33 +38,42 @@ import { ADMIN_TOKEN, COMPATIBILITY_DATE, ROOT, SCRIPT, addresses, checked, clie
 
 /** The delay between locations unless a test asks for another. */
 export const DELAY_MS = Number(process.env.EDGESTATE_KV_DELAY_MS ?? 2000);
+/** How far the read replicas lag behind the primary unless a test asks for another. */
+export const REPLICA_LAG_MS = Number(process.env.EDGESTATE_D1_LAG_MS ?? 1000);
+/** The round trip from another location to the primary unless a test asks for another. */
+export const PRIMARY_RTT_MS = Number(process.env.EDGESTATE_D1_RTT_MS ?? 150);
 
 const KV_LOCATION = join(ROOT, "tests/worker/kv-location.js");
 const KV_NETWORK = join(ROOT, "tests/worker/kv-network.js");
+const D1_LOCATION = join(ROOT, "tests/worker/d1-location.js");
+const D1_NETWORK = join(ROOT, "tests/worker/d1-network.js");
 
 /**
  * The entry of each simulated isolate: the built Worker's own `fetch`, called with an `env`
- * whose `CACHE` is this location's view of the KV network (kv-location.js) instead of the
- * local namespace. Everything else in `env` (D1, the admin token) is passed through.
+ * whose `CACHE` is this location's view of the KV network (kv-location.js) and whose `DB` is
+ * this location's view of the D1 network (d1-location.js). The rest (the admin token) is
+ * passed through.
  */
 const ENTRY = `import edgestate from "./index.js";
 import { locationBinding } from "./kv-location.mjs";
+import { d1Binding } from "./d1-location.mjs";
 export default {
   fetch(request, env, ctx) {
-    return edgestate.fetch(request, { ...env, CACHE: locationBinding(env) }, ctx);
+    return edgestate.fetch(request, { ...env, CACHE: locationBinding(env), DB: d1Binding(env) }, ctx);
   },
 };
 `;
 
 /**
- * The Miniflare workers: one per isolate, and the KV network.
- * @param {{ isolates: [string, string][], locations: string[], delayMs: number, scriptPath: string }} options
+ * The Miniflare workers: one per isolate, the KV network and the D1 network.
+ * @param {{ isolates: [string, string][], locations: string[], delayMs: number, scriptPath: string, replicaLagMs: number, primaryRttMs: number }} options
  */
-function workers({ isolates, locations, delayMs, scriptPath }) {
+function workers({ isolates, locations, delayMs, scriptPath, replicaLagMs, primaryRttMs }) {
   const dir = dirname(scriptPath);
   const modules = [
     { type: "ESModule", path: join(dir, "location-entry.mjs"), contents: ENTRY },
     { type: "ESModule", path: join(dir, "kv-location.mjs"), contents: readFileSync(KV_LOCATION, "utf8") },
+    { type: "ESModule", path: join(dir, "d1-location.mjs"), contents: readFileSync(D1_LOCATION, "utf8") },
     ...workerModules(scriptPath),
   ];
   return [
@@ -68,10 +81,24 @@ function workers({ isolates, locations, delayMs, scriptPath }) {
       name,
       modules,
       compatibilityDate: COMPATIBILITY_DATE,
-      d1Databases: { DB: "shared-d1" },
       bindings: { ADMIN_TOKEN, LOCATION: location },
-      durableObjects: { NETWORK: { className: "KvNetwork", scriptName: "kv-network" } },
+      durableObjects: {
+        NETWORK: { className: "KvNetwork", scriptName: "kv-network" },
+        D1NET: { className: "D1Network", scriptName: "d1-network" },
+      },
     })),
+    {
+      name: "d1-network",
+      modules: [{ type: "ESModule", path: D1_NETWORK }],
+      compatibilityDate: COMPATIBILITY_DATE,
+      durableObjects: { D1NET: { className: "D1Network", unsafePreventEviction: true } },
+      d1Databases: { D1_PRIMARY: "shared-d1", D1_REPLICA: "replica-d1" },
+      bindings: {
+        PRIMARY_LOCATION: isolates[0][1],
+        REPLICA_LAG_MS: String(replicaLagMs),
+        PRIMARY_RTT_MS: String(primaryRttMs),
+      },
+    },
     {
       name: "kv-network",
       modules: [{ type: "ESModule", path: KV_NETWORK }],
@@ -92,10 +119,15 @@ function workers({ isolates, locations, delayMs, scriptPath }) {
  * network (`writes(prefix)`: every write attempt, accepted or refused; `setDelay(ms)`;
  * `setSlowPuts([...])`; `inFlight(prefix)`). Every exchange with an isolate is checked
  * against docs/openapi.json, as every other in the suite.
- * @param {{ delayMs?: number, isolates?: [string, string][], seedConfig?: object, scriptPath?: string }} [options]
+ * D1 is the primary in the first isolate's location and a lagging replica elsewhere
+ * (`d1Calls(location)`: every statement run for a location, and where; `setReplica({lagMs,
+ * rttMs})`); `db` is the primary itself.
+ * @param {{ delayMs?: number, isolates?: [string, string][], seedConfig?: object, scriptPath?: string, replicaLagMs?: number, primaryRttMs?: number }} [options]
  */
 export async function bootLocations({
   delayMs = DELAY_MS,
+  replicaLagMs = REPLICA_LAG_MS,
+  primaryRttMs = PRIMARY_RTT_MS,
   isolates = [
     ["a", "a"],
     ["b", "b"],
@@ -104,12 +136,17 @@ export async function bootLocations({
   scriptPath = SCRIPT,
 } = {}) {
   const locations = [...new Set(isolates.map(([, location]) => location))];
-  const mf = new Miniflare(convertV4MiniflareOptions(/** @type {any} */ ({ workers: workers({ isolates, locations, delayMs, scriptPath }) })));
+  const options = { workers: workers({ isolates, locations, delayMs, scriptPath, replicaLagMs, primaryRttMs }) };
+  const mf = new Miniflare(convertV4MiniflareOptions(/** @type {any} */ (options)));
   await mf.ready;
   // (Binding types come from @cloudflare/workers-types, which is not installed: any.)
   /** @type {any} */
-  const db = await mf.getD1Database("DB", isolates[0][0]);
-  await db.batch(migrationStatements().map((s) => db.prepare(s)));
+  const db = await mf.getD1Database("D1_PRIMARY", "d1-network");
+  /** @type {any} */
+  const replica = await mf.getD1Database("D1_REPLICA", "d1-network");
+  for (const d of [db, replica]) await d.batch(migrationStatements().map((s) => d.prepare(s)));
+  /** @type {any} */
+  const d1Network = await mf.getWorker("d1-network");
   /** @type {Record<string, any>} */
   const kvAt = {};
   for (const l of locations) kvAt[l] = await mf.getKVNamespace(`KV_${l}`, "kv-network");
@@ -169,6 +206,19 @@ export async function bootLocations({
       delete: (key) => stub.delete(location, key),
       list: (opts) => stub.list(location, opts),
     }),
+    /**
+     * Every D1 statement run for `location` (all locations when absent), oldest first.
+     * @param {string} [location]
+     * @returns {Promise<{ location: string, target: "primary" | "replica", write: boolean, sql: string, at: number }[]>}
+     */
+    d1Calls: async (location) =>
+      (await d1Network.fetch(`http://d1/calls${location ? `?location=${location}` : ""}`)).json(),
+    /**
+     * The replicas' lag and the round trip to the primary from now on.
+     * @param {{ lagMs?: number, rttMs?: number }} replication
+     */
+    setReplica: async (replication) =>
+      (await d1Network.fetch("http://d1/replica", { method: "PUT", body: JSON.stringify(replication) })).json(),
     /** @param {number} ms */
     setDelay: async (ms) => {
       await ask("/delay", { method: "PUT", body: String(ms) });

@@ -6,7 +6,7 @@
 // (locations.js, kv-network.js). Where KV's delay must really pass, the assertion is that
 // every request after the documented bound behaves, never how long something took.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually, expectError, roomInWindow, sleep, until } from "../helpers.js";
+import { eventually, expectError, primaryQueries, roomInWindow, sleep, timing, until } from "../helpers.js";
 import { HIGH } from "../app.js";
 import { DELAY_MS, bootLocations, writesUnderASecondApart } from "./locations.js";
 
@@ -401,5 +401,94 @@ describe("one location, isolates a and b, and isolate c in another location", ()
     const rs = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).getFlag(`f${i}`, {}, { client })));
     expect(rs.filter((r) => r.status === 200)).toHaveLength(5);
     expect(rs.filter((r) => r.status === 429)).toHaveLength(15);
+  });
+});
+
+describe("D1 across locations: the primary in a, a lagging replica in b", () => {
+  /** @type {Env} */
+  let env;
+  beforeAll(async () => {
+    const isolates = /** @type {[string, string][]} */ (["a", "b", "c", "d"].map((l) => [l, l]));
+    env = await bootLocations({ delayMs: KV_DELAY_MS, seedConfig: HIGH, replicaLagMs: KV_DELAY_MS, primaryRttMs: 150, isolates });
+  });
+  afterAll(() => env?.dispose());
+
+  it("the stand-in: a write reaches b's replica after the lag; a read with its bookmark before then goes to the primary", async () => {
+    const { b } = env.at;
+    const s = await b.mintSession();
+    await propagated(env, `session:${s.hash}`, "b", "b");
+    const wrote = await b.patchPrefs(s.id, { theme: "dark" });
+    expect(wrote.status, wrote.text).toBe(200);
+    expect(primaryQueries(wrote.res), "a write goes to the primary").toBeGreaterThanOrEqual(1);
+    const bookmark = wrote.res.headers.get("Prefs-Bookmark");
+    expect(bookmark, "the write's bookmark").toMatch(/^[A-Za-z0-9._:-]+$/);
+    const replica = await env.d1Calls("b");
+    expect(replica.filter((c) => c.write).every((c) => c.target === "primary")).toBe(true);
+  });
+
+  it("read-your-writes through the bookmark: another location reads a write at once, from the primary while its replica lags, from the replica once it has caught up", async () => {
+    // Three isolates in three locations besides the primary's, each reading once: no
+    // isolate's own copy (or KV's) stands in for the D1 read under test.
+    const { a, b, c, d } = env.at;
+    const s = await a.mintSession();
+    for (const l of ["b", "c", "d"]) await propagated(env, `session:${s.hash}`, "a", l);
+    // Each isolate reads the revocation feed on its first session check: done here, so the
+    // reads below count only the preferences.
+    for (const i of [b, c, d]) expect((await i.getCurrentSession(s.id)).status).toBe(200);
+    const wrote = await a.patchPrefs(s.id, { theme: "dark", language: "nl-BE" });
+    expect(wrote.status, wrote.text).toBe(200);
+    const version = String(wrote.res.headers.get("Prefs-Version"));
+    const bookmark = String(wrote.res.headers.get("Prefs-Bookmark"));
+    // b's KV has no copy yet (KV's real delay), and its replica lags by as much: with the
+    // bookmark, the read is served by the primary, and sees the write.
+    const headers = { "Prefs-Version": version, "Prefs-Bookmark": bookmark };
+    const early = await b.getPrefs(s.id, { headers });
+    expect(early.status, early.text).toBe(200);
+    expect(early.body).toEqual(wrote.body);
+    expect(primaryQueries(early.res), "the replica is behind: the primary").toBe(1);
+    // Without the bookmark but with the version: the replica first (too old), then the primary.
+    const versionOnly = await c.getPrefs(s.id, { headers: { "Prefs-Version": version } });
+    expect(versionOnly.body).toEqual(wrote.body);
+    expect(timing(versionOnly.res).queries).toBe(2);
+    expect(primaryQueries(versionOnly.res)).toBe(1);
+    // The replica catches up: the same read is served there, with no call to the primary.
+    await env.setReplica({ lagMs: 0 });
+    const late = await d.getPrefs(s.id, { headers });
+    expect(late.body).toEqual(wrote.body);
+    expect(timing(late.res).queries).toBe(1);
+    expect(primaryQueries(late.res), "the replica has applied the bookmark").toBe(0);
+    await env.setReplica({ lagMs: KV_DELAY_MS });
+  });
+
+  it("the common path of GET /sessions/current, /prefs, /config and /users/:id at b makes no call to the distant primary", async () => {
+    const { a, b } = env.at;
+    const s = await a.mintSession();
+    await propagated(env, `session:${s.hash}`, "a", "b");
+    const user = await a.seedUser();
+    // Warm-up: b reads the revocation feed, caches the profile, and copies the preferences.
+    expect((await b.getCurrentSession(s.id)).status).toBe(200);
+    expect((await b.getPrefs(s.id)).status).toBe(200);
+    expect((await b.getConfig()).status).toBe(200);
+    // The profile is cached at b once b's copy lands (KV refuses a second write of the key
+    // within a second of a's invalidation: b's first copy may be refused; a later one lands).
+    const cached = await eventually(async () => (await b.getUser(user.id)).res.headers.get("X-Cache") === "HIT", 10_000, 250);
+    expect(cached, "b serves the profile from its KV copy").toBe(true);
+    const before = (await env.d1Calls("b")).length;
+    for (let round = 0; round < 5; round++) {
+      const answers = {
+        "GET /sessions/current": await b.getCurrentSession(s.id),
+        "GET /prefs": await b.getPrefs(s.id),
+        "GET /config": await b.getConfig(),
+        "GET /users/:id": await b.getUser(user.id),
+      };
+      for (const [route, r] of Object.entries(answers)) {
+        expect(r.status, r.text).toBe(200);
+        expect(primaryQueries(r.res), `round ${round}: ${route} ${r.res.headers.get("Server-Timing")}`).toBe(0);
+      }
+    }
+    // What b asked the primary meanwhile, if anything, is its background read of the
+    // revocation feed: never a statement of a request's own.
+    const after = (await env.d1Calls("b")).slice(before).filter((c) => c.target === "primary");
+    for (const c of after) expect(c.sql).toMatch(/FROM revocations/);
   });
 });
