@@ -160,12 +160,18 @@ export async function expectStatus(base, route, status) {
   return r.text ? JSON.parse(r.text) : null;
 }
 
+// The contract's Server-Timing; `d1-primary` (the D1 statements the primary served) is absent
+// from builds older than it, which then report d1Primary as null.
 const TIMING =
-  /kv;desc="reads=(\d+) writes=(\d+) lists=(\d+) deletes=(\d+)";dur=[\d.]+, d1;desc="queries=(\d+)";dur=[\d.]+/;
+  /kv;desc="reads=(\d+) writes=(\d+) lists=(\d+) deletes=(\d+)";dur=[\d.]+, d1;desc="queries=(\d+)";dur=[\d.]+(?:, d1-primary;desc="queries=(\d+)";dur=[\d.]+)?/;
 
-/** `n` sequential requests: mean storage work from Server-Timing, statuses, X-Cache values. */
+/**
+ * `n` sequential requests: mean storage work from Server-Timing (KV operations, D1
+ * statements and, of those, the ones the primary served), statuses, X-Cache values.
+ */
 export async function storagePerRequest(base, route, n) {
-  const total = { kvReads: 0, kvWrites: 0, kvLists: 0, kvDeletes: 0, d1Queries: 0 };
+  const total = { kvReads: 0, kvWrites: 0, kvLists: 0, kvDeletes: 0, d1Queries: 0, d1Primary: 0 };
+  let primaryReported = true;
   const statuses = {};
   const xCache = {};
   for (let i = 0; i < n; i++) {
@@ -175,14 +181,17 @@ export async function storagePerRequest(base, route, n) {
     if (cache) xCache[cache] = (xCache[cache] ?? 0) + 1;
     const m = TIMING.exec(r.headers.get("server-timing") ?? "");
     if (!m) throw new Error(`${route.name}: no contract Server-Timing header in ${r.status} ${r.text}`);
-    const [reads, writes, lists, deletes, queries] = m.slice(1).map(Number);
+    const [reads, writes, lists, deletes, queries] = m.slice(1, 6).map(Number);
     total.kvReads += reads;
     total.kvWrites += writes;
     total.kvLists += lists;
     total.kvDeletes += deletes;
     total.d1Queries += queries;
+    if (m[6] === undefined) primaryReported = false;
+    else total.d1Primary += Number(m[6]);
   }
   const mean = Object.fromEntries(Object.entries(total).map(([k, v]) => [k, round(v / n, 3)]));
+  if (!primaryReported) mean.d1Primary = null;
   return { samples: n, mean, statuses, xCache: Object.keys(xCache).length ? xCache : undefined };
 }
 

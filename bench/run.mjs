@@ -7,25 +7,36 @@
 //    ceiling (the same KV work in plain JS), with throughput, latency and the workerd CPU time
 //    per request (/proc) of each. Also: start-to-first-200 of both (the fastest of 9 boots
 //    each), Wasm bytes.
-// 2. wrangler dev: bench/wrangler.mjs, the way users run it.
-// 3. With --profile (or BENCH_PROFILE=1): bench/profile.mjs, where the CPU goes (perf) and
+// 2. D1 at scale: bench/d1.mjs, every D1 statement counted (background work included):
+//    statements per session check and per second at 60 and 600 sessions used once a
+//    second, floods, strict leases (results.json `sessionsScale`, `floods`, `strictLeases`).
+// 3. wrangler dev: bench/wrangler.mjs, the way users run it.
+// 4. With --profile (or BENCH_PROFILE=1): bench/profile.mjs, where the CPU goes (perf) and
 //    instructions per request (callgrind).
 // Writes bench/results.json, prints the tables and rewrites the generated section of
-// docs/performance.md (between the START and END markers below). Talks only to 127.0.0.1.
+// docs/performance.md (between the START and END markers below); then, if bench/capacity.mjs
+// exists, runs `node bench/capacity.mjs --write` (docs/capacity.md's generated block, from
+// bench/results.json). Talks only to 127.0.0.1.
 //
 // Environment (all optional): BENCH_PORT (default 8820; the bench uses it and the next 8),
 // BENCH_DURATION (wrk -d per run, default 3s), BENCH_CONNECTIONS (default 8), BENCH_ROUNDS
 // (alternations per route, default 11), BENCH_SAMPLES (sequential requests for the storage
-// counts, default 50), BENCH_NO_README=1 (leaves docs/performance.md alone; the name is older
-// than that page), BENCH_NO_WRANGLER=1, BENCH_DRY_RUN (a file with the output of
-// `wrangler deploy --dry-run`, for its upload sizes). `--from-results` measures nothing: it
-// recomputes the targets and docs/performance.md's generated section from bench/results.json.
+// counts, default 50), BENCH_SCALE_SECONDS (how long each number of sessions is used, default
+// 20), BENCH_LEASE_SECONDS (the strict-lease run, default 10), BENCH_NO_README=1 (leaves
+// docs/performance.md alone; the name is older than that page), BENCH_NO_WRANGLER=1,
+// BENCH_DRY_RUN (a file with the output of `wrangler deploy --dry-run`, for its upload sizes),
+// BENCH_ONLY (a comma-separated list of the parts to measure: startup, direct, d1, wrangler;
+// the others are taken from bench/results.json as it was), BENCH_RESULTS (where to write the
+// results instead of bench/results.json; docs/performance.md and capacity.mjs are left alone
+// then). `--from-results` measures nothing: it recomputes the targets and
+// docs/performance.md's generated section from bench/results.json.
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { migrationStatements } from "../tests/helpers.js";
 import { ROOT, bootWorker, expectStatus, fmt, load, log, machine, machineLine, median, round, signed, storagePerRequest } from "./common.mjs";
+import { measureD1 } from "./d1.mjs";
 import { profile } from "./profile.mjs";
 import { BUDGETS, LIMITED, ROUTES, answerHeaders, ceilingFor, limitFlags, overBudget, resolve, seed, sendHeaders } from "./routes.mjs";
 import { measureWranglerDev } from "./wrangler.mjs";
@@ -44,10 +55,18 @@ const SETTINGS = {
   connections: Number(process.env.BENCH_CONNECTIONS ?? 8),
   rounds: Number(process.env.BENCH_ROUNDS ?? 11),
   storageSamples: Number(process.env.BENCH_SAMPLES ?? 50),
+  scaleSeconds: Number(process.env.BENCH_SCALE_SECONDS ?? 20),
+  leaseSeconds: Number(process.env.BENCH_LEASE_SECONDS ?? 10),
   warmup: "2s",
   basePort: BASE_PORT,
 };
 const PROFILE = process.argv.includes("--profile") || process.env.BENCH_PROFILE === "1";
+const PARTS = ["startup", "direct", "d1", "wrangler"];
+const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(",").map((p) => p.trim()) : null;
+for (const p of ONLY ?? []) if (!PARTS.includes(p)) throw new Error(`BENCH_ONLY: no part "${p}" (${PARTS.join(", ")})`);
+const RESULTS = join(ROOT, "bench/results.json");
+const OUT = process.env.BENCH_RESULTS ?? RESULTS;
+const CAPACITY = join(ROOT, "bench/capacity.mjs");
 const TARGETS = { healthOverCeilingUs: 30, routeOverCeilingUs: 120, wranglerHealthRatio: 0.9, startupRatio: 1.4, wasmGzipBytes: 140 * 1024 };
 
 // ---------------------------------------------------------------------------------------------
@@ -254,10 +273,53 @@ function targets(results) {
     add(`${r.name}: workerd CPU µs/request over its ceiling`, r.cpuUsOverCeiling, shownLimit, met, [untargeted, note].filter(Boolean).join("; "));
     add(`${r.name}: storage within bench/budgets.json`, r.overBudget.join(", ") || "within", "budget", r.overBudget.length === 0);
   }
+  d1Targets(results, add);
   const wh = results.wranglerDev?.routes?.find((r) => r.name === "GET /health");
   if (wh) add("wrangler dev: GET /health req/s ÷ the ceiling's", wh.ratioToCeiling, TARGETS.wranglerHealthRatio, wh.ratioToCeiling >= TARGETS.wranglerHealthRatio);
   add("start to first 200 ÷ the ceiling's", results.startup.ratio, TARGETS.startupRatio, results.startup.ratio <= TARGETS.startupRatio);
   return out;
+}
+
+/** The targets of bench/d1.mjs's figures (the budgets tests/worker/scale.test.js asserts). */
+function d1Targets(results, add) {
+  const scale = results.sessionsScale;
+  if (scale?.runs?.length >= 2) {
+    const [small, large] = scale.runs;
+    add(`D1 statements per session check, ${small.sessions} sessions each used once a second`, fmt(small.d1PerCheck, 5), scale.budget.d1PerCheck, scale.perCheckWithinBudget);
+    add(
+      `D1 statements, ${large.sessions} sessions against ${small.sessions}, over the same ${large.seconds} s (at most ${small.sessions}'s + ${scale.tenfoldAllowance} for the feed's timing)`,
+      `${large.d1Queries} vs ${small.d1Queries}`,
+      "budget",
+      scale.tenfoldWithinBudget,
+    );
+  }
+  const f = results.floods;
+  if (f) {
+    const a = f.anonymousToStrictGroup;
+    add(`D1 statements of ${a.requests} anonymous requests from ${a.addresses} addresses to a strict group`, a.d1Queries, a.budget, a.d1Queries <= a.budget);
+    const m = f.missingUser;
+    add(`D1 statements of ${m.requests} reads of one missing user`, m.d1Queries, m.budget, m.d1Queries <= m.budget);
+    const u = f.unknownSessionIds;
+    const expected = u.budget.failuresPerMinute;
+    add(
+      `${u.requests} unknown session ids from one client: D1 statements before the first 429 (at request ${u.refusedFrom}) / after`,
+      `${u.d1QueriesBeforeRefusal} / ${u.d1QueriesAfterRefusal}`,
+      `${expected * u.budget.d1QueriesEach} / 0`,
+      u.refusedFrom === expected + 1 && u.d1QueriesBeforeRefusal <= expected * u.budget.d1QueriesEach && u.d1QueriesAfterRefusal === 0,
+    );
+    for (const s of f.oneSlash64 ?? []) {
+      add(`${s.addresses.length} addresses of one /64 share one limit of ${s.limit} (${s.tier}); another /64 is not limited by them`, s.shared ? "shared" : "not shared", "shared", s.shared);
+    }
+  }
+  const l = results.strictLeases;
+  if (l) {
+    add(
+      `strict leases, one client at ${l.requestsPerSecond} req/s for ${l.seconds} s: leases per second after the first second (${l.leasesInFirstSecond} in it)`,
+      l.leasesPerSecondAfterFirst,
+      l.budget.d1WritesPerSecond,
+      l.withinBudget,
+    );
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -265,16 +327,53 @@ function targets(results) {
 
 function directTable(results) {
   const rows = [
-    "| route | req/s | × its ceiling | p50 ms | p99 ms | workerd CPU µs/req | its ceiling µs/req | over it µs (spread) | over its ceiling without the route's headers µs | KV reads/req | KV writes/req | D1 queries/req |",
-    "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    "| route | req/s | × its ceiling | p50 ms | p99 ms | workerd CPU µs/req | its ceiling µs/req | over it µs (spread) | over its ceiling without the route's headers µs | KV reads/req | KV writes/req | D1 queries/req | of which the primary's |",
+    "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
   ];
   for (const r of results.direct.routes) {
     const s = r.storage.mean;
     rows.push(
-      `| \`${r.name}\` | ${r.load.requestsPerSecond} | ${fmt(r.ratioToCeiling)} | ${fmt(r.load.latencyMs.p50)} | ${fmt(r.load.latencyMs.p99)} | ${fmt(r.load.cpuUsPerRequest, 0)} | ${fmt(r.ceiling.cpuUsPerRequest, 0)} | ${signed(r.cpuUsOverCeiling)} (${r.cpuUsOverCeilingSpread.map((x) => signed(x)).join(" … ")}) | ${signed(r.cpuUsOverPlainCeiling)} | ${fmt(s.kvReads, 3)} | ${fmt(s.kvWrites, 3)} | ${fmt(s.d1Queries, 3)} |`,
+      `| \`${r.name}\` | ${r.load.requestsPerSecond} | ${fmt(r.ratioToCeiling)} | ${fmt(r.load.latencyMs.p50)} | ${fmt(r.load.latencyMs.p99)} | ${fmt(r.load.cpuUsPerRequest, 0)} | ${fmt(r.ceiling.cpuUsPerRequest, 0)} | ${signed(r.cpuUsOverCeiling)} (${r.cpuUsOverCeilingSpread.map((x) => signed(x)).join(" … ")}) | ${signed(r.cpuUsOverPlainCeiling)} | ${fmt(s.kvReads, 3)} | ${fmt(s.kvWrites, 3)} | ${fmt(s.d1Queries, 3)} | ${fmt(s.d1Primary, 3)} |`,
     );
   }
   return rows.join("\n");
+}
+
+/** The D1-at-scale lines of the generated section (bench/d1.mjs). */
+function d1Lines(results) {
+  const lines = [];
+  const scale = results.sessionsScale;
+  if (scale?.runs?.length) {
+    lines.push(
+      "| D1 at scale (every statement counted, background included; one isolate) | sessions | seconds | checks | D1 statements | per check | per second |",
+      "|---|--:|--:|--:|--:|--:|--:|",
+    );
+    for (const r of scale.runs) {
+      lines.push(`| each session used once a second (\`GET /sessions/current\`) | ${r.sessions} | ${r.seconds} (${fmt(r.elapsedSeconds, 1)} elapsed) | ${r.checks.toLocaleString("en")} | ${r.d1Queries} | ${fmt(r.d1PerCheck, 5)} | ${fmt(r.d1PerSecond, 3)} |`);
+    }
+    lines.push("");
+  }
+  const f = results.floods;
+  if (f) {
+    const a = f.anonymousToStrictGroup;
+    const m = f.missingUser;
+    const u = f.unknownSessionIds;
+    const slash = (f.oneSlash64 ?? []).map((s) => `${s.tier}: ${s.shared ? "shared" : "**not shared**"}, ${s.d1Queries} D1 statements`).join("; ");
+    lines.push(
+      `- **Floods** (D1 statements in all): ${a.requests} anonymous \`GET /sessions/current\` from ${a.addresses} addresses with \`sessions\` a strict group: ${a.d1Queries}; ` +
+        `${m.requests} reads of one missing user: ${m.d1Queries} (all at once: ${m.d1QueriesAllAtOnce}); ` +
+        `${u.requests} unknown session ids from one client: ${u.d1QueriesBeforeRefusal} until the first 429 (request ${u.refusedFrom ?? "–"}), ${u.d1QueriesAfterRefusal} after; ` +
+        `five addresses of one /64 against a limit of 5: ${slash}.`,
+    );
+  }
+  const l = results.strictLeases;
+  if (l) {
+    lines.push(
+      `- **Strict leases**: one client at ${fmt(l.requestsPerSecond, 1)} requests/s for ${fmt(l.seconds, 1)} s to a strict group: ${l.leases} leases and ${l.prunes} prune, ${fmt(l.d1WritesPerSecond, 2)} D1 writes/s (${l.leasesInFirstSecond} leases in the first second, ${fmt(l.leasesPerSecondAfterFirst, 2)}/s after).`,
+    );
+  }
+  if (f || l) lines.push("");
+  return lines;
 }
 
 function wranglerTable(results) {
@@ -353,10 +452,11 @@ function generatedSection(results) {
     "",
     wranglerTable(results),
     "",
+    ...d1Lines(results),
     ...profileTables(results),
     `- **Wasm**: ${w.rawBytes.toLocaleString("en")} bytes raw, **${w.gzipBytes.toLocaleString("en")} bytes gzip -9** (${w.gzipKiB} KiB; \`build/index_bg.wasm\`)${w.wranglerDryRun ? `; \`wrangler deploy --dry-run\`: total upload ${w.wranglerDryRun.totalUploadKiB} KiB, gzip ${w.wranglerDryRun.gzipKiB} KiB` : ""}.`,
     `- **Start to first 200** (a new workerd through Miniflare until \`GET /health\` answers 200; the fastest of ${results.startup.runs.app.length} alternating starts, medians in brackets): ${fmt(results.startup.appMs, 0)} ms (${fmt(results.startup.medians.appMs, 0)}), the ceiling ${fmt(results.startup.ceilingMs, 0)} ms (${fmt(results.startup.medians.ceilingMs, 0)}): ${fmt(results.startup.ratio)}×.`,
-    `- **Load**: wrk \`-t1 -c${results.settings.connections} -d${results.settings.duration}\`, ${results.settings.rounds} rounds per route, each a run of the ceiling, the route and the ceiling without the route's headers, after a ${results.settings.warmup} warm-up; req/s, latency and CPU columns are medians over the rounds, and "over it" is the mean of the rounds' differences (the runs of a round are seconds apart, so a drift of the machine's speed falls out) without the highest and lowest quarter, with the range of the differences kept in brackets; loopback only; one client address; rate limits seeded high except the 429 row. **CPU** is utime+stime of the workerd process over a run ÷ the requests completed; it includes Miniflare's entry Worker and, for routes that read KV, the local KV simulator, which is why each route is compared with a ceiling doing the same KV reads (and reading and parsing the same body, for a POST). **The ceiling answers with the route's own response headers** (\`Server-Timing\`, \`RateLimit\` and the legacy three, \`Cache-Control\`, \`X-Content-Type-Options\`: what the contract asks of any Worker answering the route, copied from one of edgestate's answers), so that "over it" is edgestate's code and not the runtime's work for those headers; the column beside it is the same comparison with a ceiling sending \`Content-Type\` alone. Storage counts are the means of \`Server-Timing\` over ${results.settings.storageSamples} sequential requests.`,
+    `- **Load**: wrk \`-t1 -c${results.settings.connections} -d${results.settings.duration}\`, ${results.settings.rounds} rounds per route, each a run of the ceiling, the route and the ceiling without the route's headers, after a ${results.settings.warmup} warm-up; req/s, latency and CPU columns are medians over the rounds, and "over it" is the mean of the rounds' differences (the runs of a round are seconds apart, so a drift of the machine's speed falls out) without the highest and lowest quarter, with the range of the differences kept in brackets; loopback only; one client address; rate limits seeded high except the 429 row. **CPU** is utime+stime of the workerd process over a run ÷ the requests completed; it includes Miniflare's entry Worker and, for routes that read KV, the local KV simulator, which is why each route is compared with a ceiling doing the same KV reads (and reading and parsing the same body, for a POST). **The ceiling answers with the route's own response headers** (\`Server-Timing\`, \`RateLimit\` and the legacy three, \`Cache-Control\`, \`X-Content-Type-Options\`: what the contract asks of any Worker answering the route, copied from one of edgestate's answers), so that "over it" is edgestate's code and not the runtime's work for those headers; the column beside it is the same comparison with a ceiling sending \`Content-Type\` alone. Storage counts are the means of \`Server-Timing\` over ${results.settings.storageSamples} sequential requests (the primary's D1 queries: its \`d1-primary\`). The D1-at-scale figures count every statement the Worker sends, work after the response included, through a wrapper of its \`DB\` binding (\`tests/worker/counted.js\`).`,
     "",
     "| target | measured | limit | met |",
     "|---|--:|--:|:-:|",
@@ -382,17 +482,32 @@ function rewritePerformancePage(section) {
 
 // ---------------------------------------------------------------------------------------------
 
+/** Whether this run measures `part` (all parts unless BENCH_ONLY names some). */
+const measures = (part) => ONLY === null || ONLY.includes(part);
+
 async function main() {
   if (process.argv.includes("--from-results")) return fromResults();
   const started = Date.now();
+  // A partial run (BENCH_ONLY) keeps the other parts' figures from bench/results.json.
+  const previous = ONLY ? JSON.parse(readFileSync(RESULTS, "utf8")) : {};
   const results = { date: new Date().toISOString(), machine: machine(), settings: { ...SETTINGS, profile: PROFILE } };
+  if (ONLY) results.partial = { measured: ONLY, othersFrom: previous.date ?? null };
   results.wasm = wasmSize();
   log(`machine: ${machineLine(results.machine)}`);
   log(`wasm: ${results.wasm.rawBytes} B raw, ${results.wasm.gzipBytes} B gzip`);
-  results.startup = await startup(9);
-  log(`start to first 200: app ${results.startup.appMs} ms, ceiling ${results.startup.ceilingMs} ms`);
-  results.direct = await measureDirect();
-  if (process.env.BENCH_NO_WRANGLER === "1") {
+  if (measures("startup")) {
+    results.startup = await startup(9);
+    log(`start to first 200: app ${results.startup.appMs} ms, ceiling ${results.startup.ceilingMs} ms`);
+  } else results.startup = previous.startup;
+  results.direct = measures("direct") ? await measureDirect() : previous.direct;
+  if (measures("d1")) {
+    Object.assign(results, await measureD1({ port: PORTS.app, seconds: SETTINGS.scaleSeconds, leaseSeconds: SETTINGS.leaseSeconds }));
+  } else {
+    for (const k of ["sessionsScale", "floods", "strictLeases"]) if (previous[k]) results[k] = previous[k];
+  }
+  if (!measures("wrangler")) {
+    results.wranglerDev = previous.wranglerDev;
+  } else if (process.env.BENCH_NO_WRANGLER === "1") {
     results.wranglerDev = { skipped: "BENCH_NO_WRANGLER=1" };
   } else {
     results.wranglerDev = await measureWranglerDev({ ports: PORTS.wrangler, duration: "3s", connections: 16, rounds: 5 });
@@ -406,17 +521,21 @@ async function main() {
       duration: "4s",
       connections: SETTINGS.connections,
     });
+  } else if (previous.profile) {
+    results.profile = previous.profile;
   }
   results.targets = targets(results);
   results.elapsedSeconds = round((Date.now() - started) / 1000, 1);
-  writeFileSync(join(ROOT, "bench/results.json"), JSON.stringify(results, null, 2) + "\n");
+  writeFileSync(OUT, JSON.stringify(results, null, 2) + "\n");
   const section = generatedSection(results);
   console.log("\n" + section + "\n");
-  if (process.env.BENCH_NO_README !== "1") {
+  const own = OUT === RESULTS;
+  if (own && process.env.BENCH_NO_README !== "1") {
     rewritePerformancePage(section);
     log("docs/performance.md: the generated section rewritten");
   }
-  log(`results: bench/results.json (${results.elapsedSeconds} s)`);
+  log(`results: ${own ? "bench/results.json" : OUT} (${results.elapsedSeconds} s)`);
+  if (own) capacity();
 }
 
 /**
@@ -425,12 +544,19 @@ async function main() {
  * are told).
  */
 function fromResults() {
-  const path = join(ROOT, "bench/results.json");
-  const results = JSON.parse(readFileSync(path, "utf8"));
+  const results = JSON.parse(readFileSync(RESULTS, "utf8"));
   results.targets = targets(results);
-  writeFileSync(path, JSON.stringify(results, null, 2) + "\n");
+  writeFileSync(RESULTS, JSON.stringify(results, null, 2) + "\n");
   rewritePerformancePage(generatedSection(results));
   log("bench/results.json's targets and docs/performance.md's generated section rewritten from the results");
+  capacity();
+}
+
+/** `node bench/capacity.mjs --write` (docs/capacity.md's generated block), when it exists. */
+function capacity() {
+  if (!existsSync(CAPACITY)) return;
+  log("bench/capacity.mjs --write");
+  execFileSync(process.execPath, [CAPACITY, "--write"], { cwd: ROOT, stdio: "inherit" });
 }
 
 main().then(

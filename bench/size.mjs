@@ -4,7 +4,7 @@
 // Reads the module's sections, the size of every function body and its name, groups the
 // functions by contributor (our modules by path, everything else by crate), and prints the
 // top contributors with their bytes and what each compresses to alone (gzip -9). Writes
-// bench/size.json, which `npm run bench` puts in bench/results.json and the README.
+// bench/size.json, which `npm run bench` puts in bench/results.json and docs/performance.md.
 //
 // Fails (exit 1) if any function of a crate the Worker must not link comes back: `url` and
 // what it brings (`idna`, its Unicode tables, `form_urlencoded`, `percent_encoding`). `url`

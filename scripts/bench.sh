@@ -2,8 +2,10 @@
 # `npm run bench` (`npm run bench -- --profile` adds perf stages and callgrind counts): set up,
 # build the release Worker through `wrangler deploy --dry-run` (its upload size is reported),
 # the size attribution (scripts/size.sh: a named build, bench/size.json, and the check that no
-# url/idna code is linked), install the load generator if missing, then bench/run.mjs.
-# Writes bench/results.json and the generated section of docs/performance.md.
+# url/idna code is linked), install the load generator if missing, then bench/run.mjs (CPU
+# against ceilings, storage per request, D1 at scale through a counting wrapper of the D1
+# binding, wrangler dev, start-up, size). Writes bench/results.json and the generated section
+# of docs/performance.md, then, when bench/capacity.mjs exists, docs/capacity.md's.
 # Loopback only; bounded in time (about 6 minutes, 15 with --profile, after the first build).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -224,3 +224,15 @@ pub struct Deferred {
     /// This isolate's state.
     pub isolate: &'static Isolate,
 }
+
+impl Deferred {
+    /// D1 through the nearest replica, for work that needs no newer state than it has.
+    pub fn d1_replica(&self) -> D1 {
+        self.d1.reading(&ReadFrom::AnyReplica)
+    }
+
+    /// The wall clock now.
+    pub fn now(&self) -> Millis {
+        crate::clock::now()
+    }
+}

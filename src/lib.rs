@@ -11,7 +11,7 @@
 //!   [`Edgestate`];
 //! * use the plain-Rust [`domain`] directly with its own ports, and the [`storage`] adapters.
 //!
-//! The layers point one way: `routes → domain ← storage`. See README.md for a code tour.
+//! The layers point one way: `routes → domain ← storage`. See docs/architecture.md for a code tour.
 
 #![warn(missing_docs)]
 // The size rules (clippy.toml, `string_slice`) guard the Wasm; unit tests compare against the

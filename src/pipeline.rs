@@ -19,8 +19,9 @@ use crate::clock;
 use crate::ctx::Ctx;
 use crate::domain::error::DomainError;
 use crate::domain::health::{self, SchemaDb};
+use crate::domain::ids::SessionId;
 use crate::domain::ratelimit::{self, Decision};
-use crate::domain::sessions::{self, FeedAge};
+use crate::domain::sessions::{self, Check, FeedAge, SessionView};
 use crate::domain::time::Millis;
 use crate::error::{ApiError, ApiResult};
 use crate::log::{self, Level};
@@ -420,23 +421,48 @@ async fn check_access<'c>(
         Access::Session(check) => {
             let (authorization, cookie) = (authorization(), headers.header("cookie"));
             let id = auth::session_id(authorization.as_deref(), cookie.as_deref())?;
-            if let Some(retry_after) = ctx.isolate.failures.blocked(client(), ctx.now) {
-                return Err(ApiError::RateLimited { retry_after });
-            }
-            let session =
-                match sessions::authenticate(&ctx.sessions().await, ctx.now, &id, check).await {
-                    Ok(session) => session,
-                    Err(DomainError::Unauthorized) => {
-                        return Err(failed_authentication(ctx, client(), ApiError::Unauthorized))
-                    }
-                    Err(e) => return Err(e.into()),
-                };
+            let session = check_session(ctx, &id, check, client()).await?;
             refresh_revocations(ctx);
             Ok(Some(Caller {
                 session_id: id,
                 session,
             }))
         }
+    }
+}
+
+/// Resolves a session id for `client`. The lookup counts as a failed authentication until
+/// it succeeds, so that concurrent guesses are counted as they arrive rather than as D1
+/// answers them; a client over its allowance is still served on a session KV holds, but
+/// nothing it presents is looked up in D1.
+async fn check_session(
+    ctx: &Ctx,
+    id: &SessionId,
+    check: Check,
+    client: &str,
+) -> ApiResult<SessionView> {
+    let failures = &ctx.isolate.failures;
+    let blocked = failures.blocked(client, ctx.now);
+    let check = match (blocked, check) {
+        (Some(retry_after), Check::Authoritative) => {
+            return Err(ApiError::RateLimited { retry_after })
+        }
+        (Some(_), _) => Check::CopyOnly,
+        (None, check) => {
+            failures.note(client, ctx.now);
+            check
+        }
+    };
+    let found = sessions::authenticate(&ctx.sessions().await, ctx.now, id, check).await;
+    if blocked.is_none() && !matches!(found, Err(DomainError::Unauthorized)) {
+        failures.forgive(client, ctx.now);
+    }
+    match (found, blocked) {
+        (Ok(session), _) => Ok(session),
+        (Err(DomainError::Unauthorized), Some(retry_after)) => {
+            Err(ApiError::RateLimited { retry_after })
+        }
+        (Err(e), _) => Err(e.into()),
     }
 }
 
@@ -461,6 +487,10 @@ fn refresh_revocations(ctx: &Ctx) {
         let (checks, now) = (&d.isolate.sessions, clock::now());
         if let Err(e) = sessions::read_feed(&d.d1, checks, now).await {
             crate::log::warn(&format!("revocation feed read failed: {}", e.0));
+            return;
+        }
+        if let Err(e) = sessions::prune(&d.d1, checks, now).await {
+            crate::log::warn(&format!("pruning sessions failed: {}", e.0));
         }
     });
 }

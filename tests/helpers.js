@@ -224,7 +224,7 @@ export function clientOver(dispatch, { base = "http://127.0.0.1", newClient = ad
 const RESET = new Set(["ECONNRESET", "EPIPE", "UND_ERR_SOCKET"]);
 
 /**
- * `send()`, sent again (at most 3 times in all) when the connection was reset under it. When
+ * `send()`, sent again (at most 6 times in all) when the connection was reset under it. When
  * the Worker answers without reading a large body (as it should, for a 413 or a 401), workerd
  * may close the connection while the client is still writing it; the client then sees a reset
  * instead of the answer. That is transport, not the Worker.
@@ -237,7 +237,7 @@ async function resending(send) {
     } catch (e) {
       const err = /** @type {{ cause?: { code?: string }, code?: string }} */ (e);
       const code = err.cause?.code ?? err.code;
-      if (attempt >= 3 || !code || !RESET.has(code)) throw e;
+      if (attempt >= 6 || !code || !RESET.has(code)) throw e;
     }
   }
 }

@@ -18,10 +18,10 @@
 //! A failure at any step answers 503; repeating the deletion finishes it, and a deletion
 //! of an account that no longer exists does nothing and answers the same.
 //!
-//! **Other locations** may still see, for as long as their KV copies live (KV propagation
-//! and edge caching, up to ~60 s): the sessions (accepted where a request trusts KV; every
-//! admin request and revocation check D1 and refuse them), the cached profile, and the
-//! preference copy. A preference write accepted there in that window recreates a
+//! **Other locations** refuse the sessions within the revocation bound (10 s: step 1 adds
+//! them to the revocation feed; a copy KV would not delete is recorded there as lingering),
+//! and may still see, for as long as their KV copies live (KV propagation and edge caching,
+//! up to ~60 s), the cached profile and the preference copy. A preference write accepted there in that window recreates a
 //! preferences row; a second deletion after the window removes it.
 
 use crate::domain::error::{DomainResult, StoreResult};
@@ -41,6 +41,9 @@ pub trait AccountDb {
     async fn revoke_sessions(&self, user: &UserId, now: Millis) -> StoreResult<Vec<String>>;
     /// Deletes the user's sessions and preferences, and `profile` if given, atomically.
     async fn erase(&self, user: &UserId, profile: Option<&ProfileId>) -> StoreResult<()>;
+    /// Records in the revocation feed that the KV copy of a revoked session could not be
+    /// deleted (as [`sessions::SessionDb::linger`]).
+    async fn linger(&self, id_hash: &str, now: Millis) -> StoreResult<()>;
 }
 
 /// The profile that belongs to account `user`, if its id can name one.
@@ -59,7 +62,16 @@ pub async fn delete<K: Kv, D: AccountDb>(
 ) -> DomainResult<()> {
     let hashes = db.revoke_sessions(user, now).await?;
     for hash in &hashes {
-        kv.delete(&sessions::kv_key(hash)?).await?;
+        if let Err(e) = kv.delete(&sessions::kv_key(hash)?).await {
+            // Isolates started later learn from the feed that this copy still exists.
+            if let Err(linger) = db.linger(hash, now).await {
+                crate::log::warn(&format!(
+                    "deleted account's session copy lingers, unrecorded: {}",
+                    linger.0
+                ));
+            }
+            return Err(e.into());
+        }
     }
     let profile = profile_of(user);
     db.erase(user, profile.as_ref()).await?;
@@ -255,6 +267,12 @@ mod tests {
         let row = w.db.sessions.rows.borrow()[0].clone();
         assert!(row.revoked_at.is_some(), "D1 refuses the session already");
         assert!(w.keys().iter().any(|k| k.starts_with("session:")));
+        let feed = w.db.sessions.feed.borrow().clone();
+        assert!(
+            feed.iter()
+                .any(|r| r.id_hash == row.id_hash && r.lingers_until.is_some()),
+            "the feed says the copy lingers, for isolates started later: {feed:?}"
+        );
         w.delete("ann", 2).unwrap();
         assert!(w.keys().is_empty(), "{:?}", w.keys());
         assert_eq!(w.check(&id), Err(DomainError::Unauthorized));

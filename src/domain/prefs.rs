@@ -369,6 +369,8 @@ pub struct PrefsAnswer {
     /// Refresh the KV copy after this many milliseconds ([`sync_later`]); `None` if KV is
     /// up to date.
     pub sync_after_ms: Option<i64>,
+    /// The version of a KV copy due for revalidation ([`revalidate`]), if it is one.
+    pub revalidate: Option<i64>,
 }
 
 /// Writes the KV copy if this isolate may write the key now; otherwise leaves it pending
@@ -389,6 +391,7 @@ async fn sync_now<K: Kv>(
             prefs,
             version,
             sync_after_ms: Some(wait),
+            revalidate: None,
         });
     }
     let mut sync_after_ms = None;
@@ -402,6 +405,7 @@ async fn sync_now<K: Kv>(
         prefs,
         version,
         sync_after_ms,
+        revalidate: None,
     })
 }
 
@@ -424,6 +428,7 @@ pub async fn get<K: Kv, D: PrefsDb>(
             prefs: copy.prefs,
             version: copy.version,
             sync_after_ms: None,
+            revalidate: None,
         });
     }
     match kv.get(&kv_key(user)?).await {
@@ -432,11 +437,12 @@ pub async fn get<K: Kv, D: PrefsDb>(
             .and_then(|v| PrefsCopy::from_json(&v))
         {
             Some(copy) if new_enough(copy.version) => {
-                let revalidate = now.ms_since(copy.synced_at) >= REVALIDATE_MS;
+                let due = now.ms_since(copy.synced_at) >= REVALIDATE_MS;
                 return Ok(PrefsAnswer {
                     prefs: copy.prefs,
                     version: copy.version,
-                    sync_after_ms: revalidate.then_some(0),
+                    sync_after_ms: None,
+                    revalidate: due.then_some(copy.version),
                 });
             }
             _ => {}
@@ -488,6 +494,33 @@ pub async fn flush<K: Kv, D: PrefsDb>(
     user: &UserId,
     now: Millis,
 ) -> Flush {
+    flush_from(kv, db, st, user, now, 0).await
+}
+
+/// The refresh of a KV copy (at `version`) synced more than [`REVALIDATE_MS`] ago, read
+/// through `reader`, a replica: revalidation needs a state at least as new as the copy, not
+/// the newest, so it stays off the primary. A replica behind the copy leaves it as it is
+/// (the next read past the interval tries again).
+pub async fn revalidate<K: Kv, D: PrefsDb>(
+    kv: &K,
+    reader: &D,
+    st: PrefsState<'_>,
+    user: &UserId,
+    version: i64,
+    now: Millis,
+) -> Flush {
+    flush_from(kv, reader, st, user, now, version).await
+}
+
+/// `flush`, with what D1 answers written only if it is at version `floor` or newer.
+async fn flush_from<K: Kv, D: PrefsDb>(
+    kv: &K,
+    db: &D,
+    st: PrefsState<'_>,
+    user: &UserId,
+    now: Millis,
+    floor: i64,
+) -> Flush {
     let Ok(key) = kv_key(user) else {
         return Flush::Failed;
     };
@@ -495,6 +528,7 @@ pub async fn flush<K: Kv, D: PrefsDb>(
         return Flush::Again;
     }
     let row = match db.get(user).await {
+        Ok(row) if row.as_ref().map_or(0, |r| r.version) < floor => return Flush::Done,
         Ok(Some(row)) => row,
         // No row: never written, or the account was deleted since; nothing this isolate
         // still holds for the user may be copied to KV.
@@ -801,13 +835,50 @@ mod tests {
         let t = Millis(REVALIDATE_MS);
         let served = block_on(get(&kv, &db, &db, iso.st(), &u, t, None)).unwrap();
         assert_eq!(served.prefs.theme, "light", "served at once");
-        assert_eq!(served.sync_after_ms, Some(0), "and a refresh is asked for");
-        assert_eq!(block_on(flush(&kv, &db, iso.st(), &u, t)), Flush::Done);
+        assert_eq!(
+            served.revalidate,
+            Some(1),
+            "and a revalidation is asked for"
+        );
+        assert_eq!(
+            block_on(revalidate(&kv, &db, iso.st(), &u, 1, t)),
+            Flush::Done
+        );
         let fresh = block_on(get(&kv, &db, &db, iso.st(), &u, t.plus_ms(1), None)).unwrap();
         assert_eq!(
-            (fresh.prefs.theme.as_str(), fresh.sync_after_ms),
+            (fresh.prefs.theme.as_str(), fresh.revalidate),
             ("dark", None)
         );
+    }
+
+    #[test]
+    fn revalidation_reads_a_replica_and_never_puts_back_an_older_state() {
+        let (kv, replica, iso) = (MemKv::default(), MemPrefs::default(), Isolate::default());
+        let u = user("old");
+        let copy = r#"{"prefs":{"theme":"dark","language":"en","notifications":true},"version":3,"syncedAt":0}"#;
+        kv.insert("prefs:old", copy);
+        let row = |version| PrefsRow {
+            theme: Some(if version < 3 { "light" } else { "dim" }.into()),
+            version,
+            ..Default::default()
+        };
+        // A replica still at version 2 (behind the copy): the copy stays as it is.
+        replica.rows.borrow_mut().insert("old".into(), row(2));
+        let t = Millis(REVALIDATE_MS);
+        assert_eq!(
+            block_on(revalidate(&kv, &replica, iso.st(), &u, 3, t)),
+            Flush::Done
+        );
+        assert_eq!(kv.entry("prefs:old").unwrap().value, copy);
+        // Caught up (version 4): written.
+        replica.rows.borrow_mut().insert("old".into(), row(4));
+        let later = t.plus_ms(KV_WRITE_INTERVAL_MS);
+        assert_eq!(
+            block_on(revalidate(&kv, &replica, iso.st(), &u, 3, later)),
+            Flush::Done
+        );
+        let got = block_on(get(&kv, &replica, &replica, iso.st(), &u, later, None)).unwrap();
+        assert_eq!((got.version, got.prefs.theme.as_str()), (4, "dim"));
     }
 
     #[test]

@@ -135,7 +135,7 @@ fn access_name(access: Access) -> String {
         Access::Public => "public".into(),
         Access::Admin => "admin".into(),
         Access::AdminIf(flag) => format!("public; admin when {flag}=1 or {flag}=true"),
-        Access::Session(Check::Fast) => "session".into(),
+        Access::Session(Check::Fast | Check::CopyOnly) => "session".into(),
         Access::Session(Check::Authoritative) => "session (checked in D1)".into(),
     }
 }
@@ -219,7 +219,10 @@ fn error_statuses(route: &Route, op: &Op) -> BTreeSet<u16> {
     if let Limit::Group(_) = route.limit {
         s.insert(429);
     }
-    if matches!(route.access, Access::Admin | Access::Session(_)) {
+    if matches!(
+        route.access,
+        Access::Admin | Access::AdminIf(_) | Access::Session(_)
+    ) {
         s.insert(429);
     }
     if route.gated {
@@ -518,7 +521,7 @@ fn response_header(kind: &str) -> (&'static str, &'static str, Value) {
         ),
         "Prefs-Bookmark" => (
             "Prefs-Bookmark",
-            "The D1 bookmark of this write (D1 read replication); send it back on a `GET` so that it reads from a replica that has applied the write, not from the primary",
+            "The D1 bookmark of this write (D1 read replication); send it back on a `GET` so that D1 is read from a replica that has applied the write (from the primary while none has)",
             json!({ "type": "string", "pattern": "^[A-Za-z0-9._:-]{1,256}$" }),
         ),
         _ => standard_header(kind),
@@ -691,7 +694,7 @@ fn info() -> Value {
             "`{\"error\",\"code\"}` (see `Error`). An unknown path is 404 (`#/components/responses/NotFound`); ",
             "a declared path with another method is 405 with `Allow` (`#/components/responses/MethodNotAllowed`); ",
             "`HEAD` is answered wherever `GET` is. Rate-limited operations (`x-edgestate.rateLimitGroup`) ",
-            "count per client address and group and answer `RateLimit-Policy` and `RateLimit` ",
+            "count per client (an IPv4 address, an IPv6 /64) and group and answer `RateLimit-Policy` and `RateLimit` ",
             "(draft-ietf-httpapi-ratelimit-headers-11; the older `RateLimit-Limit`, `-Remaining` and `-Reset` ",
             "too while the config's `legacyRateLimitHeaders` is on); gated ones answer 503 `maintenance` ",
             "while `maintenanceMode` is on. Every 401 carries `WWW-Authenticate` (RFC 6750). ",

@@ -398,7 +398,7 @@ pub static OPERATIONS: &[Op] = &[
         path: "/users/:id",
         tag: "users",
         id: "getUser",
-        description: "A profile through the stale-while-revalidate cache; `X-Cache` says how it was served: `HIT` (the KV copy is younger than `cacheTtlSeconds`), `STALE` (up to twice that old: served, and refreshed from D1 in the background; also when D1 fails and any copy exists) or `MISS` (read from D1 and cached). A profile is never served more than twice `cacheTtlSeconds` after it was read from D1. 404 when D1 has no such profile.",
+        description: "A profile through the stale-while-revalidate cache; `X-Cache` says how it was served: `HIT` (the KV copy is younger than `cacheTtlSeconds`), `STALE` (up to twice that old: served, and refreshed from D1 in the background; also when D1 fails and any copy exists) or `MISS` (read from D1 and cached). A profile is never served more than twice `cacheTtlSeconds` after it was read from D1. 404 when D1 has no such profile; an isolate remembers that for 30 s (a `PUT` or `DELETE` of the profile through it forgets it at once).",
         summary: "A profile through the stale-while-revalidate cache",
         params: &[path("id", "ProfileId", "The profile's id")],
         response: Some("User"),

@@ -53,7 +53,13 @@ pub(crate) async fn patch(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
 /// Answers, and leaves the KV refresh (if one is due) to deferred work: one per user and
 /// isolate at a time.
 fn reply(ctx: &Ctx, user: UserId, answer: PrefsAnswer, bookmark: Option<String>) -> Reply {
-    if let Some(wait) = answer.sync_after_ms {
+    if let Some(version) = answer.revalidate {
+        let flight = format!("prefs-sync:{user}");
+        ctx.defer_once(&flight, move |d| async move {
+            let (st, replica) = (d.isolate.prefs_state(), d.d1_replica());
+            prefs::revalidate(&d.kv, &replica, st, &user, version, d.now()).await;
+        });
+    } else if let Some(wait) = answer.sync_after_ms {
         let flight = format!("prefs-sync:{user}");
         ctx.defer_once(&flight, move |d| async move {
             let st = d.isolate.prefs_state();

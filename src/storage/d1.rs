@@ -29,7 +29,7 @@ pub const BINDING: &str = "DB";
 
 /// The number of the newest migration (`migrations/NNNN_*.sql`) whose schema these queries
 /// need. Bump it with every new migration (a unit test compares it with `migrations/`).
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// Every table the queries below use.
 pub const TABLES: [&str; 6] = [
@@ -482,39 +482,62 @@ impl SessionDb for D1 {
 
     async fn revocations(
         &self,
-        cursor: u64,
+        cursor: Option<u64>,
         since: Millis,
         now: Millis,
         limit: u32,
     ) -> StoreResult<FeedPage> {
         let cols = "SELECT seq, id_hash, at, lingers_until FROM revocations";
-        let (rows, head) = if cursor == 0 {
-            // A new reader: the recent rows and the lingering ones (two indexes), and where
-            // the feed ends, in one round trip.
-            let recent =
-                format!("{cols} WHERE at >= ?1 OR lingers_until > ?2 ORDER BY seq LIMIT ?3");
-            let head = "SELECT COALESCE(MAX(seq), 0) AS head FROM revocations";
-            let args = vec![at(since), at(now), JsValue::from(limit)];
-            let mut results = self.batch(&[(&recent, args), (head, vec![])]).await?;
-            let head = match results.get(1).and_then(|r| r.first()) {
-                Some(row) => row.number("head")? as u64,
-                None => 0,
-            };
-            (results.swap_remove(0), head)
-        } else {
-            let after = format!("{cols} WHERE seq > ?1 ORDER BY seq LIMIT ?2");
-            let rows = self
-                .rows(&after, &[num(cursor), JsValue::from(limit)])
-                .await?;
-            (rows, cursor)
+        let (rows, head) = match cursor {
+            None => {
+                // A new reader: the recent rows and the lingering ones (two indexes), and
+                // where the feed ends, in one round trip.
+                let recent =
+                    format!("{cols} WHERE at >= ?1 OR lingers_until > ?2 ORDER BY seq LIMIT ?3");
+                let head = "SELECT COALESCE(MAX(seq), 0) AS head FROM revocations";
+                let args = vec![at(since), at(now), JsValue::from(limit)];
+                let mut results = self.batch(&[(&recent, args), (head, vec![])]).await?;
+                let head = match results.get(1).and_then(|r| r.first()) {
+                    Some(row) => row.number("head")? as u64,
+                    None => 0,
+                };
+                (results.swap_remove(0), head)
+            }
+            Some(cursor) => {
+                let after = format!("{cols} WHERE seq > ?1 ORDER BY seq LIMIT ?2");
+                let rows = self
+                    .rows(&after, &[num(cursor), JsValue::from(limit)])
+                    .await?;
+                (rows, cursor)
+            }
         };
         let rows = decode(&rows, Row::revocation)?;
-        let last = rows.last().map_or(cursor, |r| r.seq);
+        let last = rows.last().map_or(head, |r| r.seq);
         let next = match rows.len() < limit as usize {
             true => last.max(head),
             false => last,
         };
         Ok(FeedPage { rows, next })
+    }
+
+    async fn prune(
+        &self,
+        expired_before: Millis,
+        revoked_before: Millis,
+        now: Millis,
+        limit: u32,
+    ) -> StoreResult<()> {
+        let sessions = "DELETE FROM sessions WHERE id_hash IN \
+                        (SELECT id_hash FROM sessions WHERE expires_at < ?1 LIMIT ?2)";
+        let feed = "DELETE FROM revocations WHERE seq IN \
+                    (SELECT seq FROM revocations WHERE at < ?1 \
+                       AND (lingers_until IS NULL OR lingers_until < ?2) LIMIT ?3)";
+        let limit = JsValue::from(limit);
+        let statements = [
+            (sessions, vec![at(expired_before), limit.clone()]),
+            (feed, vec![at(revoked_before), at(now), limit]),
+        ];
+        self.batch(&statements).await.map(|_| ())
     }
 
     async fn linger(&self, id_hash: &str, now: Millis) -> StoreResult<()> {
@@ -573,6 +596,10 @@ impl AccountDb for D1 {
             statements.push(("DELETE FROM users WHERE id = ?1", vec![text(p.as_str())]));
         }
         self.batch(&statements).await.map(|_| ())
+    }
+
+    async fn linger(&self, id_hash: &str, now: Millis) -> StoreResult<()> {
+        SessionDb::linger(self, id_hash, now).await
     }
 }
 

@@ -318,7 +318,7 @@ impl SessionDb for Hooked<'_, '_, MemSessions> {
 
     async fn revocations(
         &self,
-        cursor: u64,
+        cursor: Option<u64>,
         since: Millis,
         now: Millis,
         limit: u32,
@@ -330,6 +330,19 @@ impl SessionDb for Hooked<'_, '_, MemSessions> {
     async fn linger(&self, id_hash: &str, now: Millis) -> StoreResult<()> {
         self.on.step();
         self.inner.linger(id_hash, now).await
+    }
+
+    async fn prune(
+        &self,
+        expired_before: Millis,
+        revoked_before: Millis,
+        now: Millis,
+        limit: u32,
+    ) -> StoreResult<()> {
+        self.on.step();
+        self.inner
+            .prune(expired_before, revoked_before, now, limit)
+            .await
     }
 }
 
@@ -490,7 +503,7 @@ impl SessionDb for MemSessions {
 
     async fn revocations(
         &self,
-        cursor: u64,
+        cursor: Option<u64>,
         since: Millis,
         now: Millis,
         limit: u32,
@@ -499,8 +512,8 @@ impl SessionDb for MemSessions {
         let feed = self.feed.borrow();
         let head = feed.last().map_or(0, |r| r.seq);
         let wanted = |r: &&Revocation| match cursor {
-            0 => r.at >= since || r.lingers_until.is_some_and(|t| t > now),
-            _ => r.seq > cursor,
+            None => r.at >= since || r.lingers_until.is_some_and(|t| t > now),
+            Some(cursor) => r.seq > cursor,
         };
         let rows: Vec<Revocation> = feed
             .iter()
@@ -508,9 +521,9 @@ impl SessionDb for MemSessions {
             .take(limit as usize)
             .cloned()
             .collect();
-        let last = rows.last().map_or(cursor, |r| r.seq);
+        let last = rows.last().map_or(cursor.unwrap_or(0), |r| r.seq);
         let next = match rows.len() < limit as usize {
-            true => last.max(if cursor == 0 { head } else { last }),
+            true => last.max(if cursor.is_none() { head } else { last }),
             false => last,
         };
         Ok(FeedPage { rows, next })
@@ -529,6 +542,30 @@ impl SessionDb for MemSessions {
                 r.lingers_until = Some(until);
             }
         }
+        Ok(())
+    }
+
+    async fn prune(
+        &self,
+        expired_before: Millis,
+        revoked_before: Millis,
+        now: Millis,
+        limit: u32,
+    ) -> StoreResult<()> {
+        self.db.query()?;
+        let mut budget = limit as usize;
+        self.rows.borrow_mut().retain(|r| {
+            let drop = budget > 0 && r.expires_at < expired_before;
+            budget -= usize::from(drop);
+            !drop
+        });
+        let mut budget = limit as usize;
+        self.feed.borrow_mut().retain(|r| {
+            let settled = r.lingers_until.is_none_or(|t| t < now);
+            let drop = budget > 0 && r.at < revoked_before && settled;
+            budget -= usize::from(drop);
+            !drop
+        });
         Ok(())
     }
 }
@@ -811,6 +848,11 @@ impl AccountDb for MemAccounts {
             self.users.rows.borrow_mut().remove(p.as_str());
         }
         Ok(())
+    }
+
+    async fn linger(&self, id_hash: &str, now: Millis) -> StoreResult<()> {
+        self.db.query()?;
+        SessionDb::linger(&self.sessions, id_hash, now).await
     }
 }
 

@@ -1,9 +1,10 @@
 // @ts-check
-// Across isolates and locations: every cross-isolate and cross-location bound the README
-// states, asserted in workerd with the built Worker running as separate isolates (each its
-// own module state) over one D1, behind KV stand-ins that lag between locations, keep the
-// last writer, carry TTLs and metadata, and refuse a second write to a key within a second
-// (locations.js, kv-network.js). Where KV's delay must really pass, the assertion is that
+// Across isolates and locations: every cross-isolate and cross-location bound that
+// docs/consistency.md states, asserted in workerd with the built Worker running as separate
+// isolates (each its own module state), behind KV stand-ins that lag between locations, keep
+// the last writer, carry TTLs and metadata, and refuse a second write to a key within a
+// second (locations.js, kv-network.js), and over one D1 whose primary sits in the first
+// location with a lagging replica elsewhere (d1-network.js, d1-location.js). Where KV's delay must really pass, the assertion is that
 // every request after the documented bound behaves, never how long something took.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, expectError, primaryQueries, roomInWindow, sleep, timing, until } from "../helpers.js";
@@ -14,7 +15,7 @@ import { DELAY_MS, bootLocations, writesUnderASecondApart } from "./locations.js
 /** @typedef {import("./locations.js").Isolate} Isolate */
 /** @typedef {import("./locations.js").Write} Write */
 
-/** Sessions: an isolate trusts its last D1 check of a session for 10 s. */
+/** Sessions: an isolate trusts what it knows of revocations for 10 s. */
 const RECHECK_MS = 10_000;
 /** Config: an isolate trusts its copy for 5 s. */
 const CONFIG_CACHE_MS = 5_000;

@@ -1,8 +1,9 @@
 //! Failed authentications per client, counted in the isolate alone (no storage): a client
 //! that presents credentials that do not check out more than [`MAX_FAILURES`] times in a
 //! [`FAILURE_WINDOW_SECONDS`] window is refused (429) before its credentials are looked up
-//! again, so a flood of guessed session ids or admin tokens costs no KV or D1 work past
-//! that. Per isolate: a client spread over many isolates gets that many allowances, which
+//! again in D1, so a flood of guessed session ids or admin tokens costs no D1 work past
+//! that (a session lookup is counted before it runs and forgiven if it succeeds, so a
+//! concurrent flood is counted as it arrives). Per isolate: a client spread over many isolates gets that many allowances, which
 //! bounds the work per isolate, not the guesses in all (each guess is a 256-bit id or a
 //! 32-byte token). The right credentials from another address are never refused.
 
@@ -65,11 +66,44 @@ impl Failures {
             window.start.plus_ms(i64::from(failures)),
         );
     }
+
+    /// Takes back one failure of `client` counted by [`Failures::note`] in this window: a
+    /// lookup counted before it ran (so that concurrent guesses count at once) and then
+    /// succeeded.
+    pub fn forgive(&self, client: &str, now: Millis) {
+        let window = Window::containing(now, FAILURE_WINDOW_SECONDS);
+        let mut by_client = self.by_client.borrow_mut();
+        if let Some(entry) = by_client.get_mut(client) {
+            let (start, n) = unpack(*entry);
+            if start == window.start && n > 0 {
+                *entry = start.plus_ms(i64::from(n - 1));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lookup_counted_ahead_and_then_forgiven_leaves_no_failure() {
+        let f = Failures::default();
+        for _ in 0..MAX_FAILURES {
+            f.note("c", Millis(1_000));
+        }
+        assert!(
+            f.blocked("c", Millis(1_000)).is_some(),
+            "concurrent lookups count at once"
+        );
+        for _ in 0..MAX_FAILURES {
+            f.forgive("c", Millis(2_000));
+        }
+        assert_eq!(f.blocked("c", Millis(2_000)), None);
+        f.forgive("c", Millis(2_000));
+        f.note("c", Millis(2_000));
+        assert_eq!(unpack(f.by_client.borrow()["c"]).1, 1, "never below none");
+    }
 
     #[test]
     fn a_client_is_blocked_after_its_failures_until_the_window_ends() {

@@ -14,13 +14,12 @@
 //!   flight: requests of one isolate never wait on each other, because workerd ties every
 //!   timer and I/O to the request that started it, and a request resumed by another's
 //!   wake-up loses its own. A concurrent burst therefore costs up to one write per request
-//!   in flight, with growing sizes; once D1 grants nothing the window is used up, and every
-//!   later request of the window is refused without D1.
+//!   in flight, each asking for what the leases already in flight do not cover.
 //! * Once D1 grants nothing, the window is used up: the isolate refuses the client until
 //!   the window ends without asking D1 again.
 //! * Bound: never over-admits. It may under-admit by the tokens other isolates leased and
-//!   did not use before the window ended: at most one lease each (the client's own traffic
-//!   there, about a second's worth).
+//!   did not use before the window ended: at most each one's last leases, about two
+//!   seconds of the client's traffic there (and never more than the limit).
 //! * D1 failing: fail closed (503), as before.
 
 use super::{Decision, Window};
@@ -74,8 +73,9 @@ struct Held {
     exhausted: bool,
     /// What the window had handed out at the last lease.
     handed_out: u64,
-    /// Leases in flight.
+    /// Leases in flight, and the tokens they ask for.
     leasing: u32,
+    asking: u32,
     /// The size of the last lease and when it was taken.
     last_size: u32,
     last_at: Millis,
@@ -102,16 +102,17 @@ impl Held {
 
     /// The next lease's size: at least the client's requests of the last second here (a
     /// concurrent burst counts every request that arrived); while leases follow each other
-    /// within a second, the last one doubled (at most two seconds of that demand). Never
-    /// more than the limit.
+    /// within a second, the last one doubled (at most two seconds of that demand); less
+    /// what leases in flight already ask for, so a concurrent burst leases about what it
+    /// uses. At least one, never more than the limit.
     fn lease_size(&self, now: Millis, limit: u32) -> u32 {
         let rate = self.this_second.max(self.last_second).max(1);
         let doubled = match now.ms_since(self.last_at) < 1_000 {
             true => self.last_size.saturating_mul(2),
             false => 0,
         };
-        rate.max(doubled.min(rate.saturating_mul(2)))
-            .min(limit.max(1))
+        let wanted = rate.max(doubled.min(rate.saturating_mul(2)));
+        wanted.saturating_sub(self.asking).max(1).min(limit.max(1))
     }
 }
 
@@ -119,6 +120,8 @@ impl Held {
 #[derive(Debug, Default)]
 pub struct StrictLeases {
     by_key: RefCell<HashMap<String, Held>>,
+    /// The window whose start this isolate last pruned before.
+    pruned: std::cell::Cell<Option<Millis>>,
 }
 
 impl StrictLeases {
@@ -176,8 +179,12 @@ pub async fn check_strict<D: CounterDb>(
             Step::Lease(size) => {
                 let lease = db.lease(&bucket, window.start, size, limit).await;
                 let first = end_lease(leases, &key, size, now, lease)?;
-                // The first lease of a window is a good moment to drop ended windows' rows.
-                prune_before = prune_before.or(first.then_some(window.start));
+                // The first lease of a window is a good moment to drop ended windows' rows:
+                // once per window and isolate, whatever the number of clients.
+                if first && leases.pruned.get().is_none_or(|p| p < window.start) {
+                    leases.pruned.set(Some(window.start));
+                    prune_before = Some(window.start);
+                }
             }
         }
     }
@@ -198,6 +205,7 @@ fn next_step(leases: &StrictLeases, key: &str, limit: u32, reset: u64, now: Mill
         }
         let size = h.lease_size(now, limit);
         h.leasing += 1;
+        h.asking = h.asking.saturating_add(size);
         Step::Lease(size)
     })
 }
@@ -212,6 +220,7 @@ fn end_lease(
 ) -> DomainResult<bool> {
     leases.with(key, |h| {
         h.leasing = h.leasing.saturating_sub(1);
+        h.asking = h.asking.saturating_sub(size);
         let lease = lease?;
         h.left += lease.granted;
         h.exhausted |= lease.granted == 0;
@@ -275,6 +284,34 @@ mod tests {
         let next = check(&db, &a, &c, 61_000);
         assert!(next.decision.allowed, "a new window");
         assert_eq!(next.prune_before, Some(Millis(60_000)));
+    }
+
+    #[test]
+    fn ended_windows_are_pruned_once_per_window_and_isolate_whatever_the_clients() {
+        let (db, iso) = (MemCounters::default(), StrictLeases::default());
+        let c = cfg(5, 60);
+        let prunes = |from_ms: i64| {
+            (0..50)
+                .filter_map(|i| {
+                    let client = format!("198.51.100.{i}");
+                    let d = block_on(check_strict(
+                        &db,
+                        &iso,
+                        &c,
+                        "sessions",
+                        &client,
+                        Millis(from_ms + i),
+                    ));
+                    d.unwrap().prune_before
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(prunes(1_000), vec![Millis(0)]);
+        assert_eq!(
+            prunes(61_000),
+            vec![Millis(60_000)],
+            "50 clients, one prune"
+        );
     }
 
     #[test]

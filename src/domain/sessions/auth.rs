@@ -27,6 +27,7 @@ pub async fn authenticate<K: Kv, D: SessionDb, T: Timer>(
     }
     let view = match read_copy(st.kv, &key).await {
         Some(view) => accept_copy(st, now, &hash, view).await?,
+        None if check == Check::CopyOnly => return Err(DomainError::Unauthorized),
         None => {
             let rec = find_valid(st, now, &hash)
                 .await?
@@ -124,8 +125,19 @@ async fn accept_copy<K, D: SessionDb, T>(
         };
     }
     if st.checks.feed_age(now) == FeedAge::Stale {
-        if let Err(e) = read_feed(st.db, st.checks, now).await {
-            crate::log::warn(&format!("revocation feed unreadable, trusting KV: {}", e.0));
+        match read_feed(st.db, st.checks, now).await {
+            Ok(true) => {}
+            // A backlog longer than one read (a mass revocation): until the feed is caught
+            // up, D1 decides for each session.
+            Ok(false) => {
+                return match find_valid(st, now, hash).await? {
+                    Some(rec) => Ok(rec.view()),
+                    None => Err(DomainError::Unauthorized),
+                }
+            }
+            Err(e) => {
+                crate::log::warn(&format!("revocation feed unreadable, trusting KV: {}", e.0))
+            }
         }
     }
     // Asked again after the KV read: a feed read by a concurrent request may have named the

@@ -47,13 +47,16 @@ pub struct SessionChecks {
     /// When this isolate last tried to renew each session.
     renewals: RefCell<HashMap<String, Millis>>,
     feed: Cell<Feed>,
+    /// When this isolate last pruned D1 (housekeeping).
+    pruned_at: Cell<Option<Millis>>,
 }
 
 /// Where this isolate is in the revocation feed.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct Feed {
-    /// The position after the last row read (0: never read).
-    cursor: u64,
+    /// The position after the last row read (`None`: never read), and when it moved.
+    cursor: Option<u64>,
+    moved_at: Millis,
     /// When the last complete read started.
     read_at: Option<Millis>,
     /// No read before this (the last one failed).
@@ -107,6 +110,19 @@ impl SessionChecks {
         revoked.insert(hash.to_string(), until);
     }
 
+    /// True if this isolate has not pruned within `every_ms` (and it now counts as done).
+    pub(super) fn claim_prune(&self, now: Millis, every_ms: i64) -> bool {
+        if self
+            .pruned_at
+            .get()
+            .is_some_and(|at| within(now, at, every_ms))
+        {
+            return false;
+        }
+        self.pruned_at.set(Some(now));
+        true
+    }
+
     /// How fresh the feed is at `now`.
     pub fn feed_age(&self, now: Millis) -> FeedAge {
         let feed = self.feed.get();
@@ -118,14 +134,13 @@ impl SessionChecks {
         }
     }
 
-    /// The position to read the feed from: a reader that has not read it for longer than
-    /// the horizon starts over from the horizon (rows before it may have been pruned).
-    pub(super) fn feed_cursor(&self, now: Millis) -> u64 {
+    /// The position to read the feed from (`None`: from the horizon, as a new reader). A
+    /// reader whose position has not moved for longer than the horizon starts over from the
+    /// horizon (rows before it may have been pruned).
+    pub(super) fn feed_cursor(&self, now: Millis) -> Option<u64> {
         let feed = self.feed.get();
-        match feed.read_at {
-            Some(at) if within(now, at, FEED_HORIZON_MS) => feed.cursor,
-            _ => 0,
-        }
+        feed.cursor
+            .filter(|_| within(now, feed.moved_at, FEED_HORIZON_MS))
     }
 
     /// Takes in one page of the feed: every session it names is refused until it can have
@@ -140,7 +155,8 @@ impl SessionChecks {
             }
         }
         let mut feed = self.feed.get();
-        feed.cursor = next;
+        feed.cursor = Some(feed.cursor.map_or(next, |c| c.max(next)));
+        feed.moved_at = now;
         self.feed.set(feed);
     }
 

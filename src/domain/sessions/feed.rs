@@ -13,13 +13,14 @@ const MAX_PAGES: usize = 20;
 
 /// Reads the feed from where this isolate left it (or, for a new isolate or one idle past
 /// the horizon, from [`FEED_HORIZON_MS`] ago) and takes every revocation in. A read that
-/// completes makes the isolate's view fresh as of `now`; a failed one is retried no sooner
-/// than a second later.
+/// completes makes the isolate's view fresh as of `now` and answers `true`; one that stops
+/// at its page limit with more to read answers `false` and leaves the view stale (the
+/// next read goes on from there); a failed one is retried no sooner than a second later.
 pub async fn read_feed<D: SessionDb>(
     db: &D,
     checks: &SessionChecks,
     now: Millis,
-) -> StoreResult<()> {
+) -> StoreResult<bool> {
     let mut cursor = checks.feed_cursor(now);
     let since = Millis(now.0.saturating_sub(FEED_HORIZON_MS));
     for _ in 0..MAX_PAGES {
@@ -31,11 +32,11 @@ pub async fn read_feed<D: SessionDb>(
             }
         };
         checks.apply_feed(&page.rows, page.next, now);
-        cursor = page.next;
+        cursor = Some(page.next);
         if page.rows.len() < FEED_PAGE as usize {
             checks.feed_read(now);
-            return Ok(());
+            return Ok(true);
         }
     }
-    Ok(())
+    Ok(false)
 }

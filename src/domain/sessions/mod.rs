@@ -12,19 +12,20 @@
 //! * Create: D1 first, then KV with metadata and `expirationTtl` = time to the idle deadline;
 //!   no KV copy ever outlives the absolute deadline (one with less than KV's 60 s minimum TTL
 //!   left is not written).
-//! * Read ([`Check::Fast`]): KV first; on a miss D1, and a valid D1 hit is written back to
-//!   KV. Expired sessions are refused even if KV still holds them; a copy whose idle deadline
-//!   has passed is checked in D1 (another location may have renewed it).
-//! * Revocation everywhere within [`RECHECK_MS`] (10 s): an isolate accepts a session only
-//!   if it has asked D1 about it within the last 10 s ([`SessionChecks`], isolate state); a
-//!   KV hit older than that is checked against D1 (one query per session, isolate and 10 s),
-//!   so a stale KV copy in another location (KV takes up to ~60 s to drop it) cannot outlive
-//!   a revocation by more than 10 s. Refusals are remembered, so a revoked id costs no D1
-//!   query after the first. If D1 cannot be asked, a KV copy is trusted (logged): during a
-//!   D1 outage the bound is KV's.
-//! * Revocation marks the D1 row and deletes the KV entry, so this location refuses the
-//!   session at once; a delete KV refuses (one write per second per key) is retried once
-//!   after a second. Revocation checks D1 ([`Check::Authoritative`]).
+//! * Read ([`Check::Fast`]): KV first; on a miss D1's primary, and a valid D1 hit is written
+//!   back to KV. Expired sessions are refused even if KV still holds them; a copy whose idle
+//!   deadline has passed is checked in D1 (another location may have renewed it).
+//! * Revocation everywhere within [`RECHECK_MS`] (10 s), at a D1 cost that grows with the
+//!   number of isolates, not of sessions: each revocation is a row of the revocation feed,
+//!   and an isolate accepts a KV copy only while its last read of the feed is at most 10 s
+//!   old (one query per isolate and read, see `checks`), so a stale KV copy in another
+//!   location (KV takes up to ~60 s to drop it) cannot outlive a revocation by more than
+//!   10 s. Ids D1 refused are remembered, so a revoked or unknown id costs no D1 query after
+//!   the first. If the feed cannot be read, KV copies are trusted (logged): during a D1
+//!   outage the bound is KV's.
+//! * Revocation marks the D1 row, adds it to the feed in the same batch, and deletes the KV
+//!   entry, so this location refuses the session at once; a delete KV refuses (one write
+//!   per second per key) is retried once after a second. Revocation checks D1 ([`Check::Authoritative`]).
 //! * Read-repair cannot resurrect: after writing a D1 hit back to KV, D1 is asked again; if
 //!   the session was revoked in between (the revoker's KV delete may have landed before this
 //!   write), the copy is removed again and the request refused.
@@ -36,6 +37,7 @@ mod auth;
 mod checks;
 mod copy;
 mod feed;
+mod housekeeping;
 mod lifetime;
 mod listing;
 mod mint;
@@ -46,6 +48,7 @@ pub use auth::authenticate;
 pub use checks::{FeedAge, SessionChecks, FEED_HORIZON_MS, FEED_REFRESH_MS, RECHECK_MS};
 pub use copy::kv_key;
 pub use feed::{read_feed, FEED_PAGE};
+pub use housekeeping::{prune, KEEP_EXPIRED_MS, PRUNE_BATCH, PRUNE_EVERY_MS};
 pub use lifetime::Lifetime;
 pub use listing::{list, Cursor, ListQuery, ListedSession, SessionPage, DEFAULT_PAGE, MAX_PAGE};
 pub use mint::{create, hash_id, new_handle, new_id};
@@ -130,11 +133,11 @@ pub trait SessionDb {
         now: Millis,
     ) -> StoreResult<Option<String>>;
     /// The revocation feed after position `cursor`, oldest first, at most `limit` rows;
-    /// from position 0 (a new reader), the rows revoked at `since` or later and those still
-    /// lingering at `now`. The page says where the next read starts.
+    /// without a position (a new reader), the rows revoked at `since` or later and those
+    /// still lingering at `now`. The page says where the next read starts.
     async fn revocations(
         &self,
-        cursor: u64,
+        cursor: Option<u64>,
         since: Millis,
         now: Millis,
         limit: u32,
@@ -142,6 +145,16 @@ pub trait SessionDb {
     /// A revoked session whose KV copy could not be deleted: the feed names it until that
     /// copy has expired (its idle deadline, or KV's minimum lifetime from `now`).
     async fn linger(&self, id_hash: &str, now: Millis) -> StoreResult<()>;
+    /// Deletes at most `limit` sessions whose absolute deadline is before `expired_before`,
+    /// and at most `limit` feed rows revoked before `revoked_before` that do not linger at
+    /// `now`.
+    async fn prune(
+        &self,
+        expired_before: Millis,
+        revoked_before: Millis,
+        now: Millis,
+        limit: u32,
+    ) -> StoreResult<()>;
 }
 
 /// How much to trust KV when resolving a session.
@@ -151,6 +164,9 @@ pub enum Check {
     Fast,
     /// D1 only (revocation). A KV copy of a session D1 refuses is removed on the way.
     Authoritative,
+    /// KV only: a session without a KV copy is refused without asking D1 (for a client over
+    /// its failed-authentication allowance, whose guesses must not reach D1).
+    CopyOnly,
 }
 
 #[cfg(test)]

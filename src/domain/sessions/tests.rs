@@ -819,3 +819,97 @@ fn a_revocation_learned_while_a_request_read_kv_refuses_that_request() {
         Err(DomainError::Unauthorized)
     );
 }
+
+#[test]
+fn a_client_over_its_failure_allowance_is_served_from_kv_and_its_guesses_never_reach_d1() {
+    let (w, a) = (World::default(), SessionChecks::default());
+    let id = w.mint(&a, NOW, "u1");
+    let copy_only = |at_ms: i64, id: &SessionId| {
+        block_on(authenticate(&w.st(&a), at(at_ms), id, Check::CopyOnly))
+    };
+    assert_eq!(copy_only(1_000, &id).unwrap().user_id, "u1");
+    let before = w.db.db.queries.get();
+    let guess = new_id().unwrap();
+    assert_eq!(copy_only(2_000, &guess), Err(DomainError::Unauthorized));
+    w.kv.remove(&World::key(&id));
+    assert_eq!(
+        copy_only(3_000, &id),
+        Err(DomainError::Unauthorized),
+        "a session KV does not hold waits until the client is allowed D1 again"
+    );
+    assert_eq!(w.db.db.queries.get(), before, "no D1 query for either");
+}
+
+#[test]
+fn a_feed_backlog_longer_than_one_read_leaves_each_session_to_d1_until_caught_up() {
+    let (w, a, b) = (
+        World::default(),
+        SessionChecks::default(),
+        SessionChecks::default(),
+    );
+    // More revocations than one read takes (20 pages of FEED_PAGE), the last one a session
+    // whose KV copy b's location still holds.
+    for i in 0..(20 * FEED_PAGE) {
+        w.mint(&a, NOW, &format!("m{}", i % 7));
+    }
+    for i in 0..7 {
+        block_on(revoke_user(&w.st(&a), at(1_000), &user(&format!("m{i}")))).unwrap();
+    }
+    let id = w.mint(&a, NOW, "u1");
+    let copy = w.kv.entry(&World::key(&id)).unwrap();
+    block_on(revoke(&w.st(&a), at(2_000), &id)).unwrap();
+    w.kv.insert(&World::key(&id), &copy.value);
+    assert_eq!(
+        w.auth(&b, at(3_000), &id),
+        Err(DomainError::Unauthorized),
+        "D1 decides while the feed is behind"
+    );
+    let live = w.mint(&a, NOW, "u2");
+    assert!(w.auth(&b, at(3_001), &live).is_ok());
+    assert_eq!(
+        b.feed_age(at(3_001)),
+        FeedAge::Fresh,
+        "the next read goes on from where the first stopped, and catches up"
+    );
+    assert_eq!(w.auth(&b, at(3_002), &id), Err(DomainError::Unauthorized));
+}
+
+#[test]
+fn housekeeping_prunes_once_an_hour_per_isolate_and_keeps_what_checks_can_need() {
+    let (w, a) = (World::with(WEEK_S, 3600, 600), SessionChecks::default());
+    let expired = w.mint(&a, NOW, "old");
+    let live = w.mint(&a, at(2 * 86_400_000), "new");
+    let (revoked, lingering) = (w.mint(&a, NOW, "r"), w.mint(&a, NOW, "l"));
+    block_on(revoke(&w.st(&a), at(1_000), &revoked)).unwrap();
+    w.kv.fail(true);
+    assert!(block_on(revoke(&w.st(&a), at(1_000), &lingering)).is_err());
+    w.kv.fail(false);
+    let later = at(3_600_000 + KEEP_EXPIRED_MS + 1);
+    let prune = |ms: Millis| block_on(prune(&w.db, &a, ms)).unwrap();
+    assert!(prune(later));
+    assert!(!prune(later.plus_ms(PRUNE_EVERY_MS - 1)), "once an hour");
+    let rows: Vec<String> =
+        w.db.rows
+            .borrow()
+            .iter()
+            .map(|r| r.user_id.clone())
+            .collect();
+    assert_eq!(rows, ["new"], "sessions a day past their deadline are gone");
+    assert!(w.auth(&a, later, &live).is_ok());
+    assert_eq!(w.auth(&a, later, &expired), Err(DomainError::Unauthorized));
+    let feed = w.db.feed.borrow().clone();
+    assert!(feed.is_empty(), "old settled rows go: {feed:?}");
+    assert!(prune(later.plus_ms(PRUNE_EVERY_MS)));
+    // A revocation whose KV copy could not be deleted stays while the copy may exist.
+    let kept = w.mint(&a, later, "k");
+    w.kv.fail(true);
+    assert!(block_on(revoke(&w.st(&a), later, &kept)).is_err());
+    w.kv.fail(false);
+    let b = SessionChecks::default();
+    assert!(block_on(super::prune(&w.db, &b, later.plus_ms(20 * 60_000))).unwrap());
+    assert_eq!(w.db.feed.borrow().len(), 1, "still lingering");
+    assert_eq!(
+        w.auth(&SessionChecks::default(), later.plus_ms(30 * 60_000), &kept),
+        Err(DomainError::Unauthorized)
+    );
+}
