@@ -26,6 +26,12 @@ const READ_ON = "2026-12-04";
 const LIMITS = {
   // Cloudflare D1 limits page, FAQ "How much work can a D1 database do?": a database runs its
   // queries one at a time, so its throughput is 1 / query time: about 1,000 queries/s at 1 ms.
+  // Read replicas (D1 read replication page; its beta changelog, 2025-04-10): Cloudflare
+  // creates them, "currently one in each supported D1 region", and routes a read to the
+  // nearest. Nothing is published about a replica's throughput: the model assumes each runs
+  // queries one at a time as the primary does (this figure), so replicas add throughput
+  // region by region, not without bound, and the busiest one (workload
+  // d1BusiestReplicaShare) is the limit.
   d1QueriesPerSecondAt1Ms: 1000,
   // D1 limits page: maximum database size 10 GB (Workers Paid; 500 MB on Free).
   d1DatabaseBytes: 10e9,
@@ -81,6 +87,20 @@ const SECONDS_PER_MONTH = 730 * 3600;
 /** edgestate's own constants, from the code (file: name). */
 const CODE = {
   feedRefreshSeconds: 5, // src/domain/sessions/checks.rs: FEED_REFRESH_MS
+  // A feed read is one statement (the cursor query), the feed empty or not; only an isolate's
+  // first read (or one idle past the horizon) is the new reader's batch of two, which the
+  // model leaves out: it assumes isolates that live for hours.
+  feedReadStatements: 1, // src/storage/d1.rs: SessionDb::revocations
+  feedHorizonSeconds: 300, // src/domain/sessions/checks.rs: FEED_HORIZON_MS
+  // Housekeeping (src/domain/sessions/housekeeping.rs): each isolate, at most once per
+  // PRUNE_EVERY_MS, after a background feed read, one batch of two deletions: up to
+  // PRUNE_BATCH sessions past their idle deadline (never later than the absolute one) by
+  // KEEP_EXPIRED_MS, and up to
+  // PRUNE_BATCH revocations older than twice the feed's horizon that no longer linger.
+  pruneEverySeconds: 3600, // PRUNE_EVERY_MS
+  pruneBatch: 500, // PRUNE_BATCH
+  pruneStatements: 2,
+  keepExpiredSeconds: 86_400, // KEEP_EXPIRED_MS
   configCacheSeconds: 5, // src/domain/config.rs: CACHE_MS
   maxConfigBytes: 32 * 1024, // src/domain/config.rs: MAX_CONFIG_BYTES
   configOtherBytes: 300, // the config's fields other than its flags, about
@@ -119,9 +139,12 @@ const ROUTES = [
 
 /** What a user does when a source of work is what fills a resource. */
 const ACTIONS = {
-  strictLeases: "take busy groups out of `strictRateLimits`; keep strict for low-traffic groups such as logins",
-  strictPrunes: "as for strict leases",
-  prefsRevalidation: "a code change: revalidate through a replica, or less often",
+  strictLeases:
+    "keep `strictRateLimits` to groups that need an exact limit (the seed makes `sessions` strict); a client whose strict requests come over a second apart costs a D1 write each",
+  strictPrunes: "nothing to set: one per isolate and window (a longer `rateLimitWindowSeconds`, fewer)",
+  housekeeping: "nothing to set: two statements per isolate and hour",
+  prefsRevalidation: "nothing to set (it reads replicas); fewer is a code change (`REVALIDATE_MS`, 60 s)",
+  prefsKvMisses: "nothing to set: a copy lives 30 days",
   "PATCH /prefs": "shard users across D1 databases (a code change)",
   renewals: "raise `renewAfterSeconds` (e.g. 4 h), with `sessionIdleSeconds` well above it",
   revocationFeed: "nothing to set: it grows with isolates, not sessions",
@@ -183,6 +206,7 @@ function workloadOf(raw) {
     syncsPerCounter: get("approximateLimiter.syncsPerCounter"),
     renewAfterSeconds: get("renewAfterSeconds"),
     sessionIdleSeconds: get("sessionIdleSeconds"),
+    sessionAbsoluteSeconds: get("sessionAbsoluteSeconds"),
     badTokenShare: get("badTokenShare"),
     kvHitRatio: get("profiles.kvHitRatio"),
     staleShareOfHits: get("profiles.staleShareOfHits"),
@@ -205,6 +229,7 @@ function workloadOf(raw) {
     rateLimitBytes: get("stored.rateLimitBytes"),
   };
   if (w.renewAfterSeconds >= w.sessionIdleSeconds) throw new Error("workload: renewAfterSeconds must be below sessionIdleSeconds");
+  if (!(w.sessionAbsoluteSeconds > 0)) throw new Error("workload: sessionAbsoluteSeconds must be positive");
   if (w.batchIds < 1 || w.batchIds > CODE.maxBatch) throw new Error(`workload: profiles.batchIds must be 1 to ${CODE.maxBatch}`);
   return w;
 }
@@ -225,18 +250,23 @@ function measuredOf(results) {
   }
   const runs = (results?.sessionsScale?.runs ?? []).filter((/** @type {any} */ r) => r.d1PerSecond >= 0 && r.sessions > 0);
   const largest = runs.length ? runs.reduce((/** @type {any} */ a, /** @type {any} */ b) => (b.sessions > a.sessions ? b : a)) : null;
+  // The feed's statements per second of one isolate: bench/d1.mjs reports them apart from the
+  // isolate's hourly housekeeping (feedPerSecond), which the model counts on its own; an older
+  // results.json has only every statement (d1PerSecond).
+  const feedRate = (/** @type {any} */ r) => r.feedPerSecond ?? r.d1PerSecond;
   const floods = results?.floods ?? {};
   // Two shapes: {reads|requests, d1Queries} as first planned, and bench/d1.mjs's.
   const missing = floods.missingUser;
   const unknown = floods.badTokens ?? floods.unknownSessionIds;
   const beforeCap = unknown && (unknown.refusedFrom ? unknown.refusedFrom - 1 : unknown.requests);
+  const burst = floods.unknownSessionIdsAtOnce;
   const unknownQueries = unknown && (unknown.d1Queries ?? unknown.d1QueriesBeforeRefusal);
   const leases = results?.strictLeases;
   const steady = leases && (leases.leasesPerSecondAfterFirst ?? leases.d1WritesPerSecond);
   return {
     date: String(results?.date ?? "").slice(0, 10) || "unknown",
     byRoute,
-    sessionsScale: largest ? { runs, feedPerIsolate: largest.d1PerSecond } : null,
+    sessionsScale: largest ? { runs: runs.map((/** @type {any} */ r) => ({ sessions: r.sessions, feedPerSecond: feedRate(r), housekeeping: r.housekeeping ?? null })), feedPerIsolate: feedRate(largest) } : null,
     // A second in which a client sends any strict request costs at least one lease (a client
     // sending one now and then leases one token per request); the bench's steady client may
     // cost more while its leases grow.
@@ -247,6 +277,8 @@ function measuredOf(results) {
     // D1 queries per unknown session id, before the client's 30 a minute are used up.
     badTokenRatio: beforeCap > 0 && unknownQueries >= 0 ? unknownQueries / beforeCap : null,
     anonymousStrict: floods.anonymousStrict ?? floods.anonymousToStrictGroup ?? null,
+    // A concurrent burst of unknown ids from one client: D1 lookups in all (counted as they start).
+    badTokenBurst: burst && burst.requests > 0 && burst.d1Lookups >= 0 ? { requests: burst.requests, d1Lookups: burst.d1Lookups } : null,
   };
 }
 
@@ -349,8 +381,12 @@ export function project(w0, results, scale = 1) {
   const leases = Math.min(strictRps, strictRps * w.strictClientsPerSecondShare * leasesPerClientSecond);
   const leaseFrom = m.strictLeases ? "bench + workload" : "code + workload";
   flows.push(flow("strictLeases", "strict leases", "traffic", "request", leaseFrom, { d1Writes: leases, rowsRead: leases * rR, rowsWritten: leases * rW }));
-  const prunes = strictRps * w.strictFirstInWindowShare;
-  flows.push(flow("strictPrunes", "strict prunes", "traffic", "background", "code + workload", { d1Writes: prunes, rowsRead: prunes * rR, rowsWritten: prunes * rW }));
+  // Ended windows' counters are pruned once per window and isolate, whatever the number of
+  // clients (src/domain/ratelimit/strict.rs): every isolate, as an upper bound (one that sees
+  // no strict request in a window prunes nothing in it). The rows they delete are the
+  // counters the size below counts, written once each: left out of the rows written.
+  const prunes = strictRps > 0 ? isolates / w.rateLimitWindowSeconds : 0;
+  flows.push(flow("strictPrunes", "strict prunes", "isolates", "background", "code", { d1Writes: prunes, rowsRead: prunes * rR, rowsWritten: prunes * rW }));
   const counterFlows = approxRps / w.requestsPerCounter;
   flows.push(
     flow("approximateLimiter", "approximate limiter", "traffic", "request", "code + workload", {
@@ -362,10 +398,21 @@ export function project(w0, results, scale = 1) {
   // Sessions: renewals (grow with sessions), the revocation feed (grows with isolates), bad tokens.
   const renewals = w.activeSessions / w.renewAfterSeconds;
   flows.push(flow("renewals", "session renewals", "sessions", "request", "code + workload", { d1Writes: renewals, d1Reads: renewals, kvWrites: renewals, rowsRead: 2 * renewals * rR, rowsWritten: renewals * rW }));
-  const feedPerIsolate = m.sessionsScale ? m.sessionsScale.feedPerIsolate : 1 / CODE.feedRefreshSeconds;
+  // One statement per read, at most one read per isolate per FEED_REFRESH_MS in steady use.
+  const feedPerIsolate = m.sessionsScale ? m.sessionsScale.feedPerIsolate : CODE.feedReadStatements / CODE.feedRefreshSeconds;
   const revocationsPerSecond = rate("DELETE /sessions/current");
+  const logins = rate("POST /sessions");
   const feed = isolates * feedPerIsolate;
   flows.push(flow("revocationFeed", "revocation feed", "isolates", "background", m.sessionsScale ? "bench" : "code", { d1Reads: feed, rowsRead: feed }));
+  // Housekeeping: two statements per isolate and hour on the primary (isolates), and the rows
+  // they delete, which follow the logins and revocations (traffic): at steady state, as many
+  // sessions pass their deadline as are minted, and as many feed rows age out as are added,
+  // each deleted once (D1 bills a deleted row as written; index entries left out).
+  const housekeeping = (isolates * CODE.pruneStatements) / CODE.pruneEverySeconds;
+  flows.push(flow("housekeeping", "housekeeping", "isolates", "background", "code", { d1Writes: housekeeping, rowsRead: housekeeping }));
+  const pruneCapacity = (isolates * CODE.pruneBatch) / CODE.pruneEverySeconds; // rows of each table per second
+  const deleted = Math.min(logins, pruneCapacity) + Math.min(revocationsPerSecond, pruneCapacity);
+  flows.push(flow("housekeepingRows", "rows housekeeping deletes", "traffic", "background", "code + workload", { rowsRead: deleted, rowsWritten: deleted * rW }));
   // Every isolate reads every revocation once: rows that grow with traffic (and isolates).
   flows.push(flow("revocationRows", "revocation rows read by every isolate", "traffic", "background", "code + workload", { rowsRead: revocationsPerSecond * isolates }));
   const sessionRps = ROUTES.filter((r) => r.session).reduce((a, r) => a + rate(r.key), 0);
@@ -398,12 +445,13 @@ export function project(w0, results, scale = 1) {
     }),
   );
 
-  // Preferences: KV misses (replica), revalidation of copies over a minute old (primary).
+  // Preferences: KV misses and the revalidation of copies over a minute old, both through a
+  // replica (src/domain/prefs.rs `revalidate`, src/routes/prefs.rs): off the primary.
   const prefsReads = rate("GET /prefs");
   const prefsMiss = prefsReads * w.prefsKvMissShare;
   flows.push(flow("prefsKvMisses", "prefs KV misses", "traffic", "request", "code + workload", { d1Replica: prefsMiss, kvWrites: prefsMiss, rowsRead: prefsMiss * rR }));
   const revalidate = prefsReads * (1 - w.prefsKvMissShare) * w.prefsRevalidatedShare;
-  flows.push(flow("prefsRevalidation", "prefs revalidation", "traffic", "background", "code + workload", { d1Reads: revalidate, kvWrites: revalidate, rowsRead: revalidate * rR }));
+  flows.push(flow("prefsRevalidation", "prefs revalidation", "traffic", "background", "code + workload", { d1Replica: revalidate, kvWrites: revalidate, rowsRead: revalidate * rR }));
 
   // Resources against their limits.
   const sum = (/** @type {(f: Flow) => number} */ f, /** @type {(f: Flow) => boolean} */ keep = () => true) => flows.filter(keep).reduce((a, x) => a + f(x), 0);
@@ -429,27 +477,64 @@ export function project(w0, results, scale = 1) {
   const perUserPrefs = (rate("PATCH /prefs") + revalidate + prefsMiss) / Math.max(1, w.activeSessions);
   const perSession = (rate("POST /sessions") + renewals) / Math.max(1, w.activeSessions);
 
-  // Sizes.
+  // Housekeeping against what expires: each isolate deletes up to PRUNE_BATCH rows of each
+  // table an hour; at steady state as many sessions pass their deadline (by a day) as are
+  // minted, and as many revocations age out as are made.
+  const hour = 3600;
+  const prunedPerHour = pruneCapacity * hour;
+  const expiringPerHour = { sessions: logins * hour, revocations: revocationsPerSecond * hour };
+  const busiest = Math.max(expiringPerHour.sessions, expiringPerHour.revocations);
+  const housekeepingCheck = {
+    isolates,
+    prunedPerHour,
+    expiringPerHour,
+    keepsUp: busiest <= prunedPerHour,
+    headroom: busiest > 0 ? prunedPerHour / busiest : Infinity,
+  };
+
+  // Sizes. D1 at steady state (housekeeping keeping up): the rows of
+  // - sessions: the active ones (kept alive by renewal), and every session minted within
+  //   the idle lifetime and a day (a logged-out or unused session stays until a day past
+  //   its idle deadline), plus the gap between two prunes across the isolates;
+  // - revocations: the last twice FEED_HORIZON_MS of them (lingering ones left out: few);
+  // - rate_limits: the counters of this window and the last;
+  // - users and preferences, as stored.
+  // config_history is never pruned: it grows with admin writes. So do sessions and
+  // revocations by what outruns housekeeping, if anything does.
+  const day = 86400;
+  const gap = CODE.pruneEverySeconds / Math.max(1, isolates);
+  const sessionRows = Math.max(w.activeSessions, logins * (retentionSeconds(w) + CODE.keepExpiredSeconds + gap));
+  const revocationRows = revocationsPerSecond * (2 * CODE.feedHorizonSeconds + gap);
+  const strictRows = strictRps * w.strictFirstInWindowShare * w.rateLimitWindowSeconds * 2;
+  const steady = {
+    sessions: sessionRows * w.sessionBytes,
+    profiles: w.profiles * w.profileBytes,
+    prefs: w.usersWithPrefs * w.prefsBytes,
+    rateLimits: strictRows * w.rateLimitBytes,
+    revocations: revocationRows * w.revocationBytes,
+  };
+  const steadyBytes = Object.values(steady).reduce((a, b) => a + b, 0);
   const configBytes = w.flags * w.flagBytes + CODE.configOtherBytes;
   const historyRow = Math.min(configBytes, CODE.maxConfigBytes) + CODE.historyRowOverheadBytes;
-  const strictRows = strictRps * w.strictFirstInWindowShare * w.rateLimitWindowSeconds * 2;
-  const baseBytes = w.profiles * w.profileBytes + w.usersWithPrefs * w.prefsBytes + w.activeSessions * w.sessionBytes + strictRows * w.rateLimitBytes;
-  const day = 86400;
   const growth = {
-    sessions: rate("POST /sessions") * day * w.sessionBytes,
-    revocations: revocationsPerSecond * day * w.revocationBytes,
+    sessions: Math.max(0, logins - pruneCapacity) * day * w.sessionBytes,
+    revocations: Math.max(0, revocationsPerSecond - pruneCapacity) * day * w.revocationBytes,
     configHistory: w.adminConfigWritesPerHour * 24 * historyRow,
   };
   const perDay = growth.sessions + growth.revocations + growth.configHistory;
-  const daysToFull = perDay > 0 ? Math.max(0, (LIMITS.d1DatabaseBytes - baseBytes) / perDay) : Infinity;
+  const daysToFull = perDay > 0 ? Math.max(0, (LIMITS.d1DatabaseBytes - steadyBytes) / perDay) : steadyBytes > LIMITS.d1DatabaseBytes ? 0 : Infinity;
   const sizes = {
     configBytes,
     configFits: configBytes <= CODE.maxConfigBytes,
     flagsThatFit: Math.floor((CODE.maxConfigBytes - CODE.configOtherBytes) / w.flagBytes),
-    d1BaseBytes: baseBytes,
+    d1SessionRows: sessionRows,
+    d1Steady: steady,
+    d1SteadyBytes: steadyBytes,
+    // The workload's multiple at which the steady state alone fills a database.
+    d1SteadyFullAt: steadyBytes > 0 ? LIMITS.d1DatabaseBytes / steadyBytes : Infinity,
     d1GrowthBytesPerDay: perDay,
     d1Growth: growth,
-    d1BytesAfter30Days: baseBytes + 30 * perDay,
+    d1BytesAfter30Days: steadyBytes + 30 * perDay,
     d1DaysToFull: daysToFull,
   };
 
@@ -492,12 +577,17 @@ export function project(w0, results, scale = 1) {
       missingReads: m.missingReads,
       badTokenRatio: m.badTokenRatio,
       anonymousStrict: m.anonymousStrict,
+      badTokenBurst: m.badTokenBurst,
     },
     perRequest,
     flows,
     resources,
     first: { id: first.id, label: first.label, breaksAt: first.breaksAt, breaksAtRps: first.breaksAtRps },
     kvPerKey: { prefsPerUser: perUserPrefs, sessionPerSession: perSession, configPerSecond: adminWrites },
+    housekeeping: housekeepingCheck,
+    // A flood of guessed session ids: at most MAX_FAILURES D1 lookups per client, isolate and
+    // minute, concurrent ones included; for one client reaching every isolate, per second.
+    guessFloodPerClient: (isolates * CODE.maxFailuresPerMinute) / 60,
     sizes,
     costs,
     totalCost,
@@ -588,6 +678,19 @@ export function render(p) {
     L.push(`- ${part.label}: ${num(part.perSecond)}/s, ${pct(part.share)}: ${ACTIONS[/** @type {keyof typeof ACTIONS} */ (part.id)] ?? "see below"}.`);
   }
   L.push("");
+  const replica = p.resources.find((r) => r.id === "d1Replica");
+  if (replica) {
+    const top = replica.parts[0];
+    const fills = top ? ` The busiest is ${pct(top.share)} ${top.label}: ${ACTIONS[/** @type {keyof typeof ACTIONS} */ (top.id)] ?? "see above"}.` : "";
+    L.push(
+      `**Replicas** (one per D1 region, reads go to the nearest): each assumed to do ${num(replica.limit)} queries/s, as the primary, the busiest taking ${pct(w.d1BusiestReplicaShare)} of replica reads: they add reads region by region, not without bound.${fills}`,
+      "",
+    );
+  }
+  L.push(
+    `**Floods** (not in the totals): guessed session ids cost at most ${CODE.maxFailuresPerMinute} D1 lookups per client, isolate and minute, bursts included (past that, KV copies only): ${num(p.guessFloodPerClient)}/s for one client on all ${grouped(w.isolates)} isolates.`,
+    "",
+  );
 
   const k = p.kvPerKey;
   L.push(
@@ -598,25 +701,36 @@ export function render(p) {
   const s = p.sizes;
   L.push("### Size", "");
   L.push("| what | at the workload | limit | verdict |", "|---|--:|--:|---|");
-  const full = Number.isFinite(s.d1DaysToFull) ? `full after ${grouped(Math.floor(s.d1DaysToFull))} days` : "never full";
+  const tooBig = s.d1SteadyFullAt <= 1;
+  const full = tooBig ? `does not fit: ${times(1 / s.d1SteadyFullAt)} the limit` : Number.isFinite(s.d1DaysToFull) ? `full after ${grouped(Math.floor(s.d1DaysToFull))} days` : "never full";
+  const steadyFull = !tooBig && Number.isFinite(s.d1SteadyFullAt) ? `; the steady state alone at ${times(s.d1SteadyFullAt)}` : "";
   const g = s.d1Growth;
+  const growing = /** @type {[string, number][]} */ ([["config history", g.configHistory], ["sessions", g.sessions], ["revocations", g.revocations]]).filter(([, b]) => b > 0);
+  const parts = growing.length === 1 && g.configHistory > 0 ? "config history, never pruned" : growing.map(([what, b]) => `${what} ${pct(b / s.d1GrowthBytesPerDay)}`).join(", ");
+  const perDay = growing.length ? `, + ${gb(s.d1GrowthBytesPerDay)}/day (${parts})` : "";
+  const days = (retentionSeconds(w) + 86_400) / 86_400;
   L.push(
-    `| D1 database | ${gb(s.d1BaseBytes)} now, + ${gb(s.d1GrowthBytesPerDay)}/day (sessions ${pct(g.sessions / s.d1GrowthBytesPerDay)}, revocations ${pct(g.revocations / s.d1GrowthBytesPerDay)}, config history ${pct(g.configHistory / s.d1GrowthBytesPerDay)}) | ${gb(LIMITS.d1DatabaseBytes)} | ${full} |`,
+    `| D1 database | ${gb(s.d1SteadyBytes)} steady (sessions ${pct(s.d1Steady.sessions / s.d1SteadyBytes)}: ${big(s.d1SessionRows)} rows, the logins of ${num(days)} days)${perDay} | ${gb(LIMITS.d1DatabaseBytes)} | ${full}${steadyFull} |`,
   );
   L.push(`| \`config:app\` | ${grouped(s.configBytes)} bytes (${grouped(w.flags)} flags × ${w.flagBytes}) | ${grouped(CODE.maxConfigBytes)} bytes (edgestate's \`MAX_CONFIG_BYTES\`) | ${s.configFits ? "fits" : `does not fit: about ${grouped(s.flagsThatFit)} flags do`} |`, "");
+  const hk = p.housekeeping;
+  const e = hk.expiringPerHour;
   L.push(
-    "- D1 size, then: delete expired `sessions` and old `revocations` rows, trim `config_history`; past 10 GB, shard.",
+    `**Housekeeping ${hk.keepsUp ? "keeps up" : "does not keep up"}**: ${count(hk.isolates, "isolate", "isolates")} × ${CODE.pruneBatch} an hour = ${grouped(hk.prunedPerHour)} sessions and as many revocations an hour; ` +
+      `${grouped(e.sessions)} sessions and ${grouped(e.revocations)} revocations expire an hour${hk.keepsUp ? ` (${times(hk.headroom)} headroom)` : `: the rest piles up (the D1 row above)`}.`,
+    "",
+  );
+  L.push(
+    "- D1 size, then: write config less often, or trim `config_history` by hand; a shorter `sessionIdleSeconds` keeps fewer sessions; past 10 GB, shard.",
     "- `config:app`, then: fewer or shorter flags; past that, a code change (every isolate parses it every 5 s; `PUT /admin/config` must fit 64 KiB).",
     "",
   );
 
+  // The included amounts and prices are in the page's table of sources (and `--json`).
   L.push("### Monthly cost (Workers Paid, beyond the included amounts)", "");
-  L.push("| kind | per month | included | price | cost |", "|---|--:|--:|--:|--:|");
-  for (const c of p.costs) {
-    const unitPrice = c.unit === "GB-month" ? `$${c.price} per GB-month` : `$${trim((c.price * 1e6).toFixed(3))} per M`;
-    L.push(`| ${c.kind} | ${big(c.perMonth)} ${c.unit} | ${big(c.included)} | ${unitPrice} | ${usd(c.cost)} |`);
-  }
-  L.push(`| **total** | | | | **${usd(p.totalCost)}** (and the $5 subscription) |`, "");
+  L.push("| kind | per month | cost |", "|---|--:|--:|");
+  for (const c of p.costs) L.push(`| ${c.kind} | ${big(c.perMonth)} ${c.unit} | ${usd(c.cost)} |`);
+  L.push(`| **total** | | **${usd(p.totalCost)}** (and the $5 subscription) |`, "");
   const all = p.costByFlow.reduce((a, f) => a + f.cost, 0);
   const top = p.costByFlow[0];
   L.push(
@@ -627,13 +741,14 @@ export function render(p) {
 
   const measured = [];
   if (p.measured.routes.length) measured.push(`the request paths marked bench`);
-  if (p.measured.sessionsScale) measured.push(`the revocation feed (${p.measured.sessionsScale.runs.map((/** @type {any} */ r) => `${num(r.d1PerSecond)} D1 queries/s at ${grouped(r.sessions)} sessions`).join(", ")}, one isolate)`);
+  if (p.measured.sessionsScale) measured.push(`the revocation feed (${p.measured.sessionsScale.runs.map((/** @type {any} */ r) => `${num(r.feedPerSecond)} statements/s at ${grouped(r.sessions)} sessions`).join(", ")}, one isolate, its housekeeping apart)`);
   if (p.measured.strictLeases) measured.push(`strict leases (${num(p.measured.strictLeases.perClientSecond)} per second for one client at ${num(p.measured.strictLeases.requestsPerSecond)} requests/s)`);
   if (p.measured.missingPerId !== null) measured.push(`${count(p.measured.missingPerId, "D1 query", "D1 queries")} for ${grouped(p.measured.missingReads ?? 0)} reads of one missing profile`);
   if (p.measured.badTokenRatio !== null) measured.push(`${count(p.measured.badTokenRatio, "D1 query", "D1 queries")} per bad token`);
+  if (p.measured.badTokenBurst) measured.push(`${count(p.measured.badTokenBurst.d1Lookups, "D1 lookup", "D1 lookups")} for a concurrent burst of ${grouped(p.measured.badTokenBurst.requests)} unknown ids from one client`);
   if (p.measured.anonymousStrict) measured.push(`an anonymous flood of a strict group (${count(p.measured.anonymousStrict.d1Queries, "D1 query", "D1 queries")} for ${grouped(p.measured.anonymousStrict.requests)} requests)`);
   const assumed = [];
-  if (!p.measured.sessionsScale) assumed.push("one feed read per isolate per 5 s");
+  if (!p.measured.sessionsScale) assumed.push("one feed statement per isolate per 5 s");
   if (!p.measured.strictLeases) assumed.push("one strict lease per client-second");
   if (p.measured.missingPerId === null) assumed.push("one D1 read per missing profile");
   if (p.measured.badTokenRatio === null) assumed.push("one D1 read per bad token");
@@ -710,4 +825,13 @@ if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).
     console.error(`capacity: ${e instanceof Error ? e.message : e}`);
     process.exitCode = 2;
   }
+}
+
+/**
+ * How long an unused session's row lives before housekeeping may delete it: its idle
+ * lifetime, never past its absolute one.
+ * @param {{ sessionIdleSeconds: number, sessionAbsoluteSeconds: number }} w
+ */
+function retentionSeconds(w) {
+  return Math.min(w.sessionIdleSeconds, w.sessionAbsoluteSeconds);
 }

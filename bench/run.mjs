@@ -18,7 +18,7 @@
 // exists, runs `node bench/capacity.mjs --write` (docs/capacity.md's generated block, from
 // bench/results.json). Talks only to 127.0.0.1.
 //
-// Environment (all optional): BENCH_PORT (default 8820; the bench uses it and the next 8),
+// Environment (all optional): BENCH_PORT (default 8820; the bench uses it and the next 9),
 // BENCH_DURATION (wrk -d per run, default 3s), BENCH_CONNECTIONS (default 8), BENCH_ROUNDS
 // (alternations per route, default 11), BENCH_SAMPLES (sequential requests for the storage
 // counts, default 50), BENCH_SCALE_SECONDS (how long each number of sessions is used, default

@@ -243,6 +243,46 @@ async function resending(send) {
 }
 
 /**
+ * A binding Miniflare proxies into this process (the KV namespace, the D1 database), whose
+ * calls are sent again when the connection they went out on had been reset (`resending`):
+ * the proxy shares its connections with the requests, and one the runtime closed after
+ * answering a body it did not read can be picked up by the next call. Statements and other
+ * objects the binding hands back are wrapped alike; values pass through.
+ * @template {object} T
+ * @param {T} target
+ * @returns {T}
+ */
+function resilient(target) {
+  return new Proxy(target, {
+    get(t, prop) {
+      const v = /** @type {any} */ (t)[prop];
+      if (typeof v !== "function") return v;
+      return (/** @type {unknown[]} */ ...args) => {
+        const call = () => v.apply(t, args);
+        const out = call();
+        if (out && typeof out.then === "function") return againOnReset(out, call);
+        return out && typeof out === "object" ? resilient(out) : out;
+      };
+    },
+  });
+}
+
+/**
+ * `first`, or, if it failed because its connection was reset, `call()` again (`resending`).
+ * @param {Promise<any>} first @param {() => Promise<any>} call
+ */
+async function againOnReset(first, call) {
+  try {
+    return await first;
+  } catch (e) {
+    const err = /** @type {{ cause?: { code?: string }, code?: string }} */ (e);
+    const code = err.cause?.code ?? err.code;
+    if (!code || !RESET.has(code)) throw e;
+  }
+  return resending(call);
+}
+
+/**
  * `?k=v&…` (or `&k=v&…` after a path that has a query) for `query`; "" for none.
  * @param {string} path
  * @param {Record<string, string | number> | string | undefined} query
@@ -328,9 +368,9 @@ export async function boot({
   if (contract) mf.dispatchFetch = /** @type {any} */ (checked(dispatch, { otherRoutes }));
   // (Their types come from @cloudflare/workers-types, which is not installed: any.)
   /** @type {any} */
-  const storeKv = kv ? await mf.getKVNamespace("CACHE") : null;
+  const storeKv = kv ? resilient(await mf.getKVNamespace("CACHE")) : null;
   /** @type {any} */
-  const db = d1 ? await mf.getD1Database("DB") : null;
+  const db = d1 ? resilient(await mf.getD1Database("DB")) : null;
   if (db && migrate) {
     await db.batch(migrationStatements().map((s) => db.prepare(s)));
   }

@@ -44,6 +44,8 @@ pub trait AccountDb {
     /// Records in the revocation feed that the KV copy of a revoked session could not be
     /// deleted (as [`sessions::SessionDb::linger`]).
     async fn linger(&self, id_hash: &str, now: Millis) -> StoreResult<()>;
+    /// [`AccountDb::linger`] for every unexpired session of `user`, in one statement.
+    async fn linger_user(&self, user: &UserId, now: Millis) -> StoreResult<()>;
 }
 
 /// The profile that belongs to account `user`, if its id can name one.
@@ -61,7 +63,12 @@ pub async fn delete<K: Kv, D: AccountDb>(
     now: Millis,
 ) -> DomainResult<()> {
     let hashes = db.revoke_sessions(user, now).await?;
-    for hash in &hashes {
+    // Past the deletes one request may make, every copy lingers in the feed (refused
+    // everywhere until it expires), and the rest of the deletion goes on.
+    if hashes.len() > sessions::MAX_COPY_DELETES {
+        db.linger_user(user, now).await?;
+    }
+    for hash in hashes.iter().take(sessions::MAX_COPY_DELETES) {
         if let Err(e) = kv.delete(&sessions::kv_key(hash)?).await {
             // Isolates started later learn from the feed that this copy still exists.
             if let Err(linger) = db.linger(hash, now).await {
@@ -276,6 +283,36 @@ mod tests {
         w.delete("ann", 2).unwrap();
         assert!(w.keys().is_empty(), "{:?}", w.keys());
         assert_eq!(w.check(&id), Err(DomainError::Unauthorized));
+    }
+
+    #[test]
+    fn an_account_with_more_sessions_than_one_request_may_delete_is_deleted_in_one_go() {
+        let w = World::new();
+        let first = w.account("ann");
+        let new = || NewSession {
+            user: user("ann"),
+            email: Email::parse("email", "a@example.com").unwrap(),
+        };
+        for _ in 0..sessions::MAX_COPY_DELETES + 5 {
+            block_on(sessions::create(&w.sessions(), NOW, new())).unwrap();
+        }
+        let deletes = w.kv.deletes();
+        w.delete("ann", 1).unwrap();
+        assert!(w.kv.deletes() - deletes <= sessions::MAX_COPY_DELETES as u32 + 2);
+        assert!(w.db.sessions.rows.borrow().is_empty(), "the rows are gone");
+        let lingering =
+            w.db.sessions
+                .feed
+                .borrow()
+                .iter()
+                .filter(|r| r.lingers_until.is_some())
+                .count();
+        assert_eq!(
+            lingering,
+            sessions::MAX_COPY_DELETES + 6,
+            "every copy is named lingering"
+        );
+        assert_eq!(w.check(&first), Err(DomainError::Unauthorized));
     }
 
     #[test]

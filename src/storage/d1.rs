@@ -528,7 +528,8 @@ impl SessionDb for D1 {
         limit: u32,
     ) -> StoreResult<()> {
         let sessions = "DELETE FROM sessions WHERE id_hash IN \
-                        (SELECT id_hash FROM sessions WHERE expires_at < ?1 LIMIT ?2)";
+                        (SELECT id_hash FROM sessions \
+                         WHERE COALESCE(idle_expires_at, expires_at) < ?1 LIMIT ?2)";
         let feed = "DELETE FROM revocations WHERE seq IN \
                     (SELECT seq FROM revocations WHERE at < ?1 \
                        AND (lingers_until IS NULL OR lingers_until < ?2) LIMIT ?3)";
@@ -538,6 +539,17 @@ impl SessionDb for D1 {
             (feed, vec![at(revoked_before), at(now), limit]),
         ];
         self.batch(&statements).await.map(|_| ())
+    }
+
+    async fn linger_user(&self, user: &UserId, now: Millis) -> StoreResult<()> {
+        let sql = "UPDATE revocations SET lingers_until = \
+                     (SELECT MAX(COALESCE(s.idle_expires_at, s.expires_at), ?2 + 60000) \
+                        FROM sessions s WHERE s.id_hash = revocations.id_hash) \
+                   WHERE id_hash IN \
+                     (SELECT id_hash FROM sessions WHERE user_id = ?1 AND expires_at > ?2)";
+        self.rows(sql, &[text(user.as_str()), at(now)])
+            .await
+            .map(|_| ())
     }
 
     async fn linger(&self, id_hash: &str, now: Millis) -> StoreResult<()> {
@@ -600,6 +612,10 @@ impl AccountDb for D1 {
 
     async fn linger(&self, id_hash: &str, now: Millis) -> StoreResult<()> {
         SessionDb::linger(self, id_hash, now).await
+    }
+
+    async fn linger_user(&self, user: &UserId, now: Millis) -> StoreResult<()> {
+        SessionDb::linger_user(self, user, now).await
     }
 }
 

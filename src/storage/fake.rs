@@ -332,6 +332,11 @@ impl SessionDb for Hooked<'_, '_, MemSessions> {
         self.inner.linger(id_hash, now).await
     }
 
+    async fn linger_user(&self, user: &UserId, now: Millis) -> StoreResult<()> {
+        self.on.step();
+        self.inner.linger_user(user, now).await
+    }
+
     async fn prune(
         &self,
         expired_before: Millis,
@@ -545,6 +550,23 @@ impl SessionDb for MemSessions {
         Ok(())
     }
 
+    async fn linger_user(&self, user: &UserId, now: Millis) -> StoreResult<()> {
+        self.db.query()?;
+        let rows = self.rows.borrow();
+        for r in rows
+            .iter()
+            .filter(|r| r.user_id == user.as_str() && now < r.expires_at)
+        {
+            let until = r.idle_expires_at.max(now.plus_ms(60_000));
+            for f in self.feed.borrow_mut().iter_mut() {
+                if f.id_hash == r.id_hash {
+                    f.lingers_until = Some(until);
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn prune(
         &self,
         expired_before: Millis,
@@ -555,7 +577,7 @@ impl SessionDb for MemSessions {
         self.db.query()?;
         let mut budget = limit as usize;
         self.rows.borrow_mut().retain(|r| {
-            let drop = budget > 0 && r.expires_at < expired_before;
+            let drop = budget > 0 && r.idle_expires_at < expired_before;
             budget -= usize::from(drop);
             !drop
         });
@@ -853,6 +875,11 @@ impl AccountDb for MemAccounts {
     async fn linger(&self, id_hash: &str, now: Millis) -> StoreResult<()> {
         self.db.query()?;
         SessionDb::linger(&self.sessions, id_hash, now).await
+    }
+
+    async fn linger_user(&self, user: &UserId, now: Millis) -> StoreResult<()> {
+        self.db.query()?;
+        SessionDb::linger_user(&self.sessions, user, now).await
     }
 }
 

@@ -53,7 +53,7 @@ pub use lifetime::Lifetime;
 pub use listing::{list, Cursor, ListQuery, ListedSession, SessionPage, DEFAULT_PAGE, MAX_PAGE};
 pub use mint::{create, hash_id, new_handle, new_id};
 pub use record::{MintedSession, NewSession, SessionRecord, SessionView};
-pub use revoke::{revoke, revoke_handle, revoke_user, Revoked};
+pub use revoke::{revoke, revoke_handle, revoke_user, Revoked, MAX_COPY_DELETES};
 
 use copy::{cache, delete_copy, read_copy, remove_copy};
 
@@ -145,7 +145,10 @@ pub trait SessionDb {
     /// A revoked session whose KV copy could not be deleted: the feed names it until that
     /// copy has expired (its idle deadline, or KV's minimum lifetime from `now`).
     async fn linger(&self, id_hash: &str, now: Millis) -> StoreResult<()>;
-    /// Deletes at most `limit` sessions whose absolute deadline is before `expired_before`,
+    /// [`SessionDb::linger`] for every unexpired session of `user`, in one statement.
+    async fn linger_user(&self, user: &UserId, now: Millis) -> StoreResult<()>;
+    /// Deletes at most `limit` sessions whose idle deadline (never later than the absolute
+    /// one) is before `expired_before`,
     /// and at most `limit` feed rows revoked before `revoked_before` that do not linger at
     /// `now`.
     async fn prune(

@@ -58,17 +58,30 @@ pub struct Revoked {
     pub revoked: usize,
 }
 
-/// Revokes every active session of `user`, in D1 and then their KV copies (every copy is
-/// tried; if any delete fails twice, 503: D1 already refuses them all).
+/// At most this many KV copies are deleted by one request (KV allows 1,000 operations per
+/// invocation, and each delete is a round trip). Past that, every copy of the user is
+/// recorded in the revocation feed as lingering, in one statement: every isolate refuses
+/// them until they expire, deleted or not.
+pub const MAX_COPY_DELETES: usize = 100;
+
+/// Revokes every active session of `user`, in D1 and then their KV copies (up to
+/// [`MAX_COPY_DELETES`] copies are deleted, the rest recorded as lingering; if a delete
+/// fails twice, 503: D1 and the feed already refuse them all).
 pub async fn revoke_user<K: Kv, D: SessionDb, T: Timer>(
     st: &SessionStores<'_, K, D, T>,
     now: Millis,
     user: &UserId,
 ) -> DomainResult<Revoked> {
     let hashes = st.db.revoke_user(user, now).await?;
+    if hashes.len() > MAX_COPY_DELETES {
+        st.db.linger_user(user, now).await?;
+    }
     let mut failed = None;
-    for hash in &hashes {
-        if let Err(e) = drop_copy(st, hash, now).await {
+    for (i, hash) in hashes.iter().enumerate() {
+        if i >= MAX_COPY_DELETES {
+            st.checks
+                .note_revoked(hash, now.plus_ms(FEED_HORIZON_MS), now);
+        } else if let Err(e) = drop_copy(st, hash, now).await {
             failed = Some(e);
         }
     }

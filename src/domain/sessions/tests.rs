@@ -913,3 +913,34 @@ fn housekeeping_prunes_once_an_hour_per_isolate_and_keeps_what_checks_can_need()
         Err(DomainError::Unauthorized)
     );
 }
+
+#[test]
+fn revoking_more_sessions_than_one_request_may_delete_leaves_the_rest_lingering_and_refused() {
+    let (w, a) = (World::default(), SessionChecks::default());
+    let n = MAX_COPY_DELETES + 20;
+    let ids: Vec<SessionId> = (0..n).map(|_| w.mint(&a, NOW, "many")).collect();
+    let deletes_before = w.kv.deletes();
+    let revoked = block_on(revoke_user(&w.st(&a), at(1_000), &user("many"))).unwrap();
+    assert_eq!(revoked.revoked, n);
+    assert_eq!(
+        (w.kv.deletes() - deletes_before) as usize,
+        MAX_COPY_DELETES,
+        "bounded KV work"
+    );
+    // A copy that was not deleted is refused by an isolate started long after the
+    // feed's horizon, since the feed says it lingers.
+    let kept = ids
+        .iter()
+        .find(|id| w.kv.entry(&World::key(id)).is_some())
+        .expect("some copies were left");
+    let late = at(1_000 + 2 * FEED_HORIZON_MS);
+    assert_eq!(
+        w.auth(&SessionChecks::default(), late, kept),
+        Err(DomainError::Unauthorized)
+    );
+    assert_eq!(
+        w.auth(&a, at(1_001), kept),
+        Err(DomainError::Unauthorized),
+        "and this isolate at once"
+    );
+}
