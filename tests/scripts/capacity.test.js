@@ -154,8 +154,11 @@ describe("npm run capacity", () => {
 
   it("the revocation feed is one statement per read: 1 per isolate per 5 s, or as measured without housekeeping", () => {
     const base = model();
-    expect(flow(base, "revocationFeed").perSecond.d1Reads).toBeCloseTo(base.workload.isolates / 5, 9);
     const results = JSON.parse(readFileSync(join(ROOT, "bench/results.json"), "utf8"));
+    // Not measured (a results.json without the sessions-at-scale runs): from the code.
+    const unmeasured = join(dir, "results-unmeasured.json");
+    writeFileSync(unmeasured, JSON.stringify({ ...results, sessionsScale: undefined }));
+    expect(flow(model(["--results", unmeasured]), "revocationFeed").perSecond.d1Reads).toBeCloseTo(base.workload.isolates / 5, 9);
     /** A results.json with the committed one's request paths and these sessions-at-scale runs. @param {string} name @param {object[]} runs */
     const measured = (name, runs) => {
       const path = join(dir, name);

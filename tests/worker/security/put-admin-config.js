@@ -102,9 +102,12 @@ export const rows = [
     },
   },
   {
-    situation: "body over 64 KiB that never ends, no token",
+    // A few KiB, then nothing more: the Worker must answer without waiting for the rest.
+    // (A client still writing when the runtime closes the connection after answering sees a
+    // reset instead of the answer: transport, not the Worker.)
+    situation: "a body that never ends, no token",
     setup: keepsConfig.setup,
-    request: { method: "PUT", path: "/admin/config", stream: 64 * KIB + 1 },
+    request: { method: "PUT", path: "/admin/config", stream: 4 * KIB },
     expect: { status: 401, code: "unauthorized", check: keepsConfig.check },
   },
   ...adminAuthRows({
