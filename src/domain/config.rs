@@ -15,7 +15,7 @@
 use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::flags::{EvalContext, Flag, Reason};
 use crate::domain::ids::FlagName;
-use crate::domain::json::{deny_unknown, object};
+use crate::domain::json::{self, deny_unknown, object};
 use crate::domain::kv::{Kv, KvKey};
 use crate::domain::time::Millis;
 use serde::Serialize;
@@ -320,12 +320,7 @@ fn merge_map<T>(
 /// An integer in `min..=max`. A number written with a zero fraction (`60.0`) is that integer,
 /// as JSON Schema's `integer` has it; any other fraction is refused.
 fn int(field: &str, v: &Value, min: u64, max: u64) -> DomainResult<u32> {
-    let whole = v.as_u64().or_else(|| {
-        v.as_f64()
-            .filter(|f| f.fract() == 0.0 && (0.0..=max as f64).contains(f))
-            .map(|f| f as u64)
-    });
-    let n = whole.filter(|n| (min..=max).contains(n));
+    let n = json::whole_number(v).filter(|n| (min..=max).contains(n));
     n.and_then(|n| u32::try_from(n).ok()).ok_or_else(|| {
         DomainError::invalid(field, &format!("must be an integer from {min} to {max}"))
     })

@@ -529,9 +529,11 @@ fn parse_rollout(
                 &format!("unknown variant {}", json::quoted(variant)),
             ));
         }
-        let p = pct.as_u64().filter(|p| *p <= 100).ok_or_else(|| {
-            DomainError::invalid(&f, "must be an integer percentage from 0 to 100")
-        })?;
+        let p = json::whole_number(pct)
+            .filter(|p| *p <= 100)
+            .ok_or_else(|| {
+                DomainError::invalid(&f, "must be an integer percentage from 0 to 100")
+            })?;
         total += p;
         shares.push(Share::new(name, variant, p as u32));
     }
@@ -690,6 +692,22 @@ mod tests {
         );
         let fb = f.fallback();
         assert_eq!((fb.variant, fb.reason), ("off", Reason::Error));
+    }
+
+    #[test]
+    fn rollout_percentages_may_be_written_with_a_zero_fraction() {
+        let split = |a: serde_json::Value, b: serde_json::Value| {
+            Flag::parse(
+                "featureFlags.f",
+                "f",
+                &json!({"variants": {"a": 1, "b": 2}, "defaultVariant": "a", "rollout": {"a": a, "b": b}}),
+            )
+        };
+        assert!(split(json!(30.0), json!(70)).is_ok());
+        assert!(
+            split(json!(30.5), json!(69.5)).is_err(),
+            "any other fraction is refused"
+        );
     }
 
     #[test]

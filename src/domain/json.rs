@@ -37,6 +37,17 @@ pub fn decimal(s: &str) -> Option<u64> {
     })
 }
 
+/// A non-negative whole number, also when written with a zero fraction (`60.0` is 60), as
+/// JSON Schema's `integer` has it; `None` for any other value (a fraction, a negative number,
+/// anything not a number).
+pub fn whole_number(v: &Value) -> Option<u64> {
+    v.as_u64().or_else(|| {
+        v.as_f64()
+            .filter(|f| f.fract() == 0.0 && (0.0..=9_007_199_254_740_992.0).contains(f))
+            .map(|f| f as u64)
+    })
+}
+
 /// `v` as compact JSON text. (`Value`'s `Display` would link a second serializer.)
 pub fn text(v: &Value) -> String {
     serde_json::to_string(v).unwrap_or_default()

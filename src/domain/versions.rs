@@ -27,7 +27,7 @@
 use crate::domain::bucket::siphash24;
 use crate::domain::config::{parse_stored, AppConfig, ConfigCache, KV_KEY};
 use crate::domain::error::{DomainError, DomainResult, StorageError, StoreResult};
-use crate::domain::json::{deny_unknown, object};
+use crate::domain::json::{self, deny_unknown, object};
 use crate::domain::kv::{Kv, KvMetadata, PutOptions, KV_WRITE_INTERVAL_MS};
 use crate::domain::time::{Millis, Timer};
 use serde::Serialize;
@@ -301,8 +301,8 @@ async fn rollback_target<D: ConfigDb>(db: &D, body: &Value) -> DomainResult<AppC
     deny_unknown(obj, &["version"], "")?;
     let n = obj
         .get("version")
+        .map(json::whole_number)
         .ok_or_else(|| DomainError::invalid("version", "is required"))?
-        .as_u64()
         .filter(|n| *n >= 1)
         .ok_or_else(|| DomainError::invalid("version", "must be an integer of at least 1"))?;
     let stored = db.version(n).await?.ok_or(DomainError::NotFound)?;
@@ -707,6 +707,11 @@ mod tests {
             .unwrap();
         assert_eq!(p.config.version, 3);
         assert_eq!(flags(&p), json!({"a": true}));
+        // 2.0 is 2, as for every integer of the API.
+        let q = w
+            .write(Action::Rollback, json!({"version": 2.0}), None)
+            .unwrap();
+        assert_eq!(flags(&q), json!({"b": true}));
         assert_eq!(
             w.write(Action::Rollback, json!({"version": 9}), None)
                 .unwrap_err(),
@@ -714,6 +719,7 @@ mod tests {
         );
         for bad in [
             json!({"version": 0}),
+            json!({"version": 1.5}),
             json!({"version": "1"}),
             json!({}),
             json!({"version": 1, "x": 1}),
