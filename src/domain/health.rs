@@ -51,7 +51,7 @@ impl Schema {
     pub fn version(&self) -> Option<u32> {
         let name = self.latest_migration.as_deref()?;
         let digits: String = name.chars().take_while(char::is_ascii_digit).collect();
-        digits.parse().ok()
+        crate::domain::json::decimal(&digits).and_then(|n| u32::try_from(n).ok())
     }
 }
 

@@ -26,7 +26,7 @@ fn ipv4(text: &str) -> Option<[u8; 4]> {
         if !digits_ok || (part.len() > 1 && part.starts_with('0')) {
             return None;
         }
-        *octet = part.parse().ok()?;
+        *octet = u8::try_from(super::json::decimal(part)?).ok()?;
     }
     parts.next().is_none().then_some(octets)
 }

@@ -54,10 +54,10 @@ pub fn decode_copy(text: &str) -> Option<CachedCopy<User>> {
             data: User {
                 id: id.to_owned(),
                 name: name.to_owned(),
-                updated_at: Millis(updated_at.parse().ok()?),
+                updated_at: Millis(i64::try_from(json::decimal(updated_at)?).ok()?),
             },
-            cached_at: Millis(cached_at.parse().ok()?),
-            ttl: ttl.parse().ok()?,
+            cached_at: Millis(i64::try_from(json::decimal(cached_at)?).ok()?),
+            ttl: json::decimal(ttl)?,
         })
     };
     exact().or_else(|| swr::decode_with(Some(text), User::from_json))

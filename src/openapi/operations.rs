@@ -111,7 +111,7 @@ const fn header(name: &'static str, schema: &'static str, description: &'static 
 const IF_MATCH: Param = header(
     "If-Match",
     "IfMatch",
-    "Only if the current version is one of these (`\"3\"`, or `*`); else 412 and nothing changes",
+    "Only if the current version is one of these (`\"3\"`, or `*`); else 412 and nothing changes. A malformed value (`3`, unquoted) is 400 naming the header",
 );
 
 /// Every route's declaration, in the order of `ROUTES`.
@@ -191,7 +191,7 @@ pub static OPERATIONS: &[Op] = &[
         path: "/ofrep/v1/evaluate/flags",
         tag: "flags",
         id: "evaluateFlags",
-        description: "Every flag of the config, evaluated against one context (OFREP bulk evaluation): each entry is an evaluation or, for a flag that cannot be evaluated for this context, a failure in the protocol's shape. The answer carries an `ETag` (a hash of the answer itself), and a request whose `If-None-Match` names it gets 304 without a body. A bad body is 400 `{errorCode, errorDetails}`, the protocol's shape.",
+        description: "Every flag of the config, evaluated against one context (OFREP bulk evaluation): each entry is an evaluation or, for a flag that cannot be evaluated for this context, a failure in the protocol's shape. The answer carries an `ETag` (a hash of the answer itself), and a request whose `If-None-Match` names it gets 304 without a body. A bad body is 400 `{errorCode, errorDetails}`, the protocol's shape; so is a malformed `If-None-Match` (`GENERAL`, the details naming the header).",
         summary: "OpenFeature (OFREP): evaluate every flag against a context (ETag; 304 with If-None-Match)",
         params: &[header("If-None-Match", "EntityTags", "The ETag of an answer already held")],
         body: Some("OfrepRequest"),

@@ -82,6 +82,12 @@ pub const LANGUAGE_TAG_PATTERN: &str = concat!(
     "|[Ss][Gg][Nn]-(?:[Bb][Ee]-[Ff][Rr]|[Bb][Ee]-[Nn][Ll]|[Cc][Hh]-[Dd][Ee]))$",
 );
 
+/// `If-Match` and `If-None-Match` as RFC 9110 writes them: `*`, or a list of `"…"` or
+/// `W/"…"` tags (empty list elements allowed); `routes::parse::entity_tags` is the same rule.
+/// Each repetition takes exactly one comma, so a failing match cannot backtrack
+/// exponentially.
+const ENTITY_TAGS: &str = r#"^[ \t]*(?:\*|(?:,[ \t]*)*(?:W/)?"[!#-~\u0080-\uffff]*"(?:[ \t]*,[ \t]*(?:(?:W/)?"[!#-~\u0080-\uffff]*")?)*)[ \t]*$"#;
+
 fn object(required: &[&str], properties: Value) -> Value {
     json!({ "type": "object", "additionalProperties": false, "required": required, "properties": properties })
 }
@@ -515,7 +521,11 @@ fn flags() -> Vec<(&'static str, Value)> {
             json!({ "type": "object", "propertyNames": reference("FlagName"),
             "additionalProperties": { "type": "string" } }),
         ),
-        ("EntityTags", json!({ "type": "string" })),
+        (
+            "EntityTags",
+            json!({ "type": "string", "pattern": ENTITY_TAGS,
+                "description": "`*` or entity tags (`\"a1\"`, `W/\"a1\"`, a list of them); anything else is 400" }),
+        ),
     ]
     .into_iter()
     .chain(ofrep())
@@ -546,7 +556,7 @@ fn ofrep() -> Vec<(&'static str, Value)> {
         &["errorCode", "errorDetails"],
         json!({
         "key": { "type": "string" },
-        "errorCode": { "enum": ["PARSE_ERROR", "INVALID_CONTEXT", "FLAG_NOT_FOUND", "TARGETING_KEY_MISSING"] },
+        "errorCode": { "enum": ["PARSE_ERROR", "INVALID_CONTEXT", "FLAG_NOT_FOUND", "TARGETING_KEY_MISSING", "GENERAL"] },
         "errorDetails": { "type": "string" } }),
     );
     // Other members of the body are ignored, as the protocol leaves room for them.
@@ -603,7 +613,8 @@ fn versions() -> Vec<(&'static str, Value)> {
     vec![
         (
             "IfMatch",
-            json!({ "type": "string", "description": "`*` or entity tags (`\"3\", \"4\"`)" }),
+            json!({ "type": "string", "pattern": ENTITY_TAGS,
+                "description": "`*` or entity tags (`\"3\", \"4\"`); anything else is 400" }),
         ),
         (
             "HistoryCursor",

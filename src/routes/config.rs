@@ -61,7 +61,10 @@ async fn admin_write(ctx: &Ctx, input: &Input, action: Action) -> ApiResult<Repl
     let write = Write {
         action,
         change: &change,
-        expected: input.header("if-match").map(|h| parse::precondition(&h)),
+        expected: input
+            .header("if-match")
+            .map(|h| parse::precondition(&h))
+            .transpose()?,
         actor: &actor,
     };
     let timer = ctx.timer();

@@ -7,7 +7,7 @@
 //! `{"error", "code"}`; what the pipeline refuses before the handler (rate limit,
 //! maintenance, an oversize body) keeps this API's shape. Evaluation reads only the
 //! isolate's config copy. The bulk answer carries an `ETag` (a hash of the answer itself)
-//! and a matching `If-None-Match` gets 304 without a body.
+//! and a matching `If-None-Match` gets 304 without a body (a malformed one: 400 `GENERAL`).
 
 use crate::ctx::Ctx;
 use crate::domain::bucket::{siphash24, BUCKET_KEY};
@@ -15,6 +15,7 @@ use crate::domain::flags::{EvalContext, Flag, Reason};
 use crate::domain::json;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::input::Input;
+use crate::routes::parse;
 use crate::routes::reply::Reply;
 use serde::Serialize;
 use serde_json::Value;
@@ -124,16 +125,21 @@ pub(crate) async fn single(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
 }
 
 pub(crate) async fn bulk(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
+    let failure = |error_code, error_details| {
+        let f = Failure {
+            key: None,
+            error_code,
+            error_details,
+        };
+        Reply::json(400, &f)
+    };
+    let if_none_match = input.header("if-none-match");
+    if let Some(Err(e)) = if_none_match.as_deref().map(|h| parse::none_match(h, "")) {
+        return Ok(failure("GENERAL", e.public_message()));
+    }
     let context = match context(&input) {
         Ok(c) => c,
-        Err((error_code, error_details)) => {
-            let f = Failure {
-                key: None,
-                error_code,
-                error_details,
-            };
-            return Ok(Reply::json(400, &f));
-        }
+        Err((error_code, error_details)) => return Ok(failure(error_code, error_details)),
     };
     let config = ctx.config().await;
     let flags = config
@@ -147,10 +153,7 @@ pub(crate) async fn bulk(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
     };
     let reply = Reply::ok(&Bulk { flags, metadata });
     let tag = etag(reply.body.as_deref().unwrap_or_default());
-    if input
-        .header("if-none-match")
-        .is_some_and(|h| none_match(&h, &tag))
-    {
+    if if_none_match.is_some_and(|h| parse::none_match(&h, &tag).unwrap_or(false)) {
         return Ok(Reply {
             status: 304,
             body: None,
@@ -165,15 +168,6 @@ fn etag(body: &str) -> String {
     format!("\"{:016x}\"", siphash24(BUCKET_KEY, body.as_bytes()))
 }
 
-/// Whether `If-None-Match` names `tag` (weak comparison, as RFC 9110 asks), or is `*`.
-fn none_match(header: &str, tag: &str) -> bool {
-    header.trim() == "*"
-        || header
-            .split(',')
-            .map(|t| t.trim())
-            .any(|t| t.strip_prefix("W/").unwrap_or(t) == tag)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,17 +179,5 @@ mod tests {
         assert!(a.starts_with('"') && a.ends_with('"'));
         assert_eq!(a, etag("{\"flags\":[]}"));
         assert_ne!(a, etag("{\"flags\":[1]}"));
-    }
-
-    #[test]
-    fn if_none_match_uses_weak_comparison() {
-        let tag = "\"00ff\"";
-        assert!(none_match("\"00ff\"", tag));
-        assert!(none_match("W/\"00ff\"", tag));
-        assert!(none_match("\"x\", \"00ff\"", tag));
-        assert!(none_match(" * ", tag));
-        assert!(!none_match("\"00fe\"", tag));
-        assert!(!none_match("00ff", tag));
-        assert!(!none_match("", tag));
     }
 }

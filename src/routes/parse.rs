@@ -154,21 +154,65 @@ pub fn flag_context(pairs: Vec<(String, String)>) -> ApiResult<EvalContext> {
     Ok(context)
 }
 
+/// Whether an `If-Match` or `If-None-Match` value is well formed (RFC 9110 8.8.3, 13.1.1):
+/// `*`, or a list of `"…"` or `W/"…"` tags, empty list elements allowed as the `#` rule
+/// has it; else 400 `invalid_request` naming the header. So `If-Match: 8` (unquoted) is a
+/// header written wrong, not a tag that fails to match.
+pub fn entity_tags(header: &str, value: &str) -> ApiResult<()> {
+    // States: 0 before a tag, 1 after `W`, 2 after `W/`, 3 inside the quotes, 4 after a tag.
+    let (mut state, mut tags) = (0u8, 0u32);
+    for &b in value.trim().as_bytes() {
+        state = match (state, b) {
+            (0 | 4, b' ' | b'\t') => state,
+            (0 | 4, b',') => 0,
+            (0, b'W') => 1,
+            (1, b'/') => 2,
+            (0 | 2, b'"') => 3,
+            (3, b'"') => {
+                tags += 1;
+                4
+            }
+            (3, b'!' | b'#'..=b'~' | 0x80..) => 3,
+            _ => 9,
+        };
+        if state == 9 {
+            break;
+        }
+    }
+    let ended = matches!(state, 0 | 4) && tags > 0;
+    match ended || value.trim() == "*" {
+        true => Ok(()),
+        false => Err(ApiError::invalid(
+            header,
+            "must be * or a list of quoted entity tags such as \"3\"",
+        )),
+    }
+}
+
 /// What an `If-Match` header asks for: `*`, or a list of entity tags compared strongly
-/// (`W/` tags, and anything that is not a version this API sent, never match).
-pub fn precondition(if_match: &str) -> Precondition {
+/// (`W/` tags, and tags that are not a version this API sent, never match); a malformed
+/// header is 400 (see [`entity_tags`]).
+pub fn precondition(if_match: &str) -> ApiResult<Precondition> {
+    entity_tags("If-Match", if_match)?;
     if if_match.trim() == "*" {
-        return Precondition::Any;
+        return Ok(Precondition::Any);
     }
     let versions = if_match
         .split(',')
-        .filter_map(|tag| {
-            let inner = tag.trim().strip_prefix('"')?.strip_suffix('"')?;
-            let digits = !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_digit());
-            digits.then(|| inner.parse().ok()).flatten()
-        })
+        .filter_map(|tag| decimal(tag.trim().strip_prefix('"')?.strip_suffix('"')?))
         .collect();
-    Precondition::OneOf(versions)
+    Ok(Precondition::OneOf(versions))
+}
+
+/// Whether an `If-None-Match` value names `tag` (weak comparison, as RFC 9110 asks for
+/// `If-None-Match`), or is `*`; a malformed value is 400 (see [`entity_tags`]).
+pub fn none_match(if_none_match: &str, tag: &str) -> ApiResult<bool> {
+    entity_tags("If-None-Match", if_none_match)?;
+    Ok(if_none_match.trim() == "*"
+        || if_none_match
+            .split(',')
+            .map(str::trim)
+            .any(|t| t.strip_prefix("W/").unwrap_or(t) == tag))
 }
 
 /// The history's query: `limit` (1 to 100) and `cursor` (a position this API returned);
@@ -244,13 +288,71 @@ mod tests {
 
     #[test]
     fn if_match_and_etags() {
-        assert_eq!(precondition(" * "), Precondition::Any);
+        assert_eq!(precondition(" * ").unwrap(), Precondition::Any);
         assert_eq!(
-            precondition("\"3\", W/\"4\", \"x\", 5, \"\""),
-            Precondition::OneOf(vec![3])
+            precondition("\"3\", W/\"4\", \"x\",, \"\" ,\"5\"").unwrap(),
+            Precondition::OneOf(vec![3, 5])
         );
-        for never in ["W/\"2\"", "2", "\"x\"", "", "\"99999999999999999999999\""] {
-            assert_eq!(precondition(never), Precondition::OneOf(vec![]), "{never}");
+        for never in [
+            "W/\"2\"",
+            "\"x\"",
+            "\"\"",
+            "\"99999999999999999999999\"",
+            "\"a,b\"",
+        ] {
+            assert_eq!(
+                precondition(never).unwrap(),
+                Precondition::OneOf(vec![]),
+                "{never}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_entity_tags_are_refused_naming_the_header() {
+        for bad in [
+            "8",
+            "",
+            " ",
+            ",",
+            "\"8",
+            "8\"",
+            "\"8\" \"9\"",
+            "\"8\"x",
+            "w/\"8\"",
+            "W/8",
+            "\"a b\"",
+            "**",
+            "*, \"1\"",
+            "\"8\",9",
+        ] {
+            match precondition(bad) {
+                Err(ApiError::InvalidRequest(m)) => assert!(m.starts_with("If-Match: "), "{m}"),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+            match none_match(bad, "\"8\"") {
+                Err(ApiError::InvalidRequest(m)) => {
+                    assert!(m.starts_with("If-None-Match: "), "{m}")
+                }
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn if_none_match_uses_weak_comparison() {
+        let tag = "\"00ff\"";
+        for hit in [
+            "\"00ff\"",
+            "W/\"00ff\"",
+            "*",
+            "\"a\", \"00ff\"",
+            " \"00ff\" ",
+        ] {
+            assert!(none_match(hit, tag).unwrap(), "{hit}");
+        }
+        for miss in ["\"00fe\"", "W/\"00FF\"", "\"00ff \""] {
+            assert!(!none_match(miss, tag).unwrap_or(false), "{miss}");
         }
     }
 

@@ -153,6 +153,11 @@ describe("OFREP bulk evaluation", () => {
       expect(again.res.headers.get("ETag")).toBe(tag);
       expect((await bulk(e, context, { headers: { "If-None-Match": `"stale", W/${tag}` } })).status).toBe(304);
       expect((await bulk(e, context, { headers: { "If-None-Match": '"stale"' } })).status).toBe(200);
+      for (const malformed of [tag.slice(1, -1), tag.slice(0, -1), `W/${tag.slice(1, -1)}`, `${tag} ${tag}`]) {
+        const bad = await bulk(e, context, { headers: { "If-None-Match": malformed } });
+        expect(bad.status, malformed).toBe(400);
+        expect(bad.body).toEqual({ errorCode: "GENERAL", errorDetails: expect.stringMatching(/^If-None-Match: /) });
+      }
       const other = await bulk(e, { targetingKey: "etag-user", country: "US" }, { headers: { "If-None-Match": tag } });
       expect(other.status, "another context, another answer").toBe(200);
 
