@@ -341,7 +341,7 @@ async fn run(
             .get_or_init(|| ratelimit::client(headers.header("cf-connecting-ip").as_deref()))
             .as_str()
     };
-    let caller = check_access(ctx, route, &headers, &query, client).await?;
+    let caller = check_access(ctx, (route, &req), &headers, &query, client).await?;
     if let Limit::Group(group) = route.limit {
         let decision = rate_limit(ctx, group, client()).await?;
         let config = ctx.config().await;
@@ -388,7 +388,7 @@ async fn rate_limit(ctx: &Ctx, group: &str, client: &str) -> ApiResult<Decision>
 /// only where they decide something (the cross-site rule only concerns unsafe methods).
 async fn check_access<'c>(
     ctx: &Ctx,
-    route: &routes::Route,
+    (route, req): (&routes::Route, &web_sys::Request),
     headers: &RequestHeaders,
     query: &str,
     client: impl Fn() -> &'c str,
@@ -398,8 +398,20 @@ async fn check_access<'c>(
     if route.access != Access::Public && unsafe_method {
         let (cookie, site) = (headers.header("cookie"), headers.header("sec-fetch-site"));
         let (a, c) = (authorization(), cookie);
-        if auth::cross_site_cookie_write(route.method, a.as_deref(), c.as_deref(), site.as_deref())
-        {
+        // This Worker's own origin: the request URL's scheme and authority.
+        let foreign_origin = || {
+            let Some(origin) = headers.header("origin") else {
+                return false;
+            };
+            let (origin, url) = (origin.trim(), req.url());
+            let own = url
+                .get(..origin.len())
+                .is_some_and(|o| o.eq_ignore_ascii_case(origin))
+                && url.as_bytes().get(origin.len()) == Some(&b'/');
+            !own && !ctx.origins().allows(origin)
+        };
+        let (method, site) = (route.method, site.as_deref());
+        if auth::cross_site_cookie_write(method, a.as_deref(), c.as_deref(), site, foreign_origin) {
             return Err(ApiError::Forbidden);
         }
     }

@@ -95,6 +95,10 @@ export class TestApp {
   uid(tag) {
     return uid(tag);
   }
+  /** The origin requests go to: what a browser on this Worker's own pages sends as `Origin`. */
+  get origin() {
+    return new URL(this.w.base).origin;
+  }
   /** This app's default client address (CF-Connecting-IP). */
   get client() {
     return this.w.client;

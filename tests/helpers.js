@@ -55,6 +55,7 @@ import { DEV_SERVER_LOCK } from "./snapshot.js";
  *   test's rate limits do not leak into another's.
  * @property {string} client This client's default address.
  * @property {string} adminToken The token `admin: true` sends.
+ * @property {string} base The scheme and authority requests go to (the Worker's own origin).
  */
 /**
  * @typedef {Client & {
@@ -217,6 +218,7 @@ export function clientOver(dispatch, { base = "http://127.0.0.1", newClient = ad
     newClient,
     client,
     adminToken,
+    base,
   };
 }
 

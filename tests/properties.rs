@@ -617,12 +617,13 @@ proptest! {
         authorization in prop::option::of(prop_oneof![Just("Bearer tok".to_string()), "\\PC{0,20}"]),
         cookie_header in prop::option::of(prop_oneof![Just("session=abc".to_string()), Just("a=1; session=x".to_string()), "\\PC{0,20}"]),
         site in prop::option::of(prop_oneof![Just("cross-site"), Just("same-site"), Just("same-origin"), Just("none"), Just("CROSS-SITE")]),
+        foreign_origin in any::<bool>(),
     ) {
-        let refused = cross_site_cookie_write(method, authorization.as_deref(), cookie_header.as_deref(), site);
+        let refused = cross_site_cookie_write(method, authorization.as_deref(), cookie_header.as_deref(), site, || foreign_origin);
         let expected = matches!(method, "POST" | "PUT" | "PATCH" | "DELETE")
             && bearer(authorization.as_deref()).is_none()
             && cookie(cookie_header.as_deref(), "session").is_some_and(|v| !v.is_empty())
-            && site.is_some_and(|s| s.eq_ignore_ascii_case("cross-site"));
+            && site.map_or(foreign_origin, |s| s.eq_ignore_ascii_case("cross-site"));
         prop_assert_eq!(refused, expected);
         // A bearer token or a safe method is never refused.
         if bearer(authorization.as_deref()).is_some() || matches!(method, "GET" | "HEAD" | "OPTIONS") {

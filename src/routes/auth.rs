@@ -38,22 +38,35 @@ pub fn require_admin(authorization: Option<&str>, secret: Option<&str>) -> ApiRe
     }
 }
 
-/// The value of cookie `name` in a `Cookie` header.
-pub fn cookie<'a>(cookie_header: Option<&'a str>, name: &str) -> Option<&'a str> {
-    cookie_header?.split(';').find_map(|pair| {
+/// The value of cookie `name` in a `Cookie` header (the first, if it is there twice).
+pub fn cookie<'a>(cookie_header: Option<&'a str>, name: &'a str) -> Option<&'a str> {
+    cookies(cookie_header, name).next()
+}
+
+/// Every value of cookie `name` in a `Cookie` header, in order.
+fn cookies<'a>(cookie_header: Option<&'a str>, name: &'a str) -> impl Iterator<Item = &'a str> {
+    let pairs = cookie_header.unwrap_or_default().split(';');
+    pairs.filter_map(move |pair| {
         let (k, v) = pair.trim().split_once('=')?;
         (k.trim() == name).then(|| v.trim().trim_matches('"'))
     })
 }
 
 /// The caller's session id: `Authorization: Bearer` first, else cookie `session`. Anything
-/// absent or not shaped like an id we mint is 401 before any storage is touched.
+/// absent or not shaped like an id we mint is 401 before any storage is touched, and so is
+/// a `Cookie` header with more than one `session` (a sibling subdomain can plant a second
+/// one on a longer path, which the browser sends first: neither is taken).
 pub fn session_id(
     authorization: Option<&str>,
     cookie_header: Option<&str>,
 ) -> ApiResult<SessionId> {
+    let from_cookie = || {
+        let mut found = cookies(cookie_header, "session");
+        let first = found.next();
+        found.next().is_none().then_some(first).flatten()
+    };
     bearer(authorization)
-        .or_else(|| cookie(cookie_header, "session"))
+        .or_else(from_cookie)
         .and_then(SessionId::parse)
         .ok_or(ApiError::Unauthorized)
 }
@@ -77,18 +90,24 @@ pub fn token_given(
 /// (it has one and no bearer token) while the browser says it comes from another site
 /// (`Sec-Fetch-Site: cross-site`): such a request is refused (403), so no other site can make
 /// a signed-in browser write. Bearer tokens are never sent by a browser on its own, and
-/// same-origin, same-site and user-initiated (`none`) requests, or browsers that send no
-/// `Sec-Fetch-Site`, pass (`SameSite=Lax` still keeps the cookie off cross-site writes).
+/// same-origin, same-site and user-initiated (`none`) requests pass. A browser that sends no
+/// `Sec-Fetch-Site` is judged by its `Origin` instead: `foreign_origin` says whether the
+/// request has one that is neither this Worker's own nor a listed CORS origin (`null`
+/// included); a request with neither header (not a browser's `fetch` or form) passes.
 pub fn cross_site_cookie_write(
     method: &str,
     authorization: Option<&str>,
     cookie_header: Option<&str>,
     sec_fetch_site: Option<&str>,
+    foreign_origin: impl FnOnce() -> bool,
 ) -> bool {
     matches!(method, "POST" | "PUT" | "PATCH" | "DELETE")
         && bearer(authorization).is_none()
         && has_session_cookie(cookie_header)
-        && sec_fetch_site.is_some_and(|v| v.trim().eq_ignore_ascii_case("cross-site"))
+        && match sec_fetch_site {
+            Some(site) => site.trim().eq_ignore_ascii_case("cross-site"),
+            None => foreign_origin(),
+        }
 }
 
 /// `Set-Cookie` for a new session: the attributes the contract requires.
@@ -197,47 +216,61 @@ mod tests {
         let cookie = format!("session={ID}");
         let bearer_header = format!("Bearer {ID}");
         let c = Some(cookie.as_str());
+        let write = |method, authorization, cookie, site, foreign| {
+            cross_site_cookie_write(method, authorization, cookie, site, || foreign)
+        };
         for method in ["POST", "PUT", "PATCH", "DELETE"] {
-            assert!(cross_site_cookie_write(method, None, c, Some("cross-site")));
-            assert!(cross_site_cookie_write(
-                method,
-                Some("Basic x"),
-                c,
-                Some("cross-site")
-            ));
-            assert!(!cross_site_cookie_write(
+            assert!(write(method, None, c, Some("cross-site"), false));
+            assert!(write(method, Some("Basic x"), c, Some("cross-site"), false));
+            assert!(!write(
                 method,
                 Some(&bearer_header),
                 c,
-                Some("cross-site")
+                Some("cross-site"),
+                true
             ));
             for site in ["same-origin", "same-site", "none"] {
-                assert!(
-                    !cross_site_cookie_write(method, None, c, Some(site)),
-                    "{site}"
-                );
+                assert!(!write(method, None, c, Some(site), true), "{site}");
             }
-            assert!(!cross_site_cookie_write(method, None, c, None));
-            assert!(!cross_site_cookie_write(
-                method,
-                None,
-                None,
-                Some("cross-site")
-            ));
-            assert!(!cross_site_cookie_write(
+            assert!(
+                write(method, None, c, None, true),
+                "no Sec-Fetch-Site: Origin decides"
+            );
+            assert!(!write(method, None, c, None, false));
+            assert!(!write(method, None, None, Some("cross-site"), true));
+            assert!(!write(
                 method,
                 None,
                 Some("session="),
-                Some("cross-site")
+                Some("cross-site"),
+                true
             ));
         }
         for method in ["GET", "HEAD", "OPTIONS"] {
-            assert!(!cross_site_cookie_write(
-                method,
-                None,
-                c,
-                Some("cross-site")
-            ));
+            assert!(!write(method, None, c, Some("cross-site"), true));
+        }
+    }
+
+    #[test]
+    fn a_second_session_cookie_is_refused() {
+        let one = format!("a=1; session={ID}");
+        assert!(session_id(None, Some(&one)).is_ok());
+        let other = ID.replace('A', "B");
+        for two in [
+            format!("session={other}; session={ID}"),
+            format!("session={ID}; x=1; session={ID}"),
+            format!("session={ID}; session="),
+        ] {
+            assert_eq!(
+                session_id(None, Some(&two)),
+                Err(ApiError::Unauthorized),
+                "{two}"
+            );
+            let bearer = format!("Bearer {ID}");
+            assert!(
+                session_id(Some(&bearer), Some(&two)).is_ok(),
+                "the bearer decides"
+            );
         }
     }
 

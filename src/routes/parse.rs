@@ -89,7 +89,9 @@ pub fn profile_name(body: &Value) -> ApiResult<String> {
     let obj = object(body)?;
     deny_unknown(obj, &["name"], "")?;
     let name = required_str(obj, "name")?;
-    let chars = name.chars().count();
+    // Characters are the bytes that do not continue a UTF-8 sequence (`chars().count()`
+    // would link core's wide counting routine for this one use).
+    let chars = name.bytes().filter(|b| b & 0xc0 != 0x80).count();
     if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
         return Err(ApiError::invalid(
             "name",

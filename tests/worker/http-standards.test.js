@@ -65,6 +65,38 @@ describe("Sec-Fetch-Site: a cookie-authenticated write from another site is refu
   });
 });
 
+describe("Origin, where a browser sends no Sec-Fetch-Site; a second session cookie", () => {
+  it("a cookie-authenticated write whose Origin is another site's (or null) is 403; this Worker's own origin and no Origin pass", async () => {
+    const s = await w.mintSession({ userId: uid("origin") });
+    const own = w.origin;
+    for (const origin of ["https://evil.example", "null", `${own}.evil.example`, `${own}:1`]) {
+      const headers = { ...cookieOf(s), Origin: origin };
+      expectError(expect, await w.patchPrefs(null, { theme: "dark" }, { headers }), 403, "forbidden");
+      expectError(expect, await w.logout(null, { headers }), 403, "forbidden");
+    }
+    expect(await w.prefsRow(s.userId)).toBeNull();
+    const bearer = await w.patchPrefs(s.id, { theme: "light" }, { headers: { Origin: "https://evil.example" } });
+    expect(bearer.status, "a bearer token is never sent by a browser on its own").toBe(200);
+    for (const headers of [{ ...cookieOf(s), Origin: own }, { ...cookieOf(s), Origin: own.toUpperCase() }, cookieOf(s)]) {
+      const r = await w.patchPrefs(null, { theme: "dark" }, { headers });
+      expect(r.status, `${JSON.stringify(headers)}: ${r.text}`).toBe(200);
+    }
+    expect((await w.prefsRow(s.userId)).theme).toBe("dark");
+  });
+
+  it("two session cookies are 401, whichever comes first; the session itself stays valid", async () => {
+    const s = await w.mintSession({ userId: uid("twice") });
+    const other = await w.mintSession({ userId: uid("planted") });
+    for (const cookie of [`session=${other.id}; session=${s.id}`, `session=${s.id}; session=${s.id}`, `session=${s.id}; a=1; session=`]) {
+      const r = await w.getCurrentSession(null, { headers: { Cookie: cookie } });
+      expectError(expect, r, 401, "unauthorized");
+      expect(r.res.headers.get("WWW-Authenticate")).toContain("invalid_token");
+    }
+    const one = await w.getCurrentSession(null, { headers: { Cookie: `a=1; session=${s.id}` } });
+    expect(one.status, one.text).toBe(200);
+  });
+});
+
 describe("RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers-11)", () => {
   /** @param {object} body */
   async function setLimits(body) {
