@@ -25,6 +25,8 @@ pub enum ApiError {
     MethodNotAllowed(String),
     /// A body over 64 KiB.
     PayloadTooLarge,
+    /// A body that is not declared JSON (`Content-Type`).
+    UnsupportedMediaType,
     /// `If-Match` names a version that is not the current one; carries the current one.
     PreconditionFailed {
         /// The current version (sent as `ETag`).
@@ -58,6 +60,7 @@ impl ApiError {
             ApiError::NotFound => 404,
             ApiError::MethodNotAllowed(_) => 405,
             ApiError::PayloadTooLarge => 413,
+            ApiError::UnsupportedMediaType => 415,
             ApiError::PreconditionFailed { .. } => 412,
             ApiError::RateLimited { .. } => 429,
             ApiError::Maintenance | ApiError::Unavailable(_) => 503,
@@ -75,6 +78,7 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::PreconditionFailed { .. } => "precondition_failed",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Maintenance => "maintenance",
@@ -93,6 +97,9 @@ impl ApiError {
             ApiError::NotFound => "Not found".into(),
             ApiError::MethodNotAllowed(_) => "Method not allowed".into(),
             ApiError::PayloadTooLarge => "Request body exceeds 65536 bytes".into(),
+            ApiError::UnsupportedMediaType => {
+                "Content-Type must be application/json for a request body".into()
+            }
             ApiError::PreconditionFailed { current } => {
                 format!(
                     "If-Match does not name the current version ({current}); nothing was changed"

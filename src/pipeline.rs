@@ -1,5 +1,6 @@
 //! The request pipeline, in order: (the isolate's first request: the self-check) → CORS
-//! preflight, or route table → maintenance gate → access check (the cross-site cookie rule,
+//! preflight, or route table → media type (a body must be declared JSON: 415) →
+//! maintenance gate → access check (the cross-site cookie rule,
 //! then credentials; a client with too many failed authentications is refused first) →
 //! rate limit (and its `RateLimit` fields) → body → handler → the headers every response
 //! carries (CORS included; `WWW-Authenticate` on a 401) → a log line at `info`.
@@ -161,6 +162,28 @@ async fn answer(
     }
     let private = route.is_some_and(|r| r.is_private());
     to_response(reply, &meter, private, line.method == "HEAD")
+}
+
+#[wasm_bindgen(inline_js = "
+export function bodyDeclaredJson(request) {
+  const type = request.headers.get('content-type');
+  if (type === null) {
+    const length = request.headers.get('content-length');
+    return length === null || length.trim() === '0';
+  }
+  return /^\\s*application\\/(?:json|[^\\s;]+\\+json)\\s*(?:;|$)/i.test(type);
+}")]
+extern "C" {
+    /// Whether a request's body is declared JSON, as every body this API reads must be (else
+    /// 415 `unsupported_media_type`, before any storage work): `Content-Type` is
+    /// `application/json` or an `application/*+json` type (`application/merge-patch+json`),
+    /// parameters allowed (`; charset=utf-8`), in any case. `text/plain` and the form types
+    /// are what a page on another site can send without a CORS preflight, so they never reach
+    /// a handler. Without `Content-Type`, only a request without a body passes (no
+    /// `Content-Length`, or `0`). Read in JS, where the headers are: one call, no strings
+    /// copied into the Wasm.
+    #[wasm_bindgen(js_name = bodyDeclaredJson)]
+    fn body_declared_json(request: &web_sys::Request) -> bool;
 }
 
 #[wasm_bindgen(inline_js = "
@@ -332,6 +355,9 @@ async fn run(
     limit_headers: &mut Vec<(&'static str, String)>,
 ) -> ApiResult<Reply> {
     let route = found.route;
+    if route.has_body() && !body_declared_json(&req) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
     if route.gated && ctx.config().await.maintenance_mode {
         return Err(ApiError::Maintenance);
     }

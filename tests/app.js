@@ -146,9 +146,9 @@ export class TestApp {
     if (opts.client) headers["CF-Connecting-IP"] = opts.client;
     let body;
     if (typeof opts.body === "string") body = opts.body;
-    else if (opts.body !== undefined) {
-      body = JSON.stringify(opts.body);
-      headers["Content-Type"] ??= "application/json";
+    else if (opts.body !== undefined) body = JSON.stringify(opts.body);
+    if (body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === "content-type")) {
+      headers["Content-Type"] = "application/json";
     }
     const r = await this.raw(opts.method ?? "GET", `${path}${queryString(opts.query)}`, headers, body);
     const empty = r.status === 204 || r.status === 304 || opts.method === "HEAD";

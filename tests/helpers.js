@@ -19,9 +19,10 @@ import { DEV_SERVER_LOCK } from "./snapshot.js";
 /**
  * @typedef {object} RequestOptions What `fetch` and `json` send.
  * @property {string} [method] GET unless given.
- * @property {unknown} [body] An object is sent as JSON (with `Content-Type: application/json`
- *   unless `headers` name another); a string, bytes or a stream are sent as they are (a
- *   stream without Content-Length).
+ * @property {unknown} [body] An object is sent as JSON; a string, bytes or a stream are sent
+ *   as they are (a stream without Content-Length), all with `Content-Type: application/json`
+ *   unless `headers` name another. A function that makes a stream is a stream that can be
+ *   sent again when the connection is reset under it (see `resending`).
  * @property {Record<string, string>} [headers] Sent as given (before the options below).
  * @property {boolean | string} [admin] `Authorization: Bearer` with the admin token (`true`)
  *   or with this string.
@@ -202,14 +203,20 @@ export function clientOver(dispatch, { base = "http://127.0.0.1", newClient = ad
     let body = opts.body;
     /** @type {{ duplex?: "half" }} */
     let streamed = {};
-    if (body instanceof ReadableStream) {
+    const makeStream = typeof body === "function" ? /** @type {() => ReadableStream} */ (body) : null;
+    if (makeStream) {
+      streamed = { duplex: "half" };
+    } else if (body instanceof ReadableStream) {
       streamed = { duplex: "half" };
     } else if (body !== undefined && typeof body !== "string" && !(body instanceof Uint8Array)) {
       body = JSON.stringify(body);
-      if (!headers.has("Content-Type")) headers.set("Content-Type", "application/json");
     }
+    // Every body this API reads is JSON, declared as such (else 415): a test that sends another
+    // type says so in its headers; one that sends none uses `raw`.
+    if (body !== undefined && !headers.has("Content-Type")) headers.set("Content-Type", "application/json");
     const url = `${base}${path}${extraQuery(path, opts.query)}`;
     const init = { method: opts.method ?? "GET", headers, body: /** @type {BodyInit | undefined} */ (body), ...streamed };
+    if (makeStream) return resending(() => dispatch(url, { ...init, body: makeStream() }));
     return body instanceof ReadableStream ? dispatch(url, init) : resending(() => dispatch(url, init));
   };
   return {

@@ -111,19 +111,26 @@ fn operation(route: &Route, op: &Op) -> Result<Value, String> {
         o["parameters"] = Value::Array(params);
     }
     if let Some(body) = op.body {
-        let mut rules = json!({ "maxBytes": MAX_BODY_BYTES, "contentTypeChecked": false });
+        let mut rules = json!({ "maxBytes": MAX_BODY_BYTES });
         let further = schemas::further_checks(body);
         if further.as_array().is_some_and(|a| !a.is_empty()) {
             rules["furtherChecks"] = further;
         }
+        let schema = json!({ "schema": schemas::reference(body) });
+        let mut content = json!({ "application/json": schema });
+        // A PATCH merges as RFC 7396 describes, so its media type is accepted by name too.
+        if route.method == "PATCH" {
+            content["application/merge-patch+json"] = schema;
+        }
         o["requestBody"] = json!({
             "required": true,
-            "description": "JSON, at most 64 KiB (65,536 bytes; a larger body is 413 before it is read whole). \
-                The `Content-Type` is not checked: the body is read as JSON whatever it says, so \
-                `curl -d` (which sends a form type) works; send `application/json`.",
-            "content": { "application/json": { "schema": schemas::reference(body) } },
-            // Machine-readable for tests/contract.js: the size limit, that any Content-Type is
-            // read as JSON, and what the Worker checks beyond the schema.
+            "description": "JSON, at most 64 KiB (65,536 bytes; a larger body is 413 before it is read whole), \
+                declared as such: `Content-Type: application/json` (parameters such as `charset` \
+                allowed; any `application/*+json` type is accepted too). Any other type, or a body \
+                without `Content-Type`, is 415 before anything else is done.",
+            "content": content,
+            // Machine-readable for tests/contract.js: the size limit and what the Worker checks
+            // beyond the schema.
             "x-edgestate": rules,
         });
     }
@@ -214,6 +221,7 @@ fn error_statuses(route: &Route, op: &Op) -> BTreeSet<u16> {
     }
     if route.has_body() {
         s.insert(413);
+        s.insert(415);
     }
     // Over a group's limit, or (credentials given) too many failed authentications.
     if let Limit::Group(_) = route.limit {
@@ -275,6 +283,7 @@ fn error_body(route: &Route, status: u16) -> (&'static str, &'static [&'static s
         405 => ("MethodNotAllowed", &["method_not_allowed"]),
         412 => ("PreconditionFailed", &["precondition_failed"]),
         413 => ("PayloadTooLarge", &["payload_too_large"]),
+        415 => ("UnsupportedMediaType", &["unsupported_media_type"]),
         429 => ("RateLimited", &["rate_limited"]),
         503 if route.gated => ("UnavailableOrMaintenance", &["maintenance", "unavailable"]),
         503 => ("Unavailable", &["unavailable"]),
@@ -288,7 +297,7 @@ fn error_schemas() -> Vec<(String, Value)> {
     let plain = ROUTES.iter().find(|r| !r.gated && !r.has_body());
     let mut out = Vec::new();
     for route in [gated, plain].into_iter().flatten() {
-        for status in [400, 401, 403, 404, 405, 412, 413, 429, 500, 503] {
+        for status in [400, 401, 403, 404, 405, 412, 413, 415, 429, 500, 503] {
             let (name, codes) = error_body(route, status);
             out.push((name.to_string(), json!({
                 "allOf": [schemas::reference("Error"), { "properties": { "code": { "enum": codes } } }],
@@ -302,11 +311,12 @@ fn error_description(status: u16) -> &'static str {
     match status {
         400 => "Malformed JSON (`invalid_json`), or a value missing, of the wrong type, out of range or unknown (`invalid_request`, the message names it); nothing was changed",
         401 => "Missing, malformed, unknown, expired or revoked credentials (`WWW-Authenticate` names the scheme); nothing was changed",
-        403 => "An unsafe request resting on the session cookie (no bearer token) that the browser says comes from another site (`Sec-Fetch-Site: cross-site`); nothing was changed",
+        403 => "An unsafe request resting on the session cookie (no bearer token) that the browser says comes from another site (`Sec-Fetch-Site: cross-site`, or without it an `Origin` that is neither this Worker's own nor listed in `ALLOWED_ORIGINS`); nothing was changed",
         304 => "Not modified: the answer has the `ETag` sent in `If-None-Match`; no body",
         404 => "No such resource",
         412 => "`If-Match` does not name the current version (sent as `ETag`); nothing was changed",
         413 => "The body is over 64 KiB (refused before it is read whole); nothing was changed",
+        415 => "The body is not declared JSON: `Content-Type` must be `application/json` or a `+json` type (parameters such as `charset` allowed), and a body without `Content-Type` is refused too. Checked before anything else, storage included; nothing was changed",
         429 => "Over the rate limit, or too many failed authentications from this client in a minute (credentials given but not accepted): retry after `Retry-After` seconds",
         503 => "`maintenance` (gated routes while `maintenanceMode` is on, with `Retry-After`) or `unavailable` (KV or D1 failed and nothing stale could be served); opaque",
         _ => "A bug; opaque, its cause is logged",
@@ -321,11 +331,11 @@ fn headers(route: &Route, status: u16, extra: &[&str]) -> Value {
         names.push(("Cache-Control", false));
     }
     if let Limit::Group(_) = route.limit {
-        // The access check comes before the rate limit: a request refused for access (401,
-        // 403, or 429 after too many failed authentications) is not counted and has no
+        // The media type and access checks come before the rate limit: a request refused for
+        // either (415, 401, 403, or 429 after too many failed authentications) is not counted and has no
         // fields; neither has a 5xx before the count (maintenance, a failed strict lease) or
         // after a handler's crash. The legacy three follow a config switch.
-        let counted = status < 500 && !matches!(status, 401 | 403 | 429);
+        let counted = status < 500 && !matches!(status, 401 | 403 | 415 | 429);
         names.extend([("RateLimit-Policy", !counted), ("RateLimit", !counted)]);
         names.extend(LEGACY_RATE_LIMIT.map(|kind| (kind, true)));
     }

@@ -52,7 +52,7 @@ pub fn further_checks(name: &str) -> Value {
 }
 
 /// Every error code the API answers with.
-pub const ERROR_CODES: [&str; 12] = [
+pub const ERROR_CODES: [&str; 13] = [
     "invalid_json",
     "invalid_request",
     "unauthorized",
@@ -60,6 +60,7 @@ pub const ERROR_CODES: [&str; 12] = [
     "not_found",
     "method_not_allowed",
     "payload_too_large",
+    "unsupported_media_type",
     "precondition_failed",
     "rate_limited",
     "maintenance",

@@ -4,7 +4,8 @@
 // draft-ietf-httpapi-ratelimit-headers-11 (parsed here as Structured Fields), and every 401
 // carries the Bearer challenge of RFC 6750.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADMIN_TOKEN, expectError, roomInWindow } from "../helpers.js";
+import { ADMIN_TOKEN, expectError, roomInWindow, timing } from "../helpers.js";
+import { OPENAPI } from "../contract.js";
 import { HIGH, TestApp, spawnApp, uid, unknownSessionId } from "../app.js";
 import { parseList } from "./structured-fields.js";
 
@@ -94,6 +95,66 @@ describe("Origin, where a browser sends no Sec-Fetch-Site; a second session cook
     }
     const one = await w.getCurrentSession(null, { headers: { Cookie: `a=1; session=${s.id}` } });
     expect(one.status, one.text).toBe(200);
+  });
+});
+
+describe("Request bodies are declared JSON (415 otherwise, before any storage work)", () => {
+  const profile = uid("media");
+  /**
+   * Every route that reads a body, with a body it accepts and the credentials it needs.
+   * @param {{ id: string }} s a session
+   * @returns {[string, string, object, CallOptions][]}
+   */
+  const bodyRoutes = (s) => [
+    ["POST", "/ofrep/v1/evaluate/flags/plain", { context: { targetingKey: "u1" } }, {}],
+    ["POST", "/ofrep/v1/evaluate/flags", { context: { targetingKey: "u1" } }, {}],
+    ["PUT", "/admin/config", HIGH, { admin: true }],
+    ["PATCH", "/admin/config", { cacheTtlSeconds: 300 }, { admin: true }],
+    ["POST", "/admin/config/rollback", { version: 1 }, { admin: true }],
+    ["POST", "/sessions", { userId: uid("media"), email: "media@example.com" }, { admin: true }],
+    ["PATCH", "/prefs", { theme: "dark" }, { session: s.id }],
+    ["POST", "/users/batch", { ids: ["u1"] }, {}],
+    ["PUT", `/admin/users/${profile}`, { name: "Media" }, { admin: true }],
+  ];
+
+  it("covers every operation of docs/openapi.json that takes a body", () => {
+    const listed = bodyRoutes({ id: "x" }).map(([m, p]) => `${m} ${p.replace(/\/plain$/, "/{key}").replace(/^\/admin\/users\/[^/]+$/, "/admin/users/{id}")}`);
+    const documented = Object.entries(OPENAPI.paths).flatMap(([path, item]) =>
+      Object.entries(/** @type {Record<string, any>} */ (item)).filter(([, op]) => op?.requestBody).map(([m]) => `${m.toUpperCase()} ${path}`),
+    );
+    expect(listed.sort()).toEqual(documented.sort());
+  });
+
+  it("text/plain, a form or no Content-Type at all: 415 unsupported_media_type with no storage work, nothing stored", async () => {
+    const s = await w.mintSession({ userId: uid("media") });
+    const before = await configNow();
+    for (const [method, path, body, opts] of bodyRoutes(s)) {
+      for (const type of ["text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/jsonp"]) {
+        const r = await w.json(path, { ...opts, method, body, headers: { "Content-Type": type } });
+        expectError(expect, r, 415, "unsupported_media_type");
+        expect(timing(r.res), `${method} ${path} (${type})`).toEqual({ reads: 0, writes: 0, lists: 0, deletes: 0, queries: 0 });
+      }
+      /** @type {Record<string, string>} */
+      const credentials = opts.admin ? { Authorization: `Bearer ${ADMIN_TOKEN}` } : opts.session ? { Authorization: `Bearer ${opts.session}` } : {};
+      const raw = await w.raw(method, path, credentials, JSON.stringify(body));
+      expect(raw.status, `${method} ${path} without Content-Type: ${raw.text}`).toBe(415);
+      expect(JSON.parse(raw.text).code).toBe("unsupported_media_type");
+    }
+    expect(await w.prefsRow(s.userId)).toBeNull();
+    expect(await configNow()).toEqual(before);
+    expect((await w.getUser(profile)).status).toBe(404);
+  });
+
+  it("application/json with parameters and +json types are accepted; a body-less POST without Content-Type is judged by its (empty) body", async () => {
+    const s = await w.mintSession({ userId: uid("media") });
+    const charset = await w.patchPrefs(s.id, { theme: "dark" }, { headers: { "Content-Type": "Application/JSON; charset=utf-8" } });
+    expect(charset.status, charset.text).toBe(200);
+    const merge = await w.patchPrefs(s.id, { language: "nl" }, { headers: { "Content-Type": "application/merge-patch+json" } });
+    expect(merge.status, merge.text).toBe(200);
+    expect(await w.prefsRow(s.userId)).toMatchObject({ theme: "dark", language: "nl" });
+    const empty = await w.raw("POST", "/users/batch", {}, "");
+    expect(empty.status, empty.text).toBe(400);
+    expect(JSON.parse(empty.text).code).toBe("invalid_json");
   });
 });
 

@@ -244,13 +244,16 @@ describe("POST /sessions", () => {
     expectError(expect, await post("x".repeat(65 * 1024 + 1)), 413, "payload_too_large");
     // The same, streamed without Content-Length.
     const chunk = new TextEncoder().encode("x".repeat(16 * 1024));
-    let sent = 0;
-    const stream = new ReadableStream({
-      pull(ctrl) {
-        if (sent++ < 6) ctrl.enqueue(chunk);
-        else ctrl.close();
-      },
-    });
+    // A new stream for each attempt (see `resending` in helpers.js).
+    const stream = () => {
+      let sent = 0;
+      return new ReadableStream({
+        pull(ctrl) {
+          if (sent++ < 6) ctrl.enqueue(chunk);
+          else ctrl.close();
+        },
+      });
+    };
     expectError(expect, await post(stream, { "Content-Type": "application/json" }), 413, "payload_too_large");
 
     expect(await d1Count()).toBe(rows);
