@@ -9,8 +9,9 @@
 //   3. D1 migrations applied at the edge (wrangler applies only the missing ones);
 //   4. seed-data.json written to the edge's KV for keys that are absent;
 //   5. the ADMIN_TOKEN secret, if the Worker has none: from the ADMIN_TOKEN environment
-//      variable, else a prompt (empty: a random one, shown once). --rotate-admin-token
-//      sets it even if one exists.
+//      variable, else a prompt (empty: a random one of 32 bytes, shown once); a given token
+//      shorter than 43 characters (32 random bytes in base64url) is refused.
+//      --rotate-admin-token sets it even if one exists.
 //
 // Then `npm run deploy` (`-- --env staging`) uploads the Worker.
 import { randomBytes } from "node:crypto";
@@ -32,6 +33,8 @@ import {
 } from "./lib.mjs";
 
 const CONFIG = "wrangler.toml";
+/** The shortest admin token provision sets: 32 random bytes written in base64url. */
+const MIN_TOKEN_CHARS = 43;
 const KV_BINDING = "CACHE";
 const D1_BINDING = "DB";
 
@@ -157,6 +160,12 @@ async function adminToken(e, rotate) {
   if (!token) {
     token = randomBytes(32).toString("base64url");
     console.log(`    generated ADMIN_TOKEN (shown once, keep it): ${token}`);
+  }
+  if (token.length < MIN_TOKEN_CHARS) {
+    throw new Stop(
+      `ADMIN_TOKEN is ${token.length} characters; the admin token must be at least ${MIN_TOKEN_CHARS} ` +
+        "(32 random bytes, as `openssl rand -base64 32` makes): run again with a longer one, or with none to have one generated",
+    );
   }
   wrangler(["secret", "put", "ADMIN_TOKEN", ...envArgs(e.env)], { input: token });
   say(`ADMIN_TOKEN set for ${e.worker}`);

@@ -55,9 +55,12 @@ const calls = () =>
 const toml = () => readFileSync(join(dir, "wrangler.toml"), "utf8");
 const creates = () => calls().filter((c) => / create |^secret put|^kv bulk put/.test(c));
 
+/** An admin token provision accepts (at least 43 characters), told apart by `name`. @param {string} name */
+const token = (name) => `${name}-${"x".repeat(43)}`;
+
 describe("npm run provision", () => {
   it("creates every resource once and writes their ids into wrangler.toml", () => {
-    const r = provision([], { ADMIN_TOKEN: "first-token" });
+    const r = provision([], { ADMIN_TOKEN: token("first-token") });
     expect(r.status, r.out).toBe(0);
     const acc = account();
     expect(acc.kv.map((n) => n.title)).toEqual(["edgestate-cache"]);
@@ -72,14 +75,14 @@ describe("npm run provision", () => {
     expect(toml()).toContain(`database_id = "${acc.d1[0].uuid}"`);
     expect(acc.d1[0].migrations).toEqual(migrationFiles());
     expect(acc.kv[0].values["config:app"]).toBe(SEED.find((e) => e.key === "config:app")?.value);
-    expect(acc.workers.edgestate.secrets.ADMIN_TOKEN).toBe("first-token");
+    expect(acc.workers.edgestate.secrets.ADMIN_TOKEN).toBe(token("first-token"));
     expect(r.out).toMatch(/ready: npm run deploy/);
     // The staging tables keep their placeholders.
     expect(toml().match(/0{32}/g)).toHaveLength(1);
   });
 
   it("a second run creates nothing, writes nothing and leaves wrangler.toml byte-identical", () => {
-    expect(provision([], { ADMIN_TOKEN: "first-token" }).status).toBe(0);
+    expect(provision([], { ADMIN_TOKEN: token("first-token") }).status).toBe(0);
     const before = { toml: toml(), account: account(), calls: calls().length };
     const r = provision();
     expect(r.status, r.out).toBe(0);
@@ -94,7 +97,7 @@ describe("npm run provision", () => {
   });
 
   it("keeps a config an admin changed, and applies only a migration added later", () => {
-    expect(provision([], { ADMIN_TOKEN: "t" }).status).toBe(0);
+    expect(provision([], { ADMIN_TOKEN: token("t") }).status).toBe(0);
     const acc = account();
     acc.kv[0].values["config:app"] = '{"maintenanceMode":true}';
     writeFileSync(join(dir, "account.json"), JSON.stringify(acc));
@@ -114,7 +117,7 @@ describe("npm run provision", () => {
         workers: {},
       }),
     );
-    const r = provision([], { ADMIN_TOKEN: "t" });
+    const r = provision([], { ADMIN_TOKEN: token("t") });
     expect(r.status, r.out).toBe(0);
     expect(calls().filter((c) => / create /.test(c))).toEqual([]);
     expect(toml()).toContain(`id = "${"a".repeat(32)}"`);
@@ -122,14 +125,14 @@ describe("npm run provision", () => {
   });
 
   it("--env staging provisions staging's own resources into [env.staging]", () => {
-    expect(provision([], { ADMIN_TOKEN: "prod" }).status).toBe(0);
+    expect(provision([], { ADMIN_TOKEN: token("prod") }).status).toBe(0);
     const prodToml = toml();
-    const r = provision(["--env", "staging"], { ADMIN_TOKEN: "staging-token" });
+    const r = provision(["--env", "staging"], { ADMIN_TOKEN: token("staging-token") });
     expect(r.status, r.out).toBe(0);
     const acc = account();
     expect(acc.kv.map((n) => n.title).sort()).toEqual(["edgestate-cache", "edgestate-staging-cache"]);
     expect(acc.d1.map((d) => d.name).sort()).toEqual(["edgestate", "edgestate-staging"]);
-    expect(acc.workers["edgestate-staging"].secrets.ADMIN_TOKEN).toBe("staging-token");
+    expect(acc.workers["edgestate-staging"].secrets.ADMIN_TOKEN).toBe(token("staging-token"));
     const staging = toml().slice(toml().indexOf("[[env.staging.kv_namespaces]]"));
     expect(staging).toContain(`id = "${acc.kv.find((n) => n.title === "edgestate-staging-cache")?.id}"`);
     expect(toml().slice(0, toml().indexOf("[env.staging"))).toBe(prodToml.slice(0, prodToml.indexOf("[env.staging")));
@@ -143,15 +146,23 @@ describe("npm run provision", () => {
     expect(r.status).toBe(1);
     expect(r.out).toMatch(/ADMIN_TOKEN is not set for the Worker: run again with ADMIN_TOKEN=/);
     expect(account().workers).toEqual({});
-    expect(provision([], { ADMIN_TOKEN: "late" }).status).toBe(0);
-    expect(account().workers.edgestate.secrets.ADMIN_TOKEN).toBe("late");
+    expect(provision([], { ADMIN_TOKEN: token("late") }).status).toBe(0);
+    expect(account().workers.edgestate.secrets.ADMIN_TOKEN).toBe(token("late"));
     expect(creates().filter((c) => / create /.test(c))).toHaveLength(2);
   });
 
+  it("refuses an admin token shorter than 32 random bytes (43 characters) and sets none", () => {
+    const r = provision([], { ADMIN_TOKEN: "x".repeat(42) });
+    expect(r.status).toBe(1);
+    expect(r.out).toMatch(/ADMIN_TOKEN is 42 characters; the admin token must be at least 43/);
+    expect(calls().filter((c) => /^secret put/.test(c))).toEqual([]);
+    expect(provision([], { ADMIN_TOKEN: "x".repeat(43) }).status).toBe(0);
+  });
+
   it("--rotate-admin-token replaces the secret", () => {
-    expect(provision([], { ADMIN_TOKEN: "old" }).status).toBe(0);
-    expect(provision(["--rotate-admin-token"], { ADMIN_TOKEN: "new" }).status).toBe(0);
-    expect(account().workers.edgestate.secrets.ADMIN_TOKEN).toBe("new");
+    expect(provision([], { ADMIN_TOKEN: token("old") }).status).toBe(0);
+    expect(provision(["--rotate-admin-token"], { ADMIN_TOKEN: token("new") }).status).toBe(0);
+    expect(account().workers.edgestate.secrets.ADMIN_TOKEN).toBe(token("new"));
   });
 
   it("refuses an unknown environment, an unknown option and an id the account does not have", () => {
@@ -162,14 +173,14 @@ describe("npm run provision", () => {
     expect(r.status).toBe(1);
     expect(r.out).toMatch(/unknown option --bogus/);
     writeFileSync(join(dir, "wrangler.toml"), toml().replace(/id = "0{32}"/, `id = "${"f".repeat(32)}"`));
-    r = provision([], { ADMIN_TOKEN: "t" });
+    r = provision([], { ADMIN_TOKEN: token("t") });
     expect(r.status).toBe(1);
     expect(r.out).toMatch(/names KV namespace f{32}, but the account has none/);
     expect(calls().filter((c) => / create /.test(c))).toEqual([]);
   });
 
   it("after it, the README's remote seed line runs as written; a preview_id would break it", () => {
-    expect(provision([], { ADMIN_TOKEN: "t" }).status).toBe(0);
+    expect(provision([], { ADMIN_TOKEN: token("t") }).status).toBe(0);
     const line = /npx wrangler (kv bulk put seed-data\.json[^\n`]*--remote[^\n`]*)/.exec(readFileSync(join(ROOT, "README.md"), "utf8"));
     expect(line, "README has a remote kv bulk put line").not.toBeNull();
     const args = String(line?.[1]).trim().split(/\s+/);
