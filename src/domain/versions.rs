@@ -2,7 +2,7 @@
 //! every write; KV `config:app` stays the read path.
 //!
 //! * Every admin write that succeeds appends version `head + 1` to the history (D1 table
-//!   `config_history`) with the time, the actor's fingerprint, the change (the `PUT`
+//!   `config_history`) with the time, the actor (`admin`), the change (the `PUT`
 //!   document, the `PATCH` merge patch, or the rollback request) and the full resulting
 //!   document, in one conditional `INSERT … SELECT … WHERE head = base RETURNING version`.
 //! * A write may name the versions it expects ([`Precondition`]): it is applied only if one
@@ -24,7 +24,6 @@
 //!   answer is 200 and the KV copy is retried in the background; until then other isolates
 //!   serve the previous version. The next admin write republishes the head in any case.
 
-use crate::domain::bucket::siphash24;
 use crate::domain::config::{parse_stored, AppConfig, ConfigCache, KV_KEY};
 use crate::domain::error::{DomainError, DomainResult, StorageError, StoreResult};
 use crate::domain::json::{self, deny_unknown, object};
@@ -42,11 +41,6 @@ pub const DEFAULT_PAGE: u32 = 20;
 pub const MAX_PAGE: u32 = 100;
 /// Background attempts to bring KV up to the head after a failed write.
 const REPUBLISH_ATTEMPTS: u32 = 3;
-/// The SipHash key of actor fingerprints: `"edgestate actor!"`.
-const ACTOR_KEY: (u64, u64) = (
-    u64::from_le_bytes(*b"edgestat"),
-    u64::from_le_bytes(*b"e actor!"),
-);
 
 /// What an admin write does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,24 +64,20 @@ impl Action {
     }
 }
 
-/// Who wrote: a short fingerprint of the admin token (32 bits of a keyed hash), never the
-/// token. It tells writes made with different tokens apart (a rotation, say); from 32 bits
-/// nobody can recover a token of 128 bits or more.
+/// Who wrote, as the history shows it: `admin` for the admin token. Nothing derived from the
+/// token is stored: a fingerprint of it, whatever its key, would let anyone who reads the
+/// history test guesses of a weak token offline (the key of an unkeyed or source-keyed
+/// hash is public). Per-person or per-token names come with their own credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Actor(String);
+pub struct Actor(&'static str);
 
 impl Actor {
-    /// The fingerprint of `token`.
-    pub fn of_token(token: &str) -> Actor {
-        Actor(format!(
-            "{:08x}",
-            siphash24(ACTOR_KEY, token.as_bytes()) >> 32
-        ))
-    }
+    /// The admin token's holder.
+    pub const ADMIN: Actor = Actor("admin");
 
-    /// The fingerprint as text.
+    /// The name as text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0
     }
 }
 
@@ -149,7 +139,7 @@ pub struct HistoryEntry {
     pub outcome: &'static str,
     /// When.
     pub at: Millis,
-    /// The actor's fingerprint.
+    /// Who wrote (`admin` for the admin token).
     pub actor: String,
     /// `put`, `patch` or `rollback`.
     pub action: String,
@@ -470,7 +460,7 @@ mod tests {
                 kv: MemKv::default(),
                 cache: ConfigCache::default(),
                 timer: FakeTimer::at(1_000),
-                actor: Actor::of_token("token"),
+                actor: Actor::ADMIN,
             }
         }
 
@@ -538,7 +528,7 @@ mod tests {
             (h.entries[0].base_version, h.entries[0].action.as_str()),
             (1, "patch")
         );
-        assert_eq!(h.entries[0].actor, Actor::of_token("token").as_str());
+        assert_eq!(h.entries[0].actor, "admin");
     }
 
     #[test]
@@ -812,14 +802,5 @@ mod tests {
         assert!(Precondition::OneOf(vec![3, 9]).matches(9));
         assert!(!Precondition::OneOf(vec![3]).matches(4));
         assert!(!Precondition::OneOf(vec![]).matches(0));
-    }
-
-    #[test]
-    fn actor_fingerprints_are_short_stable_and_not_the_token() {
-        let a = Actor::of_token("test-admin-token-0123456789");
-        assert_eq!(a.as_str().len(), 8);
-        assert!(a.as_str().bytes().all(|b| b.is_ascii_hexdigit()));
-        assert_eq!(a, Actor::of_token("test-admin-token-0123456789"));
-        assert_ne!(a, Actor::of_token("test-admin-token-0123456780"));
     }
 }

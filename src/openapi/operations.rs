@@ -247,7 +247,7 @@ pub static OPERATIONS: &[Op] = &[
         path: "/admin/config/history",
         tag: "config",
         id: "getConfigHistory",
-        description: "Every config write, newest first: applied ones with their version, and refused ones (a stale `If-Match`; `version` null). `actor` is a fingerprint of the admin token, never the token; `change` is the request body. Page with `cursor` (from the previous page) and `limit`; empty values mean not given. Read from D1.",
+        description: "Every config write, newest first: applied ones with their version, and refused ones (a stale `If-Match`; `version` null). `actor` is who wrote (`admin` for the admin token; nothing derived from the token is stored); `change` is the request body. Page with `cursor` (from the previous page) and `limit`; empty values mean not given. Read from D1.",
         summary: "The audit trail of config writes, newest first (applied and refused)",
         params: &[
             query("cursor", "HistoryCursor", "Where the previous page ended (empty: the start)"),

@@ -600,7 +600,7 @@ fn versions() -> Vec<(&'static str, Value)> {
             "version": { "type": ["integer", "null"], "minimum": 1, "description": "null for a refused write" },
             "outcome": { "enum": ["applied", "refused"] },
             "at": reference("Millis"),
-            "actor": { "type": "string", "description": "A fingerprint of the admin token" },
+            "actor": { "type": "string", "description": "Who wrote: `admin` for the admin token (earlier versions stored an 8-hex-digit fingerprint of it)" },
             "action": { "enum": ["put", "patch", "rollback"] },
             "baseVersion": { "type": "integer", "minimum": 0 },
             "change": { "description": "The request body" },

@@ -699,7 +699,7 @@ pub struct ConfigRow {
     pub version: Option<u64>,
     /// When.
     pub at: Millis,
-    /// The actor's fingerprint.
+    /// Who wrote (`admin` for the admin token).
     pub actor: String,
     /// `put`, `patch` or `rollback`.
     pub action: String,
