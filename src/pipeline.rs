@@ -322,7 +322,7 @@ async fn serve(
     let mut limit_headers = Vec::new();
     let (path, route) = (found.route.path, found.route);
     let kept = headers.clone();
-    let result = run(ctx, found, req, headers, query, &mut limit_headers).await;
+    let result = Box::pin(run(ctx, found, req, headers, query, &mut limit_headers)).await;
     let mut reply = result.unwrap_or_else(|e| {
         if let Some(cause) = e.log_cause() {
             let fields = [("code", e.code().into()), ("route", path.into())];
@@ -367,9 +367,9 @@ async fn run(
             .get_or_init(|| ratelimit::client(headers.header("cf-connecting-ip").as_deref()))
             .as_str()
     };
-    let caller = check_access(ctx, (route, &req), &headers, &query, client).await?;
+    let caller = Box::pin(check_access(ctx, (route, &req), &headers, &query, client)).await?;
     if let Limit::Group(group) = route.limit {
-        let decision = rate_limit(ctx, group, client()).await?;
+        let decision = Box::pin(rate_limit(ctx, group, client())).await?;
         let config = ctx.config().await;
         let (window, legacy) = (
             config.rate_limit_window_seconds,
