@@ -10,7 +10,7 @@ import { performance } from "node:perf_hooks";
 import { COMPATIBILITY_DATE, ROOT, workerModules } from "../tests/helpers.js";
 
 export { ROOT };
-export const ADMIN_TOKEN = "bench-admin-token-0123456789";
+export const ADMIN_TOKEN = "bench-admin-token-0123456789-0123456789abcdef";
 export const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
 
 export const log = (msg) => console.error(`bench: ${msg}`);

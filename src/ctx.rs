@@ -4,7 +4,7 @@
 
 pub use crate::clock::RuntimeTimer;
 use crate::domain::config::{self, AppConfig};
-use crate::domain::health::{Binding, Setup};
+use crate::domain::health::{Binding, Setup, MIN_ADMIN_TOKEN_CHARS};
 use crate::domain::sessions::{Lifetime, SessionStores};
 use crate::domain::time::Millis;
 use crate::isolate::{Flight, Isolate};
@@ -129,6 +129,10 @@ impl Ctx {
     /// What this Worker was started with: its bindings, whether the admin token is set, the
     /// `ALLOWED_ORIGINS` entries it ignores. No storage work.
     pub fn setup(&self) -> Setup {
+        let token = self.admin_token();
+        let strong = token
+            .as_ref()
+            .is_some_and(|t| t.len() >= MIN_ADMIN_TOKEN_CHARS);
         Setup {
             kv: Binding {
                 name: kv::BINDING,
@@ -138,7 +142,8 @@ impl Ctx {
                 name: d1::BINDING,
                 bound: bound(&self.env, d1::BINDING),
             },
-            admin_token_set: self.admin_token().is_some(),
+            admin_token_set: token.is_some(),
+            admin_token_strong: strong,
             ignored_origins: self.origins().ignored.clone(),
         }
     }

@@ -69,7 +69,7 @@ import { DEV_SERVER_LOCK } from "./snapshot.js";
  *   (`DB`) or null where left out, `raw` and `dispose`.
  */
 
-export const ADMIN_TOKEN = "test-admin-token-0123456789";
+export const ADMIN_TOKEN = "test-admin-token-0123456789-0123456789abcdef";
 export const ROOT = new URL("..", import.meta.url).pathname;
 /**
  * The built Worker the tests boot: EDGESTATE_SCRIPT when set (the global set-up,

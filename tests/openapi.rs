@@ -183,6 +183,7 @@ fn deep_report(complete: bool) -> Report {
         status: if complete { "ok" } else { "degraded" },
         version: health::VERSION,
         admin_token: true,
+        admin_token_strong: complete,
         kv: KvCheck {
             binding: "CACHE",
             bound: complete,

@@ -32,6 +32,8 @@ pub struct Setup {
     pub d1: Binding,
     /// Whether `ADMIN_TOKEN` is set (and not empty).
     pub admin_token_set: bool,
+    /// Whether it is at least [`MIN_ADMIN_TOKEN_CHARS`] long.
+    pub admin_token_strong: bool,
     /// Entries of `ALLOWED_ORIGINS` that are not exact origins, and so are ignored.
     pub ignored_origins: Vec<String>,
 }
@@ -64,6 +66,10 @@ pub trait SchemaDb {
     async fn schema(&self) -> StoreResult<Schema>;
 }
 
+/// The shortest admin token not reported as weak: 32 random bytes written in base64url (what
+/// `npm run provision` generates, and the shortest it accepts).
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 43;
+
 /// One warning per problem of the set-up, each naming its fix.
 pub fn setup_warnings(setup: &Setup) -> Vec<String> {
     let mut out = Vec::new();
@@ -90,6 +96,12 @@ pub fn setup_warnings(setup: &Setup) -> Vec<String> {
              npx wrangler secret put ADMIN_TOKEN (or npm run provision)."
                 .to_string(),
         );
+    } else if !setup.admin_token_strong {
+        out.push(format!(
+            "ADMIN_TOKEN is shorter than {MIN_ADMIN_TOKEN_CHARS} characters: it can be guessed. \
+             Fix: 32 random bytes (openssl rand -base64 32), or npm run provision -- \
+             --rotate-admin-token to generate one."
+        ));
     }
     for entry in &setup.ignored_origins {
         out.push(format!(
@@ -173,6 +185,9 @@ pub struct Report {
     pub version: &'static str,
     /// Whether `ADMIN_TOKEN` is set (always true when an admin could ask).
     pub admin_token: bool,
+    /// Whether it is long enough not to be reported as weak ([`MIN_ADMIN_TOKEN_CHARS`]). A
+    /// weak token is warned of; it does not make the status `degraded`.
+    pub admin_token_strong: bool,
     /// KV.
     pub kv: KvCheck,
     /// D1 and its schema.
@@ -220,6 +235,7 @@ pub async fn report<K: Kv, D: SchemaDb>(kv: &K, db: &D, setup: &Setup) -> Report
         status: if healthy { "ok" } else { "degraded" },
         version: VERSION,
         admin_token: setup.admin_token_set,
+        admin_token_strong: setup.admin_token_strong,
         kv,
         d1,
         ignored_origins: setup.ignored_origins.clone(),
@@ -260,6 +276,7 @@ mod tests {
                 bound: true,
             },
             admin_token_set: true,
+            admin_token_strong: true,
             ignored_origins: vec![],
         }
     }
@@ -294,6 +311,26 @@ mod tests {
         assert!(w[1].contains("\"DB\"") && w[1].contains("[[d1_databases]]"));
         assert!(w[2].contains("ADMIN_TOKEN") && w[2].contains("wrangler secret put"));
         assert!(w[3].contains("\"*\""));
+    }
+
+    #[test]
+    fn a_short_admin_token_is_one_warning_saying_how_to_make_a_strong_one() {
+        let mut s = setup();
+        s.admin_token_strong = false;
+        let w = setup_warnings(&s);
+        assert_eq!(w.len(), 1);
+        assert!(
+            w[0].starts_with("ADMIN_TOKEN is shorter than 43 characters"),
+            "{}",
+            w[0]
+        );
+        assert!(w[0].contains("openssl rand -base64 32"));
+        s.admin_token_set = false;
+        let unset = setup_warnings(&s);
+        assert!(
+            unset.len() == 1 && unset[0].contains("is not set"),
+            "unset, not weak"
+        );
     }
 
     #[test]

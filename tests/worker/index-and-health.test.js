@@ -132,6 +132,7 @@ describe("GET /health?deep=1", () => {
       status: "ok",
       version: VERSION,
       adminToken: true,
+      adminTokenStrong: true,
       kv: { binding: "CACHE", bound: true, ok: true, config: "stored" },
       d1: {
         binding: "DB",

@@ -61,6 +61,15 @@ describe("the first-request self-check", () => {
     expect(count(log(), 'ALLOWED_ORIGINS: ignoring "https://app.example/"')).toBe(1);
   });
 
+  it("logs a short ADMIN_TOKEN once, saying how to make a strong one; deep health reports it without degrading", async () => {
+    const { app, log } = await bootAndServe({ adminToken: "x".repeat(42) });
+    await eventually(() => log().includes("ADMIN_TOKEN is shorter"));
+    expect(count(log(), "ADMIN_TOKEN is shorter than 43 characters")).toBe(1);
+    expect(log()).toMatch(/ADMIN_TOKEN is shorter than 43 characters[^\n]*openssl rand -base64 32/);
+    const r = await app.getHealth({ deep: 1 }, { admin: true });
+    expect(r.body).toMatchObject({ status: "ok", adminToken: true, adminTokenStrong: false });
+  });
+
   it("logs nothing for a complete set-up", async () => {
     // The schema check runs after the first response and says, at LOG_LEVEL info, when it
     // found nothing (at the default level, warn, a complete set-up logs nothing at all).
@@ -68,6 +77,6 @@ describe("the first-request self-check", () => {
     const { log } = await bootAndServe({ vars });
     expect(await eventually(() => log().includes("D1 schema complete"))).toBe(true);
     expect(count(log(), "self-check:")).toBe(1);
-    expect(log()).not.toMatch(/is missing|is not set|lacks the tables|schema version|ignoring|self-check failed/);
+    expect(log()).not.toMatch(/is missing|is not set|is shorter|lacks the tables|schema version|ignoring|self-check failed/);
   });
 });
