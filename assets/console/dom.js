@@ -35,7 +35,10 @@ export function alarm(message) {
 export function time(ms) {
   if (typeof ms !== "number") return h("span", {}, "—");
   const d = new Date(ms);
-  return h("time", { datetime: d.toISOString() }, d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" }));
+  // The date and the time of day each stay on one line; a narrow column breaks between them.
+  const day = d.toLocaleDateString(undefined, { dateStyle: "medium" });
+  const clock = d.toLocaleTimeString(undefined, { timeStyle: "medium" });
+  return h("time", { datetime: d.toISOString() }, h("span", {}, `${day},`), " ", h("span", {}, clock));
 }
 
 /** Shows `message` at a control: its error element, aria-invalid, focus. */
@@ -52,11 +55,13 @@ export function clearErrors(root) {
   for (const el of root.querySelectorAll(".field-error")) el.textContent = "";
 }
 
-/** Asks before a consequential change; resolves true if confirmed. */
-export function confirmed(title, text, ok) {
+/** Asks before a consequential change, showing `details` (nodes) if any; resolves true if confirmed. */
+export function confirmed(title, text, ok, details = []) {
   const dialog = $("confirm");
   $("confirm-title").textContent = title;
   $("confirm-text").textContent = text;
+  $("confirm-details").replaceChildren(...details);
+  $("confirm-details").hidden = !details.length;
   $("confirm-ok").textContent = ok;
   dialog.returnValue = "";
   const opener = document.activeElement;

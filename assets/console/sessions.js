@@ -44,7 +44,7 @@ function row(s) {
     "tr",
     {},
     h("td", {}, s.userId),
-    h("td", {}, s.email),
+    h("td", { class: "long" }, s.email),
     h("td", {}, time(s.createdAt)),
     h("td", {}, time(s.idleExpiresAt)),
     h("td", {}, time(s.expiresAt)),

@@ -5,8 +5,9 @@
 // accepts the token, and each panel does what it says against the real local KV and D1:
 // flags, maintenance, refused values at their field, conflicts, history and rollback,
 // sessions and revocation, profiles and their cache state, the storage cost of requests.
-// It passes axe-core, works from the keyboard and at 375 and 1440 px, and leaves a
-// screenshot of each panel at 1440 px in .edgestate/screenshots/.
+// It passes axe-core, works from the keyboard and at 375 and 1440 px, shows every column of
+// its wide tables at 1280, 1440 and 1920 px, and leaves a screenshot of each panel at 1440 px
+// in .edgestate/screenshots/.
 import { mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -48,22 +49,22 @@ const flagOn = async (name) => (await dev.app.getFlag(name)).body?.enabled;
 
 /**
  * A fresh tab (its sessionStorage empty) on the console.
- * @param {number} [width]
+ * @param {number} [width] @param {number} [height]
  */
-async function open(width = 1440) {
+async function open(width = 1440, height = 900) {
   const page = await chrome.context.newPage();
   page.setDefaultTimeout(10_000);
-  await page.setViewportSize({ width, height: 900 });
+  await page.setViewportSize({ width, height });
   await page.goto(`${BASE}/console`);
   return page;
 }
 
 /**
  * A fresh tab, signed in with the token from .dev.vars.
- * @param {number} [width]
+ * @param {number} [width] @param {number} [height]
  */
-async function signedIn(width) {
-  const page = await open(width);
+async function signedIn(width, height) {
+  const page = await open(width, height);
   await page.getByLabel("Admin token").fill(dev.token);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.locator("#app").waitFor({ state: "visible" });
@@ -391,6 +392,49 @@ describe("History panel", () => {
     await page.screenshot({ path: join(SHOTS, "history-1440.png"), fullPage: true });
     await page.close();
   });
+
+  it("previews what a rollback changes before it is confirmed, and names the restored version in the history", async () => {
+    const patch = async (/** @type {object} */ change) => expect((await dev.app.patchConfig(change)).status).toBe(200);
+    await patch({ featureFlags: { previewFlag: true }, rateLimits: { preview: 40 } });
+    const target = (await configNow()).version;
+    await patch({ featureFlags: { previewFlag: false, previewExtra: true }, rateLimits: { preview: 55 } });
+    const { version } = await configNow();
+    const page = await signedIn();
+    await panel(page, "history");
+    await page.locator("#history-list > li").first().getByRole("heading", { name: `Version ${version} current` }).waitFor();
+
+    await page.getByRole("button", { name: `Roll back to version ${target}`, exact: true }).click();
+    const dialog = page.getByRole("dialog", { name: `Roll back to version ${target}?` });
+    await dialog.waitFor();
+    // Each value that changes, from the current one to version `target`'s. previewExtra was
+    // not set by any write before `target`: the history cannot tell whether the seed had it.
+    const lines = await dialog.locator(".diff li").allTextContents();
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatch(/^featureFlags\.previewExtra: true → (unknown|\(none\))$/);
+    expect(lines.slice(1)).toEqual(["featureFlags.previewFlag: false → true", "rateLimits.preview: 55 → 40"]);
+    const hint = String(await dialog.locator(".hint").textContent());
+    expect(hint).toContain("worked out from the loaded history and the current config");
+    if (lines[0].endsWith("unknown")) expect(hint).toContain(`1 value marked unknown was set before the oldest loaded version or by the seed`);
+    // Nothing is written while the preview is shown.
+    expect((await configNow()).version).toBe(version);
+    await page.screenshot({ path: join(SHOTS, "rollback-preview-1440.png") });
+
+    await said(page, `Rolled back: version ${version + 1} equals version ${target}.`, () =>
+      dialog.getByRole("button", { name: "Roll back" }).click(),
+    );
+    const { doc } = await configNow();
+    expect([doc.featureFlags.previewFlag, doc.featureFlags.previewExtra, doc.rateLimits.preview]).toEqual([true, undefined, 40]);
+    const rolled = page.locator("#history-list > li").first();
+    await rolled.getByRole("heading", { name: `Version ${version + 1} current` }).waitFor();
+    expect(await rolled.locator(".meta").textContent()).toMatch(`rollback to version ${target} · applied`);
+    // The current config tells what the rollback restored: nothing is left as "earlier".
+    expect(await rolled.locator(".diff li").allTextContents()).toEqual([
+      "featureFlags.previewExtra: true → (none)",
+      "featureFlags.previewFlag: false → true",
+      "rateLimits.preview: 55 → 40",
+    ]);
+    await page.close();
+  });
 });
 
 describe("Sessions panel", () => {
@@ -589,6 +633,70 @@ describe("accessibility and layout", () => {
     // The switch keeps the focus after the list is redrawn.
     expect(await page.evaluate(() => /** @type {HTMLElement | null} */ (document.activeElement)?.dataset.path)).toBe("featureFlags.darkLaunch");
     await page.close();
+  });
+
+  /**
+   * Where the elements `selector` finds lie against the table container they are in and the
+   * viewport, and whether that container scrolls sideways.
+   * @param {Page} page @param {string} selector
+   */
+  async function placement(page, selector) {
+    return page.locator(selector).evaluateAll((els) =>
+      els.map((el) => {
+        const wrap = /** @type {HTMLElement} */ (el.closest(".table-wrap"));
+        const box = el.getBoundingClientRect();
+        const frame = wrap.getBoundingClientRect();
+        return {
+          text: el.textContent,
+          inside: box.left >= frame.left && box.right <= frame.right,
+          inView: box.left >= 0 && box.right <= window.innerWidth,
+          scrolls: wrap.scrollWidth > wrap.clientWidth,
+        };
+      }),
+    );
+  }
+  /** @param {{ text: string | null, inside: boolean, inView: boolean, scrolls: boolean }[]} found */
+  const unclipped = (found) => found.map(({ text }) => ({ text, inside: true, inView: true, scrolls: false }));
+
+  describe("wide screens", () => {
+    beforeAll(async () => {
+      for (let i = 0; i < 11; i++) await mint("wren", `wren.layout-check-${i}@example.com`);
+    });
+
+    for (const [width, height] of [[1280, 800], [1440, 900], [1920, 1080]]) {
+      it(`at ${width}x${height} shows every column of the Sessions and Cost tables without sideways scrolling`, async () => {
+        const page = await signedIn(width, height);
+        await panel(page, "sessions");
+        await page.getByLabel("User id").fill("wren");
+        await page.getByLabel("Per page").selectOption("10");
+        await page.getByRole("button", { name: "List sessions" }).click();
+        await page.locator("#sessions-summary").filter({ hasText: "Page 1: 10 active sessions of wren" }).waitFor();
+        const headers = await placement(page, "[data-panel=sessions] thead th");
+        expect(headers).toHaveLength(7);
+        expect(headers).toEqual(unclipped(headers));
+        let found = await placement(page, "#session-rows button");
+        expect(found.map((f) => f.text)).toEqual(Array(10).fill("Revoke"));
+        expect(found).toEqual(unclipped(found));
+        await page.screenshot({ path: join(SHOTS, `sessions-${width}x${height}.png`), fullPage: true });
+        // The next page's request carries a long cursor: the Cost table's widest request.
+        await page.getByRole("button", { name: "Next page" }).click();
+        await page.locator("#sessions-summary").filter({ hasText: "Page 2: 1 active session of wren." }).waitFor();
+        found = await placement(page, "#session-rows button");
+        expect(found.map((f) => f.text)).toEqual(["Revoke"]);
+        expect(found).toEqual(unclipped(found));
+
+        await panel(page, "cost");
+        await ready(page, "cost");
+        await page.getByRole("rowheader", { name: /^GET \/admin\/sessions\?limit=10&userId=wren&cursor=/ }).first().waitFor();
+        // The last column (D1 ms) of every row, and every header.
+        found = await placement(page, "#cost-rows > tr > :last-child, [data-panel=cost] thead th");
+        expect(found.filter((f) => f.text === "D1 ms")).toHaveLength(1);
+        expect(found.length).toBeGreaterThan(9);
+        expect(found).toEqual(unclipped(found));
+        await page.screenshot({ path: join(SHOTS, `cost-${width}x${height}.png`), fullPage: true });
+        await page.close();
+      });
+    }
   });
 
   for (const width of [375, 1440]) {
