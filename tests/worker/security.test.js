@@ -320,9 +320,11 @@ function rateLimitFields(r, spec, where) {
     return;
   }
   if (r.status >= 500) return;
-  const refusedForAccess = [401, 403].includes(r.status) || (r.status === 429 && h.get("RateLimit-Policy") === null);
-  if (refusedForAccess) {
-    for (const name of names) expect(h.get(name), `${where}: ${name} on a request refused for access`).toBeNull();
+  // Refused before counting: the body's media type (415), access (401, 403, and the 429 of
+  // too many failed authentications, which has no fields).
+  const refusedBeforeCounting = [401, 403, 415].includes(r.status) || (r.status === 429 && h.get("RateLimit-Policy") === null);
+  if (refusedBeforeCounting) {
+    for (const name of names) expect(h.get(name), `${where}: ${name} on a request refused before counting`).toBeNull();
     return;
   }
   const policy = new RegExp(`^"${group}";q=(\\d+);w=(\\d+)$`).exec(h.get("RateLimit-Policy") ?? "");

@@ -26,6 +26,12 @@ export const rows = [
     expect: { status: 400, code: "invalid_json", check: keepsConfig.check },
   },
   {
+    situation: "a valid body sent as `text/plain`",
+    setup: keepsConfig.setup,
+    request: { method: "PATCH", path: "/admin/config", admin: true, body: '{"maintenanceMode": true}', headers: { "Content-Type": "text/plain;charset=UTF-8" } },
+    expect: { status: 415, code: "unsupported_media_type", check: keepsConfig.check },
+  },
+  {
     situation: 'wrong type (`rateLimits.default: "many"`)',
     setup: keepsConfig.setup,
     request: { method: "PATCH", path: "/admin/config", admin: true, body: { rateLimits: { default: "many" } } },

@@ -28,6 +28,12 @@ export const rows = [
     expect: { status: 400, code: "invalid_json", check: prefsUntouched },
   },
   {
+    situation: "a valid body sent as `text/plain` (what a cross-site form or `fetch` can send without a preflight)",
+    setup: freshPrefsUser,
+    request: (ctx) => ({ method: "PATCH", path: "/prefs", session: ctx.id, body: '{"theme": "dark"}', headers: { "Content-Type": "text/plain;charset=UTF-8" } }),
+    expect: { status: 415, code: "unsupported_media_type", check: prefsUntouched },
+  },
+  {
     situation: 'wrong type (`notifications: "yes"`)',
     setup: freshPrefsUser,
     request: (ctx) => ({ method: "PATCH", path: "/prefs", session: ctx.id, body: { notifications: "yes" } }),

@@ -7,6 +7,12 @@ export const route = "POST /admin/config/rollback";
 
 /** @type {import("./common.js").Row[]} */
 export const rows = [
+  {
+    situation: "a valid body sent as `text/plain`",
+    setup: keepsConfig.setup,
+    request: { method: "POST", path: "/admin/config/rollback", admin: true, body: '{"version": 1}', headers: { "Content-Type": "text/plain" } },
+    expect: { status: 415, code: "unsupported_media_type", check: keepsConfig.check },
+  },
   ...adminAuthRows({
     ...keepsConfig,
     request: () => ({ method: "POST", path: "/admin/config/rollback", body: { version: 1 } }),

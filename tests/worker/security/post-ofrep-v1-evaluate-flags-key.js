@@ -11,6 +11,11 @@ export const route = "POST /ofrep/v1/evaluate/flags/:key";
 /** @type {import("./common.js").Row[]} */
 export const rows = [
   {
+    situation: "a valid body sent as `text/plain`",
+    request: { method: "POST", path: "/ofrep/v1/evaluate/flags/newCheckout", body: '{"context": {"targetingKey": "u"}}', headers: { "Content-Type": "text/plain" } },
+    expect: { status: 415, code: "unsupported_media_type" },
+  },
+  {
     situation: "body of 70 KiB",
     request: { method: "POST", path: "/ofrep/v1/evaluate/flags/newCheckout", body: bigBody({ context: {} }) },
     expect: { status: 413, code: "payload_too_large" },

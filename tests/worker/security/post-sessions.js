@@ -63,6 +63,11 @@ export const rows = [
     expect: { status: 400, code: "invalid_json", check: noSessionFor("mj1") },
   },
   {
+    situation: "a valid body sent as `text/plain`",
+    request: { method: "POST", path: "/sessions", admin: true, body: '{"userId":"tp1","email":"tp1@example.com"}', headers: { "Content-Type": "text/plain" } },
+    expect: { status: 415, code: "unsupported_media_type", check: noSessionFor("tp1") },
+  },
+  {
     situation: "wrong type (`userId: 42`)",
     request: { method: "POST", path: "/sessions", admin: true, body: { userId: 42, email: "a@example.com" } },
     expect: { status: 400, code: "invalid_request", check: (r) => expect(r.body.error).toMatch(/userId/) },

@@ -29,6 +29,11 @@ export const rows = [
     expect: { status: 400, code: "invalid_json" },
   },
   {
+    situation: "a valid body sent as `text/plain`",
+    request: { method: "POST", path: "/users/batch", body: '{"ids": ["a"]}', headers: { "Content-Type": "text/plain" } },
+    expect: { status: 415, code: "unsupported_media_type" },
+  },
+  {
     situation: 'wrong type (`ids: "u1"`)',
     request: { method: "POST", path: "/users/batch", body: { ids: "u1" } },
     expect: { status: 400, code: "invalid_request", check: (r) => expect(r.body.error).toMatch(/ids/) },

@@ -27,6 +27,12 @@ export const rows = [
     expect: { status: 400, code: "invalid_json", check: keepsConfig.check },
   },
   {
+    situation: "a valid body sent as a form (`application/x-www-form-urlencoded`, what `curl -d` sends)",
+    setup: keepsConfig.setup,
+    request: { method: "PUT", path: "/admin/config", admin: true, body: '{"maintenanceMode": true}', headers: { "Content-Type": "application/x-www-form-urlencoded" } },
+    expect: { status: 415, code: "unsupported_media_type", check: keepsConfig.check },
+  },
+  {
     situation: "empty body",
     setup: keepsConfig.setup,
     request: { method: "PUT", path: "/admin/config", admin: true, body: "" },

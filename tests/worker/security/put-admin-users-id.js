@@ -39,6 +39,12 @@ export const rows = [
     expect: { status: 400, code: "invalid_json", check: async (r, ctx, app) => expect(await app.userRow(ctx.id)).toBeNull() },
   },
   {
+    situation: "a valid body sent as a form",
+    setup: () => ({ id: uid("pf") }),
+    request: (ctx) => ({ method: "PUT", path: `/admin/users/${ctx.id}`, admin: true, body: '{"name": "Ada"}', headers: { "Content-Type": "application/x-www-form-urlencoded" } }),
+    expect: { status: 415, code: "unsupported_media_type", check: async (r, ctx, app) => expect(await app.userRow(ctx.id)).toBeNull() },
+  },
+  {
     situation: "wrong type (`name: 5`)",
     setup: () => ({ id: uid("pt") }),
     request: (ctx) => ({ method: "PUT", path: `/admin/users/${ctx.id}`, admin: true, body: { name: 5 } }),
