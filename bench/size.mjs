@@ -15,7 +15,11 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 
-const FORBIDDEN = /(^|[<\s&:])(url|idna|idna_adapter|form_urlencoded|percent_encoding|unicode_normalization|icu_\w+|utf8_iter)::/;
+// A crate path starts the name or follows `<`, `&` or a space; `Request::url::h…` (web-sys's
+// binding of the platform's `request.url`) is a method named `url`, not the crate.
+const FORBIDDEN = /(^|[<\s&])(url|idna|idna_adapter|form_urlencoded|percent_encoding|unicode_normalization|icu_\w+|utf8_iter)::/;
+/** Whether a function name belongs to a crate the Worker must not link (`url[…]::` too). */
+export const isForbidden = (name) => FORBIDDEN.test(name.replace(/\[[0-9a-f]+\]/g, ""));
 const STREAMS = /wasm_streams::/;
 const SECTION_NAMES = { 1: "types", 2: "imports", 3: "functions", 4: "tables", 5: "memory", 6: "globals", 7: "exports", 9: "elements", 10: "code", 11: "data", 12: "data count" };
 
@@ -132,7 +136,7 @@ export function attribute(buf) {
   rows.push({ name: "module structure (types, imports, exports, function table)", bytes: total - data - code, functions: 0, gzipBytes: null });
   for (const r of rows) r.share = Number((r.bytes / total).toFixed(4));
   rows.sort((x, y) => y.bytes - x.bytes);
-  const forbidden = bodies.filter((b) => FORBIDDEN.test(b.name)).map((b) => b.name);
+  const forbidden = bodies.filter((b) => isForbidden(b.name)).map((b) => b.name);
   const biggest = [...bodies].sort((x, y) => y.size - x.size).slice(0, 25).map((b) => ({ name: b.name.replace(/::h[0-9a-f]{16}$/, ""), bytes: b.size }));
   const streams = bodies.filter((b) => STREAMS.test(b.name)).map((b) => b.name);
   return { bytesWithoutNames: total, nameSectionBytes: named, sections, top: rows, biggestFunctions: biggest, forbidden, streams };
