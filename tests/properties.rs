@@ -385,8 +385,9 @@ proptest! {
     }
 
     #[test]
-    fn cursors_round_trip(at in 0i64..10_000_000_000_000, hash in "[0-9a-f]{64}") {
-        let c = Cursor { created_at: edgestate::domain::time::Millis(at), id_hash: hash };
+    fn cursors_round_trip(at in 0i64..10_000_000_000_000, handle in "[0-9a-f]{32}") {
+        let handle = edgestate::domain::ids::SessionHandle::parse("handle", &handle).unwrap();
+        let c = Cursor { created_at: edgestate::domain::time::Millis(at), handle };
         prop_assert_eq!(Cursor::parse(&c.encode()).unwrap(), c);
     }
 

@@ -386,7 +386,7 @@ fn session_listing() -> Vec<(&'static str, Value)> {
         ),
         (
             "Cursor",
-            json!({ "type": "string", "pattern": "^(?:[0-9]{1,16}\\.[0-9a-f]{64})?$",
+            json!({ "type": "string", "pattern": "^(?:[0-9]{1,16}\\.[0-9a-f]{32})?$",
             "description": "Opaque: the `cursor` of the previous page" }),
         ),
         (

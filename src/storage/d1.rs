@@ -434,11 +434,12 @@ impl SessionDb for D1 {
              WHERE revoked_at IS NULL AND expires_at > ?1 \
                AND COALESCE(idle_expires_at, expires_at) > ?1 \
                AND (?2 IS NULL OR user_id = ?2) \
-               AND (?3 IS NULL OR created_at < ?3 OR (created_at = ?3 AND id_hash < ?4)) \
+               AND (?3 IS NULL OR created_at < ?3 OR (created_at = ?3 \
+                    AND id_hash < (SELECT id_hash FROM sessions WHERE handle = ?4))) \
              ORDER BY created_at DESC, id_hash DESC LIMIT ?5"
         );
         let (after, hash) = match &q.cursor {
-            Some(c) => (at(c.created_at), text(&c.id_hash)),
+            Some(c) => (at(c.created_at), text(c.handle.as_str())),
             None => (JsValue::NULL, JsValue::NULL),
         };
         let user = opt_text(q.user.as_ref().map(UserId::as_str));

@@ -448,10 +448,22 @@ impl SessionDb for MemSessions {
         limit: u32,
     ) -> StoreResult<Vec<SessionRecord>> {
         self.db.query()?;
-        let after_cursor = |r: &SessionRecord| {
-            q.cursor
-                .as_ref()
-                .is_none_or(|c| (r.created_at, &r.id_hash) < (c.created_at, &c.id_hash))
+        // As the D1 query: the cursor's handle names the row whose hash orders the page.
+        let hash_of = |handle: &str| {
+            let rows = self.rows.borrow();
+            let row = rows.iter().find(|r| r.handle.as_deref() == Some(handle));
+            row.map(|r| r.id_hash.clone())
+        };
+        let cursor = q
+            .cursor
+            .as_ref()
+            .map(|c| (c.created_at, hash_of(c.handle.as_str())));
+        let after_cursor = |r: &SessionRecord| match &cursor {
+            None => true,
+            Some((at, hash)) => {
+                r.created_at < *at
+                    || (r.created_at == *at && hash.as_ref().is_some_and(|h| &r.id_hash < h))
+            }
         };
         let mut rows: Vec<_> = self
             .rows

@@ -2,7 +2,7 @@
 
 use super::{SessionDb, SessionRecord, SessionView};
 use crate::domain::error::{DomainError, DomainResult};
-use crate::domain::ids::UserId;
+use crate::domain::ids::{SessionHandle, UserId};
 use crate::domain::time::Millis;
 use serde::Serialize;
 
@@ -12,39 +12,38 @@ pub const DEFAULT_PAGE: u32 = 100;
 /// The largest page the admin listing serves.
 pub const MAX_PAGE: u32 = 1000;
 
-/// Keyset pagination position: the last row of the previous page.
+/// Keyset pagination position: the last row of the previous page, named by its creation time
+/// and its handle (what the listing shows anyway), never by the session id's hash.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cursor {
     /// `created_at` of the last row served.
     pub created_at: Millis,
-    /// `id_hash` of the last row served.
-    pub id_hash: String,
+    /// The handle of the last row served.
+    pub handle: SessionHandle,
 }
 
 impl Cursor {
     /// The opaque text handed to clients.
     pub fn encode(&self) -> String {
-        format!("{}.{}", self.created_at, self.id_hash)
+        format!("{}.{}", self.created_at, self.handle.as_str())
     }
 
     /// Parses a cursor this API returned.
     pub fn parse(s: &str) -> DomainResult<Self> {
         let bad = || DomainError::invalid("cursor", "is not a cursor this API returned");
-        let (at, hash) = s.split_once('.').ok_or_else(bad)?;
+        let (at, handle) = s.split_once('.').ok_or_else(bad)?;
         let created_at = crate::domain::json::decimal(at)
             .filter(|_| at.len() <= 16)
             .and_then(|n| i64::try_from(n).ok())
             .ok_or_else(bad)?;
-        if !is_hash(hash) {
-            return Err(bad());
-        }
         Ok(Cursor {
             created_at: Millis(created_at),
-            id_hash: hash.to_string(),
+            handle: SessionHandle::parse("cursor", handle).map_err(|_| bad())?,
         })
     }
 }
 
+#[cfg(test)]
 pub(super) fn is_hash(s: &str) -> bool {
     s.len() == 64
         && s.bytes()
@@ -92,12 +91,11 @@ pub async fn list<D: SessionDb>(db: &D, now: Millis, q: &ListQuery) -> DomainRes
     let cursor = if list_complete {
         None
     } else {
-        rows.last().map(|r| {
-            Cursor {
-                created_at: r.created_at,
-                id_hash: r.id_hash.clone(),
-            }
-            .encode()
+        // Every session has a handle (migration 0002 gave the older ones theirs).
+        rows.last().and_then(|r| {
+            let handle = SessionHandle::parse("handle", r.handle.as_deref()?).ok()?;
+            let created_at = r.created_at;
+            Some(Cursor { created_at, handle }.encode())
         })
     };
     let listed = |r: &SessionRecord| ListedSession {

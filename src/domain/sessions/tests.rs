@@ -564,6 +564,40 @@ fn listing_pages_with_cursor_and_filter() {
 }
 
 #[test]
+fn cursors_name_a_row_by_its_handle_never_by_the_id_hash() {
+    let (w, iso) = (World::default(), SessionChecks::default());
+    let ids: Vec<_> = (0..3).map(|_| w.mint(&iso, NOW, "same-ms")).collect();
+    let q = ListQuery {
+        user: None,
+        cursor: None,
+        limit: 1,
+    };
+    // Three sessions minted in the same millisecond: the handle still orders the pages.
+    let (mut seen, mut query) = (Vec::new(), q);
+    loop {
+        let page = block_on(list(&w.db, at(1), &query)).unwrap();
+        seen.extend(page.sessions.iter().map(|s| s.handle.clone().unwrap()));
+        let Some(cursor) = page.cursor else { break };
+        for id in &ids {
+            assert!(!cursor.contains(&hash_id(id)), "{cursor}");
+        }
+        query.cursor = Some(Cursor::parse(&cursor).unwrap());
+    }
+    assert_eq!(seen.len(), 3);
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 3, "no session twice");
+    let old = format!("{}.{}", NOW.0, hash_id(&ids[0]));
+    assert!(
+        Cursor::parse(&old).is_err(),
+        "a cursor of the old form is refused"
+    );
+    for bad in ["", "1.", ".abc", "x.0123456789abcdef0123456789abcdef"] {
+        assert!(Cursor::parse(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
 fn the_listing_shows_handles_that_are_neither_id_nor_hash() {
     let (w, iso) = (World::default(), SessionChecks::default());
     let id = w.mint(&iso, NOW, "u1");
