@@ -448,14 +448,7 @@ async fn check_access<'c>(
     };
     match access {
         Access::Public | Access::AdminIf(_) => Ok(None),
-        Access::Admin => {
-            let given = authorization();
-            let checked = auth::require_admin(given.as_deref(), ctx.admin_token().as_deref());
-            if checked.is_err() && given.is_some() {
-                return Err(failed_authentication(ctx, client(), ApiError::Unauthorized));
-            }
-            checked.map(|_| None)
-        }
+        Access::Admin => check_admin(ctx, authorization().as_deref(), client).map(|_| None),
         Access::Session(check) => {
             let (authorization, cookie) = (authorization(), headers.header("cookie"));
             let id = auth::session_id(authorization.as_deref(), cookie.as_deref())?;
@@ -467,6 +460,22 @@ async fn check_access<'c>(
             }))
         }
     }
+}
+
+/// The admin token, from `client`. A refused token counts as a failed authentication and is
+/// logged at the default level with the client, never the token: at most
+/// [`ratelimit::MAX_FAILURES`] lines a minute per client and isolate (then 429, not logged).
+fn check_admin<'c>(ctx: &Ctx, given: Option<&str>, client: impl Fn() -> &'c str) -> ApiResult<()> {
+    let checked = auth::require_admin(given, ctx.admin_token().as_deref());
+    if checked.is_err() && given.is_some() {
+        let refusal = failed_authentication(ctx, client(), ApiError::Unauthorized);
+        if matches!(refusal, ApiError::Unauthorized) {
+            let fields = [("client", Value::from(client()))];
+            log::event(Level::Warn, "admin token refused", &fields);
+        }
+        return Err(refusal);
+    }
+    checked
 }
 
 /// Resolves a session id for `client`. The lookup counts as a failed authentication until

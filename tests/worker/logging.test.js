@@ -111,6 +111,29 @@ describe("logs", () => {
     expect(quiet.filter((e) => !e.includes("level: 'error'")), quiet.join("\n")).toEqual([]);
   });
 
+  it("a refused admin token is one warning naming the client, never the token; throttled 429s and the right token log nothing", async () => {
+    const wrong = "wrong-admin-token-that-is-never-logged";
+    let client = "";
+    /** @param {TestApp} w */
+    const requests = async (w) => {
+      client = w.newClient();
+      const statuses = [];
+      for (let i = 0; i < 32; i++) statuses.push((await w.getHealth({ deep: 1 }, { admin: wrong, client })).status);
+      expect(statuses).toEqual([...Array(30).fill(401), 429, 429]);
+      const right = await w.getHealth({ deep: 1 }, { admin: true, client: w.newClient() });
+      expect(right.status).toBe(200);
+    };
+    const logged = (await logsOf({ vars: {} }, requests)).join("\n");
+    // A short object prints on one line: one line per refusal.
+    const refused = logged.split("\n").filter((line) => line.includes("admin token refused"));
+    expect(refused, logged).toHaveLength(30);
+    for (const line of refused) {
+      expect(line).toContain("level: 'warn'");
+      expect(line).toContain(`client: '${client}'`);
+    }
+    expect(logged).not.toContain(wrong);
+  });
+
   it("an unknown LOG_LEVEL is named in one warning and the default applies", async () => {
     const logged = await logsOf({ vars: { LOG_LEVEL: "chatty" } }, routine);
     const warnings = logged.filter((e) => e.includes("level: 'warn'"));
