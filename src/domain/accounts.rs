@@ -15,7 +15,7 @@
 //! 4. KV: the preference copy and the cached profile are deleted, and this isolate forgets
 //!    any preference write it had not copied to KV yet.
 //!
-//! A failure at any step answers 503; repeating the deletion finishes it, and a deletion
+//! A failure at any step is unavailable; repeating the deletion finishes it, and a deletion
 //! of an account that no longer exists does nothing and answers the same.
 //!
 //! **Other locations** refuse the sessions within the revocation bound (10 s: step 1 adds

@@ -125,7 +125,7 @@ pub struct AppConfig {
     pub feature_flags: Named<Flag>,
     /// Rate-limit group → requests per window; `default` applies to unlisted groups.
     pub rate_limits: Named<u32>,
-    /// While true, every gated route answers 503 `maintenance`.
+    /// While true, every gated operation is refused for maintenance.
     pub maintenance_mode: bool,
     /// Groups counted exactly in D1 rather than approximately in KV.
     pub strict_rate_limits: Vec<String>,

@@ -1,6 +1,5 @@
 //! The domain's own error type: what a domain operation can end in, in the domain's words.
-//! It knows nothing of HTTP; `crate::error::ApiError` maps each variant to the contract's
-//! status, code and headers at the edge.
+//! It names no protocol: the layer that serves a request maps each variant to its answer.
 
 use std::fmt;
 

@@ -74,7 +74,7 @@ pub trait UserDb {
     async fn upsert(&self, id: &ProfileId, name: &str, now: Millis) -> StoreResult<User>;
 }
 
-/// How long an isolate answers a profile D1 did not have as missing (404) without asking
+/// How long an isolate answers a profile D1 did not have as missing (not found) without asking
 /// D1 again: enumeration of unknown ids costs one D1 query per id and isolate per interval.
 pub const MISSING_TTL_MS: i64 = 30_000;
 /// Missing ids remembered at most; past that, expired ones are dropped, then all.

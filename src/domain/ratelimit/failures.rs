@@ -1,6 +1,6 @@
 //! Failed authentications per client, counted in the isolate alone (no storage): a client
 //! that presents credentials that do not check out more than [`MAX_FAILURES`] times in a
-//! [`FAILURE_WINDOW_SECONDS`] window is refused (429) before its credentials are looked up
+//! [`FAILURE_WINDOW_SECONDS`] window is refused (rate limited) before its credentials are looked up
 //! again in D1, so a flood of guessed session ids or admin tokens costs no D1 work past
 //! that (a session lookup is counted before it runs and forgiven if it succeeds, so a
 //! concurrent flood is counted as it arrives). Per isolate: a client spread over many isolates gets that many allowances, which

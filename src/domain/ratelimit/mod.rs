@@ -3,7 +3,7 @@
 //!
 //! * Strict groups (`strictRateLimits`): exact across isolates and locations, by leases of
 //!   the window's tokens from D1 ([`check_strict`]): a concurrent burst admits exactly `limit`, with
-//!   D1 writes per lease rather than per request. D1 failing: fail closed (503).
+//!   D1 writes per lease rather than per request. D1 failing: fail closed (unavailable).
 //! * Approximate groups: counted in the isolate ([`ApproxCounters`]) and shared through KV
 //!   with one key per isolate, `rl:<group>:<client>:<window start>:<isolate id>`, whose
 //!   metadata carries that isolate's count ([`IsolateCount`]). Only its own isolate writes a
@@ -120,7 +120,7 @@ impl Decision {
         }
     }
 
-    /// The decision if admitted, else 429 `rate_limited` with `Retry-After`.
+    /// The decision if admitted, else rate limited with the seconds until the window ends.
     pub fn into_result(self) -> DomainResult<Decision> {
         if self.allowed {
             Ok(self)

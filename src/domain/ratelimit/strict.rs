@@ -20,7 +20,7 @@
 //! * Bound: never over-admits. It may under-admit by the tokens other isolates leased and
 //!   did not use before the window ended: at most each one's last leases, about two
 //!   seconds of the client's traffic there (and never more than the limit).
-//! * D1 failing: fail closed (503), as before.
+//! * D1 failing: fail closed (unavailable), as before.
 
 use super::{Decision, Window};
 use crate::domain::config::AppConfig;

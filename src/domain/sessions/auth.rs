@@ -10,7 +10,7 @@ use crate::domain::ids::SessionId;
 use crate::domain::kv::{Kv, KvKey};
 use crate::domain::time::{Millis, Timer};
 
-/// Resolves a presented session id to its session, or 401.
+/// Resolves a presented session id to its session, or unauthorized.
 pub async fn authenticate<K: Kv, D: SessionDb, T: Timer>(
     st: &SessionStores<'_, K, D, T>,
     now: Millis,

@@ -9,8 +9,8 @@ use crate::domain::kv::Kv;
 use crate::domain::time::{Millis, Timer};
 use serde::Serialize;
 
-/// Logout of a session D1 has just vouched for. If it was revoked meanwhile: 401. If the
-/// KV delete fails twice: 503 (D1 already refuses the session), and a retry removes the copy.
+/// Logout of a session D1 has just vouched for. If it was revoked meanwhile: unauthorized. If the
+/// KV delete fails twice: unavailable (D1 already refuses the session), and a retry removes the copy.
 pub async fn revoke<K: Kv, D: SessionDb, T: Timer>(
     st: &SessionStores<'_, K, D, T>,
     now: Millis,
@@ -66,7 +66,7 @@ pub const MAX_COPY_DELETES: usize = 100;
 
 /// Revokes every active session of `user`, in D1 and then their KV copies (up to
 /// [`MAX_COPY_DELETES`] copies are deleted, the rest recorded as lingering; if a delete
-/// fails twice, 503: D1 and the feed already refuse them all).
+/// fails twice, unavailable: D1 and the feed already refuse them all).
 pub async fn revoke_user<K: Kv, D: SessionDb, T: Timer>(
     st: &SessionStores<'_, K, D, T>,
     now: Millis,
@@ -96,7 +96,7 @@ pub async fn revoke_user<K: Kv, D: SessionDb, T: Timer>(
 /// `DELETE /admin/sessions/:handle`: revokes that one session in D1, then drops its KV
 /// copy. Revoking a session that is already revoked or expired succeeds again (the KV delete
 /// is repeated, so a retry after a failed delete removes the copy); an unknown handle is
-/// `not_found`. If the KV delete fails the answer is 503 and D1 already refuses the session.
+/// `not_found`. If the KV delete fails it is unavailable and D1 already refuses the session.
 pub async fn revoke_handle<K: Kv, D: SessionDb, T: Timer>(
     st: &SessionStores<'_, K, D, T>,
     now: Millis,
