@@ -512,6 +512,23 @@ mod tests {
         ProfileId::parse("id", s).unwrap()
     }
 
+    /// Profile `a` ("A") cached at 0 with a 10 s TTL: fresh until 10 s, stale until 20 s.
+    fn store_a(kv: &MemKv) {
+        let u = User {
+            id: "a".into(),
+            name: "A".into(),
+            updated_at: Millis(1),
+        };
+        block_on(swr::store(
+            kv,
+            &kv_key(&pid("a")).unwrap(),
+            u,
+            10,
+            Millis(0),
+        ))
+        .unwrap();
+    }
+
     #[test]
     fn batch_reads_kv_once_and_d1_once_for_misses() {
         let (kv, db) = (MemKv::default(), MemUsers::default());
@@ -546,19 +563,7 @@ mod tests {
     #[test]
     fn batch_all_hits_needs_no_d1_and_flags_stale() {
         let (kv, db) = (MemKv::default(), MemUsers::default());
-        let u = User {
-            id: "a".into(),
-            name: "A".into(),
-            updated_at: Millis(1),
-        };
-        block_on(swr::store(
-            &kv,
-            &kv_key(&pid("a")).unwrap(),
-            u,
-            10,
-            Millis(0),
-        ))
-        .unwrap();
+        store_a(&kv);
         let out = block_on(batch(
             &kv,
             &db,
@@ -574,19 +579,7 @@ mod tests {
     #[test]
     fn batch_d1_failure_serves_expired_copies_or_fails() {
         let (kv, db) = (MemKv::default(), MemUsers::default());
-        let u = User {
-            id: "a".into(),
-            name: "A".into(),
-            updated_at: Millis(1),
-        };
-        block_on(swr::store(
-            &kv,
-            &kv_key(&pid("a")).unwrap(),
-            u,
-            10,
-            Millis(0),
-        ))
-        .unwrap();
+        store_a(&kv);
         db.db.failing.set(true);
         let out = block_on(batch(
             &kv,

@@ -108,15 +108,22 @@ describe("sessions at scale: D1 statements per session check (bench/budgets.json
   );
 });
 
+/**
+ * A counted app past its first request: that request starts the isolate's background
+ * self-check (D1's schema), whose statements are read off here, before anything is measured.
+ */
+async function bootWarm() {
+  const app = await bootCounted({ seedConfig: HIGH });
+  expect((await app.getConfig()).status).toBe(200);
+  await app.counts();
+  return app;
+}
+
 describe("floods: what they cost D1 (bench/budgets.json)", () => {
   /** @type {CountedApp} */
   let app;
   beforeAll(async () => {
-    app = await bootCounted({ seedConfig: HIGH });
-    // Warm-up: the isolate's first request starts its background self-check (D1's schema),
-    // which is not a flood's.
-    expect((await app.getConfig()).status).toBe(200);
-    await app.counts();
+    app = await bootWarm();
   });
   afterAll(() => app?.dispose());
 
@@ -194,9 +201,7 @@ describe("strict leases: D1 writes of a steady client (bench/budgets.json)", () 
   /** @type {CountedApp} */
   let app;
   beforeAll(async () => {
-    app = await bootCounted({ seedConfig: HIGH });
-    expect((await app.getConfig()).status).toBe(200);
-    await app.counts();
+    app = await bootWarm();
   });
   afterAll(() => app?.dispose());
 
