@@ -32,8 +32,6 @@ use crate::domain::sessions::SessionChecks;
 use crate::domain::users::MissingUsers;
 use crate::origins::AllowedOrigins;
 use std::cell::{Cell, OnceCell, RefCell};
-use std::collections::HashSet;
-use std::rc::Rc;
 
 /// Everything one isolate keeps between requests (see the module documentation).
 #[derive(Debug, Default)]
@@ -57,7 +55,7 @@ pub struct Isolate {
     /// KV's one-write-per-second-per-key rule, as seen from here.
     pub kv_writes: WriteGate,
     /// Single flight for deferred work.
-    pub flights: Rc<Flights>,
+    pub flights: Flights,
     /// The origins CORS allows.
     pub origins: OnceCell<AllowedOrigins>,
     /// Whether the self-check ran.
@@ -130,35 +128,38 @@ pub fn state() -> &'static Isolate {
         .unwrap_or_else(|_| Box::leak(Box::default()))
 }
 
-/// Keys with deferred work under way in this isolate.
+/// Keys with deferred work under way in this isolate. A list, not a set: it holds the few
+/// keys of work in flight, and a scan of them costs less Wasm than a hash set's own code.
 #[derive(Debug, Default)]
 pub struct Flights {
-    keys: RefCell<HashSet<String>>,
+    keys: RefCell<Vec<String>>,
 }
 
 /// Proof that this isolate is the only one working on a key; released on drop.
 #[derive(Debug)]
 pub struct Flight {
-    flights: Rc<Flights>,
+    flights: &'static Flights,
     key: String,
 }
 
 impl Flights {
     /// Starts the single flight for `key`, or `None` if one is already under way.
-    pub fn begin(self: &Rc<Self>, key: &str) -> Option<Flight> {
-        self.keys
-            .borrow_mut()
-            .insert(key.to_string())
-            .then(|| Flight {
-                flights: self.clone(),
-                key: key.to_string(),
-            })
+    pub fn begin(&'static self, key: &str) -> Option<Flight> {
+        let mut keys = self.keys.borrow_mut();
+        if keys.iter().any(|k| k == key) {
+            return None;
+        }
+        keys.push(key.to_string());
+        Some(Flight {
+            flights: self,
+            key: key.to_string(),
+        })
     }
 }
 
 impl Drop for Flight {
     fn drop(&mut self) {
-        self.flights.keys.borrow_mut().remove(&self.key);
+        self.flights.keys.borrow_mut().retain(|k| *k != self.key);
     }
 }
 
@@ -168,7 +169,7 @@ mod tests {
 
     #[test]
     fn single_flight_releases_on_drop() {
-        let flights = Rc::new(Flights::default());
+        let flights: &'static Flights = Box::leak(Box::default());
         let f = flights.begin("user:1").unwrap();
         assert!(flights.begin("user:1").is_none());
         assert!(flights.begin("user:2").is_some());
