@@ -18,7 +18,13 @@ pub struct Reply {
 impl Reply {
     /// `value` as JSON with `status`.
     pub fn json<T: Serialize>(status: u16, value: &T) -> Self {
-        match serde_json::to_string(value) {
+        Reply::serialised(status, serde_json::to_string(value))
+    }
+
+    /// The reply of a serialisation: the one copy of this code, not one per type replied.
+    #[inline(never)]
+    fn serialised(status: u16, body: serde_json::Result<String>) -> Self {
+        match body {
             Ok(body) => Reply {
                 status,
                 body: Some(body),
