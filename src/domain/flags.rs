@@ -492,11 +492,11 @@ fn parse_condition(field: &str, v: &Value) -> DomainResult<Condition> {
                     &format!("must be an array of 1 to {MAX_LIST_VALUES} values"),
                 )
             })?;
-        items
-            .iter()
-            .enumerate()
-            .map(|(i, x)| scalar(&format!("{f}[{i}]"), x))
-            .collect()
+        let mut values = Vec::with_capacity(items.len());
+        for (i, x) in items.iter().enumerate() {
+            values.push(scalar(&format!("{f}[{i}]"), x)?);
+        }
+        Ok(values)
     };
     match op.as_str() {
         "in" => Ok(Condition::In(list()?)),

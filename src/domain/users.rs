@@ -230,7 +230,10 @@ pub async fn batch<K: Kv, D: UserDb>(
     ids: &[ProfileId],
     now: Millis,
 ) -> DomainResult<Batch> {
-    let keys = ids.iter().map(kv_key).collect::<DomainResult<Vec<_>>>()?;
+    let mut keys = Vec::with_capacity(ids.len());
+    for id in ids {
+        keys.push(kv_key(id)?);
+    }
     let cached = match kv.get_bulk(&keys).await {
         Ok(values) => values,
         Err(e) => {

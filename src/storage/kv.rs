@@ -205,7 +205,13 @@ impl Kv for WorkersKv {
             Ok(_) => return Err(StorageError("KV list: not an array".into())),
             Err(e) => return Err(StorageError(format!("KV list: {e}"))),
         };
-        keys.into_iter().map(listed_key).collect()
+        // A plain loop, not `collect` into a `Result`: each such `collect` is its own
+        // iterator adapter code in the Wasm.
+        let mut listed = Vec::with_capacity(keys.len());
+        for entry in keys {
+            listed.push(listed_key(entry)?);
+        }
+        Ok(listed)
     }
 }
 
