@@ -121,14 +121,12 @@ pub fn percent_decode(s: &str, form: bool) -> String {
 
 /// Splits a query string into decoded pairs; a pair without `=` has an empty value.
 pub fn query_pairs(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k, true), percent_decode(v, true))
-        })
-        .collect()
+    let mut pairs = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        pairs.push((percent_decode(k, true), percent_decode(v, true)));
+    }
+    pairs
 }
 
 /// Whether `query` sets flag `name`: `1` or `true` set it; `0`, `false`, an empty value

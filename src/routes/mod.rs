@@ -187,12 +187,14 @@ fn pattern_of(path: &str) -> ApiResult<(Vec<&str>, &'static str)> {
 
 /// The methods declared for `pattern`, as `Allow` lists them.
 fn allow_of(pattern: &str) -> String {
-    let methods: Vec<&str> = ROUTES
-        .iter()
-        .filter(|r| r.path == pattern)
-        .map(|r| r.method)
-        .collect();
-    methods.join(", ")
+    let mut allow = String::new();
+    for route in ROUTES.iter().filter(|r| r.path == pattern) {
+        if !allow.is_empty() {
+            allow.push_str(", ");
+        }
+        allow.push_str(route.method);
+    }
+    allow
 }
 
 /// The methods declared for `path` (an `Allow` value), or 404 `not_found`.
@@ -211,12 +213,12 @@ pub fn find(method: &str, path: &str) -> ApiResult<Found> {
     else {
         return Err(ApiError::MethodNotAllowed(allow_of(pattern)));
     };
-    let params = pattern
-        .trim_start_matches('/')
-        .split('/')
-        .zip(&segments)
-        .filter_map(|(part, seg)| Some((part.strip_prefix(':')?, percent_decode(seg, false))))
-        .collect();
+    let mut params = Vec::new();
+    for (part, seg) in pattern.trim_start_matches('/').split('/').zip(&segments) {
+        if let Some(name) = part.strip_prefix(':') {
+            params.push((name, percent_decode(seg, false)));
+        }
+    }
     Ok(Found { route, params })
 }
 

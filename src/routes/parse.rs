@@ -199,10 +199,16 @@ pub fn precondition(if_match: &str) -> ApiResult<Precondition> {
     if if_match.trim() == "*" {
         return Ok(Precondition::Any);
     }
-    let versions = if_match
-        .split(',')
-        .filter_map(|tag| decimal(tag.trim().strip_prefix('"')?.strip_suffix('"')?))
-        .collect();
+    let mut versions = Vec::new();
+    for tag in if_match.split(',') {
+        let quoted = tag
+            .trim()
+            .strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'));
+        if let Some(version) = quoted.and_then(decimal) {
+            versions.push(version);
+        }
+    }
     Ok(Precondition::OneOf(versions))
 }
 

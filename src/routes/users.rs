@@ -33,14 +33,16 @@ pub(crate) async fn batch(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
     let out = users::batch(ctx.kv(), ctx.d1(), missing, &ids, ctx.now).await?;
     let reply = Reply::ok(&BatchView { users: &out.users });
     // Stale ids another request is already refreshing are left to it.
-    let (stale, flights): (Vec<ProfileId>, Vec<_>) = out
-        .stale
-        .into_iter()
-        .filter_map(|id| {
-            let flight = ctx.flight(users::kv_key(&id).ok()?.as_str())?;
-            Some((id, flight))
-        })
-        .unzip();
+    let (mut stale, mut flights) = (Vec::new(), Vec::new());
+    for id in out.stale {
+        let flight = users::kv_key(&id)
+            .ok()
+            .and_then(|key| ctx.flight(key.as_str()));
+        if let Some(flight) = flight {
+            stale.push(id);
+            flights.push(flight);
+        }
+    }
     if !out.fetched.is_empty() || !stale.is_empty() {
         let (fetched, now) = (out.fetched, ctx.now);
         ctx.defer(move |d| async move {
