@@ -318,7 +318,7 @@ pub async fn store_batch<K: Kv, D: UserDb>(
     ttl_seconds: u64,
     now: Millis,
 ) {
-    let refreshed = if stale.is_empty() {
+    let mut refreshed = if stale.is_empty() {
         Vec::new()
     } else {
         db.get_many(stale).await.unwrap_or_else(|e| {
@@ -326,7 +326,9 @@ pub async fn store_batch<K: Kv, D: UserDb>(
             Vec::new()
         })
     };
-    for user in fetched.into_iter().chain(refreshed) {
+    let mut users = fetched;
+    users.append(&mut refreshed);
+    for user in users {
         let key = ProfileId::parse("id", &user.id).and_then(|id| kv_key(&id));
         if let Ok(key) = key {
             if let Err(e) = swr::store(kv, &key, user, ttl_seconds, now).await {

@@ -177,10 +177,15 @@ fn score(pattern: &str, segments: &[&str]) -> Option<usize> {
 fn pattern_of(path: &str) -> ApiResult<(Vec<&str>, &'static str)> {
     let rest = path.strip_prefix('/').ok_or(ApiError::NotFound)?;
     let segments: Vec<&str> = rest.split('/').collect();
-    let best = ROUTES
-        .iter()
-        .filter_map(|r| score(r.path, &segments).map(|s| (s, r.path)))
-        .max_by_key(|(s, _)| *s);
+    // The best score wins; of equal ones, the later route (as `max_by_key` would have it).
+    let mut best: Option<(usize, &'static str)> = None;
+    for route in ROUTES {
+        if let Some(s) = score(route.path, &segments) {
+            if best.is_none_or(|(b, _)| s >= b) {
+                best = Some((s, route.path));
+            }
+        }
+    }
     let (_, pattern) = best.ok_or(ApiError::NotFound)?;
     Ok((segments, pattern))
 }
