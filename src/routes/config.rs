@@ -9,6 +9,7 @@ use crate::error::ApiResult;
 use crate::routes::input::Input;
 use crate::routes::parse;
 use crate::routes::reply::Reply;
+use crate::routes::Handled;
 
 /// The `ETag` of a config version: `"N"`.
 pub fn etag(version: u64) -> String {
@@ -36,16 +37,18 @@ pub(crate) async fn admin_get(ctx: &Ctx, _: Input) -> ApiResult<Reply> {
     ))
 }
 
-pub(crate) async fn replace(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
-    admin_write(ctx, &input, Action::Put).await
+// The three writes are handlers that hand over `admin_write`'s future itself: no state
+// machine of their own around it.
+pub(crate) fn replace(ctx: &Ctx, input: Input) -> Handled<'_> {
+    Box::pin(admin_write(ctx, input, Action::Put))
 }
 
-pub(crate) async fn patch(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
-    admin_write(ctx, &input, Action::Patch).await
+pub(crate) fn patch(ctx: &Ctx, input: Input) -> Handled<'_> {
+    Box::pin(admin_write(ctx, input, Action::Patch))
 }
 
-pub(crate) async fn rollback(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
-    admin_write(ctx, &input, Action::Rollback).await
+pub(crate) fn rollback(ctx: &Ctx, input: Input) -> Handled<'_> {
+    Box::pin(admin_write(ctx, input, Action::Rollback))
 }
 
 pub(crate) async fn history(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
@@ -55,7 +58,7 @@ pub(crate) async fn history(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
 
 /// A versioned write; if KV could not take the new version, it is retried in the
 /// background (the write itself stands: D1 has it).
-async fn admin_write(ctx: &Ctx, input: &Input, action: Action) -> ApiResult<Reply> {
+async fn admin_write(ctx: &Ctx, input: Input, action: Action) -> ApiResult<Reply> {
     let change = input.json()?;
     let actor = Actor::ADMIN;
     let write = Write {

@@ -126,10 +126,10 @@ pub static ROUTES: &[Route] = &[
     route("POST",   "/ofrep/v1/evaluate/flags/:key", Public,     GATED, Group("flags"),    to!(ofrep::single)),
     route("POST",   "/ofrep/v1/evaluate/flags",      Public,     GATED, Group("flags"),    to!(ofrep::bulk)),
     route("GET",    "/admin/config",                 Admin,      OPEN,  Unlimited,         to!(config::admin_get)),
-    route("PUT",    "/admin/config",                 Admin,      OPEN,  Unlimited,         to!(config::replace)),
-    route("PATCH",  "/admin/config",                 Admin,      OPEN,  Unlimited,         to!(config::patch)),
+    route("PUT",    "/admin/config",                 Admin,      OPEN,  Unlimited,         config::replace),
+    route("PATCH",  "/admin/config",                 Admin,      OPEN,  Unlimited,         config::patch),
     route("GET",    "/admin/config/history",         Admin,      OPEN,  Unlimited,         to!(config::history)),
-    route("POST",   "/admin/config/rollback",        Admin,      OPEN,  Unlimited,         to!(config::rollback)),
+    route("POST",   "/admin/config/rollback",        Admin,      OPEN,  Unlimited,         config::rollback),
     // Admin-only: the backend that mints logins is one client, so it is not limited per address.
     route("POST",   "/sessions",                     Admin,      GATED, Unlimited,         to!(sessions::create)),
     route("GET",    "/sessions/current",             SESSION,    GATED, Group("sessions"), to!(sessions::current)),
