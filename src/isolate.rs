@@ -159,7 +159,10 @@ impl Flights {
 
 impl Drop for Flight {
     fn drop(&mut self) {
-        self.flights.keys.borrow_mut().retain(|k| *k != self.key);
+        let mut keys = self.flights.keys.borrow_mut();
+        if let Some(at) = keys.iter().position(|k| *k == self.key) {
+            keys.swap_remove(at);
+        }
     }
 }
 

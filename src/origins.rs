@@ -16,7 +16,11 @@ impl AllowedOrigins {
     /// scheme and host in lowercase, and the scheme's default port left out.
     pub fn parse(list: &str) -> Self {
         let mut out = AllowedOrigins::default();
-        for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        for entry in list.split(',') {
+            let entry = entry.trim();
+            if entry.is_empty() {
+                continue;
+            }
             match normalise(entry) {
                 Some(origin) if !out.origins.contains(&origin) => out.origins.push(origin),
                 Some(_) => {}

@@ -18,6 +18,7 @@
 
 use crate::clock;
 use crate::ctx::Ctx;
+use crate::domain::config::AppConfig;
 use crate::domain::error::DomainError;
 use crate::domain::health::{self, SchemaDb};
 use crate::domain::ids::SessionId;
@@ -369,8 +370,8 @@ async fn run(
     };
     let caller = Box::pin(check_access(ctx, (route, &req), &headers, &query, client)).await?;
     if let Limit::Group(group) = route.limit {
-        let decision = Box::pin(rate_limit(ctx, group, client())).await?;
         let config = ctx.config().await;
+        let decision = Box::pin(rate_limit(ctx, &config, group, client())).await?;
         let (window, legacy) = (
             config.rate_limit_window_seconds,
             config.legacy_rate_limit_headers,
@@ -394,14 +395,18 @@ async fn run(
 
 /// Counts the request in its group: strict groups by leases from D1, the others
 /// approximately in KV.
-async fn rate_limit(ctx: &Ctx, group: &str, client: &str) -> ApiResult<Decision> {
-    let config = ctx.config().await;
+async fn rate_limit(
+    ctx: &Ctx,
+    config: &AppConfig,
+    group: &str,
+    client: &str,
+) -> ApiResult<Decision> {
     if !config.is_strict(group) {
         let st = ctx.isolate.approx_state();
-        return Ok(ratelimit::check_approx(ctx.kv(), st, &config, group, client, ctx.now).await?);
+        return Ok(ratelimit::check_approx(ctx.kv(), st, config, group, client, ctx.now).await?);
     }
     let leases = &ctx.isolate.leases;
-    let strict = ratelimit::check_strict(ctx.d1(), leases, &config, group, client, ctx.now).await?;
+    let strict = ratelimit::check_strict(ctx.d1(), leases, config, group, client, ctx.now).await?;
     if let Some(before) = strict.prune_before {
         ctx.defer(move |d| async move { ratelimit::prune(&d.d1, before).await });
     }

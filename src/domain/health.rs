@@ -52,8 +52,9 @@ impl Schema {
     /// The number of the newest recorded migration (`0002_x.sql` → 2).
     pub fn version(&self) -> Option<u32> {
         let name = self.latest_migration.as_deref()?;
-        let digits: String = name.chars().take_while(char::is_ascii_digit).collect();
-        crate::domain::json::decimal(&digits).and_then(|n| u32::try_from(n).ok())
+        let end = name.bytes().position(|b| !b.is_ascii_digit());
+        let digits = name.get(..end.unwrap_or(name.len()))?;
+        crate::domain::json::decimal(digits).and_then(|n| u32::try_from(n).ok())
     }
 }
 

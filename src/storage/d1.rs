@@ -628,8 +628,10 @@ impl SchemaDb for D1 {
     async fn schema(&self) -> StoreResult<Schema> {
         let sql = "SELECT name FROM sqlite_master WHERE type = 'table' \
                    AND name IN (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
-        let mut args: Vec<JsValue> = TABLES.iter().map(|t| text(t)).collect();
-        args.push(text(MIGRATIONS_TABLE));
+        let mut args = Vec::with_capacity(TABLES.len() + 1);
+        for table in TABLES.iter().chain([&MIGRATIONS_TABLE]) {
+            args.push(text(table));
+        }
         let rows = self.rows(sql, &args).await?;
         let present = decode(&rows, |r| r.text("name"))?;
         let has = |t: &str| present.iter().any(|p| p == t);
@@ -641,12 +643,12 @@ impl SchemaDb for D1 {
             }
             false => None,
         };
+        let mut missing_tables = Vec::new();
+        for table in TABLES.iter().filter(|t| !has(t)) {
+            missing_tables.push(table.to_string());
+        }
         Ok(Schema {
-            missing_tables: TABLES
-                .iter()
-                .filter(|t| !has(t))
-                .map(|t| t.to_string())
-                .collect(),
+            missing_tables,
             latest_migration,
         })
     }

@@ -163,15 +163,15 @@ impl Kv for WorkersKv {
             Ok(_) => return Err(StorageError("KV bulk read: not an array".into())),
             Err(e) => return Err(StorageError(format!("KV bulk read: {e}"))),
         };
-        let mut values: Vec<Option<String>> = values
-            .into_iter()
-            .map(|v| match v {
+        let mut texts: Vec<Option<String>> = Vec::with_capacity(names.len());
+        for value in values {
+            texts.push(match value {
                 Value::String(s) => Some(s),
                 _ => None,
-            })
-            .collect();
-        values.resize(names.len(), None);
-        Ok(values)
+            });
+        }
+        texts.resize(names.len(), None);
+        Ok(texts)
     }
 
     async fn put(&self, key: &KvKey, value: &str, opts: PutOptions) -> StoreResult<()> {
