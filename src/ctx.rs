@@ -175,9 +175,13 @@ impl Ctx {
         F: Future<Output = ()> + 'static,
     {
         if let Some(flight) = self.flight(key) {
-            let work: Pin<Box<dyn Future<Output = ()>>> = Box::pin(work(self.deferred()));
-            self.spawn(Box::pin(holding(flight, work)));
+            self.spawn_holding(flight, Box::pin(work(self.deferred())));
         }
+    }
+
+    /// Hands `work` to the runtime under `flight` (not generic: one copy for every caller).
+    fn spawn_holding(&self, flight: Flight, work: Pin<Box<dyn Future<Output = ()>>>) {
+        self.spawn(Box::pin(holding(flight, work)));
     }
 
     /// What deferred work gets.

@@ -173,7 +173,12 @@ impl AppConfig {
     /// A `PATCH`: maps merge key by key (`null` removes a key), scalars and the
     /// `strictRateLimits` list replace; a flag is replaced whole.
     pub fn patched(&self, patch: &Value) -> DomainResult<Self> {
-        apply(self.clone(), patch, Mode::Merge)
+        self.clone().into_patched(patch)
+    }
+
+    /// [`AppConfig::patched`], consuming this config (no copy of it is made).
+    pub fn into_patched(self, patch: &Value) -> DomainResult<Self> {
+        apply(self, patch, Mode::Merge)
     }
 
     /// The document as stored JSON.

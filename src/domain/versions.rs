@@ -238,7 +238,7 @@ pub async fn write<D: ConfigDb, K: Kv, T: Timer>(
     s: &Stores<'_, D, K, T>,
     w: &Write<'_>,
 ) -> DomainResult<Published> {
-    let fixed = match w.action {
+    let mut fixed = match w.action {
         Action::Put => Some(AppConfig::from_document(w.change)?),
         Action::Rollback => Some(rollback_target(s.db, w.change).await?),
         Action::Patch => None,
@@ -247,13 +247,18 @@ pub async fn write<D: ConfigDb, K: Kv, T: Timer>(
     let conditional = matches!(w.expected, Some(Precondition::OneOf(_)));
     for _ in 0..MAX_ATTEMPTS {
         let (version, current) = base(s.db, s.kv).await?;
-        let next = match (&fixed, current) {
-            (Some(config), _) => config.clone(),
-            (None, Some(current)) => current.patched(w.change)?,
+        // A patch is merged into each attempt's base; a fixed document is borrowed until it
+        // is published (the config is never copied).
+        let patched = match (&fixed, current) {
+            (Some(_), _) => None,
+            (None, Some(current)) => Some(current.into_patched(w.change)?),
             (None, None) => {
                 let problem = format!("version {version} in D1 does not validate: PUT a document");
                 return Err(DomainError::Internal(problem));
             }
+        };
+        let Some(next) = patched.as_ref().or(fixed.as_ref()) else {
+            continue;
         };
         let document = next.to_json()?;
         let entry = Entry {
@@ -270,6 +275,9 @@ pub async fn write<D: ConfigDb, K: Kv, T: Timer>(
         let expect = (conditional || w.action == Action::Patch).then_some(version);
         match s.db.append(&entry, version, expect).await? {
             Some(new) => {
+                let Some(next) = patched.or_else(|| fixed.take()) else {
+                    continue;
+                };
                 let next = AppConfig {
                     version: new,
                     ..next
