@@ -157,7 +157,7 @@ async fn answer(
     discard_unread_body(&kept).await;
     reply
         .headers
-        .extend(cors::headers(ctx.origins(), origin.as_deref()));
+        .append(&mut cors::headers(ctx.origins(), origin.as_deref()));
     if log::enabled(Level::Info) {
         log_request(&line, route.map(|r| r.path), reply.status, started, &meter);
     }
@@ -335,7 +335,7 @@ async fn serve(
         }
         Reply::error(&e)
     });
-    reply.headers.extend(limit_headers);
+    reply.headers.append(&mut limit_headers);
     if reply.status == 401 {
         let cookies_count = matches!(route.access, Access::Session(_));
         let (authorization, cookie) = (kept.header("authorization"), kept.header("cookie"));

@@ -102,7 +102,11 @@ pub fn is_language_tag(tag: &str) -> bool {
     if IRREGULAR.iter().any(|g| g.eq_ignore_ascii_case(tag)) {
         return true;
     }
-    let subtags: Vec<&str> = tag.split('-').collect();
+    // A loop, not `collect`: each collecting adapter is code of its own in the Wasm.
+    let mut subtags = Vec::new();
+    for subtag in tag.split('-') {
+        subtags.push(subtag);
+    }
     if !subtags
         .iter()
         .all(|s| (1..=8).contains(&s.len()) && alnum(s))

@@ -176,7 +176,11 @@ fn score(pattern: &str, segments: &[&str]) -> Option<usize> {
 /// The path's segments and the pattern that matches them best; 404 if none does.
 fn pattern_of(path: &str) -> ApiResult<(Vec<&str>, &'static str)> {
     let rest = path.strip_prefix('/').ok_or(ApiError::NotFound)?;
-    let segments: Vec<&str> = rest.split('/').collect();
+    // A loop, not `collect`: each collecting adapter is code of its own in the Wasm.
+    let mut segments = Vec::new();
+    for segment in rest.split('/') {
+        segments.push(segment);
+    }
     // The best score wins; of equal ones, the later route (as `max_by_key` would have it).
     let mut best: Option<(usize, &'static str)> = None;
     for route in ROUTES {

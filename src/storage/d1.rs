@@ -699,12 +699,16 @@ impl UserDb for D1 {
             return Ok(Vec::new());
         }
         // At most 100 ids (validated), within D1's 100 bound parameters per statement.
-        let marks: Vec<String> = (1..=ids.len()).map(|i| format!("?{i}")).collect();
-        let sql = format!(
-            "SELECT id, name, updated_at FROM users WHERE id IN ({})",
-            marks.join(", ")
-        );
-        let args: Vec<JsValue> = ids.iter().map(|id| text(id.as_str())).collect();
+        let mut sql = String::from("SELECT id, name, updated_at FROM users WHERE id IN (");
+        let mut args = Vec::with_capacity(ids.len());
+        for (i, id) in ids.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("?{}", i + 1));
+            args.push(text(id.as_str()));
+        }
+        sql.push(')');
         let rows = self.rows(&sql, &args).await?;
         decode(&rows, Row::user)
     }
