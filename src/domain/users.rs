@@ -107,7 +107,7 @@ impl MissingUsers {
                 by_id.clear();
             }
         }
-        by_id.insert(id.to_string(), now.plus_ms(MISSING_TTL_MS));
+        by_id.insert(id.as_str().to_string(), now.plus_ms(MISSING_TTL_MS));
     }
 
     /// Forgets `id` (it was just written or deleted here).
@@ -255,7 +255,7 @@ pub async fn batch<K: Kv, D: UserDb>(
                 out.stale.push(id.clone());
             }
             Some((Freshness::Expired, u)) => {
-                expired.push((id.to_string(), Some(u)));
+                expired.push((id.as_str().to_string(), Some(u)));
                 misses.push(id.clone());
             }
             None if missing.is_missing(id, now) => out.answer(id.as_str(), None),

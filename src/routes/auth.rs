@@ -40,16 +40,25 @@ pub fn require_admin(authorization: Option<&str>, secret: Option<&str>) -> ApiRe
 
 /// The value of cookie `name` in a `Cookie` header (the first, if it is there twice).
 pub fn cookie<'a>(cookie_header: Option<&'a str>, name: &'a str) -> Option<&'a str> {
-    cookies(cookie_header, name).next()
+    cookies(cookie_header, name).0
 }
 
-/// Every value of cookie `name` in a `Cookie` header, in order.
-fn cookies<'a>(cookie_header: Option<&'a str>, name: &'a str) -> impl Iterator<Item = &'a str> {
-    let pairs = cookie_header.unwrap_or_default().split(';');
-    pairs.filter_map(move |pair| {
-        let (k, v) = pair.trim().split_once('=')?;
-        (k.trim() == name).then(|| v.trim().trim_matches('"'))
-    })
+/// The first value of cookie `name` in a `Cookie` header, and whether it has another.
+/// (A plain loop, not an iterator adapter: one piece of code for both questions.)
+fn cookies<'a>(cookie_header: Option<&'a str>, name: &str) -> (Option<&'a str>, bool) {
+    let mut first = None;
+    for pair in cookie_header.unwrap_or_default().split(';') {
+        let Some((k, v)) = pair.trim().split_once('=') else {
+            continue;
+        };
+        if k.trim() == name {
+            if first.is_some() {
+                return (first, true);
+            }
+            first = Some(v.trim().trim_matches('"'));
+        }
+    }
+    (first, false)
 }
 
 /// The caller's session id: `Authorization: Bearer` first, else cookie `session`. Anything
@@ -60,10 +69,9 @@ pub fn session_id(
     authorization: Option<&str>,
     cookie_header: Option<&str>,
 ) -> ApiResult<SessionId> {
-    let from_cookie = || {
-        let mut found = cookies(cookie_header, "session");
-        let first = found.next();
-        found.next().is_none().then_some(first).flatten()
+    let from_cookie = || match cookies(cookie_header, "session") {
+        (first, false) => first,
+        (_, true) => None,
     };
     bearer(authorization)
         .or_else(from_cookie)
