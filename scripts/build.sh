@@ -15,7 +15,12 @@ export PATH="$HOME/.cargo/bin:$root/node_modules/.bin:$PATH"
 export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$(command -v wasm-bindgen)}"
 export WASM_OPT_BIN="${WASM_OPT_BIN:-$root/node_modules/binaryen/bin/wasm-opt}"
 export ESBUILD_BIN="${ESBUILD_BIN:-$root/node_modules/.bin/esbuild}"
-worker-build --release "$@"
+# Cargo builds exactly what Cargo.lock pins (--locked), whatever cargo arguments follow `--`.
+# (worker-build's own `cargo metadata` runs first and may still bring an outdated lockfile up
+# to date; the test command's --locked clippy and tests, which run before any build, fail then.)
+args=("$@")
+if [[ " $* " == *" -- "* ]]; then args+=(--locked); else args+=(-- --locked); fi
+worker-build --release "${args[@]}"
 
 # The feature set worker-build itself enables: what rustc's wasm32 target emits plus the
 # exception handling of wasm-bindgen's catch wrappers, and nothing newer than workerd runs.

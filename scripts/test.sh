@@ -16,15 +16,15 @@ say() { printf '\n==> %s\n' "$*"; }
 say "cargo fmt --all --check"
 cargo fmt --all --check
 say "cargo clippy --workspace --all-targets --features edgestate/openapi -- -D warnings"
-cargo clippy --workspace --all-targets --features edgestate/openapi --quiet -- -D warnings
+cargo clippy --locked --workspace --all-targets --features edgestate/openapi --quiet -- -D warnings
 say "native unit, property, architecture and OpenAPI tests (docs/openapi.json: regenerate with npm run openapi)"
-cargo test --quiet --features openapi --lib --tests
+cargo test --locked --quiet --features openapi --lib --tests
 say "the contract lints clean (spectral:oas, redocly recommended, every example valid)"
 bash scripts/lint-openapi.sh
 say "the tests' JSDoc types check (tsc, strict)"
 tsc -p tests/jsconfig.json
 say "cargo doc --no-deps (warnings are errors)"
-RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --quiet --no-deps
 say "wrangler deploy --dry-run (builds build/ through [build])"
 wrangler deploy --dry-run --env= --outdir .edgestate/dry-run
 say "examples/embed: a second Worker using edgestate as a library, built to Wasm"

@@ -3,6 +3,7 @@
 //! state, and deferred work. Only the pipeline and the route handlers see it.
 
 pub use crate::clock::RuntimeTimer;
+use crate::domain::access::AccessPolicy;
 use crate::domain::config::{self, AppConfig};
 use crate::domain::health::{Binding, Setup, MIN_ADMIN_TOKEN_CHARS};
 use crate::domain::sessions::{Lifetime, SessionStores};
@@ -117,6 +118,13 @@ impl Ctx {
     /// The admin token secret; `None` when unset or empty.
     pub fn admin_token(&self) -> Option<String> {
         text_var(&self.env, "ADMIN_TOKEN").filter(|s| !s.is_empty())
+    }
+
+    /// The Cloudflare Access application admin requests may come through
+    /// (`ACCESS_TEAM_DOMAIN` and `ACCESS_AUD`), if both are set.
+    pub fn access_policy(&self) -> Option<AccessPolicy> {
+        let var = |name| text_var(&self.env, name).unwrap_or_default();
+        AccessPolicy::new(&var("ACCESS_TEAM_DOMAIN"), &var("ACCESS_AUD"))
     }
 
     /// The origins CORS allows (`ALLOWED_ORIGINS`), parsed once per isolate.

@@ -67,7 +67,7 @@ impl Edgestate {
         }
     }
 
-    /// The session a request presents (`Authorization: Bearer` or cookie `session`),
+    /// The session a request presents (`Authorization: Bearer` or cookie `__Host-session`),
     /// checked KV first and D1 on a miss (and against D1 at least every 10 s per isolate),
     /// and renewed on use, as edgestate's own session routes do. A missing, unknown,
     /// expired, idle or revoked session is `ApiError::Unauthorized`.

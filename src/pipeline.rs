@@ -18,6 +18,7 @@
 
 use crate::clock;
 use crate::ctx::Ctx;
+use crate::domain::access::{self, AccessPolicy};
 use crate::domain::config::AppConfig;
 use crate::domain::error::DomainError;
 use crate::domain::health::{self, SchemaDb};
@@ -30,6 +31,7 @@ use crate::log::{self, Level};
 use crate::routes::input::{query_flag, Caller, HeaderSource, Input, MAX_BODY_BYTES};
 use crate::routes::reply::Reply;
 use crate::routes::{self, auth, cors, fields, Access, Found, Limit};
+use crate::storage::access::AccessCerts;
 use crate::storage::d1::{self, SCHEMA_VERSION};
 use crate::storage::meter::{KvOp, Meter};
 use serde_json::Value;
@@ -368,7 +370,7 @@ async fn run(
             .get_or_init(|| ratelimit::client(headers.header("cf-connecting-ip").as_deref()))
             .as_str()
     };
-    let caller = Box::pin(check_access(ctx, (route, &req), &headers, &query, client)).await?;
+    let admitted = Box::pin(check_access(ctx, (route, &req), &headers, &query, client)).await?;
     if let Limit::Group(group) = route.limit {
         let config = ctx.config().await;
         let decision = Box::pin(rate_limit(ctx, &config, group, client())).await?;
@@ -387,7 +389,8 @@ async fn run(
         params: found.params,
         query,
         body,
-        caller,
+        caller: admitted.caller,
+        admin: admitted.admin,
         headers: Box::new(headers),
     };
     (route.handler)(ctx, input).await
@@ -423,7 +426,7 @@ async fn check_access<'c>(
     headers: &RequestHeaders,
     query: &str,
     client: impl Fn() -> &'c str,
-) -> ApiResult<Option<Caller>> {
+) -> ApiResult<Admitted> {
     let authorization = || headers.header("authorization");
     let unsafe_method = matches!(route.method, "POST" | "PUT" | "PATCH" | "DELETE");
     if route.access != Access::Public && unsafe_method {
@@ -452,35 +455,91 @@ async fn check_access<'c>(
         other => other,
     };
     match access {
-        Access::Public | Access::AdminIf(_) => Ok(None),
-        Access::Admin => check_admin(ctx, authorization().as_deref(), client).map(|_| None),
+        Access::Public | Access::AdminIf(_) => Ok(NOBODY),
+        Access::Admin => {
+            let admin = check_admin(ctx, headers, client).await?;
+            Ok(Admitted { admin, ..NOBODY })
+        }
         Access::Session(check) => {
             let (authorization, cookie) = (authorization(), headers.header("cookie"));
             let id = auth::session_id(authorization.as_deref(), cookie.as_deref())?;
             let session = check_session(ctx, &id, check, client()).await?;
             refresh_revocations(ctx);
-            Ok(Some(Caller {
+            let caller = Caller {
                 session_id: id,
                 session,
-            }))
+            };
+            Ok(Admitted {
+                caller: Some(caller),
+                ..NOBODY
+            })
         }
     }
 }
 
-/// The admin token, from `client`. A refused token counts as a failed authentication and is
-/// logged at the default level with the client, never the token: at most
-/// [`ratelimit::MAX_FAILURES`] lines a minute per client and isolate (then 429, not logged).
-fn check_admin<'c>(ctx: &Ctx, given: Option<&str>, client: impl Fn() -> &'c str) -> ApiResult<()> {
-    let checked = auth::require_admin(given, ctx.admin_token().as_deref());
-    if checked.is_err() && given.is_some() {
-        let refusal = failed_authentication(ctx, client(), ApiError::Unauthorized);
-        if matches!(refusal, ApiError::Unauthorized) {
-            let fields = [("client", Value::from(client()))];
-            log::event(Level::Warn, "admin token refused", &fields);
+/// Who a request was admitted as.
+struct Admitted {
+    /// The session, on session routes.
+    caller: Option<Caller>,
+    /// The Cloudflare Access identity, on admin routes entered through Access.
+    admin: Option<String>,
+}
+
+const NOBODY: Admitted = Admitted {
+    caller: None,
+    admin: None,
+};
+
+/// An admin request from `client`: the admin token, or where Cloudflare Access is configured
+/// and the request has no `Authorization`, an Access assertion (its identity returned). A
+/// refused credential counts as a failed authentication (see [`refused_admin`]).
+async fn check_admin<'c>(
+    ctx: &Ctx,
+    headers: &RequestHeaders,
+    client: impl Fn() -> &'c str,
+) -> ApiResult<Option<String>> {
+    let given = headers.header("authorization");
+    if given.is_none() {
+        let assertion = headers.header("cf-access-jwt-assertion");
+        if let (Some(jwt), Some(policy)) = (assertion, ctx.access_policy()) {
+            return check_access_jwt(ctx, &policy, &jwt, client).await.map(Some);
         }
-        return Err(refusal);
     }
-    checked
+    let checked = auth::require_admin(given.as_deref(), ctx.admin_token().as_deref());
+    if checked.is_err() && given.is_some() {
+        return Err(refused_admin(ctx, "admin token refused", client()));
+    }
+    checked.map(|_| None)
+}
+
+/// A Cloudflare Access assertion, from `client`: the identity it proves. A refused one counts
+/// as a failed authentication, as a wrong admin token does.
+async fn check_access_jwt<'c>(
+    ctx: &Ctx,
+    policy: &AccessPolicy,
+    jwt: &str,
+    client: impl Fn() -> &'c str,
+) -> ApiResult<String> {
+    let keys = AccessCerts {
+        url: policy.certs_url(),
+    };
+    match access::identify(&keys, policy, jwt, ctx.now).await {
+        Err(DomainError::Unauthorized) => {
+            Err(refused_admin(ctx, "Access assertion refused", client()))
+        }
+        found => Ok(found?),
+    }
+}
+
+/// A refused admin credential counts as a failed authentication and is logged at the default
+/// level with the client, never the credential: at most [`ratelimit::MAX_FAILURES`] lines a
+/// minute per client and isolate (then 429, not logged).
+fn refused_admin(ctx: &Ctx, what: &str, client: &str) -> ApiError {
+    let refusal = failed_authentication(ctx, client, ApiError::Unauthorized);
+    if matches!(refusal, ApiError::Unauthorized) {
+        log::event(Level::Warn, what, &[("client", Value::from(client))]);
+    }
+    refusal
 }
 
 /// Resolves a session id for `client`. The lookup counts as a failed authentication until

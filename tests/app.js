@@ -225,6 +225,18 @@ export class TestApp {
   logout(sessionId, opts) {
     return this.json("/sessions/current", { session: sessionId, ...opts, method: "DELETE" });
   }
+  /** GET /sessions: the caller's own @param {string | null | undefined} sessionId @param {{ userId?: string, cursor?: string, limit?: number | string } | string} [query] @param {CallOptions} [opts] */
+  listMySessions(sessionId, query = {}, opts) {
+    return this.json(`/sessions${queryString(query)}`, { session: sessionId, ...opts });
+  }
+  /** DELETE /sessions: end all the caller's other sessions @param {string | null | undefined} sessionId @param {CallOptions} [opts] */
+  endMyOtherSessions(sessionId, opts) {
+    return this.json("/sessions", { session: sessionId, ...opts, method: "DELETE" });
+  }
+  /** DELETE /sessions/:handle: end one of the caller's own @param {string | null | undefined} sessionId @param {string} handle @param {CallOptions} [opts] */
+  endMySession(sessionId, handle, opts) {
+    return this.json(`/sessions/${handle}`, { session: sessionId, ...opts, method: "DELETE" });
+  }
   /** GET /admin/sessions @param {{ userId?: string, cursor?: string, limit?: number | string } | string} [query] @param {CallOptions} [opts] */
   listSessions(query = {}, opts) {
     return this.#admin(`/admin/sessions${queryString(query)}`, opts);

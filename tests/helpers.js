@@ -94,6 +94,27 @@ export const DEFAULTS = {
   legacyRateLimitHeaders: true,
 };
 
+/**
+ * What `GET /config` shows of a config document (missing fields take DEFAULTS): the public
+ * fields, and each flag as its value for an empty context. A flag with variants shows its
+ * default variant's value, which is what an empty context gets wherever no rule matches it
+ * and no rollout decides (a rollout needs a targetingKey): every flag these tests make.
+ * @param {Record<string, any>} config
+ */
+export function publicView(config) {
+  const c = { ...DEFAULTS, ...config };
+  /** @param {any} f */
+  const value = (f) => (typeof f === "boolean" ? f : f.variants[f.defaultVariant]);
+  return {
+    featureFlags: Object.fromEntries(Object.entries(c.featureFlags).map(([k, f]) => [k, value(f)])),
+    rateLimits: c.rateLimits,
+    maintenanceMode: c.maintenanceMode,
+    strictRateLimits: c.strictRateLimits,
+    rateLimitWindowSeconds: c.rateLimitWindowSeconds,
+    cacheTtlSeconds: c.cacheTtlSeconds,
+  };
+}
+
 /** No storage work at all, as `timing` reads it. */
 export const NO_WORK = Object.freeze({ reads: 0, writes: 0, lists: 0, deletes: 0, queries: 0 });
 

@@ -111,10 +111,12 @@ fn every_response_type_validates_against_its_schema() {
         sessions: vec![
             ListedSession {
                 handle: Some("0123456789abcdef0123456789abcdef".into()),
+                current: true,
                 view: view.clone(),
             },
             ListedSession {
                 handle: None,
+                current: false,
                 view: view.clone(),
             },
         ],
@@ -128,6 +130,14 @@ fn every_response_type_validates_against_its_schema() {
             serde_json::to_value(AppConfig::default()).unwrap(),
         ),
         ("Config", serde_json::to_value(&with_variants).unwrap()),
+        (
+            "PublicConfig",
+            serde_json::to_value(with_variants.public()).unwrap(),
+        ),
+        (
+            "PublicConfig",
+            serde_json::to_value(config.public()).unwrap(),
+        ),
         (
             "FlagView",
             serde_json::to_value(with_variants.flag_view(&checkout, &nl)).unwrap(),

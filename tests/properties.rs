@@ -24,7 +24,9 @@ use edgestate::domain::ratelimit::{client, Decision};
 use edgestate::domain::sessions::{Cursor, Lifetime, SessionView};
 use edgestate::domain::time::Millis;
 use edgestate::error::ApiError;
-use edgestate::routes::auth::{bearer, cookie, cross_site_cookie_write, require_admin, session_id};
+use edgestate::routes::auth::{
+    bearer, cookie, cross_site_cookie_write, require_admin, session_id, SESSION_COOKIE,
+};
 use edgestate::routes::cors::AllowedOrigins;
 use edgestate::routes::fields::{rate_limit, sf_string};
 use edgestate::routes::find;
@@ -369,13 +371,15 @@ proptest! {
         let _ = cookie(Some(&h), "session");
         let _ = session_id(None, Some(&h));
         let sid = SessionId::from_random(&id);
-        let header = format!("theme=dark; session={sid}; other=1");
+        let header = format!("theme=dark; __Host-session={sid}; other=1");
         prop_assert_eq!(session_id(None, Some(&header)).unwrap(), sid);
     }
 
     #[test]
     fn limit_and_cursor_query_values(limit in "\\PC{0,8}", n in 0u32..2000, cursor in "\\PC{0,80}") {
-        let ok = limit.is_empty() || limit.parse::<u32>().is_ok_and(|l| (1..=1000).contains(&l));
+        // Digits only: `str::parse` also takes a leading `+`, which the API refuses.
+        let digits = limit.bytes().all(|b| b.is_ascii_digit());
+        let ok = limit.is_empty() || (digits && limit.parse::<u32>().is_ok_and(|l| (1..=1000).contains(&l)));
         prop_assert_eq!(session_list_query([("limit", limit.as_str())].into_iter()).is_ok(), ok);
         let s = n.to_string();
         let q = session_list_query([("limit", s.as_str())].into_iter());
@@ -616,14 +620,14 @@ proptest! {
     fn only_cookie_writes_from_another_site_are_refused(
         method in prop_oneof![Just("GET"), Just("HEAD"), Just("POST"), Just("PUT"), Just("PATCH"), Just("DELETE"), Just("OPTIONS")],
         authorization in prop::option::of(prop_oneof![Just("Bearer tok".to_string()), "\\PC{0,20}"]),
-        cookie_header in prop::option::of(prop_oneof![Just("session=abc".to_string()), Just("a=1; session=x".to_string()), "\\PC{0,20}"]),
+        cookie_header in prop::option::of(prop_oneof![Just("__Host-session=abc".to_string()), Just("a=1; __Host-session=x".to_string()), "\\PC{0,20}"]),
         site in prop::option::of(prop_oneof![Just("cross-site"), Just("same-site"), Just("same-origin"), Just("none"), Just("CROSS-SITE")]),
         foreign_origin in any::<bool>(),
     ) {
         let refused = cross_site_cookie_write(method, authorization.as_deref(), cookie_header.as_deref(), site, || foreign_origin);
         let expected = matches!(method, "POST" | "PUT" | "PATCH" | "DELETE")
             && bearer(authorization.as_deref()).is_none()
-            && cookie(cookie_header.as_deref(), "session").is_some_and(|v| !v.is_empty())
+            && cookie(cookie_header.as_deref(), SESSION_COOKIE).is_some_and(|v| !v.is_empty())
             && site.map_or(foreign_origin, |s| s.eq_ignore_ascii_case("cross-site"));
         prop_assert_eq!(refused, expected);
         // A bearer token or a safe method is never refused.

@@ -1,6 +1,7 @@
 // The console's one way to the Worker: same-origin fetch with the admin token in the
-// Authorization header (never in a URL, never logged, no cookies sent), and every
-// answer's Server-Timing handed to the Cost panel.
+// Authorization header (never in a URL, never logged), and every answer's Server-Timing
+// handed to the Cost panel. Cookies go to this origin only: behind Cloudflare Access its
+// own cookie is what lets the request through (the Worker reads no cookie on admin routes).
 
 import { alarm } from "./dom.js";
 
@@ -49,7 +50,7 @@ export async function call(method, path, { body, ifMatch, admin = true, credenti
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
-      credentials: "omit",
+      credentials: "same-origin",
       cache: "no-store",
     });
   } catch {

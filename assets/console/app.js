@@ -1,6 +1,8 @@
 // The console's entry: sign-in, the panels (one shown at a time, chosen by the URL's
 // fragment), sign-out. Until the admin API accepts the token, the page shows the sign-in
-// form and nothing else; the panels hold no data of their own.
+// form and nothing else; the panels hold no data of their own. Behind Cloudflare Access
+// (ACCESS_TEAM_DOMAIN and ACCESS_AUD set) the admin API admits the signed-in person without
+// a token, and the console opens at once; signing out then ends the Access session.
 
 import { call, on, problem, token } from "./api.js";
 import * as config from "./config.js";
@@ -64,10 +66,18 @@ async function signIn(event) {
   say("Signed in.");
 }
 
+/** Whether Cloudflare Access, not a token, admitted this tab. */
+let viaAccess = false;
+
 async function resume() {
-  if (!token.get()) return signOut();
-  const answer = await call("GET", "/admin/config");
-  if (answer.ok) return enter(answer);
+  // Without a token the request carries only what Cloudflare Access adds, if it is in front.
+  const answer = await call("GET", "/admin/config", { admin: Boolean(token.get()) });
+  if (answer.ok) {
+    viaAccess = !token.get();
+    enter(answer);
+    if (viaAccess) say("Signed in through Cloudflare Access.");
+    return;
+  }
   signOut(answer.status === 401 ? "" : `Could not reach the admin API: ${problem(answer)}`);
 }
 
@@ -76,6 +86,7 @@ on("measured", cost.record);
 for (const panel of Object.values(PANELS)) panel.init();
 $("login-form").addEventListener("submit", signIn);
 $("sign-out").addEventListener("click", () => {
+  if (viaAccess) return location.assign("/cdn-cgi/access/logout");
   signOut();
   say("Signed out.");
 });

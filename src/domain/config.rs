@@ -446,7 +446,54 @@ pub struct FlagView<'a> {
     pub error_code: Option<&'static str>,
 }
 
+/// What anyone may read of the config (`GET /config`): the maintenance state, the rate limits
+/// a client meets, and each flag's value for an empty context (a boolean flag's state). Never
+/// a flag's rules, rollout, other variants or disabled state, which can name users and plans
+/// a client should not see, nor the session lifetimes; the whole document is for admins.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicConfig<'a> {
+    /// Flag name → its value for an empty context.
+    pub feature_flags: PublicFlags<'a>,
+    /// As in the config.
+    pub rate_limits: &'a Named<u32>,
+    /// As in the config.
+    pub maintenance_mode: bool,
+    /// As in the config.
+    pub strict_rate_limits: &'a [String],
+    /// As in the config.
+    pub rate_limit_window_seconds: u32,
+    /// As in the config.
+    pub cache_ttl_seconds: u32,
+}
+
+/// The flags of a [`PublicConfig`]: serialised as name → value, evaluated as they are written.
+#[derive(Debug)]
+pub struct PublicFlags<'a>(&'a Named<Flag>);
+
+impl Serialize for PublicFlags<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let none = EvalContext::default();
+        s.collect_map(self.0.iter().map(|(name, flag)| {
+            let e = flag.evaluate(&none).unwrap_or_else(|_| flag.fallback());
+            (name, e.value)
+        }))
+    }
+}
+
 impl AppConfig {
+    /// What anyone may read of this config.
+    pub fn public(&self) -> PublicConfig<'_> {
+        PublicConfig {
+            feature_flags: PublicFlags(&self.feature_flags),
+            rate_limits: &self.rate_limits,
+            maintenance_mode: self.maintenance_mode,
+            strict_rate_limits: &self.strict_rate_limits,
+            rate_limit_window_seconds: self.rate_limit_window_seconds,
+            cache_ttl_seconds: self.cache_ttl_seconds,
+        }
+    }
+
     /// The view of one flag, evaluated against `context`.
     pub fn flag_view<'a>(&'a self, name: &'a FlagName, context: &EvalContext) -> FlagView<'a> {
         let flag = self.feature_flags.get(name.as_str());
@@ -772,6 +819,29 @@ mod tests {
             json!({"name": "missing", "enabled": false})
         );
         assert!(c.flag(&split) && c.flag(&plain) && !c.flag(&color));
+    }
+
+    #[test]
+    fn the_public_view_has_values_for_an_empty_context_and_no_rules() {
+        let c = AppConfig::from_document(&json!({"featureFlags": {
+            "plain": true,
+            "beta": {"variants": {"on": true, "off": false}, "defaultVariant": "off",
+                     "rules": [{"when": {"country": {"in": ["NL"]}}, "variant": "on"}]},
+            "split": {"variants": {"a": "x", "b": "y"}, "defaultVariant": "a",
+                      "rollout": {"a": 50, "b": 50}},
+            "color": {"variants": {"red": "#f00", "blue": "#00f"}, "defaultVariant": "red",
+                      "enabled": false},
+        }, "sessionIdleSeconds": 7200, "strictRateLimits": ["sessions"]}))
+        .unwrap();
+        assert_eq!(
+            serde_json::to_value(c.public()).unwrap(),
+            json!({
+                "featureFlags": {"beta": false, "color": "#f00", "plain": true, "split": "x"},
+                "rateLimits": {"default": 100}, "maintenanceMode": false,
+                "strictRateLimits": ["sessions"], "rateLimitWindowSeconds": 60,
+                "cacheTtlSeconds": 300,
+            })
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! served; `storage/` implements the ports, and the HTTP handlers call in. A test
 //! (`tests/architecture.rs`) keeps it so.
 
+pub mod access;
 pub mod accounts;
 pub mod bucket;
 pub mod config;

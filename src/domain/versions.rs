@@ -64,16 +64,21 @@ impl Action {
     }
 }
 
-/// Who wrote, as the history shows it: `admin` for the admin token. Nothing derived from the
-/// token is stored: a fingerprint of it, whatever its key, would let anyone who reads the
-/// history test guesses of a weak token offline (the key of an unkeyed or source-keyed
-/// hash is public). Per-person or per-token names come with their own credentials.
+/// Who wrote, as the history shows it: `admin` for the admin token, the person's email (or
+/// a service token's name) for Cloudflare Access. Nothing derived from the admin token is
+/// stored: a fingerprint of it, whatever its key, would let anyone who reads the history test
+/// guesses of a weak token offline (the key of an unkeyed or source-keyed hash is public).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Actor(&'static str);
+pub struct Actor<'a>(&'a str);
 
-impl Actor {
+impl<'a> Actor<'a> {
     /// The admin token's holder.
-    pub const ADMIN: Actor = Actor("admin");
+    pub const ADMIN: Actor<'static> = Actor("admin");
+
+    /// An identity proven otherwise (Cloudflare Access).
+    pub fn named(name: &'a str) -> Self {
+        Actor(name)
+    }
 
     /// The name as text.
     pub fn as_str(&self) -> &str {
@@ -193,7 +198,7 @@ pub struct Write<'a> {
     /// The versions it expects to be the head, if it is conditional.
     pub expected: Option<Precondition>,
     /// Who.
-    pub actor: &'a Actor,
+    pub actor: &'a Actor<'a>,
 }
 
 /// The outcome of a write.
@@ -458,7 +463,7 @@ mod tests {
         kv: MemKv,
         cache: ConfigCache,
         timer: FakeTimer,
-        actor: Actor,
+        actor: Actor<'static>,
     }
 
     impl World {

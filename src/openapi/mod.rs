@@ -150,9 +150,9 @@ fn access_name(access: Access) -> String {
 fn security(access: Access) -> Value {
     match access {
         Access::Public => json!([]),
-        Access::Admin => json!([{ "adminBearer": [] }]),
+        Access::Admin => json!([{ "adminBearer": [] }, { "accessJwt": [] }]),
         // Anyone, or the admin (the query flag asks for the admin-only form).
-        Access::AdminIf(_) => json!([{}, { "adminBearer": [] }]),
+        Access::AdminIf(_) => json!([{}, { "adminBearer": [] }, { "accessJwt": [] }]),
         Access::Session(_) => json!([{ "sessionBearer": [] }, { "sessionCookie": [] }]),
     }
 }
@@ -233,7 +233,8 @@ fn error_statuses(route: &Route, op: &Op) -> BTreeSet<u16> {
     ) {
         s.insert(429);
     }
-    if route.gated {
+    // Gated; or admin, where Cloudflare Access's keys may be out of reach.
+    if route.gated || matches!(route.access, Access::Admin | Access::AdminIf(_)) {
         s.insert(503);
     }
     s
@@ -516,13 +517,13 @@ fn response_header(kind: &str) -> (&'static str, &'static str, Value) {
         "ClearSessionCookie" => (
             "Set-Cookie",
             "Clears the session cookie",
-            json!({ "const": "session=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0" }),
+            json!({ "const": "__Host-session=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0" }),
         ),
         "SetSessionCookie" => (
             "Set-Cookie",
             "The session cookie; `Max-Age` is the session's absolute lifetime (`sessionAbsoluteSeconds`)",
             json!({ "type": "string",
-            "pattern": "^session=[A-Za-z0-9_-]{43}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=[0-9]+$" }),
+            "pattern": "^__Host-session=[A-Za-z0-9_-]{43}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=[0-9]+$" }),
         ),
         "Prefs-Version" => (
             "Prefs-Version",
@@ -684,8 +685,10 @@ fn components() -> Value {
                 "description": "`Authorization: Bearer <ADMIN_TOKEN>` (a Worker secret), compared in constant time. Unset or empty: every admin request is refused" },
             "sessionBearer": { "type": "http", "scheme": "bearer", "bearerFormat": "sessionId (43 base64url characters)",
                 "description": "`Authorization: Bearer <sessionId>` from `POST /sessions`; wins over the cookie" },
-            "sessionCookie": { "type": "apiKey", "in": "cookie", "name": "session",
-                "description": "The `session` cookie that `POST /sessions` sets" },
+            "accessJwt": { "type": "apiKey", "in": "header", "name": "Cf-Access-Jwt-Assertion",
+                "description": "Where `ACCESS_TEAM_DOMAIN` and `ACCESS_AUD` are set: the JWT Cloudflare Access adds to a request that passed the team's login (RS256 with a key from the team's `/cdn-cgi/access/certs`; `iss`, `aud`, `exp` and `nbf` checked). Read only when the request has no `Authorization` header. The history names the writer by the token's `email` (a service token: its `common_name`)" },
+            "sessionCookie": { "type": "apiKey", "in": "cookie", "name": "__Host-session",
+                "description": "The `__Host-session` cookie that `POST /sessions` sets" },
         },
     })
 }

@@ -146,10 +146,9 @@ pub static OPERATIONS: &[Op] = &[
         path: "/config",
         tag: "config",
         id: "getConfig",
-        description: "Every field present, defaults filled in, with `ETag` naming the config's version (0 before the first admin write). Served from the isolate's copy of KV `config:app`, re-read at most every 5 s: a write is seen at once by the isolate that made it, by other isolates within 5 s, and by other locations within 5 s plus KV's propagation (about 60 s). If KV cannot be read, the last good copy (or the defaults) is served.",
-        summary:
-            "The app config, defaults filled in (the isolate's copy, re-read from KV every 5 s)",
-        response: Some("Config"),
+        description: "What a client needs of the config, for anyone: the maintenance state, the rate limits, and each flag's value for an empty context (a boolean flag's state; a flag with variants, the value of the variant an empty context gets). Never a flag's rules, rollout, other variants or enabled state, nor the session lifetimes: `GET /admin/config` has the whole document. `ETag` names the config's version (0 before the first admin write). Served from the isolate's copy of KV `config:app`, re-read at most every 5 s: a write is seen at once by the isolate that made it, by other isolates within 5 s, and by other locations within 5 s plus KV's propagation (about 60 s). If KV cannot be read, the last good copy (or the defaults) is served.",
+        summary: "The public view of the app config: flag values, limits, maintenance (the isolate's copy, re-read from KV every 5 s)",
+        response: Some("PublicConfig"),
         headers: &["ETag"],
         ..NONE
     },
@@ -276,7 +275,7 @@ pub static OPERATIONS: &[Op] = &[
         path: "/sessions",
         tag: "sessions",
         id: "createSession",
-        description: "Mints a session for a user: 256 random bits, shown once in this answer and in the `session` cookie, never stored (D1 and KV keep only its SHA-256). The deadlines follow the config: `expiresAt` after `sessionAbsoluteSeconds`, `idleExpiresAt` after `sessionIdleSeconds`. Admin only (your backend mints every login), so not rate limited; closed by the maintenance gate. The session is in D1 before the answer; its KV copy may take up to a minute to reach other locations, where a KV miss falls back to D1.",
+        description: "Mints a session for a user: 256 random bits, shown once in this answer and in the `__Host-session` cookie, never stored (D1 and KV keep only its SHA-256). The deadlines follow the config: `expiresAt` after `sessionAbsoluteSeconds`, `idleExpiresAt` after `sessionIdleSeconds`. Admin only (your backend mints every login), so not rate limited; closed by the maintenance gate. The session is in D1 before the answer; its KV copy may take up to a minute to reach other locations, where a KV miss falls back to D1.",
         summary: "Mint a session for a user (deadlines from the config's session fields); the id is shown once and never stored",
         body: Some("NewSession"),
         status: 201,
@@ -289,7 +288,7 @@ pub static OPERATIONS: &[Op] = &[
         path: "/sessions/current",
         tag: "sessions",
         id: "getCurrentSession",
-        description: "The session the caller presents (bearer token or `session` cookie; the bearer wins). Read from KV, else D1 (then written back to KV). A session past either deadline is refused, and one revoked anywhere is refused everywhere within 10 s, whatever KV holds. Using a session moves its idle deadline at most once per `renewAfterSeconds`.",
+        description: "The session the caller presents (bearer token or `__Host-session` cookie; the bearer wins). Read from KV, else D1 (then written back to KV). A session past either deadline is refused, and one revoked anywhere is refused everywhere within 10 s, whatever KV holds. Using a session moves its idle deadline at most once per `renewAfterSeconds`.",
         summary: "The caller's session (KV first, D1 on a miss)",
         response: Some("Session"),
         ..NONE
@@ -303,6 +302,52 @@ pub static OPERATIONS: &[Op] = &[
         summary: "Revoke the caller's session (checked in D1) and clear the cookie",
         status: 204,
         headers: &["ClearSessionCookie"],
+        ..NONE
+    },
+    Op {
+        method: "GET",
+        path: "/sessions",
+        tag: "sessions",
+        id: "listMySessions",
+        description: "The caller's own active sessions, newest first, read from D1 (the caller's session is checked there too): created, deadlines (`idleExpiresAt` moves with use, at most once per `renewAfterSeconds`), the `handle` that `DELETE /sessions/{handle}` takes, and `current: true` on the session this request was made with. Session ids and their hashes never appear. Paged as `GET /admin/sessions`; a `userId` in the query is ignored (always the caller's).",
+        summary: "The caller's own sessions, the current one marked (D1)",
+        params: &[
+            query(
+                "cursor",
+                "Cursor",
+                "Where the previous page ended (empty: the start)",
+            ),
+            query("limit", "PageLimit", "Page size, 1-1000 (empty: 100)"),
+        ],
+        response: Some("SessionPage"),
+        errors: &[503],
+        ..NONE
+    },
+    Op {
+        method: "DELETE",
+        path: "/sessions",
+        tag: "sessions",
+        id: "endMyOtherSessions",
+        description: "Ends every active session of the caller's except the one this request was made with (\"sign out everywhere else\"), after a password change, say: revoked in D1, then their KV copies deleted, refused everywhere within 10 s; answers how many it ended. The current session and other users' are untouched. If a KV delete still fails the answer is 503: D1 has revoked them all.",
+        summary: "End all of the caller's other sessions",
+        response: Some("Revoked"),
+        errors: &[503],
+        ..NONE
+    },
+    Op {
+        method: "DELETE",
+        path: "/sessions/:handle",
+        tag: "sessions",
+        id: "endMySession",
+        description: "Ends one of the caller's own sessions (another device, say), named by the `handle` of `GET /sessions`: revoked in D1, then its KV copy deleted, refused everywhere within 10 s. A handle that is not one of the caller's sessions is 404, whoever's it is. Ending the current session this way signs the caller out, but the cookie is cleared only by `DELETE /sessions/current`. Idempotent as `DELETE /admin/sessions/{handle}`.",
+        summary: "End one of the caller's own sessions, by its handle",
+        params: &[path(
+            "handle",
+            "SessionHandle",
+            "The session's handle from `GET /sessions`",
+        )],
+        status: 204,
+        errors: &[404, 503],
         ..NONE
     },
     Op {

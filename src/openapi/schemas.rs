@@ -285,9 +285,37 @@ fn config() -> Vec<(&'static str, Value)> {
     patch["examples"] = json!([{ "featureFlags": { "newCheckout": true, "oldBanner": null } }]);
     vec![
         ("Config", stored),
+        ("PublicConfig", public_config()),
         ("ConfigDocument", document),
         ("ConfigPatch", patch),
     ]
+}
+
+/// `GET /config`: what a client needs, no flag rules, rollouts or session lifetimes.
+fn public_config() -> Value {
+    let seconds = json!({ "type": "integer", "minimum": 1, "maximum": 86_400 });
+    let limit = json!({ "type": "integer", "minimum": 1, "maximum": 1_000_000 });
+    let value = json!({ "description": "The flag's value for an empty context: `true`/`false` for a boolean flag, else the value of the variant an empty context gets" });
+    let mut public = object(
+        &FIELDS[..6],
+        json!({
+            "featureFlags": { "type": "object", "propertyNames": reference("FlagName"), "additionalProperties": value },
+            "rateLimits": { "type": "object", "propertyNames": reference("FlagName"),
+                "additionalProperties": limit.clone(), "required": ["default"],
+                "properties": { "default": limit } },
+            "maintenanceMode": { "type": "boolean" },
+            "strictRateLimits": { "type": "array", "items": reference("FlagName"), "uniqueItems": true },
+            "rateLimitWindowSeconds": seconds,
+            "cacheTtlSeconds": seconds,
+        }),
+    );
+    public["description"] = json!("What anyone may read of the config: the maintenance state, the rate limits, and each flag's value for an empty context. A flag's rules, rollout, other variants and enabled state, and the session lifetimes, are only on the admin routes.");
+    public["examples"] = json!([{
+        "featureFlags": { "newCheckout": true, "checkoutColor": "#f00" },
+        "rateLimits": { "default": 100, "sessions": 10 }, "maintenanceMode": false,
+        "strictRateLimits": ["sessions"], "rateLimitWindowSeconds": 60, "cacheTtlSeconds": 300,
+    }]);
+    public
 }
 
 const FIELDS: [&str; 10] = [
@@ -359,6 +387,8 @@ fn session_listing() -> Vec<(&'static str, Value)> {
     let (mut listed, fields) = session_view();
     listed["handle"] = json!({ "anyOf": [reference("SessionHandle"), { "type": "null" }],
         "description": "What `DELETE /admin/sessions/{handle}` takes (null only for a row no migration gave one)" });
+    listed["current"] = json!({ "const": true,
+        "description": "Present on the caller's own session in `GET /sessions` only" });
     vec![
         (
             "ListedSession",

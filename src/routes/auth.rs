@@ -1,5 +1,5 @@
 //! Credentials: the admin bearer token (compared in constant time) and the session token
-//! (cookie `session=` or `Authorization: Bearer`), and the cross-site rule for cookies.
+//! (cookie `__Host-session=` or `Authorization: Bearer`), and the cross-site rule for cookies.
 //! Pure functions over header values.
 
 use crate::domain::ids::SessionId;
@@ -38,6 +38,11 @@ pub fn require_admin(authorization: Option<&str>, secret: Option<&str>) -> ApiRe
     }
 }
 
+/// The session cookie's name. The `__Host-` prefix makes browsers keep it only when it was set
+/// over HTTPS with `Path=/` and no `Domain`, so a sibling subdomain cannot plant one (session
+/// fixation). The cookie `session` of earlier versions is not read.
+pub const SESSION_COOKIE: &str = "__Host-session";
+
 /// The value of cookie `name` in a `Cookie` header (the first, if it is there twice).
 pub fn cookie<'a>(cookie_header: Option<&'a str>, name: &'a str) -> Option<&'a str> {
     cookies(cookie_header, name).0
@@ -61,15 +66,14 @@ fn cookies<'a>(cookie_header: Option<&'a str>, name: &str) -> (Option<&'a str>, 
     (first, false)
 }
 
-/// The caller's session id: `Authorization: Bearer` first, else cookie `session`. Anything
-/// absent or not shaped like an id we mint is 401 before any storage is touched, and so is
-/// a `Cookie` header with more than one `session` (a sibling subdomain can plant a second
-/// one on a longer path, which the browser sends first: neither is taken).
+/// The caller's session id: `Authorization: Bearer` first, else the [`SESSION_COOKIE`].
+/// Anything absent or not shaped like an id we mint is 401 before any storage is touched, and
+/// so is a `Cookie` header that carries the cookie twice (neither is taken).
 pub fn session_id(
     authorization: Option<&str>,
     cookie_header: Option<&str>,
 ) -> ApiResult<SessionId> {
-    let from_cookie = || match cookies(cookie_header, "session") {
+    let from_cookie = || match cookies(cookie_header, SESSION_COOKIE) {
         (first, false) => first,
         (_, true) => None,
     };
@@ -79,9 +83,9 @@ pub fn session_id(
         .ok_or(ApiError::Unauthorized)
 }
 
-/// Whether the request carries a session cookie (a non-empty `session=`).
+/// Whether the request carries a non-empty session cookie.
 fn has_session_cookie(cookie_header: Option<&str>) -> bool {
-    cookie(cookie_header, "session").is_some_and(|v| !v.is_empty())
+    cookie(cookie_header, SESSION_COOKIE).is_some_and(|v| !v.is_empty())
 }
 
 /// Whether the request presented a token: a bearer token, or where sessions are accepted
@@ -120,12 +124,14 @@ pub fn cross_site_cookie_write(
 
 /// `Set-Cookie` for a new session: the attributes the contract requires.
 pub fn session_cookie(id: &SessionId, max_age_seconds: u64) -> String {
-    format!("session={id}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age={max_age_seconds}")
+    format!(
+        "{SESSION_COOKIE}={id}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age={max_age_seconds}"
+    )
 }
 
 /// `Set-Cookie` that removes the session cookie.
 pub fn clearing_cookie() -> String {
-    "session=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0".to_string()
+    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0")
 }
 
 #[cfg(test)]
@@ -195,7 +201,7 @@ mod tests {
     #[test]
     fn session_id_sources() {
         let bearer_header = format!("Bearer {ID}");
-        let cookie_header = format!("session={ID}");
+        let cookie_header = format!("__Host-session={ID}");
         assert_eq!(session_id(Some(&bearer_header), None).unwrap().as_str(), ID);
         assert_eq!(session_id(None, Some(&cookie_header)).unwrap().as_str(), ID);
         assert_eq!(session_id(None, None), Err(ApiError::Unauthorized));
@@ -204,8 +210,14 @@ mod tests {
             Err(ApiError::Unauthorized)
         );
         assert_eq!(
-            session_id(None, Some("session=../../etc")),
+            session_id(None, Some("__Host-session=../../etc")),
             Err(ApiError::Unauthorized)
+        );
+        let legacy = format!("session={ID}");
+        assert_eq!(
+            session_id(None, Some(&legacy)),
+            Err(ApiError::Unauthorized),
+            "the old cookie name is not read"
         );
     }
 
@@ -214,14 +226,14 @@ mod tests {
         let id = SessionId::parse(ID).unwrap();
         assert_eq!(
             session_cookie(&id, 604_800),
-            format!("session={ID}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=604800")
+            format!("__Host-session={ID}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=604800")
         );
         assert!(clearing_cookie().contains("Max-Age=0"));
     }
 
     #[test]
     fn cross_site_writes_resting_on_the_cookie_are_refused() {
-        let cookie = format!("session={ID}");
+        let cookie = format!("__Host-session={ID}");
         let bearer_header = format!("Bearer {ID}");
         let c = Some(cookie.as_str());
         let write = |method, authorization, cookie, site, foreign| {
@@ -249,7 +261,7 @@ mod tests {
             assert!(!write(
                 method,
                 None,
-                Some("session="),
+                Some("__Host-session="),
                 Some("cross-site"),
                 true
             ));
@@ -261,13 +273,13 @@ mod tests {
 
     #[test]
     fn a_second_session_cookie_is_refused() {
-        let one = format!("a=1; session={ID}");
+        let one = format!("a=1; __Host-session={ID}");
         assert!(session_id(None, Some(&one)).is_ok());
         let other = ID.replace('A', "B");
         for two in [
-            format!("session={other}; session={ID}"),
-            format!("session={ID}; x=1; session={ID}"),
-            format!("session={ID}; session="),
+            format!("__Host-session={other}; __Host-session={ID}"),
+            format!("__Host-session={ID}; x=1; __Host-session={ID}"),
+            format!("__Host-session={ID}; __Host-session="),
         ] {
             assert_eq!(
                 session_id(None, Some(&two)),
@@ -284,7 +296,7 @@ mod tests {
 
     #[test]
     fn tokens_given() {
-        let cookie = format!("session={ID}");
+        let cookie = format!("__Host-session={ID}");
         assert!(token_given(Some("Bearer x"), None, false));
         assert!(!token_given(Some("Basic x"), None, true));
         assert!(token_given(None, Some(&cookie), true));

@@ -22,7 +22,9 @@ fn versioned(config: &AppConfig) -> Reply {
 }
 
 pub(crate) async fn get(ctx: &Ctx, _: Input) -> ApiResult<Reply> {
-    Ok(versioned(ctx.config().await.as_ref()))
+    let config = ctx.config().await;
+    let reply = Reply::ok(&config.public());
+    Ok(reply.with_header("ETag", etag(config.version)))
 }
 
 pub(crate) async fn flag(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
@@ -60,7 +62,7 @@ pub(crate) async fn history(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
 /// background (the write itself stands: D1 has it).
 async fn admin_write(ctx: &Ctx, input: Input, action: Action) -> ApiResult<Reply> {
     let change = input.json()?;
-    let actor = Actor::ADMIN;
+    let actor = input.admin.as_deref().map_or(Actor::ADMIN, Actor::named);
     let write = Write {
         action,
         change: &change,

@@ -44,6 +44,9 @@ pub struct Input {
     pub body: Option<Vec<u8>>,
     /// The authenticated session, on `Session` routes.
     pub caller: Option<Caller>,
+    /// The Cloudflare Access identity of an admin request admitted through Access (`None`
+    /// for the admin token).
+    pub admin: Option<String>,
     /// The request's headers.
     pub headers: Box<dyn HeaderSource>,
 }
@@ -215,6 +218,7 @@ mod tests {
             query: "limit=5".into(),
             body: Some(b"{\"x\":1}".to_vec()),
             caller: None,
+            admin: None,
             headers: Box::new(vec![("If-Match".to_string(), "\"3\"".to_string())]),
         };
         assert_eq!(input.param("id"), "a b");

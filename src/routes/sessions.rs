@@ -1,5 +1,6 @@
-//! `POST /sessions`, `GET` and `DELETE /sessions/current`, `GET /admin/sessions`,
-//! `DELETE /admin/users/:userId/sessions`, `DELETE /admin/sessions/:handle`.
+//! `POST /sessions`, `GET` and `DELETE /sessions/current`, a user's own `GET /sessions` and
+//! `DELETE /sessions/:handle`, `GET /admin/sessions`, `DELETE /admin/users/:userId/sessions`,
+//! `DELETE /admin/sessions/:handle`.
 
 use crate::ctx::Ctx;
 use crate::domain::ids::{SessionHandle, UserId};
@@ -29,19 +30,41 @@ pub(crate) async fn logout(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
     Ok(Reply::no_content().with_header("Set-Cookie", clearing_cookie()))
 }
 
+/// `GET /admin/sessions`, and a user's own `GET /sessions` (on a session route: any
+/// `userId` in the query is replaced by the caller's, and their current session is marked).
 pub(crate) async fn list(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
-    let query = parse::session_list_query(input.query_pairs())?;
-    Ok(Reply::ok(&sessions::list(ctx.d1(), ctx.now, &query).await?))
+    let mut query = parse::session_list_query(input.query_pairs())?;
+    let mut current = None;
+    if let Some(caller) = &input.caller {
+        query.user = Some(UserId::parse("userId", &caller.session.user_id)?);
+        current = Some(sessions::hash_id(&caller.session_id));
+    }
+    let page = sessions::list(ctx.d1(), ctx.now, &query, current.as_deref()).await?;
+    Ok(Reply::ok(&page))
 }
 
+/// `DELETE /admin/users/:userId/sessions`, and a user's own `DELETE /sessions` (on a session
+/// route: every other session of the caller's, the current one spared).
 pub(crate) async fn revoke_user(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
-    let user = UserId::parse("userId", input.param("userId"))?;
-    let revoked = sessions::revoke_user(&ctx.sessions().await, ctx.now, &user).await?;
+    let (user, current) = match &input.caller {
+        Some(c) => (&*c.session.user_id, Some(sessions::hash_id(&c.session_id))),
+        None => (input.param("userId"), None),
+    };
+    let user = UserId::parse("userId", user)?;
+    let st = ctx.sessions().await;
+    let revoked = sessions::revoke_user(&st, ctx.now, &user, current.as_deref()).await?;
     Ok(Reply::ok(&revoked))
 }
 
+/// `DELETE /admin/sessions/:handle`, and a user's own `DELETE /sessions/:handle` (on a
+/// session route only the caller's sessions are found: another user's handle is 404).
 pub(crate) async fn revoke_handle(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
     let handle = SessionHandle::parse("handle", input.param("handle"))?;
-    sessions::revoke_handle(&ctx.sessions().await, ctx.now, &handle).await?;
+    let owner = match &input.caller {
+        Some(caller) => Some(UserId::parse("userId", &caller.session.user_id)?),
+        None => None,
+    };
+    let st = ctx.sessions().await;
+    sessions::revoke_handle(&st, ctx.now, &handle, owner.as_ref()).await?;
     Ok(Reply::no_content())
 }

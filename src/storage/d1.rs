@@ -416,11 +416,27 @@ impl SessionDb for D1 {
         Ok(results.first().is_some_and(|rows| !rows.is_empty()))
     }
 
-    async fn revoke_user(&self, user: &UserId, now: Millis) -> StoreResult<Vec<String>> {
-        let sql = "UPDATE sessions SET revoked_at = ?2 \
-                   WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 \
-                     AND COALESCE(idle_expires_at, expires_at) > ?2 RETURNING id_hash";
-        self.revoke_rows(sql, "user_id", user.as_str(), now).await
+    async fn revoke_user(
+        &self,
+        user: &UserId,
+        except: Option<&str>,
+        now: Millis,
+    ) -> StoreResult<Vec<String>> {
+        let sql = match except {
+            None => {
+                "UPDATE sessions SET revoked_at = ?2 \
+                     WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 \
+                       AND COALESCE(idle_expires_at, expires_at) > ?2 RETURNING id_hash"
+            }
+            Some(_) => {
+                "UPDATE sessions SET revoked_at = ?2 \
+                        WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 \
+                          AND COALESCE(idle_expires_at, expires_at) > ?2 AND id_hash <> ?3 \
+                        RETURNING id_hash"
+            }
+        };
+        self.revoke_rows(sql, ("user_id", user.as_str(), except), now)
+            .await
     }
 
     async fn list(
@@ -471,12 +487,22 @@ impl SessionDb for D1 {
     async fn revoke_handle(
         &self,
         handle: &SessionHandle,
+        owner: Option<&UserId>,
         now: Millis,
     ) -> StoreResult<Option<String>> {
-        let sql = "UPDATE sessions SET revoked_at = COALESCE(revoked_at, ?2) \
-                   WHERE handle = ?1 RETURNING id_hash";
+        let sql = match owner {
+            None => {
+                "UPDATE sessions SET revoked_at = COALESCE(revoked_at, ?2) \
+                     WHERE handle = ?1 RETURNING id_hash"
+            }
+            Some(_) => {
+                "UPDATE sessions SET revoked_at = COALESCE(revoked_at, ?2) \
+                        WHERE handle = ?1 AND user_id = ?3 RETURNING id_hash"
+            }
+        };
+        let owner = owner.map(UserId::as_str);
         let hashes = self
-            .revoke_rows(sql, "handle", handle.as_str(), now)
+            .revoke_rows(sql, ("handle", handle.as_str(), owner), now)
             .await?;
         Ok(hashes.into_iter().next())
     }
@@ -572,16 +598,20 @@ impl D1 {
     /// Runs a revoking `UPDATE … RETURNING id_hash` and, in the same transaction, appends
     /// the sessions it revoked (those whose `column` is `key` and `revoked_at` now) to the
     /// feed. The hashes the update returned.
+    /// Runs `update` (`?1` the key, `?2` now, `?3` the third value if given: an owner, or a
+    /// session spared) and adds the rows it revoked, found by `column = ?1`, to the feed in
+    /// the same transaction.
     async fn revoke_rows(
         &self,
         update: &str,
-        column: &str,
-        key: &str,
+        (column, key, third): (&str, &str, Option<&str>),
         now: Millis,
     ) -> StoreResult<Vec<String>> {
         let feed = format!("{FEED_INSERT} WHERE {column} = ?1 AND revoked_at = ?2");
         let args = vec![text(key), at(now)];
-        let results = self.batch(&[(update, args.clone()), (&feed, args)]).await?;
+        let mut update_args = args.clone();
+        update_args.extend(third.map(text));
+        let results = self.batch(&[(update, update_args), (&feed, args)]).await?;
         let rows = results.into_iter().next().unwrap_or_default();
         decode(&rows, id_hash)
     }
@@ -591,7 +621,8 @@ impl AccountDb for D1 {
     async fn revoke_sessions(&self, user: &UserId, now: Millis) -> StoreResult<Vec<String>> {
         let sql = "UPDATE sessions SET revoked_at = COALESCE(revoked_at, ?2) \
                    WHERE user_id = ?1 AND expires_at > ?2 RETURNING id_hash";
-        self.revoke_rows(sql, "user_id", user.as_str(), now).await
+        self.revoke_rows(sql, ("user_id", user.as_str(), None), now)
+            .await
     }
 
     async fn erase(&self, user: &UserId, profile: Option<&ProfileId>) -> StoreResult<()> {

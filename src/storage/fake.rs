@@ -279,9 +279,14 @@ impl SessionDb for Hooked<'_, '_, MemSessions> {
         self.inner.revoke(id_hash, now).await
     }
 
-    async fn revoke_user(&self, user: &UserId, now: Millis) -> StoreResult<Vec<String>> {
+    async fn revoke_user(
+        &self,
+        user: &UserId,
+        except: Option<&str>,
+        now: Millis,
+    ) -> StoreResult<Vec<String>> {
         self.on.step();
-        self.inner.revoke_user(user, now).await
+        self.inner.revoke_user(user, except, now).await
     }
 
     async fn list(
@@ -310,10 +315,11 @@ impl SessionDb for Hooked<'_, '_, MemSessions> {
     async fn revoke_handle(
         &self,
         handle: &SessionHandle,
+        owner: Option<&UserId>,
         now: Millis,
     ) -> StoreResult<Option<String>> {
         self.on.step();
-        self.inner.revoke_handle(handle, now).await
+        self.inner.revoke_handle(handle, owner, now).await
     }
 
     async fn revocations(
@@ -426,11 +432,17 @@ impl SessionDb for MemSessions {
         Ok(revoked)
     }
 
-    async fn revoke_user(&self, user: &UserId, now: Millis) -> StoreResult<Vec<String>> {
+    async fn revoke_user(
+        &self,
+        user: &UserId,
+        except: Option<&str>,
+        now: Millis,
+    ) -> StoreResult<Vec<String>> {
         self.db.query()?;
         let mut out = Vec::new();
         for r in self.rows.borrow_mut().iter_mut() {
-            if r.user_id == user.as_str() && r.is_valid(now) {
+            let spared = except == Some(r.id_hash.as_str());
+            if r.user_id == user.as_str() && r.is_valid(now) && !spared {
                 r.revoked_at = Some(now);
                 out.push(r.id_hash.clone());
             }
@@ -501,13 +513,15 @@ impl SessionDb for MemSessions {
     async fn revoke_handle(
         &self,
         handle: &SessionHandle,
+        owner: Option<&UserId>,
         now: Millis,
     ) -> StoreResult<Option<String>> {
         self.db.query()?;
         let mut rows = self.rows.borrow_mut();
-        let row = rows
-            .iter_mut()
-            .find(|r| r.handle.as_deref() == Some(handle.as_str()));
+        let row = rows.iter_mut().find(|r| {
+            r.handle.as_deref() == Some(handle.as_str())
+                && owner.is_none_or(|o| o.as_str() == r.user_id)
+        });
         let Some(r) = row else {
             return Ok(None);
         };

@@ -4,9 +4,11 @@
 //! * [`kv::WorkersKv`] implements [`crate::domain::kv::Kv`].
 //! * [`d1::D1`] implements the D1 ports each domain module defines (`SessionDb`, `PrefsDb`,
 //!   `UserDb`, `CounterDb`, `ConfigDb`).
+//! * [`access::AccessCerts`] implements [`crate::domain::access::AccessKeys`].
 //! * [`meter::Meter`] counts the work of one request.
 //! * `fake` holds the in-memory fakes of all of them (tests, or the `fakes` feature).
 
+pub mod access;
 pub mod d1;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fake;

@@ -2,7 +2,7 @@
 // The config store (`config:app` in KV), feature flags, the maintenance gate and
 // admin auth, checked black-box against the built Worker in workerd with real local KV and D1.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADMIN_TOKEN, DEFAULTS, expectError, sum, timing } from "../helpers.js";
+import { ADMIN_TOKEN, DEFAULTS, expectError, publicView, sum, timing } from "../helpers.js";
 import { HIGH, TestApp, spawnApp } from "../app.js";
 
 /** @typedef {import("../app.js").CallOptions} CallOptions */
@@ -61,7 +61,7 @@ describe("GET /config", () => {
     expect(r.status, r.text).toBe(200);
     expect(r.res.headers.get("content-type")).toMatch(/^application\/json/);
     expect(r.res.headers.get("X-Content-Type-Options")).toBe("nosniff");
-    expect(r.body).toEqual({ ...DEFAULTS, ...SEED });
+    expect(r.body).toEqual(publicView({ ...DEFAULTS, ...SEED }));
   });
 
   it("serves the contract's defaults when config:app is absent", async () => {
@@ -70,7 +70,7 @@ describe("GET /config", () => {
       expect(await e.kv.get("config:app")).toBeNull();
       const r = await e.getConfig();
       expect(r.status, r.text).toBe(200);
-      expect(r.body).toEqual(DEFAULTS);
+      expect(r.body).toEqual(publicView(DEFAULTS));
       expect(r.res.headers.get("X-Content-Type-Options")).toBe("nosniff");
       const f = await e.getFlag("newCheckout");
       expect(f.status, f.text).toBe(200);
@@ -85,7 +85,7 @@ describe("GET /config", () => {
     try {
       const r = await e.getConfig();
       expect(r.status, r.text).toBe(200);
-      expect(r.body).toEqual(DEFAULTS);
+      expect(r.body).toEqual(publicView(DEFAULTS));
       const f = await e.getFlag("x");
       expect(f.status, f.text).toBe(200);
       expect(f.body).toEqual({ name: "x", enabled: false });
@@ -93,6 +93,41 @@ describe("GET /config", () => {
       const b = expectError(expect, p, 503, "unavailable");
       expect(p.text).not.toMatch(/CACHE|binding|KvStore/i);
       expect(b.error).not.toMatch(/CACHE|binding/i);
+    } finally {
+      await e.dispose();
+    }
+  });
+});
+
+describe("GET /config is a public view", () => {
+  it("shows each flag's value for an empty context, never rules, rollouts, other variants or session lifetimes", async () => {
+    const e = await spawnApp();
+    try {
+      const flags = {
+        plain: true,
+        beta: {
+          variants: { on: true, off: false }, defaultVariant: "off",
+          rules: [{ when: { email: { in: ["ceo@example.com"] } }, variant: "on" }],
+        },
+        layout: { variants: { grid: "grid-v2", list: "list-v1" }, defaultVariant: "list", rollout: { grid: 30, list: 70 } },
+        color: { variants: { red: "#f00", blue: "#00f" }, defaultVariant: "blue", enabled: false },
+      };
+      const put = await e.replaceConfig({ ...HIGH, featureFlags: flags, sessionIdleSeconds: 7200 });
+      expect(put.status, put.text).toBe(200);
+      const r = await e.getConfig();
+      expect(r.status, r.text).toBe(200);
+      expect(r.res.headers.get("ETag")).toBe(put.res.headers.get("ETag"));
+      expect(r.body.featureFlags).toEqual({ plain: true, beta: false, layout: "list-v1", color: "#00f" });
+      expect(Object.keys(r.body).sort()).toEqual(
+        ["cacheTtlSeconds", "featureFlags", "maintenanceMode", "rateLimitWindowSeconds", "rateLimits", "strictRateLimits"],
+      );
+      for (const secret of ["rules", "rollout", "variants", "ceo@example.com", "grid-v2", "#f00", "sessionIdleSeconds", "enabled"]) {
+        expect(r.text, secret).not.toContain(secret);
+      }
+      const admin = await e.getAdminConfig();
+      expect(admin.body.featureFlags.color).toMatchObject({ enabled: false, variants: flags.color.variants });
+      expect(admin.body.featureFlags.beta.rules).toHaveLength(1);
+      expect(admin.body.sessionIdleSeconds).toBe(7200);
     } finally {
       await e.dispose();
     }
@@ -160,7 +195,7 @@ describe("PUT /admin/config", () => {
     expect(JSON.parse(await stored())).toEqual(expected);
     const g = await w.getConfig({ client: w.newClient() });
     expect(g.status, g.text).toBe(200);
-    expect(g.body).toEqual(expected);
+    expect(g.body).toEqual(publicView(expected));
   });
 
   it("the seed guide's {maintenanceMode:false} is a valid whole document (all defaults)", async () => {
@@ -226,7 +261,7 @@ describe("PATCH /admin/config", () => {
     expect(r.body).toEqual(expected);
     expect(JSON.parse(await stored())).toEqual(expected);
     const g = await w.getConfig({ client: w.newClient() });
-    expect(g.body).toEqual(expected);
+    expect(g.body).toEqual(publicView(expected));
 
     // A list is not a map: it is replaced whole. Scalars replace.
     const b2 = await patch({ strictRateLimits: ["users"], rateLimitWindowSeconds: 30 });
@@ -289,7 +324,7 @@ describe("admin auth", () => {
     ["no scheme", { Authorization: ADMIN_TOKEN }],
     ["Bearer without token", { Authorization: "Bearer" }],
     ["empty Bearer", { Authorization: "Bearer " }],
-    ["admin token in a cookie", { Cookie: `session=${ADMIN_TOKEN}` }],
+    ["admin token in a cookie", { Cookie: `__Host-session=${ADMIN_TOKEN}` }],
   ];
 
   it("missing, wrong or non-Bearer credentials are 401 unauthorized and change nothing", async () => {
@@ -343,7 +378,7 @@ describe("admin auth", () => {
       expect(await e.kv.get("config:app")).toBeNull();
       const g = await e.getConfig();
       expect(g.status, g.text).toBe(200);
-      expect(g.body).toEqual(DEFAULTS);
+      expect(g.body).toEqual(publicView(DEFAULTS));
     } finally {
       await e.dispose();
     }
@@ -460,7 +495,7 @@ describe("bad input for PUT and PATCH", () => {
       expect(await stored()).toBe(before);
       const g = await w.getConfig({ client: w.newClient() });
       expect(g.status, g.text).toBe(200);
-      expect(JSON.stringify(g.body)).toBe(JSON.stringify(JSON.parse(before)));
+      expect(JSON.stringify(g.body)).toBe(JSON.stringify(publicView(JSON.parse(before))));
     });
 
     it(`${method}: a body over 64 KiB is 413 payload_too_large, KV unchanged; exactly 64 KiB is accepted`, async () => {

@@ -20,7 +20,7 @@ beforeAll(async () => {
 afterAll(() => w?.dispose());
 
 /** @param {{ id: string }} s */
-const cookieOf = (s) => ({ Cookie: `session=${s.id}` });
+const cookieOf = (s) => ({ Cookie: `__Host-session=${s.id}` });
 const configNow = async () => (await w.getConfig({ client: w.newClient() })).body;
 
 describe("Sec-Fetch-Site: a cookie-authenticated write from another site is refused", () => {
@@ -88,12 +88,12 @@ describe("Origin, where a browser sends no Sec-Fetch-Site; a second session cook
   it("two session cookies are 401, whichever comes first; the session itself stays valid", async () => {
     const s = await w.mintSession({ userId: uid("twice") });
     const other = await w.mintSession({ userId: uid("planted") });
-    for (const cookie of [`session=${other.id}; session=${s.id}`, `session=${s.id}; session=${s.id}`, `session=${s.id}; a=1; session=`]) {
+    for (const cookie of [`__Host-session=${other.id}; __Host-session=${s.id}`, `__Host-session=${s.id}; __Host-session=${s.id}`, `__Host-session=${s.id}; a=1; __Host-session=`]) {
       const r = await w.getCurrentSession(null, { headers: { Cookie: cookie } });
       expectError(expect, r, 401, "unauthorized");
       expect(r.res.headers.get("WWW-Authenticate")).toContain("invalid_token");
     }
-    const one = await w.getCurrentSession(null, { headers: { Cookie: `a=1; session=${s.id}` } });
+    const one = await w.getCurrentSession(null, { headers: { Cookie: `a=1; __Host-session=${s.id}` } });
     expect(one.status, one.text).toBe(200);
   });
 });
@@ -268,7 +268,7 @@ describe("WWW-Authenticate on every 401 (RFC 6750)", () => {
       expect(r.res.headers.get("WWW-Authenticate"), route).toBe(invalid);
     }
     // A refused session cookie is a refused token too.
-    const r = await w.getCurrentSession(null, { headers: { Cookie: `session=${unknownSessionId()}` } });
+    const r = await w.getCurrentSession(null, { headers: { Cookie: `__Host-session=${unknownSessionId()}` } });
     expect(r.res.headers.get("WWW-Authenticate")).toBe(invalid);
     // And the admin token works where it should, with no challenge.
     const ok = await w.listSessions({}, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });

@@ -135,7 +135,7 @@ describe("GET /prefs", () => {
   it("the session cookie works as well as the Bearer header", async () => {
     const { sid } = await newSession("cookie");
     expect((await patchPrefs(sid, { language: "nl-BE" })).status).toBe(200);
-    const r = await getPrefs(null, { headers: { Cookie: `session=${sid}` } });
+    const r = await getPrefs(null, { headers: { Cookie: `__Host-session=${sid}` } });
     expect(r.status, r.text).toBe(200);
     expect(r.body).toEqual({ ...DEFAULTS, language: "nl-BE" });
   });
@@ -462,7 +462,7 @@ describe("auth", () => {
       {},
       { session: "A".repeat(43) },
       { session: "not-a-session" },
-      { headers: { Cookie: "session=nope" } },
+      { headers: { Cookie: "__Host-session=nope" } },
       { headers: { Authorization: "Basic Zm9vOmJhcg==" } },
     ];
     for (const opts of credentials) {

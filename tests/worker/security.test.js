@@ -40,6 +40,9 @@ import * as postAdminConfigRollback from "./security/post-admin-config-rollback.
 import * as postSessions from "./security/post-sessions.js";
 import * as getSessionsCurrent from "./security/get-sessions-current.js";
 import * as deleteSessionsCurrent from "./security/delete-sessions-current.js";
+import * as getSessions from "./security/get-sessions.js";
+import * as deleteSessionsHandle from "./security/delete-sessions-handle.js";
+import * as deleteSessions from "./security/delete-sessions.js";
 import * as getAdminSessions from "./security/get-admin-sessions.js";
 import * as deleteAdminUsersUseridSessions from "./security/delete-admin-users-userid-sessions.js";
 import * as getPrefs from "./security/get-prefs.js";
@@ -95,6 +98,9 @@ const TABLES = [
   postSessions,
   getSessionsCurrent,
   deleteSessionsCurrent,
+  getSessions,
+  deleteSessionsHandle,
+  deleteSessions,
   getAdminSessions,
   deleteAdminUsersUseridSessions,
   getPrefs,
@@ -164,6 +170,9 @@ function typedCall(app, spec, opts) {
     createSession: () => app.createSession(b, q),
     getCurrentSession: () => app.getCurrentSession(spec.session, q),
     logout: () => app.logout(spec.session, q),
+    listMySessions: () => app.listMySessions(spec.session, query, o),
+    endMySession: () => app.endMySession(spec.session, p.handle, q),
+    endMyOtherSessions: () => app.endMyOtherSessions(spec.session, q),
     listSessions: () => app.listSessions(query, o),
     revokeUserSessions: () => app.revokeUserSessions(p.userId, q),
     revokeSession: () => app.revokeSession(p.handle, q),
@@ -468,7 +477,7 @@ describe("logs", () => {
         secrets.push(stranger);
         for (const id of secrets.slice(1)) {
           await w.getCurrentSession(id);
-          await w.getPrefs(null, { headers: { Cookie: `session=${id}` } });
+          await w.getPrefs(null, { headers: { Cookie: `__Host-session=${id}` } });
           await w.patchPrefs(id, '{"theme":"dark"}');
           await w.logout(id);
         }

@@ -72,7 +72,7 @@ describe("deadlines: absolute and idle, shown, and never outlived by the cookie 
     expect((await w.getCurrentSession(renewedElsewhere.id)).status, "D1 says it was renewed").toBe(200);
     for (const s of [honest]) {
       expectError(expect, await w.getCurrentSession(s.id), 401, "unauthorized");
-      expectError(expect, await w.getPrefs(null, { headers: { Cookie: `session=${s.id}` } }), 401, "unauthorized");
+      expectError(expect, await w.getPrefs(null, { headers: { Cookie: `__Host-session=${s.id}` } }), 401, "unauthorized");
       expect(await w.kv.get(`session:${s.hash}`), "the copy is still in KV").not.toBeNull();
     }
   });

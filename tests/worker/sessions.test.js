@@ -105,7 +105,7 @@ const current = (opts) => w.getCurrentSession(null, opts);
  * The session cookie, as a browser sends it.
  * @param {string} id
  */
-const cookie = (id) => ({ headers: { Cookie: `session=${id}` } });
+const cookie = (id) => ({ headers: { Cookie: `__Host-session=${id}` } });
 
 /**
  * Walks GET /admin/sessions page by page; returns the pages.
@@ -150,9 +150,10 @@ describe("POST /sessions", () => {
     expect(expiresAt).toBe(createdAt + WEEK_MS);
 
     const c = parseCookie(r.res.headers.get("Set-Cookie"));
-    expect(c.name).toBe("session");
+    expect(c.name).toBe("__Host-session");
     expect(c.value).toBe(sessionId);
     expect(c.attrs.path).toBe("/");
+    expect(c.attrs.domain, "a __Host- cookie has no Domain").toBeUndefined();
     expect(c.attrs.httponly).toBe(true);
     expect(c.attrs.secure).toBe(true);
     expect(String(c.attrs.samesite).toLowerCase()).toBe("lax");
@@ -289,7 +290,7 @@ describe("POST /sessions", () => {
   it("other methods on /sessions are 405 with Allow", async () => {
     const r = await w.json("/sessions", { method: "PUT", admin: true, body: {} }); // not declared: the router's 405
     expectError(expect, r, 405, "method_not_allowed");
-    expect(r.res.headers.get("Allow")).toBe("POST");
+    expect(r.res.headers.get("Allow")).toBe("POST, GET, DELETE");
   });
 });
 
@@ -308,7 +309,7 @@ describe("GET /sessions/current", () => {
     expect(r.status, r.text).toBe(200);
     expect(r.body).toEqual(want);
 
-    r = await current({ headers: { Cookie: `theme=dark; session=${s.id}; other=1` } });
+    r = await current({ headers: { Cookie: `theme=dark; __Host-session=${s.id}; other=1` } });
     expect(r.status, r.text).toBe(200);
     expect(r.body).toEqual(want);
   });
@@ -316,11 +317,11 @@ describe("GET /sessions/current", () => {
   it("Bearer wins over the cookie", async () => {
     const a = await w.mintSession({ userId: uid("bearerA") });
     const b = await w.mintSession({ userId: uid("cookieB") });
-    let r = await current({ session: a.id, headers: { Cookie: `session=${b.id}` } });
+    let r = await current({ session: a.id, headers: { Cookie: `__Host-session=${b.id}` } });
     expect(r.status, r.text).toBe(200);
     expect(r.body.userId).toBe(a.userId);
     const unknown = unknownSessionId();
-    r = await current({ session: unknown, headers: { Cookie: `session=${b.id}` } });
+    r = await current({ session: unknown, headers: { Cookie: `__Host-session=${b.id}` } });
     expectError(expect, r, 401, "unauthorized");
   });
 
@@ -352,10 +353,12 @@ describe("GET /sessions/current", () => {
       { session: unknown },
       { session: s.hash }, // the stored hash is not a usable session
       { session: ADMIN_TOKEN }, // the admin token is not a session
-      { headers: { Cookie: `session=${unknown}` } },
-      { headers: { Cookie: "session=" } },
+      { headers: { Cookie: `__Host-session=${unknown}` } },
+      { headers: { Cookie: "__Host-session=" } },
       { headers: { Cookie: `mysession=${s.id}` } },
-      { headers: { Cookie: `session=${s.hash}` } },
+      { headers: { Cookie: `__Host-session=${s.hash}` } },
+      { headers: { Cookie: `session=${s.id}` } }, // the cookie name of earlier versions
+      { headers: { Cookie: `__host-session=${s.id}` } }, // cookie names are case-sensitive
     ];
     for (const opts of attempts) {
       const r = await current(opts);
@@ -431,7 +434,7 @@ describe("DELETE /sessions/current", () => {
     expect(out.status).toBe(204);
     expect(out.text).toBe("");
     const c = parseCookie(out.res.headers.get("Set-Cookie"));
-    expect(c.name).toBe("session");
+    expect(c.name).toBe("__Host-session");
     expect(c.value).not.toBe(s.id);
     expect(c.attrs["max-age"]).toBe("0");
     expect(c.attrs.path).toBe("/");
@@ -464,7 +467,7 @@ describe("DELETE /sessions/current", () => {
 
   it("without a valid session → 401", async () => {
     const unknown = unknownSessionId();
-    for (const opts of [{}, { session: "garbage" }, { session: unknown }, { headers: { Cookie: `session=${unknown}` } }]) {
+    for (const opts of [{}, { session: "garbage" }, { session: unknown }, { headers: { Cookie: `__Host-session=${unknown}` } }]) {
       const r = await w.logout(null, opts);
       expectError(expect, r, 401, "unauthorized");
     }
@@ -479,10 +482,103 @@ describe("DELETE /sessions/current", () => {
   });
 });
 
+describe("a user's own sessions: GET /sessions, DELETE /sessions/:handle", () => {
+  it("lists only the caller's active sessions, newest first, the current one marked, no ids or hashes", async () => {
+    const userId = uid("own");
+    const older = await w.mintSessionWithHandle({ userId });
+    const current = await w.mintSessionWithHandle({ userId });
+    const ended = await w.mintSessionWithHandle({ userId });
+    expect((await w.revokeSession(ended.handle)).status).toBe(204);
+    const stranger = await w.mintSessionWithHandle();
+    // A userId in the query does not reach another user's sessions.
+    for (const query of [{}, { userId: stranger.userId }]) {
+      const r = await w.listMySessions(current.id, query);
+      expect(r.status, r.text).toBe(200);
+      expect(r.res.headers.get("Cache-Control")).toMatch(/no-store/);
+      expect(r.body.sessions.map((/** @type {any} */ s) => s.handle)).toEqual([current.handle, older.handle]);
+      expect(r.body.sessions[0]).toMatchObject({ userId, current: true, createdAt: current.createdAt });
+      expect(r.body.sessions[1]).not.toHaveProperty("current");
+      expect(r.body.listComplete).toBe(true);
+      for (const secret of [older.id, older.hash, current.id, current.hash, stranger.handle]) {
+        expect(r.text).not.toContain(secret);
+      }
+    }
+    const viaCookie = await w.listMySessions(null, {}, { headers: { Cookie: `__Host-session=${older.id}` } });
+    expect(viaCookie.body.sessions.map((/** @type {any} */ s) => s.current ?? false)).toEqual([false, true]);
+    const paged = await w.listMySessions(current.id, { limit: 1 });
+    expect(paged.body.sessions).toHaveLength(1);
+    const rest = await w.listMySessions(current.id, { limit: 1, cursor: paged.body.cursor });
+    expect(rest.body.sessions.map((/** @type {any} */ s) => s.handle)).toEqual([older.handle]);
+  });
+
+  it("ends one of the caller's own sessions by handle; another user's handle is 404 and stays valid", async () => {
+    const userId = uid("end");
+    const phone = await w.mintSessionWithHandle({ userId });
+    const laptop = await w.mintSessionWithHandle({ userId });
+    const stranger = await w.mintSessionWithHandle();
+    const refused = await w.endMySession(laptop.id, stranger.handle);
+    expectError(expect, refused, 404, "not_found");
+    expect((await w.getCurrentSession(stranger.id, { client: w.newClient() })).status).toBe(200);
+    const r = await w.endMySession(laptop.id, phone.handle);
+    expect(r.status, r.text).toBe(204);
+    expect(r.text).toBe("");
+    expect((await w.sessionRow(phone.hash)).revoked_at).not.toBeNull();
+    expect(await w.kv.get(`session:${phone.hash}`)).toBeNull();
+    expectError(expect, await w.getCurrentSession(phone.id, { client: w.newClient() }), 401, "unauthorized");
+    expect((await w.getCurrentSession(laptop.id, { client: w.newClient() })).status).toBe(200);
+    expect((await w.endMySession(laptop.id, phone.handle)).status, "idempotent").toBe(204);
+    const list = await w.listMySessions(laptop.id);
+    expect(list.body.sessions.map((/** @type {any} */ s) => s.handle)).toEqual([laptop.handle]);
+  });
+
+  it("ends all the caller's other sessions and keeps the current one; other users' stay", async () => {
+    const userId = uid("others");
+    const current = await w.mintSessionWithHandle({ userId });
+    const phone = await w.mintSessionWithHandle({ userId });
+    const laptop = await w.mintSessionWithHandle({ userId });
+    const stranger = await w.mintSessionWithHandle();
+    const r = await w.endMyOtherSessions(current.id);
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toEqual({ revoked: 2 });
+    for (const s of [phone, laptop]) {
+      expectError(expect, await w.getCurrentSession(s.id, { client: w.newClient() }), 401, "unauthorized");
+      expect(await w.kv.get(`session:${s.hash}`)).toBeNull();
+    }
+    expect((await w.getCurrentSession(current.id, { client: w.newClient() })).status).toBe(200);
+    expect((await w.getCurrentSession(stranger.id, { client: w.newClient() })).status).toBe(200);
+    const list = await w.listMySessions(current.id);
+    expect(list.body.sessions.map((/** @type {any} */ s) => s.handle)).toEqual([current.handle]);
+    expect((await w.endMyOtherSessions(current.id)).body, "nothing left to end").toEqual({ revoked: 0 });
+  });
+
+  it("needs a valid session; bad handles are 400; other methods are 405", async () => {
+    const s = await w.mintSessionWithHandle();
+    for (const opts of [{}, { session: unknownSessionId() }, { session: "garbage" }]) {
+      expectError(expect, await w.json("/sessions", opts), 401, "unauthorized");
+      expectError(expect, await w.json(`/sessions/${s.handle}`, { ...opts, method: "DELETE" }), 401, "unauthorized");
+      expectError(expect, await w.json("/sessions", { ...opts, method: "DELETE" }), 401, "unauthorized");
+    }
+    expectError(expect, await w.listMySessions(null, {}, { admin: true }), 401, "unauthorized");
+    for (const bad of [s.hash, s.id, "x".repeat(32), s.handle.toUpperCase()]) {
+      expectError(expect, await w.endMySession(s.id, bad), 400, "invalid_request");
+    }
+    for (const query of ["limit=0", "limit=1001", "cursor=abc"]) {
+      expectError(expect, await w.listMySessions(s.id, query), 400, "invalid_request");
+    }
+    const put = await w.json("/sessions", { session: s.id, method: "PUT", body: {} });
+    expectError(expect, put, 405, "method_not_allowed");
+    expect(put.res.headers.get("Allow")).toBe("POST, GET, DELETE");
+    const get = await w.json(`/sessions/${s.handle}`, { session: s.id });
+    expectError(expect, get, 405, "method_not_allowed");
+    expect(get.res.headers.get("Allow")).toBe("DELETE");
+    expect((await w.getCurrentSession(s.id, { client: w.newClient() })).status, "nothing ended").toBe(200);
+  });
+});
+
 describe("GET /admin/sessions", () => {
   it("requires the admin token", async () => {
     const s = await w.mintSession({ userId: uid("adm") });
-    for (const opts of [{}, { admin: "nope" }, { session: s.id }, { headers: { Cookie: `session=${s.id}` } }]) {
+    for (const opts of [{}, { admin: "nope" }, { session: s.id }, { headers: { Cookie: `__Host-session=${s.id}` } }]) {
       expectError(expect, await w.listSessions({}, { admin: false, ...opts }), 401, "unauthorized");
     }
   });

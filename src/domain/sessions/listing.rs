@@ -1,4 +1,5 @@
-//! The admin listing: pages of active sessions, newest first, with a keyset cursor.
+//! The session listings, the admin's and a user's own: pages of active sessions, newest
+//! first, with a keyset cursor.
 
 use super::{SessionDb, SessionRecord, SessionView};
 use crate::domain::error::{DomainError, DomainResult};
@@ -61,11 +62,14 @@ pub struct ListQuery {
     pub limit: u32,
 }
 
-/// A session as the admin listing shows it: its handle and its view.
+/// A session as a listing shows it: its handle and its view.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ListedSession {
-    /// What `DELETE /admin/sessions/:handle` takes.
+    /// What `DELETE /admin/sessions/:handle` (and the owner's `DELETE /sessions/:handle`) takes.
     pub handle: Option<String>,
+    /// The session the request listing it was made with (only ever in a user's own listing).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub current: bool,
     /// What the API shows of it.
     #[serde(flatten)]
     pub view: SessionView,
@@ -83,8 +87,13 @@ pub struct SessionPage {
     pub list_complete: bool,
 }
 
-/// One page of active sessions, newest first.
-pub async fn list<D: SessionDb>(db: &D, now: Millis, q: &ListQuery) -> DomainResult<SessionPage> {
+/// One page of active sessions, newest first; the one whose hash is `current` is marked.
+pub async fn list<D: SessionDb>(
+    db: &D,
+    now: Millis,
+    q: &ListQuery,
+    current: Option<&str>,
+) -> DomainResult<SessionPage> {
     let mut rows = db.list(q, now, q.limit + 1).await?;
     let list_complete = rows.len() <= q.limit as usize;
     rows.truncate(q.limit as usize);
@@ -100,6 +109,7 @@ pub async fn list<D: SessionDb>(db: &D, now: Millis, q: &ListQuery) -> DomainRes
     };
     let listed = |r: &SessionRecord| ListedSession {
         handle: r.handle.clone(),
+        current: current == Some(r.id_hash.as_str()),
         view: r.view(),
     };
     Ok(SessionPage {

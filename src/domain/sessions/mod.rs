@@ -108,9 +108,14 @@ pub trait SessionDb {
     /// Marks one session revoked and appends it to the revocation feed, in one
     /// transaction; false if it was not active.
     async fn revoke(&self, id_hash: &str, now: Millis) -> StoreResult<bool>;
-    /// Revokes every active session of a user and appends them to the feed, in one
-    /// transaction; returns their hashes.
-    async fn revoke_user(&self, user: &UserId, now: Millis) -> StoreResult<Vec<String>>;
+    /// Revokes every active session of a user (but the one whose hash is `except`) and
+    /// appends them to the feed, in one transaction; returns their hashes.
+    async fn revoke_user(
+        &self,
+        user: &UserId,
+        except: Option<&str>,
+        now: Millis,
+    ) -> StoreResult<Vec<String>>;
     /// Active sessions, newest first, after the cursor; at most `limit` rows.
     async fn list(&self, q: &ListQuery, now: Millis, limit: u32)
         -> StoreResult<Vec<SessionRecord>>;
@@ -126,10 +131,11 @@ pub trait SessionDb {
     ) -> StoreResult<Option<SessionRecord>>;
     /// Marks the session with this handle revoked (if it is not already; the feed gets it
     /// then, in the same transaction); returns its hash, or `None` if no session has that
-    /// handle.
+    /// handle (of `owner`'s, when given).
     async fn revoke_handle(
         &self,
         handle: &SessionHandle,
+        owner: Option<&UserId>,
         now: Millis,
     ) -> StoreResult<Option<String>>;
     /// The revocation feed after position `cursor`, oldest first, at most `limit` rows;

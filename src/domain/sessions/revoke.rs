@@ -64,15 +64,17 @@ pub struct Revoked {
 /// them until they expire, deleted or not.
 pub const MAX_COPY_DELETES: usize = 100;
 
-/// Revokes every active session of `user`, in D1 and then their KV copies (up to
-/// [`MAX_COPY_DELETES`] copies are deleted, the rest recorded as lingering; if a delete
-/// fails twice, unavailable: D1 and the feed already refuse them all).
+/// Revokes every active session of `user` but the one whose hash is `except` (a user ending
+/// their other sessions), in D1 and then their KV copies (up to [`MAX_COPY_DELETES`] copies
+/// are deleted, the rest recorded as lingering; if a delete fails twice, unavailable: D1 and
+/// the feed already refuse them all).
 pub async fn revoke_user<K: Kv, D: SessionDb, T: Timer>(
     st: &SessionStores<'_, K, D, T>,
     now: Millis,
     user: &UserId,
+    except: Option<&str>,
 ) -> DomainResult<Revoked> {
-    let hashes = st.db.revoke_user(user, now).await?;
+    let hashes = st.db.revoke_user(user, except, now).await?;
     if hashes.len() > MAX_COPY_DELETES {
         st.db.linger_user(user, now).await?;
     }
@@ -93,18 +95,20 @@ pub async fn revoke_user<K: Kv, D: SessionDb, T: Timer>(
     }
 }
 
-/// `DELETE /admin/sessions/:handle`: revokes that one session in D1, then drops its KV
-/// copy. Revoking a session that is already revoked or expired succeeds again (the KV delete
-/// is repeated, so a retry after a failed delete removes the copy); an unknown handle is
-/// `not_found`. If the KV delete fails it is unavailable and D1 already refuses the session.
+/// Revokes the one session with this handle (of `owner`'s only, when given: a user ending
+/// one of their own) in D1, then drops its KV copy. Revoking a session that is already
+/// revoked or expired succeeds again (the KV delete is repeated, so a retry after a failed
+/// delete removes the copy); an unknown handle, or another user's, is not found. If the KV
+/// delete fails it is unavailable and D1 already refuses the session.
 pub async fn revoke_handle<K: Kv, D: SessionDb, T: Timer>(
     st: &SessionStores<'_, K, D, T>,
     now: Millis,
     handle: &SessionHandle,
+    owner: Option<&UserId>,
 ) -> DomainResult<()> {
     let hash = st
         .db
-        .revoke_handle(handle, now)
+        .revoke_handle(handle, owner, now)
         .await?
         .ok_or(DomainError::NotFound)?;
     drop_copy(st, &hash, now).await?;

@@ -454,7 +454,7 @@ fn revoke_user_touches_only_that_user() {
     let a2 = w.mint(&iso, NOW, "a");
     let b = w.mint(&iso, NOW, "b");
     assert_eq!(
-        block_on(revoke_user(&w.st(&iso), at(1), &user("a"))).unwrap(),
+        block_on(revoke_user(&w.st(&iso), at(1), &user("a"), None)).unwrap(),
         Revoked { revoked: 2 }
     );
     let other = SessionChecks::default();
@@ -464,9 +464,28 @@ fn revoke_user_touches_only_that_user() {
     }
     assert!(w.auth(&iso, at(2), &b).is_ok());
     assert_eq!(
-        block_on(revoke_user(&w.st(&iso), at(3), &user("a"))).unwrap(),
+        block_on(revoke_user(&w.st(&iso), at(3), &user("a"), None)).unwrap(),
         Revoked { revoked: 0 }
     );
+}
+
+#[test]
+fn a_user_ends_their_other_sessions_and_keeps_the_current_one() {
+    let (w, iso) = (World::default(), SessionChecks::default());
+    let current = w.mint(&iso, NOW, "a");
+    let phone = w.mint(&iso, NOW, "a");
+    let laptop = w.mint(&iso, NOW, "a");
+    let b = w.mint(&iso, NOW, "b");
+    let spared = hash_id(&current);
+    let ended = block_on(revoke_user(&w.st(&iso), at(1), &user("a"), Some(&spared)));
+    assert_eq!(ended.unwrap(), Revoked { revoked: 2 });
+    let other = SessionChecks::default();
+    for id in [&phone, &laptop] {
+        assert!(w.auth(&other, at(2), id).is_err());
+        assert!(w.kv.entry(&World::key(id)).is_none());
+    }
+    assert!(w.auth(&other, at(2), &current).is_ok());
+    assert!(w.auth(&other, at(2), &b).is_ok());
 }
 
 #[test]
@@ -542,7 +561,7 @@ fn listing_pages_with_cursor_and_filter() {
         cursor: None,
         limit: 2,
     };
-    let p1 = block_on(list(db, at(10), &q)).unwrap();
+    let p1 = block_on(list(db, at(10), &q, None)).unwrap();
     assert_eq!(p1.sessions.len(), 2);
     assert!(!p1.list_complete);
     assert_eq!(p1.sessions[0].view.created_at, at(4));
@@ -550,14 +569,14 @@ fn listing_pages_with_cursor_and_filter() {
         cursor: Some(Cursor::parse(p1.cursor.as_deref().unwrap()).unwrap()),
         ..q.clone()
     };
-    let p2 = block_on(list(db, at(10), &q2)).unwrap();
+    let p2 = block_on(list(db, at(10), &q2, None)).unwrap();
     assert_eq!(p2.sessions[0].view.created_at, at(2));
     let q3 = ListQuery {
         user: Some(user("even")),
         cursor: None,
         limit: 100,
     };
-    let p3 = block_on(list(db, at(10), &q3)).unwrap();
+    let p3 = block_on(list(db, at(10), &q3, None)).unwrap();
     assert_eq!(p3.sessions.len(), 3);
     assert!(p3.list_complete);
     assert_eq!(p3.cursor, None);
@@ -575,7 +594,7 @@ fn cursors_name_a_row_by_its_handle_never_by_the_id_hash() {
     // Three sessions minted in the same millisecond: the handle still orders the pages.
     let (mut seen, mut query) = (Vec::new(), q);
     loop {
-        let page = block_on(list(&w.db, at(1), &query)).unwrap();
+        let page = block_on(list(&w.db, at(1), &query, None)).unwrap();
         seen.extend(page.sessions.iter().map(|s| s.handle.clone().unwrap()));
         let Some(cursor) = page.cursor else { break };
         for id in &ids {
@@ -606,13 +625,37 @@ fn the_listing_shows_handles_that_are_neither_id_nor_hash() {
         cursor: None,
         limit: DEFAULT_PAGE,
     };
-    let page = block_on(list(&w.db, at(1), &q)).unwrap();
+    let page = block_on(list(&w.db, at(1), &q, None)).unwrap();
     let handle = page.sessions[0].handle.clone().unwrap();
     assert!(SessionHandle::parse("handle", &handle).is_ok());
     assert!(!id.as_str().contains(&handle) && !hash_id(&id).contains(&handle));
     let json = serde_json::to_value(&page.sessions[0]).unwrap();
     assert_eq!(json["handle"], handle.as_str());
     assert_eq!(json["userId"], "u1");
+    assert!(
+        json.get("current").is_none(),
+        "the admin's listing marks none"
+    );
+}
+
+#[test]
+fn a_users_own_listing_marks_the_current_session() {
+    let (w, iso) = (World::default(), SessionChecks::default());
+    let older = w.mint(&iso, NOW, "u1");
+    let current = w.mint(&iso, at(1), "u1");
+    w.mint(&iso, at(1), "u2");
+    let q = ListQuery {
+        user: Some(UserId::parse("userId", "u1").unwrap()),
+        cursor: None,
+        limit: DEFAULT_PAGE,
+    };
+    let page = block_on(list(&w.db, at(2), &q, Some(&hash_id(&current)))).unwrap();
+    let marks: Vec<bool> = page.sessions.iter().map(|s| s.current).collect();
+    assert_eq!(marks, [true, false], "newest first, the current one marked");
+    let json = serde_json::to_value(&page).unwrap();
+    assert_eq!(json["sessions"][0]["current"], true);
+    assert!(json["sessions"][1].get("current").is_none());
+    assert!(!json.to_string().contains(&hash_id(&older)));
 }
 
 #[test]
@@ -626,18 +669,53 @@ fn revoking_by_handle_revokes_only_that_session_and_repeats_alike() {
         SessionHandle::parse("handle", row.handle.as_deref().unwrap()).unwrap()
     };
     let h = handle_of(&a);
-    block_on(revoke_handle(&w.st(&iso), at(1), &h)).unwrap();
+    block_on(revoke_handle(&w.st(&iso), at(1), &h, None)).unwrap();
     assert_eq!(w.auth(&iso, at(2), &a), Err(DomainError::Unauthorized));
     let fresh = SessionChecks::default();
     assert_eq!(w.auth(&fresh, at(2), &a), Err(DomainError::Unauthorized));
     assert!(w.kv.entry(&World::key(&a)).is_none());
     assert!(w.auth(&iso, at(2), &b).is_ok());
-    assert_eq!(block_on(revoke_handle(&w.st(&iso), at(3), &h)), Ok(()));
+    assert_eq!(
+        block_on(revoke_handle(&w.st(&iso), at(3), &h, None)),
+        Ok(())
+    );
     let unknown = SessionHandle::from_random(&[7; 16]);
     assert_eq!(
-        block_on(revoke_handle(&w.st(&iso), at(3), &unknown)),
+        block_on(revoke_handle(&w.st(&iso), at(3), &unknown, None)),
         Err(DomainError::NotFound)
     );
+}
+
+#[test]
+fn a_user_ends_only_their_own_sessions_by_handle() {
+    let (w, iso) = (World::default(), SessionChecks::default());
+    let mine = w.mint(&iso, NOW, "u1");
+    let theirs = w.mint(&iso, NOW, "u2");
+    let handle_of = |id: &SessionId| {
+        let rows = w.db.rows.borrow();
+        let row = rows.iter().find(|r| r.id_hash == hash_id(id)).unwrap();
+        SessionHandle::parse("handle", row.handle.as_deref().unwrap()).unwrap()
+    };
+    let u1 = UserId::parse("userId", "u1").unwrap();
+    assert_eq!(
+        block_on(revoke_handle(
+            &w.st(&iso),
+            at(1),
+            &handle_of(&theirs),
+            Some(&u1)
+        )),
+        Err(DomainError::NotFound),
+        "another user's session is not found"
+    );
+    assert!(w.auth(&iso, at(2), &theirs).is_ok());
+    block_on(revoke_handle(
+        &w.st(&iso),
+        at(1),
+        &handle_of(&mine),
+        Some(&u1),
+    ))
+    .unwrap();
+    assert_eq!(w.auth(&iso, at(2), &mine), Err(DomainError::Unauthorized));
 }
 
 #[test]
@@ -648,7 +726,7 @@ fn a_failed_kv_delete_by_handle_is_503_and_a_retry_removes_the_copy() {
     let handle = SessionHandle::parse("handle", &handle).unwrap();
     w.kv.fail(true);
     assert!(matches!(
-        block_on(revoke_handle(&w.st(&iso), at(1), &handle)),
+        block_on(revoke_handle(&w.st(&iso), at(1), &handle, None)),
         Err(DomainError::Unavailable(_))
     ));
     w.kv.fail(false);
@@ -657,7 +735,7 @@ fn a_failed_kv_delete_by_handle_is_503_and_a_retry_removes_the_copy() {
         "D1 refuses it already"
     );
     assert!(w.kv.entry(&World::key(&id)).is_some());
-    block_on(revoke_handle(&w.st(&iso), at(3), &handle)).unwrap();
+    block_on(revoke_handle(&w.st(&iso), at(3), &handle, None)).unwrap();
     assert!(
         w.kv.entries.borrow().is_empty(),
         "the retry removed the copy"
@@ -887,7 +965,13 @@ fn a_feed_backlog_longer_than_one_read_leaves_each_session_to_d1_until_caught_up
         w.mint(&a, NOW, &format!("m{}", i % 7));
     }
     for i in 0..7 {
-        block_on(revoke_user(&w.st(&a), at(1_000), &user(&format!("m{i}")))).unwrap();
+        block_on(revoke_user(
+            &w.st(&a),
+            at(1_000),
+            &user(&format!("m{i}")),
+            None,
+        ))
+        .unwrap();
     }
     let id = w.mint(&a, NOW, "u1");
     let copy = w.kv.entry(&World::key(&id)).unwrap();
@@ -954,7 +1038,7 @@ fn revoking_more_sessions_than_one_request_may_delete_leaves_the_rest_lingering_
     let n = MAX_COPY_DELETES + 20;
     let ids: Vec<SessionId> = (0..n).map(|_| w.mint(&a, NOW, "many")).collect();
     let deletes_before = w.kv.deletes();
-    let revoked = block_on(revoke_user(&w.st(&a), at(1_000), &user("many"))).unwrap();
+    let revoked = block_on(revoke_user(&w.st(&a), at(1_000), &user("many"), None)).unwrap();
     assert_eq!(revoked.revoked, n);
     assert_eq!(
         (w.kv.deletes() - deletes_before) as usize,

@@ -17,7 +17,7 @@ export const rows = [
       status: 204,
       check: async (r, ctx, app) => {
         expect(r.text).toBe("");
-        expect(r.res.headers.get("Set-Cookie")).toMatch(/^session=; .*Max-Age=0/);
+        expect(r.res.headers.get("Set-Cookie")).toMatch(/^__Host-session=; .*Max-Age=0/);
         expect(await app.kv.get(`session:${sha256(ctx.id)}`)).toBeNull();
         expect((await app.sessionRow(sha256(ctx.id))).revoked_at).not.toBeNull();
         expect(await app.sessionStatus(ctx.id)).toBe(401);
@@ -56,7 +56,7 @@ export const rows = [
     request: (ctx) => ({
       method: "DELETE",
       path: "/sessions/current",
-      headers: { Cookie: `session=${ctx.id}`, "Sec-Fetch-Site": "cross-site" },
+      headers: { Cookie: `__Host-session=${ctx.id}`, "Sec-Fetch-Site": "cross-site" },
     }),
     expect: { status: 403, code: "forbidden", check: async (r, ctx, app) => expect(await app.sessionStatus(ctx.id)).toBe(200) },
   },

@@ -2,7 +2,7 @@
 // Bad inputs and storage faults tried against `GET /config`: one row per situation (see
 // ../security.test.js for how a row runs and what every response is checked for).
 import { expect } from "vitest";
-import { DEFAULTS } from "../../helpers.js";
+import { DEFAULTS, publicView } from "../../helpers.js";
 import { SEED, KIB, roomInWindow } from "./common.js";
 
 export const route = "GET /config";
@@ -12,7 +12,7 @@ export const rows = [
   {
     situation: "plain request",
     request: { path: "/config" },
-    expect: { status: 200, check: (r) => expect(r.body).toEqual({ ...DEFAULTS, ...SEED }) },
+    expect: { status: 200, check: (r) => expect(r.body).toEqual(publicView({ ...DEFAULTS, ...SEED })) },
   },
   {
     situation: "query string of 8 KiB (ignored)",
@@ -50,7 +50,7 @@ export const rows = [
     situation: "KV binding absent: the defaults",
     worker: "noKV",
     request: { path: "/config" },
-    expect: { status: 200, check: (r) => expect(r.body).toEqual(DEFAULTS) },
+    expect: { status: 200, check: (r) => expect(r.body).toEqual(publicView(DEFAULTS)) },
   },
   {
     situation: "KV binding absent: 110 requests from one client, over the default limit of 100 (approximate tier fails open)",

@@ -26,7 +26,7 @@ export const rows = [
   },
   {
     situation: "malformed session cookie",
-    request: { path: "/prefs", headers: { Cookie: "session=../../etc/passwd" } },
+    request: { path: "/prefs", headers: { Cookie: "__Host-session=../../etc/passwd" } },
     expect: { status: 401, code: "unauthorized" },
   },
   {

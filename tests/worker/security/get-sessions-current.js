@@ -18,7 +18,7 @@ export const rows = [
   {
     situation: "valid session (cookie)",
     setup: (app) => app.mintSession(),
-    request: (ctx) => ({ path: "/sessions/current", headers: { Cookie: `a=b; session=${ctx.id}` } }),
+    request: (ctx) => ({ path: "/sessions/current", headers: { Cookie: `a=b; __Host-session=${ctx.id}` } }),
     expect: { status: 200, check: (r, ctx) => expect(r.body.userId).toBe(ctx.userId) },
   },
   {
@@ -43,7 +43,7 @@ export const rows = [
   },
   {
     situation: "garbage cookie header",
-    request: { path: "/sessions/current", headers: { Cookie: ";;==;session;session==\"x" } },
+    request: { path: "/sessions/current", headers: { Cookie: ";;==;session;__Host-session==\"x" } },
     expect: { status: 401, code: "unauthorized" },
   },
   {

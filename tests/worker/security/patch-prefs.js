@@ -122,7 +122,7 @@ export const rows = [
     request: (ctx) => ({
       method: "PATCH",
       path: "/prefs",
-      headers: { Cookie: `session=${ctx.id}`, "Sec-Fetch-Site": "cross-site" },
+      headers: { Cookie: `__Host-session=${ctx.id}`, "Sec-Fetch-Site": "cross-site" },
       body: { theme: "dark" },
     }),
     expect: { status: 403, code: "forbidden", check: prefsUntouched },

@@ -19,7 +19,7 @@ export const rows = [
         const id = r.body.sessionId;
         expect(id).toMatch(/^[A-Za-z0-9_-]{43}$/);
         expect(r.res.headers.get("Set-Cookie")).toBe(
-          `session=${id}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=604800`,
+          `__Host-session=${id}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=604800`,
         );
         // Stored only as its SHA-256: neither D1 nor KV holds the usable id.
         const row = await app.sessionRow(sha256(id));
