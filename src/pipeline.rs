@@ -26,13 +26,12 @@ use crate::domain::ratelimit::{self, Decision};
 use crate::domain::sessions::{self, Check, FeedAge, SessionView};
 use crate::domain::time::Millis;
 use crate::error::{ApiError, ApiResult};
-use crate::log::{self, Level};
+use crate::log::{self, Field, Level};
 use crate::routes::input::{query_flag, Caller, HeaderSource, Input, MAX_BODY_BYTES};
 use crate::routes::reply::Reply;
 use crate::routes::{self, auth, cors, fields, Access, Found, Limit};
 use crate::storage::d1::{self, SCHEMA_VERSION};
 use crate::storage::meter::{KvOp, Meter};
-use serde_json::Value;
 use std::cell::OnceCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -294,19 +293,20 @@ fn log_request(
     meter: &Meter,
 ) {
     let took = clock::now().ms_since(started);
+    // The path's first 200 characters.
+    let end: usize = line.path.chars().take(200).map(char::len_utf8).sum();
+    let path = line.path.get(..end).unwrap_or_default();
+    let count = |n: u32| Field::Int(i64::from(n));
     let fields = [
-        ("method", Value::from(line.method.as_str())),
-        ("route", route.map_or(Value::Null, Value::from)),
-        (
-            "path",
-            line.path.chars().take(200).collect::<String>().into(),
-        ),
-        ("status", status.into()),
-        ("ms", took.into()),
-        ("kvReads", meter.kv_count(KvOp::Read).into()),
-        ("kvWrites", meter.kv_count(KvOp::Write).into()),
-        ("kvDeletes", meter.kv_count(KvOp::Delete).into()),
-        ("d1Queries", meter.d1_count().into()),
+        ("method", Field::Text(&line.method)),
+        ("route", route.map_or(Field::Null, Field::Text)),
+        ("path", Field::Text(path)),
+        ("status", Field::Int(i64::from(status))),
+        ("ms", Field::Int(took)),
+        ("kvReads", count(meter.kv_count(KvOp::Read))),
+        ("kvWrites", count(meter.kv_count(KvOp::Write))),
+        ("kvDeletes", count(meter.kv_count(KvOp::Delete))),
+        ("d1Queries", count(meter.d1_count())),
     ];
     let msg = format!("{} {} {status}", line.method, route.unwrap_or(&line.path));
     log::event(Level::Info, &msg, &fields);
@@ -326,7 +326,10 @@ async fn serve(
     let result = Box::pin(run(ctx, found, req, headers, query, &mut limit_headers)).await;
     let mut reply = result.unwrap_or_else(|e| {
         if let Some(cause) = e.log_cause() {
-            let fields = [("code", e.code().into()), ("route", path.into())];
+            let fields = [
+                ("code", Field::Text(e.code())),
+                ("route", Field::Text(path)),
+            ];
             log::event(
                 Level::Error,
                 &format!("{} {path}: {cause}", e.code()),
@@ -475,7 +478,7 @@ fn check_admin<'c>(ctx: &Ctx, given: Option<&str>, client: impl Fn() -> &'c str)
     if checked.is_err() && given.is_some() {
         let refusal = failed_authentication(ctx, client(), ApiError::Unauthorized);
         if matches!(refusal, ApiError::Unauthorized) {
-            let fields = [("client", Value::from(client()))];
+            let fields = [("client", Field::Text(client()))];
             log::event(Level::Warn, "admin token refused", &fields);
         }
         return Err(refusal);
