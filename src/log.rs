@@ -100,6 +100,25 @@ pub fn error(msg: &str) {
     event(Level::Error, msg, &[]);
 }
 
+/// A warning `"<what>: <cause>"`: one function for every such message, where a `format!`
+/// at each call site would be code of its own.
+pub fn warn_cause(what: &str, cause: &str) {
+    event(Level::Warn, &with_cause(what, cause), &[]);
+}
+
+/// An error `"<what>: <cause>"` (see [`warn_cause`]).
+pub fn error_cause(what: &str, cause: &str) {
+    event(Level::Error, &with_cause(what, cause), &[]);
+}
+
+fn with_cause(what: &str, cause: &str) -> String {
+    let mut msg = String::with_capacity(what.len() + 2 + cause.len());
+    msg.push_str(what);
+    msg.push_str(": ");
+    msg.push_str(cause);
+    msg
+}
+
 /// The value of a field of a line: text, a whole number, or `null`. (Not a `Value`, which
 /// a caller would build and drop for every field.)
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -192,6 +211,14 @@ mod tests {
         );
         let parsed: serde_json::Value = serde_json::from_str(&line(Level::Warn, "w", &[])).unwrap();
         assert_eq!(parsed, serde_json::json!({"level": "warn", "msg": "w"}));
+    }
+
+    #[test]
+    fn causes_follow_a_colon() {
+        assert_eq!(
+            with_cause("KV read failed", "timeout"),
+            "KV read failed: timeout"
+        );
     }
 
     #[test]

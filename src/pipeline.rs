@@ -541,11 +541,11 @@ fn refresh_revocations(ctx: &Ctx) {
     ctx.defer_once("sessions:revocation-feed", |d| async move {
         let (checks, now) = (&d.isolate.sessions, clock::now());
         if let Err(e) = sessions::read_feed(&d.d1, checks, now).await {
-            crate::log::warn(&format!("revocation feed read failed: {}", e.0));
+            crate::log::warn_cause("revocation feed read failed", &e.0);
             return;
         }
         if let Err(e) = sessions::prune(&d.d1, checks, now).await {
-            crate::log::warn(&format!("pruning sessions failed: {}", e.0));
+            crate::log::warn_cause("pruning sessions failed", &e.0);
         }
     });
 }

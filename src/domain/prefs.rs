@@ -451,7 +451,7 @@ pub async fn get<K: Kv, D: PrefsDb>(
             _ => {}
         },
         Ok(None) => {}
-        Err(e) => crate::log::warn(&format!("prefs KV read failed, asking D1: {}", e.0)),
+        Err(e) => crate::log::warn_cause("prefs KV read failed, asking D1", &e.0),
     }
     let mut row = reader.get(user).await?.unwrap_or_default();
     if !new_enough(row.version) {
@@ -540,7 +540,7 @@ async fn flush_from<K: Kv, D: PrefsDb>(
             PrefsRow::default()
         }
         Err(e) => {
-            crate::log::warn(&format!("prefs refresh could not read D1: {}", e.0));
+            crate::log::warn_cause("prefs refresh could not read D1", &e.0);
             return Flush::Failed;
         }
     };
