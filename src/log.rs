@@ -11,7 +11,7 @@
 //! Each line is an object `{"level", "msg", ...fields}` printed with the console method of
 //! its level.
 
-use serde_json::Value;
+use crate::domain::json;
 use std::cell::Cell;
 
 /// How much is logged, from least to most.
@@ -100,27 +100,61 @@ pub fn error(msg: &str) {
     event(Level::Error, msg, &[]);
 }
 
+/// A warning `"<what>: <cause>"`: one function for every such message, where a `format!`
+/// at each call site would be code of its own.
+pub fn warn_cause(what: &str, cause: &str) {
+    event(Level::Warn, &with_cause(what, cause), &[]);
+}
+
+/// An error `"<what>: <cause>"` (see [`warn_cause`]).
+pub fn error_cause(what: &str, cause: &str) {
+    event(Level::Error, &with_cause(what, cause), &[]);
+}
+
+fn with_cause(what: &str, cause: &str) -> String {
+    let mut msg = String::with_capacity(what.len() + 2 + cause.len());
+    msg.push_str(what);
+    msg.push_str(": ");
+    msg.push_str(cause);
+    msg
+}
+
+/// The value of a field of a line: text, a whole number, or `null`. (Not a `Value`, which
+/// a caller would build and drop for every field.)
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Field<'a> {
+    /// A JSON string.
+    Text(&'a str),
+    /// A JSON number.
+    Int(i64),
+    /// `null`.
+    Null,
+}
+
 /// A line of `level` with `msg` and further fields, if the level is enabled.
-pub fn event(level: Level, msg: &str, fields: &[(&str, Value)]) {
+pub fn event(level: Level, msg: &str, fields: &[(&str, Field)]) {
     if enabled(level) {
         print(level, &line(level, msg, fields));
     }
 }
 
 /// The line as JSON text: `level` and `msg` first, then the fields.
-fn line(level: Level, msg: &str, fields: &[(&str, Value)]) -> String {
+fn line(level: Level, msg: &str, fields: &[(&str, Field)]) -> String {
     // Built with push_str and `serde_json::to_string` (the writer every reply uses), not
     // `format!` over `Value`'s `Display`, which links a second JSON serializer.
-    let json = |v: &Value| serde_json::to_string(v).unwrap_or_default();
     let mut text = String::from("{\"level\":\"");
     text.push_str(level.name());
     text.push_str("\",\"msg\":");
-    text.push_str(&json(&Value::from(msg)));
+    text.push_str(&json::quoted(msg));
     for (name, value) in fields {
         text.push(',');
-        text.push_str(&json(&Value::from(*name)));
+        text.push_str(&json::quoted(name));
         text.push(':');
-        text.push_str(&json(value));
+        match value {
+            Field::Text(s) => text.push_str(&json::quoted(s)),
+            Field::Int(n) => text.push_str(&serde_json::to_string(n).unwrap_or_default()),
+            Field::Null => text.push_str("null"),
+        }
     }
     text.push('}');
     text
@@ -169,14 +203,22 @@ mod tests {
         let text = line(
             Level::Error,
             "a \"quoted\" cause",
-            &[("status", 503.into())],
+            &[("status", Field::Int(503))],
         );
         assert_eq!(
             text,
             r#"{"level":"error","msg":"a \"quoted\" cause","status":503}"#
         );
-        let parsed: Value = serde_json::from_str(&line(Level::Warn, "w", &[])).unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&line(Level::Warn, "w", &[])).unwrap();
         assert_eq!(parsed, serde_json::json!({"level": "warn", "msg": "w"}));
+    }
+
+    #[test]
+    fn causes_follow_a_colon() {
+        assert_eq!(
+            with_cause("KV read failed", "timeout"),
+            "KV read failed: timeout"
+        );
     }
 
     #[test]

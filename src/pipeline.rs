@@ -27,14 +27,13 @@ use crate::domain::ratelimit::{self, Decision};
 use crate::domain::sessions::{self, Check, FeedAge, SessionView};
 use crate::domain::time::Millis;
 use crate::error::{ApiError, ApiResult};
-use crate::log::{self, Level};
+use crate::log::{self, Field, Level};
 use crate::routes::input::{query_flag, Caller, HeaderSource, Input, MAX_BODY_BYTES};
 use crate::routes::reply::Reply;
 use crate::routes::{self, auth, cors, fields, Access, Found, Limit};
 use crate::storage::access::AccessCerts;
 use crate::storage::d1::{self, SCHEMA_VERSION};
 use crate::storage::meter::{KvOp, Meter};
-use serde_json::Value;
 use std::cell::OnceCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -296,19 +295,20 @@ fn log_request(
     meter: &Meter,
 ) {
     let took = clock::now().ms_since(started);
+    // The path's first 200 characters.
+    let end: usize = line.path.chars().take(200).map(char::len_utf8).sum();
+    let path = line.path.get(..end).unwrap_or_default();
+    let count = |n: u32| Field::Int(i64::from(n));
     let fields = [
-        ("method", Value::from(line.method.as_str())),
-        ("route", route.map_or(Value::Null, Value::from)),
-        (
-            "path",
-            line.path.chars().take(200).collect::<String>().into(),
-        ),
-        ("status", status.into()),
-        ("ms", took.into()),
-        ("kvReads", meter.kv_count(KvOp::Read).into()),
-        ("kvWrites", meter.kv_count(KvOp::Write).into()),
-        ("kvDeletes", meter.kv_count(KvOp::Delete).into()),
-        ("d1Queries", meter.d1_count().into()),
+        ("method", Field::Text(&line.method)),
+        ("route", route.map_or(Field::Null, Field::Text)),
+        ("path", Field::Text(path)),
+        ("status", Field::Int(i64::from(status))),
+        ("ms", Field::Int(took)),
+        ("kvReads", count(meter.kv_count(KvOp::Read))),
+        ("kvWrites", count(meter.kv_count(KvOp::Write))),
+        ("kvDeletes", count(meter.kv_count(KvOp::Delete))),
+        ("d1Queries", count(meter.d1_count())),
     ];
     let msg = format!("{} {} {status}", line.method, route.unwrap_or(&line.path));
     log::event(Level::Info, &msg, &fields);
@@ -328,7 +328,10 @@ async fn serve(
     let result = Box::pin(run(ctx, found, req, headers, query, &mut limit_headers)).await;
     let mut reply = result.unwrap_or_else(|e| {
         if let Some(cause) = e.log_cause() {
-            let fields = [("code", e.code().into()), ("route", path.into())];
+            let fields = [
+                ("code", Field::Text(e.code())),
+                ("route", Field::Text(path)),
+            ];
             log::event(
                 Level::Error,
                 &format!("{} {path}: {cause}", e.code()),
@@ -537,7 +540,7 @@ async fn check_access_jwt<'c>(
 fn refused_admin(ctx: &Ctx, what: &str, client: &str) -> ApiError {
     let refusal = failed_authentication(ctx, client, ApiError::Unauthorized);
     if matches!(refusal, ApiError::Unauthorized) {
-        log::event(Level::Warn, what, &[("client", Value::from(client))]);
+        log::event(Level::Warn, what, &[("client", Field::Text(client))]);
     }
     refusal
 }
@@ -597,11 +600,11 @@ fn refresh_revocations(ctx: &Ctx) {
     ctx.defer_once("sessions:revocation-feed", |d| async move {
         let (checks, now) = (&d.isolate.sessions, clock::now());
         if let Err(e) = sessions::read_feed(&d.d1, checks, now).await {
-            crate::log::warn(&format!("revocation feed read failed: {}", e.0));
+            crate::log::warn_cause("revocation feed read failed", &e.0);
             return;
         }
         if let Err(e) = sessions::prune(&d.d1, checks, now).await {
-            crate::log::warn(&format!("pruning sessions failed: {}", e.0));
+            crate::log::warn_cause("pruning sessions failed", &e.0);
         }
     });
 }

@@ -72,10 +72,10 @@ pub async fn delete<K: Kv, D: AccountDb>(
         if let Err(e) = kv.delete(&sessions::kv_key(hash)?).await {
             // Isolates started later learn from the feed that this copy still exists.
             if let Err(linger) = db.linger(hash, now).await {
-                crate::log::warn(&format!(
-                    "deleted account's session copy lingers, unrecorded: {}",
-                    linger.0
-                ));
+                crate::log::warn_cause(
+                    "deleted account's session copy lingers, unrecorded",
+                    &linger.0,
+                );
             }
             return Err(e.into());
         }

@@ -410,10 +410,7 @@ pub async fn current<K: Kv>(kv: &K, cache: &ConfigCache, now: Millis) -> Rc<AppC
         },
         Ok(None) => Some(Rc::new(AppConfig::default())),
         Err(e) => {
-            crate::log::warn(&format!(
-                "config read failed, serving the last good config: {}",
-                e.0
-            ));
+            crate::log::warn_cause("config read failed, serving the last good config", &e.0);
             last_good
         }
     };

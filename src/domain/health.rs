@@ -221,7 +221,7 @@ pub async fn report<K: Kv, D: SchemaDb>(kv: &K, db: &D, setup: &Setup) -> Report
         false => None,
     };
     if let Some(Err(e)) = &schema {
-        crate::log::warn(&format!("deep health: D1 schema query failed: {}", e.0));
+        crate::log::warn_cause("deep health: D1 schema query failed", &e.0);
     }
     let expected = db.expected_version();
     let d1_ok = schema
@@ -266,7 +266,7 @@ async fn config_state<K: Kv>(kv: &K) -> Option<&'static str> {
             Some(if valid { "stored" } else { "invalid" })
         }
         Err(e) => {
-            crate::log::warn(&format!("deep health: KV read failed: {}", e.0));
+            crate::log::warn_cause("deep health: KV read failed", &e.0);
             None
         }
     }

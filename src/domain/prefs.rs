@@ -133,7 +133,8 @@ fn alnum(s: &str) -> bool {
 /// reads the grammar.
 fn is_langtag(subtags: &[&str]) -> bool {
     let mut rest = subtags;
-    let mut take = |ok: &dyn Fn(&str) -> bool| match rest.split_first() {
+    // Tests as plain `fn`s (the closures below capture nothing): no closure vtables.
+    let mut take = |ok: fn(&str) -> bool| match rest.split_first() {
         Some((s, tail)) if ok(s) => {
             rest = tail;
             true
@@ -141,21 +142,19 @@ fn is_langtag(subtags: &[&str]) -> bool {
         _ => false,
     };
     let short_language = |s: &str| alpha(s) && (2..=3).contains(&s.len());
-    if take(&short_language) {
+    if take(short_language) {
         // Up to three extended language subtags (`zh-yue`, `zh-min-nan`).
         for _ in 0..3 {
-            if !take(&|s| alpha(s) && s.len() == 3) {
+            if !take(|s| alpha(s) && s.len() == 3) {
                 break;
             }
         }
-    } else if !take(&|s| alpha(s) && (4..=8).contains(&s.len())) {
+    } else if !take(|s| alpha(s) && (4..=8).contains(&s.len())) {
         return false;
     }
-    take(&|s| alpha(s) && s.len() == 4); // script
-    take(&|s| {
-        (alpha(s) && s.len() == 2) || (s.len() == 3 && s.bytes().all(|b| b.is_ascii_digit()))
-    }); // region
-    while take(&is_variant) {}
+    take(|s| alpha(s) && s.len() == 4); // script
+    take(|s| (alpha(s) && s.len() == 2) || (s.len() == 3 && s.bytes().all(|b| b.is_ascii_digit()))); // region
+    while take(is_variant) {}
     is_extensions_and_private_use(rest)
 }
 
@@ -452,7 +451,7 @@ pub async fn get<K: Kv, D: PrefsDb>(
             _ => {}
         },
         Ok(None) => {}
-        Err(e) => crate::log::warn(&format!("prefs KV read failed, asking D1: {}", e.0)),
+        Err(e) => crate::log::warn_cause("prefs KV read failed, asking D1", &e.0),
     }
     let mut row = reader.get(user).await?.unwrap_or_default();
     if !new_enough(row.version) {
@@ -541,7 +540,7 @@ async fn flush_from<K: Kv, D: PrefsDb>(
             PrefsRow::default()
         }
         Err(e) => {
-            crate::log::warn(&format!("prefs refresh could not read D1: {}", e.0));
+            crate::log::warn_cause("prefs refresh could not read D1", &e.0);
             return Flush::Failed;
         }
     };

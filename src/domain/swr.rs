@@ -167,14 +167,14 @@ where
     match fetch().await {
         Ok(Some(value)) => {
             if let Err(e) = store(kv, key, value.clone(), ttl_seconds, now).await {
-                crate::log::warn(&format!("SWR store skipped: {}", e.0));
+                crate::log::warn_cause("SWR store skipped", &e.0);
             }
             Ok(Lookup::of(Some(value), CacheStatus::Miss, false))
         }
         Ok(None) => Ok(Lookup::of(None, CacheStatus::Miss, false)),
         Err(e) => match cached {
             Some(old) => {
-                crate::log::warn(&format!("source failed, serving a stale copy: {}", e.0));
+                crate::log::warn_cause("source failed, serving a stale copy", &e.0);
                 Ok(Lookup::of(Some(old), CacheStatus::Stale, false))
             }
             None => Err(DomainError::from(e)),
@@ -218,7 +218,7 @@ where
     let text = match kv.get(key).await {
         Ok(t) => t,
         Err(e) => {
-            crate::log::warn(&format!("SWR read failed, treating as a miss: {}", e.0));
+            crate::log::warn_cause("SWR read failed, treating as a miss", &e.0);
             None
         }
     };
@@ -240,7 +240,7 @@ where
         Err(e) => Err(e),
     };
     if let Err(e) = result {
-        crate::log::warn(&format!("background refresh failed: {}", e.0));
+        crate::log::warn_cause("background refresh failed", &e.0);
     }
 }
 

@@ -173,7 +173,7 @@ pub async fn put<K: Kv, D: UserDb>(
     let user = db.upsert(id, name, now).await?;
     missing.forget(id);
     if let Err(e) = kv.delete(&kv_key(id)?).await {
-        crate::log::error(&format!("user cache invalidation failed: {}", e.0));
+        crate::log::error_cause("user cache invalidation failed", &e.0);
     }
     Ok(user)
 }
@@ -237,7 +237,7 @@ pub async fn batch<K: Kv, D: UserDb>(
     let cached = match kv.get_bulk(&keys).await {
         Ok(values) => values,
         Err(e) => {
-            crate::log::warn(&format!("batch KV read failed, asking D1: {}", e.0));
+            crate::log::warn_cause("batch KV read failed, asking D1", &e.0);
             Vec::new()
         }
     };
@@ -295,10 +295,7 @@ async fn fill_misses<D: UserDb>(
                 .iter()
                 .all(|id| expired.iter().any(|(k, _)| k == id.as_str())) =>
         {
-            crate::log::warn(&format!(
-                "batch D1 read failed, serving stale copies: {}",
-                e.0
-            ));
+            crate::log::warn_cause("batch D1 read failed, serving stale copies", &e.0);
             for (id, user) in expired {
                 out.answer(&id, user);
             }
@@ -322,7 +319,7 @@ pub async fn store_batch<K: Kv, D: UserDb>(
         Vec::new()
     } else {
         db.get_many(stale).await.unwrap_or_else(|e| {
-            crate::log::warn(&format!("batch refresh failed: {}", e.0));
+            crate::log::warn_cause("batch refresh failed", &e.0);
             Vec::new()
         })
     };
@@ -332,7 +329,7 @@ pub async fn store_batch<K: Kv, D: UserDb>(
         let key = ProfileId::parse("id", &user.id).and_then(|id| kv_key(&id));
         if let Ok(key) = key {
             if let Err(e) = swr::store(kv, &key, user, ttl_seconds, now).await {
-                crate::log::warn(&format!("batch store skipped: {}", e.0));
+                crate::log::warn_cause("batch store skipped", &e.0);
             }
         }
     }

@@ -362,7 +362,7 @@ async fn put_kv<K: Kv, T: Timer>(kv: &K, timer: &T, config: &AppConfig) -> Store
         })
     };
     if let Err(e) = kv.put(&KV_KEY, &text, opts()?).await {
-        crate::log::warn(&format!("config write refused, retrying in 1 s: {}", e.0));
+        crate::log::warn_cause("config write refused, retrying in 1 s", &e.0);
         timer.sleep(KV_WRITE_INTERVAL_MS).await;
         kv.put(&KV_KEY, &text, opts()?).await?;
     }

@@ -137,11 +137,11 @@ pub fn query_pairs(query: &str) -> Vec<(String, String)> {
 /// parameter repeats, any setting value sets it.
 pub fn query_flag(query: &str, name: &str) -> ApiResult<bool> {
     let mut set = false;
-    for (k, v) in query_pairs(query).into_iter().filter(|(k, _)| k == name) {
+    for (k, v) in query_pairs(query).iter().filter(|(k, _)| k == name) {
         set |= match v.as_str() {
             "1" | "true" => true,
             "" | "0" | "false" => false,
-            _ => return Err(ApiError::invalid(&k, "must be 1, true, 0 or false")),
+            _ => return Err(ApiError::invalid(k, "must be 1, true, 0 or false")),
         };
     }
     Ok(set)

@@ -313,30 +313,38 @@ impl Row {
         self.0.get(column)?.as_f64()
     }
 
-    fn millis(&self, column: &str) -> StoreResult<Millis> {
-        self.number(column).map(Millis::from_js)
+    /// The row's required columns, read one after the other ([`Columns`]).
+    fn columns(&self) -> Columns<'_> {
+        Columns {
+            row: self,
+            failed: None,
+        }
     }
 
     fn session(&self) -> StoreResult<SessionRecord> {
-        Ok(SessionRecord {
-            id_hash: self.text("id_hash")?,
-            user_id: self.text("user_id")?,
-            email: self.text("email")?,
-            created_at: self.millis("created_at")?,
-            expires_at: self.millis("expires_at")?,
-            idle_expires_at: self.millis("idle_expires_at")?,
+        let mut c = self.columns();
+        let session = SessionRecord {
+            id_hash: c.text("id_hash"),
+            user_id: c.text("user_id"),
+            email: c.text("email"),
+            created_at: c.millis("created_at"),
+            expires_at: c.millis("expires_at"),
+            idle_expires_at: c.millis("idle_expires_at"),
             revoked_at: self.opt_number("revoked_at").map(Millis::from_js),
             handle: self.opt_text("handle"),
-        })
+        };
+        c.done(session)
     }
 
     fn revocation(&self) -> StoreResult<Revocation> {
-        Ok(Revocation {
-            seq: self.number("seq")? as u64,
-            id_hash: self.text("id_hash")?,
-            at: self.millis("at")?,
+        let mut c = self.columns();
+        let revocation = Revocation {
+            seq: c.number("seq") as u64,
+            id_hash: c.text("id_hash"),
+            at: c.millis("at"),
             lingers_until: self.opt_number("lingers_until").map(Millis::from_js),
-        })
+        };
+        c.done(revocation)
     }
 
     fn prefs(&self) -> StoreResult<PrefsRow> {
@@ -349,36 +357,82 @@ impl Row {
     }
 
     fn user(&self) -> StoreResult<User> {
-        Ok(User {
-            id: self.text("id")?,
-            name: self.text("name")?,
-            updated_at: self.millis("updated_at")?,
-        })
+        let mut c = self.columns();
+        let user = User {
+            id: c.text("id"),
+            name: c.text("name"),
+            updated_at: c.millis("updated_at"),
+        };
+        c.done(user)
     }
 
     fn stored_version(&self) -> StoreResult<StoredVersion> {
-        Ok(StoredVersion {
-            version: self.number("version")? as u64,
-            document: self.text("document")?,
-        })
+        let mut c = self.columns();
+        let stored = StoredVersion {
+            version: c.number("version") as u64,
+            document: c.text("document"),
+        };
+        c.done(stored)
     }
 
     fn history_entry(&self) -> StoreResult<HistoryEntry> {
         let version = self.opt_number("version").map(|v| v as u64);
-        Ok(HistoryEntry {
-            seq: self.number("seq")? as u64,
+        let mut c = self.columns();
+        let entry = HistoryEntry {
+            seq: c.number("seq") as u64,
             version,
             outcome: if version.is_some() {
                 "applied"
             } else {
                 "refused"
             },
-            at: self.millis("at")?,
-            actor: self.text("actor")?,
-            action: self.text("action")?,
-            base_version: self.number("base_version")? as u64,
-            change: json::read(&self.text("change")?).unwrap_or(Value::Null),
+            at: c.millis("at"),
+            actor: c.text("actor"),
+            action: c.text("action"),
+            base_version: c.number("base_version") as u64,
+            change: json::read(&c.text("change")).unwrap_or(Value::Null),
+        };
+        c.done(entry)
+    }
+}
+
+/// A row's required columns, read in order: each read answers a placeholder if the column
+/// is missing or of the wrong type, and the first such failure is the decoder's answer.
+/// The same answers as a `?` after each column, without an early return (and the drops of
+/// the columns read before it) per column.
+struct Columns<'a> {
+    row: &'a Row,
+    failed: Option<StorageError>,
+}
+
+impl Columns<'_> {
+    fn keep<T: Default>(&mut self, read: StoreResult<T>) -> T {
+        read.unwrap_or_else(|e| {
+            self.failed.get_or_insert(e);
+            T::default()
         })
+    }
+
+    fn text(&mut self, column: &str) -> String {
+        let read = self.row.text(column);
+        self.keep(read)
+    }
+
+    fn number(&mut self, column: &str) -> f64 {
+        let read = self.row.number(column);
+        self.keep(read)
+    }
+
+    fn millis(&mut self, column: &str) -> Millis {
+        Millis::from_js(self.number(column))
+    }
+
+    /// `value`, unless a column failed.
+    fn done<T>(self, value: T) -> StoreResult<T> {
+        match self.failed {
+            Some(e) => Err(e),
+            None => Ok(value),
+        }
     }
 }
 

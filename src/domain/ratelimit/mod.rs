@@ -264,7 +264,7 @@ pub async fn check_approx<K: Kv>(
             return Ok(fail_open(limit, &window, now));
         }
         if let Err(e) = learn(kv, st.counters, &keys, &window, now).await {
-            crate::log::warn(&format!("approximate rate limit failing open: {}", e.0));
+            crate::log::warn_cause("approximate rate limit failing open", &e.0);
             st.counters
                 .fail_open_until(&keys.own, now.plus_ms(FAIL_OPEN_MS));
             return Ok(fail_open(limit, &window, now));
@@ -342,7 +342,7 @@ async fn sync<K: Kv>(
         }
     }
     if let Err(e) = learn(kv, counters, keys, window, now).await {
-        crate::log::warn(&format!("approximate rate limit listing failed: {}", e.0));
+        crate::log::warn_cause("approximate rate limit listing failed", &e.0);
     }
 }
 

@@ -235,7 +235,7 @@ fn end_lease(
 /// next window's first lease tries again).
 pub async fn prune<D: CounterDb>(db: &D, before: Millis) {
     if let Err(e) = db.prune(before).await {
-        crate::log::warn(&format!("pruning rate-limit counters failed: {}", e.0));
+        crate::log::warn_cause("pruning rate-limit counters failed", &e.0);
     }
 }
 

@@ -82,10 +82,7 @@ async fn renew<K: Kv, D: SessionDb, T: Timer>(
         }
         Ok(None) => Ok(view),
         Err(e) => {
-            crate::log::warn(&format!(
-                "session renewal failed, retried on next use: {}",
-                e.0
-            ));
+            crate::log::warn_cause("session renewal failed, retried on next use", &e.0);
             st.checks.release_renewal(hash);
             Ok(view)
         }
@@ -135,9 +132,7 @@ async fn accept_copy<K, D: SessionDb, T>(
                     None => Err(DomainError::Unauthorized),
                 }
             }
-            Err(e) => {
-                crate::log::warn(&format!("revocation feed unreadable, trusting KV: {}", e.0))
-            }
+            Err(e) => crate::log::warn_cause("revocation feed unreadable, trusting KV", &e.0),
         }
     }
     // Asked again after the KV read: a feed read by a concurrent request may have named the

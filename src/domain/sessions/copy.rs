@@ -56,7 +56,7 @@ pub(super) async fn read_copy<K: Kv>(kv: &K, key: &KvKey) -> Option<SessionView>
             .and_then(|v| SessionView::from_json(&v)),
         Ok(None) => None,
         Err(e) => {
-            crate::log::warn(&format!("session KV read failed, asking D1: {}", e.0));
+            crate::log::warn_cause("session KV read failed, asking D1", &e.0);
             None
         }
     }
@@ -65,7 +65,7 @@ pub(super) async fn read_copy<K: Kv>(kv: &K, key: &KvKey) -> Option<SessionView>
 /// Removes a KV copy D1 no longer backs (a failed delete, say). Best effort.
 pub(super) async fn remove_copy<K: Kv>(kv: &K, key: &KvKey) {
     if let Err(e) = kv.delete(key).await {
-        crate::log::warn(&format!("stale session KV cleanup failed: {}", e.0));
+        crate::log::warn_cause("stale session KV cleanup failed", &e.0);
     }
 }
 

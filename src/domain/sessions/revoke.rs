@@ -43,10 +43,7 @@ async fn drop_copy<K: Kv, D: SessionDb, T: Timer>(
         return Ok(());
     };
     if let Err(linger) = st.db.linger(hash, now).await {
-        crate::log::warn(&format!(
-            "revoked session's KV copy lingers, unrecorded: {}",
-            linger.0
-        ));
+        crate::log::warn_cause("revoked session's KV copy lingers, unrecorded", &linger.0);
     }
     Err(e.into())
 }
