@@ -220,7 +220,7 @@ impl D1 {
 
     /// Runs statements as one batch: one round trip, in one transaction (all or none). The
     /// rows of each statement, in order.
-    async fn batch(&self, statements: &[(&str, Vec<JsValue>)]) -> StoreResult<Vec<Vec<Row>>> {
+    async fn batch(&self, statements: &[(&str, &[JsValue])]) -> StoreResult<Vec<Vec<Row>>> {
         let db = self.db()?;
         let t = now_ms();
         let pairs: Array = statements
@@ -465,8 +465,8 @@ impl SessionDb for D1 {
     async fn revoke(&self, id_hash: &str, now: Millis) -> StoreResult<bool> {
         let sql = "UPDATE sessions SET revoked_at = ?2 WHERE id_hash = ?1 AND revoked_at IS NULL RETURNING id_hash";
         let feed = format!("{FEED_INSERT} WHERE id_hash = ?1 AND revoked_at = ?2");
-        let args = vec![text(id_hash), at(now)];
-        let results = self.batch(&[(sql, args.clone()), (&feed, args)]).await?;
+        let args = [text(id_hash), at(now)];
+        let results = self.batch(&[(sql, &args), (&feed, &args)]).await?;
         Ok(results.first().is_some_and(|rows| !rows.is_empty()))
     }
 
@@ -550,8 +550,8 @@ impl SessionDb for D1 {
                 let recent =
                     format!("{cols} WHERE at >= ?1 OR lingers_until > ?2 ORDER BY seq LIMIT ?3");
                 let head = "SELECT COALESCE(MAX(seq), 0) AS head FROM revocations";
-                let args = vec![at(since), at(now), JsValue::from(limit)];
-                let mut results = self.batch(&[(&recent, args), (head, vec![])]).await?;
+                let args = [at(since), at(now), JsValue::from(limit)];
+                let mut results = self.batch(&[(&recent, &args), (head, &[])]).await?;
                 let head = match results.get(1).and_then(|r| r.first()) {
                     Some(row) => row.number("head")? as u64,
                     None => 0,
@@ -589,10 +589,11 @@ impl SessionDb for D1 {
                     (SELECT seq FROM revocations WHERE at < ?1 \
                        AND (lingers_until IS NULL OR lingers_until < ?2) LIMIT ?3)";
         let limit = JsValue::from(limit);
-        let statements = [
-            (sessions, vec![at(expired_before), limit.clone()]),
-            (feed, vec![at(revoked_before), at(now), limit]),
-        ];
+        let (sessions_args, feed_args) = (
+            [at(expired_before), limit.clone()],
+            [at(revoked_before), at(now), limit],
+        );
+        let statements: [(&str, &[JsValue]); 2] = [(sessions, &sessions_args), (feed, &feed_args)];
         self.batch(&statements).await.map(|_| ())
     }
 
@@ -634,8 +635,8 @@ impl D1 {
         now: Millis,
     ) -> StoreResult<Vec<String>> {
         let feed = format!("{FEED_INSERT} WHERE {column} = ?1 AND revoked_at = ?2");
-        let args = vec![text(key), at(now)];
-        let results = self.batch(&[(update, args.clone()), (&feed, args)]).await?;
+        let args = [text(key), at(now)];
+        let results = self.batch(&[(update, &args), (&feed, &args)]).await?;
         let rows = results.into_iter().next().unwrap_or_default();
         decode(&rows, id_hash)
     }
@@ -649,18 +650,14 @@ impl AccountDb for D1 {
     }
 
     async fn erase(&self, user: &UserId, profile: Option<&ProfileId>) -> StoreResult<()> {
-        let mut statements = vec![
-            (
-                "DELETE FROM sessions WHERE user_id = ?1",
-                vec![text(user.as_str())],
-            ),
-            (
-                "DELETE FROM preferences WHERE user_id = ?1",
-                vec![text(user.as_str())],
-            ),
+        let user_arg = [text(user.as_str())];
+        let profile_arg = profile.map(|p| [text(p.as_str())]);
+        let mut statements: Vec<(&str, &[JsValue])> = vec![
+            ("DELETE FROM sessions WHERE user_id = ?1", &user_arg),
+            ("DELETE FROM preferences WHERE user_id = ?1", &user_arg),
         ];
-        if let Some(p) = profile {
-            statements.push(("DELETE FROM users WHERE id = ?1", vec![text(p.as_str())]));
+        if let Some(p) = &profile_arg {
+            statements.push(("DELETE FROM users WHERE id = ?1", p));
         }
         self.batch(&statements).await.map(|_| ())
     }
