@@ -41,27 +41,35 @@ use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys;
 use worker::{Context, Env, Request, Response};
 
-/// A request's headers, read on demand: a request that needs none never asks the runtime
-/// for its `Headers` object.
+/// A request's headers, read on demand: each read is one call into JS, and a request that
+/// needs none reads none.
 #[derive(Clone)]
 struct RequestHeaders {
     req: web_sys::Request,
-    headers: OnceCell<web_sys::Headers>,
 }
 
 impl RequestHeaders {
     fn of(req: &web_sys::Request) -> Self {
         RequestHeaders {
             req: Clone::clone(req),
-            headers: OnceCell::new(),
         }
     }
 }
 
+#[wasm_bindgen(inline_js = "
+export function requestHeader(request, name) {
+  return request.headers.get(name);
+}")]
+extern "C" {
+    /// `request.headers.get(name)`: the value, or `null`. (`catch`, as `Headers.get` throws
+    /// on a name that is not a header name.)
+    #[wasm_bindgen(js_name = requestHeader, catch)]
+    fn request_header(request: &web_sys::Request, name: &str) -> Result<Option<String>, JsValue>;
+}
+
 impl HeaderSource for RequestHeaders {
     fn header(&self, name: &str) -> Option<String> {
-        let headers = self.headers.get_or_init(|| self.req.headers());
-        headers.get(name).ok().flatten()
+        request_header(&self.req, name).ok().flatten()
     }
 }
 
