@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::rc::Rc;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
-use worker::js_sys::{self, Object, Promise, Reflect};
+use worker::js_sys::{Object, Promise, Reflect};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::Env;
 
@@ -32,6 +32,12 @@ export function getBytes(namespace, key) {
 export async function getWithMetadata(namespace, key) {
   const { value, metadata } = await namespace.getWithMetadata(key, 'text');
   return value === null ? null : utf8.encode(JSON.stringify([value, metadata ?? null]));
+}
+export function putText(namespace, key, value, ttl, metadataJson) {
+  const options = {};
+  if (ttl !== undefined) options.expirationTtl = ttl;
+  if (metadataJson !== undefined) options.metadata = JSON.parse(metadataJson);
+  return namespace.put(key, value, options);
 }
 export async function listKeys(namespace, prefix, limit) {
   const { keys } = await namespace.list({ prefix, limit });
@@ -53,6 +59,17 @@ extern "C" {
     #[wasm_bindgen(js_name = getWithMetadata, catch)]
     fn get_with_metadata_json(namespace: &KvNamespace, key: &str) -> Result<Promise, JsValue>;
 
+    /// A write with its options object (`expirationTtl`, `metadata`) built in JS from the
+    /// TTL and the metadata's JSON text (which the Worker wrote: it parses).
+    #[wasm_bindgen(js_name = putText, catch)]
+    fn put_text(
+        namespace: &KvNamespace,
+        key: &str,
+        value: &str,
+        ttl: Option<f64>,
+        metadata_json: Option<String>,
+    ) -> Result<Promise, JsValue>;
+
     /// A listing of at most `limit` keys, as the JSON text `[[name, metadata], ...]`.
     #[wasm_bindgen(js_name = listKeys, catch)]
     fn list_json(namespace: &KvNamespace, prefix: &str, limit: u32) -> Result<Promise, JsValue>;
@@ -65,14 +82,6 @@ extern "C" {
     #[wasm_bindgen(extends = Object)]
     #[derive(Clone)]
     type KvNamespace;
-
-    #[wasm_bindgen(method, catch, js_name = put)]
-    fn put_text(
-        this: &KvNamespace,
-        key: &str,
-        value: &str,
-        options: &Object,
-    ) -> Result<Promise, JsValue>;
 
     #[wasm_bindgen(method, catch, js_name = delete)]
     fn delete_key(this: &KvNamespace, key: &str) -> Result<Promise, JsValue>;
@@ -176,17 +185,9 @@ impl Kv for WorkersKv {
 
     async fn put(&self, key: &KvKey, value: &str, opts: PutOptions) -> StoreResult<()> {
         let store = self.store()?;
-        let options = Object::new();
-        if let Some(ttl) = opts.ttl {
-            let seconds = JsValue::from_f64(ttl.seconds() as f64);
-            let _ = Reflect::set(&options, &"expirationTtl".into(), &seconds);
-        }
-        if let Some(meta) = opts.metadata {
-            let meta = js_sys::JSON::parse(&json::text(meta.value()))
-                .map_err(|e| StorageError(format!("KV metadata: {}", describe(&e))))?;
-            let _ = Reflect::set(&options, &"metadata".into(), &meta);
-        }
-        let call = store.put_text(key.as_str(), value, &options);
+        let ttl = opts.ttl.map(|ttl| ttl.seconds() as f64);
+        let metadata = opts.metadata.map(|meta| json::text(meta.value()));
+        let call = put_text(store, key.as_str(), value, ttl, metadata);
         self.run(KvOp::Write, call).await.map(|_| ())
     }
 
