@@ -26,53 +26,63 @@ export async function getMany(namespace, keysJson) {
   const found = await namespace.get(keys, 'text');
   return utf8.encode(JSON.stringify(keys.map((key) => found.get(key) ?? null)));
 }
-export function getBytes(namespace, key) {
+export async function getBytes(namespace, key) {
   return namespace.get(key, 'arrayBuffer');
 }
 export async function getWithMetadata(namespace, key) {
   const { value, metadata } = await namespace.getWithMetadata(key, 'text');
   return value === null ? null : utf8.encode(JSON.stringify([value, metadata ?? null]));
 }
-export function putText(namespace, key, value, ttl, metadataJson) {
+export async function putText(namespace, key, value, ttl, metadataJson) {
   const options = {};
   if (ttl !== undefined) options.expirationTtl = ttl;
   if (metadataJson !== undefined) options.metadata = JSON.parse(metadataJson);
   return namespace.put(key, value, options);
+}
+export async function deleteKey(namespace, key) {
+  return namespace.delete(key);
 }
 export async function listKeys(namespace, prefix, limit) {
   const { keys } = await namespace.list({ prefix, limit });
   return JSON.stringify(keys.map((k) => [k.name, k.metadata ?? null]));
 }")]
 extern "C" {
+    // Every helper is `async`: a failure, thrown at once or later, is a rejected promise,
+    // which `WorkersKv::run` reports like any other (no `catch` glue per binding).
+
     /// A bulk read whose keys and values cross between Wasm and JS as one JSON text each way,
     /// rather than one string per key and per value (the values' text as UTF-8 bytes).
-    #[wasm_bindgen(js_name = getMany, catch)]
-    fn get_many_json(namespace: &KvNamespace, keys_json: &str) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(js_name = getMany)]
+    fn get_many_json(namespace: &KvNamespace, keys_json: &str) -> Promise;
 
     /// A read as an `ArrayBuffer` (`null` if absent): the value crosses into the Wasm as
     /// bytes (see [`crate::storage::text_of`]).
-    #[wasm_bindgen(js_name = getBytes, catch)]
-    fn get_bytes(namespace: &KvNamespace, key: &str) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(js_name = getBytes)]
+    fn get_bytes(namespace: &KvNamespace, key: &str) -> Promise;
 
     /// A read with metadata, as the JSON text `[value, metadata]` in UTF-8 bytes (`null` if
     /// absent).
-    #[wasm_bindgen(js_name = getWithMetadata, catch)]
-    fn get_with_metadata_json(namespace: &KvNamespace, key: &str) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(js_name = getWithMetadata)]
+    fn get_with_metadata_json(namespace: &KvNamespace, key: &str) -> Promise;
 
     /// A write with its options object (`expirationTtl`, `metadata`) built in JS from the
     /// TTL and the metadata's JSON text (which the Worker wrote: it parses).
-    #[wasm_bindgen(js_name = putText, catch)]
+    #[wasm_bindgen(js_name = putText)]
     fn put_text(
         namespace: &KvNamespace,
         key: &str,
         value: &str,
         ttl: Option<f64>,
         metadata_json: Option<String>,
-    ) -> Result<Promise, JsValue>;
+    ) -> Promise;
 
     /// A listing of at most `limit` keys, as the JSON text `[[name, metadata], ...]`.
-    #[wasm_bindgen(js_name = listKeys, catch)]
-    fn list_json(namespace: &KvNamespace, prefix: &str, limit: u32) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(js_name = listKeys)]
+    fn list_json(namespace: &KvNamespace, prefix: &str, limit: u32) -> Promise;
+
+    /// A delete.
+    #[wasm_bindgen(js_name = deleteKey)]
+    fn delete_key(namespace: &KvNamespace, key: &str) -> Promise;
 }
 
 #[wasm_bindgen]
@@ -82,9 +92,6 @@ extern "C" {
     #[wasm_bindgen(extends = Object)]
     #[derive(Clone)]
     type KvNamespace;
-
-    #[wasm_bindgen(method, catch, js_name = delete)]
-    fn delete_key(this: &KvNamespace, key: &str) -> Result<Promise, JsValue>;
 }
 
 /// The KV binding, metered.
@@ -119,12 +126,9 @@ impl WorkersKv {
     }
 
     /// Awaits the operation's promise, meters it, and names a failure.
-    async fn run(&self, op: KvOp, call: Result<Promise, JsValue>) -> StoreResult<JsValue> {
+    async fn run(&self, op: KvOp, call: Promise) -> StoreResult<JsValue> {
         let started = now_ms();
-        let result = match call {
-            Ok(promise) => JsFuture::from(promise).await,
-            Err(e) => Err(e),
-        };
+        let result = JsFuture::from(call).await;
         self.meter.kv(op, now_ms() - started);
         result.map_err(|e| StorageError(format!("KV {op:?} failed: {}", describe(&e))))
     }
@@ -193,7 +197,7 @@ impl Kv for WorkersKv {
 
     async fn delete(&self, key: &KvKey) -> StoreResult<()> {
         let store = self.store()?;
-        let call = store.delete_key(key.as_str());
+        let call = delete_key(store, key.as_str());
         self.run(KvOp::Delete, call).await.map(|_| ())
     }
 
