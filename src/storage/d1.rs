@@ -69,13 +69,15 @@ extern "C" {
     /// Runs one statement: `[rows as JSON text, meta.served_by_primary]`. Rows hold only
     /// text, numbers and nulls, so `JSON.stringify` is exact: one call into JS for all rows,
     /// where `serde-wasm-bindgen` would make one per field (and add its code to the Wasm).
-    #[wasm_bindgen(js_name = d1All, catch)]
-    fn d1_all(db: &D1Database, sql: &str, args: Array) -> Result<Promise, JsValue>;
+    /// (Both query helpers are `async`: any failure is a rejected promise, without `catch`
+    /// glue.)
+    #[wasm_bindgen(js_name = d1All)]
+    fn d1_all(db: &D1Database, sql: &str, args: Array) -> Promise;
 
     /// Runs `[sql, args]` pairs as one batch: `[every statement's rows as one JSON array,
     /// meta.served_by_primary]`.
-    #[wasm_bindgen(js_name = d1Batch, catch)]
-    fn d1_batch(db: &D1Database, statements: Array) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(js_name = d1Batch)]
+    fn d1_batch(db: &D1Database, statements: Array) -> Promise;
 
     /// A D1 session (read replication) with this constraint or bookmark; `null` where the
     /// runtime has none.
@@ -131,8 +133,8 @@ fn args(values: &[JsValue]) -> Array {
 }
 
 /// What the JS helpers answer: `[rows as JSON text, served by the primary?]`.
-async fn answer(promise: Result<Promise, JsValue>) -> Result<(String, Option<bool>), JsValue> {
-    let pair: Array = JsFuture::from(promise?).await?.unchecked_into();
+async fn answer(promise: Promise) -> Result<(String, Option<bool>), JsValue> {
+    let pair: Array = JsFuture::from(promise).await?.unchecked_into();
     let rows = pair.get(0).as_string().unwrap_or_else(|| "[]".into());
     Ok((rows, pair.get(1).as_bool()))
 }
