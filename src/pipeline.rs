@@ -58,18 +58,22 @@ impl RequestHeaders {
 
 #[wasm_bindgen(inline_js = "
 export function requestHeader(request, name) {
-  return request.headers.get(name);
+  try {
+    return request.headers.get(name);
+  } catch {
+    return null;
+  }
 }")]
 extern "C" {
-    /// `request.headers.get(name)`: the value, or `null`. (`catch`, as `Headers.get` throws
-    /// on a name that is not a header name.)
-    #[wasm_bindgen(js_name = requestHeader, catch)]
-    fn request_header(request: &web_sys::Request, name: &str) -> Result<Option<String>, JsValue>;
+    /// `request.headers.get(name)`: the value, or `null` (also where `Headers.get` throws,
+    /// on a name that is not a header name: caught in JS, without `catch` glue).
+    #[wasm_bindgen(js_name = requestHeader)]
+    fn request_header(request: &web_sys::Request, name: &str) -> Option<String>;
 }
 
 impl HeaderSource for RequestHeaders {
     fn header(&self, name: &str) -> Option<String> {
-        request_header(&self.req, name).ok().flatten()
+        request_header(&self.req, name)
     }
 }
 

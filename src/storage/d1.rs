@@ -54,10 +54,18 @@ export async function d1Batch(db, statements) {
   return [JSON.stringify(rs.map((r) => r.results ?? [])), rs[0]?.meta?.served_by_primary];
 }
 export function d1Session(db, constraint) {
-  return typeof db.withSession === 'function' ? db.withSession(constraint) : null;
+  try {
+    return typeof db.withSession === 'function' ? db.withSession(constraint) : null;
+  } catch {
+    return null;
+  }
 }
 export function d1Bookmark(db) {
-  return typeof db.getBookmark === 'function' ? db.getBookmark() : null;
+  try {
+    return typeof db.getBookmark === 'function' ? db.getBookmark() : null;
+  } catch {
+    return null;
+  }
 }")]
 extern "C" {
     /// The runtime's `D1Database` (or a D1 session, which has the same `prepare` and
@@ -80,13 +88,13 @@ extern "C" {
     fn d1_batch(db: &D1Database, statements: Array) -> Promise;
 
     /// A D1 session (read replication) with this constraint or bookmark; `null` where the
-    /// runtime has none.
-    #[wasm_bindgen(js_name = d1Session, catch)]
-    fn d1_session(db: &D1Database, constraint: &str) -> Result<JsValue, JsValue>;
+    /// runtime has none, or refuses the bookmark (caught in JS: no `catch` glue).
+    #[wasm_bindgen(js_name = d1Session)]
+    fn d1_session(db: &D1Database, constraint: &str) -> JsValue;
 
-    /// The session's bookmark; `null` outside a session.
-    #[wasm_bindgen(js_name = d1Bookmark, catch)]
-    fn d1_bookmark(db: &D1Database) -> Result<JsValue, JsValue>;
+    /// The session's bookmark; `null` outside a session (or if reading it throws).
+    #[wasm_bindgen(js_name = d1Bookmark)]
+    fn d1_bookmark(db: &D1Database) -> JsValue;
 }
 
 /// Where a D1 session's reads may be served (D1 read replication). Writes always go to the
@@ -174,7 +182,7 @@ impl D1 {
         let session = self
             .db
             .as_ref()
-            .and_then(|db| d1_session(db, constraint).ok())
+            .map(|db| d1_session(db, constraint))
             .filter(|s| s.is_object());
         match session {
             Some(session) => D1 {
@@ -189,7 +197,7 @@ impl D1 {
     /// The session's bookmark after its last query: what a later session passes as
     /// [`ReadFrom::After`] to see everything this one did. `None` outside a session.
     pub fn bookmark(&self) -> Option<String> {
-        d1_bookmark(self.db.as_ref()?).ok()?.as_string()
+        d1_bookmark(self.db.as_ref()?).as_string()
     }
 
     fn db(&self) -> StoreResult<&D1Database> {
