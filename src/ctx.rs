@@ -10,13 +10,13 @@ use crate::domain::time::Millis;
 use crate::isolate::{Flight, Isolate};
 use crate::origins::AllowedOrigins;
 use crate::storage::d1::{self, ReadFrom, D1};
+use crate::storage::env_value;
 use crate::storage::kv::{self, WorkersKv};
 use crate::storage::meter::Meter;
 use std::cell::OnceCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use worker::js_sys::Reflect;
 use worker::wasm_bindgen::JsValue;
 use worker::wasm_bindgen_futures::future_to_promise;
 use worker::{Context, Env};
@@ -214,14 +214,12 @@ async fn holding(flight: Flight, work: Pin<Box<dyn Future<Output = ()>>>) {
 
 /// A text variable or secret of the environment (both are strings on `env`).
 pub fn text_var(env: &Env, name: &str) -> Option<String> {
-    Reflect::get(env, &JsValue::from_str(name))
-        .ok()?
-        .as_string()
+    env_value(env, name).as_string()
 }
 
 /// Whether the environment has a binding (an object) of this name.
 fn bound(env: &Env, name: &str) -> bool {
-    Reflect::get(env, &JsValue::from_str(name)).is_ok_and(|b| b.is_object())
+    env_value(env, name).is_object()
 }
 
 /// What deferred work gets: unmetered stores, the isolate's state, and the clock.

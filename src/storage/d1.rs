@@ -14,13 +14,13 @@ use crate::domain::time::Millis;
 use crate::domain::users::{User, UserDb};
 use crate::domain::versions::{ConfigDb, Entry, HistoryEntry, StoredVersion};
 use crate::error::{StorageError, StoreResult};
-use crate::storage::describe;
 use crate::storage::meter::Meter;
+use crate::storage::{describe, env_value};
 use serde_json::{Map, Value};
 use std::rc::Rc;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
-use worker::js_sys::{Array, Object, Promise, Reflect};
+use worker::js_sys::{Array, Object, Promise};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::Env;
 
@@ -150,8 +150,7 @@ async fn answer(promise: Promise) -> Result<(String, Option<bool>), JsValue> {
 impl D1 {
     /// The binding from the environment (absent: every call fails as a storage error).
     pub fn from_env(env: &Env, meter: Rc<Meter>) -> Self {
-        let db = Reflect::get(env, &JsValue::from_str(BINDING))
-            .ok()
+        let db = Some(env_value(env, BINDING))
             .filter(JsValue::is_object)
             .map(JsCast::unchecked_into);
         D1 {

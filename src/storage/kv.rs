@@ -7,12 +7,12 @@ use crate::domain::json;
 use crate::domain::kv::{Kv, KvKey, ListedKey, PutOptions, KV_MAX_LIST_KEYS};
 use crate::error::{StorageError, StoreResult};
 use crate::storage::meter::{KvOp, Meter};
-use crate::storage::{describe, text_of};
+use crate::storage::{describe, env_value, text_of};
 use serde_json::Value;
 use std::rc::Rc;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
-use worker::js_sys::{Object, Promise, Reflect};
+use worker::js_sys::{Object, Promise};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::Env;
 
@@ -104,8 +104,7 @@ pub struct WorkersKv {
 impl WorkersKv {
     /// The binding from the environment (absent: every call fails as a storage error).
     pub fn from_env(env: &Env, meter: Rc<Meter>) -> Self {
-        let store = Reflect::get(env, &JsValue::from_str(BINDING))
-            .ok()
+        let store = Some(env_value(env, BINDING))
             .filter(JsValue::is_object)
             .map(JsCast::unchecked_into);
         WorkersKv { store, meter }

@@ -17,8 +17,20 @@ pub mod meter;
 export function describe(e) {
   if (e instanceof Error) return String(e.message);
   return typeof e === 'string' ? e : 'a non-Error value';
+}
+export function envValue(env, name) {
+  try {
+    return env[name];
+  } catch {
+    return undefined;
+  }
 }")]
 extern "C" {
+    /// `env[name]`: a variable, secret or binding of the environment (`undefined` if absent,
+    /// or if reading it throws). One call, without `Reflect` and `catch` glue.
+    #[wasm_bindgen(js_name = envValue)]
+    pub(crate) fn env_value(env: &wasm_bindgen::JsValue, name: &str) -> wasm_bindgen::JsValue;
+
     /// A thrown JS value as text for a log line: an `Error`'s message, a string as is.
     /// (In JS: one call, no `instanceof` and property bindings in the Wasm.)
     pub(crate) fn describe(e: &wasm_bindgen::JsValue) -> String;
