@@ -197,13 +197,27 @@ impl Ctx {
     /// it, and the same as the response's (`worker`'s own `wait_until` would add a third).
     fn spawn(&self, work: Pin<Box<dyn Future<Output = ()>>>) {
         let runtime: &worker::worker_sys::Context = self.runtime.as_ref();
-        if runtime
-            .wait_until(&promise(Box::pin(finish(work))))
-            .is_err()
-        {
+        if !wait_until(runtime, &promise(Box::pin(finish(work)))) {
             crate::log::warn("waitUntil refused deferred work");
         }
     }
+}
+
+#[worker::wasm_bindgen::prelude::wasm_bindgen(inline_js = "
+export function waitUntil(context, promise) {
+  try {
+    context.waitUntil(promise);
+    return true;
+  } catch {
+    return false;
+  }
+}")]
+extern "C" {
+    /// `context.waitUntil(promise)`: false if the runtime refused it (caught in JS, without
+    /// `catch` glue).
+    #[wasm_bindgen(js_name = waitUntil)]
+    fn wait_until(context: &worker::worker_sys::Context, promise: &worker::js_sys::Promise)
+        -> bool;
 }
 
 /// Runs `work`, then gives `flight` back (one wrapper for every single-flight job).
