@@ -613,9 +613,10 @@ async fn read_body(req: &web_sys::Request, headers: &RequestHeaders) -> ApiResul
     let body = JsFuture::from(read_body_js(req, MAX_BODY_BYTES as u32, declared.is_some()))
         .await
         .map_err(|_| ApiError::InvalidJson("unreadable body".into()))?;
-    match body.dyn_into::<Uint8Array>() {
-        Ok(bytes) => Ok(bytes.to_vec()),
-        Err(_) => Err(ApiError::PayloadTooLarge),
+    // `readBody` answers a `Uint8Array`, or `null` past the limit.
+    match body.is_null() {
+        true => Err(ApiError::PayloadTooLarge),
+        false => Ok(body.unchecked_into::<Uint8Array>().to_vec()),
     }
 }
 
