@@ -11,13 +11,13 @@ use crate::domain::time::Millis;
 use crate::isolate::{Flight, Isolate};
 use crate::origins::AllowedOrigins;
 use crate::storage::d1::{self, ReadFrom, D1};
+use crate::storage::env_value;
 use crate::storage::kv::{self, WorkersKv};
 use crate::storage::meter::Meter;
 use std::cell::OnceCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use worker::js_sys::Reflect;
 use worker::wasm_bindgen::JsValue;
 use worker::wasm_bindgen_futures::future_to_promise;
 use worker::{Context, Env};
@@ -205,13 +205,27 @@ impl Ctx {
     /// it, and the same as the response's (`worker`'s own `wait_until` would add a third).
     fn spawn(&self, work: Pin<Box<dyn Future<Output = ()>>>) {
         let runtime: &worker::worker_sys::Context = self.runtime.as_ref();
-        if runtime
-            .wait_until(&promise(Box::pin(finish(work))))
-            .is_err()
-        {
+        if !wait_until(runtime, &promise(Box::pin(finish(work)))) {
             crate::log::warn("waitUntil refused deferred work");
         }
     }
+}
+
+#[worker::wasm_bindgen::prelude::wasm_bindgen(inline_js = "
+export function waitUntil(context, promise) {
+  try {
+    context.waitUntil(promise);
+    return true;
+  } catch {
+    return false;
+  }
+}")]
+extern "C" {
+    /// `context.waitUntil(promise)`: false if the runtime refused it (caught in JS, without
+    /// `catch` glue).
+    #[wasm_bindgen(js_name = waitUntil)]
+    fn wait_until(context: &worker::worker_sys::Context, promise: &worker::js_sys::Promise)
+        -> bool;
 }
 
 /// Runs `work`, then gives `flight` back (one wrapper for every single-flight job).
@@ -222,14 +236,12 @@ async fn holding(flight: Flight, work: Pin<Box<dyn Future<Output = ()>>>) {
 
 /// A text variable or secret of the environment (both are strings on `env`).
 pub fn text_var(env: &Env, name: &str) -> Option<String> {
-    Reflect::get(env, &JsValue::from_str(name))
-        .ok()?
-        .as_string()
+    env_value(env, name).as_string()
 }
 
 /// Whether the environment has a binding (an object) of this name.
 fn bound(env: &Env, name: &str) -> bool {
-    Reflect::get(env, &JsValue::from_str(name)).is_ok_and(|b| b.is_object())
+    env_value(env, name).is_object()
 }
 
 /// What deferred work gets: unmetered stores, the isolate's state, and the clock.

@@ -160,17 +160,34 @@ fn line(level: Level, msg: &str, fields: &[(&str, Field)]) -> String {
     text
 }
 
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = "
+export function printLine(method, text) {
+  let line;
+  try {
+    line = JSON.parse(text);
+  } catch {
+    line = text;
+  }
+  console[method](line);
+}")]
+extern "C" {
+    /// `console[method]` of the line parsed as an object (the text itself if it does not
+    /// parse): one call into JS for the parse and the print.
+    #[wasm_bindgen(js_name = printLine)]
+    fn print_line(method: &str, text: &str);
+}
+
 /// Prints through the console method of the level, as an object so that Workers Logs
 /// indexes its fields.
 #[cfg(target_arch = "wasm32")]
 fn print(level: Level, text: &str) {
-    use worker::web_sys::console;
-    let object = worker::js_sys::JSON::parse(text).unwrap_or_else(|_| text.into());
-    match level {
-        Level::Error => console::error_1(&object),
-        Level::Warn => console::warn_1(&object),
-        Level::Info => console::log_1(&object),
-    }
+    let method = match level {
+        Level::Error => "error",
+        Level::Warn => "warn",
+        Level::Info => "log",
+    };
+    print_line(method, text);
 }
 
 /// Prints to standard error (native tests and tools).

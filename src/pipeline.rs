@@ -43,27 +43,39 @@ use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys;
 use worker::{Context, Env, Request, Response};
 
-/// A request's headers, read on demand: a request that needs none never asks the runtime
-/// for its `Headers` object.
+/// A request's headers, read on demand: each read is one call into JS, and a request that
+/// needs none reads none.
 #[derive(Clone)]
 struct RequestHeaders {
     req: web_sys::Request,
-    headers: OnceCell<web_sys::Headers>,
 }
 
 impl RequestHeaders {
     fn of(req: &web_sys::Request) -> Self {
         RequestHeaders {
             req: Clone::clone(req),
-            headers: OnceCell::new(),
         }
     }
 }
 
+#[wasm_bindgen(inline_js = "
+export function requestHeader(request, name) {
+  try {
+    return request.headers.get(name);
+  } catch {
+    return null;
+  }
+}")]
+extern "C" {
+    /// `request.headers.get(name)`: the value, or `null` (also where `Headers.get` throws,
+    /// on a name that is not a header name: caught in JS, without `catch` glue).
+    #[wasm_bindgen(js_name = requestHeader)]
+    fn request_header(request: &web_sys::Request, name: &str) -> Option<String>;
+}
+
 impl HeaderSource for RequestHeaders {
     fn header(&self, name: &str) -> Option<String> {
-        let headers = self.headers.get_or_init(|| self.req.headers());
-        headers.get(name).ok().flatten()
+        request_header(&self.req, name)
     }
 }
 
@@ -660,9 +672,10 @@ async fn read_body(req: &web_sys::Request, headers: &RequestHeaders) -> ApiResul
     let body = JsFuture::from(read_body_js(req, MAX_BODY_BYTES as u32, declared.is_some()))
         .await
         .map_err(|_| ApiError::InvalidJson("unreadable body".into()))?;
-    match body.dyn_into::<Uint8Array>() {
-        Ok(bytes) => Ok(bytes.to_vec()),
-        Err(_) => Err(ApiError::PayloadTooLarge),
+    // `readBody` answers a `Uint8Array`, or `null` past the limit.
+    match body.is_null() {
+        true => Err(ApiError::PayloadTooLarge),
+        false => Ok(body.unchecked_into::<Uint8Array>().to_vec()),
     }
 }
 

@@ -311,7 +311,7 @@ fn merge_map<T>(
         map.clear();
     }
     for (k, v) in entries {
-        let name = format!("{field}.{k}");
+        let name = json::member(field, k);
         FlagName::parse(&name, k)?;
         if v.is_null() && mode == Mode::Merge {
             map.remove(k);

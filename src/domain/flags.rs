@@ -322,8 +322,8 @@ impl FlagDef {
 
     fn parse(field: &str, name: &str, obj: &Map<String, Value>) -> DomainResult<FlagDef> {
         const FIELDS: [&str; 5] = ["variants", "defaultVariant", "rules", "rollout", "enabled"];
-        deny_unknown(obj, &FIELDS, &format!("{field}."))?;
-        let variants = parse_variants(&format!("{field}.variants"), obj.get("variants"))?;
+        deny_unknown(obj, &FIELDS, &json::member(field, ""))?;
+        let variants = parse_variants(&json::member(field, "variants"), obj.get("variants"))?;
         let known = |f: &str, v: &Value| -> DomainResult<String> {
             let s = v
                 .as_str()
@@ -336,13 +336,13 @@ impl FlagDef {
                 )),
             }
         };
-        let default_field = format!("{field}.defaultVariant");
+        let default_field = json::member(field, "defaultVariant");
         let default_variant = match obj.get("defaultVariant") {
             Some(v) => known(&default_field, v)?,
             None => return Err(DomainError::invalid(&default_field, "is required")),
         };
         let rules = match obj.get("rules") {
-            Some(v) => parse_rules(&format!("{field}.rules"), v, &known)?,
+            Some(v) => parse_rules(&json::member(field, "rules"), v, &known)?,
             None => Vec::new(),
         };
         let rollout = match obj.get("rollout") {
@@ -351,7 +351,7 @@ impl FlagDef {
         };
         let enabled = match obj.get("enabled") {
             Some(v) => v.as_bool().ok_or_else(|| {
-                DomainError::invalid(&format!("{field}.enabled"), "must be a boolean")
+                DomainError::invalid(&json::member(field, "enabled"), "must be a boolean")
             })?,
             None => true,
         };
@@ -387,7 +387,7 @@ fn parse_variants(field: &str, v: Option<&Value>) -> DomainResult<Map<String, Va
     }
     let mut first_kind = None;
     for (name, value) in obj {
-        let f = format!("{field}.{name}");
+        let f = json::member(field, name);
         FlagName::parse(&f, name)?;
         let k = kind(value).ok_or_else(|| {
             DomainError::invalid(&f, "must be a boolean, string, number or object")
@@ -427,13 +427,13 @@ fn parse_rules(
         let obj = rule
             .as_object()
             .ok_or_else(|| DomainError::invalid(&f, "must be an object"))?;
-        deny_unknown(obj, &["when", "variant"], &format!("{f}."))?;
-        let variant_field = format!("{f}.variant");
+        deny_unknown(obj, &["when", "variant"], &json::member(&f, ""))?;
+        let variant_field = json::member(&f, "variant");
         let variant = obj
             .get("variant")
             .ok_or_else(|| DomainError::invalid(&variant_field, "is required"))?;
         rules.push(Rule {
-            when: parse_when(&format!("{f}.when"), obj.get("when"))?,
+            when: parse_when(&json::member(&f, "when"), obj.get("when"))?,
             variant: known(&variant_field, variant)?,
         });
     }
@@ -453,7 +453,7 @@ fn parse_when(field: &str, v: Option<&Value>) -> DomainResult<Vec<(String, Condi
     }
     let mut when = Vec::with_capacity(obj.len());
     for (attr, cond) in obj {
-        let f = format!("{field}.{attr}");
+        let f = json::member(field, attr);
         FlagName::parse(&f, attr)?;
         when.push((attr.clone(), parse_condition(&f, cond)?));
     }
@@ -481,7 +481,7 @@ fn parse_condition(field: &str, v: &Value) -> DomainResult<Condition> {
         .iter()
         .next()
         .ok_or_else(|| DomainError::invalid(field, "is empty"))?;
-    let f = format!("{field}.{op}");
+    let f = json::member(field, op);
     let list = || -> DomainResult<Vec<Value>> {
         let items = arg
             .as_array()
@@ -515,14 +515,14 @@ fn parse_rollout(
     v: &Value,
     variants: &Map<String, Value>,
 ) -> DomainResult<Vec<Share>> {
-    let field = format!("{field}.rollout");
+    let field = json::member(field, "rollout");
     let obj = v.as_object().ok_or_else(|| {
         DomainError::invalid(&field, "must be an object of variant to percentage")
     })?;
     let mut shares = Vec::with_capacity(obj.len());
     let mut total = 0u64;
     for (variant, pct) in obj {
-        let f = format!("{field}.{variant}");
+        let f = json::member(&field, variant);
         if !variants.contains_key(variant) {
             return Err(DomainError::invalid(
                 &f,

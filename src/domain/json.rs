@@ -59,6 +59,16 @@ pub fn quoted(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_default()
 }
 
+/// The path of member `name` of the field at path `field`: `field.name` (a message names
+/// it). One function, not a `format!` per path written.
+pub fn member(field: &str, name: &str) -> String {
+    let mut path = String::with_capacity(field.len() + 1 + name.len());
+    path.push_str(field);
+    path.push('.');
+    path.push_str(name);
+    path
+}
+
 /// The string field `name` of the object `v`, if it is one.
 pub fn text_of(v: &Value, name: &str) -> Option<String> {
     v.get(name)?.as_str().map(str::to_owned)

@@ -14,13 +14,13 @@ use crate::domain::time::Millis;
 use crate::domain::users::{User, UserDb};
 use crate::domain::versions::{ConfigDb, Entry, HistoryEntry, StoredVersion};
 use crate::error::{StorageError, StoreResult};
-use crate::storage::describe;
 use crate::storage::meter::Meter;
+use crate::storage::{describe, env_value};
 use serde_json::{Map, Value};
 use std::rc::Rc;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
-use worker::js_sys::{Array, Object, Promise, Reflect};
+use worker::js_sys::{Array, Object, Promise};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::Env;
 
@@ -54,10 +54,18 @@ export async function d1Batch(db, statements) {
   return [JSON.stringify(rs.map((r) => r.results ?? [])), rs[0]?.meta?.served_by_primary];
 }
 export function d1Session(db, constraint) {
-  return typeof db.withSession === 'function' ? db.withSession(constraint) : null;
+  try {
+    return typeof db.withSession === 'function' ? db.withSession(constraint) : null;
+  } catch {
+    return null;
+  }
 }
 export function d1Bookmark(db) {
-  return typeof db.getBookmark === 'function' ? db.getBookmark() : null;
+  try {
+    return typeof db.getBookmark === 'function' ? db.getBookmark() : null;
+  } catch {
+    return null;
+  }
 }")]
 extern "C" {
     /// The runtime's `D1Database` (or a D1 session, which has the same `prepare` and
@@ -69,22 +77,24 @@ extern "C" {
     /// Runs one statement: `[rows as JSON text, meta.served_by_primary]`. Rows hold only
     /// text, numbers and nulls, so `JSON.stringify` is exact: one call into JS for all rows,
     /// where `serde-wasm-bindgen` would make one per field (and add its code to the Wasm).
-    #[wasm_bindgen(js_name = d1All, catch)]
-    fn d1_all(db: &D1Database, sql: &str, args: Array) -> Result<Promise, JsValue>;
+    /// (Both query helpers are `async`: any failure is a rejected promise, without `catch`
+    /// glue.)
+    #[wasm_bindgen(js_name = d1All)]
+    fn d1_all(db: &D1Database, sql: &str, args: Array) -> Promise;
 
     /// Runs `[sql, args]` pairs as one batch: `[every statement's rows as one JSON array,
     /// meta.served_by_primary]`.
-    #[wasm_bindgen(js_name = d1Batch, catch)]
-    fn d1_batch(db: &D1Database, statements: Array) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(js_name = d1Batch)]
+    fn d1_batch(db: &D1Database, statements: Array) -> Promise;
 
     /// A D1 session (read replication) with this constraint or bookmark; `null` where the
-    /// runtime has none.
-    #[wasm_bindgen(js_name = d1Session, catch)]
-    fn d1_session(db: &D1Database, constraint: &str) -> Result<JsValue, JsValue>;
+    /// runtime has none, or refuses the bookmark (caught in JS: no `catch` glue).
+    #[wasm_bindgen(js_name = d1Session)]
+    fn d1_session(db: &D1Database, constraint: &str) -> JsValue;
 
-    /// The session's bookmark; `null` outside a session.
-    #[wasm_bindgen(js_name = d1Bookmark, catch)]
-    fn d1_bookmark(db: &D1Database) -> Result<JsValue, JsValue>;
+    /// The session's bookmark; `null` outside a session (or if reading it throws).
+    #[wasm_bindgen(js_name = d1Bookmark)]
+    fn d1_bookmark(db: &D1Database) -> JsValue;
 }
 
 /// Where a D1 session's reads may be served (D1 read replication). Writes always go to the
@@ -131,8 +141,8 @@ fn args(values: &[JsValue]) -> Array {
 }
 
 /// What the JS helpers answer: `[rows as JSON text, served by the primary?]`.
-async fn answer(promise: Result<Promise, JsValue>) -> Result<(String, Option<bool>), JsValue> {
-    let pair: Array = JsFuture::from(promise?).await?.unchecked_into();
+async fn answer(promise: Promise) -> Result<(String, Option<bool>), JsValue> {
+    let pair: Array = JsFuture::from(promise).await?.unchecked_into();
     let rows = pair.get(0).as_string().unwrap_or_else(|| "[]".into());
     Ok((rows, pair.get(1).as_bool()))
 }
@@ -140,8 +150,7 @@ async fn answer(promise: Result<Promise, JsValue>) -> Result<(String, Option<boo
 impl D1 {
     /// The binding from the environment (absent: every call fails as a storage error).
     pub fn from_env(env: &Env, meter: Rc<Meter>) -> Self {
-        let db = Reflect::get(env, &JsValue::from_str(BINDING))
-            .ok()
+        let db = Some(env_value(env, BINDING))
             .filter(JsValue::is_object)
             .map(JsCast::unchecked_into);
         D1 {
@@ -172,7 +181,7 @@ impl D1 {
         let session = self
             .db
             .as_ref()
-            .and_then(|db| d1_session(db, constraint).ok())
+            .map(|db| d1_session(db, constraint))
             .filter(|s| s.is_object());
         match session {
             Some(session) => D1 {
@@ -187,7 +196,7 @@ impl D1 {
     /// The session's bookmark after its last query: what a later session passes as
     /// [`ReadFrom::After`] to see everything this one did. `None` outside a session.
     pub fn bookmark(&self) -> Option<String> {
-        d1_bookmark(self.db.as_ref()?).ok()?.as_string()
+        d1_bookmark(self.db.as_ref()?).as_string()
     }
 
     fn db(&self) -> StoreResult<&D1Database> {
@@ -220,7 +229,7 @@ impl D1 {
 
     /// Runs statements as one batch: one round trip, in one transaction (all or none). The
     /// rows of each statement, in order.
-    async fn batch(&self, statements: &[(&str, Vec<JsValue>)]) -> StoreResult<Vec<Vec<Row>>> {
+    async fn batch(&self, statements: &[(&str, &[JsValue])]) -> StoreResult<Vec<Vec<Row>>> {
         let db = self.db()?;
         let t = now_ms();
         let pairs: Array = statements
@@ -465,8 +474,8 @@ impl SessionDb for D1 {
     async fn revoke(&self, id_hash: &str, now: Millis) -> StoreResult<bool> {
         let sql = "UPDATE sessions SET revoked_at = ?2 WHERE id_hash = ?1 AND revoked_at IS NULL RETURNING id_hash";
         let feed = format!("{FEED_INSERT} WHERE id_hash = ?1 AND revoked_at = ?2");
-        let args = vec![text(id_hash), at(now)];
-        let results = self.batch(&[(sql, args.clone()), (&feed, args)]).await?;
+        let args = [text(id_hash), at(now)];
+        let results = self.batch(&[(sql, &args), (&feed, &args)]).await?;
         Ok(results.first().is_some_and(|rows| !rows.is_empty()))
     }
 
@@ -576,8 +585,8 @@ impl SessionDb for D1 {
                 let recent =
                     format!("{cols} WHERE at >= ?1 OR lingers_until > ?2 ORDER BY seq LIMIT ?3");
                 let head = "SELECT COALESCE(MAX(seq), 0) AS head FROM revocations";
-                let args = vec![at(since), at(now), JsValue::from(limit)];
-                let mut results = self.batch(&[(&recent, args), (head, vec![])]).await?;
+                let args = [at(since), at(now), JsValue::from(limit)];
+                let mut results = self.batch(&[(&recent, &args), (head, &[])]).await?;
                 let head = match results.get(1).and_then(|r| r.first()) {
                     Some(row) => row.number("head")? as u64,
                     None => 0,
@@ -615,10 +624,11 @@ impl SessionDb for D1 {
                     (SELECT seq FROM revocations WHERE at < ?1 \
                        AND (lingers_until IS NULL OR lingers_until < ?2) LIMIT ?3)";
         let limit = JsValue::from(limit);
-        let statements = [
-            (sessions, vec![at(expired_before), limit.clone()]),
-            (feed, vec![at(revoked_before), at(now), limit]),
-        ];
+        let (sessions_args, feed_args) = (
+            [at(expired_before), limit.clone()],
+            [at(revoked_before), at(now), limit],
+        );
+        let statements: [(&str, &[JsValue]); 2] = [(sessions, &sessions_args), (feed, &feed_args)];
         self.batch(&statements).await.map(|_| ())
     }
 
@@ -649,12 +659,9 @@ const FEED_INSERT: &str =
     "INSERT INTO revocations (id_hash, at) SELECT id_hash, revoked_at FROM sessions";
 
 impl D1 {
-    /// Runs a revoking `UPDATE … RETURNING id_hash` and, in the same transaction, appends
-    /// the sessions it revoked (those whose `column` is `key` and `revoked_at` now) to the
-    /// feed. The hashes the update returned.
     /// Runs `update` (`?1` the key, `?2` now, `?3` the third value if given: an owner, or a
     /// session spared) and adds the rows it revoked, found by `column = ?1`, to the feed in
-    /// the same transaction.
+    /// the same transaction; the hashes it revoked.
     async fn revoke_rows(
         &self,
         update: &str,
@@ -662,10 +669,15 @@ impl D1 {
         now: Millis,
     ) -> StoreResult<Vec<String>> {
         let feed = format!("{FEED_INSERT} WHERE {column} = ?1 AND revoked_at = ?2");
-        let args = vec![text(key), at(now)];
-        let mut update_args = args.clone();
-        update_args.extend(third.map(text));
-        let results = self.batch(&[(update, update_args), (&feed, args)]).await?;
+        let args = [text(key), at(now), third.map_or(JsValue::NULL, text)];
+        let update_args = if third.is_some() {
+            &args[..]
+        } else {
+            &args[..2]
+        };
+        let results = self
+            .batch(&[(update, update_args), (&feed, &args[..2])])
+            .await?;
         let rows = results.into_iter().next().unwrap_or_default();
         decode(&rows, id_hash)
     }
@@ -680,18 +692,14 @@ impl AccountDb for D1 {
     }
 
     async fn erase(&self, user: &UserId, profile: Option<&ProfileId>) -> StoreResult<()> {
-        let mut statements = vec![
-            (
-                "DELETE FROM sessions WHERE user_id = ?1",
-                vec![text(user.as_str())],
-            ),
-            (
-                "DELETE FROM preferences WHERE user_id = ?1",
-                vec![text(user.as_str())],
-            ),
+        let user_arg = [text(user.as_str())];
+        let profile_arg = profile.map(|p| [text(p.as_str())]);
+        let mut statements: Vec<(&str, &[JsValue])> = vec![
+            ("DELETE FROM sessions WHERE user_id = ?1", &user_arg),
+            ("DELETE FROM preferences WHERE user_id = ?1", &user_arg),
         ];
-        if let Some(p) = profile {
-            statements.push(("DELETE FROM users WHERE id = ?1", vec![text(p.as_str())]));
+        if let Some(p) = &profile_arg {
+            statements.push(("DELETE FROM users WHERE id = ?1", p));
         }
         self.batch(&statements).await.map(|_| ())
     }

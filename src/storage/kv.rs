@@ -7,12 +7,12 @@ use crate::domain::json;
 use crate::domain::kv::{Kv, KvKey, ListedKey, PutOptions, KV_MAX_LIST_KEYS};
 use crate::error::{StorageError, StoreResult};
 use crate::storage::meter::{KvOp, Meter};
-use crate::storage::{describe, text_of};
+use crate::storage::{describe, env_value, text_of};
 use serde_json::Value;
 use std::rc::Rc;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
-use worker::js_sys::{self, Object, Promise, Reflect};
+use worker::js_sys::{Object, Promise};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::Env;
 
@@ -26,36 +26,63 @@ export async function getMany(namespace, keysJson) {
   const found = await namespace.get(keys, 'text');
   return utf8.encode(JSON.stringify(keys.map((key) => found.get(key) ?? null)));
 }
-export function getBytes(namespace, key) {
+export async function getBytes(namespace, key) {
   return namespace.get(key, 'arrayBuffer');
 }
 export async function getWithMetadata(namespace, key) {
   const { value, metadata } = await namespace.getWithMetadata(key, 'text');
   return value === null ? null : utf8.encode(JSON.stringify([value, metadata ?? null]));
 }
+export async function putText(namespace, key, value, ttl, metadataJson) {
+  const options = {};
+  if (ttl !== undefined) options.expirationTtl = ttl;
+  if (metadataJson !== undefined) options.metadata = JSON.parse(metadataJson);
+  return namespace.put(key, value, options);
+}
+export async function deleteKey(namespace, key) {
+  return namespace.delete(key);
+}
 export async function listKeys(namespace, prefix, limit) {
   const { keys } = await namespace.list({ prefix, limit });
   return JSON.stringify(keys.map((k) => [k.name, k.metadata ?? null]));
 }")]
 extern "C" {
+    // Every helper is `async`: a failure, thrown at once or later, is a rejected promise,
+    // which `WorkersKv::run` reports like any other (no `catch` glue per binding).
+
     /// A bulk read whose keys and values cross between Wasm and JS as one JSON text each way,
     /// rather than one string per key and per value (the values' text as UTF-8 bytes).
-    #[wasm_bindgen(js_name = getMany, catch)]
-    fn get_many_json(namespace: &KvNamespace, keys_json: &str) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(js_name = getMany)]
+    fn get_many_json(namespace: &KvNamespace, keys_json: &str) -> Promise;
 
     /// A read as an `ArrayBuffer` (`null` if absent): the value crosses into the Wasm as
     /// bytes (see [`crate::storage::text_of`]).
-    #[wasm_bindgen(js_name = getBytes, catch)]
-    fn get_bytes(namespace: &KvNamespace, key: &str) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(js_name = getBytes)]
+    fn get_bytes(namespace: &KvNamespace, key: &str) -> Promise;
 
     /// A read with metadata, as the JSON text `[value, metadata]` in UTF-8 bytes (`null` if
     /// absent).
-    #[wasm_bindgen(js_name = getWithMetadata, catch)]
-    fn get_with_metadata_json(namespace: &KvNamespace, key: &str) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(js_name = getWithMetadata)]
+    fn get_with_metadata_json(namespace: &KvNamespace, key: &str) -> Promise;
+
+    /// A write with its options object (`expirationTtl`, `metadata`) built in JS from the
+    /// TTL and the metadata's JSON text (which the Worker wrote: it parses).
+    #[wasm_bindgen(js_name = putText)]
+    fn put_text(
+        namespace: &KvNamespace,
+        key: &str,
+        value: &str,
+        ttl: Option<f64>,
+        metadata_json: Option<String>,
+    ) -> Promise;
 
     /// A listing of at most `limit` keys, as the JSON text `[[name, metadata], ...]`.
-    #[wasm_bindgen(js_name = listKeys, catch)]
-    fn list_json(namespace: &KvNamespace, prefix: &str, limit: u32) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(js_name = listKeys)]
+    fn list_json(namespace: &KvNamespace, prefix: &str, limit: u32) -> Promise;
+
+    /// A delete.
+    #[wasm_bindgen(js_name = deleteKey)]
+    fn delete_key(namespace: &KvNamespace, key: &str) -> Promise;
 }
 
 #[wasm_bindgen]
@@ -65,17 +92,6 @@ extern "C" {
     #[wasm_bindgen(extends = Object)]
     #[derive(Clone)]
     type KvNamespace;
-
-    #[wasm_bindgen(method, catch, js_name = put)]
-    fn put_text(
-        this: &KvNamespace,
-        key: &str,
-        value: &str,
-        options: &Object,
-    ) -> Result<Promise, JsValue>;
-
-    #[wasm_bindgen(method, catch, js_name = delete)]
-    fn delete_key(this: &KvNamespace, key: &str) -> Result<Promise, JsValue>;
 }
 
 /// The KV binding, metered.
@@ -88,8 +104,7 @@ pub struct WorkersKv {
 impl WorkersKv {
     /// The binding from the environment (absent: every call fails as a storage error).
     pub fn from_env(env: &Env, meter: Rc<Meter>) -> Self {
-        let store = Reflect::get(env, &JsValue::from_str(BINDING))
-            .ok()
+        let store = Some(env_value(env, BINDING))
             .filter(JsValue::is_object)
             .map(JsCast::unchecked_into);
         WorkersKv { store, meter }
@@ -110,12 +125,9 @@ impl WorkersKv {
     }
 
     /// Awaits the operation's promise, meters it, and names a failure.
-    async fn run(&self, op: KvOp, call: Result<Promise, JsValue>) -> StoreResult<JsValue> {
+    async fn run(&self, op: KvOp, call: Promise) -> StoreResult<JsValue> {
         let started = now_ms();
-        let result = match call {
-            Ok(promise) => JsFuture::from(promise).await,
-            Err(e) => Err(e),
-        };
+        let result = JsFuture::from(call).await;
         self.meter.kv(op, now_ms() - started);
         result.map_err(|e| StorageError(format!("KV {op:?} failed: {}", describe(&e))))
     }
@@ -176,23 +188,15 @@ impl Kv for WorkersKv {
 
     async fn put(&self, key: &KvKey, value: &str, opts: PutOptions) -> StoreResult<()> {
         let store = self.store()?;
-        let options = Object::new();
-        if let Some(ttl) = opts.ttl {
-            let seconds = JsValue::from_f64(ttl.seconds() as f64);
-            let _ = Reflect::set(&options, &"expirationTtl".into(), &seconds);
-        }
-        if let Some(meta) = opts.metadata {
-            let meta = js_sys::JSON::parse(&json::text(meta.value()))
-                .map_err(|e| StorageError(format!("KV metadata: {}", describe(&e))))?;
-            let _ = Reflect::set(&options, &"metadata".into(), &meta);
-        }
-        let call = store.put_text(key.as_str(), value, &options);
+        let ttl = opts.ttl.map(|ttl| ttl.seconds() as f64);
+        let metadata = opts.metadata.map(|meta| json::text(meta.value()));
+        let call = put_text(store, key.as_str(), value, ttl, metadata);
         self.run(KvOp::Write, call).await.map(|_| ())
     }
 
     async fn delete(&self, key: &KvKey) -> StoreResult<()> {
         let store = self.store()?;
-        let call = store.delete_key(key.as_str());
+        let call = delete_key(store, key.as_str());
         self.run(KvOp::Delete, call).await.map(|_| ())
     }
 

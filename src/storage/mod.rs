@@ -15,13 +15,27 @@ pub mod fake;
 pub mod kv;
 pub mod meter;
 
-/// A thrown JS value as text for a log line: an `Error`'s message, a string as is.
-pub(crate) fn describe(e: &wasm_bindgen::JsValue) -> String {
-    use wasm_bindgen::JsCast;
-    match e.dyn_ref::<worker::js_sys::Error>() {
-        Some(error) => String::from(error.message()),
-        None => e.as_string().unwrap_or_else(|| "a non-Error value".into()),
-    }
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = "
+export function describe(e) {
+  if (e instanceof Error) return String(e.message);
+  return typeof e === 'string' ? e : 'a non-Error value';
+}
+export function envValue(env, name) {
+  try {
+    return env[name];
+  } catch {
+    return undefined;
+  }
+}")]
+extern "C" {
+    /// `env[name]`: a variable, secret or binding of the environment (`undefined` if absent,
+    /// or if reading it throws). One call, without `Reflect` and `catch` glue.
+    #[wasm_bindgen(js_name = envValue)]
+    pub(crate) fn env_value(env: &wasm_bindgen::JsValue, name: &str) -> wasm_bindgen::JsValue;
+
+    /// A thrown JS value as text for a log line: an `Error`'s message, a string as is.
+    /// (In JS: one call, no `instanceof` and property bindings in the Wasm.)
+    pub(crate) fn describe(e: &wasm_bindgen::JsValue) -> String;
 }
 
 /// Text the runtime handed over as bytes (an `ArrayBuffer` or a `Uint8Array`; `None` for
