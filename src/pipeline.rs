@@ -26,6 +26,7 @@ use crate::domain::ids::SessionId;
 use crate::domain::ratelimit::{self, Decision};
 use crate::domain::sessions::{self, Check, FeedAge, SessionView};
 use crate::domain::time::Millis;
+use crate::domain::tokens::{self, Scope};
 use crate::error::{ApiError, ApiResult};
 use crate::log::{self, Field, Level};
 use crate::routes::input::{query_flag, Caller, HeaderSource, Input, MAX_BODY_BYTES};
@@ -465,14 +466,14 @@ async fn check_access<'c>(
         }
     }
     let access = match route.access {
-        Access::AdminIf(flag) if query_flag(query, flag)? => Access::Admin,
+        Access::AdminIf(flag) if query_flag(query, flag)? => Access::Admin(Scope::Read),
         Access::AdminIf(_) => Access::Public,
         other => other,
     };
     match access {
         Access::Public | Access::AdminIf(_) => Ok(NOBODY),
-        Access::Admin => {
-            let admin = check_admin(ctx, headers, client).await?;
+        Access::Admin(needed) => {
+            let admin = check_admin(ctx, headers, needed, client).await?;
             Ok(Admitted { admin, ..NOBODY })
         }
         Access::Session(check) => {
@@ -505,12 +506,15 @@ const NOBODY: Admitted = Admitted {
     admin: None,
 };
 
-/// An admin request from `client`: the admin token, or where Cloudflare Access is configured
-/// and the request has no `Authorization`, an Access assertion (its identity returned). A
-/// refused credential counts as a failed authentication (see [`refused_admin`]).
+/// An admin request from `client` to a route that needs `needed`: the admin token; a scoped
+/// token (its name returned as `token:<name>`; 403 when its scope does not allow the route);
+/// or where Cloudflare Access is configured and the request has no `Authorization`, an Access
+/// assertion (its identity returned). A refused credential counts as a failed authentication
+/// (see [`refused_admin`]).
 async fn check_admin<'c>(
     ctx: &Ctx,
     headers: &RequestHeaders,
+    needed: Scope,
     client: impl Fn() -> &'c str,
 ) -> ApiResult<Option<String>> {
     let given = headers.header("authorization");
@@ -521,10 +525,24 @@ async fn check_admin<'c>(
         }
     }
     let checked = auth::require_admin(given.as_deref(), ctx.admin_token().as_deref());
-    if checked.is_err() && given.is_some() {
-        return Err(refused_admin(ctx, "admin token refused", client()));
+    let scoped = auth::bearer(given.as_deref()).filter(|t| t.starts_with(tokens::PREFIX));
+    match (checked, scoped) {
+        (Ok(()), _) => return Ok(None),
+        (Err(_), Some(token)) => {
+            let cache = &ctx.isolate.tokens;
+            match tokens::identify(ctx.d1(), cache, token, ctx.now).await {
+                Ok((name, scope)) if scope.allows(needed) => {
+                    return Ok(Some(String::from("token:") + &name))
+                }
+                Ok(_) => return Err(ApiError::Forbidden),
+                Err(DomainError::Unauthorized) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        (Err(e), None) if given.is_none() => return Err(e),
+        (Err(_), None) => {}
     }
-    checked.map(|_| None)
+    Err(refused_admin(ctx, "admin token refused", client()))
 }
 
 /// A Cloudflare Access assertion, from `client`: the identity it proves. A refused one counts

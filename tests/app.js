@@ -249,6 +249,18 @@ export class TestApp {
   revokeSession(handle, opts) {
     return this.#admin(`/admin/sessions/${handle}`, { ...opts, method: "DELETE" });
   }
+  /** GET /admin/tokens @param {CallOptions} [opts] */
+  listTokens(opts) {
+    return this.#admin("/admin/tokens", opts);
+  }
+  /** POST /admin/tokens @param {unknown} body `{name, scope}` @param {CallOptions} [opts] */
+  createToken(body, opts) {
+    return this.#admin("/admin/tokens", { ...opts, method: "POST", body });
+  }
+  /** DELETE /admin/tokens/:name @param {string} name @param {CallOptions} [opts] */
+  revokeToken(name, opts) {
+    return this.#admin(`/admin/tokens/${encodeURIComponent(name)}`, { ...opts, method: "DELETE" });
+  }
   /** GET /prefs (send `headers: {"Prefs-Version": v}` to read v or newer) @param {string | null | undefined} sessionId @param {CallOptions} [opts] */
   getPrefs(sessionId, opts) {
     return this.json("/prefs", { session: sessionId, ...opts });

@@ -109,9 +109,7 @@ export function publicView(config) {
     featureFlags: Object.fromEntries(Object.entries(c.featureFlags).map(([k, f]) => [k, value(f)])),
     rateLimits: c.rateLimits,
     maintenanceMode: c.maintenanceMode,
-    strictRateLimits: c.strictRateLimits,
     rateLimitWindowSeconds: c.rateLimitWindowSeconds,
-    cacheTtlSeconds: c.cacheTtlSeconds,
   };
 }
 

@@ -10,9 +10,10 @@ import * as cost from "./cost.js";
 import { $, alarm, clearErrors, fieldError, say } from "./dom.js";
 import * as history from "./history.js";
 import * as sessions from "./sessions.js";
+import * as tokens from "./tokens.js";
 import * as users from "./users.js";
 
-const PANELS = { config, history, sessions, users, cost };
+const PANELS = { config, history, sessions, users, tokens, cost };
 
 /** Back to the sign-in form, with every panel emptied. */
 function signOut(message) {
@@ -56,7 +57,9 @@ async function signIn(event) {
   const answer = await call("GET", "/admin/config", { credential: candidate });
   if (!answer.ok) {
     const message =
-      answer.status === 401 ? "This token was refused: it is not the Worker's ADMIN_TOKEN." : `Could not sign in: ${problem(answer)}`;
+      answer.status === 401
+        ? "This token was refused: it is neither the Worker's ADMIN_TOKEN nor a scoped token still in use."
+        : `Could not sign in: ${problem(answer)}`;
     fieldError($("token"), message);
     return alarm(message);
   }

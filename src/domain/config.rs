@@ -444,9 +444,10 @@ pub struct FlagView<'a> {
 }
 
 /// What anyone may read of the config (`GET /config`): the maintenance state, the rate limits
-/// a client meets, and each flag's value for an empty context (a boolean flag's state). Never
-/// a flag's rules, rollout, other variants or disabled state, which can name users and plans
-/// a client should not see, nor the session lifetimes; the whole document is for admins.
+/// a client meets (each group's limit and the window), and each flag's value for an empty
+/// context (a boolean flag's state). Never a flag's rules, rollout, other variants or disabled
+/// state, which can name users and plans a client should not see, nor the operator's settings
+/// (strict groups, cache and session lifetimes); the whole document is for admins.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PublicConfig<'a> {
@@ -457,11 +458,7 @@ pub struct PublicConfig<'a> {
     /// As in the config.
     pub maintenance_mode: bool,
     /// As in the config.
-    pub strict_rate_limits: &'a [String],
-    /// As in the config.
     pub rate_limit_window_seconds: u32,
-    /// As in the config.
-    pub cache_ttl_seconds: u32,
 }
 
 /// The flags of a [`PublicConfig`]: serialised as name → value, evaluated as they are written.
@@ -485,9 +482,7 @@ impl AppConfig {
             feature_flags: PublicFlags(&self.feature_flags),
             rate_limits: &self.rate_limits,
             maintenance_mode: self.maintenance_mode,
-            strict_rate_limits: &self.strict_rate_limits,
             rate_limit_window_seconds: self.rate_limit_window_seconds,
-            cache_ttl_seconds: self.cache_ttl_seconds,
         }
     }
 
@@ -835,8 +830,7 @@ mod tests {
             json!({
                 "featureFlags": {"beta": false, "color": "#f00", "plain": true, "split": "x"},
                 "rateLimits": {"default": 100}, "maintenanceMode": false,
-                "strictRateLimits": ["sessions"], "rateLimitWindowSeconds": 60,
-                "cacheTtlSeconds": 300,
+                "rateLimitWindowSeconds": 60,
             })
         );
     }

@@ -25,5 +25,6 @@ pub mod ratelimit;
 pub mod sessions;
 pub mod swr;
 pub mod time;
+pub mod tokens;
 pub mod users;
 pub mod versions;

@@ -17,6 +17,7 @@ pub mod operations;
 pub mod schemas;
 
 use crate::domain::sessions::Check;
+use crate::domain::tokens::Scope;
 use crate::routes::input::MAX_BODY_BYTES;
 use crate::routes::{cors, Access, Limit, Route, ROUTES};
 use operations::{Op, Place, OPERATIONS};
@@ -140,7 +141,10 @@ fn operation(route: &Route, op: &Op) -> Result<Value, String> {
 fn access_name(access: Access) -> String {
     match access {
         Access::Public => "public".into(),
-        Access::Admin => "admin".into(),
+        Access::Admin(Scope::Admin) => {
+            "admin (the admin token or Cloudflare Access; no scoped token)".into()
+        }
+        Access::Admin(scope) => format!("admin (a scoped token needs `{}`)", scope.as_str()),
         Access::AdminIf(flag) => format!("public; admin when {flag}=1 or {flag}=true"),
         Access::Session(Check::Fast | Check::CopyOnly) => "session".into(),
         Access::Session(Check::Authoritative) => "session (checked in D1)".into(),
@@ -150,9 +154,14 @@ fn access_name(access: Access) -> String {
 fn security(access: Access) -> Value {
     match access {
         Access::Public => json!([]),
-        Access::Admin => json!([{ "adminBearer": [] }, { "accessJwt": [] }]),
+        Access::Admin(Scope::Admin) => json!([{ "adminBearer": [] }, { "accessJwt": [] }]),
+        Access::Admin(_) => {
+            json!([{ "adminBearer": [] }, { "scopedToken": [] }, { "accessJwt": [] }])
+        }
         // Anyone, or the admin (the query flag asks for the admin-only form).
-        Access::AdminIf(_) => json!([{}, { "adminBearer": [] }, { "accessJwt": [] }]),
+        Access::AdminIf(_) => {
+            json!([{}, { "adminBearer": [] }, { "scopedToken": [] }, { "accessJwt": [] }])
+        }
         Access::Session(_) => json!([{ "sessionBearer": [] }, { "sessionCookie": [] }]),
     }
 }
@@ -229,12 +238,16 @@ fn error_statuses(route: &Route, op: &Op) -> BTreeSet<u16> {
     }
     if matches!(
         route.access,
-        Access::Admin | Access::AdminIf(_) | Access::Session(_)
+        Access::Admin(_) | Access::AdminIf(_) | Access::Session(_)
     ) {
         s.insert(429);
     }
+    // A scoped token whose scope does not allow the route.
+    if matches!(route.access, Access::Admin(_) | Access::AdminIf(_)) {
+        s.insert(403);
+    }
     // Gated; or admin, where Cloudflare Access's keys may be out of reach.
-    if route.gated || matches!(route.access, Access::Admin | Access::AdminIf(_)) {
+    if route.gated || matches!(route.access, Access::Admin(_) | Access::AdminIf(_)) {
         s.insert(503);
     }
     s
@@ -312,7 +325,7 @@ fn error_description(status: u16) -> &'static str {
     match status {
         400 => "Malformed JSON (`invalid_json`), or a value missing, of the wrong type, out of range or unknown (`invalid_request`, the message names it); nothing was changed",
         401 => "Missing, malformed, unknown, expired or revoked credentials (`WWW-Authenticate` names the scheme); nothing was changed",
-        403 => "An unsafe request resting on the session cookie (no bearer token) that the browser says comes from another site (`Sec-Fetch-Site: cross-site`, or without it an `Origin` that is neither this Worker's own nor listed in `ALLOWED_ORIGINS`); nothing was changed",
+        403 => "An unsafe request resting on the session cookie (no bearer token) that the browser says comes from another site (`Sec-Fetch-Site: cross-site`, or without it an `Origin` that is neither this Worker's own nor listed in `ALLOWED_ORIGINS`), or on an admin route a scoped token whose scope does not allow it; nothing was changed",
         304 => "Not modified: the answer has the `ETag` sent in `If-None-Match`; no body",
         404 => "No such resource",
         412 => "`If-Match` does not name the current version (sent as `ETag`); nothing was changed",
@@ -685,6 +698,8 @@ fn components() -> Value {
                 "description": "`Authorization: Bearer <ADMIN_TOKEN>` (a Worker secret), compared in constant time. Unset or empty: every admin request is refused" },
             "sessionBearer": { "type": "http", "scheme": "bearer", "bearerFormat": "sessionId (43 base64url characters)",
                 "description": "`Authorization: Bearer <sessionId>` from `POST /sessions`; wins over the cookie" },
+            "scopedToken": { "type": "http", "scheme": "bearer", "bearerFormat": "est_ and 43 base64url characters",
+                "description": "`Authorization: Bearer <token>` of a scoped admin token from `POST /admin/tokens`: `read` opens every admin read, `flags` also the config writes, `sessions` also minting and revoking sessions; never token management or profile writes (403). Checked against the isolate's copy of the token table (re-read from D1 after 10 s); the history names the writer `token:<name>`" },
             "accessJwt": { "type": "apiKey", "in": "header", "name": "Cf-Access-Jwt-Assertion",
                 "description": "Where `ACCESS_TEAM_DOMAIN` and `ACCESS_AUD` are set: the JWT Cloudflare Access adds to a request that passed the team's login (RS256 with a key from the team's `/cdn-cgi/access/certs`; `iss`, `aud`, `exp` and `nbf` checked). Read only when the request has no `Authorization` header. The history names the writer by the token's `email` (a service token: its `common_name`)" },
             "sessionCookie": { "type": "apiKey", "in": "cookie", "name": "__Host-session",
@@ -729,6 +744,7 @@ fn tags() -> Value {
         { "name": "sessions", "description": "Sessions: D1 is the authority, KV the read path; only hashes are stored" },
         { "name": "prefs", "description": "The caller's preferences: D1 is the authority, no acknowledged write is lost" },
         { "name": "users", "description": "Profiles in D1 behind a stale-while-revalidate KV cache" },
+        { "name": "tokens", "description": "Scoped admin tokens for automation: D1 keeps their hashes, each isolate a copy of the table" },
     ])
 }
 

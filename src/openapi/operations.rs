@@ -146,7 +146,7 @@ pub static OPERATIONS: &[Op] = &[
         path: "/config",
         tag: "config",
         id: "getConfig",
-        description: "What a client needs of the config, for anyone: the maintenance state, the rate limits, and each flag's value for an empty context (a boolean flag's state; a flag with variants, the value of the variant an empty context gets). Never a flag's rules, rollout, other variants or enabled state, nor the session lifetimes: `GET /admin/config` has the whole document. `ETag` names the config's version (0 before the first admin write). Served from the isolate's copy of KV `config:app`, re-read at most every 5 s: a write is seen at once by the isolate that made it, by other isolates within 5 s, and by other locations within 5 s plus KV's propagation (about 60 s). If KV cannot be read, the last good copy (or the defaults) is served.",
+        description: "What a client needs of the config, for anyone: the maintenance state, the rate limits (each group's limit and the window), and each flag's value for an empty context (a boolean flag's state; a flag with variants, the value of the variant an empty context gets). Never a flag's rules, rollout, other variants or enabled state, nor the operator's settings (strict groups, cache and session lifetimes): `GET /admin/config` has the whole document. `ETag` names the config's version (0 before the first admin write). Served from the isolate's copy of KV `config:app`, re-read at most every 5 s: a write is seen at once by the isolate that made it, by other isolates within 5 s, and by other locations within 5 s plus KV's propagation (about 60 s). If KV cannot be read, the last good copy (or the defaults) is served.",
         summary: "The public view of the app config: flag values, limits, maintenance (the isolate's copy, re-read from KV every 5 s)",
         response: Some("PublicConfig"),
         headers: &["ETag"],
@@ -485,6 +485,42 @@ pub static OPERATIONS: &[Op] = &[
         params: &[path("id", "UserId", "The account's userId (also its profile id)")],
         status: 204,
         errors: &[503],
+        ..NONE
+    },
+    Op {
+        method: "GET",
+        path: "/admin/tokens",
+        tag: "tokens",
+        id: "listTokens",
+        description: "Every scoped admin token, newest first: name, scope, when and by whom it was created; never the token or its hash. Read from D1. The admin token or a Cloudflare Access identity only: a scoped token is 403.",
+        summary: "The scoped admin tokens (D1)",
+        response: Some("TokenList"),
+        errors: &[503],
+        ..NONE
+    },
+    Op {
+        method: "POST",
+        path: "/admin/tokens",
+        tag: "tokens",
+        id: "createToken",
+        description: "Creates a scoped admin token for automation: `read` opens every admin read (config, history, session listing, deep health), `flags` also the config writes, `sessions` also minting and revoking sessions; none opens token management or profile writes (403). The token is in the answer this once; D1 keeps its SHA-256. A name already in use, or a 101st token, is 400. Every isolate knows it within 2 s of its first use. The config history names its writes `token:<name>`. The admin token or a Cloudflare Access identity only.",
+        summary: "Create a scoped admin token (shown once)",
+        body: Some("NewToken"),
+        status: 201,
+        response: Some("MintedToken"),
+        errors: &[503],
+        ..NONE
+    },
+    Op {
+        method: "DELETE",
+        path: "/admin/tokens/:name",
+        tag: "tokens",
+        id: "revokeToken",
+        description: "Revokes the token of this name (deleted from D1): refused at once by the isolate that revoked it, by every other within 10 s. 404 when there is none. The admin token or a Cloudflare Access identity only.",
+        summary: "Revoke a scoped admin token",
+        params: &[path("name", "FlagName", "The token's name")],
+        status: 204,
+        errors: &[404, 503],
         ..NONE
     },
 ];

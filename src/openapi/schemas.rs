@@ -19,7 +19,49 @@ pub fn all() -> Vec<(&'static str, Value)> {
     out.extend(prefs_and_users());
     out.extend(flags());
     out.extend(versions());
+    out.extend(tokens());
     out
+}
+
+/// Scoped admin tokens.
+fn tokens() -> Vec<(&'static str, Value)> {
+    let scope = json!({ "enum": ["read", "flags", "sessions"],
+        "description": "`read`: every admin read; `flags`: also config writes; `sessions`: also minting and revoking sessions" });
+    let fields = || {
+        json!({
+            "name": reference("FlagName"), "scope": scope.clone(), "createdAt": reference("Millis"),
+            "createdBy": { "type": "string", "description": "Who created it: `admin`, or a Cloudflare Access identity" },
+        })
+    };
+    let mut minted = fields();
+    minted["token"] = json!({ "type": "string", "pattern": "^est_[A-Za-z0-9_-]{43}$",
+        "description": "The credential (`Authorization: Bearer <token>`), shown this once: D1 keeps only its SHA-256" });
+    let name = json!({ "allOf": [reference("FlagName"), { "not": { "pattern": "^\\.+$" } }],
+        "description": "Not only dots (`.` and `..` are path segments clients resolve away)" });
+    let mut new = object(
+        &["name", "scope"],
+        json!({ "name": name, "scope": scope.clone() }),
+    );
+    new["examples"] = json!([{ "name": "ci-deploy", "scope": "flags" }]);
+    let listed = object(&["name", "scope", "createdAt", "createdBy"], fields());
+    vec![
+        ("NewToken", new),
+        (
+            "MintedToken",
+            object(
+                &["token", "name", "scope", "createdAt", "createdBy"],
+                minted,
+            ),
+        ),
+        ("Token", listed),
+        (
+            "TokenList",
+            object(
+                &["tokens"],
+                json!({ "tokens": { "type": "array", "items": reference("Token"), "maxItems": 100 } }),
+            ),
+        ),
+    ]
 }
 
 /// What the Worker checks in the request body `name` beyond its schema, because JSON Schema
@@ -40,6 +82,10 @@ pub fn further_checks(name: &str) -> Value {
     let (after, merged) = match name {
         "ConfigDocument" => ("a field not given takes its default", "defaults filled in"),
         "ConfigPatch" => ("a field not given keeps its stored value", "merged"),
+        "NewToken" => {
+            return json!([{ "rule": "No token has this name yet, and fewer than 100 tokens exist",
+                "fields": ["name"] }])
+        }
         _ => return json!([]),
     };
     json!([
@@ -297,23 +343,26 @@ fn public_config() -> Value {
     let limit = json!({ "type": "integer", "minimum": 1, "maximum": 1_000_000 });
     let value = json!({ "description": "The flag's value for an empty context: `true`/`false` for a boolean flag, else the value of the variant an empty context gets" });
     let mut public = object(
-        &FIELDS[..6],
+        &[
+            "featureFlags",
+            "rateLimits",
+            "maintenanceMode",
+            "rateLimitWindowSeconds",
+        ],
         json!({
             "featureFlags": { "type": "object", "propertyNames": reference("FlagName"), "additionalProperties": value },
             "rateLimits": { "type": "object", "propertyNames": reference("FlagName"),
                 "additionalProperties": limit.clone(), "required": ["default"],
                 "properties": { "default": limit } },
             "maintenanceMode": { "type": "boolean" },
-            "strictRateLimits": { "type": "array", "items": reference("FlagName"), "uniqueItems": true },
             "rateLimitWindowSeconds": seconds,
-            "cacheTtlSeconds": seconds,
         }),
     );
-    public["description"] = json!("What anyone may read of the config: the maintenance state, the rate limits, and each flag's value for an empty context. A flag's rules, rollout, other variants and enabled state, and the session lifetimes, are only on the admin routes.");
+    public["description"] = json!("What anyone may read of the config: the maintenance state, the rate limits (each group's limit and the window), and each flag's value for an empty context. A flag's rules, rollout, other variants and enabled state, and the operator's settings (strict groups, cache and session lifetimes), are only on the admin routes.");
     public["examples"] = json!([{
         "featureFlags": { "newCheckout": true, "checkoutColor": "#f00" },
         "rateLimits": { "default": 100, "sessions": 10 }, "maintenanceMode": false,
-        "strictRateLimits": ["sessions"], "rateLimitWindowSeconds": 60, "cacheTtlSeconds": 300,
+        "rateLimitWindowSeconds": 60,
     }]);
     public
 }

@@ -19,10 +19,12 @@ pub mod parse;
 mod prefs;
 pub mod reply;
 mod sessions;
+mod tokens;
 mod users;
 
 use crate::ctx::Ctx;
 use crate::domain::sessions::Check;
+use crate::domain::tokens::Scope;
 use crate::error::{ApiError, ApiResult};
 use input::{percent_decode, Input};
 use reply::Reply;
@@ -36,10 +38,12 @@ pub enum Access {
     Public,
     /// A caller with a valid session (cookie or bearer), checked as the [`Check`] says.
     Session(Check),
-    /// The admin bearer token.
-    Admin,
-    /// Anyone, but a request whose query sets this flag (`?deep=1`) needs the admin token;
-    /// the handler serves the admin-only form exactly when [`input::query_flag`] says so.
+    /// An admin credential whose scope allows this one: the admin token or a Cloudflare
+    /// Access identity (every scope), or a scoped token ([`Scope::allows`]).
+    Admin(Scope),
+    /// Anyone, but a request whose query sets this flag (`?deep=1`) needs an admin credential
+    /// (scope `read`); the handler serves the admin-only form exactly when
+    /// [`input::query_flag`] says so.
     AdminIf(&'static str),
 }
 
@@ -88,8 +92,16 @@ macro_rules! to {
     };
 }
 
-use Access::{Admin, Public};
+use Access::Public;
 use Limit::{Group, Unlimited};
+/// Admin reads: any admin credential.
+const READ: Access = Access::Admin(Scope::Read);
+/// Config writes: the `flags` scope.
+const FLAGS: Access = Access::Admin(Scope::Flags);
+/// Minting and revoking sessions: the `sessions` scope.
+const SESSIONS: Access = Access::Admin(Scope::Sessions);
+/// Token management and profile writes: the admin token or Cloudflare Access only.
+const ADMIN: Access = Access::Admin(Scope::Admin);
 const SESSION: Access = Access::Session(Check::Fast);
 const SESSION_D1: Access = Access::Session(Check::Authoritative);
 /// Public; `?deep=1` needs the admin token.
@@ -125,27 +137,31 @@ pub static ROUTES: &[Route] = &[
     route("GET",    "/flags/:name",                  Public,     GATED, Group("flags"),    to!(config::flag)),
     route("POST",   "/ofrep/v1/evaluate/flags/:key", Public,     GATED, Group("flags"),    to!(ofrep::single)),
     route("POST",   "/ofrep/v1/evaluate/flags",      Public,     GATED, Group("flags"),    to!(ofrep::bulk)),
-    route("GET",    "/admin/config",                 Admin,      OPEN,  Unlimited,         to!(config::admin_get)),
-    route("PUT",    "/admin/config",                 Admin,      OPEN,  Unlimited,         config::replace),
-    route("PATCH",  "/admin/config",                 Admin,      OPEN,  Unlimited,         config::patch),
-    route("GET",    "/admin/config/history",         Admin,      OPEN,  Unlimited,         to!(config::history)),
-    route("POST",   "/admin/config/rollback",        Admin,      OPEN,  Unlimited,         config::rollback),
-    // Admin-only: the backend that mints logins is one client, so it is not limited per address.
-    route("POST",   "/sessions",                     Admin,      GATED, Unlimited,         to!(sessions::create)),
+    route("GET",    "/admin/config",                 READ,       OPEN,  Unlimited,         to!(config::admin_get)),
+    route("PUT",    "/admin/config",                 FLAGS,      OPEN,  Unlimited,         config::replace),
+    route("PATCH",  "/admin/config",                 FLAGS,      OPEN,  Unlimited,         config::patch),
+    route("GET",    "/admin/config/history",         READ,       OPEN,  Unlimited,         to!(config::history)),
+    route("POST",   "/admin/config/rollback",        FLAGS,      OPEN,  Unlimited,         config::rollback),
+    // Admin only (scope `sessions`): the backend that mints logins is one client, so it is not
+    // limited per address.
+    route("POST",   "/sessions",                     SESSIONS,   GATED, Unlimited,         to!(sessions::create)),
     route("GET",    "/sessions/current",             SESSION,    GATED, Group("sessions"), to!(sessions::current)),
     route("DELETE", "/sessions/current",             SESSION_D1, GATED, Group("sessions"), to!(sessions::logout)),
     route("GET",    "/sessions",                     SESSION_D1, GATED, Group("sessions"), to!(sessions::list)),
     route("DELETE", "/sessions",                     SESSION_D1, GATED, Group("sessions"), to!(sessions::revoke_user)),
     route("DELETE", "/sessions/:handle",             SESSION_D1, GATED, Group("sessions"), to!(sessions::revoke_handle)),
-    route("GET",    "/admin/sessions",               Admin,      OPEN,  Unlimited,         to!(sessions::list)),
-    route("DELETE", "/admin/users/:userId/sessions", Admin,      OPEN,  Unlimited,         to!(sessions::revoke_user)),
-    route("DELETE", "/admin/sessions/:handle",       Admin,      OPEN,  Unlimited,         to!(sessions::revoke_handle)),
+    route("GET",    "/admin/sessions",               READ,       OPEN,  Unlimited,         to!(sessions::list)),
+    route("DELETE", "/admin/users/:userId/sessions", SESSIONS,   OPEN,  Unlimited,         to!(sessions::revoke_user)),
+    route("DELETE", "/admin/sessions/:handle",       SESSIONS,   OPEN,  Unlimited,         to!(sessions::revoke_handle)),
     route("GET",    "/prefs",                        SESSION,    GATED, Group("prefs"),    to!(prefs::get)),
     route("PATCH",  "/prefs",                        SESSION,    GATED, Group("prefs"),    to!(prefs::patch)),
     route("GET",    "/users/:id",                    Public,     GATED, Group("users"),    to!(users::get)),
     route("POST",   "/users/batch",                  Public,     GATED, Group("users"),    to!(users::batch)),
-    route("PUT",    "/admin/users/:id",              Admin,      OPEN,  Unlimited,         to!(users::put)),
-    route("DELETE", "/admin/users/:id",              Admin,      OPEN,  Unlimited,         to!(users::delete)),
+    route("PUT",    "/admin/users/:id",              ADMIN,      OPEN,  Unlimited,         to!(users::put)),
+    route("DELETE", "/admin/users/:id",              ADMIN,      OPEN,  Unlimited,         to!(users::delete)),
+    route("GET",    "/admin/tokens",                 ADMIN,      OPEN,  Unlimited,         to!(tokens::list)),
+    route("POST",   "/admin/tokens",                 ADMIN,      OPEN,  Unlimited,         to!(tokens::create)),
+    route("DELETE", "/admin/tokens/:name",           ADMIN,      OPEN,  Unlimited,         to!(tokens::revoke)),
 ];
 
 /// A matched route and its decoded path parameters.
@@ -373,7 +389,7 @@ mod tests {
         assert_eq!(r("GET", "/health").access, Access::AdminIf("deep"));
         assert!(!r("GET", "/").gated && r("GET", "/").limit == Limit::Unlimited);
         for route in ROUTES.iter().filter(|r| r.path.starts_with("/admin/")) {
-            assert_eq!(route.access, Access::Admin, "{}", route.path);
+            assert!(matches!(route.access, Access::Admin(_)), "{}", route.path);
             assert!(
                 !route.gated && route.limit == Limit::Unlimited,
                 "{}",

@@ -11,6 +11,7 @@ use crate::domain::prefs::{PrefsDb, PrefsPatch, PrefsRow};
 use crate::domain::ratelimit::{CounterDb, Lease};
 use crate::domain::sessions::{FeedPage, ListQuery, Revocation, SessionDb, SessionRecord};
 use crate::domain::time::Millis;
+use crate::domain::tokens::{Scope, TokenDb, TokenRecord, MAX_TOKENS};
 use crate::domain::users::{User, UserDb};
 use crate::domain::versions::{ConfigDb, Entry, HistoryEntry, StoredVersion};
 use crate::error::{StorageError, StoreResult};
@@ -29,20 +30,29 @@ pub const BINDING: &str = "DB";
 
 /// The number of the newest migration (`migrations/NNNN_*.sql`) whose schema these queries
 /// need. Bump it with every new migration (a unit test compares it with `migrations/`).
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// Every table the queries below use.
-pub const TABLES: [&str; 6] = [
+pub const TABLES: [&str; 7] = [
     "users",
     "sessions",
     "preferences",
     "rate_limits",
     "config_history",
     "revocations",
+    "admin_tokens",
 ];
 
 /// The table `wrangler d1 migrations apply` records applied migrations in (its default).
-const MIGRATIONS_TABLE: &str = "d1_migrations";
+const MIGRATIONS_TABLE: &str = migrations_table!();
+
+/// [`MIGRATIONS_TABLE`] as a literal, for `concat!`.
+macro_rules! migrations_table {
+    () => {
+        "d1_migrations"
+    };
+}
+use migrations_table;
 
 #[wasm_bindgen(inline_js = "
 export async function d1All(db, sql, args) {
@@ -345,6 +355,20 @@ impl Row {
         c.done(session)
     }
 
+    fn token(&self) -> StoreResult<TokenRecord> {
+        let mut c = self.columns();
+        let scope = c.text("scope");
+        let token = TokenRecord {
+            hash: c.text("hash"),
+            token: None,
+            name: c.text("name"),
+            scope: Scope::parse("scope", &scope).map_err(|e| StorageError(e.to_string()))?,
+            created_at: c.millis("created_at"),
+            created_by: c.text("created_by"),
+        };
+        c.done(token)
+    }
+
     fn revocation(&self) -> StoreResult<Revocation> {
         let mut c = self.columns();
         let revocation = Revocation {
@@ -446,8 +470,20 @@ impl Columns<'_> {
 }
 
 /// Rows minted before idle deadlines existed have none: their idle deadline is their absolute one.
-const SESSION_COLS: &str = "id_hash, user_id, email, created_at, expires_at, \
-    COALESCE(idle_expires_at, expires_at) AS idle_expires_at, revoked_at, handle";
+/// A literal (for `concat!`: the queries are built at compile time).
+macro_rules! session_cols {
+    () => {
+        "id_hash, user_id, email, created_at, expires_at, \
+         COALESCE(idle_expires_at, expires_at) AS idle_expires_at, revoked_at, handle"
+    };
+}
+
+/// Appends the sessions a revocation just marked (`revoked_at` = now) to the feed.
+macro_rules! feed_insert {
+    () => {
+        "INSERT INTO revocations (id_hash, at) SELECT id_hash, revoked_at FROM sessions"
+    };
+}
 
 impl SessionDb for D1 {
     async fn insert(&self, s: &SessionRecord) -> StoreResult<()> {
@@ -466,16 +502,20 @@ impl SessionDb for D1 {
     }
 
     async fn find(&self, id_hash: &str) -> StoreResult<Option<SessionRecord>> {
-        let sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE id_hash = ?1");
-        let row = self.first(&sql, &[text(id_hash)]).await?;
+        let sql = concat!(
+            "SELECT ",
+            session_cols!(),
+            " FROM sessions WHERE id_hash = ?1"
+        );
+        let row = self.first(sql, &[text(id_hash)]).await?;
         row.map(|r| r.session()).transpose()
     }
 
     async fn revoke(&self, id_hash: &str, now: Millis) -> StoreResult<bool> {
         let sql = "UPDATE sessions SET revoked_at = ?2 WHERE id_hash = ?1 AND revoked_at IS NULL RETURNING id_hash";
-        let feed = format!("{FEED_INSERT} WHERE id_hash = ?1 AND revoked_at = ?2");
+        let feed = concat!(feed_insert!(), " WHERE id_hash = ?1 AND revoked_at = ?2");
         let args = [text(id_hash), at(now)];
-        let results = self.batch(&[(sql, &args), (&feed, &args)]).await?;
+        let results = self.batch(&[(sql, &args), (feed, &args)]).await?;
         Ok(results.first().is_some_and(|rows| !rows.is_empty()))
     }
 
@@ -498,7 +538,7 @@ impl SessionDb for D1 {
                         RETURNING id_hash"
             }
         };
-        self.revoke_rows(sql, ("user_id", user.as_str(), except), now)
+        self.revoke_rows(sql, (FEED_BY_USER, user.as_str(), except), now)
             .await
     }
 
@@ -508,8 +548,10 @@ impl SessionDb for D1 {
         now: Millis,
         limit: u32,
     ) -> StoreResult<Vec<SessionRecord>> {
-        let sql = format!(
-            "SELECT {SESSION_COLS} FROM sessions \
+        let sql = concat!(
+            "SELECT ",
+            session_cols!(),
+            " FROM sessions \
              WHERE revoked_at IS NULL AND expires_at > ?1 \
                AND COALESCE(idle_expires_at, expires_at) > ?1 \
                AND (?2 IS NULL OR user_id = ?2) \
@@ -523,7 +565,7 @@ impl SessionDb for D1 {
         };
         let user = opt_text(q.user.as_ref().map(UserId::as_str));
         let args = [at(now), user, after, hash, JsValue::from(limit)];
-        let rows = self.rows(&sql, &args).await?;
+        let rows = self.rows(sql, &args).await?;
         decode(&rows, Row::session)
     }
 
@@ -535,15 +577,16 @@ impl SessionDb for D1 {
         due_until: Millis,
     ) -> StoreResult<Option<SessionRecord>> {
         // One statement: of any number of concurrent renewals, one changes the row.
-        let sql = format!(
+        let sql = concat!(
             "UPDATE sessions SET idle_expires_at = ?3 \
              WHERE id_hash = ?1 AND revoked_at IS NULL AND expires_at > ?2 \
                AND COALESCE(idle_expires_at, expires_at) > ?2 \
                AND COALESCE(idle_expires_at, expires_at) <= ?4 \
-             RETURNING {SESSION_COLS}"
+             RETURNING ",
+            session_cols!()
         );
         let args = [text(id_hash), at(now), at(idle_expires_at), at(due_until)];
-        let row = self.first(&sql, &args).await?;
+        let row = self.first(sql, &args).await?;
         row.map(|r| r.session()).transpose()
     }
 
@@ -565,7 +608,7 @@ impl SessionDb for D1 {
         };
         let owner = owner.map(UserId::as_str);
         let hashes = self
-            .revoke_rows(sql, ("handle", handle.as_str(), owner), now)
+            .revoke_rows(sql, (FEED_BY_HANDLE, handle.as_str(), owner), now)
             .await?;
         Ok(hashes.into_iter().next())
     }
@@ -577,16 +620,22 @@ impl SessionDb for D1 {
         now: Millis,
         limit: u32,
     ) -> StoreResult<FeedPage> {
-        let cols = "SELECT seq, id_hash, at, lingers_until FROM revocations";
+        macro_rules! cols {
+            () => {
+                "SELECT seq, id_hash, at, lingers_until FROM revocations"
+            };
+        }
         let (rows, head) = match cursor {
             None => {
                 // A new reader: the recent rows and the lingering ones (two indexes), and
                 // where the feed ends, in one round trip.
-                let recent =
-                    format!("{cols} WHERE at >= ?1 OR lingers_until > ?2 ORDER BY seq LIMIT ?3");
+                let recent = concat!(
+                    cols!(),
+                    " WHERE at >= ?1 OR lingers_until > ?2 ORDER BY seq LIMIT ?3"
+                );
                 let head = "SELECT COALESCE(MAX(seq), 0) AS head FROM revocations";
                 let args = [at(since), at(now), JsValue::from(limit)];
-                let mut results = self.batch(&[(&recent, &args), (head, &[])]).await?;
+                let mut results = self.batch(&[(recent, &args), (head, &[])]).await?;
                 let head = match results.get(1).and_then(|r| r.first()) {
                     Some(row) => row.number("head")? as u64,
                     None => 0,
@@ -594,9 +643,9 @@ impl SessionDb for D1 {
                 (results.swap_remove(0), head)
             }
             Some(cursor) => {
-                let after = format!("{cols} WHERE seq > ?1 ORDER BY seq LIMIT ?2");
+                let after = concat!(cols!(), " WHERE seq > ?1 ORDER BY seq LIMIT ?2");
                 let rows = self
-                    .rows(&after, &[num(cursor), JsValue::from(limit)])
+                    .rows(after, &[num(cursor), JsValue::from(limit)])
                     .await?;
                 (rows, cursor)
             }
@@ -654,21 +703,21 @@ impl SessionDb for D1 {
     }
 }
 
-/// Appends the sessions a revocation just marked (`revoked_at` = now) to the feed.
-const FEED_INSERT: &str =
-    "INSERT INTO revocations (id_hash, at) SELECT id_hash, revoked_at FROM sessions";
+/// The feed rows of a revocation by user (`?1`) just made (`?2`).
+const FEED_BY_USER: &str = concat!(feed_insert!(), " WHERE user_id = ?1 AND revoked_at = ?2");
+/// The feed rows of a revocation by handle (`?1`) just made (`?2`).
+const FEED_BY_HANDLE: &str = concat!(feed_insert!(), " WHERE handle = ?1 AND revoked_at = ?2");
 
 impl D1 {
     /// Runs `update` (`?1` the key, `?2` now, `?3` the third value if given: an owner, or a
-    /// session spared) and adds the rows it revoked, found by `column = ?1`, to the feed in
-    /// the same transaction; the hashes it revoked.
+    /// session spared) and adds the rows it revoked, found by `feed` ([`FEED_BY_USER`] or
+    /// [`FEED_BY_HANDLE`]), to the feed in the same transaction; the hashes it revoked.
     async fn revoke_rows(
         &self,
         update: &str,
-        (column, key, third): (&str, &str, Option<&str>),
+        (feed, key, third): (&str, &str, Option<&str>),
         now: Millis,
     ) -> StoreResult<Vec<String>> {
-        let feed = format!("{FEED_INSERT} WHERE {column} = ?1 AND revoked_at = ?2");
         let args = [text(key), at(now), third.map_or(JsValue::NULL, text)];
         let update_args = if third.is_some() {
             &args[..]
@@ -676,7 +725,7 @@ impl D1 {
             &args[..2]
         };
         let results = self
-            .batch(&[(update, update_args), (&feed, &args[..2])])
+            .batch(&[(update, update_args), (feed, &args[..2])])
             .await?;
         let rows = results.into_iter().next().unwrap_or_default();
         decode(&rows, id_hash)
@@ -687,7 +736,7 @@ impl AccountDb for D1 {
     async fn revoke_sessions(&self, user: &UserId, now: Millis) -> StoreResult<Vec<String>> {
         let sql = "UPDATE sessions SET revoked_at = COALESCE(revoked_at, ?2) \
                    WHERE user_id = ?1 AND expires_at > ?2 RETURNING id_hash";
-        self.revoke_rows(sql, ("user_id", user.as_str(), None), now)
+        self.revoke_rows(sql, (FEED_BY_USER, user.as_str(), None), now)
             .await
     }
 
@@ -720,7 +769,7 @@ impl SchemaDb for D1 {
 
     async fn schema(&self) -> StoreResult<Schema> {
         let sql = "SELECT name FROM sqlite_master WHERE type = 'table' \
-                   AND name IN (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+                   AND name IN (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
         let mut args = Vec::with_capacity(TABLES.len() + 1);
         for table in TABLES.iter().chain([&MIGRATIONS_TABLE]) {
             args.push(text(table));
@@ -730,8 +779,12 @@ impl SchemaDb for D1 {
         let has = |t: &str| present.iter().any(|p| p == t);
         let latest_migration = match has(MIGRATIONS_TABLE) {
             true => {
-                let sql = format!("SELECT name FROM {MIGRATIONS_TABLE} ORDER BY id DESC LIMIT 1");
-                let row = self.first(&sql, &[]).await?;
+                let sql = concat!(
+                    "SELECT name FROM ",
+                    migrations_table!(),
+                    " ORDER BY id DESC LIMIT 1"
+                );
+                let row = self.first(sql, &[]).await?;
                 row.map(|r| r.text("name")).transpose()?
             }
             false => None,
@@ -852,6 +905,37 @@ impl CounterDb for D1 {
     async fn prune(&self, before: Millis) -> StoreResult<()> {
         let sql = "DELETE FROM rate_limits WHERE window_start < ?1";
         self.rows(sql, &[at(before)]).await.map(|_| ())
+    }
+}
+
+impl TokenDb for D1 {
+    async fn tokens(&self) -> StoreResult<Vec<TokenRecord>> {
+        let sql = "SELECT hash, name, scope, created_at, created_by FROM admin_tokens \
+                   ORDER BY created_at DESC, name";
+        decode(&self.rows(sql, &[]).await?, Row::token)
+    }
+
+    async fn insert_token(&self, t: &TokenRecord) -> StoreResult<bool> {
+        // One statement: the name's uniqueness and the table's size are checked as it inserts.
+        let sql = "INSERT INTO admin_tokens (hash, name, scope, created_at, created_by) \
+                   SELECT ?1, ?2, ?3, ?4, ?5 \
+                   WHERE (SELECT COUNT(*) FROM admin_tokens) < ?6 \
+                     AND NOT EXISTS (SELECT 1 FROM admin_tokens WHERE name = ?2) \
+                   RETURNING name";
+        let args = [
+            text(&t.hash),
+            text(&t.name),
+            text(t.scope.as_str()),
+            at(t.created_at),
+            text(&t.created_by),
+            JsValue::from(MAX_TOKENS as u32),
+        ];
+        Ok(self.first(sql, &args).await?.is_some())
+    }
+
+    async fn delete_token(&self, name: &str) -> StoreResult<bool> {
+        let sql = "DELETE FROM admin_tokens WHERE name = ?1 RETURNING name";
+        Ok(self.first(sql, &[text(name)]).await?.is_some())
     }
 }
 

@@ -15,6 +15,7 @@ use crate::domain::prefs::{PrefsDb, PrefsPatch, PrefsRow};
 use crate::domain::ratelimit::{CounterDb, Lease};
 use crate::domain::sessions::{FeedPage, ListQuery, Revocation, SessionDb, SessionRecord};
 use crate::domain::time::{Clock, Millis, Timer};
+use crate::domain::tokens::{TokenDb, TokenRecord, MAX_TOKENS};
 use crate::domain::users::{User, UserDb};
 use crate::domain::versions::{ConfigDb, Entry as HistoryRow, HistoryEntry, StoredVersion};
 use crate::error::{StorageError, StoreResult};
@@ -906,6 +907,38 @@ impl AccountDb for MemAccounts {
     async fn linger_user(&self, user: &UserId, now: Millis) -> StoreResult<()> {
         self.db.query()?;
         SessionDb::linger_user(&self.sessions, user, now).await
+    }
+}
+
+/// The admin token table in memory, counting its reads.
+#[derive(Debug, Default)]
+pub struct MemTokens {
+    /// The tokens, newest first.
+    pub rows: RefCell<Vec<TokenRecord>>,
+    /// How many times the whole table was read.
+    pub reads: Cell<u32>,
+}
+
+impl TokenDb for MemTokens {
+    async fn tokens(&self) -> StoreResult<Vec<TokenRecord>> {
+        self.reads.set(self.reads.get() + 1);
+        Ok(self.rows.borrow().clone())
+    }
+
+    async fn insert_token(&self, token: &TokenRecord) -> StoreResult<bool> {
+        let mut rows = self.rows.borrow_mut();
+        if rows.len() >= MAX_TOKENS || rows.iter().any(|t| t.name == token.name) {
+            return Ok(false);
+        }
+        rows.insert(0, token.clone());
+        Ok(true)
+    }
+
+    async fn delete_token(&self, name: &str) -> StoreResult<bool> {
+        let mut rows = self.rows.borrow_mut();
+        let before = rows.len();
+        rows.retain(|t| t.name != name);
+        Ok(rows.len() < before)
     }
 }
 

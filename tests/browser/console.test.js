@@ -4,19 +4,20 @@
 // with its own security headers, shows nothing but the sign-in form until the admin API
 // accepts the token, and each panel does what it says against the real local KV and D1:
 // flags, maintenance, refused values at their field, conflicts, history and rollback,
-// sessions and revocation, profiles and their cache state, the storage cost of requests.
+// sessions and revocation, scoped admin tokens (shown once, used, refused once revoked),
+// profiles and their cache state, the storage cost of requests.
 // It passes axe-core, works from the keyboard and at 375 and 1440 px, shows every column of
 // its wide tables at 1280, 1440 and 1920 px, and leaves a screenshot of each panel at 1440 px
 // in .edgestate/screenshots/.
 import { mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ROOT, devServerTurn } from "../helpers.js";
+import { ROOT, devServerTurn, eventually } from "../helpers.js";
 import { BASE, SHOTS, browser, serve } from "./harness.js";
 
 /** @typedef {import("playwright-core").Page} Page */
 
-const PANELS = ["config", "history", "sessions", "users", "cost"];
+const PANELS = ["config", "history", "sessions", "users", "tokens", "cost"];
 const ASSETS = join(ROOT, "assets/console");
 const AXE = readFileSync(join(ROOT, "node_modules/axe-core/axe.min.js"), "utf8");
 
@@ -107,6 +108,7 @@ async function ready(page, name) {
     history: "#history-list > li",
     sessions: "#session-rows > tr",
     users: "#user-form",
+    tokens: "#token-rows > tr",
     cost: "#cost-rows > tr",
   };
   await page.locator(loaded[name]).first().waitFor();
@@ -121,6 +123,56 @@ async function mint(userId, email) {
 }
 /** @param {string} id */
 const sessionStatus = async (id) => (await dev.app.getCurrentSession(id)).status;
+
+/** The address scoped-token requests come from: a refused token counts against its sender. */
+let tokenClient = "";
+/**
+ * A request to the admin API with `bearer` as its token, by plain fetch from an address of
+ * its own (not the browser's). Plain: the exchange is not held to docs/openapi.json; these
+ * tests judge the console and what a token it made can do, the contract tests the document.
+ * @param {string} bearer @param {string} method @param {string} path
+ * @param {{ body?: unknown, headers?: Record<string, string> }} [opts]
+ * @returns {Promise<{ status: number, body: any }>}
+ */
+async function withToken(bearer, method, path, { body, headers = {} } = {}) {
+  tokenClient ||= dev.app.newClient();
+  /** @type {Record<string, string>} */
+  const sent = { Authorization: `Bearer ${bearer}`, "CF-Connecting-IP": tokenClient, ...headers };
+  if (body !== undefined) sent["Content-Type"] = "application/json";
+  const res = await fetch(`${BASE}${path}`, { method, headers: sent, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  let parsed;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    parsed = text;
+  }
+  return { status: res.status, body: parsed };
+}
+
+/**
+ * The scoped tokens as the admin API lists them (with the admin token).
+ * @returns {Promise<{ name: string, scope: string, createdAt: number, createdBy: string }[]>}
+ */
+async function tokensListed() {
+  const r = await withToken(dev.token, "GET", "/admin/tokens");
+  expect(r.status).toBe(200);
+  return r.body.tokens;
+}
+
+/**
+ * Creates a token in the Tokens panel; resolves the token as the panel shows it.
+ * @param {Page} page @param {string} name @param {"read" | "flags" | "sessions"} scope
+ */
+async function createToken(page, name, scope) {
+  await page.getByLabel("Token name").fill(name);
+  await page.getByRole("radio", { name: scope, exact: true }).check();
+  await said(page, `Created token ${name} with scope ${scope}.`, () => page.getByRole("button", { name: "Create token" }).click());
+  return page.getByLabel("New token", { exact: true }).inputValue();
+}
+
+const TOKEN = /^est_[A-Za-z0-9_-]{43}$/;
+const FORBIDDEN = "Only the full admin token (or Cloudflare Access) can manage tokens.";
 
 describe("GET /console", () => {
   it("is the console's HTML from Workers Static Assets, with a strict CSP, nosniff and no-referrer", async () => {
@@ -567,6 +619,173 @@ describe("Cost panel", () => {
   });
 });
 
+describe("Tokens panel", () => {
+  /** @param {Page} page @param {string} name */
+  const rowOf = (page, name) => page.locator("#token-rows > tr").filter({ has: page.getByRole("rowheader", { name, exact: true }) });
+
+  it("creates a token of a scope, shows it once, lists it, and the API takes it for what its scope covers only", async () => {
+    const page = await signedIn();
+    await panel(page, "tokens");
+    await ready(page, "tokens");
+    const reader = await createToken(page, "console-reader", "read");
+    expect(reader).toMatch(TOKEN);
+    expect(await page.locator("#tokens-new").isVisible()).toBe(true);
+    expect(await page.locator("#tokens-new-hint").textContent()).toContain("it will not be shown again");
+    expect(await page.locator("#tokens-new-value").getAttribute("readonly")).not.toBeNull();
+    // The field has the focus, its token selected, ready to be copied.
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("tokens-new-value");
+
+    // Listed, newest first, with its scope, its time and its creator as the API has them.
+    await page.locator("#token-rows > tr").first().getByRole("rowheader", { name: "console-reader", exact: true }).waitFor();
+    const listed = await tokensListed();
+    const mine = listed.find((t) => t.name === "console-reader");
+    expect(mine?.scope).toBe("read");
+    const cells = rowOf(page, "console-reader").locator("td");
+    expect(await cells.nth(0).textContent()).toBe("read");
+    expect(await cells.nth(1).locator("time").getAttribute("datetime")).toBe(new Date(Number(mine?.createdAt)).toISOString());
+    expect(await cells.nth(2).textContent()).toBe(mine?.createdBy);
+    // The token itself is in the one field only: not in the list, the API's list, or storage.
+    expect(JSON.stringify(listed)).not.toContain(reader);
+    expect(await page.locator("#token-rows").textContent()).not.toContain(reader);
+    expect(await page.evaluate(() => JSON.stringify(sessionStorage))).not.toContain(reader);
+    expect(await page.evaluate(() => localStorage.length)).toBe(0);
+
+    // A read token reads the admin API and writes nothing, tokens included.
+    expect((await withToken(reader, "GET", "/admin/config")).status).toBe(200);
+    const { version } = await configNow();
+    const ifMatch = { "If-Match": `"${version}"` };
+    const patch = await withToken(reader, "PATCH", "/admin/config", { body: { featureFlags: { readerFlag: true } }, headers: ifMatch });
+    expect([patch.status, patch.body?.code]).toEqual([403, "forbidden"]);
+    const made = await withToken(reader, "POST", "/admin/tokens", { body: { name: "from-reader", scope: "read" } });
+    expect([made.status, made.body?.code]).toEqual([403, "forbidden"]);
+    expect((await configNow()).version).toBe(version);
+
+    // Another token takes the field's place; a flags token writes the config, as token:<name>.
+    const writer = await createToken(page, "console-writer", "flags");
+    expect(writer).toMatch(TOKEN);
+    expect(writer).not.toBe(reader);
+    await page.locator("#token-rows > tr").first().getByRole("rowheader", { name: "console-writer", exact: true }).waitFor();
+    expect(await rowOf(page, "console-writer").locator("td").first().textContent()).toBe("flags");
+    const write = await withToken(writer, "PATCH", "/admin/config", { body: { featureFlags: { writerFlag: true } }, headers: ifMatch });
+    expect(write.status).toBe(200);
+    expect((await configNow()).doc.featureFlags.writerFlag).toBe(true);
+    const [entry] = (await dev.app.getConfigHistory({ limit: 1 })).body.entries;
+    expect([entry.version, entry.actor]).toEqual([version + 1, "token:console-writer"]);
+
+    // Shown once: back on the panel, the token is gone from the page.
+    await panel(page, "config");
+    await panel(page, "tokens");
+    await ready(page, "tokens");
+    expect(await page.locator("#tokens-new").isVisible()).toBe(false);
+    expect(await page.locator("#tokens-new-value").inputValue()).toBe("");
+    const values = await page.evaluate(() => [...document.querySelectorAll("input")].map((i) => i.value).join(" "));
+    expect(`${values} ${await page.locator("body").textContent()}`).not.toContain(writer);
+    await page.screenshot({ path: join(SHOTS, "tokens-1440.png"), fullPage: true });
+    await page.close();
+  });
+
+  it("asks before revoking a token, removes its row, and the API refuses the token from then on", async () => {
+    const page = await signedIn();
+    await panel(page, "tokens");
+    await ready(page, "tokens");
+    const doomed = await createToken(page, "console-revoked", "sessions");
+    expect((await withToken(doomed, "GET", "/admin/config")).status).toBe(200);
+    const revoke = page.getByRole("button", { name: "Revoke token console-revoked", exact: true });
+    const dialog = page.getByRole("dialog", { name: "Revoke token console-revoked?" });
+
+    // Cancelled: nothing changes, and the focus is back on the button.
+    await revoke.click();
+    await dialog.getByRole("button", { name: "Cancel" }).click();
+    await dialog.waitFor({ state: "hidden" });
+    expect(await page.evaluate(() => document.activeElement?.getAttribute("aria-label"))).toBe("Revoke token console-revoked");
+    expect((await tokensListed()).map((t) => t.name)).toContain("console-revoked");
+    expect((await withToken(doomed, "GET", "/admin/config")).status).toBe(200);
+
+    await revoke.click();
+    await said(page, "Revoked token console-revoked.", () => dialog.getByRole("button", { name: "Revoke", exact: true }).click());
+    await page.getByRole("rowheader", { name: "console-revoked", exact: true }).waitFor({ state: "detached" });
+    // The revoked token is no longer shown; the focus is on the form.
+    expect(await page.locator("#tokens-new").isVisible()).toBe(false);
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("tokens-name");
+    expect((await tokensListed()).map((t) => t.name)).not.toContain("console-revoked");
+    // Refused through this Worker at once in dev; polled once a second (each refusal counts
+    // against the sender's address) within the documented propagation bound.
+    let status = 0;
+    await eventually(async () => (status = (await withToken(doomed, "GET", "/admin/config")).status) === 401, 12_000, 1000);
+    expect(status).toBe(401);
+    expect((await withToken(dev.token, "DELETE", "/admin/tokens/console-revoked")).status).toBe(404);
+    await page.close();
+  });
+
+  it("shows a refused name at its field: none, an invalid one, one in use", async () => {
+    const page = await signedIn();
+    await panel(page, "tokens");
+    await ready(page, "tokens");
+    const name = page.getByLabel("Token name");
+    const create = () => page.getByRole("button", { name: "Create token" }).click();
+
+    await name.fill("");
+    await create();
+    await page.locator("#tokens-name-error").filter({ hasText: "Name the token first." }).waitFor();
+    expect(await name.getAttribute("aria-invalid")).toBe("true");
+
+    for (const bad of ["not a valid name!", "x".repeat(65), "é-token"]) {
+      await name.fill(bad);
+      await alarmed(page, /^Not created: name: /, create);
+      expect(await page.locator("#tokens-name-error").textContent(), bad).toMatch(/^name: /);
+      expect(await name.getAttribute("aria-invalid"), bad).toBe("true");
+      expect(await page.evaluate(() => document.activeElement?.id), bad).toBe("tokens-name");
+    }
+    expect(await page.locator("#tokens-new").isVisible()).toBe(false);
+    expect((await tokensListed()).map((t) => t.name)).not.toContain("not a valid name!");
+
+    const first = await createToken(page, "console-twice", "sessions");
+    await rowOf(page, "console-twice").waitFor();
+    expect(await name.getAttribute("aria-invalid")).toBeNull();
+    await name.fill("console-twice");
+    await page.getByRole("radio", { name: "read", exact: true }).check();
+    await alarmed(page, "Not created: name: is already in use", create);
+    expect(await page.locator("#tokens-name-error").textContent()).toBe("name: is already in use, or 100 tokens exist");
+    expect(await name.getAttribute("aria-invalid")).toBe("true");
+    // The first token of that name is listed once, with its own scope, and still works.
+    expect(await rowOf(page, "console-twice").count()).toBe(1);
+    expect(await rowOf(page, "console-twice").locator("td").first().textContent()).toBe("sessions");
+    expect((await tokensListed()).filter((t) => t.name === "console-twice").map((t) => t.scope)).toEqual(["sessions"]);
+    expect((await withToken(first, "GET", "/admin/config")).status).toBe(200);
+    await page.close();
+  });
+
+  it("tells a tab signed in with a scoped token that only the full admin token can manage tokens", async () => {
+    expect((await dev.app.patchConfig({ featureFlags: { scopedFlag: false } })).status).toBe(200);
+    const made = await withToken(dev.token, "POST", "/admin/tokens", { body: { name: "console-flags", scope: "flags" } });
+    expect(made.status).toBe(201);
+    expect(made.body).toMatchObject({ name: "console-flags", scope: "flags" });
+    expect(made.body.token).toMatch(TOKEN);
+
+    // A scoped token signs in (every scope reads the config) and writes what its scope covers.
+    const page = await open();
+    await page.getByLabel("Admin token").fill(made.body.token);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.locator("#app").waitFor({ state: "visible" });
+    await ready(page, "config");
+    await said(page, "Saved as version", () => page.getByRole("switch", { name: "scopedFlag", exact: true }).click());
+    expect((await configNow()).doc.featureFlags.scopedFlag).toBe(true);
+    await panel(page, "history");
+    const newest = page.locator("#history-list > li").first();
+    await newest.locator(".meta").filter({ hasText: "by token:console-flags" }).waitFor();
+
+    await panel(page, "tokens");
+    await page.getByLabel("Token name").fill("from-flags");
+    await alarmed(page, FORBIDDEN, () => page.getByRole("button", { name: "Create token" }).click());
+    expect(await page.locator("#tokens-forbidden").isVisible()).toBe(true);
+    expect(await page.locator("#tokens-new").isVisible()).toBe(false);
+    expect((await tokensListed()).map((t) => t.name)).not.toContain("from-flags");
+    // Still signed in: a 403 is not a refused token.
+    expect(await page.locator("#app").isVisible()).toBe(true);
+    await page.close();
+  });
+});
+
 describe("accessibility and layout", () => {
   /**
    * axe-core's violations of impact serious or critical on the page as it is.
@@ -593,6 +812,12 @@ describe("accessibility and layout", () => {
     for (const name of PANELS) {
       await panel(page, name);
       if (name === "cost") await said(page, "Sent", () => page.getByRole("button", { name: "Send sample requests" }).click());
+      // The Tokens panel with a new token shown, and a field error.
+      if (name === "tokens") {
+        await createToken(page, "axe-check", "flags");
+        await page.getByLabel("Token name").fill("axe-check");
+        await alarmed(page, "Not created: name: is already in use", () => page.getByRole("button", { name: "Create token" }).click());
+      }
       await ready(page, name);
       expect(await seriousViolations(page), name).toEqual([]);
     }
@@ -661,6 +886,11 @@ describe("accessibility and layout", () => {
   describe("wide screens", () => {
     beforeAll(async () => {
       for (let i = 0; i < 11; i++) await mint("wren", `wren.layout-check-${i}@example.com`);
+      // Tokens with the longest names there are (64 characters).
+      for (let i = 0; i < 3; i++) {
+        const body = { name: `layout-check-${i}-${"x".repeat(49)}`, scope: "sessions" };
+        expect((await withToken(dev.token, "POST", "/admin/tokens", { body })).status).toBe(201);
+      }
     });
 
     for (const [width, height] of [[1280, 800], [1440, 900], [1920, 1080]]) {
@@ -696,6 +926,21 @@ describe("accessibility and layout", () => {
         await page.screenshot({ path: join(SHOTS, `cost-${width}x${height}.png`), fullPage: true });
         await page.close();
       });
+
+      it(`at ${width}x${height} shows every column of the Tokens table without sideways scrolling`, async () => {
+        const page = await signedIn(width, height);
+        await panel(page, "tokens");
+        await page.getByRole("rowheader", { name: /^layout-check-2-/ }).waitFor();
+        const headers = await placement(page, "[data-panel=tokens] thead th");
+        expect(headers).toHaveLength(5);
+        expect(headers).toEqual(unclipped(headers));
+        const found = await placement(page, "#token-rows button");
+        expect(found.length).toBeGreaterThanOrEqual(3);
+        expect(found.every((f) => f.text === "Revoke")).toBe(true);
+        expect(found).toEqual(unclipped(found));
+        await page.screenshot({ path: join(SHOTS, `tokens-${width}x${height}.png`), fullPage: true });
+        await page.close();
+      });
     }
   });
 
@@ -705,6 +950,7 @@ describe("accessibility and layout", () => {
       for (const name of PANELS) {
         await panel(page, name);
         if (name === "cost") await said(page, "Sent", () => page.getByRole("button", { name: "Send sample requests" }).click());
+        if (name === "tokens") await createToken(page, `fit-${width}`, "read");
         await ready(page, name);
         const layout = await page.evaluate(() => ({
           page: document.documentElement.scrollWidth,

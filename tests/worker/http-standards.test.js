@@ -115,6 +115,7 @@ describe("Request bodies are declared JSON (415 otherwise, before any storage wo
     ["PATCH", "/prefs", { theme: "dark" }, { session: s.id }],
     ["POST", "/users/batch", { ids: ["u1"] }, {}],
     ["PUT", `/admin/users/${profile}`, { name: "Media" }, { admin: true }],
+    ["POST", "/admin/tokens", { name: uid("media"), scope: "read" }, { admin: true }],
   ];
 
   it("covers every operation of docs/openapi.json that takes a body", () => {

@@ -521,7 +521,6 @@ describe("rate limiting: the limits' config is validated", () => {
     const r = await w.getConfig({ client: w.newClient() });
     expect(r.status).toBe(200);
     expect(r.body.rateLimits).toEqual({ default: 100, config: 9 });
-    expect(r.body.strictRateLimits).toEqual([]);
     expect(r.body.rateLimitWindowSeconds).toBe(60);
     expectLimitHeaders(r.res, 9, 8);
   });

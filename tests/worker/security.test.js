@@ -51,6 +51,9 @@ import * as getUsersId from "./security/get-users-id.js";
 import * as postUsersBatch from "./security/post-users-batch.js";
 import * as putAdminUsersId from "./security/put-admin-users-id.js";
 import * as deleteAdminUsersId from "./security/delete-admin-users-id.js";
+import * as getAdminTokens from "./security/get-admin-tokens.js";
+import * as postAdminTokens from "./security/post-admin-tokens.js";
+import * as deleteAdminTokensName from "./security/delete-admin-tokens-name.js";
 import * as deleteAdminSessionsHandle from "./security/delete-admin-sessions-handle.js";
 import * as getHealthDeep from "./security/get-health-deep.js";
 import * as getIndex from "./security/get-index.js";
@@ -109,6 +112,9 @@ const TABLES = [
   postUsersBatch,
   putAdminUsersId,
   deleteAdminUsersId,
+  getAdminTokens,
+  postAdminTokens,
+  deleteAdminTokensName,
   deleteAdminSessionsHandle,
   getHealthDeep,
   getIndex,
@@ -182,6 +188,10 @@ function typedCall(app, spec, opts) {
     getUsers: () => app.getUsers(b, q),
     putUser: () => app.putUser(p.id, b, q),
     deleteUser: () => app.deleteUser(p.id, q),
+    // The token operations have no TestApp method: by their path, with the same options.
+    listTokens: () => app.json("/admin/tokens", q),
+    createToken: () => app.json("/admin/tokens", { ...q, method: "POST", body: b }),
+    revokeToken: () => app.json(`/admin/tokens/${p.name}`, { ...q, method: "DELETE" }),
   };
   const call = calls[found.operation.operationId];
   if (!call) throw new Error(`security.test.js: no typed call for ${found.operation.operationId}`);

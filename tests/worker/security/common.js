@@ -3,7 +3,7 @@
 // the Workers they run on, body builders, and setup/check pairs that prove a refused request
 // changed nothing.
 import { expect } from "vitest";
-import { HIGH } from "../../app.js";
+import { HIGH, uid } from "../../app.js";
 
 /**
  * @typedef {object} RequestSpec A row's request (see ../security.test.js for how it is sent).
@@ -143,3 +143,32 @@ export function adminAuthRows({ setup, request, check }) {
 
 /** Rows that wait for room in the fixed window (setup only; nothing asserts on time). */
 export { roomInWindow } from "../../helpers.js";
+
+/**
+ * Setup: a scoped admin token (`{token, name, scope, createdAt, createdBy}`), made through
+ * POST /admin/tokens with the admin token.
+ * @param {TestApp} app @param {"read" | "flags" | "sessions"} scope @param {string} [name]
+ */
+export async function scopedToken(app, scope, name = uid("tok")) {
+  const r = await app.json("/admin/tokens", { method: "POST", admin: true, body: { name, scope } });
+  if (r.status !== 201) throw new Error(`setup: POST /admin/tokens → ${r.status} ${r.text}`);
+  return /** @type {{ token: string, name: string, scope: string, createdAt: number, createdBy: string }} */ (r.body);
+}
+
+/**
+ * The admin_tokens row named `name`, or null.
+ * @param {TestApp} app @param {string} name @returns {Promise<any>}
+ */
+export const tokenRow = (app, name) => app.db.prepare("SELECT * FROM admin_tokens WHERE name = ?").bind(name).first();
+
+/**
+ * Check: no token named as the row's `name` exists.
+ * @param {Answer} r @param {any} ctx @param {TestApp} app
+ */
+export const noTokenNamed = async (r, ctx, app) => expect(await tokenRow(app, ctx.name)).toBeNull();
+
+/**
+ * The status of GET /admin/config with `token`, from a fresh client.
+ * @param {TestApp} app @param {string} token
+ */
+export const statusWithToken = async (app, token) => (await app.getAdminConfig({ admin: token, client: app.newClient() })).status;
