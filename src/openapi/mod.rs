@@ -264,9 +264,9 @@ fn responses(route: &Route, op: &Op) -> Value {
     }
     out.insert(op.status.to_string(), ok);
     for status in error_statuses(route, op) {
-        let schema = match (status, op.error_schema) {
-            (400 | 404, Some(own)) => own,
-            _ => error_body(route, status).0,
+        let schema = match op.error_bodies.iter().find(|(s, _)| *s == status) {
+            Some((_, own)) => own,
+            None => error_body(route, status).0,
         };
         let etag: &[&str] = if matches!(status, 304 | 412) {
             &["ETag"]

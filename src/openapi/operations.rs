@@ -60,9 +60,9 @@ pub struct Op {
     /// Statuses beyond those its access, body, gating and limit imply (304 and 412 carry
     /// `ETag`).
     pub errors: &'static [u16],
-    /// The component schema of its 400 and 404 bodies when they are not the API's `Error`
-    /// (the OpenFeature routes answer in their protocol's shape).
-    pub error_schema: Option<&'static str>,
+    /// (status, component schema) of the error bodies that are not the API's `Error` (the
+    /// OpenFeature routes answer 400 and 404 in their protocol's shapes).
+    pub error_bodies: &'static [(u16, &'static str)],
 }
 
 const NONE: Op = Op {
@@ -78,7 +78,7 @@ const NONE: Op = Op {
     response: None,
     headers: &[],
     errors: &[],
-    error_schema: None,
+    error_bodies: &[],
 };
 
 const fn path(name: &'static str, schema: &'static str, description: &'static str) -> Param {
@@ -182,7 +182,7 @@ pub static OPERATIONS: &[Op] = &[
         body: Some("OfrepRequest"),
         response: Some("OfrepEvaluation"),
         errors: &[404],
-        error_schema: Some("OfrepFailure"),
+        error_bodies: &[(400, "OfrepFailure"), (404, "OfrepNotFound")],
         ..NONE
     },
     Op {
@@ -197,7 +197,7 @@ pub static OPERATIONS: &[Op] = &[
         response: Some("OfrepBulk"),
         headers: &["ETag"],
         errors: &[304],
-        error_schema: Some("OfrepFailure"),
+        error_bodies: &[(400, "OfrepBulkFailure")],
         ..NONE
     },
     Op {

@@ -614,7 +614,9 @@ fn flags() -> Vec<(&'static str, Value)> {
     .collect()
 }
 
-/// The OFREP evaluation API's request and answers.
+/// The OFREP evaluation API's request and answers. Every answer these schemas allow is one
+/// the protocol's own description allows too (its value types read as `anyOf`), but for the
+/// reason `DEFAULT` (docs/API.md, decision 36): they name no field and no value it leaves out.
 fn ofrep() -> Vec<(&'static str, Value)> {
     // OFREP: `targetingKey` and any other members, each an attribute of any JSON value.
     let context = json!({
@@ -623,24 +625,37 @@ fn ofrep() -> Vec<(&'static str, Value)> {
         "additionalProperties": {},
         "description": "The evaluation context: an optional `targetingKey` (a string) and any other members as attributes, of any JSON type",
     });
-    let metadata = object(
+    // A flat object of numbers, as the protocol's metadata (strings, numbers, booleans) allows.
+    let mut metadata = object(
         &["configVersion"],
         json!({
-        "configVersion": { "type": "integer", "minimum": 0 }, "ruleIndex": { "type": "integer", "minimum": 0 } }),
+        "configVersion": { "type": "integer", "minimum": 0, "description": "The config version that answered" },
+        "ruleIndex": { "type": "integer", "minimum": 0, "description": "The rule that matched (reason `TARGETING_MATCH`), counted from 0" } }),
     );
-    let evaluation = object(
+    metadata["description"] = json!("Flat: each member a number");
+    let mut evaluation = object(
         &["key", "value", "reason", "variant", "metadata"],
         json!({
-        "key": { "type": "string" }, "value": {}, "reason": reference("Reason"),
+        "key": { "type": "string" }, "value": reference("OfrepValue"), "reason": reference("OfrepReason"),
         "variant": { "type": "string" }, "metadata": metadata }),
     );
-    let failure = object(
-        &["errorCode", "errorDetails"],
-        json!({
-        "key": { "type": "string" },
-        "errorCode": { "enum": ["PARSE_ERROR", "INVALID_CONTEXT", "FLAG_NOT_FOUND", "TARGETING_KEY_MISSING", "GENERAL"] },
-        "errorDetails": { "type": "string" } }),
-    );
+    evaluation["description"] =
+        json!("A flag evaluated: always with a `value` (never a deferral to the code's default)");
+    // The failures carry the protocol's `key`, `errorCode` and `errorDetails`, and nothing else.
+    let failure = |key: bool, codes: &[&str], description: &str| {
+        let required: &[&str] = match key {
+            true => &["key", "errorCode", "errorDetails"],
+            false => &["errorCode", "errorDetails"],
+        };
+        let mut properties =
+            json!({ "errorCode": { "enum": codes }, "errorDetails": { "type": "string" } });
+        if key {
+            properties["key"] = json!({ "type": "string" });
+        }
+        let mut schema = object(required, properties);
+        schema["description"] = json!(description);
+        schema
+    };
     // Other members of the body are ignored, as the protocol leaves room for them.
     let mut request = json!({ "type": "object", "required": ["context"],
         "properties": { "context": context }, "additionalProperties": {} });
@@ -651,14 +666,39 @@ fn ofrep() -> Vec<(&'static str, Value)> {
             json!({ "type": "string", "minLength": 1, "examples": ["newCheckout"] }),
         ),
         ("OfrepRequest", request),
+        (
+            "OfrepValue",
+            json!({ "type": ["boolean", "string", "number", "object"],
+                "description": "The variant's value: a boolean, string, number or object (never null or an array: the config refuses them)" }),
+        ),
+        (
+            "OfrepReason",
+            json!({ "enum": ["STATIC", "TARGETING_MATCH", "SPLIT", "DEFAULT", "DISABLED"],
+                "description": "Why the flag answered this value. `DEFAULT` (a flag with rules or a rollout that gave this context its default variant) is OpenFeature's reason, not in the protocol's list: docs/API.md, decision 36" }),
+        ),
         ("OfrepEvaluation", evaluation),
-        ("OfrepFailure", failure),
+        (
+            "OfrepFlagFailure",
+            failure(true, &["TARGETING_KEY_MISSING"], "A flag of the bulk answer that cannot be evaluated for this context: its rollout needs a `targetingKey`"),
+        ),
+        (
+            "OfrepFailure",
+            failure(true, &["PARSE_ERROR", "INVALID_CONTEXT", "TARGETING_KEY_MISSING"], "The body is not JSON (`PARSE_ERROR`), has no valid `context` (`INVALID_CONTEXT`), or the flag's rollout needs a `targetingKey` the context lacks (`TARGETING_KEY_MISSING`)"),
+        ),
+        (
+            "OfrepNotFound",
+            failure(true, &["FLAG_NOT_FOUND"], "The config has no flag of this key"),
+        ),
+        (
+            "OfrepBulkFailure",
+            failure(false, &["PARSE_ERROR", "INVALID_CONTEXT", "GENERAL"], "The whole request refused: the body is not JSON (`PARSE_ERROR`) or has no valid `context` (`INVALID_CONTEXT`), or `If-None-Match` is malformed (`GENERAL`, the details naming it)"),
+        ),
         (
             "OfrepBulk",
             object(
                 &["flags", "metadata"],
                 json!({
-                    "flags": { "type": "array", "items": { "anyOf": [reference("OfrepEvaluation"), reference("OfrepFailure")] } },
+                    "flags": { "type": "array", "items": { "anyOf": [reference("OfrepEvaluation"), reference("OfrepFlagFailure")] } },
                     "metadata": object(&["configVersion"], json!({ "configVersion": { "type": "integer", "minimum": 0 } })),
                 }),
             ),
