@@ -641,26 +641,12 @@ fn ofrep() -> Vec<(&'static str, Value)> {
     );
     evaluation["description"] =
         json!("A flag evaluated: always with a `value` (never a deferral to the code's default)");
-    // The failures carry the protocol's `key`, `errorCode` and `errorDetails`, and nothing else.
-    let failure = |key: bool, codes: &[&str], description: &str| {
-        let required: &[&str] = match key {
-            true => &["key", "errorCode", "errorDetails"],
-            false => &["errorCode", "errorDetails"],
-        };
-        let mut properties =
-            json!({ "errorCode": { "enum": codes }, "errorDetails": { "type": "string" } });
-        if key {
-            properties["key"] = json!({ "type": "string" });
-        }
-        let mut schema = object(required, properties);
-        schema["description"] = json!(description);
-        schema
-    };
     // Other members of the body are ignored, as the protocol leaves room for them.
     let mut request = json!({ "type": "object", "required": ["context"],
         "properties": { "context": context }, "additionalProperties": {} });
     request["examples"] = json!([{ "context": { "targetingKey": "user-1", "country": "NL" } }]);
-    vec![
+    let mut out = ofrep_failures();
+    out.extend([
         (
             "OfrepKey",
             json!({ "type": "string", "minLength": 1, "examples": ["newCheckout"] }),
@@ -678,6 +664,38 @@ fn ofrep() -> Vec<(&'static str, Value)> {
         ),
         ("OfrepEvaluation", evaluation),
         (
+            "OfrepBulk",
+            object(
+                &["flags", "metadata"],
+                json!({
+                    "flags": { "type": "array", "items": { "anyOf": [reference("OfrepEvaluation"), reference("OfrepFlagFailure")] } },
+                    "metadata": object(&["configVersion"], json!({ "configVersion": { "type": "integer", "minimum": 0 } })),
+                }),
+            ),
+        ),
+    ]);
+    out
+}
+
+/// OFREP's failures: the protocol's `key` (where it names a flag), `errorCode` and
+/// `errorDetails`, and nothing else; one schema per status, as the official description has.
+fn ofrep_failures() -> Vec<(&'static str, Value)> {
+    let failure = |key: bool, codes: &[&str], description: &str| {
+        let required: &[&str] = match key {
+            true => &["key", "errorCode", "errorDetails"],
+            false => &["errorCode", "errorDetails"],
+        };
+        let mut properties =
+            json!({ "errorCode": { "enum": codes }, "errorDetails": { "type": "string" } });
+        if key {
+            properties["key"] = json!({ "type": "string" });
+        }
+        let mut schema = object(required, properties);
+        schema["description"] = json!(description);
+        schema
+    };
+    vec![
+        (
             "OfrepFlagFailure",
             failure(true, &["TARGETING_KEY_MISSING"], "A flag of the bulk answer that cannot be evaluated for this context: its rollout needs a `targetingKey`"),
         ),
@@ -692,16 +710,6 @@ fn ofrep() -> Vec<(&'static str, Value)> {
         (
             "OfrepBulkFailure",
             failure(false, &["PARSE_ERROR", "INVALID_CONTEXT", "GENERAL"], "The whole request refused: the body is not JSON (`PARSE_ERROR`) or has no valid `context` (`INVALID_CONTEXT`), or `If-None-Match` is malformed (`GENERAL`, the details naming it)"),
-        ),
-        (
-            "OfrepBulk",
-            object(
-                &["flags", "metadata"],
-                json!({
-                    "flags": { "type": "array", "items": { "anyOf": [reference("OfrepEvaluation"), reference("OfrepFlagFailure")] } },
-                    "metadata": object(&["configVersion"], json!({ "configVersion": { "type": "integer", "minimum": 0 } })),
-                }),
-            ),
         ),
     ]
 }
