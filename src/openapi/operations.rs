@@ -108,6 +108,14 @@ const fn header(name: &'static str, schema: &'static str, description: &'static 
     }
 }
 
+/// The session listings' paging, `GET /sessions` and `GET /admin/sessions` alike.
+const SESSION_CURSOR: Param = query(
+    "cursor",
+    "Cursor",
+    "Where the previous page ended (empty: the start)",
+);
+const SESSION_LIMIT: Param = query("limit", "PageLimit", "Page size, 1-1000 (empty: 100)");
+
 const IF_MATCH: Param = header(
     "If-Match",
     "IfMatch",
@@ -311,14 +319,7 @@ pub static OPERATIONS: &[Op] = &[
         id: "listMySessions",
         description: "The caller's own active sessions, newest first, read from D1 (the caller's session is checked there too): created, deadlines (`idleExpiresAt` moves with use, at most once per `renewAfterSeconds`), the `handle` that `DELETE /sessions/{handle}` takes, and `current: true` on the session this request was made with. Session ids and their hashes never appear. Paged as `GET /admin/sessions`; a `userId` in the query is ignored (always the caller's).",
         summary: "The caller's own sessions, the current one marked (D1)",
-        params: &[
-            query(
-                "cursor",
-                "Cursor",
-                "Where the previous page ended (empty: the start)",
-            ),
-            query("limit", "PageLimit", "Page size, 1-1000 (empty: 100)"),
-        ],
+        params: &[SESSION_CURSOR, SESSION_LIMIT],
         response: Some("SessionPage"),
         errors: &[503],
         ..NONE
@@ -363,12 +364,8 @@ pub static OPERATIONS: &[Op] = &[
                 "UserIdFilter",
                 "Only this user's sessions (empty: all users)",
             ),
-            query(
-                "cursor",
-                "Cursor",
-                "Where the previous page ended (empty: the start)",
-            ),
-            query("limit", "PageLimit", "Page size, 1-1000 (empty: 100)"),
+            SESSION_CURSOR,
+            SESSION_LIMIT,
         ],
         response: Some("SessionPage"),
         errors: &[503],
