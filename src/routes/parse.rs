@@ -8,6 +8,7 @@ use crate::domain::ids::{Email, FlagName, ProfileId, UserId};
 use crate::domain::json::{decimal, deny_unknown, object, required_str};
 use crate::domain::prefs::{is_language_tag, PrefsPatch};
 use crate::domain::sessions::{self, Cursor, ListQuery, NewSession};
+use crate::domain::tokens::Scope;
 use crate::domain::users::{MAX_BATCH, MAX_NAME_CHARS};
 use crate::domain::versions::{HistoryQuery, Precondition, DEFAULT_PAGE, MAX_PAGE};
 use crate::error::{ApiError, ApiResult};
@@ -21,6 +22,19 @@ pub fn new_session(body: &Value) -> ApiResult<NewSession> {
         user: UserId::parse("userId", required_str(obj, "userId")?)?,
         email: Email::parse("email", required_str(obj, "email")?)?,
     })
+}
+
+/// `POST /admin/tokens`' body: `{"name", "scope"}`. A name of dots only is refused: `.` and
+/// `..` are path segments a browser or client resolves away, so the token could not be
+/// revoked by name.
+pub fn new_token(body: &Value) -> ApiResult<(FlagName, Scope)> {
+    let obj = object(body)?;
+    deny_unknown(obj, &["name", "scope"], "")?;
+    let name = FlagName::parse("name", required_str(obj, "name")?)?;
+    if name.as_str().bytes().all(|b| b == b'.') {
+        return Err(ApiError::invalid("name", "must not be only dots"));
+    }
+    Ok((name, Scope::parse("scope", required_str(obj, "scope")?)?))
 }
 
 /// The admin session listing's query: `userId`, `cursor` and `limit`; others are ignored,
