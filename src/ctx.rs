@@ -8,6 +8,7 @@ use crate::domain::config::{self, AppConfig};
 use crate::domain::health::{Binding, Setup, MIN_ADMIN_TOKEN_CHARS};
 use crate::domain::sessions::{Lifetime, SessionStores};
 use crate::domain::time::Millis;
+use crate::domain::versions::{self, Stores};
 use crate::isolate::{Flight, Isolate};
 use crate::origins::AllowedOrigins;
 use crate::storage::d1::{self, ReadFrom, D1};
@@ -111,7 +112,19 @@ impl Ctx {
         if let Some(config) = self.config.get() {
             return config.clone();
         }
-        let config = config::current(self.kv(), &self.isolate.config, self.now).await;
+        let mut config = config::current(self.kv(), &self.isolate.config, self.now).await;
+        if let Some((hash, text)) = self.isolate.config.take_unversioned() {
+            let timer = self.timer();
+            let stores = Stores {
+                db: self.d1(),
+                kv: self.kv(),
+                cache: &self.isolate.config,
+                timer: &timer,
+            };
+            if let Some(adopted) = versions::adopt(&stores, hash, &text).await {
+                config = adopted;
+            }
+        }
         self.config.get_or_init(|| config).clone()
     }
 

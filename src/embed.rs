@@ -20,6 +20,7 @@ use crate::domain::kv::KvKey;
 use crate::domain::ratelimit::{self, Decision};
 use crate::domain::sessions::{self, Check, Lifetime, SessionStores, SessionView};
 use crate::domain::swr::{self, Lookup};
+use crate::domain::versions::{self, Stores};
 use crate::error::{ApiResult, StoreResult};
 use crate::isolate::Isolate;
 use crate::routes::auth;
@@ -86,8 +87,22 @@ impl Edgestate {
     }
 
     /// The app config: this isolate's copy, re-read from KV every 5 seconds.
+    /// A `config:app` written from outside the Worker is adopted as the next version, as
+    /// edgestate's own routes do.
     pub async fn config(&self) -> Rc<AppConfig> {
-        config::current(&self.kv, &self.isolate.config, clock::now()).await
+        let config = config::current(&self.kv, &self.isolate.config, clock::now()).await;
+        let Some((hash, text)) = self.isolate.config.take_unversioned() else {
+            return config;
+        };
+        let stores = Stores {
+            db: &self.d1,
+            kv: &self.kv,
+            cache: &self.isolate.config,
+            timer: &RuntimeTimer,
+        };
+        versions::adopt(&stores, hash, &text)
+            .await
+            .unwrap_or(config)
     }
 
     /// Whether feature flag `name` is on for an empty context: a boolean flag's value, the

@@ -199,6 +199,7 @@ fn deep_report(complete: bool) -> Report {
             bound: complete,
             ok: complete,
             config: complete.then_some("stored"),
+            config_version: complete.then_some(3),
         },
         d1: D1Check {
             binding: "DB",
@@ -212,8 +213,10 @@ fn deep_report(complete: bool) -> Report {
             } else {
                 vec!["sessions".into()]
             },
+            config_version: complete.then_some(3),
         },
         ignored_origins: if complete { vec![] } else { vec!["*".into()] },
+        config_in_sync: complete,
     }
 }
 

@@ -20,7 +20,7 @@ use crate::domain::kv::{Kv, KvKey};
 use crate::domain::time::Millis;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 /// Where the config lives in KV.
@@ -356,6 +356,11 @@ fn group_list(v: &Value) -> DomainResult<Vec<String>> {
 #[derive(Debug, Default)]
 pub struct ConfigCache {
     copy: RefCell<Option<(Rc<AppConfig>, Millis)>>,
+    /// An unversioned document KV held that D1 has not been asked about yet (its hash and
+    /// text): see [`crate::domain::versions::adopt`].
+    unversioned: RefCell<Option<(u64, String)>>,
+    /// The hash of the last unversioned document D1 was asked about (0: none).
+    checked: Cell<u64>,
 }
 
 impl ConfigCache {
@@ -367,6 +372,27 @@ impl ConfigCache {
     fn get(&self) -> Option<(Rc<AppConfig>, Millis)> {
         self.copy.borrow().clone()
     }
+
+    /// The unversioned document the last read of KV found, if D1 has yet to be asked
+    /// whether it is new (a `wrangler kv bulk put` from outside the Worker).
+    pub fn take_unversioned(&self) -> Option<(u64, String)> {
+        self.unversioned.borrow_mut().take()
+    }
+
+    /// Records that D1 was asked about the unversioned document of `hash` and answered:
+    /// later reads of the same document ask nothing.
+    pub fn checked(&self, hash: u64) {
+        self.checked.set(hash);
+    }
+}
+
+/// FNV-1a of `text`, never 0: tells one unversioned document from another.
+pub fn fingerprint(text: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h.max(1)
 }
 
 /// The version named by a KV entry's metadata (`{"version": N}`); 0 without one.
@@ -397,10 +423,18 @@ pub async fn current<K: Kv>(kv: &K, cache: &ConfigCache, now: Millis) -> Rc<AppC
     let last_good = cached.map(|(c, _)| c);
     let config = match kv.get_with_metadata(&KV_KEY).await {
         Ok(Some((text, meta))) => match parse_stored(&text, version_of(meta.as_ref())) {
-            Some(read) if last_good.as_ref().is_some_and(|c| c.version > read.version) => {
-                last_good.clone()
+            Some(read) => {
+                if read.version == 0 {
+                    let hash = fingerprint(&text);
+                    if hash != cache.checked.get() {
+                        *cache.unversioned.borrow_mut() = Some((hash, text));
+                    }
+                }
+                match last_good.as_ref().is_some_and(|c| c.version > read.version) {
+                    true => last_good.clone(),
+                    false => Some(Rc::new(read)),
+                }
             }
-            Some(read) => Some(Rc::new(read)),
             None => {
                 crate::log::warn(
                     "config:app in KV does not validate; serving the last good config",

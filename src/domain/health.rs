@@ -6,7 +6,7 @@
 //! all of it to an admin ([`report`]). Plain `GET /health` uses none of this and touches no
 //! storage.
 
-use crate::domain::config::{AppConfig, KV_KEY as CONFIG_KEY};
+use crate::domain::config::{version_of, AppConfig, KV_KEY as CONFIG_KEY};
 use crate::domain::error::StoreResult;
 use crate::domain::kv::Kv;
 use serde::Serialize;
@@ -46,6 +46,8 @@ pub struct Schema {
     /// The newest migration `wrangler d1 migrations apply` recorded (`None`: no record, as
     /// when the schema was applied some other way).
     pub latest_migration: Option<String>,
+    /// The config history's newest version (`None`: no history yet).
+    pub config_version: Option<u64>,
 }
 
 impl Schema {
@@ -63,7 +65,7 @@ impl Schema {
 pub trait SchemaDb {
     /// The number of the newest migration this code needs.
     fn expected_version(&self) -> u32;
-    /// What D1 holds of the schema (one or two queries).
+    /// What D1 holds of the schema (two or three queries).
     async fn schema(&self) -> StoreResult<Schema>;
 }
 
@@ -166,6 +168,10 @@ pub struct KvCheck {
     /// What KV holds under `config:app`: `stored` (a valid document), `absent` (the
     /// defaults are served: not seeded), `invalid` (ignored, logged); `null` if unread.
     pub config: Option<&'static str>,
+    /// The version its metadata names (0: none, as a `wrangler kv bulk put` writes it);
+    /// `null` when no document was read.
+    #[serde(rename = "configVersion")]
+    pub config_version: Option<u64>,
 }
 
 /// The D1 part of the report.
@@ -186,6 +192,8 @@ pub struct D1Check {
     pub latest_migration: Option<String>,
     /// Tables the Worker queries that do not exist.
     pub missing_tables: Vec<String>,
+    /// The config history's newest version (`null`: no history, or unread).
+    pub config_version: Option<u64>,
 }
 
 /// What `GET /health?deep=1` answers.
@@ -207,14 +215,18 @@ pub struct Report {
     pub d1: D1Check,
     /// `ALLOWED_ORIGINS` entries that are ignored.
     pub ignored_origins: Vec<String>,
+    /// Whether KV's copy of the config is D1's newest version (true without a history).
+    /// False for up to KV's propagation bound after a write made elsewhere, and while a
+    /// document written from outside awaits adoption.
+    pub config_in_sync: bool,
 }
 
 /// Reads the config from KV and the schema from D1 (the stores of an unbound binding are
 /// not asked) and reports everything. Failures are part of the report, not errors.
 pub async fn report<K: Kv, D: SchemaDb>(kv: &K, db: &D, setup: &Setup) -> Report {
-    let config = match setup.kv.bound {
+    let (config, kv_version) = match setup.kv.bound {
         true => config_state(kv).await,
-        false => None,
+        false => (None, None),
     };
     let schema = match setup.d1.bound {
         true => Some(db.schema().await),
@@ -228,11 +240,14 @@ pub async fn report<K: Kv, D: SchemaDb>(kv: &K, db: &D, setup: &Setup) -> Report
         .as_ref()
         .is_some_and(|s| schema_warning(setup.d1.name, expected, s).is_none());
     let schema = schema.and_then(Result::ok).unwrap_or_default();
+    let config_version = schema.config_version;
+    let config_in_sync = config_version.is_none_or(|v| kv_version == Some(v));
     let kv = KvCheck {
         binding: setup.kv.name,
         bound: setup.kv.bound,
         ok: config.is_some(),
         config,
+        config_version: kv_version,
     };
     let d1 = D1Check {
         binding: setup.d1.name,
@@ -242,8 +257,13 @@ pub async fn report<K: Kv, D: SchemaDb>(kv: &K, db: &D, setup: &Setup) -> Report
         expected_schema_version: expected,
         latest_migration: schema.latest_migration,
         missing_tables: schema.missing_tables,
+        config_version,
     };
-    let healthy = kv.ok && d1.ok && setup.admin_token_set && setup.ignored_origins.is_empty();
+    let healthy = kv.ok
+        && d1.ok
+        && config_in_sync
+        && setup.admin_token_set
+        && setup.ignored_origins.is_empty();
     Report {
         status: if healthy { "ok" } else { "degraded" },
         version: VERSION,
@@ -252,22 +272,25 @@ pub async fn report<K: Kv, D: SchemaDb>(kv: &K, db: &D, setup: &Setup) -> Report
         kv,
         d1,
         ignored_origins: setup.ignored_origins.clone(),
+        config_in_sync,
     }
 }
 
-/// `stored`, `absent` or `invalid`; `None` if KV did not answer (logged).
-async fn config_state<K: Kv>(kv: &K) -> Option<&'static str> {
-    match kv.get(&CONFIG_KEY).await {
-        Ok(None) => Some("absent"),
-        Ok(Some(text)) => {
+/// `stored`, `absent` or `invalid` and the version KV's metadata names; `None` if KV did
+/// not answer (logged).
+async fn config_state<K: Kv>(kv: &K) -> (Option<&'static str>, Option<u64>) {
+    match kv.get_with_metadata(&CONFIG_KEY).await {
+        Ok(None) => (Some("absent"), None),
+        Ok(Some((text, meta))) => {
             let valid = crate::domain::json::read(&text)
                 .ok()
                 .is_some_and(|doc| AppConfig::from_document(&doc).is_ok());
-            Some(if valid { "stored" } else { "invalid" })
+            let state = if valid { "stored" } else { "invalid" };
+            (Some(state), Some(version_of(meta.as_ref())))
         }
         Err(e) => {
             crate::log::warn_cause("deep health: KV read failed", &e.0);
-            None
+            (None, None)
         }
     }
 }
@@ -299,6 +322,7 @@ mod tests {
             schema: Some(Schema {
                 missing_tables: vec![],
                 latest_migration: Some(format!("{version}_x.sql")),
+                config_version: None,
             }),
             expected: 2,
         }
@@ -351,6 +375,7 @@ mod tests {
         let missing = Ok(Schema {
             missing_tables: vec!["sessions".into(), "users".into()],
             latest_migration: None,
+            config_version: None,
         });
         let w = schema_warning("DB", 2, &missing).unwrap();
         assert!(w.contains("sessions, users") && w.contains("migrations apply DB"));
@@ -395,6 +420,34 @@ mod tests {
         let r = block_on(report(&kv, &migrated("0002"), &setup()));
         assert_eq!(r.kv.config, Some("invalid"));
         assert_eq!(r.status, "ok", "an invalid config is logged and ignored");
+    }
+
+    #[test]
+    fn a_kv_copy_that_is_not_d1s_newest_version_is_degraded() {
+        let kv = MemKv::default();
+        let mut db = migrated("0002");
+        let r = block_on(report(&kv, &db, &setup()));
+        assert!(r.config_in_sync, "no history: nothing to disagree with");
+        if let Some(s) = db.schema.as_mut() {
+            s.config_version = Some(3);
+        }
+        kv.insert("config:app", "{\"maintenanceMode\":false}");
+        let r = block_on(report(&kv, &db, &setup()));
+        assert_eq!(
+            (r.kv.config_version, r.d1.config_version),
+            (Some(0), Some(3))
+        );
+        assert_eq!((r.status, r.config_in_sync), ("degraded", false));
+        let tagged = crate::domain::kv::KvMetadata::new(serde_json::json!({"version": 3})).ok();
+        kv.insert_with_metadata("config:app", "{\"maintenanceMode\":false}", tagged);
+        let r = block_on(report(&kv, &db, &setup()));
+        assert_eq!((r.status, r.config_in_sync), ("ok", true));
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["kv"]["configVersion"], 3);
+        assert_eq!(json["d1"]["configVersion"], 3);
+        kv.remove("config:app");
+        let r = block_on(report(&kv, &db, &setup()));
+        assert_eq!((r.status, r.kv.config_version), ("degraded", None));
     }
 
     #[test]

@@ -23,8 +23,14 @@
 //!   still fails, the write stands (it is in D1 and this isolate serves it at once), the
 //!   answer is 200 and the KV copy is retried in the background; until then other isolates
 //!   serve the previous version. The next admin write republishes the head in any case.
+//! * A `config:app` written from outside the Worker (`wrangler kv bulk put`) has no version.
+//!   Once D1 has a history, the first isolate to read such a document records it as the next
+//!   version (actor `seed`, action `put`, as `npm run seed` records a reset) and republishes it to KV with that version
+//!   ([`adopt`]), so the served config, `GET /admin/config` and the history agree again.
 
-use crate::domain::config::{parse_stored, AppConfig, ConfigCache, KV_KEY};
+use crate::domain::config::{
+    fingerprint, parse_stored, version_of, AppConfig, ConfigCache, KV_KEY,
+};
 use crate::domain::error::{DomainError, DomainResult, StorageError, StoreResult};
 use crate::domain::json::{self, deny_unknown, object};
 use crate::domain::kv::{Kv, KvMetadata, PutOptions, KV_WRITE_INTERVAL_MS};
@@ -154,11 +160,25 @@ pub struct HistoryEntry {
     pub change: Value,
 }
 
+/// What D1 says of an unversioned document KV holds ([`ConfigDb::seed_check`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeedCheck {
+    /// The newest version.
+    pub head: StoredVersion,
+    /// When it was written.
+    pub at: Millis,
+    /// Whether a seed (actor `seed`) recorded the same document before.
+    pub seeded_before: bool,
+}
+
 /// The D1 side of the config history.
 #[allow(async_fn_in_trait)]
 pub trait ConfigDb {
     /// The newest version, if any.
     async fn head(&self) -> StoreResult<Option<StoredVersion>>;
+    /// The newest version and what the history knows of `document` (one query); `None`
+    /// without a history.
+    async fn seed_check(&self, document: &str) -> StoreResult<Option<SeedCheck>>;
     /// Version `version`, if it exists.
     async fn version(&self, version: u64) -> StoreResult<Option<StoredVersion>>;
     /// Appends the next version (the newest plus one, or `floor` plus one while there is
@@ -248,6 +268,7 @@ pub async fn write<D: ConfigDb, K: Kv, T: Timer>(
         Action::Rollback => Some(rollback_target(s.db, w.change).await?),
         Action::Patch => None,
     };
+    adopt_outside(s).await;
     let change = crate::domain::json::text(w.change);
     let conditional = matches!(w.expected, Some(Precondition::OneOf(_)));
     for _ in 0..MAX_ATTEMPTS {
@@ -296,6 +317,16 @@ pub async fn write<D: ConfigDb, K: Kv, T: Timer>(
     Err(DomainError::Unavailable(format!(
         "the config changed under {MAX_ATTEMPTS} attempts to merge into it"
     )))
+}
+
+/// Before a write: a document written to KV from outside the Worker is adopted first, so
+/// the write builds on it rather than discarding it.
+async fn adopt_outside<D: ConfigDb, K: Kv, T: Timer>(s: &Stores<'_, D, K, T>) {
+    if let Ok(Some((text, meta))) = s.kv.get_with_metadata(&KV_KEY).await {
+        if version_of(meta.as_ref()) == 0 {
+            adopt(s, fingerprint(&text), &text).await;
+        }
+    }
 }
 
 /// The document of the version a rollback names (`{"version": N}`).
@@ -414,6 +445,69 @@ pub async fn republish<D: ConfigDb, K: Kv, T: Timer>(s: &Stores<'_, D, K, T>) {
     );
 }
 
+/// How long KV may still serve a copy older than a write elsewhere (its propagation bound).
+pub const KV_PROPAGATION_MS: i64 = 60_000;
+
+/// Adopts an unversioned `config:app` (written from outside the Worker, `text`, its
+/// fingerprint `hash`; see [`ConfigCache::take_unversioned`]) and returns the config to
+/// serve, or `None` to serve what the isolate had. With a history in D1 it is recorded as
+/// the next version (actor `seed`) and republished to KV with it, unless it is D1's head
+/// already (KV's copy lost its version, or is a stale one of a seed adopted elsewhere), or
+/// a seed recorded it before and the head is younger than KV's propagation bound (it may be
+/// a stale copy from before the head: asked again at the next read). Without a history it
+/// is version 0, as before the first admin write. One D1 query per isolate and document.
+pub async fn adopt<D: ConfigDb, K: Kv, T: Timer>(
+    s: &Stores<'_, D, K, T>,
+    hash: u64,
+    text: &str,
+) -> Option<Rc<AppConfig>> {
+    let seed = parse_stored(text, 0)?;
+    let document = seed.to_json().ok()?;
+    let check = match s.db.seed_check(&document).await {
+        Ok(Some(check)) => check,
+        Ok(None) => {
+            s.cache.checked(hash);
+            return None;
+        }
+        Err(e) => {
+            crate::log::warn_cause("config:app without a version: D1 could not be asked", &e.0);
+            return None;
+        }
+    };
+    let head = check.head.version;
+    let young = s.timer.now().ms_since(check.at) < KV_PROPAGATION_MS;
+    if check.head.document == document || (check.seeded_before && young) {
+        if check.head.document == document {
+            s.cache.checked(hash);
+        }
+        let current = Rc::new(parse_stored(&check.head.document, head)?);
+        s.cache.remember(current.clone(), s.timer.now());
+        return Some(current);
+    }
+    let entry = Entry {
+        at: s.timer.now(),
+        actor: "seed",
+        action: Action::Put,
+        base: head,
+        change: &document,
+        document: &document,
+    };
+    match s.db.append(&entry, head, Some(head)).await {
+        Ok(Some(version)) => {
+            s.cache.checked(hash);
+            crate::log::info(&format!(
+                "config:app from outside adopted as version {version}"
+            ));
+            Some(publish(s, AppConfig { version, ..seed }).await.config)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            crate::log::warn_cause("config:app without a version: recording it failed", &e.0);
+            None
+        }
+    }
+}
+
 /// `GET /admin/config/history`'s query: `limit` and `cursor` (empty values: not given).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryQuery {
@@ -454,7 +548,7 @@ pub async fn history<D: ConfigDb>(db: &D, q: &HistoryQuery) -> DomainResult<Hist
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::config::current;
+    use crate::domain::config::{current, CACHE_MS};
     use crate::domain::time::Clock;
     use crate::storage::fake::{block_on, FakeTimer, MemConfigDb, MemKv};
 
@@ -807,6 +901,151 @@ mod tests {
         let p2 = block_on(history(&w.db, &q)).unwrap();
         assert_eq!(p2.entries.len(), 3);
         assert!(p2.list_complete && p2.cursor.is_none());
+    }
+
+    /// What a request reads, as `Ctx::config` does: the isolate's copy or KV's, with a
+    /// document written from outside adopted. Each call is 5 s after the last (a fresh read).
+    fn serve(w: &World) -> Rc<AppConfig> {
+        w.timer.set(w.timer.now().0 + CACHE_MS);
+        let config = block_on(current(&w.kv, &w.cache, w.timer.now()));
+        match w.cache.take_unversioned() {
+            Some((hash, text)) => block_on(adopt(&w.stores(), hash, &text)).unwrap_or(config),
+            None => config,
+        }
+    }
+
+    fn last_entry(w: &World) -> (Option<u64>, String, String) {
+        let rows = w.db.rows.borrow();
+        let r = rows.last().unwrap();
+        (r.version, r.actor.clone(), r.action.clone())
+    }
+
+    const OUTSIDE: &str = r#"{"featureFlags":{"fromSeed":true}}"#;
+
+    #[test]
+    fn without_a_history_an_outside_document_is_version_0_and_d1_is_asked_once() {
+        let w = World::new();
+        w.kv.insert("config:app", OUTSIDE);
+        assert_eq!(serve(&w).version, 0);
+        assert!(serve(&w).feature_flags.contains_key("fromSeed"));
+        assert_eq!(
+            w.db.db.queries.get(),
+            1,
+            "asked once per isolate and document"
+        );
+        assert!(w.db.rows.borrow().is_empty());
+        w.kv.insert("config:app", r#"{"featureFlags":{"other":true}}"#);
+        serve(&w);
+        assert_eq!(
+            w.db.db.queries.get(),
+            2,
+            "a different document is asked about"
+        );
+    }
+
+    #[test]
+    fn an_outside_document_after_admin_writes_becomes_the_next_version_in_d1_and_kv() {
+        let w = World::new();
+        w.write(Action::Put, json!({"featureFlags": {"admin": true}}), None)
+            .unwrap();
+        assert_eq!(serve(&w).version, 1);
+        w.kv.insert("config:app", OUTSIDE);
+        let served = serve(&w);
+        assert_eq!(served.version, 2);
+        assert!(served.feature_flags.contains_key("fromSeed"));
+        assert!(!served.feature_flags.contains_key("admin"));
+        assert_eq!(last_entry(&w), (Some(2), "seed".into(), "put".into()));
+        assert_eq!(w.kv_version(), 2, "KV's copy carries the version again");
+        let head = block_on(authoritative(&w.db, &w.kv)).unwrap();
+        assert_eq!(head.version, 2);
+        let queries = w.db.db.queries.get();
+        assert_eq!(serve(&w).version, 2);
+        assert_eq!(w.db.db.queries.get(), queries, "nothing more to ask");
+    }
+
+    #[test]
+    fn a_copy_that_lost_its_version_is_the_head_not_a_new_version() {
+        let w = World::new();
+        let p = w
+            .write(
+                Action::Put,
+                json!({"featureFlags": {"fromSeed": true}}),
+                None,
+            )
+            .unwrap();
+        w.kv.insert("config:app", &p.config.to_json().unwrap());
+        let fresh = World {
+            db: w.db,
+            ..World::new()
+        };
+        fresh.kv.insert("config:app", OUTSIDE);
+        assert_eq!(serve(&fresh).version, 1);
+        assert_eq!(fresh.db.rows.borrow().len(), 1, "nothing appended");
+    }
+
+    #[test]
+    fn a_stale_copy_of_an_adopted_seed_waits_out_kv_propagation_then_counts_as_a_reset() {
+        let w = World::new();
+        w.write(Action::Put, json!({"featureFlags": {"admin": true}}), None)
+            .unwrap();
+        w.kv.insert("config:app", OUTSIDE);
+        assert_eq!(serve(&w).version, 2, "adopted");
+        w.write(
+            Action::Patch,
+            json!({"featureFlags": {"later": true}}),
+            None,
+        )
+        .unwrap();
+        // Another isolate, at a location whose KV still serves the seed without a version.
+        let other = World {
+            db: w.db,
+            ..World::new()
+        };
+        other.timer.set(w.timer.now().0);
+        other.kv.insert("config:app", OUTSIDE);
+        let served = serve(&other);
+        assert_eq!(served.version, 3, "the head, not the stale seed");
+        assert!(served.feature_flags.contains_key("later"));
+        assert_eq!(other.db.rows.borrow().len(), 3, "nothing appended");
+        // Past KV's propagation bound the same document is a deliberate reset.
+        other.timer.set(other.timer.now().0 + KV_PROPAGATION_MS);
+        let served = serve(&other);
+        assert_eq!(served.version, 4);
+        assert!(!served.feature_flags.contains_key("later"));
+        assert_eq!(last_entry(&other), (Some(4), "seed".into(), "put".into()));
+    }
+
+    #[test]
+    fn an_admin_write_builds_on_an_outside_document_no_request_has_read_yet() {
+        let w = World::new();
+        w.write(Action::Put, json!({"featureFlags": {"admin": true}}), None)
+            .unwrap();
+        w.kv.insert("config:app", OUTSIDE);
+        let p = w
+            .write(Action::Patch, json!({"featureFlags": {"mine": true}}), None)
+            .unwrap();
+        assert_eq!(p.config.version, 3);
+        assert_eq!(flags(&p), json!({"fromSeed": true, "mine": true}));
+        let actions: Vec<_> =
+            w.db.rows
+                .borrow()
+                .iter()
+                .map(|r| r.action.clone())
+                .collect();
+        assert_eq!(actions, ["put", "put", "patch"]);
+    }
+
+    #[test]
+    fn d1_failing_leaves_the_copy_served_and_asks_again_next_time() {
+        let w = World::new();
+        w.write(Action::Put, json!({"featureFlags": {"admin": true}}), None)
+            .unwrap();
+        serve(&w);
+        w.kv.insert("config:app", OUTSIDE);
+        w.db.db.failing.set(true);
+        assert_eq!(serve(&w).version, 1, "the last good config");
+        w.db.db.failing.set(false);
+        assert_eq!(serve(&w).version, 2);
     }
 
     #[test]

@@ -230,14 +230,18 @@ fn health_report() -> Value {
         }
         p
     };
+    let version = json!({ "type": ["integer", "null"], "minimum": 0 });
     let kv = binding(
         json!({ "config": { "enum": ["stored", "absent", "invalid", null],
-        "description": "What KV holds as `config:app` (null: KV did not answer or is not bound)" } }),
+        "description": "What KV holds as `config:app` (null: KV did not answer or is not bound)" },
+        "configVersion": { "type": ["integer", "null"], "minimum": 0,
+        "description": "The config version KV's copy names (0: none, as written from outside the Worker; null: no copy read)" } }),
     );
-    let version = json!({ "type": ["integer", "null"], "minimum": 0 });
     let d1 = binding(json!({
         "schemaVersion": version, "expectedSchemaVersion": { "type": "integer", "minimum": 0 },
         "latestMigration": { "type": ["string", "null"] }, "missingTables": names,
+        "configVersion": { "type": ["integer", "null"], "minimum": 1,
+        "description": "The config history's newest version (null: no history, or D1 did not answer)" },
     }));
     let mut report = object(
         &[
@@ -248,19 +252,21 @@ fn health_report() -> Value {
             "kv",
             "d1",
             "ignoredOrigins",
+            "configInSync",
         ],
         json!({
             "status": { "enum": ["ok", "degraded"] },
             "version": reference("Version"),
             "adminToken": { "type": "boolean" },
             "adminTokenStrong": { "type": "boolean", "description": "`ADMIN_TOKEN` is at least 43 characters (32 random bytes in base64url); a shorter one is warned of but does not make the status `degraded`" },
-            "kv": object(&["binding", "bound", "ok", "config"], kv),
+            "kv": object(&["binding", "bound", "ok", "config", "configVersion"], kv),
             "d1": object(&["binding", "bound", "ok", "schemaVersion", "expectedSchemaVersion",
-                "latestMigration", "missingTables"], d1),
+                "latestMigration", "missingTables", "configVersion"], d1),
             "ignoredOrigins": names,
+            "configInSync": { "type": "boolean", "description": "KV's copy of the config is D1's newest version (true without a history); false while KV still propagates a write made elsewhere (up to 60 s) or a document written from outside the Worker awaits adoption" },
         }),
     );
-    report["description"] = json!("`GET /health?deep=1`: each binding, the config in KV, the D1 schema against the one the code needs, the admin token, ignored `ALLOWED_ORIGINS` entries; `degraded` if any is wrong");
+    report["description"] = json!("`GET /health?deep=1`: each binding, the config in KV, the D1 schema against the one the code needs, the admin token, ignored `ALLOWED_ORIGINS` entries, whether KV's config is D1's newest version; `degraded` if any is wrong");
     report
 }
 
@@ -729,7 +735,7 @@ fn versions() -> Vec<(&'static str, Value)> {
             "version": { "type": ["integer", "null"], "minimum": 1, "description": "null for a refused write" },
             "outcome": { "enum": ["applied", "refused"] },
             "at": reference("Millis"),
-            "actor": { "type": "string", "description": "Who wrote: `admin` for the admin token (earlier versions stored an 8-hex-digit fingerprint of it)" },
+            "actor": { "type": "string", "description": "Who wrote: `admin` for the admin token, `token:<name>` for a scoped token, the person's email (or a service token's common name) through Cloudflare Access, `seed` for `npm run seed` and for a document written to KV from outside the Worker (earlier versions stored an 8-hex-digit fingerprint of the admin token)" },
             "action": { "enum": ["put", "patch", "rollback"] },
             "baseVersion": { "type": "integer", "minimum": 0 },
             "change": { "description": "The request body" },

@@ -13,7 +13,7 @@ use crate::domain::sessions::{FeedPage, ListQuery, Revocation, SessionDb, Sessio
 use crate::domain::time::Millis;
 use crate::domain::tokens::{Scope, TokenDb, TokenRecord, MAX_TOKENS};
 use crate::domain::users::{User, UserDb};
-use crate::domain::versions::{ConfigDb, Entry, HistoryEntry, StoredVersion};
+use crate::domain::versions::{ConfigDb, Entry, HistoryEntry, SeedCheck, StoredVersion};
 use crate::error::{StorageError, StoreResult};
 use crate::storage::meter::Meter;
 use crate::storage::{describe, env_value};
@@ -793,9 +793,18 @@ impl SchemaDb for D1 {
         for table in TABLES.iter().filter(|t| !has(t)) {
             missing_tables.push(table.to_string());
         }
+        let config_version = match has("config_history") {
+            true => {
+                let sql = "SELECT MAX(version) AS v FROM config_history";
+                let row = self.first(sql, &[]).await?;
+                row.and_then(|r| r.opt_number("v")).map(|v| v as u64)
+            }
+            false => None,
+        };
         Ok(Schema {
             missing_tables,
             latest_migration,
+            config_version,
         })
     }
 }
@@ -945,6 +954,22 @@ impl ConfigDb for D1 {
                    WHERE version IS NOT NULL ORDER BY version DESC LIMIT 1";
         let row = self.first(sql, &[]).await?;
         row.map(|r| r.stored_version()).transpose()
+    }
+
+    async fn seed_check(&self, document: &str) -> StoreResult<Option<SeedCheck>> {
+        let sql = "SELECT version, document, at, EXISTS (SELECT 1 FROM config_history \
+                   WHERE actor = 'seed' AND document = ?1) AS seeded FROM config_history \
+                   WHERE version IS NOT NULL ORDER BY version DESC LIMIT 1";
+        let Some(row) = self.first(sql, &[text(document)]).await? else {
+            return Ok(None);
+        };
+        let seeded_before = row.number("seeded")? != 0.0;
+        let at = Millis::from_js(row.number("at")?);
+        Ok(Some(SeedCheck {
+            head: row.stored_version()?,
+            at,
+            seeded_before,
+        }))
     }
 
     async fn version(&self, version: u64) -> StoreResult<Option<StoredVersion>> {

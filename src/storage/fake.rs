@@ -10,14 +10,16 @@
 use crate::domain::accounts::AccountDb;
 use crate::domain::health::{Schema, SchemaDb};
 use crate::domain::ids::{ProfileId, SessionHandle, UserId};
-use crate::domain::kv::{Kv, KvKey, ListedKey, PutOptions, KV_MAX_LIST_KEYS};
+use crate::domain::kv::{Kv, KvKey, KvMetadata, ListedKey, PutOptions, KV_MAX_LIST_KEYS};
 use crate::domain::prefs::{PrefsDb, PrefsPatch, PrefsRow};
 use crate::domain::ratelimit::{CounterDb, Lease};
 use crate::domain::sessions::{FeedPage, ListQuery, Revocation, SessionDb, SessionRecord};
 use crate::domain::time::{Clock, Millis, Timer};
 use crate::domain::tokens::{TokenDb, TokenRecord, MAX_TOKENS};
 use crate::domain::users::{User, UserDb};
-use crate::domain::versions::{ConfigDb, Entry as HistoryRow, HistoryEntry, StoredVersion};
+use crate::domain::versions::{
+    ConfigDb, Entry as HistoryRow, HistoryEntry, SeedCheck, StoredVersion,
+};
 use crate::error::{StorageError, StoreResult};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -72,6 +74,13 @@ impl MemKv {
                 metadata: None,
             },
         );
+    }
+    /// Stores `value` with `metadata` under `key` without counting a write.
+    pub fn insert_with_metadata(&self, key: &str, value: &str, metadata: Option<KvMetadata>) {
+        self.insert(key, value);
+        if let Some(e) = self.entries.borrow_mut().get_mut(key) {
+            e.metadata = metadata.map(|m| m.value().clone());
+        }
     }
     /// The value under `key`, without counting a read.
     pub fn get_raw(&self, key: &str) -> Option<String> {
@@ -800,6 +809,25 @@ impl ConfigDb for MemConfigDb {
             .filter(|r| r.version.is_some())
             .max_by_key(|r| r.version)
             .and_then(Self::stored))
+    }
+
+    async fn seed_check(&self, document: &str) -> StoreResult<Option<SeedCheck>> {
+        self.db.query()?;
+        let rows = self.rows.borrow();
+        let seeded_before = rows
+            .iter()
+            .any(|r| r.actor == "seed" && r.document.as_deref() == Some(document));
+        let head = rows
+            .iter()
+            .filter(|r| r.version.is_some())
+            .max_by_key(|r| r.version);
+        Ok(head.and_then(|r| {
+            Some(SeedCheck {
+                head: Self::stored(r)?,
+                at: r.at,
+                seeded_before,
+            })
+        }))
     }
 
     async fn version(&self, version: u64) -> StoreResult<Option<StoredVersion>> {

@@ -288,3 +288,84 @@ describe("bad input changes nothing", () => {
     }
   });
 });
+
+describe("a config written from outside the Worker (wrangler kv bulk put)", () => {
+  // `wrangler kv bulk put seed-data.json` writes config:app without metadata: no version.
+  const OUTSIDE = { ...HIGH, featureFlags: { fromOutside: true } };
+  /** @param {TestApp} e */
+  const putFromOutside = (e) => e.kv.put("config:app", JSON.stringify(OUTSIDE));
+  /** @param {TestApp} e */
+  const deepHealth = async (e) => {
+    const r = await e.getHealth({ deep: 1 }, { admin: true });
+    expect(r.status, r.text).toBe(200);
+    return r.body;
+  };
+
+  it("after admin writes, a new isolate adopts it as the next version (actor seed), in D1 and KV", async () => {
+    await fresh(async (e) => {
+      // History exists (version 1), then the namespace is bulk-put: a new isolate reads it first.
+      expect((await e.patchConfig({ featureFlags: { admin: true } })).status).toBe(200);
+      const later = await spawnApp({ seedConfig: OUTSIDE });
+      try {
+        const head = await e.db.prepare("SELECT at, actor, action, base_version, change, document FROM config_history").first();
+        await later.db.prepare("INSERT INTO config_history (version, at, actor, action, base_version, change, document) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)")
+          .bind(...Object.values(/** @type {Record<string, unknown>} */ (head))).run();
+        const before = await deepHealth(later);
+        expect(before.status).toBe("degraded");
+        expect([before.kv.configVersion, before.d1.configVersion, before.configInSync]).toEqual([0, 1, false]);
+
+        const get = await later.getConfig();
+        expect(etag(get)).toBe('"2"');
+        expect(get.body.featureFlags).toEqual({ fromOutside: true });
+        const admin = await later.getAdminConfig();
+        expect(etag(admin)).toBe('"2"');
+        expect(admin.body).toEqual({ ...DEFAULTS, ...OUTSIDE });
+        expect((await history(later)).entries[0]).toMatchObject({ version: 2, actor: "seed", action: "put", baseVersion: 1, change: { ...DEFAULTS, ...OUTSIDE } });
+        expect(await kvEntry(later)).toEqual({ config: { ...DEFAULTS, ...OUTSIDE }, version: 2 });
+        const after = await deepHealth(later);
+        expect([after.status, after.kv.configVersion, after.d1.configVersion, after.configInSync]).toEqual(["ok", 2, 2, true]);
+      } finally {
+        await later.dispose();
+      }
+    });
+  });
+
+  it("the next admin write builds on it instead of bringing the old flags back", async () => {
+    await fresh(async (e) => {
+      expect((await e.patchConfig({ featureFlags: { admin: true } })).status).toBe(200);
+      await putFromOutside(e);
+      const p = await e.patchConfig({ maintenanceMode: false });
+      expect(p.status, p.text).toBe(200);
+      expect(p.body.featureFlags).toEqual({ fromOutside: true });
+      expect(etag(p)).toBe('"3"');
+      expect((await rows(e)).map((r) => [r.version, r.action])).toEqual([[1, "patch"], [2, "put"], [3, "patch"]]);
+      expect(etag(await e.getConfig())).toBe('"3"');
+      expect(etag(await e.getAdminConfig())).toBe('"3"');
+      expect((await deepHealth(e)).configInSync).toBe(true);
+    });
+  });
+
+  it("without a history it stays version 0, and deep health agrees", async () => {
+    await fresh(async (e) => {
+      await putFromOutside(e);
+      const get = await e.getConfig();
+      expect(etag(get)).toBe('"0"');
+      expect(get.body.featureFlags).toEqual({ fromOutside: true });
+      expect(await rows(e)).toEqual([]);
+      const h = await deepHealth(e);
+      expect([h.status, h.kv.configVersion, h.d1.configVersion, h.configInSync]).toEqual(["ok", 0, null, true]);
+    });
+  });
+
+  it("deep health reports a KV copy behind D1's newest version as degraded", async () => {
+    await fresh(async (e) => {
+      expect((await e.patchConfig({ featureFlags: { a: true } })).status).toBe(200);
+      expect((await e.patchConfig({ featureFlags: { b: true } })).status).toBe(200);
+      const v1 = await e.db.prepare("SELECT document FROM config_history WHERE version = 1").first();
+      // What a location whose KV still serves version 1 reads.
+      await e.kv.put("config:app", /** @type {string} */ (v1?.document), { metadata: { version: 1 } });
+      const h = await deepHealth(e);
+      expect([h.status, h.kv.configVersion, h.d1.configVersion, h.configInSync]).toEqual(["degraded", 1, 2, false]);
+    });
+  });
+});

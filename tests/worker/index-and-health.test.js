@@ -133,7 +133,7 @@ describe("GET /health?deep=1", () => {
       version: VERSION,
       adminToken: true,
       adminTokenStrong: true,
-      kv: { binding: "CACHE", bound: true, ok: true, config: "stored" },
+      kv: { binding: "CACHE", bound: true, ok: true, config: "stored", configVersion: 0 },
       d1: {
         binding: "DB",
         bound: true,
@@ -142,8 +142,10 @@ describe("GET /health?deep=1", () => {
         expectedSchemaVersion: Number(NEWEST.slice(0, 4)),
         latestMigration: NEWEST,
         missingTables: [],
+        configVersion: null,
       },
       ignoredOrigins: [],
+      configInSync: true,
     });
     expect(timing(r.res)).toMatchObject({ reads: 1, writes: 0 });
   });
@@ -154,7 +156,7 @@ describe("GET /health?deep=1", () => {
       const r = await bare.getHealth({ deep: 1 }, { admin: true });
       expect(r.status, r.text).toBe(200);
       expect(r.body.status).toBe("degraded");
-      expect(r.body.kv).toEqual({ binding: "CACHE", bound: true, ok: true, config: "absent" });
+      expect(r.body.kv).toEqual({ binding: "CACHE", bound: true, ok: true, config: "absent", configVersion: null });
       expect(r.body.d1).toMatchObject({ ok: false, schemaVersion: null, latestMigration: null });
       expect([...r.body.d1.missingTables].sort()).toEqual(["admin_tokens", "config_history", "preferences", "rate_limits", "revocations", "sessions", "users"]);
       expect(r.body.ignoredOrigins).toEqual(["*"]);
@@ -169,7 +171,7 @@ describe("GET /health?deep=1", () => {
       const r = await noKv.getHealth({ deep: 1 }, { admin: true });
       expect(r.status, r.text).toBe(200);
       expect(r.body.status).toBe("degraded");
-      expect(r.body.kv).toEqual({ binding: "CACHE", bound: false, ok: false, config: null });
+      expect(r.body.kv).toEqual({ binding: "CACHE", bound: false, ok: false, config: null, configVersion: null });
       expect(r.body.d1.ok).toBe(true);
     } finally {
       await noKv.dispose();
