@@ -114,15 +114,24 @@ impl Ctx {
         }
         let mut config = config::current(self.kv(), &self.isolate.config, self.now).await;
         if let Some((hash, text)) = self.isolate.config.take_unversioned() {
-            let timer = self.timer();
-            let stores = Stores {
-                db: self.d1(),
-                kv: self.kv(),
-                cache: &self.isolate.config,
-                timer: &timer,
-            };
-            if let Some(adopted) = versions::adopt(&stores, hash, &text).await {
-                config = adopted;
+            // A versioned copy means D1 has a history: a document without a version is new,
+            // adopted before answering. Else (most often a deployment without a history) D1
+            // is asked after the response, off the request's path.
+            if config.version == 0 {
+                self.defer(|d| async move {
+                    versions::adopt(&d.config_stores(), hash, &text).await;
+                });
+            } else {
+                let timer = self.timer();
+                let stores = Stores {
+                    db: self.d1(),
+                    kv: self.kv(),
+                    cache: &self.isolate.config,
+                    timer: &timer,
+                };
+                if let Some(adopted) = versions::adopt(&stores, hash, &text).await {
+                    config = adopted;
+                }
             }
         }
         self.config.get_or_init(|| config).clone()
@@ -268,6 +277,16 @@ pub struct Deferred {
 }
 
 impl Deferred {
+    /// The config history's stores.
+    pub fn config_stores(&self) -> Stores<'_, D1, WorkersKv, RuntimeTimer> {
+        Stores {
+            db: &self.d1,
+            kv: &self.kv,
+            cache: &self.isolate.config,
+            timer: &RuntimeTimer,
+        }
+    }
+
     /// D1 through the nearest replica, for work that needs no newer state than it has.
     pub fn d1_replica(&self) -> D1 {
         self.d1.reading(&ReadFrom::AnyReplica)

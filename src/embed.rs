@@ -87,13 +87,17 @@ impl Edgestate {
     }
 
     /// The app config: this isolate's copy, re-read from KV every 5 seconds.
-    /// A `config:app` written from outside the Worker is adopted as the next version, as
-    /// edgestate's own routes do.
+    /// A `config:app` written from outside the Worker is adopted as the next version when
+    /// this isolate already serves a versioned config (edgestate's own routes also adopt it
+    /// after answering when it does not).
     pub async fn config(&self) -> Rc<AppConfig> {
         let config = config::current(&self.kv, &self.isolate.config, clock::now()).await;
         let Some((hash, text)) = self.isolate.config.take_unversioned() else {
             return config;
         };
+        if config.version == 0 {
+            return config;
+        }
         let stores = Stores {
             db: &self.d1,
             kv: &self.kv,

@@ -16,16 +16,18 @@
 //! headers its route and the CORS set-up ask for, the body of routes that take one): no
 //! `request.cf`, no copies.
 
-use crate::clock;
+use crate::clock::{self, RuntimeTimer};
 use crate::ctx::Ctx;
 use crate::domain::access::{self, AccessPolicy};
 use crate::domain::config::AppConfig;
 use crate::domain::error::DomainError;
+use crate::domain::events::{self, EventStream, Step};
 use crate::domain::health::{self, SchemaDb};
 use crate::domain::ids::SessionId;
 use crate::domain::ratelimit::{self, Decision};
 use crate::domain::sessions::{self, Check, FeedAge, SessionView};
 use crate::domain::time::Millis;
+use crate::domain::time::Timer;
 use crate::domain::tokens::{self, Scope};
 use crate::error::{ApiError, ApiResult};
 use crate::log::{self, Field, Level};
@@ -176,7 +178,59 @@ async fn answer(
         log_request(&line, route.map(|r| r.path), reply.status, started, &meter);
     }
     let private = route.is_some_and(|r| r.is_private());
-    to_response(reply, &meter, private, line.method == "HEAD")
+    let head = line.method == "HEAD";
+    let stream = match reply.events.take() {
+        Some(events) if !head => {
+            let pipe = event_pipe(reply.body.as_deref().unwrap_or_default());
+            let writer = js_sys::Reflect::get_u32(&pipe, 1).unwrap_or_default();
+            ctx.defer(|d| stream_events(d, writer, events));
+            js_sys::Reflect::get_u32(&pipe, 0).ok()
+        }
+        _ => None,
+    };
+    to_response(reply, &meter, private, head, stream)
+}
+
+/// Sends an event stream's events until its lifetime ends or its client has gone (a write
+/// fails): each tick reads the isolate's config copy (KV at most every 5 s per isolate).
+async fn stream_events(d: crate::ctx::Deferred, writer: JsValue, mut events: EventStream) {
+    loop {
+        RuntimeTimer.sleep(events::TICK_MS).await;
+        let now = clock::now();
+        let config = crate::domain::config::current(&d.kv, &d.isolate.config, now).await;
+        match events.tick(config.version, now) {
+            Step::End => break,
+            Step::Send(text) if text.is_empty() => {}
+            Step::Send(text) => {
+                if JsFuture::from(send_events(&writer, &text)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+    end_events(&writer);
+}
+
+#[wasm_bindgen(inline_js = "
+const encoder = new TextEncoder();
+export function eventPipe(first) {
+  const { readable, writable } = new TransformStream();
+  const writer = writable.getWriter();
+  writer.write(encoder.encode(first)).catch(() => {});
+  return [readable, writer];
+}
+export function sendEvents(writer, text) { return writer.write(encoder.encode(text)); }
+export function endEvents(writer) { writer.close().catch(() => {}); }")]
+extern "C" {
+    /// A stream for an event-stream response, `first` written to it: `[readable, writer]`.
+    #[wasm_bindgen(js_name = eventPipe)]
+    fn event_pipe(first: &str) -> JsValue;
+    /// Writes `text`; the promise rejects once the client has gone.
+    #[wasm_bindgen(js_name = sendEvents)]
+    fn send_events(writer: &JsValue, text: &str) -> js_sys::Promise;
+    /// Ends the stream.
+    #[wasm_bindgen(js_name = endEvents)]
+    fn end_events(writer: &JsValue);
 }
 
 #[wasm_bindgen(inline_js = "
@@ -698,7 +752,7 @@ async fn read_body(req: &web_sys::Request, headers: &RequestHeaders) -> ApiResul
 }
 
 #[wasm_bindgen(inline_js = "
-export function response(status, text, flags) {
+export function response(status, text, flags, stream) {
   const end = text.indexOf('\\n\\n');
   let at = text.indexOf('\\n');
   const headers = { 'Server-Timing': text.slice(0, at), 'X-Content-Type-Options': 'nosniff' };
@@ -713,7 +767,8 @@ export function response(status, text, flags) {
     else headers[name] = value;
     at = next;
   }
-  const response = new Response(flags & 4 ? text.slice(end + 2) : null, { status, headers });
+  const body = flags & 8 ? stream : flags & 4 ? text.slice(end + 2) : null;
+  const response = new Response(body, { status, headers });
   for (const [name, value] of repeated ?? []) response.headers.append(name, value);
   return response;
 }")]
@@ -721,21 +776,33 @@ extern "C" {
     /// `new Response(body, {status, headers})` in one call into JS. `text` is the
     /// `Server-Timing` value, the route's own headers as `name:value` lines, a blank line and
     /// the body; `flags` adds `Content-Type: application/json` (1), `Cache-Control: no-store`
-    /// (2) and the body (4). Headers go in as a plain object, which the runtime reads fastest;
-    /// a repeated name is appended after.
+    /// (2) and the body (4), or makes `stream` the body (8). Headers go in as a plain object,
+    /// which the runtime reads fastest; a repeated name is appended after.
     #[wasm_bindgen(catch)]
-    fn response(status: u16, text: &str, flags: u8) -> Result<web_sys::Response, JsValue>;
+    fn response(
+        status: u16,
+        text: &str,
+        flags: u8,
+        stream: Option<JsValue>,
+    ) -> Result<web_sys::Response, JsValue>;
 }
 
 /// The platform response, with `Server-Timing`, `X-Content-Type-Options` and, on private
-/// routes, `Cache-Control: no-store`. A `HEAD` gets the headers without the body.
+/// routes, `Cache-Control: no-store`, and `Content-Type: application/json` unless the reply
+/// names its own. A `HEAD` gets the headers without the body; an event stream's body is
+/// `stream`.
 fn to_response(
     reply: Reply,
     meter: &Meter,
     private: bool,
     head: bool,
+    stream: Option<JsValue>,
 ) -> Result<web_sys::Response, JsValue> {
-    let body = if head { None } else { reply.body };
+    let body = if head || stream.is_some() {
+        None
+    } else {
+        reply.body
+    };
     let mut text = meter.server_timing();
     for (name, value) in &reply.headers {
         text.push('\n');
@@ -745,10 +812,15 @@ fn to_response(
     }
     text.push_str("\n\n");
     text.push_str(body.as_deref().unwrap_or_default());
-    let flags = u8::from(!matches!(reply.status, 204 | 304))
+    let own_type = reply
+        .headers
+        .iter()
+        .any(|(name, _)| *name == "Content-Type");
+    let flags = u8::from(!matches!(reply.status, 204 | 304) && !own_type)
         | u8::from(private) << 1
-        | u8::from(body.is_some()) << 2;
-    response(reply.status, &text, flags)
+        | u8::from(body.is_some()) << 2
+        | u8::from(stream.is_some()) << 3;
+    response(reply.status, &text, flags, stream)
 }
 
 #[cfg(test)]

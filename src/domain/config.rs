@@ -361,6 +361,8 @@ pub struct ConfigCache {
     unversioned: RefCell<Option<(u64, String)>>,
     /// The hash of the last unversioned document D1 was asked about (0: none).
     checked: Cell<u64>,
+    /// When a client's newer version last made the copy expire ([`ConfigCache::want`]).
+    wanted_at: Cell<Millis>,
 }
 
 impl ConfigCache {
@@ -377,6 +379,17 @@ impl ConfigCache {
     /// whether it is new (a `wrangler kv bulk put` from outside the Worker).
     pub fn take_unversioned(&self) -> Option<(u64, String)> {
         self.unversioned.borrow_mut().take()
+    }
+
+    /// A client has seen `version`: if the copy is older, the next read goes to KV, at most
+    /// once a second per isolate (a client cannot make every request read KV).
+    pub fn want(&self, version: u64, now: Millis) {
+        if let Some((config, at)) = self.copy.borrow_mut().as_mut() {
+            if config.version < version && now.ms_since(self.wanted_at.get()) >= 1_000 {
+                self.wanted_at.set(now);
+                *at = Millis(now.0 - CACHE_MS);
+            }
+        }
     }
 
     /// Records that D1 was asked about the unversioned document of `hash` and answered:

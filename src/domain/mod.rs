@@ -14,6 +14,7 @@ pub mod accounts;
 pub mod bucket;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod flags;
 pub mod health;
 pub mod ids;

@@ -260,7 +260,11 @@ fn responses(route: &Route, op: &Op) -> Value {
         "headers": headers(route, op.status, op.headers),
     });
     if let Some(schema) = op.response {
-        ok["content"] = json!({ "application/json": { "schema": schemas::reference(schema) } });
+        let media = match schema {
+            "EventStream" => "text/event-stream",
+            _ => "application/json",
+        };
+        ok["content"] = json!({ media: { "schema": schemas::reference(schema) } });
     }
     out.insert(op.status.to_string(), ok);
     for status in error_statuses(route, op) {

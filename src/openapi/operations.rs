@@ -198,14 +198,30 @@ pub static OPERATIONS: &[Op] = &[
         path: "/ofrep/v1/evaluate/flags",
         tag: "flags",
         id: "evaluateFlags",
-        description: "Every flag of the config, evaluated against one context (OFREP bulk evaluation): each entry is an evaluation or, for a flag that cannot be evaluated for this context, a failure in the protocol's shape. The answer carries an `ETag` (a hash of the answer itself), and a request whose `If-None-Match` names it gets 304 without a body. A bad body is 400 `{errorCode, errorDetails}`, the protocol's shape; so is a malformed `If-None-Match` (`GENERAL`, the details naming the header).",
+        description: "Every flag of the config, evaluated against one context (OFREP bulk evaluation): each entry is an evaluation or, for a flag that cannot be evaluated for this context, a failure in the protocol's shape. The answer names the change notification stream (`eventStreams`, `GET /ofrep/v1/events`) and carries an `ETag` (a hash of the answer itself), and a request whose `If-None-Match` names it gets 304 without a body. A bad body is 400 `{errorCode, errorDetails}`, the protocol's shape; so is a malformed `If-None-Match` (`GENERAL`, the details naming the header).",
         summary: "OpenFeature (OFREP): evaluate every flag against a context (ETag; 304 with If-None-Match)",
-        params: &[header("If-None-Match", "EntityTags", "The ETag of an answer already held")],
+        params: &[
+            header("If-None-Match", "EntityTags", "The ETag of an answer already held"),
+            query("flagConfigEtag", "FlagConfigEtag", "The `etag` of the event that prompted this request: when it names a newer config version than this isolate serves, the isolate re-reads KV first (at most once a second); anything else is ignored"),
+            query("flagConfigLastModified", "FlagConfigLastModified", "The `lastModified` of the event that prompted this request: accepted and ignored (events carry none)"),
+        ],
         body: Some("OfrepRequest"),
         response: Some("OfrepBulk"),
         headers: &["ETag"],
         errors: &[304],
         error_bodies: &[(400, "OfrepBulkFailure")],
+        ..NONE
+    },
+    Op {
+        method: "GET",
+        path: "/ofrep/v1/events",
+        tag: "flags",
+        id: "flagEvents",
+        description: "The change notification stream bulk answers name in `eventStreams` (OFREP ADR-0008): server-sent events telling the client to evaluate again (`refetchEvaluation`) when the served config's version changes, with that version as the event id and its entity tag as `etag` (send it back as `flagConfigEtag`). A change is announced within KV's propagation to this location plus 10 s (the isolate's 5 s config refresh and the stream's 5 s tick). Versions only go forward on a stream. The stream ends after 10 minutes; clients reconnect with `Last-Event-ID`.",
+        summary: "OpenFeature (OFREP): server-sent events announcing config changes",
+        params: &[header("Last-Event-ID", "LastEventId", "The last event id this client received: a config version")],
+        response: Some("EventStream"),
+        headers: &["Cache-Control"],
         ..NONE
     },
     Op {

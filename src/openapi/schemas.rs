@@ -609,6 +609,15 @@ fn flags() -> Vec<(&'static str, Value)> {
             json!({ "type": "object", "propertyNames": reference("FlagName"),
             "additionalProperties": { "type": "string" } }),
         ),
+        ("FlagConfigEtag", json!({ "type": "string" })),
+        (
+            "FlagConfigLastModified",
+            json!({ "anyOf": [{ "type": "integer", "minimum": 0 }, { "type": "string" }] }),
+        ),
+        (
+            "LastEventId",
+            json!({ "type": "string", "description": "A config version; anything else counts as no id (the stream announces the served version at once)" }),
+        ),
         (
             "EntityTags",
             json!({ "type": "string", "pattern": ENTITY_TAGS,
@@ -617,6 +626,7 @@ fn flags() -> Vec<(&'static str, Value)> {
     ]
     .into_iter()
     .chain(ofrep())
+    .chain(ofrep_events())
     .collect()
 }
 
@@ -672,15 +682,40 @@ fn ofrep() -> Vec<(&'static str, Value)> {
         (
             "OfrepBulk",
             object(
-                &["flags", "metadata"],
+                &["flags", "metadata", "eventStreams"],
                 json!({
                     "flags": { "type": "array", "items": { "anyOf": [reference("OfrepEvaluation"), reference("OfrepFlagFailure")] } },
                     "metadata": object(&["configVersion"], json!({ "configVersion": { "type": "integer", "minimum": 0 } })),
+                    "eventStreams": { "type": "array", "items": reference("OfrepEventStream"), "minItems": 1, "maxItems": 1 },
                 }),
             ),
         ),
     ]);
     out
+}
+
+/// OFREP's change notification: the bulk answer's `eventStreams` entry and the stream.
+fn ofrep_events() -> [(&'static str, Value); 2] {
+    let mut link = object(
+        &["type", "endpoint", "inactivityDelaySec"],
+        json!({
+            "type": { "const": "sse" },
+            "endpoint": object(&["requestUri"], json!({ "requestUri": { "const": "/ofrep/v1/events" } })),
+            "inactivityDelaySec": { "const": 120 },
+        }),
+    );
+    link["description"] = json!("Where to hear of changes (OFREP ADR-0008): this Worker's own `GET /ofrep/v1/events`, as an `endpoint` on the origin the client called");
+    [
+        ("OfrepEventStream", link),
+        (
+            "EventStream",
+            json!({
+                "type": "string",
+                "description": "Server-sent events (OFREP ADR-0008). First `retry: 5000`, then, unless `Last-Event-ID` names the served config version, an event announcing it; later an event each time a newer version is served, a `:` comment after 25 s without one, and the end of the stream after 10 minutes (the client reconnects with its last event id). Each event: `id: <version>`, `event: message`, `data: {\"type\":\"refetchEvaluation\",\"etag\":\"\\\"<version>\\\"\"}`.",
+                "examples": ["retry: 5000\n\nid: 3\nevent: message\ndata: {\"type\":\"refetchEvaluation\",\"etag\":\"\\\"3\\\"\"}\n\n"],
+            }),
+        ),
+    ]
 }
 
 /// OFREP's failures: the protocol's `key` (where it names a flag), `errorCode` and

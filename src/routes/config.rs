@@ -1,7 +1,7 @@
 //! `GET /config`, `GET /flags/:name`, and the admin config routes: `GET`, `PUT` and
 //! `PATCH /admin/config`, `GET /admin/config/history`, `POST /admin/config/rollback`.
 
-use crate::ctx::{Ctx, RuntimeTimer};
+use crate::ctx::Ctx;
 use crate::domain::config::AppConfig;
 use crate::domain::ids::FlagName;
 use crate::domain::versions::{self, Action, Actor, Stores, Write};
@@ -82,13 +82,7 @@ async fn admin_write(ctx: &Ctx, input: Input, action: Action) -> ApiResult<Reply
     let published = versions::write(&stores, &write).await?;
     if !published.kv_synced {
         ctx.defer(|d| async move {
-            let stores = Stores {
-                db: &d.d1,
-                kv: &d.kv,
-                cache: &d.isolate.config,
-                timer: &RuntimeTimer,
-            };
-            versions::republish(&stores).await;
+            versions::republish(&d.config_stores()).await;
         });
     }
     Ok(versioned(&published.config))

@@ -27,6 +27,7 @@ pub(crate) async fn index(_: &Ctx, _: Input) -> ApiResult<Reply> {
         status: 200,
         body: Some(INDEX.into()),
         headers: Vec::new(),
+        events: None,
     })
 }
 
@@ -42,6 +43,7 @@ pub(crate) async fn get(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
             status: 200,
             body: Some(BODY.into()),
             headers: Vec::new(),
+            events: None,
         });
     }
     let report = health::report(ctx.kv(), ctx.d1(), &ctx.setup()).await;

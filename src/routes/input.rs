@@ -65,6 +65,12 @@ impl Input {
         query_pairs(&self.query)
     }
 
+    /// The value of query parameter `name` (its first occurrence), decoded.
+    pub fn query_value(&self, name: &str) -> Option<String> {
+        let mut pairs = query_pairs(&self.query).into_iter();
+        pairs.find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
     /// Whether the query sets flag `name` (see [`query_flag`]).
     pub fn flag(&self, name: &str) -> ApiResult<bool> {
         query_flag(&self.query, name)

@@ -137,6 +137,7 @@ pub static ROUTES: &[Route] = &[
     route("GET",    "/flags/:name",                  Public,     GATED, Group("flags"),    to!(config::flag)),
     route("POST",   "/ofrep/v1/evaluate/flags/:key", Public,     GATED, Group("flags"),    to!(ofrep::single)),
     route("POST",   "/ofrep/v1/evaluate/flags",      Public,     GATED, Group("flags"),    to!(ofrep::bulk)),
+    route("GET",    "/ofrep/v1/events",              Public,     GATED, Group("flags"),    to!(ofrep::events)),
     route("GET",    "/admin/config",                 READ,       OPEN,  Unlimited,         to!(config::admin_get)),
     route("PUT",    "/admin/config",                 FLAGS,      OPEN,  Unlimited,         config::replace),
     route("PATCH",  "/admin/config",                 FLAGS,      OPEN,  Unlimited,         config::patch),

@@ -8,9 +8,13 @@
 //! maintenance, an oversize body) keeps this API's shape. Evaluation reads only the
 //! isolate's config copy. The bulk answer carries an `ETag` (a hash of the answer itself)
 //! and a matching `If-None-Match` gets 304 without a body (a malformed one: 400 `GENERAL`).
+//! It names the change notification stream, `GET /ofrep/v1/events` (server-sent events, the
+//! protocol's ADR-0008; see `domain::events`), in `eventStreams`; a `flagConfigEtag` newer
+//! than this isolate's copy makes it re-read KV first.
 
 use crate::ctx::Ctx;
 use crate::domain::bucket::{siphash24, BUCKET_KEY};
+use crate::domain::events::{self, EventStream};
 use crate::domain::flags::{EvalContext, Flag, Reason};
 use crate::domain::json;
 use crate::error::{ApiError, ApiResult};
@@ -61,6 +65,13 @@ struct Bulk<'a> {
     flags: Vec<Answer<'a>>,
     metadata: Metadata,
 }
+
+/// The bulk answer's last member, `eventStreams`: the change notification stream on the
+/// origin the client called (an `endpoint`, so a proxy in front keeps working).
+const EVENT_STREAMS: &str = concat!(
+    ",\"eventStreams\":[{\"type\":\"sse\",",
+    "\"endpoint\":{\"requestUri\":\"/ofrep/v1/events\"},\"inactivityDelaySec\":120}]}"
+);
 
 /// The evaluation context of the body, or the OFREP error code and details.
 fn context(input: &Input) -> Result<EvalContext, (&'static str, String)> {
@@ -137,6 +148,11 @@ pub(crate) async fn bulk(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
         Ok(c) => c,
         Err((error_code, error_details)) => return Ok(failure(error_code, error_details)),
     };
+    if let Some(seen) = input.query_value("flagConfigEtag").as_deref() {
+        if let Some(version) = events::seen_version(seen) {
+            ctx.isolate.config.want(version, ctx.now);
+        }
+    }
     let config = ctx.config().await;
     let flags = config
         .feature_flags
@@ -147,7 +163,11 @@ pub(crate) async fn bulk(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
         config_version: config.version,
         rule_index: None,
     };
-    let reply = Reply::ok(&Bulk { flags, metadata });
+    let mut reply = Reply::ok(&Bulk { flags, metadata });
+    if let Some(body) = reply.body.as_mut().filter(|_| reply.status == 200) {
+        body.pop();
+        body.push_str(EVENT_STREAMS);
+    }
     let tag = etag(reply.body.as_deref().unwrap_or_default());
     // A malformed `If-None-Match` is found here, after the evaluation it would have skipped:
     // one reading of the header, on a path no correct client takes.
@@ -164,9 +184,28 @@ pub(crate) async fn bulk(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
             status: 304,
             body: None,
             headers: vec![("ETag", tag)],
+            events: None,
         });
     }
     Ok(reply.with_header("ETag", tag))
+}
+
+/// `GET /ofrep/v1/events`: a `text/event-stream` whose first text asks clients to retry
+/// after 5 s and, unless `Last-Event-ID` names the served version, announces it; the
+/// pipeline then streams [`EventStream::tick`]'s events.
+pub(crate) async fn events(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
+    let config = ctx.config().await;
+    let last_id = input.header("last-event-id");
+    let mut stream = EventStream::open(last_id.as_deref(), ctx.now);
+    Ok(Reply {
+        status: 200,
+        body: Some(stream.first(config.version, ctx.now)),
+        headers: vec![
+            ("Content-Type", "text/event-stream".into()),
+            ("Cache-Control", "no-store".into()),
+        ],
+        events: Some(stream),
+    })
 }
 
 /// The entity tag of an answer: 64 bits of SipHash-2-4 over its bytes.
@@ -177,6 +216,21 @@ fn etag(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bulk_answers_end_with_the_event_stream_the_domain_describes() {
+        let body = format!("{{\"flags\":[]{EVENT_STREAMS}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        let stream = &v["eventStreams"][0];
+        assert_eq!(stream["type"], "sse");
+        assert_eq!(stream["endpoint"]["requestUri"], "/ofrep/v1/events");
+        assert_eq!(
+            stream["inactivityDelaySec"],
+            u64::from(events::INACTIVITY_DELAY_SEC)
+        );
+        let route = crate::routes::find("GET", "/ofrep/v1/events");
+        assert!(route.is_ok(), "the stream is a route");
+    }
 
     #[test]
     fn etags_are_quoted_hashes_of_the_answer() {

@@ -1,6 +1,7 @@
 //! A response as plain data, built by handlers and turned into a platform response only in
 //! the pipeline, so handlers stay testable natively.
 
+use crate::domain::events::EventStream;
 use crate::error::ApiError;
 use serde::Serialize;
 
@@ -13,6 +14,8 @@ pub struct Reply {
     pub body: Option<String>,
     /// Headers beyond the ones the pipeline adds to every response.
     pub headers: Vec<(&'static str, String)>,
+    /// An event stream instead of a body: the pipeline streams what it sends.
+    pub events: Option<EventStream>,
 }
 
 impl Reply {
@@ -29,6 +32,7 @@ impl Reply {
                 status,
                 body: Some(body),
                 headers: Vec::new(),
+                events: None,
             },
             Err(e) => Reply::error(&ApiError::Internal(format!("serialising a response: {e}"))),
         }
@@ -45,6 +49,7 @@ impl Reply {
             status: 204,
             body: None,
             headers: Vec::new(),
+            events: None,
         }
     }
 
@@ -54,6 +59,7 @@ impl Reply {
             status: err.status(),
             body: Some(err.body()),
             headers: err.headers(),
+            events: None,
         }
     }
 

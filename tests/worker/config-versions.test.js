@@ -2,8 +2,8 @@
 // The versioned, audited config: every admin write is a new version in D1 (the authority)
 // then KV (the read path); ETags of versions, If-Match, concurrent admins, the history and
 // rollback, checked in the built Worker in workerd with real local KV and D1.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADMIN_TOKEN, DEFAULTS, expectError, publicView } from "../helpers.js";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { ADMIN_TOKEN, DEFAULTS, expectError, publicView, timing } from "../helpers.js";
 import { HIGH, TestApp, spawnApp } from "../app.js";
 
 const SEED = { ...HIGH, featureFlags: { seeded: true } };
@@ -314,8 +314,13 @@ describe("a config written from outside the Worker (wrangler kv bulk put)", () =
         expect(before.status).toBe("degraded");
         expect([before.kv.configVersion, before.d1.configVersion, before.configInSync]).toEqual([0, 1, false]);
 
+        // This isolate holds no versioned copy: it serves the document as it is (version 0)
+        // and asks D1 after answering; the requests after that see the adopted version.
+        const first = await later.getConfig();
+        expect(first.body.featureFlags).toEqual({ fromOutside: true });
+        expect(timing(first.res).queries, "D1 is asked off the request's path").toBe(0);
+        await vi.waitFor(async () => expect(etag(await later.getConfig())).toBe('"2"'), { timeout: 5_000, interval: 20 });
         const get = await later.getConfig();
-        expect(etag(get)).toBe('"2"');
         expect(get.body.featureFlags).toEqual({ fromOutside: true });
         const admin = await later.getAdminConfig();
         expect(etag(admin)).toBe('"2"');
