@@ -38,6 +38,7 @@ mod origins;
 mod pipeline;
 pub mod routes;
 pub mod storage;
+mod text;
 
 pub use embed::{Edgestate, CACHE_PREFIX};
 pub use pipeline::handle;

@@ -326,7 +326,7 @@ fn layers_point_one_way() {
                 "routes" => matches!(b.as_str(), "pipeline" | "storage" | "embed"),
                 "ctx" => matches!(b.as_str(), "routes" | "pipeline" | "embed"),
                 "isolate" => matches!(b.as_str(), "routes" | "pipeline" | "ctx" | "embed"),
-                "origins" | "clock" | "log" => b.as_str() != "domain" && b != a,
+                "origins" | "clock" | "log" | "text" => b.as_str() != "domain" && b != a,
                 _ => false,
             };
             assert!(!forbidden, "{from} → {to} breaks routes → domain ← storage");

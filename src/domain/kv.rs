@@ -5,10 +5,10 @@
 //! write a key at most once a second.
 
 use crate::domain::error::{DomainError, StoreResult};
+use crate::domain::keymap::KeyMap;
 use crate::domain::time::Millis;
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 /// Workers KV refuses keys longer than 512 bytes.
 pub const KV_MAX_KEY_BYTES: usize = 512;
@@ -156,7 +156,7 @@ const MAX_TRACKED: usize = 10_000;
 /// and the key's second runs from then.
 #[derive(Debug, Default)]
 pub struct WriteGate {
-    last_write: RefCell<HashMap<String, Millis>>,
+    last_write: RefCell<KeyMap<Millis>>,
 }
 
 /// How far a request's `now` (when it started) may lie before a write another request
@@ -180,9 +180,9 @@ impl WriteGate {
             return false;
         }
         if last.len() >= MAX_TRACKED {
-            last.retain(|_, at| within_second(*at, now));
+            last.retain(|at| within_second(*at, now));
         }
-        last.insert(key.as_str().to_string(), now);
+        last.insert(key.as_str(), now);
         true
     }
 

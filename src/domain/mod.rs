@@ -20,6 +20,7 @@ pub mod health;
 pub mod ids;
 pub mod ip;
 pub mod json;
+pub mod keymap;
 pub mod kv;
 pub mod prefs;
 pub mod ratelimit;

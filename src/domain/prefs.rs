@@ -13,11 +13,11 @@
 use crate::domain::error::{DomainError, DomainResult, StoreResult};
 use crate::domain::ids::UserId;
 use crate::domain::json;
+use crate::domain::keymap::KeyMap;
 use crate::domain::kv::{Kv, KvKey, PutOptions, Ttl, WriteGate, KV_WRITE_INTERVAL_MS};
 use crate::domain::time::{Clock, Millis, Timer};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 const KV_PREFIX: &str = "prefs:";
 /// KV copies expire after 30 days without a write; D1 refills them on the next read.
@@ -289,7 +289,7 @@ pub const REVALIDATE_MS: i64 = 60_000;
 /// state (see `isolate.rs`).
 #[derive(Debug, Default)]
 pub struct PendingPrefs {
-    by_user: RefCell<HashMap<String, PrefsCopy>>,
+    by_user: RefCell<KeyMap<PrefsCopy>>,
 }
 
 impl PendingPrefs {
@@ -304,7 +304,7 @@ impl PendingPrefs {
             .get(user.as_str())
             .is_none_or(|old| old.version < copy.version)
         {
-            by_user.insert(user.as_str().to_string(), copy);
+            by_user.insert(user.as_str(), copy);
         }
     }
 

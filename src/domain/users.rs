@@ -5,12 +5,12 @@
 use crate::domain::error::{DomainResult, StoreResult};
 use crate::domain::ids::ProfileId;
 use crate::domain::json;
+use crate::domain::keymap::KeyMap;
 use crate::domain::kv::{Kv, KvKey};
 use crate::domain::swr::{self, CachedCopy, Freshness, Lookup};
 use crate::domain::time::Millis;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 const KV_PREFIX: &str = "user:";
 /// The most ids one batch may ask for.
@@ -86,7 +86,7 @@ const MAX_MISSING: usize = 10_000;
 /// asks D1 unless the id was missing there within the last [`MISSING_TTL_MS`]).
 #[derive(Debug, Default)]
 pub struct MissingUsers {
-    by_id: RefCell<HashMap<String, Millis>>,
+    by_id: RefCell<KeyMap<Millis>>,
 }
 
 impl MissingUsers {
@@ -102,12 +102,12 @@ impl MissingUsers {
     pub fn note(&self, id: &ProfileId, now: Millis) {
         let mut by_id = self.by_id.borrow_mut();
         if by_id.len() >= MAX_MISSING {
-            by_id.retain(|_, until| now < *until);
+            by_id.retain(|until| now < *until);
             if by_id.len() >= MAX_MISSING {
                 by_id.clear();
             }
         }
-        by_id.insert(id.as_str().to_string(), now.plus_ms(MISSING_TTL_MS));
+        by_id.insert(id.as_str(), now.plus_ms(MISSING_TTL_MS));
     }
 
     /// Forgets `id` (it was just written or deleted here).

@@ -125,7 +125,7 @@ pub fn percent_decode(s: &str, form: bool) -> String {
             }
         }
     }
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    crate::text::from_utf8_lossy(out)
 }
 
 /// Splits a query string into decoded pairs; a pair without `=` has an empty value.

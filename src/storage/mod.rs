@@ -48,7 +48,5 @@ pub(crate) fn text_of(value: &wasm_bindgen::JsValue) -> Option<String> {
         return None;
     }
     let bytes = worker::js_sys::Uint8Array::new(value).to_vec();
-    // One more copy of valid text than `String::from_utf8` would make, but the same decoder
-    // as `routes::input`: a second decoding path costs the Wasm 60 bytes more.
-    Some(String::from_utf8_lossy(&bytes).into_owned())
+    Some(crate::text::from_utf8_lossy(bytes))
 }

@@ -8,9 +8,9 @@
 //! 32-byte token). The right credentials from another address are never refused.
 
 use super::Window;
+use crate::domain::keymap::KeyMap;
 use crate::domain::time::Millis;
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 /// Failed authentications a client may have in one window, per isolate.
 pub const MAX_FAILURES: u32 = 30;
@@ -26,7 +26,7 @@ const MAX_CLIENTS: usize = 10_000;
 /// the same map type as the isolate's other maps, so its code is in the Wasm once.
 #[derive(Debug, Default)]
 pub struct Failures {
-    by_client: RefCell<HashMap<String, Millis>>,
+    by_client: RefCell<KeyMap<Millis>>,
 }
 
 /// The window start and the failures in it, from an entry.
@@ -52,7 +52,7 @@ impl Failures {
         let window = Window::containing(now, FAILURE_WINDOW_SECONDS);
         let mut by_client = self.by_client.borrow_mut();
         if by_client.len() >= MAX_CLIENTS {
-            by_client.retain(|_, entry| unpack(*entry).0 == window.start);
+            by_client.retain(|entry| unpack(*entry).0 == window.start);
             if by_client.len() >= MAX_CLIENTS {
                 by_client.clear();
             }
@@ -61,10 +61,7 @@ impl Failures {
             Some((start, n)) if start == window.start => n.saturating_add(1).min(MAX_FAILURES),
             _ => 1,
         };
-        by_client.insert(
-            client.to_string(),
-            window.start.plus_ms(i64::from(failures)),
-        );
+        by_client.insert(client, window.start.plus_ms(i64::from(failures)));
     }
 
     /// Takes back one failure of `client` counted by [`Failures::note`] in this window: a
@@ -102,7 +99,11 @@ mod tests {
         assert_eq!(f.blocked("c", Millis(2_000)), None);
         f.forgive("c", Millis(2_000));
         f.note("c", Millis(2_000));
-        assert_eq!(unpack(f.by_client.borrow()["c"]).1, 1, "never below none");
+        assert_eq!(
+            unpack(*f.by_client.borrow().get("c").unwrap()).1,
+            1,
+            "never below none"
+        );
     }
 
     #[test]

@@ -30,11 +30,11 @@ pub use strict::{check_strict, prune, CounterDb, Lease, StrictDecision, StrictLe
 use crate::domain::config::AppConfig;
 use crate::domain::error::{DomainError, DomainResult, StoreResult};
 use crate::domain::ip;
+use crate::domain::keymap::KeyMap;
 use crate::domain::kv::{Kv, KvKey, KvMetadata, PutOptions, Ttl, WriteGate};
 use crate::domain::time::{Clock, Millis};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 /// The client key: the address Cloudflare saw, normalised, an IPv6 address by its /64
 /// ([`ip::client_network`]); `anonymous` when absent or not an address (so header junk can
@@ -160,7 +160,7 @@ const FAIL_OPEN_MS: i64 = 1_000;
 /// This isolate's approximate counters, by counter key. Isolate state (see `isolate.rs`).
 #[derive(Debug, Default)]
 pub struct ApproxCounters {
-    by_key: RefCell<HashMap<String, LocalCount>>,
+    by_key: RefCell<KeyMap<LocalCount>>,
 }
 
 impl ApproxCounters {
@@ -174,16 +174,15 @@ impl ApproxCounters {
     fn fail_open_until(&self, key: &KvKey, until: Millis) {
         let mut by_key = self.by_key.borrow_mut();
         by_key
-            .entry(key.as_str().to_string())
-            .or_default()
+            .get_or_insert_with(key.as_str(), LocalCount::default)
             .open_until = until;
     }
 
     /// Takes in what a listing showed of the other isolates.
     fn learn(&self, key: &KvKey, others: u64, window: &Window, now: Millis) {
         let mut by_key = self.by_key.borrow_mut();
-        by_key.retain(|_, l| l.window_end > now || !l.loaded);
-        let l = by_key.entry(key.as_str().to_string()).or_default();
+        by_key.retain(|l| l.window_end > now || !l.loaded);
+        let l = by_key.get_or_insert_with(key.as_str(), LocalCount::default);
         l.others = l.others.max(others);
         l.loaded = true;
         l.window_end = window.end();
@@ -192,7 +191,7 @@ impl ApproxCounters {
     /// Counts one request: the count it makes, admitted or not (a refused one is not kept).
     fn count(&self, key: &KvKey, limit: u32) -> u64 {
         let mut by_key = self.by_key.borrow_mut();
-        let l = by_key.entry(key.as_str().to_string()).or_default();
+        let l = by_key.get_or_insert_with(key.as_str(), LocalCount::default);
         if l.own + l.others >= u64::from(limit) {
             l.own + l.others + 1
         } else {
@@ -581,7 +580,7 @@ mod tests {
             let kv = MemKv::default();
             let (admitted, writes) = two_isolates(&kv, &c, [0, phase], 50, 5_000);
             assert_eq!(admitted[0] + admitted[1], 200, "under the limit all pass");
-            let mut last: HashMap<&str, i64> = HashMap::new();
+            let mut last = std::collections::HashMap::new();
             for (t, key) in &writes {
                 if let Some(prev) = last.insert(key, *t) {
                     assert!(t - prev >= 1_000, "{key} written at {prev} and {t}");

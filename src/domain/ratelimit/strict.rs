@@ -25,9 +25,9 @@
 use super::{Decision, Window};
 use crate::domain::config::AppConfig;
 use crate::domain::error::{DomainResult, StoreResult};
+use crate::domain::keymap::KeyMap;
 use crate::domain::time::Millis;
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 /// What a lease got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +119,7 @@ impl Held {
 /// Every strict counter this isolate holds a lease on. Isolate state (see `isolate.rs`).
 #[derive(Debug, Default)]
 pub struct StrictLeases {
-    by_key: RefCell<HashMap<String, Held>>,
+    by_key: RefCell<KeyMap<Held>>,
     /// The window whose start this isolate last pruned before.
     pruned: std::cell::Cell<Option<Millis>>,
 }
@@ -127,7 +127,7 @@ pub struct StrictLeases {
 impl StrictLeases {
     fn with<R>(&self, key: &str, f: impl FnOnce(&mut Held) -> R) -> R {
         let mut by_key = self.by_key.borrow_mut();
-        let held = by_key.entry(key.to_string()).or_default();
+        let held = by_key.get_or_insert_with(key, Held::default);
         f(held)
     }
 
@@ -135,7 +135,7 @@ impl StrictLeases {
     fn prune(&self, now: Millis) {
         self.by_key
             .borrow_mut()
-            .retain(|_, h| h.window_end > now || h.leasing > 0);
+            .retain(|h| h.window_end > now || h.leasing > 0);
     }
 }
 

@@ -15,9 +15,9 @@
 //! of the last [`FEED_HORIZON_MS`] and the lingering ones.
 
 use super::Revocation;
+use crate::domain::keymap::KeyMap;
 use crate::domain::time::Millis;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 
 /// How long an isolate trusts its last read of the revocation feed: the bound on how long a
 /// revoked session is still accepted anywhere (the read itself goes to D1's primary).
@@ -40,12 +40,12 @@ const MAX_REMEMBERED: usize = 10_000;
 #[derive(Debug, Default)]
 pub struct SessionChecks {
     /// Revoked sessions (from the feed or revoked here), until when they must be refused.
-    revoked: RefCell<HashMap<String, Millis>>,
+    revoked: RefCell<KeyMap<Millis>>,
     /// Ids D1 did not accept when KV had no copy (unknown, revoked or expired): no KV copy
     /// exists, so forgetting one costs a D1 query at most.
-    unknown: RefCell<HashMap<String, Millis>>,
+    unknown: RefCell<KeyMap<Millis>>,
     /// When this isolate last tried to renew each session.
-    renewals: RefCell<HashMap<String, Millis>>,
+    renewals: RefCell<KeyMap<Millis>>,
     feed: Cell<Feed>,
     /// When this isolate last pruned D1 (housekeeping).
     pruned_at: Cell<Option<Millis>>,
@@ -97,17 +97,17 @@ impl SessionChecks {
         if unknown.len() >= MAX_REMEMBERED {
             unknown.clear();
         }
-        unknown.insert(hash.to_string(), now);
+        unknown.insert(hash, now);
     }
 
     /// Remembers a revoked session until `until`.
     pub(super) fn note_revoked(&self, hash: &str, until: Millis, now: Millis) {
         let mut revoked = self.revoked.borrow_mut();
         if revoked.len() >= MAX_REMEMBERED {
-            revoked.retain(|_, t| now < *t);
+            revoked.retain(|t| now < *t);
         }
         let until = revoked.get(hash).map_or(until, |t| until.max(*t));
-        revoked.insert(hash.to_string(), until);
+        revoked.insert(hash, until);
     }
 
     /// True if this isolate has not pruned within `every_ms` (and it now counts as done).
@@ -186,9 +186,9 @@ impl SessionChecks {
             return false;
         }
         if renewals.len() >= MAX_REMEMBERED {
-            renewals.retain(|_, at| within(now, *at, every_ms));
+            renewals.retain(|at| within(now, *at, every_ms));
         }
-        renewals.insert(hash.to_string(), now);
+        renewals.insert(hash, now);
         true
     }
 
