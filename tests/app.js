@@ -191,6 +191,14 @@ export class TestApp {
   evaluateFlags(body, opts) {
     return this.json("/ofrep/v1/evaluate/flags", { ...opts, method: "POST", body });
   }
+  /**
+   * GET /ofrep/v1/events: the Response itself, its body a stream that does not end (read it
+   * and cancel it; see tests/worker/events.test.js). @param {string} [lastEventId] @param {RequestOptions} [opts]
+   */
+  flagEvents(lastEventId, opts = {}) {
+    const headers = lastEventId === undefined ? opts.headers : { ...opts.headers, "Last-Event-ID": lastEventId };
+    return this.fetch("/ofrep/v1/events", { ...opts, headers });
+  }
   /** GET /admin/config (D1, with ETag) @param {CallOptions} [opts] */
   getAdminConfig(opts) {
     return this.#admin("/admin/config", opts);

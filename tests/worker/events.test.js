@@ -69,7 +69,7 @@ describe("eventStreams in bulk answers", () => {
 describe("GET /ofrep/v1/events", () => {
   it("is an event stream that first announces the served version, with its id and etag", async () => {
     const version = await served();
-    const res = await w.fetch("/ofrep/v1/events");
+    const res = await w.flagEvents();
     expect(res.status).toBe(200);
     expect(res.headers.get("Content-Type")).toBe("text/event-stream");
     expect(res.headers.get("Cache-Control")).toBe("no-store");
@@ -83,7 +83,7 @@ describe("GET /ofrep/v1/events", () => {
 
   it("announces an admin write, and the bulk request it prompts (flagConfigEtag) has the new values", async () => {
     const version = await served();
-    const res = await w.fetch("/ofrep/v1/events", { headers: { "Last-Event-ID": String(version) } });
+    const res = await w.flagEvents(String(version));
     const stream = events(res);
     expect(await stream.next()).toEqual({ retry: "5000" });
     const before = Date.now();
@@ -107,10 +107,10 @@ describe("GET /ofrep/v1/events", () => {
 
   it("tells a client reconnecting with the served version's id nothing at once; an unknown id is told", async () => {
     const version = await served();
-    const known = events(await w.fetch("/ofrep/v1/events", { headers: { "Last-Event-ID": String(version) } }));
+    const known = events(await w.flagEvents(String(version)));
     expect(await known.next()).toEqual({ retry: "5000" });
     await known.cancel();
-    const unknown = events(await w.fetch("/ofrep/v1/events", { headers: { "Last-Event-ID": "not-a-version" } }));
+    const unknown = events(await w.flagEvents("not-a-version"));
     expect(await unknown.next()).toEqual({ retry: "5000" });
     expect((await unknown.next()).id).toBe(String(version));
     await unknown.cancel();

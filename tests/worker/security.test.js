@@ -32,6 +32,7 @@ import * as getConfig from "./security/get-config.js";
 import * as getFlagsName from "./security/get-flags-name.js";
 import * as postOfrepV1EvaluateFlagsKey from "./security/post-ofrep-v1-evaluate-flags-key.js";
 import * as postOfrepV1EvaluateFlags from "./security/post-ofrep-v1-evaluate-flags.js";
+import * as getOfrepV1Events from "./security/get-ofrep-v1-events.js";
 import * as putAdminConfig from "./security/put-admin-config.js";
 import * as patchAdminConfig from "./security/patch-admin-config.js";
 import * as getAdminConfig from "./security/get-admin-config.js";
@@ -93,6 +94,7 @@ const TABLES = [
   getFlagsName,
   postOfrepV1EvaluateFlagsKey,
   postOfrepV1EvaluateFlags,
+  getOfrepV1Events,
   putAdminConfig,
   patchAdminConfig,
   getAdminConfig,
