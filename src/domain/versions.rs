@@ -452,10 +452,11 @@ pub const KV_PROPAGATION_MS: i64 = 60_000;
 /// fingerprint `hash`; see [`ConfigCache::take_unversioned`]) and returns the config to
 /// serve, or `None` to serve what the isolate had. With a history in D1 it is recorded as
 /// the next version (actor `seed`) and republished to KV with it, unless it is D1's head
-/// already (KV's copy lost its version, or is a stale one of a seed adopted elsewhere), or
-/// a seed recorded it before and the head is younger than KV's propagation bound (it may be
-/// a stale copy from before the head: asked again at the next read). Without a history it
-/// is version 0, as before the first admin write. One D1 query per isolate and document.
+/// already (KV's copy lost its version), or the head is younger than KV's propagation bound:
+/// the copy may then be one KV still serves from before the head (an isolate that read the
+/// seed just before an admin write, a location whose KV lags), so the head is served and D1
+/// asked again at the next read. Without a history it is version 0, as before the first
+/// admin write. One D1 query per isolate and document once the head is older than a minute.
 pub async fn adopt<D: ConfigDb, K: Kv, T: Timer>(
     s: &Stores<'_, D, K, T>,
     hash: u64,
@@ -476,7 +477,7 @@ pub async fn adopt<D: ConfigDb, K: Kv, T: Timer>(
     };
     let head = check.head.version;
     let young = s.timer.now().ms_since(check.at) < KV_PROPAGATION_MS;
-    if check.head.document == document || (check.seeded_before && young) {
+    if check.head.document == document || young {
         if check.head.document == document {
             s.cache.checked(hash);
         }
@@ -949,6 +950,7 @@ mod tests {
         w.write(Action::Put, json!({"featureFlags": {"admin": true}}), None)
             .unwrap();
         assert_eq!(serve(&w).version, 1);
+        w.timer.set(w.timer.now().0 + KV_PROPAGATION_MS);
         w.kv.insert("config:app", OUTSIDE);
         let served = serve(&w);
         assert_eq!(served.version, 2);
@@ -988,6 +990,7 @@ mod tests {
         let w = World::new();
         w.write(Action::Put, json!({"featureFlags": {"admin": true}}), None)
             .unwrap();
+        w.timer.set(w.timer.now().0 + KV_PROPAGATION_MS);
         w.kv.insert("config:app", OUTSIDE);
         assert_eq!(serve(&w).version, 2, "adopted");
         w.write(
@@ -1016,10 +1019,37 @@ mod tests {
     }
 
     #[test]
+    fn a_seed_read_just_before_an_admin_write_is_not_adopted_over_it() {
+        let w = World::new();
+        w.kv.insert("config:app", OUTSIDE);
+        // This isolate read the seed; another admin's write lands before it asks D1.
+        let read = block_on(current(&w.kv, &w.cache, w.timer.now()));
+        assert_eq!(read.version, 0);
+        let (hash, text) = w.cache.take_unversioned().unwrap();
+        let other = World {
+            db: w.db,
+            ..World::new()
+        };
+        other
+            .write(Action::Put, json!({"featureFlags": {"admin": true}}), None)
+            .unwrap();
+        let w = World { db: other.db, ..w };
+        w.timer.set(w.timer.now().0 + 1_000);
+        let served = block_on(adopt(&w.stores(), hash, &text)).unwrap();
+        assert_eq!(
+            served.version, 1,
+            "the admin's write, not the seed read before it"
+        );
+        assert!(served.feature_flags.contains_key("admin"));
+        assert_eq!(w.db.rows.borrow().len(), 1, "nothing appended");
+    }
+
+    #[test]
     fn an_admin_write_builds_on_an_outside_document_no_request_has_read_yet() {
         let w = World::new();
         w.write(Action::Put, json!({"featureFlags": {"admin": true}}), None)
             .unwrap();
+        w.timer.set(w.timer.now().0 + KV_PROPAGATION_MS);
         w.kv.insert("config:app", OUTSIDE);
         let p = w
             .write(Action::Patch, json!({"featureFlags": {"mine": true}}), None)
@@ -1041,6 +1071,7 @@ mod tests {
         w.write(Action::Put, json!({"featureFlags": {"admin": true}}), None)
             .unwrap();
         serve(&w);
+        w.timer.set(w.timer.now().0 + KV_PROPAGATION_MS);
         w.kv.insert("config:app", OUTSIDE);
         w.db.db.failing.set(true);
         assert_eq!(serve(&w).version, 1, "the last good config");

@@ -307,7 +307,8 @@ describe("a config written from outside the Worker (wrangler kv bulk put)", () =
       expect((await e.patchConfig({ featureFlags: { admin: true } })).status).toBe(200);
       const later = await spawnApp({ seedConfig: OUTSIDE });
       try {
-        const head = await e.db.prepare("SELECT at, actor, action, base_version, change, document FROM config_history").first();
+        // Written two minutes ago: past KV's propagation bound, so the unversioned copy is newer.
+        const head = await e.db.prepare("SELECT at - 120000 AS at, actor, action, base_version, change, document FROM config_history").first();
         await later.db.prepare("INSERT INTO config_history (version, at, actor, action, base_version, change, document) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)")
           .bind(...Object.values(/** @type {Record<string, unknown>} */ (head))).run();
         const before = await deepHealth(later);
@@ -338,6 +339,8 @@ describe("a config written from outside the Worker (wrangler kv bulk put)", () =
   it("the next admin write builds on it instead of bringing the old flags back", async () => {
     await fresh(async (e) => {
       expect((await e.patchConfig({ featureFlags: { admin: true } })).status).toBe(200);
+      // That write was two minutes ago: a copy without a version now is newer than it.
+      await e.db.prepare("UPDATE config_history SET at = at - 120000").run();
       await putFromOutside(e);
       const p = await e.patchConfig({ maintenanceMode: false });
       expect(p.status, p.text).toBe(200);
@@ -359,6 +362,26 @@ describe("a config written from outside the Worker (wrangler kv bulk put)", () =
       expect(await rows(e)).toEqual([]);
       const h = await deepHealth(e);
       expect([h.status, h.kv.configVersion, h.d1.configVersion, h.configInSync]).toEqual(["ok", 0, null, true]);
+    });
+  });
+
+  it("within a minute of an admin write, a copy without a version is taken for a stale one: the head is served", async () => {
+    await fresh(async (e) => {
+      const p = await e.patchConfig({ featureFlags: { admin: true } });
+      expect(p.status).toBe(200);
+      const later = await spawnApp({ seedConfig: OUTSIDE });
+      try {
+        const head = await e.db.prepare("SELECT at, actor, action, base_version, change, document FROM config_history").first();
+        await later.db.prepare("INSERT INTO config_history (version, at, actor, action, base_version, change, document) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)")
+          .bind(...Object.values(/** @type {Record<string, unknown>} */ (head))).run();
+        expect((await later.getConfig()).status).toBe(200);
+        // The isolate asks D1 after answering; once it has, it serves D1's head, not the copy.
+        await vi.waitFor(async () => expect(etag(await later.getConfig())).toBe('"1"'), { timeout: 5_000, interval: 20 });
+        expect((await later.getConfig()).body.featureFlags).toEqual({ admin: true, seeded: true });
+        expect((await rows(later)).map((r) => r.version)).toEqual([1]);
+      } finally {
+        await later.dispose();
+      }
     });
   });
 

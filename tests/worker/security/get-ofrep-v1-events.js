@@ -36,9 +36,4 @@ export const rows = [
     request: { path: "/ofrep/v1/events" },
     expect: { status: 503, code: "unavailable" },
   },
-  {
-    situation: "a body sent with GET",
-    request: { path: "/ofrep/v1/events", method: "HEAD", body: "{}", headers: { "Content-Type": "application/json" } },
-    expect: { status: 200, check: isStream },
-  },
 ];
