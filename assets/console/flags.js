@@ -162,7 +162,10 @@ function removeButton(name) {
   const remove = async () => {
     const effect = `GET /flags/${name} will answer disabled, and OFREP FLAG_NOT_FOUND.`;
     if (await confirmed(`Remove flag ${name}?`, effect, "Remove")) {
-      if (await config.write({ featureFlags: { [name]: null } })) say(`Removed flag ${name}: saved as version ${config.versionShown()}.`);
+      if (await config.write({ featureFlags: { [name]: null } })) {
+        say(`Removed flag ${name}: saved as version ${config.versionShown()}.`);
+        $("flag-search").focus(); // its row is gone
+      }
     }
   };
   return h("button", { type: "button", class: "quiet", onclick: remove, "aria-label": `Remove flag ${name}` }, "Remove");
@@ -332,7 +335,7 @@ function closeEditor() {
   const name = draft?.name;
   draft = loaded = null;
   dirty = false;
-  history = null;
+  shownHistory = null;
   $("flag-editor").hidden = true;
   $("flag-form-area").replaceChildren();
   $("flag-history").replaceChildren();
@@ -890,27 +893,27 @@ async function tryIt(event) {
 // ---------------------------------------------------------------------------------------
 // The flag's history: the versions that changed it, with a diff and a revert.
 
-let history = null; // the flag's loaded history: {name, entries, cursor, current: {doc, version}}
+let shownHistory = null; // the flag's loaded history: {name, entries, cursor, current: {doc, version}}
 
 async function loadHistory() {
   const name = draft.name;
-  history = { name, entries: [], cursor: null, current: null };
+  shownHistory = { name, entries: [], cursor: null, current: null };
   $("flag-history-summary").textContent = "Loading the history…";
   $("flag-history").replaceChildren();
   $("flag-history-more").hidden = true;
   const answer = await call("GET", "/admin/config");
-  if (history?.name !== name) return;
+  if (shownHistory?.name !== name) return;
   if (!answer.ok) return complain(answer, "Could not load the current config");
-  history.current = { doc: answer.body, version: answer.version };
+  shownHistory.current = { doc: answer.body, version: answer.version };
   await moreHistory();
 }
 
 async function moreHistory() {
-  const mine = history;
+  const mine = shownHistory;
   const query = new URLSearchParams({ limit: String(HISTORY_PAGE) });
   if (mine.cursor) query.set("cursor", mine.cursor);
   const answer = await call("GET", `/admin/config/history?${query}`);
-  if (history !== mine) return;
+  if (shownHistory !== mine) return;
   if (!answer.ok) return complain(answer, "Could not load the history");
   mine.entries.push(...answer.body.entries);
   mine.cursor = answer.body.listComplete ? null : answer.body.cursor;
@@ -951,7 +954,7 @@ function flagDiff(name, before, after) {
 }
 
 function renderHistory() {
-  const { name, entries, current } = history;
+  const { name, entries, current } = shownHistory;
   const path = flagPath(name);
   const { docAt } = documents(entries, current);
   const now = normal(current.doc.featureFlags?.[name] ?? ABSENT);
@@ -962,9 +965,9 @@ function renderHistory() {
   $("flag-history").replaceChildren(...changes.map((c) => historyItem(name, c, now)));
   const read = plural(entries.length, "version");
   $("flag-history-summary").textContent = changes.length
-    ? `${plural(changes.length, "version")} changed ${name}, of the newest ${read}${history.cursor === null ? " (the whole history)" : ""}.`
-    : `No version changed ${name}, of the newest ${read}${history.cursor === null ? " (the whole history)" : ""}.`;
-  $("flag-history-more").hidden = history.cursor === null;
+    ? `${plural(changes.length, "version")} changed ${name}, of the newest ${read}${shownHistory.cursor === null ? " (the whole history)" : ""}.`
+    : `No version changed ${name}, of the newest ${read}${shownHistory.cursor === null ? " (the whole history)" : ""}.`;
+  $("flag-history-more").hidden = shownHistory.cursor === null;
 }
 
 function historyItem(name, { e, before, after }, now) {
@@ -987,7 +990,7 @@ function historyItem(name, { e, before, after }, now) {
 async function revert(name, v, before) {
   const answer = await call("GET", "/admin/config");
   if (!answer.ok) return complain(answer, "Could not load the current config");
-  if (answer.version !== history.current.version) {
+  if (answer.version !== shownHistory.current.version) {
     config.show(answer, ["flags"]);
     alarm(`The config changed since this history was loaded (it is now version ${answer.version}). The history of ${name} is reloaded; try again.`);
     return loadHistory();
@@ -1021,6 +1024,7 @@ async function revert(name, v, before) {
       loaded = flagsOf()[name];
       renderEditor();
       loadHistory();
+      $("flag-editor-title").focus(); // the restore button is gone with the list it was in
     }
   }
 }
@@ -1030,7 +1034,7 @@ async function revert(name, v, before) {
 export function reset() {
   query = "";
   page = 0;
-  draft = loaded = history = null;
+  draft = loaded = shownHistory = null;
   dirty = false;
   $("flag-search").value = "";
   $("flags").replaceChildren();

@@ -450,8 +450,9 @@ describe("Config panel", () => {
 
     await page.getByRole("button", { name: "Remove flag fromConsole" }).click();
     const remove = page.getByRole("dialog", { name: "Remove flag fromConsole?" }).getByRole("button", { name: "Remove" });
-    await said(page, "Saved as version", () => remove.click());
+    await said(page, "Removed flag fromConsole", () => remove.click());
     expect((await configNow()).doc.featureFlags).not.toHaveProperty("fromConsole");
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("flag-search");
     await page.close();
   });
 });
@@ -718,6 +719,7 @@ describe("Flag editor", () => {
     // The history shows the restore; the version it undid offers no restore of what is current.
     await items.first().getByRole("heading", { name: `Version ${version + 1}`, exact: true }).waitFor();
     expect(await items.nth(0).locator(".diff li").allTextContents()).toEqual(["enabled: false → true"]);
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("flag-editor-title");
     expect(await items.nth(1).getByRole("button").count()).toBe(0);
     await page.close();
   });
@@ -1417,6 +1419,10 @@ describe("accessibility and layout", () => {
         const found = await placement(page, "#flags button, #flags [role=switch]");
         expect(found.filter((f) => f.text === "Edit")).toHaveLength(4);
         expect(found).toEqual(unclipped(found));
+        // The rate-limit groups beneath: every column too.
+        const limits = await placement(page, "#limits thead th, #limit-rows > tr > :last-child");
+        expect(limits.length).toBeGreaterThan(4);
+        expect(limits).toEqual(unclipped(limits));
         await page.screenshot({ path: join(SHOTS, `flags-${width}x${height}.png`), fullPage: true });
         await page.getByRole("button", { name: /^Edit flag layout-flag-3-/ }).click();
         await page.getByRole("spinbutton", { name: /^v15-/ }).waitFor();
