@@ -300,9 +300,10 @@ describe("signing in", () => {
       if (r.headers().authorization) authorized.push(new URL(r.url()).pathname);
     });
     page.on("console", (m) => logged.push(m.text()));
-    // From the keyboard: the token field has the focus when the page opens.
+    // From the keyboard: the token field has the focus when the page opens (once the console
+    // has asked the admin API and been refused, which a loaded machine can make take a while).
     await page.locator("#token").waitFor();
-    expect(await page.evaluate(() => document.activeElement?.id)).toBe("token");
+    await page.waitForFunction(() => document.activeElement?.id === "token");
     await page.keyboard.type(dev.token);
     await page.keyboard.press("Enter");
     await page.locator("#app").waitFor({ state: "visible" });
@@ -652,6 +653,9 @@ describe("Flag editor", () => {
     expect(await facts()).toEqual({ Value: String(api.value), Variant: api.variant, Reason: "SPLIT", "Config version": String(version) });
 
     await editor(page).screenshot({ path: join(SHOTS, "flag-editor-1440.png") });
+    // The Config panel down to the answer (docs/console.png).
+    const bottom = await page.locator("#flag-try").evaluate((el) => el.getBoundingClientRect().bottom + window.scrollY);
+    await page.screenshot({ path: join(SHOTS, "config-editor-1440.png"), fullPage: true, clip: { x: 0, y: 0, width: 1440, height: Math.ceil(bottom) + 16 } });
     // No targetingKey: the rollout cannot decide, and the answer says why.
     await form.getByLabel("targetingKey").fill("");
     await said(page, "tryFlag: error TARGETING_KEY_MISSING (HTTP 400).", () => evaluate.click());
