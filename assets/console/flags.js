@@ -215,13 +215,16 @@ function rawOf(type, value) {
   return String(value);
 }
 
+/** A decimal number as typed (not hex, not Infinity), or null. */
+const decimal = (raw) => (/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(raw.trim()) ? Number(raw.trim()) : null);
+
 /** A typed value from its control: `{value}` or `{problem}`. */
 function parseValue(type, raw) {
   if (type === "boolean") return raw === "true" || raw === "false" ? { value: raw === "true" } : { problem: "Choose true or false." };
   if (type === "string") return { value: raw };
   if (type === "number") {
-    const n = Number(raw.trim());
-    return raw.trim() !== "" && Number.isFinite(n) ? { value: n } : { problem: `Not a number: “${raw}”. Type digits, such as 3, -1 or 0.25.` };
+    const n = decimal(raw);
+    return n !== null && Number.isFinite(n) ? { value: n } : { problem: `Not a number: “${raw}”. Type digits, such as 3, -1 or 0.25.` };
   }
   try {
     const value = JSON.parse(raw);
@@ -273,8 +276,8 @@ function parseCondition(c) {
   const values = [];
   for (const s of parts) {
     if (c.kind === "number") {
-      const n = Number(s);
-      if (!Number.isFinite(n)) return { problem: `Not a number: “${s}”.` };
+      const n = decimal(s);
+      if (n === null || !Number.isFinite(n)) return { problem: `Not a number: “${s}”.` };
       values.push(n);
     } else if (c.kind === "boolean") {
       if (s !== "true" && s !== "false") return { problem: `Not true or false: “${s}”.` };

@@ -510,6 +510,11 @@ describe("Flag editor", () => {
     await alarmed(page, "Not saved: Not a number: “twelve”.", () => editor(page).getByRole("button", { name: "Save typedLimit" }).click());
     expect(await variantValue(page, 1).getAttribute("aria-invalid")).toBe("true");
     expect(await variantValue(page, 1).evaluate((el) => el === document.activeElement)).toBe(true);
+    // Decimal numbers only: not hex, not Infinity.
+    for (const typed of ["0x10", "Infinity"]) {
+      await variantValue(page, 1).fill(typed);
+      await alarmed(page, `Not saved: Not a number: “${typed}”.`, () => editor(page).getByRole("button", { name: "Save typedLimit" }).click());
+    }
     expect(writes).toEqual([]);
     await variantValue(page, 1).fill("2.5");
     await page.getByLabel("Default variant").selectOption({ label: "low" });
@@ -1472,6 +1477,15 @@ describe("accessibility and layout", () => {
         expect(Math.max(...layout.tabs), name).toBeLessThanOrEqual(layout.viewport);
         await page.screenshot({ path: join(SHOTS, `${name}-${width}.png`), fullPage: true });
       }
+      // A flag's editor with rules, a rollout, a try-it answer and its history (axeFlag, of the axe test).
+      await panel(page, "config");
+      await editFlag(page, "axeFlag");
+      await page.locator("#flag-history > li").first().waitFor();
+      await page.locator("#flag-try").getByLabel("targetingKey").fill("user-1");
+      await said(page, "axeFlag: value", () => page.locator("#flag-try").getByRole("button", { name: "Evaluate" }).click());
+      const editorLayout = await page.evaluate(() => ({ page: document.documentElement.scrollWidth, viewport: window.innerWidth }));
+      expect(editorLayout.page).toBeLessThanOrEqual(editorLayout.viewport);
+      await page.screenshot({ path: join(SHOTS, `flag-editor-${width}.png`), fullPage: true });
       await page.close();
     });
   }
