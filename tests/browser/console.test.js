@@ -733,6 +733,31 @@ describe("Flag editor", () => {
     await page.close();
   });
 
+  it("never overwrites another admin's change to the flag being edited", async () => {
+    const mine = { variants: { a: 1, b: 2 }, defaultVariant: "a" };
+    expect((await dev.app.patchConfig({ featureFlags: { raceFlag: mine } })).status).toBe(200);
+    const page = await signedIn();
+    await editFlag(page, "raceFlag");
+    await page.getByLabel("Default variant").selectOption({ label: "b" });
+    // Another admin changes the flag meanwhile.
+    const theirs = { variants: { a: 1, b: 2, c: 3 }, defaultVariant: "c" };
+    expect((await dev.app.patchConfig({ featureFlags: { raceFlag: theirs } })).status).toBe(200);
+    const { version } = await configNow();
+    const save = editor(page).getByRole("button", { name: "Save raceFlag" });
+    await alarmed(page, `(it is now version ${version})`, () => save.click());
+    // Reloaded, the config is newer, but the editor still holds the old definition: refused on the page.
+    await said(page, `Reloaded: version ${version}.`, () => page.getByRole("button", { name: "Reload the config" }).click());
+    const writes = watchWrites(page);
+    await alarmed(page, "Not saved: flag raceFlag changed since its editor was opened", () => save.click());
+    expect(writes).toEqual([]);
+    expect((await configNow()).doc.featureFlags.raceFlag).toMatchObject(theirs);
+    // Opened again, the editor shows their definition.
+    await editor(page).getByRole("button", { name: "Close the editor" }).click();
+    await editFlag(page, "raceFlag");
+    expect(await page.locator("#fe-default option:checked").textContent()).toBe("c");
+    await page.close();
+  });
+
   it("finds flags by name and shows them 50 at a time, with 120 flags", async () => {
     /** @type {Record<string, boolean | null>} */
     const many = {};
