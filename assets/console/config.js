@@ -1,4 +1,4 @@
-// The Config panel: flags, maintenance, rate limits and settings. Every save is a PATCH of
+// The Config panel: maintenance, rate limits and settings, and the flags (flags.js). Every save is a PATCH of
 // just what changed, conditional on the version shown (`If-Match`): if someone else wrote
 // in between, the API refuses (412) and the panel shows the conflict instead of
 // overwriting. A refused value (400) is shown at the control the API's message names
@@ -6,6 +6,7 @@
 
 import { call, complain, problem } from "./api.js";
 import { $, alarm, clearErrors, confirmed, fieldError, h, say } from "./dom.js";
+import * as flags from "./flags.js";
 
 let current = null; // the config document as the API answered it
 let version = null; // its version: what every write is conditional on
@@ -19,9 +20,11 @@ const SETTINGS = [
   ["sessionAbsoluteSeconds", "Session lifetime (s)"],
   ["renewAfterSeconds", "Renew a session in use after (s)"],
 ];
-const VARIANTS_TEMPLATE = { variants: { on: true, off: false }, defaultVariant: "off", enabled: true };
 
 const panel = () => document.querySelector('[data-panel="config"]');
+/** The config document and its version, as last answered. */
+export const doc = () => current;
+export const versionShown = () => version;
 export const flagNames = () => Object.keys(current?.featureFlags ?? {});
 
 /** Loads the authoritative config (and its version) and shows it. */
@@ -39,7 +42,7 @@ export function show(answer, parts = ["maintenance", "flags", "limits"]) {
   $("config-version").textContent = `version ${version}`;
   const focused = document.activeElement?.id;
   if (parts.includes("maintenance")) $("maintenance").checked = current.maintenanceMode;
-  if (parts.includes("flags")) renderFlags();
+  if (parts.includes("flags")) flags.render();
   if (parts.includes("limits")) renderLimits();
   // Re-rendered controls keep the keyboard focus.
   if (focused && document.activeElement?.id !== focused) $(focused)?.focus();
@@ -47,7 +50,8 @@ export function show(answer, parts = ["maintenance", "flags", "limits"]) {
 
 export function reset() {
   current = version = null;
-  for (const id of ["flags", "limit-rows", "settings"]) $(id).replaceChildren();
+  for (const id of ["limit-rows", "settings"]) $(id).replaceChildren();
+  flags.reset();
   $("config-version").textContent = "";
   clearErrors(panel());
 }
@@ -56,7 +60,7 @@ export function reset() {
  * PATCHes `change` if the config is still the version shown. `at` is the control to show
  * a refused value at when the API's message names none on the page.
  */
-async function write(change, at) {
+export async function write(change, at) {
   if (busy) return false;
   busy = true;
   clearErrors(panel());
@@ -111,17 +115,14 @@ function controlFor(path) {
 // ---------------------------------------------------------------------------------------
 // Controls.
 
-/** A switch (a checkbox with role=switch) inside its label. */
-const switchLabel = (input, ...label) =>
-  h("label", { class: "switch" }, h("input", { type: "checkbox", role: "switch", ...input }), ...label);
 /** Where a control's error is shown (`fieldError` finds it by the control's id). */
-const errorOf = (id) => h("p", { id: `${id}-error`, class: "field-error" });
+export const errorOf = (id) => h("p", { id: `${id}-error`, class: "field-error" });
 /** A number as typed: the API says what is wrong with it. */
 const numberInput = (input) =>
   h("input", { type: "number", min: 1, inputmode: "numeric", "aria-describedby": `${input.id}-error`, ...input });
 
 // ---------------------------------------------------------------------------------------
-// Maintenance and flags.
+// Maintenance.
 
 const MAINTENANCE_ON =
   "Every gated route (config, flags, sessions, preferences, users) answers 503 maintenance " +
@@ -137,91 +138,6 @@ async function toggleMaintenance(event) {
   );
   if (sure) await write({ maintenanceMode: on }, $("maintenance"));
   else say("Maintenance mode left as it was.");
-}
-
-function renderFlags() {
-  const flags = Object.entries(current.featureFlags ?? {});
-  const item = ([name, flag], i) => (typeof flag === "boolean" ? booleanFlag : objectFlag)(name, flag, i);
-  $("flags").replaceChildren(...flags.map(item));
-  if (!flags.length) $("flags").append(h("li", { class: "empty" }, "No flags yet."));
-}
-
-function booleanFlag(name, on, i) {
-  const id = `flag-${i}`;
-  const flip = (event) => {
-    event.preventDefault();
-    write({ featureFlags: { [name]: !on } }, event.target);
-  };
-  return h(
-    "li",
-    { class: "flag" },
-    switchLabel(
-      { id, checked: on, "data-path": `featureFlags.${name}`, "aria-describedby": `${id}-error`, onclick: flip },
-      h("code", {}, name),
-    ),
-    h("span", { class: "state", "aria-hidden": "true" }, on ? "on" : "off"),
-    removeButton(name),
-    errorOf(id),
-  );
-}
-
-function objectFlag(name, flag, i) {
-  const id = `flag-${i}`;
-  const enabled = flag.enabled !== false;
-  const flip = (event) => {
-    event.preventDefault();
-    write({ featureFlags: { [name]: { ...flag, enabled: !enabled } } }, $(id));
-  };
-  const save = () => {
-    let parsed;
-    try {
-      parsed = JSON.parse($(id).value);
-    } catch (e) {
-      const message = `featureFlags.${name}: not valid JSON (${e.message})`;
-      fieldError($(id), message);
-      return alarm(`Not saved: ${message}`);
-    }
-    write({ featureFlags: { [name]: parsed } }, $(id));
-  };
-  const json = JSON.stringify(flag, null, 2);
-  const rows = Math.min(14, json.split("\n").length + 1);
-  return h(
-    "li",
-    { class: "flag object" },
-    h(
-      "div",
-      { class: "flag-head" },
-      switchLabel({ id: `${id}-enabled`, checked: enabled, onclick: flip }, h("code", {}, name), " enabled"),
-      removeButton(name),
-    ),
-    h("label", { for: id, class: "sub" }, `Definition of ${name} (JSON)`),
-    h("textarea", { id, rows, spellcheck: "false", "data-path": `featureFlags.${name}`, "aria-describedby": `${id}-error` }, json),
-    errorOf(id),
-    h("button", { type: "button", onclick: save }, `Save ${name}`),
-  );
-}
-
-function removeButton(name) {
-  const remove = async () => {
-    const effect = `GET /flags/${name} will answer disabled, and OFREP FLAG_NOT_FOUND.`;
-    if (await confirmed(`Remove flag ${name}?`, effect, "Remove")) write({ featureFlags: { [name]: null } });
-  };
-  const label = `Remove flag ${name}`;
-  return h("button", { type: "button", class: "quiet", onclick: remove, "aria-label": label }, "Remove");
-}
-
-async function addFlag(event) {
-  event.preventDefault();
-  const input = $("flag-name");
-  clearErrors(panel());
-  const name = input.value.trim();
-  if (!name) return fieldError(input, "Name the flag first.");
-  if (Object.hasOwn(current.featureFlags ?? {}, name)) return fieldError(input, `Flag ${name} exists already.`);
-  const value = $("flag-kind").value === "boolean" ? false : VARIANTS_TEMPLATE;
-  if (await write({ featureFlags: { [name]: value } }, input)) {
-    input.value = "";
-    say(`Added flag ${name} as version ${version}.`);
-  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -339,7 +255,7 @@ async function saveLimits(event) {
 
 export function init() {
   $("maintenance").addEventListener("click", toggleMaintenance);
-  $("flag-add").addEventListener("submit", addFlag);
+  flags.init();
   $("group-add").addEventListener("click", addGroup);
   $("limits").addEventListener("submit", saveLimits);
   $("config-reload").addEventListener("click", async () => {

@@ -41,9 +41,12 @@ export function time(ms) {
   return h("time", { datetime: d.toISOString() }, h("span", {}, `${day},`), " ", h("span", {}, clock));
 }
 
-/** Shows `message` at a control: its error element, aria-invalid, focus. */
+/**
+ * Shows `message` at a control: its error element (`data-error` names it, else the id
+ * `<control id>-error`), aria-invalid, focus.
+ */
 export function fieldError(control, message) {
-  const error = $(`${control.id}-error`);
+  const error = $(control.dataset.error ?? `${control.id}-error`);
   control.setAttribute("aria-invalid", "true");
   if (error) error.textContent = message;
   control.focus();

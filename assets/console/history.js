@@ -7,18 +7,22 @@
 // sets the paths it names and keeps the others from the version before; a PUT sets all of
 // them; a rollback equals its target; the newest version is the current config. A value
 // none of them tells (set before the oldest loaded entry, or by the seed) shows as
-// "earlier", or as "unknown" in a rollback's preview.
+// "earlier". Before a rollback's preview, older pages are loaded until it can tell each value
+// the rollback sets; only a value the seed set (version 0, not in the history) stays
+// "unknown" there.
 
 import { call, complain } from "./api.js";
 import * as config from "./config.js";
 import { $, alarm, confirmed, h, say, time } from "./dom.js";
 
 const PAGE = 50;
+// A rollback's preview reads at most this many more pages of 100 versions.
+const PREVIEW_PAGES = 50;
 let entries = []; // newest first, as the API lists them
 let cursor = null; // the next (older) page, if any
 let current = null; // the config when the history was loaded: {doc, version}
 
-const ABSENT = Symbol("absent");
+export const ABSENT = Symbol("absent");
 // The maps a PATCH merges key by key; every other field is replaced whole.
 const MAPS = new Set(["featureFlags", "rateLimits"]);
 // Every path none of the loaded entries nor the current config names.
@@ -35,8 +39,8 @@ function paths(doc) {
   return out;
 }
 
-const applied = () => entries.filter((e) => e.version !== null);
-const headOf = () => Math.max(0, ...applied().map((e) => e.version));
+const applied = (list = entries) => list.filter((e) => e.version !== null);
+const headOf = (list = entries) => Math.max(0, ...applied(list).map((e) => e.version));
 
 /**
  * Every version's document as far as the loaded entries and the current config tell:
@@ -45,14 +49,14 @@ const headOf = () => Math.max(0, ...applied().map((e) => e.version));
  * share one cell; a cell's value is the one any of its versions tells. A value this cannot
  * tell is a symbol of its own cell, so two such values are the same only in the same cell.
  */
-function documents() {
-  const versions = applied();
-  const head = headOf();
+export function documents(list = entries, now = current) {
+  const versions = applied(list);
+  const head = headOf(list);
   const low = Math.min(head, ...versions.map((e) => e.version)) - 1; // the version before the oldest loaded
   const names = new Set();
   for (const e of versions) if (e.action !== "rollback") for (const p of paths(e.change).keys()) names.add(p);
-  const anchored = current?.version === head && head > 0;
-  if (anchored) for (const p of paths(current.doc).keys()) names.add(p);
+  const anchored = now?.version === head && head > 0;
+  if (anchored) for (const p of paths(now.doc).keys()) names.add(p);
   const all = [...names, OTHER];
 
   const parent = new Map();
@@ -100,8 +104,8 @@ function documents() {
     }
   }
   if (anchored) {
-    const now = paths(current.doc);
-    for (const p of all) tell(key(head, p), now.has(p) ? now.get(p) : ABSENT, true);
+    const latest = paths(now.doc);
+    for (const p of all) tell(key(head, p), latest.has(p) ? latest.get(p) : ABSENT, true);
   }
 
   const unknown = new Map(); // cell → its symbol
@@ -114,11 +118,11 @@ function documents() {
   return { docAt, names: [...names].sort() };
 }
 
-const same = (a, b) => a === b || (typeof a !== "symbol" && typeof b !== "symbol" && JSON.stringify(a) === JSON.stringify(b));
-const known = (value) => typeof value !== "symbol" || value === ABSENT;
+export const same = (a, b) => a === b || (typeof a !== "symbol" && typeof b !== "symbol" && JSON.stringify(a) === JSON.stringify(b));
+export const known = (value) => typeof value !== "symbol" || value === ABSENT;
 
 /** A value as shown; `unknown` is the words for a value the history does not tell. */
-function shown(value, path, unknown = "earlier") {
+export function shown(value, path, unknown = "earlier") {
   if (value === ABSENT) return h("span", { class: "absent" }, path.includes(".") ? "(none)" : "(default)");
   if (!known(value)) return h("span", { class: "earlier" }, unknown);
   return h("code", {}, JSON.stringify(value));
@@ -180,14 +184,19 @@ function render() {
   $("history-more").hidden = cursor === null;
 }
 
-async function more() {
-  const query = new URLSearchParams({ limit: String(PAGE) });
+/** Loads the next (older) page; false if it could not. */
+async function more(limit = PAGE) {
+  const query = new URLSearchParams({ limit: String(limit) });
   if (cursor) query.set("cursor", cursor);
   const answer = await call("GET", `/admin/config/history?${query}`);
-  if (!answer.ok) return complain(answer, "Could not load the history");
+  if (!answer.ok) {
+    complain(answer, "Could not load the history");
+    return false;
+  }
   entries.push(...answer.body.entries);
   cursor = answer.body.listComplete ? null : answer.body.cursor;
   render();
+  return true;
 }
 
 /** The current config, as the newest version's document. */
@@ -203,13 +212,22 @@ async function loadCurrent() {
 
 const plural = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
+const unknownIn = (changes, then) => changes.filter((p) => !known(then(p)));
+
+/** Whether the loaded history tells every value a rollback from `head` to `target` sets. */
+function tells(target, head) {
+  const { docAt, names } = documents();
+  const then = docAt(target);
+  return !unknownIn(differing(names, docAt(head), then), then).length;
+}
+
 /** What rolling back from `head` to `target` changes: the dialog's details. */
 function preview(target, head) {
   const { docAt, names } = documents();
   const now = docAt(head);
   const then = docAt(target);
   const changes = differing(names, now, then);
-  const unknown = changes.filter((p) => !known(then(p)));
+  const unknown = unknownIn(changes, then);
   const kept = names.filter((p) => !changes.includes(p) && now(p) !== ABSENT).length;
   const out = [];
   if (changes.length) {
@@ -227,8 +245,10 @@ function preview(target, head) {
   const basis = "The admin API does not return old documents: this preview is worked out from the loaded history and the current config.";
   const gaps = [];
   if (unknown.length) {
+    // The whole history is loaded by now, unless it is longer than the preview reads.
+    const where = cursor === null ? "by the seed (version 0), which the history does not record" : "before the oldest loaded version or by the seed";
     gaps.push(
-      ` ${plural(unknown.length, "value")} marked unknown ${unknown.length === 1 ? "was" : "were"} set before the oldest loaded version or by the seed; the rollback restores ${unknown.length === 1 ? "it" : "them"} as in version ${target}.`,
+      ` ${plural(unknown.length, "value")} marked unknown ${unknown.length === 1 ? "was" : "were"} set ${where}; the rollback restores ${unknown.length === 1 ? "it" : "them"} as in version ${target}.`,
     );
   }
   if (!known(then(OTHER))) gaps.push(" Flags or fields that neither the loaded history nor the current config names may come back too.");
@@ -243,6 +263,11 @@ async function rollback(target, head) {
   if (current.version !== head) {
     alarm(`The config changed since this history was loaded (it is now version ${current.version}). The history is reloaded; try again.`);
     return open();
+  }
+  // Older versions, until the preview can tell every value the rollback sets (a value set
+  // long ago would otherwise show as unknown), or the history ends.
+  for (let pages = 0; cursor !== null && !tells(target, head) && pages < PREVIEW_PAGES; pages++) {
+    if (!(await more(100))) return;
   }
   const sure = await confirmed(
     `Roll back to version ${target}?`,
@@ -278,5 +303,5 @@ export function reset() {
 }
 
 export function init() {
-  $("history-more").addEventListener("click", more);
+  $("history-more").addEventListener("click", () => more());
 }

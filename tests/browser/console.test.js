@@ -104,7 +104,7 @@ const alarmed = (page, text, action) => announced("#alert", page, text, action);
 async function ready(page, name) {
   /** @type {Record<string, string>} */
   const loaded = {
-    config: "#flags > li",
+    config: "#flags > tr",
     history: "#history-list > li",
     sessions: "#session-rows > tr",
     users: "#user-form",
@@ -112,6 +112,39 @@ async function ready(page, name) {
     cost: "#cost-rows > tr",
   };
   await page.locator(loaded[name]).first().waitFor();
+}
+
+/**
+ * Opens the editor of flag `name` from the list, found by the search.
+ * @param {Page} page @param {string} name
+ */
+async function editFlag(page, name) {
+  await page.getByLabel("Search flags by name").fill(name);
+  await page.getByRole("button", { name: `Edit flag ${name}`, exact: true }).click();
+  await page.getByRole("heading", { name: `Flag ${name}`, exact: true }).waitFor();
+}
+
+/**
+ * The writes to the config the page sends from now on, as "METHOD path".
+ * @param {Page} page
+ */
+function watchWrites(page) {
+  /** @type {string[]} */
+  const sent = [];
+  page.on("request", (r) => {
+    const path = new URL(r.url()).pathname;
+    if (r.method() !== "GET" && path.startsWith("/admin/config")) sent.push(`${r.method()} ${path}`);
+  });
+  return sent;
+}
+
+/**
+ * A flag evaluated over OFREP from outside the browser: [status, value, variant, reason, ruleIndex].
+ * @param {string} key @param {Record<string, unknown>} context
+ */
+async function evaluated(key, context) {
+  const r = await dev.app.evaluateFlag(key, { context });
+  return [r.status, r.body.value, r.body.variant, r.body.reason ?? r.body.errorCode, r.body.metadata?.ruleIndex];
 }
 
 /**
@@ -242,7 +275,7 @@ describe("signing in", () => {
     await page.goto(`${BASE}/console#sessions`);
     expect(await page.locator("#login").isVisible()).toBe(true);
     expect(await page.locator("#app").isVisible()).toBe(false);
-    expect(await page.locator("#flags > li, #session-rows > tr, #history-list > li").count()).toBe(0);
+    expect(await page.locator("#flags > tr, #session-rows > tr, #history-list > li").count()).toBe(0);
 
     await page.getByLabel("Admin token").fill("not-the-admin-token");
     await alarmed(page, "This token was refused", () => page.getByLabel("Admin token").press("Enter"));
@@ -267,9 +300,10 @@ describe("signing in", () => {
       if (r.headers().authorization) authorized.push(new URL(r.url()).pathname);
     });
     page.on("console", (m) => logged.push(m.text()));
-    // From the keyboard: the token field has the focus when the page opens.
+    // From the keyboard: the token field has the focus when the page opens (once the console
+    // has asked the admin API and been refused, which a loaded machine can make take a while).
     await page.locator("#token").waitFor();
-    expect(await page.evaluate(() => document.activeElement?.id)).toBe("token");
+    await page.waitForFunction(() => document.activeElement?.id === "token");
     await page.keyboard.type(dev.token);
     await page.keyboard.press("Enter");
     await page.locator("#app").waitFor({ state: "visible" });
@@ -290,7 +324,7 @@ describe("signing in", () => {
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.locator("#login").waitFor({ state: "visible" });
     expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
-    expect(await page.locator("#flags > li").count()).toBe(0);
+    expect(await page.locator("#flags > tr").count()).toBe(0);
     await page.close();
   });
 });
@@ -337,18 +371,21 @@ describe("Config panel", () => {
   });
 
   it("shows a refused value at the field the API names, and changes nothing", async () => {
-    const flag = { variants: { on: true, off: false }, defaultVariant: "off", rollout: { on: 30, off: 70 } };
+    const flag = { variants: { short: "s", long: "l" }, defaultVariant: "short" };
     expect((await dev.app.patchConfig({ featureFlags: { checkout: flag } })).status).toBe(200);
     const page = await signedIn();
     const before = await configNow();
-    const json = page.getByLabel("Definition of checkout (JSON)");
-    await json.fill(JSON.stringify({ ...flag, rollout: { on: 30, off: 60 } }));
-    const message = "featureFlags.checkout.rollout: percentages must sum to 100 (they sum to 90)";
+    await editFlag(page, "checkout");
+    // A value the form takes but the API refuses (over 1 KiB): shown at that variant's value.
+    // Variants are listed by name: long, then short.
+    const value = page.getByRole("textbox", { name: "Value of variant 1" });
+    await value.fill("x".repeat(1100));
+    const message = "featureFlags.checkout.variants.long: must be at most 1024 bytes of JSON";
     await alarmed(page, message, () => page.getByRole("button", { name: "Save checkout" }).click());
-    const errorId = String(await json.getAttribute("aria-describedby")).split(" ")[0];
+    const errorId = String(await value.getAttribute("aria-describedby")).split(" ")[0];
     expect(await page.locator(`#${errorId}`).textContent()).toBe(message);
-    expect(await json.getAttribute("aria-invalid")).toBe("true");
-    expect(await json.evaluate((el) => el === document.activeElement)).toBe(true);
+    expect(await value.getAttribute("aria-invalid")).toBe("true");
+    expect(await value.evaluate((el) => el === document.activeElement)).toBe(true);
 
     // A rate limit the API refuses: shown at that group's input.
     const limit = page.getByRole("spinbutton", { name: "Limit of default" });
@@ -359,9 +396,14 @@ describe("Config panel", () => {
     const limitError = String(await limit.getAttribute("aria-describedby")).split(" ")[0];
     expect(await page.locator(`#${limitError}`).textContent()).toMatch(/^rateLimits\.default: /);
 
-    // JSON that does not parse is caught on the page, before any request.
-    await json.fill("{ not json");
-    await alarmed(page, "featureFlags.checkout: not valid JSON", () => page.getByRole("button", { name: "Save checkout" }).click());
+    // An object value that does not parse is caught on the page, before any request.
+    await page.getByLabel("Type of the values").selectOption("object");
+    const object = page.getByRole("textbox", { name: "Value of variant 1" });
+    await object.fill("{ not json");
+    const patches = watchWrites(page);
+    await alarmed(page, /^Not saved: Not valid JSON/, () => page.getByRole("button", { name: "Save checkout" }).click());
+    expect(await object.getAttribute("aria-invalid")).toBe("true");
+    expect(patches).toEqual([]);
 
     expect(await configNow()).toEqual(before);
     await page.close();
@@ -409,9 +451,365 @@ describe("Config panel", () => {
 
     await page.getByRole("button", { name: "Remove flag fromConsole" }).click();
     const remove = page.getByRole("dialog", { name: "Remove flag fromConsole?" }).getByRole("button", { name: "Remove" });
-    await said(page, "Saved as version", () => remove.click());
+    await said(page, "Removed flag fromConsole", () => remove.click());
     expect((await configNow()).doc.featureFlags).not.toHaveProperty("fromConsole");
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("flag-search");
     await page.close();
+  });
+});
+
+describe("Flag editor", () => {
+  /** @param {Page} page */
+  const editor = (page) => page.locator("#flag-editor");
+  /** @param {Page} page @param {number} i */
+  const variantName = (page, i) => editor(page).getByRole("textbox", { name: `Name of variant ${i}`, exact: true });
+  /** @param {Page} page @param {number} i */
+  const variantValue = (page, i) => editor(page).getByRole("textbox", { name: `Value of variant ${i}`, exact: true });
+  /** @param {Page} page @param {string} name */
+  const addVariantsFlag = async (page, name) => {
+    await page.getByLabel("New flag").fill(name);
+    await page.getByLabel("Kind").selectOption("variants");
+    await said(page, `Added flag ${name}`, () => page.getByRole("button", { name: "Add flag" }).click());
+    await page.getByRole("heading", { name: `Flag ${name}`, exact: true }).waitFor();
+  };
+
+  it("saves variants as typed values (string, number, object), refuses a value that is not its type, and reads them back", async () => {
+    const page = await signedIn();
+    await addVariantsFlag(page, "typedColor");
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("flag-editor-title");
+    // The template's variants, by name: off, on.
+    await page.getByLabel("Type of the values").selectOption("string");
+    await variantName(page, 1).fill("red");
+    await variantValue(page, 1).fill("#f00");
+    await variantName(page, 2).fill("blue");
+    await variantValue(page, 2).fill("#00f");
+    await editor(page).getByRole("button", { name: "Add a variant" }).click();
+    await variantName(page, 3).fill("spaced");
+    await variantValue(page, 3).fill("  two words ");
+    // The default is chosen from the variants, named as just typed.
+    expect(await page.locator("#fe-default option").allTextContents()).toEqual(["red", "blue", "spaced"]);
+    await page.getByLabel("Default variant").selectOption({ label: "blue" });
+    await said(page, "Saved flag typedColor as version", () => editor(page).getByRole("button", { name: "Save typedColor" }).click());
+    expect((await configNow()).doc.featureFlags.typedColor).toEqual({
+      variants: { red: "#f00", blue: "#00f", spaced: "  two words " },
+      defaultVariant: "blue",
+      rules: [],
+      enabled: true,
+    });
+
+    await addVariantsFlag(page, "typedLimit");
+    await page.getByLabel("Type of the values").selectOption("number");
+    await variantName(page, 1).fill("low");
+    await variantValue(page, 1).fill("twelve");
+    await variantName(page, 2).fill("high");
+    await variantValue(page, 2).fill("-3");
+    await editor(page).getByRole("button", { name: "Add a variant" }).click();
+    await variantName(page, 3).fill("big");
+    await variantValue(page, 3).fill("1000");
+    const writes = watchWrites(page);
+    await alarmed(page, "Not saved: Not a number: “twelve”.", () => editor(page).getByRole("button", { name: "Save typedLimit" }).click());
+    expect(await variantValue(page, 1).getAttribute("aria-invalid")).toBe("true");
+    expect(await variantValue(page, 1).evaluate((el) => el === document.activeElement)).toBe(true);
+    // Decimal numbers only: not hex, not Infinity.
+    for (const typed of ["0x10", "Infinity"]) {
+      await variantValue(page, 1).fill(typed);
+      await alarmed(page, `Not saved: Not a number: “${typed}”.`, () => editor(page).getByRole("button", { name: "Save typedLimit" }).click());
+    }
+    expect(writes).toEqual([]);
+    await variantValue(page, 1).fill("2.5");
+    await page.getByLabel("Default variant").selectOption({ label: "low" });
+    await said(page, "Saved flag typedLimit as version", () => editor(page).getByRole("button", { name: "Save typedLimit" }).click());
+    expect(writes).toEqual(["PATCH /admin/config"]);
+    const limit = (await configNow()).doc.featureFlags.typedLimit;
+    expect(limit.variants).toEqual({ low: 2.5, high: -3, big: 1000 });
+    expect(Object.values(limit.variants).map((v) => typeof v)).toEqual(["number", "number", "number"]);
+
+    // Written through the API, read back in a fresh tab: object values, disabled.
+    const theme = { variants: { dark: { bg: "#000", sizes: [1, 2] }, light: { bg: "#fff", sizes: [] } }, defaultVariant: "light", enabled: false };
+    expect((await dev.app.patchConfig({ featureFlags: { typedTheme: theme } })).status).toBe(200);
+    const fresh = await signedIn();
+    await editFlag(fresh, "typedTheme");
+    expect(await fresh.getByLabel("Type of the values").inputValue()).toBe("object");
+    expect(JSON.parse(await variantValue(fresh, 1).inputValue())).toEqual(theme.variants.dark);
+    expect(JSON.parse(await variantValue(fresh, 2).inputValue())).toEqual(theme.variants.light);
+    expect(await fresh.locator("#fe-default option:checked").textContent()).toBe("light");
+    expect(await fresh.getByRole("switch", { name: "Enabled", exact: true }).isChecked()).toBe(false);
+    await editFlag(fresh, "typedLimit");
+    expect(await fresh.getByLabel("Type of the values").inputValue()).toBe("number");
+    const shownValues = [];
+    for (const i of [1, 2, 3]) shownValues.push([await variantName(fresh, i).inputValue(), await variantValue(fresh, i).inputValue()]);
+    expect(shownValues).toEqual([["big", "1000"], ["high", "-3"], ["low", "2.5"]]);
+    await fresh.close();
+    await page.close();
+  });
+
+  it("builds targeting rules from attribute, operator and values, which the API evaluates as built", async () => {
+    expect((await dev.app.patchConfig({ featureFlags: { ruleFlag: { variants: { a: "A", b: "B", c: "C" }, defaultVariant: "a" } } })).status).toBe(200);
+    const page = await signedIn();
+    await editFlag(page, "ruleFlag");
+    const form = editor(page);
+    await form.getByRole("button", { name: "Add a rule" }).click();
+    const c1 = form.getByRole("group", { name: "Rule 1, condition 1" });
+    expect(await c1.getByLabel("Attribute").evaluate((el) => el === document.activeElement)).toBe(true);
+    // The operators the API knows.
+    expect(await c1.locator("select").first().locator("option").evaluateAll((os) => os.map((o) => /** @type {HTMLOptionElement} */ (o).value))).toEqual([
+      "in",
+      "notIn",
+      "equals",
+    ]);
+    await c1.getByLabel("Attribute").fill("country");
+    await c1.getByLabel("Values", { exact: true }).fill("NL, BE");
+    await form.getByRole("button", { name: "Add a condition to rule 1" }).click();
+    const c2 = form.getByRole("group", { name: "Rule 1, condition 2" });
+    await c2.getByLabel("Attribute").fill("tier");
+    await c2.getByLabel("Values as").selectOption("number");
+    await c2.getByLabel("Values", { exact: true }).fill("2, 3");
+    await form.getByRole("group", { name: "Rule 1", exact: true }).getByLabel("Then serve").selectOption({ label: "b" });
+    await form.getByRole("button", { name: "Add a rule" }).click();
+    const c3 = form.getByRole("group", { name: "Rule 2, condition 1" });
+    await c3.getByLabel("Attribute").fill("plan");
+    await c3.getByLabel("Operator").selectOption("equals");
+    await c3.getByLabel("Values", { exact: true }).fill("pro");
+    await form.getByRole("group", { name: "Rule 2", exact: true }).getByLabel("Then serve").selectOption({ label: "c" });
+    await said(page, "Saved flag ruleFlag", () => form.getByRole("button", { name: "Save ruleFlag" }).click());
+    expect((await configNow()).doc.featureFlags.ruleFlag.rules).toEqual([
+      { when: { country: { in: ["NL", "BE"] }, tier: { in: [2, 3] } }, variant: "b" },
+      { when: { plan: { equals: "pro" } }, variant: "c" },
+    ]);
+    // [status, value, variant, reason, ruleIndex]
+    expect(await evaluated("ruleFlag", { country: "NL", tier: 2 })).toEqual([200, "B", "b", "TARGETING_MATCH", 0]);
+    // The tier is a number: the string "2" is not one of [2, 3].
+    expect(await evaluated("ruleFlag", { country: "BE", tier: "2" })).toEqual([200, "A", "a", "DEFAULT", undefined]);
+    expect(await evaluated("ruleFlag", { country: "DE", plan: "pro" })).toEqual([200, "C", "c", "TARGETING_MATCH", 1]);
+    expect(await evaluated("ruleFlag", { country: "DE" })).toEqual([200, "A", "a", "DEFAULT", undefined]);
+
+    // Rules are in order: moved up, the plan rule decides first.
+    await form.getByRole("button", { name: "Move rule 2 up" }).click();
+    await said(page, "Saved flag ruleFlag", () => form.getByRole("button", { name: "Save ruleFlag" }).click());
+    expect(await evaluated("ruleFlag", { country: "NL", tier: 3, plan: "pro" })).toEqual([200, "C", "c", "TARGETING_MATCH", 0]);
+    // A condition with no values is refused on the page.
+    await form.getByRole("group", { name: "Rule 1, condition 1" }).getByLabel("Values", { exact: true }).fill(" ");
+    await alarmed(page, "Not saved: Type the value.", () => form.getByRole("button", { name: "Save ruleFlag" }).click());
+    await page.close();
+  });
+
+  it("refuses a rollout that does not total 100 at its field, without a request, then saves one that does", async () => {
+    const split = { variants: { on: true, off: false }, defaultVariant: "off", rollout: { on: 30, off: 70 } };
+    expect((await dev.app.patchConfig({ featureFlags: { splitFlag: split } })).status).toBe(200);
+    const before = await configNow();
+    const page = await signedIn();
+    await editFlag(page, "splitFlag");
+    const off = page.getByRole("spinbutton", { name: "off (%)" });
+    const on = page.getByRole("spinbutton", { name: "on (%)" });
+    expect([await off.inputValue(), await on.inputValue()]).toEqual(["70", "30"]);
+    await off.fill("60");
+    await page.locator("#fe-rollout-total").filter({ hasText: "Total: 90 % (10 short of 100)" }).waitFor();
+    const writes = watchWrites(page);
+    const message = "Rollout percentages must total 100; they total 90.";
+    await alarmed(page, `Not saved: ${message}`, () => editor(page).getByRole("button", { name: "Save splitFlag" }).click());
+    // At the field: the message beneath the shares, both marked, the first focused.
+    expect(await page.locator("#fe-rollout-error").textContent()).toBe(message);
+    expect(await off.getAttribute("aria-describedby")).toContain("fe-rollout-error");
+    expect([await off.getAttribute("aria-invalid"), await on.getAttribute("aria-invalid")]).toEqual(["true", "true"]);
+    expect(await off.evaluate((el) => el === document.activeElement)).toBe(true);
+    expect(writes).toEqual([]);
+    expect(await configNow()).toEqual(before);
+
+    await off.fill("55");
+    await on.fill("45");
+    await said(page, "Saved flag splitFlag", () => editor(page).getByRole("button", { name: "Save splitFlag" }).click());
+    expect(writes).toEqual(["PATCH /admin/config"]);
+    expect((await configNow()).doc.featureFlags.splitFlag.rollout).toEqual({ on: 45, off: 55 });
+    expect((await evaluated("splitFlag", { targetingKey: "user-1" }))[3]).toBe("SPLIT");
+    await page.close();
+  });
+
+  it("tries a flag for a typed context over OFREP and shows its value, variant and reason", async () => {
+    const flag = {
+      variants: { on: true, off: false },
+      defaultVariant: "off",
+      rules: [{ when: { country: { in: ["NL"] } }, variant: "on" }],
+      rollout: { on: 50, off: 50 },
+    };
+    expect((await dev.app.patchConfig({ featureFlags: { tryFlag: flag } })).status).toBe(200);
+    const { version } = await configNow();
+    const page = await signedIn();
+    /** @type {{ url: string, auth: string | undefined }[]} */
+    const asked = [];
+    page.on("request", (r) => {
+      if (r.url().includes("/ofrep/")) asked.push({ url: new URL(r.url()).pathname, auth: r.headers().authorization });
+    });
+    await editFlag(page, "tryFlag");
+    const form = page.locator("#flag-try");
+    const facts = () =>
+      form.locator("#try-result dl").evaluate((dl) => Object.fromEntries([...dl.querySelectorAll("dt")].map((dt) => [dt.textContent, dt.nextElementSibling?.textContent])));
+    const evaluate = form.getByRole("button", { name: "Evaluate" });
+
+    await form.getByLabel("targetingKey").fill("user-7");
+    await form.getByLabel("Attributes (a JSON object)").fill('{"country": "NL"}');
+    await said(page, "tryFlag: value true, variant on, reason TARGETING_MATCH.", () => evaluate.click());
+    expect(await facts()).toEqual({ Value: "true", Variant: "on", Reason: "TARGETING_MATCH", Rule: "rule 1", "Config version": String(version) });
+
+    // Another country: the rollout, with the variant the API gives this key.
+    await form.getByLabel("Attributes (a JSON object)").fill('{"country": "DE"}');
+    const api = (await dev.app.evaluateFlag("tryFlag", { context: { targetingKey: "user-7", country: "DE" } })).body;
+    expect(api.reason).toBe("SPLIT");
+    await said(page, `tryFlag: value ${api.value}, variant ${api.variant}, reason SPLIT.`, () => evaluate.click());
+    expect(await facts()).toEqual({ Value: String(api.value), Variant: api.variant, Reason: "SPLIT", "Config version": String(version) });
+
+    await editor(page).screenshot({ path: join(SHOTS, "flag-editor-1440.png") });
+    // The Config panel down to the answer (docs/console.png).
+    const bottom = await page.locator("#flag-try").evaluate((el) => el.getBoundingClientRect().bottom + window.scrollY);
+    await page.screenshot({ path: join(SHOTS, "config-editor-1440.png"), fullPage: true, clip: { x: 0, y: 0, width: 1440, height: Math.ceil(bottom) + 16 } });
+    // No targetingKey: the rollout cannot decide, and the answer says why.
+    await form.getByLabel("targetingKey").fill("");
+    await said(page, "tryFlag: error TARGETING_KEY_MISSING (HTTP 400).", () => evaluate.click());
+    expect(await facts()).toEqual({ Error: "TARGETING_KEY_MISSING", Details: "the flag's rollout needs a targetingKey in the context" });
+
+    // Attributes that are not JSON: refused on the page, nothing sent.
+    const sent = asked.length;
+    expect(sent).toBe(3);
+    await form.getByLabel("Attributes (a JSON object)").fill("{country");
+    await alarmed(page, "Not evaluated: the attributes are not valid JSON.", () => evaluate.click());
+    expect(await form.getByLabel("Attributes (a JSON object)").getAttribute("aria-invalid")).toBe("true");
+    expect(asked.length).toBe(sent);
+    // The public route, without the admin token.
+    expect(asked.map((a) => a.url)).toEqual(Array(3).fill("/ofrep/v1/evaluate/flags/tryFlag"));
+    expect(asked.filter((a) => a.auth !== undefined)).toEqual([]);
+    await page.close();
+  });
+
+  it("lists the versions that changed a flag with their diff, and restores an earlier definition with If-Match", async () => {
+    const v1 = { variants: { on: true, off: false }, defaultVariant: "off" };
+    const v2 = { ...v1, rollout: { on: 20, off: 80 } };
+    const v3 = { ...v2, enabled: false };
+    for (const change of [{ histFlag: v1 }, { histFlag: v2 }, { histOther: true }, { histFlag: v3 }]) {
+      expect((await dev.app.patchConfig({ featureFlags: change })).status).toBe(200);
+    }
+    const { version } = await configNow();
+    const page = await signedIn();
+    await editFlag(page, "histFlag");
+    const items = page.locator("#flag-history > li");
+    await items.first().getByRole("heading", { name: `Version ${version}`, exact: true }).waitFor();
+    // Its three versions, newest first; histOther's is not one of them.
+    expect(await items.locator("h4").allTextContents()).toEqual([`Version ${version}`, `Version ${version - 2}`, `Version ${version - 3}`]);
+    expect(await items.nth(0).locator(".diff li").allTextContents()).toEqual(["enabled: true → false"]);
+    expect((await items.nth(1).locator(".diff li").allTextContents()).sort()).toEqual(["rollout.off: (none) → 80", "rollout.on: (none) → 20"]);
+    const [added] = await items.nth(2).locator(".diff li").allTextContents();
+    // Before its first version the history cannot tell (the seed is not in it): "earlier".
+    expect(added).toMatch(/^histFlag: (\(none\)|earlier) → \{/);
+    expect(JSON.parse(added.slice(added.indexOf("{")))).toEqual({ ...v1, rules: [], enabled: true });
+
+    const restore = page.getByRole("button", { name: `Restore histFlag as before version ${version}`, exact: true });
+    const dialog = page.getByRole("dialog", { name: `Restore histFlag as before version ${version}?` });
+    // Cancelled: nothing written.
+    const writes = watchWrites(page);
+    await restore.click();
+    await dialog.getByRole("button", { name: "Cancel" }).click();
+    await dialog.waitFor({ state: "hidden" });
+    expect(writes).toEqual([]);
+
+    await restore.click();
+    await dialog.waitFor();
+    const expected = { ...v2, rules: [], enabled: true };
+    expect(JSON.parse(String(await dialog.locator("pre").textContent()))).toEqual(expected);
+    expect(await dialog.locator(".diff li").allTextContents()).toEqual(["enabled: false → true"]);
+    const sentPatch = page.waitForRequest((r) => r.method() === "PATCH");
+    await said(page, `Restored histFlag as before version ${version}: saved as version ${version + 1}.`, () =>
+      dialog.getByRole("button", { name: "Restore" }).click(),
+    );
+    const request = await sentPatch;
+    expect(request.headers()["if-match"]).toBe(`"${version}"`);
+    expect(request.postDataJSON()).toEqual({ featureFlags: { histFlag: { ...v2, rules: [], enabled: true } } });
+    expect((await configNow()).doc.featureFlags.histFlag).toEqual(expected);
+    const [entry] = (await dev.app.getConfigHistory({ limit: 1 })).body.entries;
+    expect([entry.version, entry.action, entry.baseVersion]).toEqual([version + 1, "patch", version]);
+
+    // The history shows the restore; the version it undid offers no restore of what is current.
+    await items.first().getByRole("heading", { name: `Version ${version + 1}`, exact: true }).waitFor();
+    expect(await items.nth(0).locator(".diff li").allTextContents()).toEqual(["enabled: false → true"]);
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("flag-editor-title");
+    expect(await items.nth(1).getByRole("button").count()).toBe(0);
+    await page.close();
+  });
+
+  it("never overwrites another admin's change to the flag being edited", async () => {
+    const mine = { variants: { a: 1, b: 2 }, defaultVariant: "a" };
+    expect((await dev.app.patchConfig({ featureFlags: { raceFlag: mine } })).status).toBe(200);
+    const page = await signedIn();
+    await editFlag(page, "raceFlag");
+    await page.getByLabel("Default variant").selectOption({ label: "b" });
+    // Another admin changes the flag meanwhile.
+    const theirs = { variants: { a: 1, b: 2, c: 3 }, defaultVariant: "c" };
+    expect((await dev.app.patchConfig({ featureFlags: { raceFlag: theirs } })).status).toBe(200);
+    const { version } = await configNow();
+    const save = editor(page).getByRole("button", { name: "Save raceFlag" });
+    await alarmed(page, `(it is now version ${version})`, () => save.click());
+    // Reloaded, the config is newer, but the editor still holds the old definition: refused on the page.
+    await said(page, `Reloaded: version ${version}.`, () => page.getByRole("button", { name: "Reload the config" }).click());
+    const writes = watchWrites(page);
+    await alarmed(page, "Not saved: flag raceFlag changed since its editor was opened", () => save.click());
+    expect(writes).toEqual([]);
+    expect((await configNow()).doc.featureFlags.raceFlag).toMatchObject(theirs);
+    // Opened again, the editor shows their definition.
+    await editor(page).getByRole("button", { name: "Close the editor" }).click();
+    await editFlag(page, "raceFlag");
+    expect(await page.locator("#fe-default option:checked").textContent()).toBe("c");
+    await page.close();
+  });
+
+  it("finds flags by name and shows them 50 at a time, with 120 flags", async () => {
+    /** @type {Record<string, boolean | null>} */
+    const many = {};
+    for (let i = 0; i < 120; i++) many[`page-${String(i).padStart(3, "0")}`] = i % 2 === 0;
+    expect((await dev.app.patchConfig({ featureFlags: many })).status).toBe(200);
+    const total = Object.keys((await configNow()).doc.featureFlags).length;
+    const page = await signedIn();
+    try {
+      const names = () => page.locator("#flags > tr > th").allTextContents();
+      const summary = page.locator("#flags-summary");
+      const next = page.getByRole("button", { name: "Next page" }).first();
+      const prev = page.getByRole("button", { name: "Previous page" }).first();
+      // Unsearched: one page of rows, never all of them.
+      expect(await page.locator("#flags > tr").count()).toBe(50);
+      await summary.filter({ hasText: `Flags 1–50 of ${total}; page 1 of ${Math.ceil(total / 50)}.` }).waitFor();
+
+      await page.getByLabel("Search flags by name").fill("page-");
+      await summary.filter({ hasText: `Flags 1–50 of 120 whose name contains “page-” (of ${total}); page 1 of 3.` }).waitFor();
+      const pad = (/** @type {number} */ i) => `page-${String(i).padStart(3, "0")}`;
+      const range = (/** @type {number} */ from, /** @type {number} */ to) => Array.from({ length: to - from }, (_, i) => pad(from + i));
+      expect(await names()).toEqual(range(0, 50));
+      expect(await prev.isDisabled()).toBe(true);
+      await next.click();
+      await summary.filter({ hasText: "Flags 51–100 of 120" }).waitFor();
+      expect(await names()).toEqual(range(50, 100));
+      await next.click();
+      await summary.filter({ hasText: "Flags 101–120 of 120" }).waitFor();
+      expect(await names()).toEqual(range(100, 120));
+      expect(await next.isDisabled()).toBe(true);
+      // The focus moved to the page turn still possible.
+      expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Previous page");
+
+      // A switch on the third page saves, and the list stays on that page.
+      const before = await flagOn("page-101");
+      await said(page, "Saved as version", () => page.getByRole("switch", { name: "page-101", exact: true }).click());
+      expect(await flagOn("page-101")).toBe(!before);
+      await summary.filter({ hasText: "Flags 101–120 of 120" }).waitFor();
+      await prev.click();
+      await summary.filter({ hasText: "Flags 51–100 of 120" }).waitFor();
+
+      // Any case, any part of the name; a new search starts at its first page.
+      await page.getByLabel("Search flags by name").fill("PAGE-11");
+      await summary.filter({ hasText: "Flags 1–10 of 10 whose name contains “PAGE-11”" }).waitFor();
+      expect(await names()).toEqual(range(110, 120));
+      await page.getByLabel("Search flags by name").fill("no-such-flag");
+      await summary.filter({ hasText: `No flag of ${total} has a name containing “no-such-flag”.` }).waitFor();
+      expect(await page.locator("#flags > tr").allTextContents()).toEqual(["No flag name contains “no-such-flag”."]);
+    } finally {
+      for (const name of Object.keys(many)) many[name] = null;
+      expect((await dev.app.patchConfig({ featureFlags: many })).status).toBe(200);
+      await page.close();
+    }
   });
 });
 
@@ -466,7 +864,7 @@ describe("History panel", () => {
     expect(lines.slice(1)).toEqual(["featureFlags.previewFlag: false → true", "rateLimits.preview: 55 → 40"]);
     const hint = String(await dialog.locator(".hint").textContent());
     expect(hint).toContain("worked out from the loaded history and the current config");
-    if (lines[0].endsWith("unknown")) expect(hint).toContain(`1 value marked unknown was set before the oldest loaded version or by the seed`);
+    if (lines[0].endsWith("unknown")) expect(hint).toMatch(/1 value marked unknown was set (before the oldest loaded version or )?by the seed/);
     // Nothing is written while the preview is shown.
     expect((await configNow()).version).toBe(version);
     await page.screenshot({ path: join(SHOTS, "rollback-preview-1440.png") });
@@ -485,6 +883,42 @@ describe("History panel", () => {
       "featureFlags.previewFlag: false → true",
       "rateLimits.preview: 55 → 40",
     ]);
+    await page.close();
+  });
+
+  it("previews the values a rollback sets even when they were written before the loaded versions", async () => {
+    const patch = async (/** @type {object} */ change) => expect((await dev.app.patchConfig(change)).status).toBe(200);
+    const deep = { variants: { x: "X", y: "Y" }, defaultVariant: "x" };
+    await patch({ featureFlags: { deepFlag: deep }, rateLimits: { deep: 7 } });
+    const set = (await configNow()).version;
+    for (let i = 0; i < 50; i++) await patch({ featureFlags: { noise: i % 2 === 0 } });
+    const target = (await configNow()).version;
+    for (let i = 0; i < 50; i++) await patch({ featureFlags: { noise: i % 2 === 1 } });
+    await patch({ featureFlags: { deepFlag: { ...deep, defaultVariant: "y" } }, rateLimits: { deep: 9 } });
+    const { version } = await configNow();
+    const page = await signedIn();
+    await panel(page, "history");
+    await page.locator("#history-list > li").first().getByRole("heading", { name: `Version ${version} current` }).waitFor();
+    // The target is on the second page; what it restores was written on a later one.
+    await page.getByRole("button", { name: "Load older versions" }).click();
+    const button = page.getByRole("button", { name: `Roll back to version ${target}`, exact: true });
+    expect(await page.getByRole("heading", { name: `Version ${set}`, exact: true }).count()).toBe(0);
+
+    await button.click();
+    const dialog = page.getByRole("dialog", { name: `Roll back to version ${target}?` });
+    await dialog.waitFor();
+    const lines = await dialog.locator(".diff li").allTextContents();
+    const flagLine = String(lines.find((l) => l.startsWith("featureFlags.deepFlag: ")));
+    const [from, to] = flagLine.slice("featureFlags.deepFlag: ".length).split(" → ").map((side) => JSON.parse(side));
+    expect(from).toMatchObject({ ...deep, defaultVariant: "y" });
+    expect(to).toMatchObject(deep);
+    expect(lines).toContain("rateLimits.deep: 9 → 7");
+    expect(lines.filter((l) => /unknown|earlier/.test(l))).toEqual([]);
+    // The versions it read to tell them are listed now.
+    expect(await page.getByRole("heading", { name: `Version ${set}`, exact: true }).count()).toBe(1);
+    await dialog.getByRole("button", { name: "Cancel" }).click();
+    await dialog.waitFor({ state: "hidden" });
+    expect((await configNow()).version).toBe(version);
     await page.close();
   });
 });
@@ -824,10 +1258,81 @@ describe("accessibility and layout", () => {
     await page.close();
   });
 
+  it("passes axe-core with no serious or critical violation on the flag editor, its answers, errors, history and restore dialog", async () => {
+    const flag = {
+      variants: { red: "#f00", blue: "#00f" },
+      defaultVariant: "red",
+      rules: [{ when: { country: { in: ["NL"] }, tier: { equals: 2 } }, variant: "blue" }],
+      rollout: { red: 50, blue: 50 },
+    };
+    for (const axeFlag of [flag, { ...flag, enabled: false }]) {
+      expect((await dev.app.patchConfig({ featureFlags: { axeFlag } })).status).toBe(200);
+    }
+    const page = await signedIn();
+    await editFlag(page, "axeFlag");
+    await page.locator("#flag-history > li").first().waitFor();
+    expect(await seriousViolations(page)).toEqual([]);
+    await page.locator("#flag-try").getByLabel("targetingKey").fill("user-1");
+    await said(page, "axeFlag: value", () => page.locator("#flag-try").getByRole("button", { name: "Evaluate" }).click());
+    await page.getByRole("spinbutton", { name: "red (%)" }).fill("10");
+    await alarmed(page, "Not saved: Rollout percentages must total 100", () => page.getByRole("button", { name: "Save axeFlag" }).click());
+    expect(await seriousViolations(page)).toEqual([]);
+    await page.getByRole("button", { name: /^Restore axeFlag as before version / }).first().click();
+    await page.getByRole("dialog", { name: /^Restore axeFlag as before version / }).waitFor();
+    expect(await seriousViolations(page)).toEqual([]);
+    await page.keyboard.press("Escape");
+    await page.close();
+  });
+
+  it("edits a flag from the keyboard alone: search, open its editor, add a rule, save, try it", async () => {
+    const kbdFlag = { variants: { on: true, off: false }, defaultVariant: "off" };
+    expect((await dev.app.patchConfig({ featureFlags: { kbdFlag } })).status).toBe(200);
+    const page = await signedIn();
+    await ready(page, "config");
+    const focused = () => page.evaluate(() => document.activeElement?.id ?? "");
+    const tabTo = async (/** @type {string} */ selector) => {
+      for (let i = 0; i < 120; i++) {
+        if (await page.evaluate((s) => document.activeElement?.matches(s), selector)) return;
+        await page.keyboard.press("Tab");
+      }
+      throw new Error(`Tab never reached ${selector}`);
+    };
+    await tabTo("#flag-search");
+    await page.keyboard.type("kbdFlag");
+    await page.locator("#flags-summary").filter({ hasText: "Flags 1–1 of 1 whose name contains “kbdFlag”" }).waitFor();
+    await tabTo('[aria-label="Edit flag kbdFlag"]');
+    await page.keyboard.press("Enter");
+    await page.getByRole("heading", { name: "Flag kbdFlag", exact: true }).waitFor();
+    expect(await focused()).toBe("flag-editor-title");
+
+    await tabTo("#fe-add-rule");
+    await page.keyboard.press("Enter");
+    expect(await focused()).toMatch(/^fe-c-\d+-attr$/);
+    await page.keyboard.type("country");
+    await tabTo('[id$="-values"]');
+    await page.keyboard.type("NL, BE");
+    await tabTo('select[id^="fe-r-"]');
+    // The choices: none yet, then the variants by name (off, on).
+    await page.keyboard.press("ArrowDown");
+    await page.keyboard.press("ArrowDown");
+    expect(await page.locator('select[id^="fe-r-"] option:checked').textContent()).toBe("on");
+    await tabTo("#fe-save");
+    await said(page, "Saved flag kbdFlag", () => page.keyboard.press("Enter"));
+    expect((await configNow()).doc.featureFlags.kbdFlag.rules).toEqual([{ when: { country: { in: ["NL", "BE"] } }, variant: "on" }]);
+    expect(await focused()).toBe("fe-save");
+
+    await tabTo("#try-attrs");
+    await page.keyboard.type('{"country": "BE"}');
+    await tabTo('#flag-try button[type="submit"]');
+    await said(page, "kbdFlag: value true, variant on, reason TARGETING_MATCH.", () => page.keyboard.press("Enter"));
+    await page.close();
+  });
+
   it("works from the keyboard alone: the panels, a flag switch and the maintenance dialog", async () => {
     const page = await signedIn();
+    // A page of flags is up to 50 rows of three controls each.
     const tabTo = async (/** @type {string} */ selector) => {
-      for (let i = 0; i < 80; i++) {
+      for (let i = 0; i < 250; i++) {
         if (await page.evaluate((s) => document.activeElement?.matches(s), selector)) return;
         await page.keyboard.press("Tab");
       }
@@ -886,6 +1391,16 @@ describe("accessibility and layout", () => {
   describe("wide screens", () => {
     beforeAll(async () => {
       for (let i = 0; i < 11; i++) await mint("wren", `wren.layout-check-${i}@example.com`);
+      // Flags with the longest names there are (64 characters), one with 16 long variants.
+      /** @type {Record<string, unknown>} */
+      const flags = {};
+      for (let i = 0; i < 3; i++) flags[`layout-flag-${i}-${"x".repeat(50)}`] = i === 1;
+      /** @type {Record<string, number>} */
+      const variants = {};
+      for (let i = 0; i < 16; i++) variants[`v${String(i).padStart(2, "0")}-${"y".repeat(60)}`] = i;
+      const rollout = Object.fromEntries(Object.keys(variants).map((v, i) => [v, i === 0 ? 10 : 6]));
+      flags[`layout-flag-3-${"x".repeat(50)}`] = { variants, defaultVariant: Object.keys(variants)[0], rollout };
+      expect((await dev.app.patchConfig({ featureFlags: flags })).status).toBe(200);
       // Tokens with the longest names there are (64 characters).
       for (let i = 0; i < 3; i++) {
         const body = { name: `layout-check-${i}-${"x".repeat(49)}`, scope: "sessions" };
@@ -927,6 +1442,32 @@ describe("accessibility and layout", () => {
         await page.close();
       });
 
+      it(`at ${width}x${height} shows every column of the flags list and the flag editor without sideways scrolling`, async () => {
+        const page = await signedIn(width, height);
+        await ready(page, "config");
+        await page.getByLabel("Search flags by name").fill("layout-flag-");
+        await page.locator("#flags-summary").filter({ hasText: "Flags 1–4 of 4" }).waitFor();
+        const headers = await placement(page, ".flag-list thead th");
+        expect(headers).toHaveLength(5);
+        expect(headers).toEqual(unclipped(headers));
+        const found = await placement(page, "#flags button, #flags [role=switch]");
+        expect(found.filter((f) => f.text === "Edit")).toHaveLength(4);
+        expect(found).toEqual(unclipped(found));
+        // The rate-limit groups beneath: every column too.
+        const limits = await placement(page, "#limits thead th, #limit-rows > tr > :last-child");
+        expect(limits.length).toBeGreaterThan(4);
+        expect(limits).toEqual(unclipped(limits));
+        await page.screenshot({ path: join(SHOTS, `flags-${width}x${height}.png`), fullPage: true });
+        await page.getByRole("button", { name: /^Edit flag layout-flag-3-/ }).click();
+        await page.getByRole("spinbutton", { name: /^v15-/ }).waitFor();
+        const layout = await page.evaluate(() => ({ page: document.documentElement.scrollWidth, viewport: window.innerWidth }));
+        expect(layout.page).toBeLessThanOrEqual(layout.viewport);
+        const table = await page.locator(".editor .variants").evaluate((t) => t.getBoundingClientRect().right <= /** @type {HTMLElement} */ (t.parentElement).getBoundingClientRect().right);
+        expect(table).toBe(true);
+        await page.screenshot({ path: join(SHOTS, `flag-editor-${width}x${height}.png`), fullPage: true });
+        await page.close();
+      });
+
       it(`at ${width}x${height} shows every column of the Tokens table without sideways scrolling`, async () => {
         const page = await signedIn(width, height);
         await panel(page, "tokens");
@@ -961,6 +1502,15 @@ describe("accessibility and layout", () => {
         expect(Math.max(...layout.tabs), name).toBeLessThanOrEqual(layout.viewport);
         await page.screenshot({ path: join(SHOTS, `${name}-${width}.png`), fullPage: true });
       }
+      // A flag's editor with rules, a rollout, a try-it answer and its history (axeFlag, of the axe test).
+      await panel(page, "config");
+      await editFlag(page, "axeFlag");
+      await page.locator("#flag-history > li").first().waitFor();
+      await page.locator("#flag-try").getByLabel("targetingKey").fill("user-1");
+      await said(page, "axeFlag: value", () => page.locator("#flag-try").getByRole("button", { name: "Evaluate" }).click());
+      const editorLayout = await page.evaluate(() => ({ page: document.documentElement.scrollWidth, viewport: window.innerWidth }));
+      expect(editorLayout.page).toBeLessThanOrEqual(editorLayout.viewport);
+      await page.screenshot({ path: join(SHOTS, `flag-editor-${width}.png`), fullPage: true });
       await page.close();
     });
   }
