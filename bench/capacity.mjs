@@ -102,7 +102,7 @@ const CODE = {
   pruneStatements: 2,
   keepExpiredSeconds: 86_400, // KEEP_EXPIRED_MS
   configCacheSeconds: 5, // src/domain/config.rs: CACHE_MS
-  maxConfigBytes: 32 * 1024, // src/domain/config.rs: MAX_CONFIG_BYTES
+  maxConfigBytes: 960 * 1024, // src/domain/config.rs: MAX_CONFIG_BYTES
   configOtherBytes: 300, // the config's fields other than its flags, about
   maxFailuresPerMinute: 30, // src/domain/ratelimit/failures.rs: MAX_FAILURES
   missingTtlSeconds: 30, // src/domain/users.rs: MISSING_TTL_MS
@@ -722,7 +722,7 @@ export function render(p) {
   );
   L.push(
     "- D1 size, then: write config less often, or trim `config_history` by hand; a shorter `sessionIdleSeconds` keeps fewer sessions; past 10 GB, shard.",
-    "- `config:app`, then: fewer or shorter flags; past that, a code change (every isolate parses it every 5 s; `PUT /admin/config` must fit 64 KiB).",
+    "- `config:app`, then: fewer or shorter flags; past that, a code change (a history row holds a `PUT`'s body and the document, under D1's 2 MB row limit).",
     "",
   );
 

@@ -96,7 +96,9 @@ impl ApiError {
             ApiError::Forbidden => "Forbidden".into(),
             ApiError::NotFound => "Not found".into(),
             ApiError::MethodNotAllowed(_) => "Method not allowed".into(),
-            ApiError::PayloadTooLarge => "Request body exceeds 65536 bytes".into(),
+            ApiError::PayloadTooLarge => {
+                "Request body exceeds 65536 bytes (983040 for config writes)".into()
+            }
             ApiError::UnsupportedMediaType => {
                 "Content-Type must be application/json for a request body".into()
             }

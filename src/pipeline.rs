@@ -31,7 +31,7 @@ use crate::domain::time::Timer;
 use crate::domain::tokens::{self, Scope};
 use crate::error::{ApiError, ApiResult};
 use crate::log::{self, Field, Level};
-use crate::routes::input::{query_flag, Caller, HeaderSource, Input, MAX_BODY_BYTES};
+use crate::routes::input::{query_flag, Caller, HeaderSource, Input};
 use crate::routes::reply::Reply;
 use crate::routes::{self, auth, cors, fields, Access, Found, Limit};
 use crate::storage::access::AccessCerts;
@@ -452,7 +452,7 @@ async fn run(
         decision.into_result()?;
     }
     let body = match route.has_body() {
-        true => Some(read_body(&req, &headers).await?),
+        true => Some(read_body(&req, &headers, route.body_limit()).await?),
         false => None,
     };
     let input = Input {
@@ -731,17 +731,21 @@ extern "C" {
     fn read_body_js(request: &web_sys::Request, limit: u32, declared: bool) -> js_sys::Promise;
 }
 
-/// Reads a body of at most 64 KiB. A `Content-Length` over the limit is refused before
-/// reading; one within it is read in one piece; a body without one is read chunk by chunk
-/// and refused as soon as it passes the limit.
-async fn read_body(req: &web_sys::Request, headers: &RequestHeaders) -> ApiResult<Vec<u8>> {
+/// Reads a body of at most `limit` bytes (64 KiB but for config writes). A `Content-Length`
+/// over the limit is refused before reading; one within it is read in one piece; a body
+/// without one is read chunk by chunk and refused as soon as it passes the limit.
+async fn read_body(
+    req: &web_sys::Request,
+    headers: &RequestHeaders,
+    limit: usize,
+) -> ApiResult<Vec<u8>> {
     let declared = headers
         .header("content-length")
         .and_then(|v| crate::domain::json::decimal(v.trim()));
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+    if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::PayloadTooLarge);
     }
-    let body = JsFuture::from(read_body_js(req, MAX_BODY_BYTES as u32, declared.is_some()))
+    let body = JsFuture::from(read_body_js(req, limit as u32, declared.is_some()))
         .await
         .map_err(|_| ApiError::InvalidJson("unreadable body".into()))?;
     // `readBody` answers a `Uint8Array`, or `null` past the limit.

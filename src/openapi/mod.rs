@@ -18,7 +18,6 @@ pub mod schemas;
 
 use crate::domain::sessions::Check;
 use crate::domain::tokens::Scope;
-use crate::routes::input::MAX_BODY_BYTES;
 use crate::routes::{cors, Access, Limit, Route, ROUTES};
 use operations::{Op, Place, OPERATIONS};
 use serde_json::{json, Map, Value};
@@ -112,7 +111,8 @@ fn operation(route: &Route, op: &Op) -> Result<Value, String> {
         o["parameters"] = Value::Array(params);
     }
     if let Some(body) = op.body {
-        let mut rules = json!({ "maxBytes": MAX_BODY_BYTES });
+        let limit = route.body_limit();
+        let mut rules = json!({ "maxBytes": limit });
         let further = schemas::further_checks(body);
         if further.as_array().is_some_and(|a| !a.is_empty()) {
             rules["furtherChecks"] = further;
@@ -125,10 +125,11 @@ fn operation(route: &Route, op: &Op) -> Result<Value, String> {
         }
         o["requestBody"] = json!({
             "required": true,
-            "description": "JSON, at most 64 KiB (65,536 bytes; a larger body is 413 before it is read whole), \
-                declared as such: `Content-Type: application/json` (parameters such as `charset` \
-                allowed; any `application/*+json` type is accepted too). Any other type, or a body \
-                without `Content-Type`, is 415 before anything else is done.",
+            "description": format!("JSON, at most {} KiB ({limit} bytes; a larger body is 413 \
+                before it is read whole), declared as such: `Content-Type: application/json` \
+                (parameters such as `charset` allowed; any `application/*+json` type is accepted \
+                too). Any other type, or a body without `Content-Type`, is 415 before anything \
+                else is done.", limit / 1024),
             "content": content,
             // Machine-readable for tests/contract.js: the size limit and what the Worker checks
             // beyond the schema.
@@ -333,7 +334,7 @@ fn error_description(status: u16) -> &'static str {
         304 => "Not modified: the answer has the `ETag` sent in `If-None-Match`; no body",
         404 => "No such resource",
         412 => "`If-Match` does not name the current version (sent as `ETag`); nothing was changed",
-        413 => "The body is over 64 KiB (refused before it is read whole); nothing was changed",
+        413 => "The body is over the route's limit, 64 KiB (960 KiB for config writes), refused before it is read whole; nothing was changed",
         415 => "The body is not declared JSON: `Content-Type` must be `application/json` or a `+json` type (parameters such as `charset` allowed), and a body without `Content-Type` is refused too. Checked before anything else, storage included; nothing was changed",
         429 => "Over the rate limit, or too many failed authentications from this client in a minute (credentials given but not accepted): retry after `Retry-After` seconds",
         503 => "`maintenance` (gated routes while `maintenanceMode` is on, with `Retry-After`) or `unavailable` (KV or D1 failed and nothing stale could be served); opaque",

@@ -92,7 +92,7 @@ pub fn further_checks(name: &str) -> Value {
         { "rule": FLAG, "fields": FLAG_FIELDS },
         { "rule": format!("`renewAfterSeconds` is less than `sessionIdleSeconds` ({after})"),
           "fields": ["renewAfterSeconds"] },
-        { "rule": format!("The stored config ({merged}) is at most 32 KiB (32,768 bytes) of JSON"),
+        { "rule": format!("The stored config ({merged}) is at most 960 KiB (983,040 bytes) of JSON"),
           "fields": ["config"] },
     ])
 }

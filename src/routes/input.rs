@@ -10,6 +10,9 @@ use serde_json::Value;
 
 /// The contract's body limit: 64 KiB.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The body limit of config writes (the routes of scope `flags`): a whole config document
+/// ([`crate::domain::config::MAX_CONFIG_BYTES`]).
+pub const MAX_CONFIG_BODY_BYTES: usize = crate::domain::config::MAX_CONFIG_BYTES;
 
 /// Where headers come from: the platform's request in the Worker, a list in tests.
 pub trait HeaderSource {

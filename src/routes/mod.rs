@@ -80,6 +80,14 @@ impl Route {
         matches!(self.method, "POST" | "PUT" | "PATCH")
     }
 
+    /// The largest body it reads: 64 KiB, or a whole config document for config writes.
+    pub fn body_limit(&self) -> usize {
+        match self.access {
+            FLAGS => input::MAX_CONFIG_BODY_BYTES,
+            _ => input::MAX_BODY_BYTES,
+        }
+    }
+
     /// Whether responses carry per-user or admin data (sent with `Cache-Control: no-store`).
     pub fn is_private(&self) -> bool {
         self.access != Access::Public

@@ -304,6 +304,41 @@ describe("evaluation does no storage work", () => {
   });
 });
 
+describe("a config of thousands of flags", () => {
+  it("2,000 targeted flags: accepted by PUT, one evaluation reads no storage, bulk answers all 2,000", async () => {
+    const e = await spawnApp({ seedConfig: HIGH });
+    try {
+      /** A targeted flag: a rule on `plan` and a rollout, about 170 bytes of JSON. */
+      const featureFlags = Object.fromEntries(
+        Array.from({ length: 2000 }, (_, i) => [
+          `flag-${String(i).padStart(4, "0")}`,
+          { variants: { on: true, off: false }, defaultVariant: "off", rules: [{ when: { plan: { in: ["pro", `team-${i}`] } }, variant: "on" }], rollout: { on: i % 100, off: 100 - (i % 100) } },
+        ]),
+      );
+      const body = JSON.stringify({ ...HIGH, featureFlags });
+      expect(body.length, "well over the 64 KiB of other routes' bodies").toBeGreaterThan(300_000);
+      const put = await e.replaceConfig(body);
+      expect(put.status, put.text.slice(0, 300)).toBe(200);
+      expect(Object.keys(put.body.featureFlags)).toHaveLength(2000);
+
+      const one = await single(e, "flag-1234", { targetingKey: "user-1", plan: "pro" });
+      expect(one.status, one.text).toBe(200);
+      expect(one.body).toMatchObject({ key: "flag-1234", value: true, variant: "on", reason: "TARGETING_MATCH" });
+      expect(timing(one.res), "the writing isolate's copy: no storage").toMatchObject({ reads: 0, writes: 0, queries: 0 });
+
+      const all = await bulk(e, { targetingKey: "user-1", plan: "pro" });
+      expect(all.status).toBe(200);
+      expect(all.body.flags).toHaveLength(2000);
+      expect(all.body.flags.every((/** @type {any} */ f) => f.value === true)).toBe(true);
+      expect(timing(all.res)).toMatchObject({ reads: 0, writes: 0, queries: 0 });
+      const again = await bulk(e, { targetingKey: "user-1", plan: "pro" }, { headers: { "If-None-Match": /** @type {string} */ (all.res.headers.get("ETag")) } });
+      expect(again.status).toBe(304);
+    } finally {
+      await e.dispose();
+    }
+  });
+});
+
 describe("the pipeline's rules apply to the OFREP routes", () => {
   it("maintenance closes them and the flags group limits them", async () => {
     const e = await spawnApp({ seedConfig: { featureFlags: FLAGS, rateLimits: { default: 1000000, flags: 2 } } });
