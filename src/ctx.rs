@@ -112,6 +112,26 @@ impl Ctx {
         if let Some(config) = self.config.get() {
             return config.clone();
         }
+        let config = self.read_config().await;
+        self.config.get_or_init(|| config).clone()
+    }
+
+    /// The config when the client has seen `version`: if this request's copy is older, the
+    /// isolate re-reads KV (at most once a second) and, if KV here still lags, D1 (at most
+    /// once per 10 s), so a client never gets an older version than it has seen while the
+    /// authority can tell it a newer one.
+    pub async fn config_at_least(&self, version: u64) -> Rc<AppConfig> {
+        let config = self.config().await;
+        if config.version >= version {
+            return config;
+        }
+        self.isolate.config.want(version, self.now);
+        self.read_config().await
+    }
+
+    /// The isolate's copy or KV's, adopting a document written from outside, and D1's head
+    /// when a client has seen a newer version than both.
+    async fn read_config(&self) -> Rc<AppConfig> {
         let mut config = config::current(self.kv(), &self.isolate.config, self.now).await;
         if let Some((hash, text)) = self.isolate.config.take_unversioned() {
             // A versioned copy means D1 has a history: a document without a version is new,
@@ -134,7 +154,27 @@ impl Ctx {
                 }
             }
         }
-        self.config.get_or_init(|| config).clone()
+        if self.isolate.config.ask_authority(config.version, self.now) {
+            config = self.authority_config(config).await;
+        }
+        config
+    }
+
+    /// D1's head when it is newer than `served` (a client has seen a version this location's
+    /// KV does not have yet), made this isolate's copy; else `served`.
+    async fn authority_config(&self, served: Rc<AppConfig>) -> Rc<AppConfig> {
+        match versions::authoritative(self.d1(), self.kv()).await {
+            Ok(head) if head.version > served.version => {
+                let head = Rc::new(head);
+                self.isolate.config.remember(head.clone(), self.now);
+                head
+            }
+            Ok(_) => served,
+            Err(_) => {
+                crate::log::warn("reading the config's newest version from D1 failed");
+                served
+            }
+        }
     }
 
     /// The admin token secret; `None` when unset or empty.

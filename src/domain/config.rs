@@ -364,7 +364,15 @@ pub struct ConfigCache {
     checked: Cell<u64>,
     /// When a client's newer version last made the copy expire ([`ConfigCache::want`]).
     wanted_at: Cell<Millis>,
+    /// The newest version a client said it has seen, while newer than the copy.
+    wanted: Cell<u64>,
+    /// When the authority was last asked for a version KV did not have yet.
+    asked_at: Cell<Millis>,
 }
+
+/// How often an isolate may ask the authority (D1) for a version a client has seen and this
+/// location's KV does not have yet.
+pub const AUTHORITY_EVERY_MS: i64 = 10_000;
 
 impl ConfigCache {
     /// Makes `config` this isolate's copy, as read at `now`.
@@ -386,11 +394,25 @@ impl ConfigCache {
     /// once a second per isolate (a client cannot make every request read KV).
     pub fn want(&self, version: u64, now: Millis) {
         if let Some((config, at)) = self.copy.borrow_mut().as_mut() {
-            if config.version < version && now.ms_since(self.wanted_at.get()) >= 1_000 {
-                self.wanted_at.set(now);
-                *at = Millis(now.0 - CACHE_MS);
+            if config.version < version {
+                self.wanted.set(self.wanted.get().max(version));
+                if now.ms_since(self.wanted_at.get()) >= 1_000 {
+                    self.wanted_at.set(now);
+                    *at = Millis(now.0 - CACHE_MS);
+                }
             }
         }
+    }
+
+    /// Whether to ask the authority for a version newer than `served`, which a client has
+    /// seen: at most once per [`AUTHORITY_EVERY_MS`] per isolate, whatever clients claim.
+    pub fn ask_authority(&self, served: u64, now: Millis) -> bool {
+        let wanted = self.wanted.replace(0);
+        let due = now.ms_since(self.asked_at.get()) >= AUTHORITY_EVERY_MS;
+        if wanted > served && due {
+            self.asked_at.set(now);
+        }
+        wanted > served && due
     }
 
     /// Records that D1 was asked about the unversioned document of `hash` and answered:
@@ -904,6 +926,39 @@ mod tests {
             json!({"name": "split", "enabled": false, "value": false, "variant": "off", "reason": "ERROR",
                    "errorCode": "TARGETING_KEY_MISSING"})
         );
+    }
+
+    #[test]
+    fn a_client_newer_version_expires_the_copy_and_asks_the_authority_at_most_every_10_s() {
+        const T: i64 = 1_000_000_000;
+        let kv = MemKv::default();
+        let cache = ConfigCache::default();
+        let copy = Rc::new(AppConfig {
+            version: 3,
+            ..AppConfig::default()
+        });
+        cache.remember(copy, Millis(T));
+        cache.want(2, Millis(T + 100));
+        assert!(
+            !cache.ask_authority(3, Millis(T + 100)),
+            "an older version asks nothing"
+        );
+        block_on(current(&kv, &cache, Millis(T + 200)));
+        assert_eq!(kv.reads(), 0, "the copy is still trusted");
+        cache.want(5, Millis(T + 1_000));
+        block_on(current(&kv, &cache, Millis(T + 1_000)));
+        assert_eq!(kv.reads(), 1, "a newer version re-reads KV at once");
+        assert!(
+            cache.ask_authority(3, Millis(T + 1_000)),
+            "KV still has 3: ask D1"
+        );
+        cache.want(5, Millis(T + 2_000));
+        assert!(
+            !cache.ask_authority(3, Millis(T + 2_000)),
+            "not again within 10 s"
+        );
+        cache.want(5, Millis(T + 1_000 + AUTHORITY_EVERY_MS));
+        assert!(cache.ask_authority(3, Millis(T + 1_000 + AUTHORITY_EVERY_MS)));
     }
 
     #[test]

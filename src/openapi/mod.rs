@@ -524,7 +524,7 @@ fn response_header(kind: &str) -> (&'static str, &'static str, Value) {
     match kind {
         "ETag" => (
             "ETag",
-            "A strong entity tag: the config's version (`\"3\"`), or a hash of the OFREP answer",
+            "A strong entity tag: the config's version (`\"3\"`), or for OFREP bulk answers 16 hex digits of a hash of the answer then the config version in hex",
             json!({ "type": "string", "pattern": "^\"[0-9a-f]+\"$" }),
         ),
         "X-Cache" => (

@@ -148,12 +148,15 @@ pub(crate) async fn bulk(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
         Ok(c) => c,
         Err((error_code, error_details)) => return Ok(failure(error_code, error_details)),
     };
-    if let Some(seen) = input.query_value("flagConfigEtag").as_deref() {
-        if let Some(version) = events::seen_version(seen) {
-            ctx.isolate.config.want(version, ctx.now);
-        }
-    }
-    let config = ctx.config().await;
+    let seen_etag = input
+        .query_value("flagConfigEtag")
+        .and_then(|t| events::seen_version(&t));
+    let none_match = input.header("if-none-match");
+    let seen = seen_etag.max(none_match.as_deref().and_then(seen_in_tags));
+    let config = match seen {
+        Some(version) => ctx.config_at_least(version).await,
+        None => ctx.config().await,
+    };
     let flags = config
         .feature_flags
         .iter()
@@ -168,13 +171,10 @@ pub(crate) async fn bulk(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
         body.pop();
         body.push_str(EVENT_STREAMS);
     }
-    let tag = etag(reply.body.as_deref().unwrap_or_default());
+    let tag = etag(reply.body.as_deref().unwrap_or_default(), config.version);
     // A malformed `If-None-Match` is found here, after the evaluation it would have skipped:
     // one reading of the header, on a path no correct client takes.
-    let matched = match input
-        .header("if-none-match")
-        .map(|h| parse::none_match(&h, &tag))
-    {
+    let matched = match none_match.map(|h| parse::none_match(&h, &tag)) {
         Some(Err(e)) => return Ok(failure("GENERAL", e.public_message())),
         Some(Ok(matched)) => matched,
         None => false,
@@ -208,9 +208,36 @@ pub(crate) async fn events(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
     })
 }
 
-/// The entity tag of an answer: 64 bits of SipHash-2-4 over its bytes.
-fn etag(body: &str) -> String {
-    format!("\"{:016x}\"", siphash24(BUCKET_KEY, body.as_bytes()))
+/// The entity tag of an answer: 64 bits of SipHash-2-4 over its bytes, then the config
+/// version that answered (hex), so a client's `If-None-Match` says which version it has seen.
+fn etag(body: &str, version: u64) -> String {
+    let hash = siphash24(BUCKET_KEY, body.as_bytes());
+    format!("\"{hash:016x}{version:x}\"")
+}
+
+/// The newest config version the entity tags of an `If-None-Match` name (see [`etag`]).
+fn seen_in_tags(header: &str) -> Option<u64> {
+    let mut newest = None;
+    for tag in header.split(',') {
+        let tag = tag.trim();
+        let quoted = tag.strip_prefix("W/").unwrap_or(tag);
+        let hex = quoted.strip_prefix('"').and_then(|t| t.strip_suffix('"'));
+        let version = hex.and_then(|h| h.get(16..)).and_then(hex_number);
+        newest = newest.max(version);
+    }
+    newest
+}
+
+/// A number of 1 to 16 hex digits.
+fn hex_number(digits: &str) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 16 {
+        return None;
+    }
+    let mut n = 0u64;
+    for b in digits.bytes() {
+        n = n << 4 | u64::from(char::from(b).to_digit(16)?);
+    }
+    Some(n)
 }
 
 #[cfg(test)]
@@ -233,11 +260,21 @@ mod tests {
     }
 
     #[test]
-    fn etags_are_quoted_hashes_of_the_answer() {
-        let a = etag("{\"flags\":[]}");
-        assert_eq!(a.len(), 18);
-        assert!(a.starts_with('"') && a.ends_with('"'));
-        assert_eq!(a, etag("{\"flags\":[]}"));
-        assert_ne!(a, etag("{\"flags\":[1]}"));
+    fn etags_are_quoted_hashes_of_the_answer_then_its_version() {
+        let a = etag("{\"flags\":[]}", 12);
+        assert_eq!(a.len(), 19);
+        assert!(a.starts_with('"') && a.ends_with("c\""));
+        assert_eq!(a, etag("{\"flags\":[]}", 12));
+        assert_ne!(a, etag("{\"flags\":[1]}", 12));
+        assert_eq!(seen_in_tags(&a), Some(12));
+    }
+
+    #[test]
+    fn if_none_match_names_the_newest_version_of_its_tags() {
+        let (old, new) = (etag("a", 3), etag("b", 0x1f));
+        assert_eq!(seen_in_tags(&format!("{old}, W/{new}")), Some(0x1f));
+        for none in ["*", "\"abc\"", "\"0123456789abcdefxyz\"", ""] {
+            assert_eq!(seen_in_tags(none), None, "{none}");
+        }
     }
 }

@@ -138,7 +138,7 @@ describe("OFREP bulk evaluation", () => {
     expect(Object.keys(byKey).sort()).toEqual(Object.keys(FLAGS).sort());
     expect(byKey.plain).toMatchObject({ value: true, reason: "STATIC" });
     expect(byKey.checkout).toEqual({ key: "checkout", errorCode: "TARGETING_KEY_MISSING", errorDetails: expect.any(String) });
-    expect(r.res.headers.get("ETag")).toMatch(/^"[0-9a-f]{16}"$/);
+    expect(r.res.headers.get("ETag")).toMatch(/^"[0-9a-f]{17,32}"$/);
   });
 
   it("answers 304 to If-None-Match with the current ETag, and 200 with a new one after a config change", async () => {

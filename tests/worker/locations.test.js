@@ -310,6 +310,30 @@ describe("one location, isolates a and b, and isolate c in another location", ()
     expect(JSON.parse(stored?.value).featureFlags).toMatchObject({ fromA: true, fromB: true });
   });
 
+  it("flags: a client that saw a version through one location never gets an older one from a location whose KV lags", async () => {
+    const { a, c } = env.at;
+    const context = { targetingKey: "u-monotonic" };
+    // c serves the current version from its copy; then a writes a newer one.
+    const old = await c.evaluateFlags({ context });
+    expect(old.status, old.text).toBe(200);
+    const put = await a.patchConfig({ featureFlags: { monotonic: true } });
+    expect(put.status, put.text).toBe(200);
+    const newer = Number(JSON.parse(String(put.res.headers.get("ETag"))));
+    const seen = await a.evaluateFlags({ context });
+    expect(seen.body.metadata.configVersion).toBe(newer);
+    const tag = /** @type {string} */ (seen.res.headers.get("ETag"));
+    // c's KV does not have it yet (it lags by env.delayMs): c asks the authority instead of
+    // answering from the older version. The same context and version make the same answer: 304.
+    const kvAtC = await env.kvAt.there.getWithMetadata("config:app");
+    expect(kvAtC.metadata?.version ?? 0, "c's KV still lags").toBeLessThan(newer);
+    const again = await c.evaluateFlags({ context }, { headers: { "If-None-Match": tag } });
+    expect(again.status, again.text).toBe(304);
+    expect(again.res.headers.get("ETag")).toBe(tag);
+    const plain = await c.evaluateFlags({ context });
+    expect(plain.body.metadata.configVersion, "c now serves it to everyone").toBe(newer);
+    expect(plain.body.flags.find((/** @type {any} */ f) => f.key === "monotonic")).toMatchObject({ value: true });
+  });
+
   it("preferences without Prefs-Version: another isolate reads a write within 2 s, another location within 2 s plus KV's delay", WAITS_FOR_DELAY, async () => {
     const { a, b, c } = env.at;
     const s = await a.mintSession();
