@@ -12,8 +12,9 @@
 //
 // The web provider runs in Node as it is: it touches browser globals only for its persisted
 // cache (`localStorage`), the page's visibility (`document`, checked with typeof) and server-sent
-// events (`EventSource`, only when an answer offers event streams, which this Worker's do not).
-// Most tests turn the persisted cache off (`cacheMode: "disabled"`); the one test of the
+// events (`EventSource`, when an answer offers event streams, as this Worker's do: Node has none,
+// so the provider skips them, except in the one test that sets undici's, a standard
+// implementation, as the global). Most tests turn the persisted cache off (`cacheMode: "disabled"`); the one test of the
 // browser's default mode (`local-cache-first`) gives it an in-memory `localStorage` stand-in
 // for its duration.
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -21,6 +22,7 @@ import { OpenFeature as ServerOpenFeature } from "@openfeature/server-sdk";
 import { OFREPProvider } from "@openfeature/ofrep-provider";
 import { OpenFeature as WebOpenFeature, ProviderEvents } from "@openfeature/web-sdk";
 import { OFREPWebProvider } from "@openfeature/ofrep-web-provider";
+import { EventSource as UndiciEventSource } from "undici";
 import { HIGH, TestApp, spawnApp, uid } from "../app.js";
 
 /**
@@ -314,6 +316,49 @@ describe("the OFREP web provider (OpenFeature web SDK, static context, bulk eval
       await app.dispose();
     }
   });
+
+  it("server-sent events: the provider connects to the answer's eventStreams and sees an admin change without polling", async () => {
+    const app = await spawnApp();
+    // The provider builds the stream's URL on its baseUrl (the app's origin, as `fetchInto`
+    // expects); undici's EventSource, a standard implementation, is pointed at the runtime's
+    // own port for it. Polling is off: only an event can prompt the refetch.
+    const runtime = String(await app.mf.ready).replace(/\/$/, "");
+    const previous = globalThis.EventSource;
+    /** @type {string[]} */
+    const streams = [];
+    globalThis.EventSource = /** @type {any} */ (
+      class extends UndiciEventSource {
+        /** @param {string | URL} url @param {any} [init] */
+        constructor(url, init) {
+          streams.push(new URL(url).pathname);
+          super(String(url).replace(app.origin, runtime), init);
+        }
+      }
+    );
+    /** @type {OFREPWebProvider | undefined} */
+    let open;
+    try {
+      await writeConfig(app, CONFIG);
+      const { client, provider, rec } = await webClient(app, { targetingKey: "sse-user", plan: "free" }, { changeDetection: "sse", pollInterval: 0 });
+      open = provider;
+      expect(streams).toEqual(["/ofrep/v1/events"]);
+      expect(client.getStringValue("banner", "fallback")).toBe("Welcome");
+      // The stream first announces the version the provider already has: its refetch is 304.
+      await vi.waitFor(() => expect(rec.log.filter((e) => e.path.includes("flagConfigEtag=")).map((e) => e.status)).toEqual([304]), { timeout: 10_000, interval: 20 });
+      const changed = new Promise((resolve) => client.addHandler(ProviderEvents.ConfigurationChanged, resolve));
+      const version = await writeConfig(app, { ...CONFIG, featureFlags: { ...FLAGS, banner: { ...FLAGS.banner, defaultVariant: "pro" } } });
+      await changed;
+      expect(client.getStringValue("banner", "fallback")).toBe("Welcome back");
+      // The refetch that brought it was the event's: it named the new version.
+      const prompted = rec.log.filter((e) => e.path.includes("flagConfigEtag="));
+      expect(prompted.map((e) => e.status)).toEqual([304, 200]);
+      expect(decodeURIComponent(String(prompted.at(-1)?.path))).toContain(`flagConfigEtag="${version}"`);
+    } finally {
+      await open?.onClose?.();
+      globalThis.EventSource = previous;
+      await app.dispose();
+    }
+  }, 30_000);
 
   it("a context without targetingKey: the rollout flag answers TARGETING_KEY_MISSING, the others their values", async () => {
     const app = await spawnApp();
