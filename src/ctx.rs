@@ -8,6 +8,7 @@ use crate::domain::config::{self, AppConfig};
 use crate::domain::health::{Binding, Setup, MIN_ADMIN_TOKEN_CHARS};
 use crate::domain::sessions::{Lifetime, SessionStores};
 use crate::domain::time::Millis;
+use crate::domain::usage;
 use crate::domain::versions::{self, Stores};
 use crate::isolate::{Flight, Isolate};
 use crate::origins::AllowedOrigins;
@@ -174,6 +175,15 @@ impl Ctx {
                 crate::log::warn("reading the config's newest version from D1 failed");
                 served
             }
+        }
+    }
+
+    /// Writes the flags this isolate evaluated to D1 after the response, if a minute has
+    /// passed since its last write (`domain::usage`).
+    pub fn write_evaluations(&self) {
+        if let Some(noted) = self.isolate.usage.take_due(self.now) {
+            let now = self.now;
+            self.defer(move |d| async move { usage::write(&d.d1, &noted, now).await });
         }
     }
 

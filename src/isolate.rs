@@ -17,6 +17,7 @@
 //! | `leases` | `domain::ratelimit::strict` | strict tokens leased from D1 and not used yet, per counter; whether its window is used up | dropped when their window ends |
 //! | `failures` | `domain::ratelimit::failures` | failed authentications per client in the current minute | the next minute |
 //! | `tokens` | `domain::tokens` | the scoped admin tokens (their hashes, names and scopes) | re-read from D1 after 10 s, or 2 s for an unknown token; a token created or revoked through this isolate |
+//! | `usage` | `domain::usage` | the flags evaluated one by one, and the last bulk evaluation, since this isolate last wrote them to D1 | the write, at most once a minute |
 //! | `missing_users` | `domain::users` | profile ids D1 did not have, for 30 s (negative cache) | a write of that profile through this isolate, or 30 s |
 //! | `kv_writes` | `domain::kv::WriteGate` | when this isolate last wrote each KV key | entries older than a second are pruned past 10,000 keys |
 //! | `flights` | this module | keys with deferred work under way | the work finishing |
@@ -31,6 +32,7 @@ use crate::domain::prefs::{PendingPrefs, PrefsState};
 use crate::domain::ratelimit::{ApproxCounters, ApproxState, Failures, StrictLeases};
 use crate::domain::sessions::SessionChecks;
 use crate::domain::tokens::TokenCache;
+use crate::domain::usage::UsageLog;
 use crate::domain::users::MissingUsers;
 use crate::origins::AllowedOrigins;
 use std::cell::{Cell, OnceCell, RefCell};
@@ -54,6 +56,8 @@ pub struct Isolate {
     pub failures: Failures,
     /// The admin token table.
     pub tokens: TokenCache,
+    /// Flags evaluated since the last write of their times.
+    pub usage: UsageLog,
     /// Profiles D1 does not have, for a short while.
     pub missing_users: MissingUsers,
     /// KV's one-write-per-second-per-key rule, as seen from here.

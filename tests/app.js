@@ -199,6 +199,10 @@ export class TestApp {
     const headers = lastEventId === undefined ? opts.headers : { ...opts.headers, "Last-Event-ID": lastEventId };
     return this.fetch("/ofrep/v1/events", { ...opts, headers });
   }
+  /** GET /admin/flags/usage @param {CallOptions} [opts] */
+  getFlagUsage(opts) {
+    return this.#admin("/admin/flags/usage", opts);
+  }
   /** GET /admin/config (D1, with ETag) @param {CallOptions} [opts] */
   getAdminConfig(opts) {
     return this.#admin("/admin/config", opts);

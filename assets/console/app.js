@@ -43,6 +43,7 @@ function route() {
 /** Signed in: the config answer that proved the token is the Config panel's first state. */
 function enter(answer) {
   config.show(answer);
+  config.loadUsage();
   $("login").hidden = true;
   $("app").hidden = false;
   $("sign-out").hidden = false;

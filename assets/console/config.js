@@ -32,6 +32,14 @@ export async function load() {
   const answer = await call("GET", "/admin/config");
   if (!answer.ok) return complain(answer, "Could not load the config");
   show(answer);
+  await loadUsage();
+}
+
+/** Loads when each flag was last evaluated, for the list's stale badges (none if refused). */
+export async function loadUsage() {
+  const usage = await call("GET", "/admin/flags/usage");
+  flags.usageLoaded(usage.ok ? usage.body : null);
+  flags.render();
 }
 
 /** Shows a config answer (`GET` or a write) whole. */

@@ -42,6 +42,30 @@ const KINDS = [
 
 let query = ""; // the search: part of a name, any case
 let page = 0;
+/** GET /admin/flags/usage's answer (null: not loaded). */
+let usage = null;
+const DAY_MS = 86_400_000;
+
+/** Keeps when each flag was last evaluated, for the stale badges. */
+export function usageLoaded(body) {
+  usage = body;
+}
+
+/** When `name` was last evaluated (ms), 0 for never; null when unknown (no usage loaded). */
+function lastEvaluated(name) {
+  if (!usage) return null;
+  return Math.max(usage.evaluatedAt?.[name] ?? 0, usage.bulkEvaluatedAt ?? 0);
+}
+
+/** The badge of a flag not evaluated for the chosen number of days, or null. */
+function staleBadge(name) {
+  const last = lastEvaluated(name);
+  const days = Number($("flag-stale-days").value);
+  if (last === null || !(days >= 1)) return null;
+  if (last && Date.now() - last < days * DAY_MS) return null;
+  const since = last ? `not evaluated since ${new Date(last).toISOString().slice(0, 10)}` : "never evaluated";
+  return h("span", { class: "badge stale", title: since }, "stale", h("span", { class: "sr-only" }, ` (${since})`));
+}
 
 const flagsOf = () => config.doc()?.featureFlags ?? {};
 const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
@@ -125,7 +149,7 @@ function row(name, flag) {
   return h(
     "tr",
     { dataset: { flag: name } },
-    h("th", { scope: "row" }, h("code", {}, name)),
+    h("th", { scope: "row" }, h("code", {}, name), staleBadge(name)),
     h("td", {}, kind),
     h(
       "td",
@@ -1037,6 +1061,7 @@ async function revert(name, v, before) {
 export function reset() {
   query = "";
   page = 0;
+  usage = null;
   draft = loaded = shownHistory = null;
   dirty = false;
   $("flag-search").value = "";
@@ -1051,6 +1076,7 @@ export function reset() {
 export function init() {
   $("flag-add").addEventListener("submit", addFlag);
   $("flag-search").addEventListener("input", search);
+  $("flag-stale-days").addEventListener("input", () => render());
   $("flags-prev").addEventListener("click", () => turn(-1));
   $("flags-next").addEventListener("click", () => turn(1));
   $("flag-try").addEventListener("submit", tryIt);

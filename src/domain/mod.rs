@@ -28,5 +28,6 @@ pub mod sessions;
 pub mod swr;
 pub mod time;
 pub mod tokens;
+pub mod usage;
 pub mod users;
 pub mod versions;

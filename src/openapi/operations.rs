@@ -281,6 +281,17 @@ pub static OPERATIONS: &[Op] = &[
         ..NONE
     },
     Op {
+        method: "GET",
+        path: "/admin/flags/usage",
+        tag: "config",
+        id: "getFlagUsage",
+        description: "When each flag was last evaluated, to find stale flags: by name for flags evaluated one by one (OFREP single evaluation, `GET /flags/:name`), and the last bulk evaluation, which evaluates every flag. Evaluation touches no storage; each isolate writes what it evaluated to D1 at most once a minute, so a time may be up to `writtenEverySeconds` late. Read from D1.",
+        summary: "When each flag was last evaluated (stale flags)",
+        response: Some("FlagUsage"),
+        errors: &[503],
+        ..NONE
+    },
+    Op {
         method: "POST",
         path: "/admin/config/rollback",
         tag: "config",

@@ -611,6 +611,17 @@ fn flags() -> Vec<(&'static str, Value)> {
         ),
         ("FlagConfigEtag", json!({ "type": "string" })),
         (
+            "FlagUsage",
+            object(
+                &["evaluatedAt", "bulkEvaluatedAt", "writtenEverySeconds"],
+                json!({
+                    "evaluatedAt": { "type": "object", "propertyNames": reference("FlagName"), "additionalProperties": reference("Millis"), "description": "Flags evaluated one by one: when last (a flag never asked for alone is absent)" },
+                    "bulkEvaluatedAt": { "anyOf": [reference("Millis"), { "type": "null" }], "description": "The last bulk evaluation, which evaluated every flag of the config then" },
+                    "writtenEverySeconds": { "const": 60 },
+                }),
+            ),
+        ),
+        (
             "FlagConfigLastModified",
             json!({ "anyOf": [{ "type": "integer", "minimum": 0 }, { "type": "string" }] }),
         ),

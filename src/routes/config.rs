@@ -4,6 +4,7 @@
 use crate::ctx::Ctx;
 use crate::domain::config::AppConfig;
 use crate::domain::ids::FlagName;
+use crate::domain::usage;
 use crate::domain::versions::{self, Action, Actor, Stores, Write};
 use crate::error::ApiResult;
 use crate::routes::input::Input;
@@ -30,7 +31,17 @@ pub(crate) async fn get(ctx: &Ctx, _: Input) -> ApiResult<Reply> {
 pub(crate) async fn flag(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
     let name = FlagName::parse("name", input.param("name"))?;
     let context = parse::flag_context(input.query_pairs())?;
-    Ok(Reply::ok(&ctx.config().await.flag_view(&name, &context)))
+    let config = ctx.config().await;
+    if config.feature_flags.contains_key(name.as_str()) {
+        ctx.isolate.usage.evaluated(name.as_str());
+        ctx.write_evaluations();
+    }
+    Ok(Reply::ok(&config.flag_view(&name, &context)))
+}
+
+/// `GET /admin/flags/usage`: when each flag was last evaluated (`domain::usage`).
+pub(crate) async fn usage(ctx: &Ctx, _: Input) -> ApiResult<Reply> {
+    Ok(Reply::ok(&usage::report(ctx.d1()).await?))
 }
 
 pub(crate) async fn admin_get(ctx: &Ctx, _: Input) -> ApiResult<Reply> {

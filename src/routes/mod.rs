@@ -150,6 +150,7 @@ pub static ROUTES: &[Route] = &[
     route("PUT",    "/admin/config",                 FLAGS,      OPEN,  Unlimited,         config::replace),
     route("PATCH",  "/admin/config",                 FLAGS,      OPEN,  Unlimited,         config::patch),
     route("GET",    "/admin/config/history",         READ,       OPEN,  Unlimited,         to!(config::history)),
+    route("GET",    "/admin/flags/usage",            READ,       OPEN,  Unlimited,         to!(config::usage)),
     route("POST",   "/admin/config/rollback",        FLAGS,      OPEN,  Unlimited,         config::rollback),
     // Admin only (scope `sessions`): the backend that mints logins is one client, so it is not
     // limited per address.

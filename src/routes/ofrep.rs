@@ -129,6 +129,8 @@ pub(crate) async fn single(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
             format!("flag {} was not found", json::quoted(key)),
         ));
     };
+    ctx.isolate.usage.evaluated(key);
+    ctx.write_evaluations();
     Ok(match evaluate(key, flag, &context, config.version) {
         answer @ Answer::Success(_) => Reply::ok(&answer),
         answer @ Answer::Failure(_) => Reply::json(400, &answer),
@@ -166,6 +168,8 @@ pub(crate) async fn bulk(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
         config_version: config.version,
         rule_index: None,
     };
+    ctx.isolate.usage.evaluated_all(ctx.now);
+    ctx.write_evaluations();
     let mut reply = Reply::ok(&Bulk { flags, metadata });
     if let Some(body) = reply.body.as_mut().filter(|_| reply.status == 200) {
         body.pop();

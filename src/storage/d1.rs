@@ -12,6 +12,7 @@ use crate::domain::ratelimit::{CounterDb, Lease};
 use crate::domain::sessions::{FeedPage, ListQuery, Revocation, SessionDb, SessionRecord};
 use crate::domain::time::Millis;
 use crate::domain::tokens::{Scope, TokenDb, TokenRecord, MAX_TOKENS};
+use crate::domain::usage::{self, UsageDb};
 use crate::domain::users::{User, UserDb};
 use crate::domain::versions::{ConfigDb, Entry, HistoryEntry, SeedCheck, StoredVersion};
 use crate::error::{StorageError, StoreResult};
@@ -30,10 +31,10 @@ pub const BINDING: &str = "DB";
 
 /// The number of the newest migration (`migrations/NNNN_*.sql`) whose schema these queries
 /// need. Bump it with every new migration (a unit test compares it with `migrations/`).
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 
 /// Every table the queries below use.
-pub const TABLES: [&str; 7] = [
+pub const TABLES: [&str; 8] = [
     "users",
     "sessions",
     "preferences",
@@ -41,6 +42,7 @@ pub const TABLES: [&str; 7] = [
     "config_history",
     "revocations",
     "admin_tokens",
+    "flag_usage",
 ];
 
 /// The table `wrangler d1 migrations apply` records applied migrations in (its default).
@@ -769,7 +771,7 @@ impl SchemaDb for D1 {
 
     async fn schema(&self) -> StoreResult<Schema> {
         let sql = "SELECT name FROM sqlite_master WHERE type = 'table' \
-                   AND name IN (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+                   AND name IN (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
         let mut args = Vec::with_capacity(TABLES.len() + 1);
         for table in TABLES.iter().chain([&MIGRATIONS_TABLE]) {
             args.push(text(table));
@@ -945,6 +947,47 @@ impl TokenDb for D1 {
     async fn delete_token(&self, name: &str) -> StoreResult<bool> {
         let sql = "DELETE FROM admin_tokens WHERE name = ?1 RETURNING name";
         Ok(self.first(sql, &[text(name)]).await?.is_some())
+    }
+}
+
+impl UsageDb for D1 {
+    async fn record(
+        &self,
+        names: &[String],
+        when: Millis,
+        bulk_at: Option<Millis>,
+    ) -> StoreResult<()> {
+        // One statement for every name (a JSON array through `json_each`), one for the bulk row.
+        let sql = "INSERT INTO flag_usage (name, last_evaluated_at) \
+                   SELECT value, ?2 FROM json_each(?1) WHERE true \
+                   ON CONFLICT (name) DO UPDATE SET last_evaluated_at = \
+                   max(last_evaluated_at, excluded.last_evaluated_at)";
+        let list = serde_json::to_string(names).map_err(|e| StorageError(e.to_string()))?;
+        let by_name = [text(&list), at(when)];
+        let bulk = bulk_at.map(|b| [text(usage::ALL), at(b)]);
+        let mut statements: Vec<(&str, &[JsValue])> = Vec::with_capacity(2);
+        if !names.is_empty() {
+            statements.push((sql, &by_name));
+        }
+        if let Some(bulk) = &bulk {
+            let one = "INSERT INTO flag_usage (name, last_evaluated_at) VALUES (?1, ?2) \
+                       ON CONFLICT (name) DO UPDATE SET last_evaluated_at = \
+                       max(last_evaluated_at, excluded.last_evaluated_at)";
+            statements.push((one, bulk));
+        }
+        self.batch(&statements).await.map(|_| ())
+    }
+
+    async fn usage(&self) -> StoreResult<Vec<(String, Millis)>> {
+        let rows = self
+            .rows("SELECT name, last_evaluated_at FROM flag_usage", &[])
+            .await?;
+        decode(&rows, |r| {
+            Ok((
+                r.text("name")?,
+                Millis::from_js(r.number("last_evaluated_at")?),
+            ))
+        })
     }
 }
 

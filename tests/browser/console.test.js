@@ -458,6 +458,35 @@ describe("Config panel", () => {
   });
 });
 
+describe("Stale flags", () => {
+  it("marks each flag not evaluated within the chosen days, as GET /admin/flags/usage tells, and a new flag as never evaluated", async () => {
+    const name = `staleCheck${Date.now() % 100000}`;
+    const added = await dev.app.patchConfig({ featureFlags: { [name]: false } });
+    expect(added.status, added.text).toBe(200);
+    const page = await signedIn();
+    await page.getByLabel("Search flags by name").fill(name);
+    const cell = page.locator("#flags tr").first().locator("th");
+    await expect.poll(() => cell.textContent()).toContain(name);
+    expect(await cell.locator(".badge.stale").count()).toBe(1);
+    expect(await cell.locator(".badge.stale").textContent()).toBe("stale (never evaluated)");
+
+    // Every flag on the first page: a badge exactly when the API's times say so.
+    await page.getByLabel("Search flags by name").fill("");
+    const usage = (await dev.app.getFlagUsage()).body;
+    const rows = page.locator("#flags tr");
+    await expect.poll(() => rows.count()).toBeGreaterThan(1);
+    for (let i = 0; i < (await rows.count()); i++) {
+      const th = rows.nth(i).locator("th");
+      const flag = String(await th.locator("code").textContent());
+      const last = Math.max(usage.evaluatedAt[flag] ?? 0, usage.bulkEvaluatedAt ?? 0);
+      const stale = last === 0 || Date.now() - last >= 30 * 86_400_000;
+      expect(await th.locator(".badge.stale").count(), flag).toBe(stale ? 1 : 0);
+    }
+    await dev.app.patchConfig({ featureFlags: { [name]: null } });
+    await page.close();
+  });
+});
+
 describe("Flag editor", () => {
   /** @param {Page} page */
   const editor = (page) => page.locator("#flag-editor");
@@ -766,7 +795,7 @@ describe("Flag editor", () => {
     const total = Object.keys((await configNow()).doc.featureFlags).length;
     const page = await signedIn();
     try {
-      const names = () => page.locator("#flags > tr > th").allTextContents();
+      const names = () => page.locator("#flags > tr > th > code").allTextContents();
       const summary = page.locator("#flags-summary");
       const next = page.getByRole("button", { name: "Next page" }).first();
       const prev = page.getByRole("button", { name: "Previous page" }).first();

@@ -4,7 +4,7 @@
 // built Worker in workerd with real local KV and D1.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { ROOT, expectError, sum, timing } from "../helpers.js";
 import { HIGH, TestApp, spawnApp } from "../app.js";
 
@@ -333,6 +333,37 @@ describe("a config of thousands of flags", () => {
       expect(timing(all.res)).toMatchObject({ reads: 0, writes: 0, queries: 0 });
       const again = await bulk(e, { targetingKey: "user-1", plan: "pro" }, { headers: { "If-None-Match": /** @type {string} */ (all.res.headers.get("ETag")) } });
       expect(again.status).toBe(304);
+    } finally {
+      await e.dispose();
+    }
+  });
+});
+
+describe("stale flags: when each flag was last evaluated", () => {
+  it("is written after the response, at most once a minute per isolate, never on the evaluation's path", async () => {
+    const e = await spawnApp({ seedConfig: SEED });
+    try {
+      const empty = await e.getFlagUsage();
+      expect(empty.status, empty.text).toBe(200);
+      expect(empty.body).toEqual({ evaluatedAt: {}, bulkEvaluatedAt: null, writtenEverySeconds: 60 });
+      const before = Date.now();
+      const one = await single(e, "banner", { targetingKey: "u" });
+      expect(one.status).toBe(200);
+      expect(timing(one.res).queries, "nothing on the evaluation's path").toBe(0);
+      // The isolate's first evaluation writes at once, after the response.
+      await vi.waitFor(async () => expect(Object.keys((await e.getFlagUsage()).body.evaluatedAt)).toEqual(["banner"]), { timeout: 5_000, interval: 20 });
+      const at = (await e.getFlagUsage()).body.evaluatedAt.banner;
+      expect(at).toBeGreaterThanOrEqual(before - 1000);
+      // Within the minute: other flags, GET /flags/:name and bulk evaluation are noted in
+      // memory only. An unknown flag is never noted.
+      for (let i = 0; i < 20; i++) {
+        expect((await single(e, "theme", { targetingKey: `u${i}` })).status).toBe(200);
+        expect((await e.getFlag("plain")).status).toBe(200);
+        expect((await e.getFlag("noSuchFlag")).status).toBe(200);
+        expect((await bulk(e, { targetingKey: `u${i}` })).status).toBe(200);
+      }
+      const rows = await e.db.prepare("SELECT name FROM flag_usage ORDER BY name").all();
+      expect(rows.results.map((/** @type {any} */ r) => r.name), "one write so far: the first").toEqual(["banner"]);
     } finally {
       await e.dispose();
     }

@@ -158,7 +158,7 @@ describe("GET /health?deep=1", () => {
       expect(r.body.status).toBe("degraded");
       expect(r.body.kv).toEqual({ binding: "CACHE", bound: true, ok: true, config: "absent", configVersion: null });
       expect(r.body.d1).toMatchObject({ ok: false, schemaVersion: null, latestMigration: null });
-      expect([...r.body.d1.missingTables].sort()).toEqual(["admin_tokens", "config_history", "preferences", "rate_limits", "revocations", "sessions", "users"]);
+      expect([...r.body.d1.missingTables].sort()).toEqual(["admin_tokens", "config_history", "flag_usage", "preferences", "rate_limits", "revocations", "sessions", "users"]);
       expect(r.body.ignoredOrigins).toEqual(["*"]);
     } finally {
       await bare.dispose();

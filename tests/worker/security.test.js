@@ -37,6 +37,7 @@ import * as putAdminConfig from "./security/put-admin-config.js";
 import * as patchAdminConfig from "./security/patch-admin-config.js";
 import * as getAdminConfig from "./security/get-admin-config.js";
 import * as getAdminConfigHistory from "./security/get-admin-config-history.js";
+import * as getAdminFlagsUsage from "./security/get-admin-flags-usage.js";
 import * as postAdminConfigRollback from "./security/post-admin-config-rollback.js";
 import * as postSessions from "./security/post-sessions.js";
 import * as getSessionsCurrent from "./security/get-sessions-current.js";
@@ -99,6 +100,7 @@ const TABLES = [
   patchAdminConfig,
   getAdminConfig,
   getAdminConfigHistory,
+  getAdminFlagsUsage,
   postAdminConfigRollback,
   postSessions,
   getSessionsCurrent,
@@ -174,6 +176,7 @@ function typedCall(app, spec, opts) {
     flagEvents: () => app.json("/ofrep/v1/events", q),
     getAdminConfig: () => app.getAdminConfig(q),
     getConfigHistory: () => app.getConfigHistory(query, o),
+    getFlagUsage: () => app.getFlagUsage(q),
     rollbackConfig: () => app.rollbackConfig(b, q),
     replaceConfig: () => app.replaceConfig(b, q),
     patchConfig: () => app.patchConfig(b, q),
