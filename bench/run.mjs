@@ -480,7 +480,8 @@ function generatedSection(results) {
   const d = results.direct;
   const e = d.entrypointCeiling;
   const lines = [
-    `Last measured on ${results.date.slice(0, 10)} by \`npm run bench${results.settings.profile ? " -- --profile" : ""}\` on ${machineLine(m)}.`,
+    `Last measured on ${results.date.slice(0, 10)} by \`npm run bench${results.settings.profile ? " -- --profile" : ""}\` on ${machineLine(m)}.` +
+      (results.partial ? ` That run measured ${results.partial.measured.join(", ")} (\`BENCH_ONLY\`); the other figures are from the run of ${results.partial.othersFrom?.slice(0, 10) ?? "an earlier date"}.` : ""),
     "",
     directTable(results),
     "",
