@@ -13,10 +13,18 @@
 //    `Content-Type` (the bench sends a route's own response headers, Server-Timing, RateLimit
 //    and the rest the contract asks of any Worker, so that their cost in the runtime is in the
 //    ceiling too; a ceiling never sent a PUT answers with `Content-Type` alone).
+//  - PUT /body: its text becomes the constant body (bench/flags.mjs sends a bulk OFREP
+//    answer of thousands of flags, so that the ceiling's answer is as large as the route's
+//    and the runtime's work to send it is in the ceiling too).
 let headers = { "content-type": "application/json" };
+let constant = '{"status":"ok"}';
 
 export default {
   async fetch(request, env) {
+    if (request.method === "PUT" && new URL(request.url).pathname === "/body") {
+      constant = await request.text();
+      return new Response(null, { status: 204 });
+    }
     if (request.method !== "GET" && request.method !== "HEAD") {
       const body = JSON.parse(await request.text());
       if (request.method === "PUT") {
@@ -25,7 +33,7 @@ export default {
       }
     }
     const url = new URL(request.url);
-    if (url.pathname !== "/kv") return new Response('{"status":"ok"}', { headers });
+    if (url.pathname !== "/kv") return new Response(constant, { headers });
     const keys = (name) => (url.searchParams.get(name) ?? "").split(",").filter(Boolean);
     const values = [];
     for (const key of keys("get")) values.push(await env.CACHE.get(key));

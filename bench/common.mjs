@@ -71,6 +71,36 @@ export function cpuTicks(pids) {
   return total;
 }
 
+/**
+ * CPU time (ns) summed over every thread of `pids`, from /proc/<pid>/task/<tid>/schedstat:
+ * nanosecond resolution, where utime+stime counts clock ticks (10 ms), too coarse for the
+ * few milliseconds of an idle minute. Threads that exited meanwhile are not counted.
+ */
+export function cpuNs(pids) {
+  let total = 0;
+  for (const pid of pids) {
+    let tids = [];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      try {
+        total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+      } catch {}
+    }
+  }
+  return total;
+}
+
+/** Resident memory of `pid` from /proc/<pid>/status, in KiB: VmRSS, VmHWM (its peak), RssAnon, RssFile. */
+export function residentKiB(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const field = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
+  return { vmRss: field("VmRSS"), vmHwm: field("VmHWM"), rssAnon: field("RssAnon"), rssFile: field("RssFile") };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Booting a Worker in workerd through Miniflare
 
@@ -78,9 +108,10 @@ export function cpuTicks(pids) {
  * Boots `scriptPath` on 127.0.0.1:`port` and polls GET /health until the first 200.
  * Returns {mf, pids, base, startToFirst200Ms, readyMs}. `storage` adds the CACHE (KV) and
  * DB (D1) bindings and the admin token; `processName` matches the runtime's process name
- * (another when workerd runs under a tool).
+ * (another when workerd runs under a tool). `shared` adds Miniflare options of the runtime as a
+ * whole (e.g. `inspectorPort`, which bench/flags.mjs uses for the isolate's heap figures).
  */
-export async function bootWorker({ scriptPath, port, storage, vars = {}, processName = /^workerd/ }) {
+export async function bootWorker({ scriptPath, port, storage, vars = {}, processName = /^workerd/, shared = {} }) {
   const mine = () => processes().filter((p) => p.ppid === process.pid && processName.test(p.comm));
   const before = new Set(mine().map((p) => p.pid));
   const stderrTail = [];
@@ -95,6 +126,7 @@ export async function bootWorker({ scriptPath, port, storage, vars = {}, process
       host: "127.0.0.1",
       port,
       cf: false, // the placeholder Request.cf: no fetch of workers.cloudflare.com
+      ...shared,
       // Keep the last lines the runtime wrote (shown if it fails to start).
       handleStructuredLogs({ message }) {
         stderrTail.push(`${message}\n`);
@@ -246,6 +278,44 @@ export async function load(base, route, groups, opts) {
     non2xx3xx: w.errors.status,
     socketErrors: { connect: w.errors.connect, read: w.errors.read, write: w.errors.write, timeout: w.errors.timeout },
   };
+}
+
+const summarise = (runs) => ({
+  cpuUsPerRequestByRound: runs.map((r) => r.cpuUsPerRequest.workerd),
+  requestsPerSecond: median(runs.map((r) => r.requestsPerSecond)),
+  cpuUsPerRequest: median(runs.map((r) => r.cpuUsPerRequest.workerd)),
+  latencyMs: { p50: median(runs.map((r) => r.latencyMs.p50)), p99: median(runs.map((r) => r.latencyMs.p99)) },
+  non2xx3xx: runs.reduce((a, r) => a + r.non2xx3xx, 0),
+  requests: runs.reduce((a, r) => a + r.requests, 0),
+});
+
+/**
+ * Alternating wrk runs of each of `targets` ([{worker, route}]), after a warm-up run of each:
+ * `rounds` rounds, each a run of every target in turn; their summaries (medians over the
+ * rounds, and each round's CPU per request of the target's workerd).
+ */
+export async function alternateRuns(targets, { duration, connections, rounds, warmup }) {
+  const opts = { duration, connections };
+  for (const t of targets) await load(t.worker.base, t.route, {}, { ...opts, duration: warmup });
+  const runs = targets.map(() => []);
+  for (let i = 0; i < rounds; i++) {
+    for (const [k, t] of targets.entries()) runs[k].push(await load(t.worker.base, t.route, { workerd: () => t.worker.pids }, opts));
+  }
+  return runs.map(summarise);
+}
+
+/**
+ * The app's CPU per request less a ceiling's, from the rounds: each round's difference (its
+ * runs are seconds apart, so a drift of the machine's speed falls out of it), then the mean of
+ * the middle ones, a quarter of the rounds left out at each end (one run in a few meets a
+ * garbage collection or a neighbour, ±60 µs on a KV route). `spread` is the range of the
+ * differences kept.
+ */
+export function pairedOver(a, c) {
+  const diffs = a.cpuUsPerRequestByRound.map((x, i) => x - c.cpuUsPerRequestByRound[i]).sort((x, y) => x - y);
+  const cut = Math.floor(diffs.length / 4);
+  const kept = diffs.slice(cut, diffs.length - cut);
+  return { mean: round(kept.reduce((s, x) => s + x, 0) / kept.length, 1), spread: [round(kept[0], 1), round(kept.at(-1), 1)] };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,8 +10,12 @@
 // 2. D1 at scale: bench/d1.mjs, every D1 statement counted (background work included):
 //    statements per session check and per second at 60 and 600 sessions used once a
 //    second, floods, strict leases (results.json `sessionsScale`, `floods`, `strictLeases`).
-// 3. wrangler dev: bench/wrangler.mjs, the way users run it.
-// 4. With --profile (or BENCH_PROFILE=1): bench/profile.mjs, where the CPU goes (perf) and
+// 3. Feature flags at scale: bench/flags.mjs, CPU per bulk OFREP request at 50, 500 and
+//    5,000 targeted flags against a ceiling with the same answer, the isolate's memory at
+//    5,000 flags (V8 inspector and /proc), and the CPU of idle event streams (results.json
+//    `flagsAtScale`, `eventStreams`).
+// 4. wrangler dev: bench/wrangler.mjs, the way users run it.
+// 5. With --profile (or BENCH_PROFILE=1): bench/profile.mjs, where the CPU goes (perf) and
 //    instructions per request (callgrind).
 // Writes bench/results.json, prints the tables and rewrites the generated section of
 // docs/performance.md (between the START and END markers below); then, if bench/capacity.mjs
@@ -25,7 +29,10 @@
 // 20), BENCH_LEASE_SECONDS (the strict-lease run, default 10), BENCH_NO_README=1 (leaves
 // docs/performance.md alone; the name is older than that page), BENCH_NO_WRANGLER=1,
 // BENCH_DRY_RUN (a file with the output of `wrangler deploy --dry-run`, for its upload sizes),
-// BENCH_ONLY (a comma-separated list of the parts to measure: startup, direct, d1, wrangler;
+// BENCH_FLAG_DURATION and BENCH_FLAG_ROUNDS (the flags-at-scale wrk runs, default 2s and 5),
+// BENCH_STREAMS and BENCH_STREAM_SECONDS (idle event streams: how many, default 100, and the
+// window they are measured over, default 25 s),
+// BENCH_ONLY (a comma-separated list of the parts to measure: startup, direct, d1, flags, wrangler;
 // the others are taken from bench/results.json as it was), BENCH_RESULTS (where to write the
 // results instead of bench/results.json; docs/performance.md and capacity.mjs are left alone
 // then). `--from-results` measures nothing: it recomputes the targets and
@@ -35,8 +42,9 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { migrationStatements } from "../tests/helpers.js";
-import { ROOT, bootWorker, expectStatus, fmt, load, log, machine, machineLine, median, round, signed, storagePerRequest } from "./common.mjs";
+import { ROOT, alternateRuns, bootWorker, expectStatus, fmt, log, machine, machineLine, median, pairedOver, round, signed, storagePerRequest } from "./common.mjs";
 import { measureD1 } from "./d1.mjs";
+import { measureFlags } from "./flags.mjs";
 import { profile } from "./profile.mjs";
 import { BUDGETS, LIMITED, ROUTES, answerHeaders, ceilingFor, limitFlags, overBudget, resolve, seed, sendHeaders } from "./routes.mjs";
 import { measureWranglerDev } from "./wrangler.mjs";
@@ -60,8 +68,17 @@ const SETTINGS = {
   warmup: "2s",
   basePort: BASE_PORT,
 };
+/** The flags-at-scale part (bench/flags.mjs): shorter wrk runs and fewer rounds than the hot routes'. */
+const FLAG_SETTINGS = {
+  duration: process.env.BENCH_FLAG_DURATION ?? "2s",
+  connections: SETTINGS.connections,
+  rounds: Number(process.env.BENCH_FLAG_ROUNDS ?? 5),
+  warmup: "1s",
+};
+const STREAMS = Number(process.env.BENCH_STREAMS ?? 100);
+const STREAM_SECONDS = Number(process.env.BENCH_STREAM_SECONDS ?? 25);
 const PROFILE = process.argv.includes("--profile") || process.env.BENCH_PROFILE === "1";
-const PARTS = ["startup", "direct", "d1", "wrangler"];
+const PARTS = ["startup", "direct", "d1", "flags", "wrangler"];
 const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(",").map((p) => p.trim()) : null;
 for (const p of ONLY ?? []) if (!PARTS.includes(p)) throw new Error(`BENCH_ONLY: no part "${p}" (${PARTS.join(", ")})`);
 const RESULTS = join(ROOT, "bench/results.json");
@@ -128,39 +145,8 @@ async function copyKv(app, ceiling) {
   return keys;
 }
 
-const summarise = (runs) => ({
-  cpuUsPerRequestByRound: runs.map((r) => r.cpuUsPerRequest.workerd),
-  requestsPerSecond: median(runs.map((r) => r.requestsPerSecond)),
-  cpuUsPerRequest: median(runs.map((r) => r.cpuUsPerRequest.workerd)),
-  latencyMs: { p50: median(runs.map((r) => r.latencyMs.p50)), p99: median(runs.map((r) => r.latencyMs.p99)) },
-  non2xx3xx: runs.reduce((a, r) => a + r.non2xx3xx, 0),
-  requests: runs.reduce((a, r) => a + r.requests, 0),
-});
-
 /** Alternating wrk runs of each of `targets` ([{worker, route}]); their summaries. */
-async function alternate(targets) {
-  const opts = { duration: SETTINGS.duration, connections: SETTINGS.connections };
-  for (const t of targets) await load(t.worker.base, t.route, {}, { ...opts, duration: SETTINGS.warmup });
-  const runs = targets.map(() => []);
-  for (let i = 0; i < SETTINGS.rounds; i++) {
-    for (const [k, t] of targets.entries()) runs[k].push(await load(t.worker.base, t.route, { workerd: () => t.worker.pids }, opts));
-  }
-  return runs.map(summarise);
-}
-
-/**
- * The app's CPU per request less a ceiling's, from the rounds: each round's difference (its
- * runs are seconds apart, so a drift of the machine's speed falls out of it), then the mean of
- * the middle ones, a quarter of the rounds left out at each end (one run in a few meets a
- * garbage collection or a neighbour, ±60 µs on a KV route). `spread` is the range of the
- * differences kept.
- */
-function pairedOver(a, c) {
-  const diffs = a.cpuUsPerRequestByRound.map((x, i) => x - c.cpuUsPerRequestByRound[i]).sort((x, y) => x - y);
-  const cut = Math.floor(diffs.length / 4);
-  const kept = diffs.slice(cut, diffs.length - cut);
-  return { mean: round(kept.reduce((s, x) => s + x, 0) / kept.length, 1), spread: [round(kept[0], 1), round(kept.at(-1), 1)] };
-}
+const alternate = (targets) => alternateRuns(targets, SETTINGS);
 
 /**
  * One route against two ceilings doing its KV work (and body parse): `ceiling` answers with
@@ -376,6 +362,56 @@ function d1Lines(results) {
   return lines;
 }
 
+/** The flags-at-scale lines of the generated section (bench/flags.mjs). */
+function flagLines(results) {
+  const f = results.flagsAtScale;
+  const lines = [];
+  if (f?.sizes?.length) {
+    const shape = JSON.stringify(f.flagShape);
+    lines.push(
+      "| bulk OFREP at scale (`POST /ofrep/v1/evaluate/flags`) | config stored, bytes | answer, bytes | req/s | workerd CPU µs/req | its ceiling µs/req (the same answer) | over it µs (spread) | per flag µs (over it ÷ flags) | per flag µs (all of it ÷ flags) |",
+      "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+    );
+    for (const s of f.sizes) {
+      lines.push(
+        `| ${s.flags.toLocaleString("en")} targeted flags | ${s.configStoredBytes.toLocaleString("en")} | ${s.answerBytes.toLocaleString("en")} | ${s.load.requestsPerSecond} | ${fmt(s.cpuUsPerRequest, 0)} | ${fmt(s.ceilingCpuUsPerRequest, 0)} | ${signed(s.cpuUsOverCeiling)} (${s.cpuUsOverCeilingSpread.map((x) => signed(x)).join(" … ")}) | ${fmt(s.cpuUsPerFlag, 2)} | ${fmt(s.cpuUsPerFlagWithCeiling, 2)} |`,
+      );
+    }
+    const marginal = f.marginal.map((m) => `${fmt(m.cpuUsPerAddedFlag, 2)} µs from ${m.from.toLocaleString("en")} to ${m.to.toLocaleString("en")}`).join(", ");
+    lines.push(
+      "",
+      `Each flag is \`${shape}\` (the rule and the split vary by flag); the context \`${JSON.stringify(f.context)}\` matches no rule, so every flag is evaluated through its rule and its rollout (reason SPLIT). The ceiling reads and parses the same request body and answers the route's very answer, with its headers. Per flag, over the ceiling: ${fmt(f.sizes.at(-1).cpuUsPerFlag, 2)} µs at ${f.sizes.at(-1).flags.toLocaleString("en")} flags, ${fmt(f.perFlagAtLargestOverSmallest, 2)}× the figure at ${f.sizes[0].flags}; each added flag: ${marginal}. wrk \`-c${f.settings.connections} -d${f.settings.duration}\`, ${f.settings.rounds} rounds alternating with the ceiling.`,
+      "",
+    );
+  }
+  const m = f?.memory;
+  if (m) {
+    const mib = (b) => fmt(b / 1024 / 1024, 1);
+    const kib = (k) => fmt(k / 1024, 0);
+    const w = m.writer;
+    const r = m.reader;
+    lines.push(
+      `- **Memory at ${m.flags.toLocaleString("en")} flags** (config ${m.configStoredBytes.toLocaleString("en")} bytes stored; the isolate's limit is ${m.isolateLimitMiB} MB): ` +
+        `the Worker's **Wasm linear memory** (V8 inspector: the byte length of its \`WebAssembly.Memory\`, which never shrinks) grew from ${mib(w.before.wasmMemoryBytes)} to **${mib(w.after.wasmMemoryBytes)} MiB** in the isolate that wrote the config, ` +
+        `**${mib(w.afterSecondVersion.wasmMemoryBytes)} MiB** after a second version of as many flags and ${mib(w.afterThirdVersion.wasmMemoryBytes)} MiB after a third, ` +
+        `and to **${mib(r.after.wasmMemoryBytes)} MiB** in an isolate that only read it from KV; its **JS heap** after a full collection (\`Runtime.getHeapUsage\`) stayed at ${mib(w.after.jsHeapUsedBytes)} MiB (${mib(w.before.jsHeapUsedBytes)} before). ` +
+        `The whole **workerd process's RSS** (/proc VmRSS, which also holds Miniflare's entry Worker and the local KV and D1 simulators with their copies of the config): ${kib(w.before.processRssKiB)} → ${kib(w.after.processRssKiB)} MiB (peak ${kib(w.after.processPeakRssKiB)}) for the writer, ${kib(w.afterThirdVersion.processRssKiB)} MiB after the third version; ${kib(r.before.processRssKiB)} → ${kib(r.after.processRssKiB)} MiB (peak ${kib(r.after.processPeakRssKiB)}) for the reader.`,
+    );
+  }
+  const e = results.eventStreams;
+  if (e?.manyStreams) {
+    lines.push(
+      `- **Idle event streams** (\`GET /ofrep/v1/events\`, no config change; workerd's CPU from /proc schedstat, all threads): ${fmt(e.idle.cpuMsPerMinute, 1)} ms CPU a minute with no stream; ` +
+        `one stream: ${fmt(e.oneStreamSmallConfig.cpuMsPerMinute, 1)} ms/min with the bench's small config (${e.smallConfigStoredBytes.toLocaleString("en")} bytes), ${fmt(e.oneStream.cpuMsPerMinute, 1)} ms/min with ${e.flags.toLocaleString("en")} flags ` +
+        `(the isolate re-reads its config from KV every ${e.tickSeconds} s while a stream is open, once however many streams); ` +
+        `${e.streams} streams (${e.flags.toLocaleString("en")} flags, opened over one tick): ${fmt(e.manyStreams.cpuMsPerMinute, 1)} ms/min, ${e.manyStreams.sent.comments} keep-alive comments and ${e.manyStreams.sent.events} events sent in ${fmt(e.manyStreams.seconds, 0)} s: ` +
+        `**${fmt(e.cpuMsPerStreamPerMinute, 2)} ms CPU per stream per minute** (${fmt(e.cpuMsPerAddedStreamPerMinute, 2)} ms for each stream after the first).`,
+    );
+  }
+  if (m || e) lines.push("");
+  return lines;
+}
+
 function wranglerTable(results) {
   const wd = results.wranglerDev;
   if (!wd?.routes) return `wrangler dev: ${wd?.skipped ?? "not measured"}.`;
@@ -444,7 +480,8 @@ function generatedSection(results) {
   const d = results.direct;
   const e = d.entrypointCeiling;
   const lines = [
-    `Last measured on ${results.date.slice(0, 10)} by \`npm run bench${results.settings.profile ? " -- --profile" : ""}\` on ${machineLine(m)}.`,
+    `Last measured on ${results.date.slice(0, 10)} by \`npm run bench${results.settings.profile ? " -- --profile" : ""}\` on ${machineLine(m)}.` +
+      (results.partial ? ` That run measured ${results.partial.measured.join(", ")} (\`BENCH_ONLY\`); the other figures are from the run of ${results.partial.othersFrom?.slice(0, 10) ?? "an earlier date"}.` : ""),
     "",
     directTable(results),
     "",
@@ -453,6 +490,7 @@ function generatedSection(results) {
     wranglerTable(results),
     "",
     ...d1Lines(results),
+    ...flagLines(results),
     ...profileTables(results),
     `- **Wasm**: ${w.rawBytes.toLocaleString("en")} bytes raw, **${w.gzipBytes.toLocaleString("en")} bytes gzip -9** (${w.gzipKiB} KiB; \`build/index_bg.wasm\`)${w.wranglerDryRun ? `; \`wrangler deploy --dry-run\`: total upload ${w.wranglerDryRun.totalUploadKiB} KiB, gzip ${w.wranglerDryRun.gzipKiB} KiB` : ""}.`,
     `- **Start to first 200** (a new workerd through Miniflare until \`GET /health\` answers 200; the fastest of ${results.startup.runs.app.length} alternating starts, medians in brackets): ${fmt(results.startup.appMs, 0)} ms (${fmt(results.startup.medians.appMs, 0)}), the ceiling ${fmt(results.startup.ceilingMs, 0)} ms (${fmt(results.startup.medians.ceilingMs, 0)}): ${fmt(results.startup.ratio)}×.`,
@@ -504,6 +542,12 @@ async function main() {
     Object.assign(results, await measureD1({ port: PORTS.app, seconds: SETTINGS.scaleSeconds, leaseSeconds: SETTINGS.leaseSeconds }));
   } else {
     for (const k of ["sessionsScale", "floods", "strictLeases"]) if (previous[k]) results[k] = previous[k];
+  }
+  if (measures("flags")) {
+    const ports = { app: PORTS.app, ceiling: PORTS.ceiling, inspector: PORTS.entrypoint };
+    Object.assign(results, await measureFlags({ ports, settings: FLAG_SETTINGS, streams: STREAMS, streamSeconds: STREAM_SECONDS }));
+  } else {
+    for (const k of ["flagsAtScale", "eventStreams"]) if (previous[k]) results[k] = previous[k];
   }
   if (!measures("wrangler")) {
     results.wranglerDev = previous.wranglerDev;

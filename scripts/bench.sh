@@ -6,7 +6,9 @@
 # against ceilings, storage per request, D1 at scale through a counting wrapper of the D1
 # binding, wrangler dev, start-up, size). Writes bench/results.json and the generated section
 # of docs/performance.md, then, when bench/capacity.mjs exists, docs/capacity.md's.
-# Loopback only; bounded in time (about 6 minutes, 15 with --profile, after the first build).
+# Loopback only; bounded in time (about 22 minutes after the first build: the last whole run
+# took 19 before the flags-at-scale part, which adds about 2.5 and runs alone with
+# `BENCH_ONLY=flags npm run bench`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
