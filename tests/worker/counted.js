@@ -30,6 +30,8 @@ import { COUNT_PATH } from "./d1-counter.js";
  * @property {number} prunes Deletions of ended windows' counters (`DELETE FROM rate_limits`).
  * @property {number} housekeeping Deletions of expired sessions and settled revocations
  *   (`DELETE FROM sessions|revocations … LIMIT`: each isolate at most once an hour).
+ * @property {number} usage Writes of when flags were last evaluated (`INSERT INTO
+ *   flag_usage`: each isolate that evaluates flags at most once a minute, src/domain/usage.rs).
  * @property {number} sessions Statements on `sessions` (lookups, renewals, inserts).
  * @property {number} users Statements on `users`.
  * @property {number} other Everything else.
@@ -73,6 +75,7 @@ export function kindOf(sql) {
   if (/^INSERT INTO rate_limits\b/i.test(sql)) return "leases";
   if (/^DELETE FROM rate_limits\b/i.test(sql)) return "prunes";
   if (/^DELETE FROM (sessions|revocations) WHERE \w+ IN \(SELECT\b.*\bLIMIT\b/i.test(sql)) return "housekeeping";
+  if (/^INSERT INTO flag_usage\b/i.test(sql)) return "usage";
   if (/\b(FROM|INTO|UPDATE) sessions\b/i.test(sql)) return "sessions";
   if (/\b(FROM|INTO|UPDATE) users\b/i.test(sql)) return "users";
   return "other";
@@ -87,7 +90,7 @@ export function since(before, after) {
   /** @type {Record<string, number>} */
   const bySql = {};
   /** @type {Kinds} */
-  const kinds = { feed: 0, feedReads: 0, leases: 0, prunes: 0, housekeeping: 0, sessions: 0, users: 0, other: 0 };
+  const kinds = { feed: 0, feedReads: 0, leases: 0, prunes: 0, housekeeping: 0, usage: 0, sessions: 0, users: 0, other: 0 };
   for (const [sql, n] of Object.entries(after.bySql)) {
     const d = n - (before.bySql[sql] ?? 0);
     if (d <= 0) continue;
