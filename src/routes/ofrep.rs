@@ -17,6 +17,7 @@ use crate::domain::bucket::{siphash24, BUCKET_KEY};
 use crate::domain::events::{self, EventStream};
 use crate::domain::flags::{EvalContext, Flag, Reason};
 use crate::domain::json;
+use crate::domain::named::Named;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::input::Input;
 use crate::routes::parse;
@@ -24,13 +25,16 @@ use crate::routes::reply::Reply;
 use serde::Serialize;
 use serde_json::Value;
 
-/// `metadata` of an answer: the config version that answered, and which rule matched.
+/// `metadata` of an answer: the config version that answered, which rule matched, and which
+/// prerequisite was not met.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Metadata {
+struct Metadata<'a> {
     config_version: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     rule_index: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unmet_prerequisite: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -40,7 +44,7 @@ struct Success<'a> {
     value: &'a Value,
     reason: Reason,
     variant: &'a str,
-    metadata: Metadata,
+    metadata: Metadata<'a>,
 }
 
 /// `evaluationFailure`, `flagNotFound`, and (without `key`) `bulkEvaluationFailure`.
@@ -63,7 +67,7 @@ enum Answer<'a> {
 #[derive(Serialize)]
 struct Bulk<'a> {
     flags: Vec<Answer<'a>>,
-    metadata: Metadata,
+    metadata: Metadata<'a>,
 }
 
 /// The bulk answer's last member, `eventStreams`: the change notification stream on the
@@ -87,8 +91,14 @@ fn context(input: &Input) -> Result<EvalContext, (&'static str, String)> {
     EvalContext::from_json(context).map_err(|e| invalid(ApiError::from(e).public_message()))
 }
 
-fn evaluate<'a>(key: &'a str, flag: &'a Flag, ctx: &EvalContext, version: u64) -> Answer<'a> {
-    match flag.evaluate(ctx) {
+fn evaluate<'a>(
+    key: &'a str,
+    flag: &'a Flag,
+    flags: &Named<Flag>,
+    ctx: &EvalContext,
+    version: u64,
+) -> Answer<'a> {
+    match flag.evaluate(flags, ctx) {
         Ok(e) => Answer::Success(Success {
             key,
             value: e.value,
@@ -97,6 +107,7 @@ fn evaluate<'a>(key: &'a str, flag: &'a Flag, ctx: &EvalContext, version: u64) -
             metadata: Metadata {
                 config_version: version,
                 rule_index: e.rule,
+                unmet_prerequisite: e.unmet,
             },
         }),
         Err(err) => Answer::Failure(Failure {
@@ -129,10 +140,12 @@ pub(crate) async fn single(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
             format!("flag {} was not found", json::quoted(key)),
         ));
     };
-    Ok(match evaluate(key, flag, &context, config.version) {
-        answer @ Answer::Success(_) => Reply::ok(&answer),
-        answer @ Answer::Failure(_) => Reply::json(400, &answer),
-    })
+    Ok(
+        match evaluate(key, flag, &config.feature_flags, &context, config.version) {
+            answer @ Answer::Success(_) => Reply::ok(&answer),
+            answer @ Answer::Failure(_) => Reply::json(400, &answer),
+        },
+    )
 }
 
 pub(crate) async fn bulk(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
@@ -160,11 +173,12 @@ pub(crate) async fn bulk(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
     let flags = config
         .feature_flags
         .iter()
-        .map(|(key, flag)| evaluate(key, flag, &context, config.version))
+        .map(|(key, flag)| evaluate(key, flag, &config.feature_flags, &context, config.version))
         .collect();
     let metadata = Metadata {
         config_version: config.version,
         rule_index: None,
+        unmet_prerequisite: None,
     };
     let mut reply = Reply::ok(&Bulk { flags, metadata });
     if let Some(body) = reply.body.as_mut().filter(|_| reply.status == 200) {
