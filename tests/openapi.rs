@@ -132,11 +132,11 @@ fn every_response_type_validates_against_its_schema() {
         ("Config", serde_json::to_value(&with_variants).unwrap()),
         (
             "PublicConfig",
-            serde_json::to_value(with_variants.public()).unwrap(),
+            serde_json::to_value(with_variants.public(edgestate::domain::time::Millis(0))).unwrap(),
         ),
         (
             "PublicConfig",
-            serde_json::to_value(config.public()).unwrap(),
+            serde_json::to_value(config.public(edgestate::domain::time::Millis(0))).unwrap(),
         ),
         (
             "FlagView",

@@ -276,7 +276,7 @@ proptest! {
         let Flag::Variants(d) = flag else { panic!("not an object flag") };
         let mut attributes = context.as_object().cloned().unwrap_or_default();
         attributes.remove("targetingKey");
-        let context = EvalContext { targeting_key: key, attributes };
+        let context = EvalContext { targeting_key: key, attributes, ..EvalContext::default() };
         match flag.evaluate(&cfg.feature_flags, &context) {
             Ok(e) => prop_assert!(d.variants.get(e.variant) == Some(e.value)),
             Err(_) => prop_assert!(context.targeting_key.is_none() && d.rollout.is_some()),

@@ -106,12 +106,16 @@ impl AppConfig {
         serde_json::to_string(self).map_err(|e| DomainError::Internal(e.to_string()))
     }
 
-    /// Whether flag `name` is on for an empty context (an unknown flag is off; see
+    /// Whether flag `name` is on for an empty context at `now` (an unknown flag is off; see
     /// [`Flag::is_on`]).
-    pub fn flag(&self, name: &FlagName) -> bool {
+    pub fn flag(&self, name: &FlagName, now: Millis) -> bool {
+        let context = EvalContext {
+            now,
+            ..EvalContext::default()
+        };
         self.feature_flags
             .get(name.as_str())
-            .is_some_and(|f| f.is_on(&self.feature_flags, &EvalContext::default()))
+            .is_some_and(|f| f.is_on(&self.feature_flags, &context))
     }
 
     /// The limit of a rate-limit group: its own entry, else `default`.
@@ -463,13 +467,17 @@ pub struct PublicConfig<'a> {
     pub rate_limit_window_seconds: u32,
 }
 
-/// The flags of a [`PublicConfig`]: serialised as name → value, evaluated as they are written.
+/// The flags of a [`PublicConfig`]: serialised as name → value, evaluated for an empty context
+/// at the time given.
 #[derive(Debug)]
-pub struct PublicFlags<'a>(&'a Named<Flag>);
+pub struct PublicFlags<'a>(&'a Named<Flag>, Millis);
 
 impl Serialize for PublicFlags<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let none = EvalContext::default();
+        let none = EvalContext {
+            now: self.1,
+            ..EvalContext::default()
+        };
         s.collect_map(self.0.iter().map(|(name, flag)| {
             let e = flag
                 .evaluate(self.0, &none)
@@ -480,10 +488,10 @@ impl Serialize for PublicFlags<'_> {
 }
 
 impl AppConfig {
-    /// What anyone may read of this config.
-    pub fn public(&self) -> PublicConfig<'_> {
+    /// What anyone may read of this config at `now`.
+    pub fn public(&self, now: Millis) -> PublicConfig<'_> {
         PublicConfig {
-            feature_flags: PublicFlags(&self.feature_flags),
+            feature_flags: PublicFlags(&self.feature_flags, now),
             rate_limits: &self.rate_limits,
             maintenance_mode: self.maintenance_mode,
             rate_limit_window_seconds: self.rate_limit_window_seconds,
@@ -550,8 +558,8 @@ mod tests {
             "sessionAbsoluteSeconds": 86400, "renewAfterSeconds": 600, "legacyRateLimitHeaders": false});
         let c = AppConfig::from_document(&doc).unwrap();
         assert_eq!(serde_json::to_value(&c).unwrap(), doc);
-        assert!(c.flag(&FlagName::parse("n", "newCheckout").unwrap()));
-        assert!(!c.flag(&FlagName::parse("n", "unknown").unwrap()));
+        assert!(c.flag(&FlagName::parse("n", "newCheckout").unwrap(), Millis(0)));
+        assert!(!c.flag(&FlagName::parse("n", "unknown").unwrap(), Millis(0)));
         assert_eq!(c.limit_for("sessions"), 10);
         assert_eq!(c.limit_for("users"), 100);
         assert!(c.is_strict("sessions") && !c.is_strict("users"));
@@ -791,11 +799,26 @@ mod tests {
             json!({"name": "a", "enabled": false, "value": false, "variant": "off",
                    "reason": "DEFAULT", "unmetPrerequisite": "b"})
         );
-        assert!(!off.flag(&FlagName::parse("name", "a").unwrap()));
+        assert!(!off.flag(&FlagName::parse("name", "a").unwrap(), Millis(0)));
         assert_eq!(
-            serde_json::to_value(off.public()).unwrap()["featureFlags"]["a"],
+            serde_json::to_value(off.public(Millis(0))).unwrap()["featureFlags"]["a"],
             false
         );
+    }
+
+    #[test]
+    fn the_public_view_and_flag_switch_by_their_schedules() {
+        let c = AppConfig::from_document(&json!({"featureFlags": {
+            "launch": {"variants": {"on": true, "off": false}, "defaultVariant": "off",
+                       "rollout": {"on": 100}, "schedule": [{"at": 5000, "enabled": true}]},
+        }}))
+        .unwrap();
+        let launch = FlagName::parse("name", "launch").unwrap();
+        assert!(!c.flag(&launch, Millis(4999)) && c.flag(&launch, Millis(5000)));
+        let public = |now| {
+            serde_json::to_value(c.public(Millis(now))).unwrap()["featureFlags"]["launch"].clone()
+        };
+        assert_eq!((public(4999), public(5000)), (json!(false), json!(true)));
     }
 
     #[test]
@@ -828,7 +851,9 @@ mod tests {
             serde_json::to_value(c.flag_view(&missing, &context)).unwrap(),
             json!({"name": "missing", "enabled": false})
         );
-        assert!(c.flag(&split) && c.flag(&plain) && !c.flag(&color));
+        assert!(
+            c.flag(&split, Millis(0)) && c.flag(&plain, Millis(0)) && !c.flag(&color, Millis(0))
+        );
     }
 
     #[test]
@@ -844,7 +869,7 @@ mod tests {
         }, "sessionIdleSeconds": 7200, "strictRateLimits": ["sessions"]}))
         .unwrap();
         assert_eq!(
-            serde_json::to_value(c.public()).unwrap(),
+            serde_json::to_value(c.public(Millis(0))).unwrap(),
             json!({
                 "featureFlags": {"beta": false, "color": "#f00", "plain": true, "split": "x"},
                 "rateLimits": {"default": 100}, "maintenanceMode": false,

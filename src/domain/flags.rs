@@ -10,10 +10,18 @@
 //!  "prerequisites": {"newCheckout": ["on"]},
 //!  "rules": [{"when": {"country": {"in": ["NL", "BE"]}}, "variant": "on"}],
 //!  "rollout": {"on": 30, "off": 70},
-//!  "enabled": true}
+//!  "enabled": true,
+//!  "schedule": [{"at": 1767225600000, "enabled": true}]}
 //! ```
 //!
-//! Evaluation, in order: a disabled flag answers `defaultVariant` (`DISABLED`); else, when
+//! A `schedule` switches the flag on and off by the clock (`EvalContext::now`), nothing
+//! stored: from each entry's `at` (milliseconds since the epoch) the flag is `enabled` as the
+//! entry says, and before the first entry it is the opposite of the first (a schedule that
+//! starts by switching on is off until then). `enabled: false` is the kill switch: it wins
+//! over every entry.
+//!
+//! Evaluation, in order: a disabled flag (or one its schedule has off) answers
+//! `defaultVariant` (`DISABLED`); else, when
 //! a prerequisite flag (in name order), evaluated for the same context, answers none of its
 //! listed variants (or cannot be evaluated), `defaultVariant` (`DEFAULT`, naming that
 //! prerequisite); else the
@@ -34,6 +42,7 @@ use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::ids::FlagName;
 use crate::domain::json::{self, deny_unknown};
 use crate::domain::named::Named;
+use crate::domain::time::Millis;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -48,6 +57,8 @@ pub const MAX_CONDITIONS: usize = 8;
 pub const MAX_LIST_VALUES: usize = 100;
 /// A variant's value, as JSON, is at most this many bytes.
 pub const MAX_VALUE_BYTES: usize = 1024;
+/// At most this many entries in a flag's schedule.
+pub const MAX_SCHEDULE: usize = 16;
 /// At most this many prerequisites per flag.
 pub const MAX_PREREQUISITES: usize = 8;
 /// A chain of prerequisites (a flag's prerequisite's prerequisite, …) has at most this many
@@ -123,6 +134,8 @@ pub struct EvalContext {
     pub targeting_key: Option<String>,
     /// Every other attribute.
     pub attributes: Map<String, Value>,
+    /// When it is evaluated, for schedules (the request's time; 0 until set).
+    pub now: Millis,
 }
 
 impl EvalContext {
@@ -147,6 +160,7 @@ impl EvalContext {
         Ok(EvalContext {
             targeting_key,
             attributes,
+            now: Millis(0),
         })
     }
     fn attribute(&self, name: &str) -> Option<Value> {
@@ -181,7 +195,19 @@ pub struct FlagDef {
     /// of which it must answer, for the same context, before this flag is evaluated; checked
     /// in name order. Kept as written, once checked.
     pub prerequisites: Map<String, Value>,
-    /// Whether the flag is evaluated at all.
+    /// Whether the flag is evaluated at all: `false` is the kill switch, whatever the
+    /// schedule says.
+    pub enabled: bool,
+    /// Switches by the clock, in increasing `at`.
+    pub schedule: Vec<Switch>,
+}
+
+/// A schedule entry: from `at` (milliseconds since the epoch) on, the flag is `enabled`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Switch {
+    /// When it takes effect.
+    pub at: u64,
+    /// Whether the flag is on from then.
     pub enabled: bool,
 }
 
@@ -198,6 +224,7 @@ impl PartialEq for FlagDef {
             && shares(self) == shares(other)
             && self.prerequisites == other.prerequisites
             && self.enabled == other.enabled
+            && self.schedule == other.schedule
     }
 }
 
@@ -308,14 +335,17 @@ impl Flag {
         let e = self
             .evaluate(flags, context)
             .unwrap_or_else(|_| self.fallback());
-        e.value.as_bool().unwrap_or_else(|| self.is_enabled())
+        e.value
+            .as_bool()
+            .unwrap_or_else(|| self.is_enabled(context.now))
     }
 
-    /// Whether the flag is switched on: a boolean flag's value, an object flag's `enabled`.
-    pub fn is_enabled(&self) -> bool {
+    /// Whether the flag is switched on at `now`: a boolean flag's value, an object flag's
+    /// `enabled` and its schedule.
+    pub fn is_enabled(&self, now: Millis) -> bool {
         match self {
             Flag::Bool(b) => *b,
-            Flag::Variants(def) => def.enabled,
+            Flag::Variants(def) => def.enabled_at(now),
         }
     }
 }
@@ -353,13 +383,24 @@ impl FlagDef {
         None
     }
 
+    /// `enabled`, and the schedule's state at `now`.
+    fn enabled_at(&self, now: Millis) -> bool {
+        let mut on = self.schedule.first().is_none_or(|s| !s.enabled);
+        for s in &self.schedule {
+            if i64::try_from(s.at).is_ok_and(|at| at <= now.0) {
+                on = s.enabled;
+            }
+        }
+        self.enabled && on
+    }
+
     fn evaluate(
         &self,
         flags: &Named<Flag>,
         context: &EvalContext,
         depth: usize,
     ) -> Result<Evaluation<'_>, EvalError> {
-        if !self.enabled {
+        if !self.enabled_at(context.now) {
             return Ok(self.answer(&self.default_variant, Reason::Disabled));
         }
         if let Some(flag) = self.unmet(flags, context, depth) {
@@ -400,13 +441,14 @@ impl FlagDef {
     }
 
     fn parse(field: &str, name: &str, obj: &Map<String, Value>) -> DomainResult<FlagDef> {
-        const FIELDS: [&str; 6] = [
+        const FIELDS: [&str; 7] = [
             "variants",
             "defaultVariant",
             "prerequisites",
             "rules",
             "rollout",
             "enabled",
+            "schedule",
         ];
         deny_unknown(obj, &FIELDS, &json::member(field, ""))?;
         let variants = parse_variants(&json::member(field, "variants"), obj.get("variants"))?;
@@ -442,6 +484,10 @@ impl FlagDef {
             })?,
             None => true,
         };
+        let schedule = match obj.get("schedule") {
+            Some(v) => parse_schedule(&json::member(field, "schedule"), v)?,
+            None => Vec::new(),
+        };
         Ok(FlagDef {
             variants,
             default_variant,
@@ -449,6 +495,7 @@ impl FlagDef {
             rollout,
             prerequisites,
             enabled,
+            schedule,
         })
     }
 }
@@ -518,6 +565,29 @@ fn parse_prerequisites(field: &str, v: &Value) -> DomainResult<Map<String, Value
         }
     }
     Ok(obj.clone())
+}
+
+/// At most [`MAX_SCHEDULE`] `{"at": milliseconds since the epoch, "enabled": boolean}`, in
+/// increasing `at`.
+fn parse_schedule(field: &str, v: &Value) -> DomainResult<Vec<Switch>> {
+    let list = v.as_array().filter(|l| l.len() <= MAX_SCHEDULE);
+    let list =
+        list.ok_or_else(|| DomainError::invalid(field, "must be an array of at most 16 entries"))?;
+    let mut out: Vec<Switch> = Vec::with_capacity(list.len());
+    for (i, entry) in list.iter().enumerate() {
+        let obj = entry.as_object().filter(|o| o.len() == 2);
+        let at = obj.and_then(|o| o.get("at")).and_then(json::whole_number);
+        let enabled = obj.and_then(|o| o.get("enabled")).and_then(Value::as_bool);
+        let later = at.is_some_and(|at| out.last().is_none_or(|s| s.at < at));
+        match (at, enabled) {
+            (Some(at), Some(enabled)) if later => out.push(Switch { at, enabled }),
+            _ => {
+                let problem = "must be {\"at\": milliseconds since the epoch, later than the entry before, \"enabled\": boolean}";
+                return Err(DomainError::invalid(&format!("{field}[{i}]"), problem));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `field: unknown <what> "<name>"`.
@@ -778,6 +848,9 @@ impl Serialize for FlagDef {
             )?;
         }
         m.serialize_entry("enabled", &self.enabled)?;
+        if !self.schedule.is_empty() {
+            m.serialize_entry("schedule", &self.schedule)?;
+        }
         m.end()
     }
 }
@@ -961,7 +1034,7 @@ mod tests {
             .evaluate(&Named::default(), &context(json!({"targetingKey": "k"})))
             .unwrap();
         assert_eq!((e.variant, e.reason), ("b", Reason::Disabled));
-        assert!(!f.is_enabled());
+        assert!(!f.is_enabled(Millis(0)));
         let f = flag(json!({"variants": {"a": {"color": "red"}}, "defaultVariant": "a"}));
         let e = f
             .evaluate(&Named::default(), &EvalContext::default())
@@ -1410,6 +1483,122 @@ mod tests {
             ("off".into(), Reason::Default, Some("f1".into())),
             "the ninth link is never evaluated: not met"
         );
+    }
+
+    #[test]
+    fn schedules_parse_and_round_trip() {
+        let v = json!({"variants": {"a": 1}, "defaultVariant": "a", "rules": [], "enabled": true,
+            "schedule": [{"at": 1000, "enabled": true}, {"at": 2000.0, "enabled": false}]});
+        let f = flag(v.clone());
+        let mut want = v;
+        want["schedule"][1]["at"] = json!(2000);
+        assert_eq!(
+            serde_json::to_value(&f).unwrap(),
+            want,
+            "zero fractions read as integers"
+        );
+        let none = flag(json!({"variants": {"a": 1}, "defaultVariant": "a", "schedule": []}));
+        assert!(serde_json::to_value(none)
+            .unwrap()
+            .get("schedule")
+            .is_none());
+        let many: Vec<Value> = (0..=MAX_SCHEDULE)
+            .map(|i| json!({"at": i, "enabled": true}))
+            .collect();
+        let entry = "must be {\"at\": milliseconds since the epoch, later than the entry before, \"enabled\": boolean}";
+        let cases = [
+            (
+                json!({}),
+                "featureFlags.f.schedule: must be an array of at most 16 entries".to_string(),
+            ),
+            (
+                json!(many),
+                "featureFlags.f.schedule: must be an array of at most 16 entries".into(),
+            ),
+            (
+                json!([{"at": 1}]),
+                format!("featureFlags.f.schedule[0]: {entry}"),
+            ),
+            (
+                json!([{"at": 1, "enabled": "yes"}]),
+                format!("featureFlags.f.schedule[0]: {entry}"),
+            ),
+            (
+                json!([{"at": -1, "enabled": true}]),
+                format!("featureFlags.f.schedule[0]: {entry}"),
+            ),
+            (
+                json!([{"at": 1.5, "enabled": true}]),
+                format!("featureFlags.f.schedule[0]: {entry}"),
+            ),
+            (
+                json!([{"at": 1, "enabled": true, "x": 1}]),
+                format!("featureFlags.f.schedule[0]: {entry}"),
+            ),
+            (
+                json!([{"at": 5, "enabled": true}, {"at": 5, "enabled": false}]),
+                format!("featureFlags.f.schedule[1]: {entry}"),
+            ),
+        ];
+        for (schedule, want) in cases {
+            let v = json!({"variants": {"a": 1}, "defaultVariant": "a", "schedule": schedule});
+            match Flag::parse("featureFlags.f", "f", &v) {
+                Err(DomainError::Invalid(m)) => assert_eq!(m, want),
+                other => panic!("{v} gave {other:?}"),
+            }
+        }
+        assert_eq!(MAX_SCHEDULE, 16, "as the message says");
+    }
+
+    #[test]
+    fn schedules_switch_by_the_clock_and_the_kill_switch_wins() {
+        let window = json!([{"at": 1000, "enabled": true}, {"at": 2000, "enabled": false}]);
+        let mut v = json!({"variants": {"on": true, "off": false}, "defaultVariant": "off",
+            "rollout": {"on": 100}, "schedule": window});
+        let at = |f: &Flag, now: i64| {
+            let c = EvalContext {
+                now: Millis(now),
+                ..EvalContext::default()
+            };
+            let e = f.evaluate(&Named::default(), &c).unwrap();
+            (e.variant.to_string(), e.reason)
+        };
+        let f = flag(v.clone());
+        let off = ("off".to_string(), Reason::Disabled);
+        let on = ("on".to_string(), Reason::Split);
+        assert_eq!(at(&f, 999), off, "off until the first entry switches it on");
+        assert_eq!((at(&f, 1000), at(&f, 1999)), (on.clone(), on.clone()));
+        assert_eq!((at(&f, 2000), at(&f, i64::MAX)), (off.clone(), off.clone()));
+        assert!(!f.is_enabled(Millis(999)) && f.is_enabled(Millis(1000)));
+        // A schedule that starts by switching off is on until then.
+        let ends = flag(json!({"variants": {"a": "x"}, "defaultVariant": "a",
+            "schedule": [{"at": 1000, "enabled": false}]}));
+        assert!(ends.is_enabled(Millis(999)) && !ends.is_enabled(Millis(1000)));
+        // `enabled: false` is the kill switch: off whatever the schedule says.
+        v["enabled"] = json!(false);
+        let killed = flag(v);
+        for now in [0, 999, 1000, 1500, 2000] {
+            assert_eq!(at(&killed, now), off, "{now}");
+        }
+    }
+
+    #[test]
+    fn a_prerequisite_switched_off_by_its_schedule_is_not_met() {
+        let flags = set(json!({
+            "a": gated(json!({"b": ["on"]})),
+            "b": {"variants": {"on": true, "off": false}, "defaultVariant": "off",
+                  "rollout": {"on": 100}, "schedule": [{"at": 1000, "enabled": true}]},
+        }))
+        .unwrap();
+        let a = flags.get("a").unwrap();
+        let at = |now| {
+            let c = EvalContext {
+                now: Millis(now),
+                ..EvalContext::default()
+            };
+            a.evaluate(&flags, &c).unwrap().unmet
+        };
+        assert_eq!((at(999), at(1000)), (Some("b"), None));
     }
 
     #[test]

@@ -71,13 +71,14 @@ fn tokens() -> Vec<(&'static str, Value)> {
 pub fn further_checks(name: &str) -> Value {
     const FLAG: &str = "A flag's `defaultVariant`, each rule's `variant` and each `rollout` key \
         name one of its variants; its variant values share one JSON type, each at most 1,024 bytes \
-        of JSON; its `rollout` shares sum to 100";
-    const FLAG_FIELDS: [&str; 5] = [
+        of JSON; its `rollout` shares sum to 100; its `schedule` entries are in increasing `at`";
+    const FLAG_FIELDS: [&str; 6] = [
         "featureFlags.*.defaultVariant",
         "featureFlags.*.rules[*].variant",
         "featureFlags.*.rollout",
         "featureFlags.*.rollout.*",
         "featureFlags.*.variants.*",
+        "featureFlags.*.schedule[*]",
     ];
     const PREREQUISITES: &str = "Each prerequisite names a flag of the config and variants of \
         it (`on` and `off` for a boolean flag); no flag is its own prerequisite through any \
@@ -575,6 +576,11 @@ fn flag_definition() -> Value {
     );
     let prerequisite = json!({ "type": "array", "minItems": 1, "maxItems": 16, "items": { "type": "string" },
         "description": "Variants of that flag (`on`, `off` for a boolean flag): it must answer one of them" });
+    let switch = object(
+        &["at", "enabled"],
+        json!({ "at": { "type": "integer", "minimum": 0, "description": "Milliseconds since the epoch, later than the entry before" },
+            "enabled": { "type": "boolean" } }),
+    );
     let mut definition = object(
         &["variants", "defaultVariant"],
         json!({
@@ -589,7 +595,10 @@ fn flag_definition() -> Value {
                 "description": "The first rule whose conditions all hold picks its variant" },
             "rollout": { "type": "object", "additionalProperties": { "type": "integer", "minimum": 0, "maximum": 100 },
                 "description": "Variant → percentage (summing to 100), by sticky bucketing on targetingKey" },
-            "enabled": { "type": "boolean", "default": true },
+            "enabled": { "type": "boolean", "default": true,
+                "description": "`false` is the kill switch: the flag answers its default variant (DISABLED) whatever its schedule says" },
+            "schedule": { "type": "array", "maxItems": 16, "items": switch,
+                "description": "Switches by the clock, in increasing `at`: from each entry's time the flag is enabled as it says; before the first, the opposite of the first. Nothing is written when one takes effect. Absent when empty" },
         }),
     );
     definition["description"] = json!("A flag with variants. Cross-field rules (defaultVariant, rule and rollout variants among the variants, one value type, shares summing to 100, prerequisites naming known flags and variants without cycles) are checked by the Worker");

@@ -18,6 +18,7 @@ use crate::domain::events::{self, EventStream};
 use crate::domain::flags::{EvalContext, Flag, Reason};
 use crate::domain::json;
 use crate::domain::named::Named;
+use crate::domain::time::Millis;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::input::Input;
 use crate::routes::parse;
@@ -77,8 +78,8 @@ const EVENT_STREAMS: &str = concat!(
     "\"endpoint\":{\"requestUri\":\"/ofrep/v1/events\"},\"inactivityDelaySec\":120}]}"
 );
 
-/// The evaluation context of the body, or the OFREP error code and details.
-fn context(input: &Input) -> Result<EvalContext, (&'static str, String)> {
+/// The evaluation context of the body at `now`, or the OFREP error code and details.
+fn context(input: &Input, now: Millis) -> Result<EvalContext, (&'static str, String)> {
     let body = input
         .json()
         .map_err(|e| ("PARSE_ERROR", e.public_message()))?;
@@ -88,7 +89,10 @@ fn context(input: &Input) -> Result<EvalContext, (&'static str, String)> {
         .ok_or_else(|| invalid("the body must be a JSON object".into()))?
         .get("context")
         .ok_or_else(|| invalid("context is required".into()))?;
-    EvalContext::from_json(context).map_err(|e| invalid(ApiError::from(e).public_message()))
+    let mut context =
+        EvalContext::from_json(context).map_err(|e| invalid(ApiError::from(e).public_message()))?;
+    context.now = now;
+    Ok(context)
 }
 
 fn evaluate<'a>(
@@ -128,7 +132,7 @@ pub(crate) async fn single(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
         };
         Reply::json(status, &f)
     };
-    let context = match context(&input) {
+    let context = match context(&input, ctx.now) {
         Ok(c) => c,
         Err((code, details)) => return Ok(failure(400, code, details)),
     };
@@ -157,7 +161,7 @@ pub(crate) async fn bulk(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
         };
         Reply::json(400, &f)
     };
-    let context = match context(&input) {
+    let context = match context(&input, ctx.now) {
         Ok(c) => c,
         Err((error_code, error_details)) => return Ok(failure(error_code, error_details)),
     };

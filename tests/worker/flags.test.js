@@ -349,6 +349,47 @@ describe("prerequisites", () => {
   });
 });
 
+describe("schedules", () => {
+  it("switch a flag by the clock through OFREP and GET /flags/:name, and enabled: false wins over every entry", async () => {
+    const now = Date.now();
+    const base = { variants: { on: true, off: false }, defaultVariant: "off", rollout: { on: 100 } };
+    const featureFlags = {
+      running: { ...base, schedule: [{ at: now - 60_000, enabled: true }, { at: now + 3_600_000, enabled: false }] },
+      later: { ...base, schedule: [{ at: now + 3_600_000, enabled: true }] },
+      soon: { ...base, schedule: [{ at: now + 2_000, enabled: true }] },
+      ended: { ...base, schedule: [{ at: now - 1_000, enabled: false }] },
+    };
+    const e = await spawnApp({ seedConfig: { ...HIGH, featureFlags } });
+    try {
+      const reasons = async () => {
+        const r = await bulk(e, { targetingKey: "u1" });
+        expect(r.status, r.text).toBe(200);
+        return Object.fromEntries(r.body.flags.map((/** @type {{ key: string, reason: string }} */ f) => [f.key, f.reason]));
+      };
+      expect(await reasons()).toEqual({ running: "SPLIT", later: "DISABLED", soon: "DISABLED", ended: "DISABLED" });
+      expect((await single(e, "running", {})).body).toMatchObject({ value: true, variant: "on", reason: "SPLIT" });
+      expect((await e.getFlag("later")).body).toEqual({ name: "later", enabled: false, value: false, variant: "off", reason: "DISABLED" });
+      expect((await e.getConfig()).body.featureFlags).toMatchObject({ running: true, later: false, soon: false });
+      // `soon` switches on when its time comes: no write, no new version.
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, now + 2_100 - Date.now())));
+      const switched = await single(e, "soon", {});
+      expect(switched.body).toMatchObject({ value: true, reason: "SPLIT", metadata: { configVersion: 0 } });
+      expect((await e.getFlag("soon")).body.enabled).toBe(true);
+
+      // The kill switch: enabled: false at the top wins over the schedule that has it on.
+      const p = await e.patchConfig({ featureFlags: { running: { ...featureFlags.running, enabled: false } } });
+      expect(p.status, p.text).toBe(200);
+      expect(p.body.featureFlags.running.schedule).toEqual(featureFlags.running.schedule);
+      expect((await single(e, "running", {})).body).toMatchObject({ value: false, reason: "DISABLED" });
+
+      const bad = await e.patchConfig({ featureFlags: { later: { ...base, schedule: [{ at: now, enabled: true }, { at: now, enabled: false }] } } });
+      expect(expectError(expect, bad, 400, "invalid_request").error).toMatch(/^featureFlags\.later\.schedule\[1\]: must be /);
+    } finally {
+      await e.dispose();
+    }
+  });
+});
+
 describe("evaluation does no storage work", () => {
   it("50 bulk evaluations of 50 flags: only the strict limiter's leases touch D1, never per flag", async () => {
     const featureFlags = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`flag${i}`, i % 2 ? SPLIT : true]));
