@@ -109,12 +109,12 @@ impl Edgestate {
             .unwrap_or(config)
     }
 
-    /// Whether feature flag `name` is on for an empty context: a boolean flag's value, the
+    /// Whether feature flag `name` is on for an empty context now: a boolean flag's value, the
     /// answer of a flag with variants when it is a boolean, else whether that flag is
     /// enabled (an unknown flag is off; a malformed name is `ApiError::InvalidRequest`).
     pub async fn flag(&self, name: &str) -> ApiResult<bool> {
         let name = FlagName::parse("name", name)?;
-        Ok(self.config().await.flag(&name))
+        Ok(self.config().await.flag(&name, clock::now()))
     }
 
     /// Counts one request of `client` in rate-limit `group` with the config's limits and

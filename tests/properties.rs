@@ -276,10 +276,49 @@ proptest! {
         let Flag::Variants(d) = flag else { panic!("not an object flag") };
         let mut attributes = context.as_object().cloned().unwrap_or_default();
         attributes.remove("targetingKey");
-        let context = EvalContext { targeting_key: key, attributes };
-        match flag.evaluate(&context) {
+        let context = EvalContext { targeting_key: key, attributes, ..EvalContext::default() };
+        match flag.evaluate(&cfg.feature_flags, &context) {
             Ok(e) => prop_assert!(d.variants.get(e.variant) == Some(e.value)),
             Err(_) => prop_assert!(context.targeting_key.is_none() && d.rollout.is_some()),
+        }
+    }
+
+    #[test]
+    fn prerequisite_graphs_are_accepted_iff_acyclic_and_evaluate_as_their_chains(
+        edges in prop::collection::vec((0usize..6, 0usize..6), 0..10),
+        off in prop::collection::vec(any::<bool>(), 6),
+    ) {
+        // Flags f0 … f5: f_i needs each f_j of its edges to be `on`; a flag of `off` is
+        // disabled (its default is `off`).
+        let mut needs = vec![Vec::new(); 6];
+        for (a, b) in &edges {
+            if !needs[*a].contains(b) {
+                needs[*a].push(*b);
+            }
+        }
+        let flags: serde_json::Map<String, Value> = (0..6).map(|i| {
+            let pre: serde_json::Map<String, Value> = needs[i].iter().map(|j| (format!("f{j}"), json!(["on"]))).collect();
+            (format!("f{i}"), json!({"variants": {"on": true, "off": false}, "defaultVariant": "off",
+                "rollout": {"on": 100}, "enabled": !off[i], "prerequisites": pre}))
+        }).collect();
+        fn reaches(needs: &[Vec<usize>], from: usize, to: usize, seen: &mut Vec<usize>) -> bool {
+            needs[from].iter().any(|&j| j == to || (!seen.contains(&j) && { seen.push(j); reaches(needs, j, to, seen) }))
+        }
+        let cyclic = (0..6).any(|i| reaches(&needs, i, i, &mut Vec::new()));
+        let cfg = AppConfig::from_document(&json!({ "featureFlags": flags }));
+        prop_assert_eq!(cfg.is_err(), cyclic, "{:?}", cfg.as_ref().err());
+        if let Err(e) = &cfg {
+            prop_assert!(matches!(e, DomainError::Invalid(m) if m.contains(".prerequisites: cycle f")), "{:?}", e);
+        }
+        if let Ok(cfg) = cfg {
+            fn on(needs: &[Vec<usize>], off: &[bool], i: usize) -> bool {
+                !off[i] && needs[i].iter().all(|&j| on(needs, off, j))
+            }
+            for i in 0..6 {
+                let e = cfg.feature_flags.get(&format!("f{i}")).unwrap().evaluate(&cfg.feature_flags, &EvalContext::default()).unwrap();
+                prop_assert_eq!(e.variant == "on", on(&needs, &off, i), "f{}", i);
+                prop_assert_eq!(e.unmet.is_some(), !off[i] && !on(&needs, &off, i));
+            }
         }
     }
 

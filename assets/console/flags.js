@@ -128,6 +128,9 @@ export function render() {
 /** What a flag with variants is, in a few words. */
 function definitionOf(flag) {
   const parts = [`default ${flag.defaultVariant}`];
+  const needs = Object.keys(flag.prerequisites ?? {});
+  if (needs.length) parts.push(`needs ${needs.join(", ")}`);
+  if (flag.schedule?.length) parts.push(plural(flag.schedule.length, "scheduled switch", "scheduled switches"));
   if (flag.rules?.length) parts.push(plural(flag.rules.length, "rule"));
   const shares = Object.entries(flag.rollout ?? {});
   if (shares.length > 4) parts.push(`rollout over ${shares.length} variants`);
@@ -338,6 +341,9 @@ function toDraft(name, flag) {
       conditions: Object.entries(r.when).map(([attr, c]) => conditionDraft(attr, c)),
     })),
     rollout: flag.rollout ? Object.fromEntries(Object.entries(flag.rollout).map(([n, p]) => [keyOf(n), String(p)])) : null,
+    // Not edited here: kept as they are, so saving the flag does not drop them.
+    prerequisites: flag.prerequisites ?? {},
+    schedule: flag.schedule ?? [],
   };
 }
 
@@ -828,7 +834,9 @@ function fromDraft() {
   if (problems.length) return { problems };
   const def = { variants, defaultVariant: variantName(draft.defaultK), rules };
   if (rollout) def.rollout = rollout;
+  if (Object.keys(draft.prerequisites ?? {}).length) def.prerequisites = draft.prerequisites;
   def.enabled = draft.enabled;
+  if (draft.schedule?.length) def.schedule = draft.schedule;
   return { def };
 }
 

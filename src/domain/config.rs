@@ -13,10 +13,11 @@
 //! can lag behind a write this isolate made.
 
 use crate::domain::error::{DomainError, DomainResult};
-use crate::domain::flags::{EvalContext, Flag, Reason};
+use crate::domain::flags::{check_prerequisites, EvalContext, Flag, Reason};
 use crate::domain::ids::FlagName;
 use crate::domain::json::{self, deny_unknown, object};
 use crate::domain::kv::{Kv, KvKey};
+pub use crate::domain::named::Named;
 use crate::domain::time::Millis;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -35,88 +36,6 @@ pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_CONFIG_BYTES: usize = 960 * 1024;
 const MAX_LIMIT: u64 = 1_000_000;
 const MAX_SECONDS: u64 = 86_400;
-
-/// Names to values, sorted by name, each name once: the config's `featureFlags` and
-/// `rateLimits`, serialised as a JSON object. A sorted list rather than a `BTreeMap`: these
-/// maps are small (the whole document is at most [`MAX_CONFIG_BYTES`]) and every `BTreeMap`
-/// type is several KB of its own code in the Wasm.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Named<T>(Vec<(String, T)>);
-
-impl<T> Default for Named<T> {
-    fn default() -> Self {
-        Named(Vec::new())
-    }
-}
-
-impl<T> Named<T> {
-    fn position(&self, name: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|(k, _)| k.as_str().cmp(name))
-    }
-
-    /// The value of `name`.
-    pub fn get(&self, name: &str) -> Option<&T> {
-        self.position(name).ok().map(|i| &self.0[i].1)
-    }
-
-    /// Whether `name` has a value.
-    pub fn contains_key(&self, name: &str) -> bool {
-        self.position(name).is_ok()
-    }
-
-    /// Sets the value of `name`, returning the one it replaces.
-    pub fn insert(&mut self, name: String, value: T) -> Option<T> {
-        match self.position(&name) {
-            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
-            Err(i) => {
-                self.0.insert(i, (name, value));
-                None
-            }
-        }
-    }
-
-    /// Removes `name`, returning its value.
-    pub fn remove(&mut self, name: &str) -> Option<T> {
-        self.position(name).ok().map(|i| self.0.remove(i).1)
-    }
-
-    /// Removes every name.
-    pub fn clear(&mut self) {
-        self.0.clear();
-    }
-
-    /// How many names have a value.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether no name has a value.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// The names and their values, in name order.
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &T)> {
-        self.0.iter().map(|(k, v)| (k, v))
-    }
-}
-
-impl<T> FromIterator<(String, T)> for Named<T> {
-    /// Later pairs replace earlier ones of the same name.
-    fn from_iter<I: IntoIterator<Item = (String, T)>>(pairs: I) -> Self {
-        let mut out = Named::default();
-        for (name, value) in pairs {
-            out.insert(name, value);
-        }
-        out
-    }
-}
-
-impl<T: Serialize> Serialize for Named<T> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.iter())
-    }
-}
 
 /// The app config, defaults filled in.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -187,12 +106,16 @@ impl AppConfig {
         serde_json::to_string(self).map_err(|e| DomainError::Internal(e.to_string()))
     }
 
-    /// Whether flag `name` is on for an empty context (an unknown flag is off; see
+    /// Whether flag `name` is on for an empty context at `now` (an unknown flag is off; see
     /// [`Flag::is_on`]).
-    pub fn flag(&self, name: &FlagName) -> bool {
+    pub fn flag(&self, name: &FlagName, now: Millis) -> bool {
+        let context = EvalContext {
+            now,
+            ..EvalContext::default()
+        };
         self.feature_flags
             .get(name.as_str())
-            .is_some_and(|f| f.is_on(&EvalContext::default()))
+            .is_some_and(|f| f.is_on(&self.feature_flags, &context))
     }
 
     /// The limit of a rate-limit group: its own entry, else `default`.
@@ -230,6 +153,7 @@ fn apply(mut cfg: AppConfig, doc: &Value, mode: Mode) -> DomainResult<AppConfig>
     deny_unknown(obj, &[&FIELDS[..], &SESSION_FIELDS[..]].concat(), "")?;
     if let Some(v) = obj.get("featureFlags") {
         merge_map(&mut cfg.feature_flags, v, "featureFlags", mode, Flag::parse)?;
+        check_prerequisites(&cfg.feature_flags)?;
     }
     if let Some(v) = obj.get("rateLimits") {
         merge_map(&mut cfg.rate_limits, v, "rateLimits", mode, |f, _, v| {
@@ -499,7 +423,8 @@ pub async fn current<K: Kv>(kv: &K, cache: &ConfigCache, now: Millis) -> Rc<AppC
 
 /// What `GET /flags/:name` answers: `{"name", "enabled"}` for a boolean or unknown flag;
 /// for a flag with variants also `value`, `variant`, `reason` (and `errorCode` when the
-/// evaluation failed and the default variant was answered).
+/// evaluation failed and the default variant was answered, `unmetPrerequisite` when a
+/// prerequisite was not met).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FlagView<'a> {
@@ -519,6 +444,9 @@ pub struct FlagView<'a> {
     /// The OpenFeature error code, with reason `ERROR`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_code: Option<&'static str>,
+    /// The prerequisite flag that was not met, with reason `DEFAULT`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unmet_prerequisite: Option<&'a str>,
 }
 
 /// What anyone may read of the config (`GET /config`): the maintenance state, the rate limits
@@ -539,25 +467,31 @@ pub struct PublicConfig<'a> {
     pub rate_limit_window_seconds: u32,
 }
 
-/// The flags of a [`PublicConfig`]: serialised as name → value, evaluated as they are written.
+/// The flags of a [`PublicConfig`]: serialised as name → value, evaluated for an empty context
+/// at the time given.
 #[derive(Debug)]
-pub struct PublicFlags<'a>(&'a Named<Flag>);
+pub struct PublicFlags<'a>(&'a Named<Flag>, Millis);
 
 impl Serialize for PublicFlags<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let none = EvalContext::default();
+        let none = EvalContext {
+            now: self.1,
+            ..EvalContext::default()
+        };
         s.collect_map(self.0.iter().map(|(name, flag)| {
-            let e = flag.evaluate(&none).unwrap_or_else(|_| flag.fallback());
+            let e = flag
+                .evaluate(self.0, &none)
+                .unwrap_or_else(|_| flag.fallback());
             (name, e.value)
         }))
     }
 }
 
 impl AppConfig {
-    /// What anyone may read of this config.
-    pub fn public(&self) -> PublicConfig<'_> {
+    /// What anyone may read of this config at `now`.
+    pub fn public(&self, now: Millis) -> PublicConfig<'_> {
         PublicConfig {
-            feature_flags: PublicFlags(&self.feature_flags),
+            feature_flags: PublicFlags(&self.feature_flags, now),
             rate_limits: &self.rate_limits,
             maintenance_mode: self.maintenance_mode,
             rate_limit_window_seconds: self.rate_limit_window_seconds,
@@ -569,14 +503,15 @@ impl AppConfig {
         let flag = self.feature_flags.get(name.as_str());
         let mut view = FlagView {
             name: name.as_str(),
-            enabled: flag.is_some_and(|f| f.is_on(context)),
+            enabled: flag.is_some_and(|f| f.is_on(&self.feature_flags, context)),
             value: None,
             variant: None,
             reason: None,
             error_code: None,
+            unmet_prerequisite: None,
         };
         if let Some(f @ Flag::Variants(_)) = flag {
-            let (e, error_code) = match f.evaluate(context) {
+            let (e, error_code) = match f.evaluate(&self.feature_flags, context) {
                 Ok(e) => (e, None),
                 Err(err) => (f.fallback(), Some(err.code())),
             };
@@ -584,6 +519,7 @@ impl AppConfig {
             view.variant = Some(e.variant);
             view.reason = Some(e.reason);
             view.error_code = error_code;
+            view.unmet_prerequisite = e.unmet;
         }
         view
     }
@@ -593,39 +529,6 @@ impl AppConfig {
 mod tests {
     use super::*;
 
-    #[test]
-    fn named_maps_keep_names_sorted_and_serialise_as_a_btreemap_does() {
-        let mut m: Named<u32> = Named::default();
-        assert!(m.is_empty());
-        for (k, v) in [("m", 1), ("a", 2), ("z", 3), ("a", 4)] {
-            m.insert(k.into(), v);
-        }
-        assert_eq!(m.insert("m".into(), 5), Some(1));
-        assert_eq!(m.remove("z"), Some(3));
-        assert_eq!(m.remove("z"), None);
-        assert_eq!((m.get("a"), m.get("q"), m.len()), (Some(&4), None, 2));
-        assert!(m.contains_key("m") && !m.contains_key("z"));
-        let names: Vec<&String> = m.iter().map(|(k, _)| k).collect();
-        assert_eq!(names, ["a", "m"]);
-        let map = std::collections::BTreeMap::from([("m", 5), ("a", 4)]);
-        assert_eq!(
-            serde_json::to_string(&m).unwrap(),
-            serde_json::to_string(&map).unwrap()
-        );
-        let from: Named<u32> = [
-            ("b".to_string(), 1),
-            ("a".to_string(), 2),
-            ("b".to_string(), 3),
-        ]
-        .into_iter()
-        .collect();
-        assert_eq!(
-            from.iter().collect::<Vec<_>>(),
-            [(&"a".to_string(), &2), (&"b".to_string(), &3)]
-        );
-        m.clear();
-        assert!(m.is_empty());
-    }
     use crate::storage::fake::{block_on, MemKv};
     use serde_json::json;
 
@@ -655,8 +558,8 @@ mod tests {
             "sessionAbsoluteSeconds": 86400, "renewAfterSeconds": 600, "legacyRateLimitHeaders": false});
         let c = AppConfig::from_document(&doc).unwrap();
         assert_eq!(serde_json::to_value(&c).unwrap(), doc);
-        assert!(c.flag(&FlagName::parse("n", "newCheckout").unwrap()));
-        assert!(!c.flag(&FlagName::parse("n", "unknown").unwrap()));
+        assert!(c.flag(&FlagName::parse("n", "newCheckout").unwrap(), Millis(0)));
+        assert!(!c.flag(&FlagName::parse("n", "unknown").unwrap(), Millis(0)));
         assert_eq!(c.limit_for("sessions"), 10);
         assert_eq!(c.limit_for("users"), 100);
         assert!(c.is_strict("sessions") && !c.is_strict("users"));
@@ -859,6 +762,66 @@ mod tests {
     }
 
     #[test]
+    fn prerequisites_are_checked_against_the_flags_after_every_write() {
+        let base = AppConfig::from_document(&json!({"featureFlags": {
+            "a": {"variants": {"on": true, "off": false}, "defaultVariant": "off",
+                  "rollout": {"on": 100}, "prerequisites": {"b": ["on"]}},
+            "b": true,
+        }}))
+        .unwrap();
+        let refused = |patch: Value| match base.patched(&patch) {
+            Err(DomainError::Invalid(m)) => m,
+            other => panic!("{patch} gave {other:?}"),
+        };
+        assert_eq!(
+            refused(json!({"featureFlags": {"b": null}})),
+            "featureFlags.a.prerequisites.b: unknown flag \"b\""
+        );
+        let b = json!({"variants": {"x": 1}, "defaultVariant": "x"});
+        assert!(refused(json!({"featureFlags": {"b": b}}))
+            .starts_with("featureFlags.a.prerequisites.b[0]: unknown variant"));
+        let back = json!({"variants": {"on": 1}, "defaultVariant": "on",
+            "prerequisites": {"a": ["on"]}});
+        assert_eq!(
+            refused(json!({"featureFlags": {"b": back}})),
+            "featureFlags.a.prerequisites: cycle a → b → a"
+        );
+        let view = |c: &AppConfig| {
+            let a = FlagName::parse("name", "a").unwrap();
+            serde_json::to_value(c.flag_view(&a, &EvalContext::default())).unwrap()
+        };
+        assert_eq!(view(&base)["variant"], "on");
+        let off = base
+            .patched(&json!({"featureFlags": {"b": false}}))
+            .unwrap();
+        assert_eq!(
+            view(&off),
+            json!({"name": "a", "enabled": false, "value": false, "variant": "off",
+                   "reason": "DEFAULT", "unmetPrerequisite": "b"})
+        );
+        assert!(!off.flag(&FlagName::parse("name", "a").unwrap(), Millis(0)));
+        assert_eq!(
+            serde_json::to_value(off.public(Millis(0))).unwrap()["featureFlags"]["a"],
+            false
+        );
+    }
+
+    #[test]
+    fn the_public_view_and_flag_switch_by_their_schedules() {
+        let c = AppConfig::from_document(&json!({"featureFlags": {
+            "launch": {"variants": {"on": true, "off": false}, "defaultVariant": "off",
+                       "rollout": {"on": 100}, "schedule": [{"at": 5000, "enabled": true}]},
+        }}))
+        .unwrap();
+        let launch = FlagName::parse("name", "launch").unwrap();
+        assert!(!c.flag(&launch, Millis(4999)) && c.flag(&launch, Millis(5000)));
+        let public = |now| {
+            serde_json::to_value(c.public(Millis(now))).unwrap()["featureFlags"]["launch"].clone()
+        };
+        assert_eq!((public(4999), public(5000)), (json!(false), json!(true)));
+    }
+
+    #[test]
     fn flag_views_and_booleans_of_object_flags() {
         let c = AppConfig::from_document(&json!({"featureFlags": {
             "plain": true,
@@ -888,7 +851,9 @@ mod tests {
             serde_json::to_value(c.flag_view(&missing, &context)).unwrap(),
             json!({"name": "missing", "enabled": false})
         );
-        assert!(c.flag(&split) && c.flag(&plain) && !c.flag(&color));
+        assert!(
+            c.flag(&split, Millis(0)) && c.flag(&plain, Millis(0)) && !c.flag(&color, Millis(0))
+        );
     }
 
     #[test]
@@ -904,7 +869,7 @@ mod tests {
         }, "sessionIdleSeconds": 7200, "strictRateLimits": ["sessions"]}))
         .unwrap();
         assert_eq!(
-            serde_json::to_value(c.public()).unwrap(),
+            serde_json::to_value(c.public(Millis(0))).unwrap(),
             json!({
                 "featureFlags": {"beta": false, "color": "#f00", "plain": true, "split": "x"},
                 "rateLimits": {"default": 100}, "maintenanceMode": false,

@@ -7,23 +7,42 @@
 //! ```json
 //! {"variants": {"on": true, "off": false},
 //!  "defaultVariant": "off",
+//!  "prerequisites": {"newCheckout": ["on"]},
 //!  "rules": [{"when": {"country": {"in": ["NL", "BE"]}}, "variant": "on"}],
 //!  "rollout": {"on": 30, "off": 70},
-//!  "enabled": true}
+//!  "enabled": true,
+//!  "schedule": [{"at": 1767225600000, "enabled": true}]}
 //! ```
 //!
-//! Evaluation, in order: a disabled flag answers `defaultVariant` (`DISABLED`); else the
+//! A `schedule` switches the flag on and off by the clock (`EvalContext::now`), nothing
+//! stored: from each entry's `at` (milliseconds since the epoch) the flag is `enabled` as the
+//! entry says, and before the first entry it is the opposite of the first (a schedule that
+//! starts by switching on is off until then). `enabled: false` is the kill switch: it wins
+//! over every entry.
+//!
+//! Evaluation, in order: a disabled flag (or one its schedule has off) answers
+//! `defaultVariant` (`DISABLED`); else, when
+//! a prerequisite flag (in name order), evaluated for the same context, answers none of its
+//! listed variants (or cannot be evaluated), `defaultVariant` (`DEFAULT`, naming that
+//! prerequisite); else the
 //! first rule whose conditions all hold (`TARGETING_MATCH`); else the rollout, by sticky
 //! bucketing on `targetingKey` ([`crate::domain::bucket`], `SPLIT`); else `defaultVariant`
-//! (`STATIC` for a flag without rules or rollout, `DEFAULT` when they gave no answer). A
+//! (`STATIC` for a flag without prerequisites, rules or rollout, else `DEFAULT`). A
 //! condition on an attribute the context does not have never holds (`notIn` included).
 //! A rollout that needs a `targetingKey` the context lacks is an evaluation error
 //! (`TARGETING_KEY_MISSING`), unless one variant has the whole rollout.
+//!
+//! Prerequisites name other flags of the config, so they are checked against the whole set
+//! ([`check_prerequisites`]): known flags and variants (a boolean flag's are `on` and `off`),
+//! no cycle, chains at most [`MAX_PREREQUISITE_DEPTH`] deep, and at most
+//! [`MAX_EVALUATED`] flags evaluated for one.
 
 use crate::domain::bucket::{self, Share};
 use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::ids::FlagName;
 use crate::domain::json::{self, deny_unknown};
+use crate::domain::named::Named;
+use crate::domain::time::Millis;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -38,6 +57,16 @@ pub const MAX_CONDITIONS: usize = 8;
 pub const MAX_LIST_VALUES: usize = 100;
 /// A variant's value, as JSON, is at most this many bytes.
 pub const MAX_VALUE_BYTES: usize = 1024;
+/// At most this many entries in a flag's schedule.
+pub const MAX_SCHEDULE: usize = 16;
+/// At most this many prerequisites per flag.
+pub const MAX_PREREQUISITES: usize = 8;
+/// A chain of prerequisites (a flag's prerequisite's prerequisite, …) has at most this many
+/// links.
+pub const MAX_PREREQUISITE_DEPTH: usize = 8;
+/// One flag's evaluation evaluates at most this many flags, itself and its prerequisites at
+/// every depth (a flag reached twice counted twice).
+pub const MAX_EVALUATED: u32 = 100;
 
 /// Why a flag answered what it did (OpenFeature's resolution reasons).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -49,7 +78,8 @@ pub enum Reason {
     TargetingMatch,
     /// The rollout chose by bucketing the `targetingKey`.
     Split,
-    /// No rule matched and there is no rollout: `defaultVariant`.
+    /// A prerequisite was not met, or no rule matched and there is no rollout:
+    /// `defaultVariant`.
     Default,
     /// The flag is disabled: `defaultVariant`.
     Disabled,
@@ -93,6 +123,8 @@ pub struct Evaluation<'a> {
     pub reason: Reason,
     /// The index of the rule that matched, for `TARGETING_MATCH`.
     pub rule: Option<usize>,
+    /// The prerequisite flag that was not met, for `DEFAULT`.
+    pub unmet: Option<&'a str>,
 }
 
 /// What a flag is evaluated against: an optional `targetingKey` and attributes.
@@ -102,6 +134,8 @@ pub struct EvalContext {
     pub targeting_key: Option<String>,
     /// Every other attribute.
     pub attributes: Map<String, Value>,
+    /// When it is evaluated, for schedules (the request's time; 0 until set).
+    pub now: Millis,
 }
 
 impl EvalContext {
@@ -126,6 +160,7 @@ impl EvalContext {
         Ok(EvalContext {
             targeting_key,
             attributes,
+            now: Millis(0),
         })
     }
     fn attribute(&self, name: &str) -> Option<Value> {
@@ -156,7 +191,23 @@ pub struct FlagDef {
     pub rules: Vec<Rule>,
     /// The percentage rollout, if any.
     pub rollout: Option<Vec<Share>>,
-    /// Whether the flag is evaluated at all.
+    /// Prerequisites: flag name → the variants (strings: `on`, `off` for a boolean flag) one
+    /// of which it must answer, for the same context, before this flag is evaluated; checked
+    /// in name order. Kept as written, once checked.
+    pub prerequisites: Map<String, Value>,
+    /// Whether the flag is evaluated at all: `false` is the kill switch, whatever the
+    /// schedule says.
+    pub enabled: bool,
+    /// Switches by the clock, in increasing `at`.
+    pub schedule: Vec<Switch>,
+}
+
+/// A schedule entry: from `at` (milliseconds since the epoch) on, the flag is `enabled`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Switch {
+    /// When it takes effect.
+    pub at: u64,
+    /// Whether the flag is on from then.
     pub enabled: bool,
 }
 
@@ -171,7 +222,9 @@ impl PartialEq for FlagDef {
             && self.default_variant == other.default_variant
             && self.rules == other.rules
             && shares(self) == shares(other)
+            && self.prerequisites == other.prerequisites
             && self.enabled == other.enabled
+            && self.schedule == other.schedule
     }
 }
 
@@ -231,16 +284,31 @@ impl Flag {
         }
     }
 
-    /// Evaluates the flag named `name` against `context`.
-    pub fn evaluate(&self, context: &EvalContext) -> Result<Evaluation<'_>, EvalError> {
+    /// Evaluates the flag against `context`; `flags` is the config's set, for prerequisites.
+    pub fn evaluate(
+        &self,
+        flags: &Named<Flag>,
+        context: &EvalContext,
+    ) -> Result<Evaluation<'_>, EvalError> {
+        self.evaluate_at(flags, context, 0)
+    }
+
+    /// [`Flag::evaluate`] as the prerequisite `depth` links down.
+    fn evaluate_at(
+        &self,
+        flags: &Named<Flag>,
+        context: &EvalContext,
+        depth: usize,
+    ) -> Result<Evaluation<'_>, EvalError> {
         match self {
             Flag::Bool(b) => Ok(Evaluation {
                 value: &BOOL_VALUES[usize::from(*b)],
                 variant: if *b { "on" } else { "off" },
                 reason: Reason::Static,
                 rule: None,
+                unmet: None,
             }),
-            Flag::Variants(def) => def.evaluate(context),
+            Flag::Variants(def) => def.evaluate(flags, context, depth),
         }
     }
 
@@ -252,6 +320,7 @@ impl Flag {
                 variant: "off",
                 reason: Reason::Error,
                 rule: None,
+                unmet: None,
             },
             Flag::Variants(def) => Evaluation {
                 reason: Reason::Error,
@@ -262,16 +331,21 @@ impl Flag {
 
     /// The flag as one boolean for `context`: the answer's value when it is a boolean (the
     /// default variant's when evaluation fails), else whether the flag is enabled.
-    pub fn is_on(&self, context: &EvalContext) -> bool {
-        let e = self.evaluate(context).unwrap_or_else(|_| self.fallback());
-        e.value.as_bool().unwrap_or_else(|| self.is_enabled())
+    pub fn is_on(&self, flags: &Named<Flag>, context: &EvalContext) -> bool {
+        let e = self
+            .evaluate(flags, context)
+            .unwrap_or_else(|_| self.fallback());
+        e.value
+            .as_bool()
+            .unwrap_or_else(|| self.is_enabled(context.now))
     }
 
-    /// Whether the flag is switched on: a boolean flag's value, an object flag's `enabled`.
-    pub fn is_enabled(&self) -> bool {
+    /// Whether the flag is switched on at `now`: a boolean flag's value, an object flag's
+    /// `enabled` and its schedule.
+    pub fn is_enabled(&self, now: Millis) -> bool {
         match self {
             Flag::Bool(b) => *b,
-            Flag::Variants(def) => def.enabled,
+            Flag::Variants(def) => def.enabled_at(now),
         }
     }
 }
@@ -283,12 +357,58 @@ impl FlagDef {
             variant,
             reason,
             rule: None,
+            unmet: None,
         }
     }
 
-    fn evaluate(&self, context: &EvalContext) -> Result<Evaluation<'_>, EvalError> {
-        if !self.enabled {
+    /// The first prerequisite `context` does not meet. One `depth` links down has none to
+    /// evaluate past [`MAX_PREREQUISITE_DEPTH`] (the config's check refuses such chains).
+    fn unmet(&self, flags: &Named<Flag>, context: &EvalContext, depth: usize) -> Option<&str> {
+        for (name, variants) in &self.prerequisites {
+            let answer = match flags.get(name) {
+                Some(f) if depth < MAX_PREREQUISITE_DEPTH => {
+                    f.evaluate_at(flags, context, depth + 1)
+                }
+                _ => return Some(name),
+            };
+            let listed = |e: Evaluation| {
+                variants
+                    .as_array()
+                    .is_some_and(|l| l.iter().any(|v| v.as_str() == Some(e.variant)))
+            };
+            if !answer.is_ok_and(listed) {
+                return Some(name);
+            }
+        }
+        None
+    }
+
+    /// `enabled`, and the schedule's state at `now`.
+    fn enabled_at(&self, now: Millis) -> bool {
+        let mut on = self.schedule.first().is_none_or(|s| !s.enabled);
+        for s in &self.schedule {
+            if i64::try_from(s.at).is_ok_and(|at| at <= now.0) {
+                on = s.enabled;
+            }
+        }
+        self.enabled && on
+    }
+
+    fn evaluate(
+        &self,
+        flags: &Named<Flag>,
+        context: &EvalContext,
+        depth: usize,
+    ) -> Result<Evaluation<'_>, EvalError> {
+        if !self.enabled_at(context.now) {
             return Ok(self.answer(&self.default_variant, Reason::Disabled));
+        }
+        if let Some(flag) = self.unmet(flags, context, depth) {
+            let answer = self.answer(&self.default_variant, Reason::Default);
+            return Ok(Evaluation {
+                unmet: Some(flag),
+                ..answer
+            });
         }
         for (i, rule) in self.rules.iter().enumerate() {
             let hit = rule
@@ -304,7 +424,7 @@ impl FlagDef {
             }
         }
         let Some(shares) = &self.rollout else {
-            let reason = match self.rules.is_empty() {
+            let reason = match self.rules.is_empty() && self.prerequisites.is_empty() {
                 true => Reason::Static,
                 false => Reason::Default,
             };
@@ -321,7 +441,15 @@ impl FlagDef {
     }
 
     fn parse(field: &str, name: &str, obj: &Map<String, Value>) -> DomainResult<FlagDef> {
-        const FIELDS: [&str; 5] = ["variants", "defaultVariant", "rules", "rollout", "enabled"];
+        const FIELDS: [&str; 7] = [
+            "variants",
+            "defaultVariant",
+            "prerequisites",
+            "rules",
+            "rollout",
+            "enabled",
+            "schedule",
+        ];
         deny_unknown(obj, &FIELDS, &json::member(field, ""))?;
         let variants = parse_variants(&json::member(field, "variants"), obj.get("variants"))?;
         let known = |f: &str, v: &Value| -> DomainResult<String> {
@@ -330,16 +458,17 @@ impl FlagDef {
                 .ok_or_else(|| DomainError::invalid(f, "must be a string"))?;
             match variants.contains_key(s) {
                 true => Ok(s.to_string()),
-                false => Err(DomainError::invalid(
-                    f,
-                    &format!("unknown variant {}", json::quoted(s)),
-                )),
+                false => Err(unknown(f, "variant", s)),
             }
         };
         let default_field = json::member(field, "defaultVariant");
         let default_variant = match obj.get("defaultVariant") {
             Some(v) => known(&default_field, v)?,
             None => return Err(DomainError::invalid(&default_field, "is required")),
+        };
+        let prerequisites = match obj.get("prerequisites") {
+            Some(v) => parse_prerequisites(&json::member(field, "prerequisites"), v)?,
+            None => Map::new(),
         };
         let rules = match obj.get("rules") {
             Some(v) => parse_rules(&json::member(field, "rules"), v, &known)?,
@@ -355,12 +484,18 @@ impl FlagDef {
             })?,
             None => true,
         };
+        let schedule = match obj.get("schedule") {
+            Some(v) => parse_schedule(&json::member(field, "schedule"), v)?,
+            None => Vec::new(),
+        };
         Ok(FlagDef {
             variants,
             default_variant,
             rules,
             rollout,
+            prerequisites,
             enabled,
+            schedule,
         })
     }
 }
@@ -405,6 +540,150 @@ fn parse_variants(field: &str, v: Option<&Value>) -> DomainResult<Map<String, Va
         }
     }
     Ok(obj.clone())
+}
+
+/// `{flag: [variant, …]}`: at most [`MAX_PREREQUISITES`] flags, each with 1 to
+/// [`MAX_VARIANTS`] variant names (whether they exist is [`check_prerequisites`]'s to say).
+fn parse_prerequisites(field: &str, v: &Value) -> DomainResult<Map<String, Value>> {
+    let obj = v
+        .as_object()
+        .filter(|o| o.len() <= MAX_PREREQUISITES)
+        .ok_or_else(|| {
+            DomainError::invalid(
+                field,
+                "must be an object of at most 8 flags to variant names",
+            )
+        })?;
+    for (flag, list) in obj {
+        let items = list
+            .as_array()
+            .filter(|a| (1..=MAX_VARIANTS).contains(&a.len()));
+        let names = items.is_some_and(|a| a.iter().all(Value::is_string));
+        if !names {
+            let f = json::member(field, flag);
+            return Err(DomainError::invalid(&f, "must be 1 to 16 variant names"));
+        }
+    }
+    Ok(obj.clone())
+}
+
+/// At most [`MAX_SCHEDULE`] `{"at": milliseconds since the epoch, "enabled": boolean}`, in
+/// increasing `at`.
+fn parse_schedule(field: &str, v: &Value) -> DomainResult<Vec<Switch>> {
+    let list = v.as_array().filter(|l| l.len() <= MAX_SCHEDULE);
+    let list =
+        list.ok_or_else(|| DomainError::invalid(field, "must be an array of at most 16 entries"))?;
+    let mut out: Vec<Switch> = Vec::with_capacity(list.len());
+    for (i, entry) in list.iter().enumerate() {
+        let obj = entry.as_object().filter(|o| o.len() == 2);
+        let at = obj.and_then(|o| o.get("at")).and_then(json::whole_number);
+        let enabled = obj.and_then(|o| o.get("enabled")).and_then(Value::as_bool);
+        let later = at.is_some_and(|at| out.last().is_none_or(|s| s.at < at));
+        match (at, enabled) {
+            (Some(at), Some(enabled)) if later => out.push(Switch { at, enabled }),
+            _ => {
+                let problem = "must be {\"at\": milliseconds since the epoch, later than the entry before, \"enabled\": boolean}";
+                return Err(DomainError::invalid(&format!("{field}[{i}]"), problem));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `field: unknown <what> "<name>"`.
+fn unknown(field: &str, what: &str, name: &str) -> DomainError {
+    let mut problem = String::from("unknown ");
+    problem.push_str(what);
+    problem.push(' ');
+    problem.push_str(&json::quoted(name));
+    DomainError::invalid(field, &problem)
+}
+
+/// Checks every flag's prerequisites against the whole set: each names a flag of the set and
+/// variants of it; no flag is its own prerequisite through any chain
+/// (`featureFlags.a.prerequisites: cycle a → b → a`; a cycle longer than a chain may be is
+/// refused as too deep); no chain is longer than [`MAX_PREREQUISITE_DEPTH`] links; and no
+/// evaluation evaluates more than [`MAX_EVALUATED`] flags. Each flag's prerequisites are
+/// walked as its evaluation would walk them, so the check costs at most that many steps per
+/// flag.
+pub fn check_prerequisites(flags: &Named<Flag>) -> DomainResult<()> {
+    let mut path = Vec::with_capacity(MAX_PREREQUISITE_DEPTH);
+    for i in 0..flags.len() {
+        let mut evaluated = 0;
+        walk(flags, i, &mut path, &mut evaluated)?;
+        if evaluated > MAX_EVALUATED {
+            let problem = "evaluating it would evaluate over 100 flags";
+            return Err(DomainError::invalid(
+                &prerequisites_field(flags, i),
+                problem,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `featureFlags.<flag i>.prerequisites`.
+fn prerequisites_field(flags: &Named<Flag>, i: usize) -> String {
+    let name = flags.at(i).map_or("", |(name, _)| name);
+    json::member(&json::member("featureFlags", name), "prerequisites")
+}
+
+/// Walks flag `i` and its prerequisites, counting each flag an evaluation of the first one
+/// (`path[0]`, or `i`) evaluates; `path` holds the flags that led to `i`.
+fn walk(
+    flags: &Named<Flag>,
+    i: usize,
+    path: &mut Vec<usize>,
+    evaluated: &mut u32,
+) -> DomainResult<()> {
+    *evaluated += 1;
+    let def = match flags.at(i) {
+        Some((_, Flag::Variants(def))) if *evaluated <= MAX_EVALUATED => def,
+        _ => return Ok(()),
+    };
+    if let Some(at) = path.iter().position(|p| *p == i) {
+        let mut cycle = String::from("cycle ");
+        for p in path.get(at..).unwrap_or_default() {
+            cycle.push_str(flags.at(*p).map_or("", |(name, _)| name));
+            cycle.push_str(" → ");
+        }
+        cycle.push_str(flags.at(i).map_or("", |(name, _)| name));
+        return Err(DomainError::invalid(&prerequisites_field(flags, i), &cycle));
+    }
+    if path.len() >= MAX_PREREQUISITE_DEPTH && !def.prerequisites.is_empty() {
+        let root = path.first().copied().unwrap_or(i);
+        let problem = "prerequisites nest over 8 links deep";
+        return Err(DomainError::invalid(
+            &prerequisites_field(flags, root),
+            problem,
+        ));
+    }
+    path.push(i);
+    for (name, variants) in &def.prerequisites {
+        let f = json::member(&prerequisites_field(flags, i), name);
+        let j = flags.index(name).ok_or_else(|| unknown(&f, "flag", name))?;
+        check_variants(&f, variants, flags.at(j))?;
+        walk(flags, j, path, evaluated)?;
+    }
+    path.pop();
+    Ok(())
+}
+
+/// Each of `variants` (a prerequisite's, at `field`) is one of `flag`'s (`on`, `off` for a
+/// boolean flag).
+fn check_variants(field: &str, variants: &Value, flag: Option<(&str, &Flag)>) -> DomainResult<()> {
+    let list = variants.as_array().map_or(&[][..], Vec::as_slice);
+    for (i, v) in list.iter().enumerate() {
+        let v = v.as_str().unwrap_or_default();
+        let known = match flag {
+            Some((_, Flag::Variants(def))) => def.variants.contains_key(v),
+            _ => v == "on" || v == "off",
+        };
+        if !known {
+            return Err(unknown(&format!("{field}[{i}]"), "variant", v));
+        }
+    }
+    Ok(())
 }
 
 fn parse_rules(
@@ -524,10 +803,7 @@ fn parse_rollout(
     for (variant, pct) in obj {
         let f = json::member(&field, variant);
         if !variants.contains_key(variant) {
-            return Err(DomainError::invalid(
-                &f,
-                &format!("unknown variant {}", json::quoted(variant)),
-            ));
+            return Err(unknown(&f, "variant", variant));
         }
         let p = json::whole_number(pct)
             .filter(|p| *p <= 100)
@@ -561,6 +837,9 @@ impl Serialize for FlagDef {
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("variants", &self.variants)?;
         m.serialize_entry("defaultVariant", &self.default_variant)?;
+        if !self.prerequisites.is_empty() {
+            m.serialize_entry("prerequisites", &self.prerequisites)?;
+        }
         m.serialize_entry("rules", &self.rules)?;
         if let Some(shares) = &self.rollout {
             m.serialize_entry(
@@ -569,6 +848,9 @@ impl Serialize for FlagDef {
             )?;
         }
         m.serialize_entry("enabled", &self.enabled)?;
+        if !self.schedule.is_empty() {
+            m.serialize_entry("schedule", &self.schedule)?;
+        }
         m.end()
     }
 }
@@ -633,12 +915,16 @@ mod tests {
     #[test]
     fn booleans_stay_static() {
         let (on, off) = (flag(json!(true)), flag(json!(false)));
-        let e = on.evaluate(&EvalContext::default()).unwrap();
+        let e = on
+            .evaluate(&Named::default(), &EvalContext::default())
+            .unwrap();
         assert_eq!(
             (e.value, e.variant, e.reason),
             (&json!(true), "on", Reason::Static)
         );
-        let e = off.evaluate(&EvalContext::default()).unwrap();
+        let e = off
+            .evaluate(&Named::default(), &EvalContext::default())
+            .unwrap();
         assert_eq!((e.value, e.variant), (&json!(false), "off"));
     }
 
@@ -646,29 +932,37 @@ mod tests {
     fn rules_in_order_first_match_wins() {
         let f = checkout();
         let e = f
-            .evaluate(&context(
-                json!({"targetingKey": "u", "country": "NL", "plan": "free", "beta": true}),
-            ))
+            .evaluate(
+                &Named::default(),
+                &context(
+                    json!({"targetingKey": "u", "country": "NL", "plan": "free", "beta": true}),
+                ),
+            )
             .unwrap();
         assert_eq!(
             (e.variant, e.reason, e.rule),
             ("on", Reason::TargetingMatch, Some(0))
         );
         let e = f
-            .evaluate(&context(
-                json!({"targetingKey": "u", "plan": "free", "beta": true}),
-            ))
+            .evaluate(
+                &Named::default(),
+                &context(json!({"targetingKey": "u", "plan": "free", "beta": true})),
+            )
             .unwrap();
         assert_eq!((e.variant, e.rule), ("off", Some(1)));
         let e = f
-            .evaluate(&context(json!({"targetingKey": "u", "tier": 3.0})))
+            .evaluate(
+                &Named::default(),
+                &context(json!({"targetingKey": "u", "tier": 3.0})),
+            )
             .unwrap();
         assert_eq!((e.variant, e.rule), ("on", Some(2)));
         // 2.0 equals 2: numbers compare by value; a missing attribute holds no condition.
         let e = f
-            .evaluate(&context(
-                json!({"targetingKey": "u", "tier": 2.0, "plan": "free"}),
-            ))
+            .evaluate(
+                &Named::default(),
+                &context(json!({"targetingKey": "u", "tier": 2.0, "plan": "free"})),
+            )
             .unwrap();
         assert_eq!(e.reason, Reason::Split);
     }
@@ -677,15 +971,19 @@ mod tests {
     fn rollout_needs_a_targeting_key_unless_one_variant_has_it_all() {
         let f = checkout();
         assert_eq!(
-            f.evaluate(&EvalContext::default()),
+            f.evaluate(&Named::default(), &EvalContext::default()),
             Err(EvalError::TargetingKeyMissing)
         );
-        let e = f.evaluate(&context(json!({"country": "BE"}))).unwrap();
+        let e = f
+            .evaluate(&Named::default(), &context(json!({"country": "BE"})))
+            .unwrap();
         assert_eq!(e.reason, Reason::TargetingMatch, "a rule needs no key");
         let all = flag(
             json!({"variants": {"a": "x", "b": "y"}, "defaultVariant": "a", "rollout": {"a": 0, "b": 100}}),
         );
-        let e = all.evaluate(&EvalContext::default()).unwrap();
+        let e = all
+            .evaluate(&Named::default(), &EvalContext::default())
+            .unwrap();
         assert_eq!(
             (e.variant, e.value, e.reason),
             ("b", &json!("y"), Reason::Split)
@@ -715,12 +1013,14 @@ mod tests {
         let f = flag(json!({"variants": {"a": 1, "b": 2}, "defaultVariant": "a",
             "rules": [{"when": {"targetingKey": {"in": ["vip"]}}, "variant": "b"}]}));
         assert_eq!(
-            f.evaluate(&context(json!({"targetingKey": "vip"})))
+            f.evaluate(&Named::default(), &context(json!({"targetingKey": "vip"})))
                 .unwrap()
                 .variant,
             "b"
         );
-        let e = f.evaluate(&context(json!({"targetingKey": "x"}))).unwrap();
+        let e = f
+            .evaluate(&Named::default(), &context(json!({"targetingKey": "x"})))
+            .unwrap();
         assert_eq!((e.variant, e.reason), ("a", Reason::Default));
     }
 
@@ -730,11 +1030,15 @@ mod tests {
             json!({"variants": {"a": "x", "b": "y"}, "defaultVariant": "b",
             "rollout": {"a": 100}, "enabled": false}),
         );
-        let e = f.evaluate(&context(json!({"targetingKey": "k"}))).unwrap();
+        let e = f
+            .evaluate(&Named::default(), &context(json!({"targetingKey": "k"})))
+            .unwrap();
         assert_eq!((e.variant, e.reason), ("b", Reason::Disabled));
-        assert!(!f.is_enabled());
+        assert!(!f.is_enabled(Millis(0)));
         let f = flag(json!({"variants": {"a": {"color": "red"}}, "defaultVariant": "a"}));
-        let e = f.evaluate(&EvalContext::default()).unwrap();
+        let e = f
+            .evaluate(&Named::default(), &EvalContext::default())
+            .unwrap();
         assert_eq!(
             (e.value, e.reason),
             (&json!({"color": "red"}), Reason::Static)
@@ -890,6 +1194,411 @@ mod tests {
             &json!({"variants": {"a": exactly}, "defaultVariant": "a"})
         )
         .is_ok());
+    }
+
+    /// The flags of `v` (name → definition), parsed and checked as a set.
+    fn set(v: Value) -> DomainResult<Named<Flag>> {
+        let mut out = Named::default();
+        for (name, def) in v.as_object().unwrap() {
+            let field = format!("featureFlags.{name}");
+            out.insert(name.clone(), Flag::parse(&field, name, def)?);
+        }
+        check_prerequisites(&out)?;
+        Ok(out)
+    }
+
+    fn refused(v: Value) -> String {
+        match set(v) {
+            Err(DomainError::Invalid(m)) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A flag on for everyone (a 100 % rollout) once its prerequisites are met.
+    fn gated(prerequisites: Value) -> Value {
+        json!({"variants": {"on": true, "off": false}, "defaultVariant": "off",
+            "rollout": {"on": 100}, "prerequisites": prerequisites})
+    }
+
+    fn answer(flags: &Named<Flag>, name: &str, c: Value) -> (String, Reason, Option<String>) {
+        let e = flags
+            .get(name)
+            .unwrap()
+            .evaluate(flags, &context(c))
+            .unwrap();
+        (e.variant.to_string(), e.reason, e.unmet.map(str::to_string))
+    }
+
+    #[test]
+    fn prerequisites_parse_check_and_round_trip() {
+        let flags = set(json!({
+            "a": gated(json!({"b": ["on"], "c": ["x", "y"]})),
+            "b": true,
+            "c": {"variants": {"x": 1, "y": 2}, "defaultVariant": "x"},
+        }))
+        .unwrap();
+        let a = serde_json::to_value(flags.get("a").unwrap()).unwrap();
+        assert_eq!(a["prerequisites"], json!({"b": ["on"], "c": ["x", "y"]}));
+        assert_eq!(flag(a.clone()), *flags.get("a").unwrap(), "it parses back");
+        let c = serde_json::to_value(flags.get("c").unwrap()).unwrap();
+        assert!(
+            c.get("prerequisites").is_none(),
+            "left out when there are none"
+        );
+        let empty = set(json!({"a": gated(json!({}))})).unwrap();
+        let e = empty
+            .get("a")
+            .unwrap()
+            .evaluate(&empty, &EvalContext::default());
+        assert_eq!(e.unwrap().variant, "on", "no prerequisites: always met");
+        let limits = (MAX_PREREQUISITES, MAX_PREREQUISITE_DEPTH, MAX_EVALUATED);
+        assert_eq!(
+            (limits, MAX_VARIANTS),
+            ((8, 8, 100), 16),
+            "as the messages say"
+        );
+    }
+
+    #[test]
+    fn prerequisites_must_name_known_flags_and_their_variants() {
+        let nine: Map<String, Value> = (0..=MAX_PREREQUISITES)
+            .map(|i| (format!("b{i}"), json!(["on"])))
+            .collect();
+        let sixteen: Vec<String> = (0..=MAX_VARIANTS).map(|i| format!("v{i}")).collect();
+        let cases = [
+            (
+                json!({"a": gated(json!([{"flag": "b", "variants": ["on"]}])), "b": true}),
+                "featureFlags.a.prerequisites: must be an object of at most 8 flags to variant names",
+            ),
+            (
+                json!({"a": gated(json!(nine))}),
+                "featureFlags.a.prerequisites: must be an object of at most 8 flags to variant names",
+            ),
+            (
+                json!({"a": gated(json!({"b": []})), "b": true}),
+                "featureFlags.a.prerequisites.b: must be 1 to 16 variant names",
+            ),
+            (
+                json!({"a": gated(json!({"b": sixteen})), "b": true}),
+                "featureFlags.a.prerequisites.b: must be 1 to 16 variant names",
+            ),
+            (
+                json!({"a": gated(json!({"b": ["on", true]})), "b": true}),
+                "featureFlags.a.prerequisites.b: must be 1 to 16 variant names",
+            ),
+            (
+                json!({"a": gated(json!({"b": "on"})), "b": true}),
+                "featureFlags.a.prerequisites.b: must be 1 to 16 variant names",
+            ),
+            (
+                json!({"a": gated(json!({"b": ["on"], "nope": ["on"]})), "b": true}),
+                "featureFlags.a.prerequisites.nope: unknown flag \"nope\"",
+            ),
+            (
+                json!({"a": gated(json!({"b": ["off", "true"]})), "b": true}),
+                "featureFlags.a.prerequisites.b[1]: unknown variant \"true\"",
+            ),
+            (
+                json!({"a": gated(json!({"c": ["on"]})),
+                       "c": {"variants": {"x": 1}, "defaultVariant": "x"}}),
+                "featureFlags.a.prerequisites.c[0]: unknown variant \"on\"",
+            ),
+        ];
+        for (v, want) in cases {
+            assert_eq!(refused(v), want);
+        }
+    }
+
+    #[test]
+    fn prerequisite_cycles_are_refused_naming_the_cycle() {
+        let on = |name: &str| json!({name: ["on"]});
+        assert_eq!(
+            refused(json!({"a": gated(on("a"))})),
+            "featureFlags.a.prerequisites: cycle a → a"
+        );
+        assert_eq!(
+            refused(json!({"a": gated(on("b")), "b": gated(on("a"))})),
+            "featureFlags.a.prerequisites: cycle a → b → a"
+        );
+        // Reached from outside the cycle: named from where it closes.
+        assert_eq!(
+            refused(
+                json!({"a": gated(on("c")), "c": gated(on("d")), "d": gated(on("e")),
+                "e": gated(on("c"))})
+            ),
+            "featureFlags.c.prerequisites: cycle c → d → e → c"
+        );
+        // A diamond (two paths to one flag) is no cycle.
+        let both = json!({"b": ["on"], "c": ["on"]});
+        assert!(set(
+            json!({"a": gated(both), "b": gated(on("d")), "c": gated(on("d")), "d": true})
+        )
+        .is_ok());
+    }
+
+    /// Flags `{prefix}0` → `{prefix}1` → … → `{prefix}{links}`, the last a boolean `true`.
+    fn chain(prefix: &str, links: usize) -> Map<String, Value> {
+        let mut flags = Map::new();
+        for i in 0..links {
+            let next = format!("{prefix}{}", i + 1);
+            flags.insert(format!("{prefix}{i}"), gated(json!({next: ["on"]})));
+        }
+        flags.insert(format!("{prefix}{links}"), json!(true));
+        flags
+    }
+
+    #[test]
+    fn prerequisite_chains_are_at_most_8_links() {
+        let ok = set(Value::Object(chain("f", MAX_PREREQUISITE_DEPTH))).unwrap();
+        assert_eq!(answer(&ok, "f0", json!({})).0, "on", "met through 8 links");
+        let m = refused(Value::Object(chain("f", MAX_PREREQUISITE_DEPTH + 1)));
+        assert_eq!(
+            m,
+            "featureFlags.f0.prerequisites: prerequisites nest over 8 links deep"
+        );
+        // The deep part checked first (c0 … c8 is 8 links): `z` adds the ninth.
+        let mut flags = chain("c", MAX_PREREQUISITE_DEPTH);
+        flags.insert("z".into(), gated(json!({"c0": ["on"]})));
+        let m = refused(Value::Object(flags));
+        assert_eq!(
+            m,
+            "featureFlags.z.prerequisites: prerequisites nest over 8 links deep"
+        );
+    }
+
+    #[test]
+    fn one_evaluation_evaluates_at_most_100_flags() {
+        // a needs 5 of b, each b the 4 c, each c the 4 d: 1 + 5 × (1 + 4 × (1 + 4)) = 106.
+        let needs = |prefix: &str, n: usize| {
+            let list: Map<String, Value> = (0..n)
+                .map(|i| (format!("{prefix}{i}"), json!(["on"])))
+                .collect();
+            gated(json!(list))
+        };
+        let mut flags = Map::new();
+        for i in 0..5 {
+            flags.insert(format!("b{i}"), needs("c", 4));
+        }
+        for i in 0..4 {
+            flags.insert(format!("c{i}"), needs("d", 4));
+            flags.insert(format!("d{i}"), json!(true));
+        }
+        flags.insert("a".into(), needs("b", 4));
+        assert!(set(Value::Object(flags.clone())).is_ok(), "1 + 4 × 21 = 85");
+        flags.insert("a".into(), needs("b", 5));
+        assert_eq!(
+            refused(Value::Object(flags)),
+            "featureFlags.a.prerequisites: evaluating it would evaluate over 100 flags"
+        );
+    }
+
+    #[test]
+    fn prerequisites_met_or_not() {
+        let flags = set(json!({
+            "a": gated(json!({"b": ["on"]})),
+            "b": {"variants": {"on": true, "off": false}, "defaultVariant": "off",
+                  "rules": [{"when": {"country": {"in": ["NL"]}}, "variant": "on"}]},
+            "keyed": gated(json!({"split": ["on", "off"]})),
+            "split": {"variants": {"on": true, "off": false}, "defaultVariant": "off",
+                      "rollout": {"on": 50, "off": 50}},
+            "plain": {"variants": {"x": 1, "y": 2}, "defaultVariant": "y",
+                      "prerequisites": {"b": ["on"]}},
+            "boolOff": gated(json!({"no": ["on"]})),
+            "both": gated(json!({"no": ["on"], "b": ["on"]})),
+            "boolOn": gated(json!({"no": ["off"]})),
+            "no": false,
+        }))
+        .unwrap();
+        let met = answer(&flags, "a", json!({"country": "NL"}));
+        assert_eq!(met, ("on".into(), Reason::Split, None));
+        let unmet = answer(&flags, "a", json!({"country": "US"}));
+        assert_eq!(unmet, ("off".into(), Reason::Default, Some("b".into())));
+        // A prerequisite that cannot be evaluated (no targetingKey) is not met.
+        let e = answer(&flags, "keyed", json!({}));
+        assert_eq!(e, ("off".into(), Reason::Default, Some("split".into())));
+        assert_eq!(
+            answer(&flags, "keyed", json!({"targetingKey": "k"})).0,
+            "on"
+        );
+        // Met, without rules or rollout: the default, and not STATIC (it depends on context).
+        let e = answer(&flags, "plain", json!({"country": "NL"}));
+        assert_eq!(e, ("y".into(), Reason::Default, None));
+        assert_eq!(
+            answer(&flags, "boolOff", json!({})).2.as_deref(),
+            Some("no")
+        );
+        assert_eq!(
+            answer(&flags, "boolOn", json!({})).0,
+            "on",
+            "a false flag is `off`"
+        );
+    }
+
+    #[test]
+    fn prerequisite_chains_and_disabled_prerequisites() {
+        let mut v = json!({
+            "a": gated(json!({"b": ["on"]})),
+            "b": gated(json!({"c": ["go"]})),
+            "c": {"variants": {"go": "g", "stop": "s"}, "defaultVariant": "stop",
+                  "rollout": {"go": 100}},
+        });
+        let flags = set(v.clone()).unwrap();
+        assert_eq!(
+            answer(&flags, "a", json!({})),
+            ("on".into(), Reason::Split, None)
+        );
+        // c disabled answers its default, `stop`: b is not met, so neither is a (naming b).
+        v["c"]["enabled"] = json!(false);
+        let flags = set(v.clone()).unwrap();
+        assert_eq!(answer(&flags, "b", json!({})).2.as_deref(), Some("c"));
+        assert_eq!(
+            answer(&flags, "a", json!({})),
+            ("off".into(), Reason::Default, Some("b".into()))
+        );
+        // A disabled flag is not evaluated further: DISABLED whatever its prerequisites.
+        v["a"]["enabled"] = json!(false);
+        let flags = set(v.clone()).unwrap();
+        assert_eq!(
+            answer(&flags, "a", json!({})),
+            ("off".into(), Reason::Disabled, None)
+        );
+        // A disabled prerequisite whose default is listed is met.
+        v["c"]["defaultVariant"] = json!("go");
+        let flags = set(v).unwrap();
+        assert_eq!(
+            answer(&flags, "b", json!({})),
+            ("on".into(), Reason::Split, None)
+        );
+    }
+
+    #[test]
+    fn evaluation_stops_past_8_links_even_in_an_unchecked_set() {
+        let mut flags = Named::default();
+        for (name, def) in chain("f", MAX_PREREQUISITE_DEPTH + 1) {
+            flags.insert(name.clone(), Flag::parse("f", &name, &def).unwrap());
+        }
+        assert_eq!(answer(&flags, "f1", json!({})).0, "on", "8 links");
+        assert_eq!(
+            answer(&flags, "f0", json!({})),
+            ("off".into(), Reason::Default, Some("f1".into())),
+            "the ninth link is never evaluated: not met"
+        );
+    }
+
+    #[test]
+    fn schedules_parse_and_round_trip() {
+        let v = json!({"variants": {"a": 1}, "defaultVariant": "a", "rules": [], "enabled": true,
+            "schedule": [{"at": 1000, "enabled": true}, {"at": 2000.0, "enabled": false}]});
+        let f = flag(v.clone());
+        let mut want = v;
+        want["schedule"][1]["at"] = json!(2000);
+        assert_eq!(
+            serde_json::to_value(&f).unwrap(),
+            want,
+            "zero fractions read as integers"
+        );
+        let none = flag(json!({"variants": {"a": 1}, "defaultVariant": "a", "schedule": []}));
+        assert!(serde_json::to_value(none)
+            .unwrap()
+            .get("schedule")
+            .is_none());
+        let many: Vec<Value> = (0..=MAX_SCHEDULE)
+            .map(|i| json!({"at": i, "enabled": true}))
+            .collect();
+        let entry = "must be {\"at\": milliseconds since the epoch, later than the entry before, \"enabled\": boolean}";
+        let cases = [
+            (
+                json!({}),
+                "featureFlags.f.schedule: must be an array of at most 16 entries".to_string(),
+            ),
+            (
+                json!(many),
+                "featureFlags.f.schedule: must be an array of at most 16 entries".into(),
+            ),
+            (
+                json!([{"at": 1}]),
+                format!("featureFlags.f.schedule[0]: {entry}"),
+            ),
+            (
+                json!([{"at": 1, "enabled": "yes"}]),
+                format!("featureFlags.f.schedule[0]: {entry}"),
+            ),
+            (
+                json!([{"at": -1, "enabled": true}]),
+                format!("featureFlags.f.schedule[0]: {entry}"),
+            ),
+            (
+                json!([{"at": 1.5, "enabled": true}]),
+                format!("featureFlags.f.schedule[0]: {entry}"),
+            ),
+            (
+                json!([{"at": 1, "enabled": true, "x": 1}]),
+                format!("featureFlags.f.schedule[0]: {entry}"),
+            ),
+            (
+                json!([{"at": 5, "enabled": true}, {"at": 5, "enabled": false}]),
+                format!("featureFlags.f.schedule[1]: {entry}"),
+            ),
+        ];
+        for (schedule, want) in cases {
+            let v = json!({"variants": {"a": 1}, "defaultVariant": "a", "schedule": schedule});
+            match Flag::parse("featureFlags.f", "f", &v) {
+                Err(DomainError::Invalid(m)) => assert_eq!(m, want),
+                other => panic!("{v} gave {other:?}"),
+            }
+        }
+        assert_eq!(MAX_SCHEDULE, 16, "as the message says");
+    }
+
+    #[test]
+    fn schedules_switch_by_the_clock_and_the_kill_switch_wins() {
+        let window = json!([{"at": 1000, "enabled": true}, {"at": 2000, "enabled": false}]);
+        let mut v = json!({"variants": {"on": true, "off": false}, "defaultVariant": "off",
+            "rollout": {"on": 100}, "schedule": window});
+        let at = |f: &Flag, now: i64| {
+            let c = EvalContext {
+                now: Millis(now),
+                ..EvalContext::default()
+            };
+            let e = f.evaluate(&Named::default(), &c).unwrap();
+            (e.variant.to_string(), e.reason)
+        };
+        let f = flag(v.clone());
+        let off = ("off".to_string(), Reason::Disabled);
+        let on = ("on".to_string(), Reason::Split);
+        assert_eq!(at(&f, 999), off, "off until the first entry switches it on");
+        assert_eq!((at(&f, 1000), at(&f, 1999)), (on.clone(), on.clone()));
+        assert_eq!((at(&f, 2000), at(&f, i64::MAX)), (off.clone(), off.clone()));
+        assert!(!f.is_enabled(Millis(999)) && f.is_enabled(Millis(1000)));
+        // A schedule that starts by switching off is on until then.
+        let ends = flag(json!({"variants": {"a": "x"}, "defaultVariant": "a",
+            "schedule": [{"at": 1000, "enabled": false}]}));
+        assert!(ends.is_enabled(Millis(999)) && !ends.is_enabled(Millis(1000)));
+        // `enabled: false` is the kill switch: off whatever the schedule says.
+        v["enabled"] = json!(false);
+        let killed = flag(v);
+        for now in [0, 999, 1000, 1500, 2000] {
+            assert_eq!(at(&killed, now), off, "{now}");
+        }
+    }
+
+    #[test]
+    fn a_prerequisite_switched_off_by_its_schedule_is_not_met() {
+        let flags = set(json!({
+            "a": gated(json!({"b": ["on"]})),
+            "b": {"variants": {"on": true, "off": false}, "defaultVariant": "off",
+                  "rollout": {"on": 100}, "schedule": [{"at": 1000, "enabled": true}]},
+        }))
+        .unwrap();
+        let a = flags.get("a").unwrap();
+        let at = |now| {
+            let c = EvalContext {
+                now: Millis(now),
+                ..EvalContext::default()
+            };
+            a.evaluate(&flags, &c).unwrap().unmet
+        };
+        assert_eq!((at(999), at(1000)), (Some("b"), None));
     }
 
     #[test]

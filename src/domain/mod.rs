@@ -22,6 +22,7 @@ pub mod ip;
 pub mod json;
 pub mod keymap;
 pub mod kv;
+pub mod named;
 pub mod prefs;
 pub mod ratelimit;
 pub mod sessions;

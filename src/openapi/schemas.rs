@@ -71,13 +71,25 @@ fn tokens() -> Vec<(&'static str, Value)> {
 pub fn further_checks(name: &str) -> Value {
     const FLAG: &str = "A flag's `defaultVariant`, each rule's `variant` and each `rollout` key \
         name one of its variants; its variant values share one JSON type, each at most 1,024 bytes \
-        of JSON; its `rollout` shares sum to 100";
-    const FLAG_FIELDS: [&str; 5] = [
+        of JSON; its `rollout` shares sum to 100; its `schedule` entries are in increasing `at`";
+    const FLAG_FIELDS: [&str; 6] = [
         "featureFlags.*.defaultVariant",
         "featureFlags.*.rules[*].variant",
         "featureFlags.*.rollout",
         "featureFlags.*.rollout.*",
         "featureFlags.*.variants.*",
+        "featureFlags.*.schedule[*]",
+    ];
+    const PREREQUISITES: &str = "Each prerequisite names a flag of the config and variants of \
+        it (`on` and `off` for a boolean flag); no flag is its own prerequisite through any \
+        chain (the refusal names the cycle: `featureFlags.a.prerequisites: cycle a → b → a`); \
+        chains of prerequisites have at most 8 links, and one flag's evaluation evaluates at \
+        most 100 flags. Checked on the whole set of flags after the write, so removing or \
+        changing a flag another requires is refused under the flag that requires it";
+    const PREREQUISITE_FIELDS: [&str; 3] = [
+        "featureFlags.*.prerequisites",
+        "featureFlags.*.prerequisites.*",
+        "featureFlags.*.prerequisites.*[*]",
     ];
     let (after, merged) = match name {
         "ConfigDocument" => ("a field not given takes its default", "defaults filled in"),
@@ -90,6 +102,7 @@ pub fn further_checks(name: &str) -> Value {
     };
     json!([
         { "rule": FLAG, "fields": FLAG_FIELDS },
+        { "rule": PREREQUISITES, "fields": PREREQUISITE_FIELDS },
         { "rule": format!("`renewAfterSeconds` is less than `sessionIdleSeconds` ({after})"),
           "fields": ["renewAfterSeconds"] },
         { "rule": format!("The stored config ({merged}) is at most 960 KiB (983,040 bytes) of JSON"),
@@ -561,6 +574,13 @@ fn flag_definition() -> Value {
             "variant": { "type": "string", "description": "One of the variants" },
         }),
     );
+    let prerequisite = json!({ "type": "array", "minItems": 1, "maxItems": 16, "items": { "type": "string" },
+        "description": "Variants of that flag (`on`, `off` for a boolean flag): it must answer one of them" });
+    let switch = object(
+        &["at", "enabled"],
+        json!({ "at": { "type": "integer", "minimum": 0, "description": "Milliseconds since the epoch, later than the entry before" },
+            "enabled": { "type": "boolean" } }),
+    );
     let mut definition = object(
         &["variants", "defaultVariant"],
         json!({
@@ -568,14 +588,20 @@ fn flag_definition() -> Value {
                 "propertyNames": reference("FlagName"), "additionalProperties": value,
                 "description": "Variant name → value; every value of one type, at most 1024 bytes of JSON" },
             "defaultVariant": { "type": "string", "description": "One of the variants" },
+            "prerequisites": { "type": "object", "maxProperties": 8, "propertyNames": reference("FlagName"),
+                "additionalProperties": prerequisite,
+                "description": "Flag name → variants: each flag, evaluated for the same context, must answer one of its variants; the first (in name order) that does not makes this flag answer its default variant (reason DEFAULT, naming it). Absent when empty" },
             "rules": { "type": "array", "maxItems": 32, "items": rule,
                 "description": "The first rule whose conditions all hold picks its variant" },
             "rollout": { "type": "object", "additionalProperties": { "type": "integer", "minimum": 0, "maximum": 100 },
                 "description": "Variant → percentage (summing to 100), by sticky bucketing on targetingKey" },
-            "enabled": { "type": "boolean", "default": true },
+            "enabled": { "type": "boolean", "default": true,
+                "description": "`false` is the kill switch: the flag answers its default variant (DISABLED) whatever its schedule says" },
+            "schedule": { "type": "array", "maxItems": 16, "items": switch,
+                "description": "Switches by the clock, in increasing `at`: from each entry's time the flag is enabled as it says; before the first, the opposite of the first. Nothing is written when one takes effect. Absent when empty" },
         }),
     );
-    definition["description"] = json!("A flag with variants. Cross-field rules (defaultVariant, rule and rollout variants among the variants, one value type, shares summing to 100) are checked by the Worker");
+    definition["description"] = json!("A flag with variants. Cross-field rules (defaultVariant, rule and rollout variants among the variants, one value type, shares summing to 100, prerequisites naming known flags and variants without cycles) are checked by the Worker");
     definition
 }
 
@@ -588,6 +614,7 @@ fn flag_view() -> Value {
             "value": { "description": "The variant's value (flags with variants)" },
             "variant": { "type": "string" }, "reason": reference("Reason"),
             "errorCode": { "type": "string", "description": "With reason ERROR" },
+            "unmetPrerequisite": { "type": "string", "description": "With reason DEFAULT: the prerequisite flag that was not met" },
         }),
     )
 }
@@ -652,22 +679,7 @@ fn ofrep() -> Vec<(&'static str, Value)> {
         "additionalProperties": {},
         "description": "The evaluation context: an optional `targetingKey` (a string) and any other members as attributes, of any JSON type",
     });
-    // A flat object of numbers, as the protocol's metadata (strings, numbers, booleans) allows.
-    let mut metadata = object(
-        &["configVersion"],
-        json!({
-        "configVersion": { "type": "integer", "minimum": 0, "description": "The config version that answered" },
-        "ruleIndex": { "type": "integer", "minimum": 0, "description": "The rule that matched (reason `TARGETING_MATCH`), counted from 0" } }),
-    );
-    metadata["description"] = json!("Flat: each member a number");
-    let mut evaluation = object(
-        &["key", "value", "reason", "variant", "metadata"],
-        json!({
-        "key": { "type": "string" }, "value": reference("OfrepValue"), "reason": reference("OfrepReason"),
-        "variant": { "type": "string" }, "metadata": metadata }),
-    );
-    evaluation["description"] =
-        json!("A flag evaluated: always with a `value` (never a deferral to the code's default)");
+    let evaluation = ofrep_evaluation();
     // Other members of the body are ignored, as the protocol leaves room for them.
     let mut request = json!({ "type": "object", "required": ["context"],
         "properties": { "context": context }, "additionalProperties": {} });
@@ -687,7 +699,7 @@ fn ofrep() -> Vec<(&'static str, Value)> {
         (
             "OfrepReason",
             json!({ "enum": ["STATIC", "TARGETING_MATCH", "SPLIT", "DEFAULT", "DISABLED"],
-                "description": "Why the flag answered this value. `DEFAULT` (a flag with rules or a rollout that gave this context its default variant) is OpenFeature's reason, not in the protocol's list: docs/API.md, decision 36" }),
+                "description": "Why the flag answered this value. `DEFAULT` (a flag with rules, a rollout or prerequisites that gave this context its default variant; `metadata.unmetPrerequisite` names a prerequisite that was not met) is OpenFeature's reason, not in the protocol's list: docs/API.md, decisions 36 and 42" }),
         ),
         ("OfrepEvaluation", evaluation),
         (
@@ -703,6 +715,29 @@ fn ofrep() -> Vec<(&'static str, Value)> {
         ),
     ]);
     out
+}
+
+/// One flag evaluated over OFREP.
+fn ofrep_evaluation() -> Value {
+    // A flat object of numbers and strings, as the protocol's metadata (strings, numbers,
+    // booleans) allows.
+    let mut metadata = object(
+        &["configVersion"],
+        json!({
+        "configVersion": { "type": "integer", "minimum": 0, "description": "The config version that answered" },
+        "ruleIndex": { "type": "integer", "minimum": 0, "description": "The rule that matched (reason `TARGETING_MATCH`), counted from 0" },
+        "unmetPrerequisite": { "type": "string", "description": "The prerequisite flag that was not met (reason `DEFAULT`): the flag answered its default variant" } }),
+    );
+    metadata["description"] = json!("Flat: each member a number or a string");
+    let mut evaluation = object(
+        &["key", "value", "reason", "variant", "metadata"],
+        json!({
+        "key": { "type": "string" }, "value": reference("OfrepValue"), "reason": reference("OfrepReason"),
+        "variant": { "type": "string" }, "metadata": metadata }),
+    );
+    evaluation["description"] =
+        json!("A flag evaluated: always with a `value` (never a deferral to the code's default)");
+    evaluation
 }
 
 /// OFREP's change notification: the bulk answer's `eventStreams` entry and the stream.

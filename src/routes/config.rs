@@ -24,13 +24,14 @@ fn versioned(config: &AppConfig) -> Reply {
 
 pub(crate) async fn get(ctx: &Ctx, _: Input) -> ApiResult<Reply> {
     let config = ctx.config().await;
-    let reply = Reply::ok(&config.public());
+    let reply = Reply::ok(&config.public(ctx.now));
     Ok(reply.with_header("ETag", etag(config.version)))
 }
 
 pub(crate) async fn flag(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
     let name = FlagName::parse("name", input.param("name"))?;
-    let context = parse::flag_context(input.query_pairs())?;
+    let mut context = parse::flag_context(input.query_pairs())?;
+    context.now = ctx.now;
     let config = ctx.config().await;
     if config.feature_flags.contains_key(name.as_str()) {
         ctx.isolate.usage.evaluated(name.as_str());

@@ -17,6 +17,8 @@ use crate::domain::bucket::{siphash24, BUCKET_KEY};
 use crate::domain::events::{self, EventStream};
 use crate::domain::flags::{EvalContext, Flag, Reason};
 use crate::domain::json;
+use crate::domain::named::Named;
+use crate::domain::time::Millis;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::input::Input;
 use crate::routes::parse;
@@ -24,13 +26,16 @@ use crate::routes::reply::Reply;
 use serde::Serialize;
 use serde_json::Value;
 
-/// `metadata` of an answer: the config version that answered, and which rule matched.
+/// `metadata` of an answer: the config version that answered, which rule matched, and which
+/// prerequisite was not met.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Metadata {
+struct Metadata<'a> {
     config_version: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     rule_index: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unmet_prerequisite: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -40,7 +45,7 @@ struct Success<'a> {
     value: &'a Value,
     reason: Reason,
     variant: &'a str,
-    metadata: Metadata,
+    metadata: Metadata<'a>,
 }
 
 /// `evaluationFailure`, `flagNotFound`, and (without `key`) `bulkEvaluationFailure`.
@@ -63,7 +68,7 @@ enum Answer<'a> {
 #[derive(Serialize)]
 struct Bulk<'a> {
     flags: Vec<Answer<'a>>,
-    metadata: Metadata,
+    metadata: Metadata<'a>,
 }
 
 /// The bulk answer's last member, `eventStreams`: the change notification stream on the
@@ -73,8 +78,8 @@ const EVENT_STREAMS: &str = concat!(
     "\"endpoint\":{\"requestUri\":\"/ofrep/v1/events\"},\"inactivityDelaySec\":120}]}"
 );
 
-/// The evaluation context of the body, or the OFREP error code and details.
-fn context(input: &Input) -> Result<EvalContext, (&'static str, String)> {
+/// The evaluation context of the body at `now`, or the OFREP error code and details.
+fn context(input: &Input, now: Millis) -> Result<EvalContext, (&'static str, String)> {
     let body = input
         .json()
         .map_err(|e| ("PARSE_ERROR", e.public_message()))?;
@@ -84,11 +89,20 @@ fn context(input: &Input) -> Result<EvalContext, (&'static str, String)> {
         .ok_or_else(|| invalid("the body must be a JSON object".into()))?
         .get("context")
         .ok_or_else(|| invalid("context is required".into()))?;
-    EvalContext::from_json(context).map_err(|e| invalid(ApiError::from(e).public_message()))
+    let mut context =
+        EvalContext::from_json(context).map_err(|e| invalid(ApiError::from(e).public_message()))?;
+    context.now = now;
+    Ok(context)
 }
 
-fn evaluate<'a>(key: &'a str, flag: &'a Flag, ctx: &EvalContext, version: u64) -> Answer<'a> {
-    match flag.evaluate(ctx) {
+fn evaluate<'a>(
+    key: &'a str,
+    flag: &'a Flag,
+    flags: &Named<Flag>,
+    ctx: &EvalContext,
+    version: u64,
+) -> Answer<'a> {
+    match flag.evaluate(flags, ctx) {
         Ok(e) => Answer::Success(Success {
             key,
             value: e.value,
@@ -97,6 +111,7 @@ fn evaluate<'a>(key: &'a str, flag: &'a Flag, ctx: &EvalContext, version: u64) -
             metadata: Metadata {
                 config_version: version,
                 rule_index: e.rule,
+                unmet_prerequisite: e.unmet,
             },
         }),
         Err(err) => Answer::Failure(Failure {
@@ -117,7 +132,7 @@ pub(crate) async fn single(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
         };
         Reply::json(status, &f)
     };
-    let context = match context(&input) {
+    let context = match context(&input, ctx.now) {
         Ok(c) => c,
         Err((code, details)) => return Ok(failure(400, code, details)),
     };
@@ -131,10 +146,12 @@ pub(crate) async fn single(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
     };
     ctx.isolate.usage.evaluated(key);
     ctx.write_evaluations();
-    Ok(match evaluate(key, flag, &context, config.version) {
-        answer @ Answer::Success(_) => Reply::ok(&answer),
-        answer @ Answer::Failure(_) => Reply::json(400, &answer),
-    })
+    Ok(
+        match evaluate(key, flag, &config.feature_flags, &context, config.version) {
+            answer @ Answer::Success(_) => Reply::ok(&answer),
+            answer @ Answer::Failure(_) => Reply::json(400, &answer),
+        },
+    )
 }
 
 pub(crate) async fn bulk(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
@@ -146,7 +163,7 @@ pub(crate) async fn bulk(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
         };
         Reply::json(400, &f)
     };
-    let context = match context(&input) {
+    let context = match context(&input, ctx.now) {
         Ok(c) => c,
         Err((error_code, error_details)) => return Ok(failure(error_code, error_details)),
     };
@@ -162,11 +179,12 @@ pub(crate) async fn bulk(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
     let flags = config
         .feature_flags
         .iter()
-        .map(|(key, flag)| evaluate(key, flag, &context, config.version))
+        .map(|(key, flag)| evaluate(key, flag, &config.feature_flags, &context, config.version))
         .collect();
     let metadata = Metadata {
         config_version: config.version,
         rule_index: None,
+        unmet_prerequisite: None,
     };
     ctx.isolate.usage.evaluated_all(ctx.now);
     ctx.write_evaluations();

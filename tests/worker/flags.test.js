@@ -254,6 +254,142 @@ describe("GET /flags/:name", () => {
   });
 });
 
+describe("prerequisites", () => {
+  /** A flag on for everyone (a 100 % rollout) once each of `prerequisites` is met. */
+  const gated = (/** @type {Record<string, string[]>} */ prerequisites) => ({
+    variants: { new: "N", old: "O" }, defaultVariant: "old", rollout: { new: 100 }, prerequisites,
+  });
+  const PREREQ_FLAGS = {
+    gate: { variants: { on: true, off: false }, defaultVariant: "off", rules: [{ when: { country: { in: ["NL"] } }, variant: "on" }] },
+    gated: gated({ gate: ["on"] }),
+    chained: { ...gated({ gated: ["new"] }), variants: { on: true, off: false }, defaultVariant: "off", rollout: { on: 100 } },
+    killed: false,
+    behindKill: gated({ killed: ["on"] }),
+  };
+
+  it("serve the evaluated variant when met, else the default with metadata naming the prerequisite: single, bulk and GET /flags/:name", async () => {
+    const e = await spawnApp({ seedConfig: { ...HIGH, featureFlags: PREREQ_FLAGS } });
+    try {
+      const met = await single(e, "gated", { targetingKey: "u1", country: "NL" });
+      expect(met.status, met.text).toBe(200);
+      expect(met.body).toEqual({ key: "gated", value: "N", variant: "new", reason: "SPLIT", metadata: { configVersion: 0 } });
+      const unmet = await single(e, "gated", { targetingKey: "u1", country: "US" });
+      expect(unmet.status, unmet.text).toBe(200);
+      expect(unmet.body).toEqual({
+        key: "gated", value: "O", variant: "old", reason: "DEFAULT", metadata: { configVersion: 0, unmetPrerequisite: "gate" },
+      });
+      // A chain: chained needs gated's `new`, which needs gate's `on`.
+      expect((await single(e, "chained", { country: "NL" })).body).toMatchObject({ value: true, variant: "on", reason: "SPLIT" });
+      expect((await single(e, "chained", { country: "US" })).body).toMatchObject({
+        value: false, variant: "off", reason: "DEFAULT", metadata: { unmetPrerequisite: "gated" },
+      });
+      // A boolean prerequisite is `on` or `off`: `killed` is false.
+      expect((await single(e, "behindKill", {})).body.metadata).toEqual({ configVersion: 0, unmetPrerequisite: "killed" });
+
+      /** @type {[string, { gated: string, chained: string }][]} */
+      const countries = [["NL", { gated: "new", chained: "on" }], ["US", { gated: "old", chained: "off" }]];
+      for (const [country, want] of countries) {
+        const r = await bulk(e, { targetingKey: "u1", country });
+        expect(r.status, r.text).toBe(200);
+        const byKey = Object.fromEntries(r.body.flags.map((/** @type {{ key: string }} */ f) => [f.key, f]));
+        expect(byKey.gated.variant, country).toBe(want.gated);
+        expect(byKey.chained.variant, country).toBe(want.chained);
+        expect(byKey.gated.metadata.unmetPrerequisite, country).toBe(country === "US" ? "gate" : undefined);
+      }
+
+      const view = await e.getFlag("gated", { targetingKey: "u1", country: "US" });
+      expect(view.body).toEqual({ name: "gated", enabled: true, value: "O", variant: "old", reason: "DEFAULT", unmetPrerequisite: "gate" });
+      const metView = await e.getFlag("chained", { country: "NL" });
+      expect(metView.body).toEqual({ name: "chained", enabled: true, value: true, variant: "on", reason: "SPLIT" });
+      // The public view evaluates an empty context: gate is off, so chained is false.
+      expect((await e.getConfig()).body.featureFlags).toMatchObject({ gated: "O", chained: false, behindKill: "O" });
+
+      // A disabled prerequisite answers its default (gate: `off`), so gated is not met even in NL.
+      const p = await e.patchConfig({ featureFlags: { gate: { ...PREREQ_FLAGS.gate, enabled: false } } });
+      expect(p.status, p.text).toBe(200);
+      expect(p.body.featureFlags.gated.prerequisites).toEqual({ gate: ["on"] });
+      const disabled = await single(e, "gated", { targetingKey: "u1", country: "NL" });
+      expect(disabled.body).toMatchObject({ variant: "old", reason: "DEFAULT", metadata: { configVersion: 1, unmetPrerequisite: "gate" } });
+    } finally {
+      await e.dispose();
+    }
+  });
+
+  it("writes naming unknown flags or variants, cycles and chains over 8 links are refused (400 naming the field), and change nothing", async () => {
+    const e = await spawnApp({ seedConfig: { ...HIGH, featureFlags: PREREQ_FLAGS } });
+    try {
+      /** @type {[object, string][]} */
+      const cases = [
+        [{ gated: gated({ nope: ["on"] }) }, 'featureFlags.gated.prerequisites.nope: unknown flag "nope"'],
+        [{ gated: gated({ gate: ["on", "yes"] }) }, 'featureFlags.gated.prerequisites.gate[1]: unknown variant "yes"'],
+        [{ gate: null }, 'featureFlags.gated.prerequisites.gate: unknown flag "gate"'],
+        [{ gate: { variants: { a: 1 }, defaultVariant: "a" } }, 'featureFlags.gated.prerequisites.gate[0]: unknown variant "on"'],
+        [{ gate: { ...PREREQ_FLAGS.gate, prerequisites: { gate: ["on"] } } }, "featureFlags.gate.prerequisites: cycle gate → gate"],
+        [{ gate: { ...PREREQ_FLAGS.gate, prerequisites: { chained: ["on"] } } }, "featureFlags.chained.prerequisites: cycle chained → gated → gate → chained"],
+        [{ gated: gated({ gate: [] }) }, "featureFlags.gated.prerequisites.gate: must be 1 to 16 variant names"],
+        [{ gated: { ...gated({}), prerequisites: [{ flag: "gate", variants: ["on"] }] } }, "featureFlags.gated.prerequisites: must be an object of at most 8 flags to variant names"],
+      ];
+      for (const [featureFlags, message] of cases) {
+        const r = await e.patchConfig({ featureFlags });
+        expect(expectError(expect, r, 400, "invalid_request").error, JSON.stringify(featureFlags)).toBe(message);
+      }
+      /** A chain c0 → c1 → … → c{links}, every link needing `on`. */
+      const chain = (/** @type {number} */ links) => Object.fromEntries(
+        Array.from({ length: links + 1 }, (_, i) => [`c${i}`, i === links ? true : { variants: { on: true, off: false }, defaultVariant: "off", rollout: { on: 100 }, prerequisites: { [`c${i + 1}`]: ["on"] } }]),
+      );
+      const deep = await e.replaceConfig({ ...HIGH, featureFlags: chain(9) });
+      expect(expectError(expect, deep, 400, "invalid_request").error).toBe("featureFlags.c0.prerequisites: prerequisites nest over 8 links deep");
+      expect((await e.getAdminConfig()).res.headers.get("ETag"), "nothing was written").toBe('"0"');
+      const eight = await e.replaceConfig({ ...HIGH, featureFlags: chain(8) });
+      expect(eight.status, eight.text).toBe(200);
+      expect((await single(e, "c0", {})).body).toMatchObject({ value: true, reason: "SPLIT" });
+    } finally {
+      await e.dispose();
+    }
+  });
+});
+
+describe("schedules", () => {
+  it("switch a flag by the clock through OFREP and GET /flags/:name, and enabled: false wins over every entry", async () => {
+    const now = Date.now();
+    const base = { variants: { on: true, off: false }, defaultVariant: "off", rollout: { on: 100 } };
+    const featureFlags = {
+      running: { ...base, schedule: [{ at: now - 60_000, enabled: true }, { at: now + 3_600_000, enabled: false }] },
+      later: { ...base, schedule: [{ at: now + 3_600_000, enabled: true }] },
+      soon: { ...base, schedule: [{ at: now + 2_000, enabled: true }] },
+      ended: { ...base, schedule: [{ at: now - 1_000, enabled: false }] },
+    };
+    const e = await spawnApp({ seedConfig: { ...HIGH, featureFlags } });
+    try {
+      const reasons = async () => {
+        const r = await bulk(e, { targetingKey: "u1" });
+        expect(r.status, r.text).toBe(200);
+        return Object.fromEntries(r.body.flags.map((/** @type {{ key: string, reason: string }} */ f) => [f.key, f.reason]));
+      };
+      expect(await reasons()).toEqual({ running: "SPLIT", later: "DISABLED", soon: "DISABLED", ended: "DISABLED" });
+      expect((await single(e, "running", {})).body).toMatchObject({ value: true, variant: "on", reason: "SPLIT" });
+      expect((await e.getFlag("later")).body).toEqual({ name: "later", enabled: false, value: false, variant: "off", reason: "DISABLED" });
+      expect((await e.getConfig()).body.featureFlags).toMatchObject({ running: true, later: false, soon: false });
+      // `soon` switches on when its time comes: no write, no new version.
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, now + 2_100 - Date.now())));
+      const switched = await single(e, "soon", {});
+      expect(switched.body).toMatchObject({ value: true, reason: "SPLIT", metadata: { configVersion: 0 } });
+      expect((await e.getFlag("soon")).body.enabled).toBe(true);
+
+      // The kill switch: enabled: false at the top wins over the schedule that has it on.
+      const p = await e.patchConfig({ featureFlags: { running: { ...featureFlags.running, enabled: false } } });
+      expect(p.status, p.text).toBe(200);
+      expect(p.body.featureFlags.running.schedule).toEqual(featureFlags.running.schedule);
+      expect((await single(e, "running", {})).body).toMatchObject({ value: false, reason: "DISABLED" });
+
+      const bad = await e.patchConfig({ featureFlags: { later: { ...base, schedule: [{ at: now, enabled: true }, { at: now, enabled: false }] } } });
+      expect(expectError(expect, bad, 400, "invalid_request").error).toMatch(/^featureFlags\.later\.schedule\[1\]: must be /);
+    } finally {
+      await e.dispose();
+    }
+  });
+});
+
 describe("evaluation does no storage work", () => {
   it("50 bulk evaluations of 50 flags: only the strict limiter's leases touch D1, never per flag", async () => {
     const featureFlags = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`flag${i}`, i % 2 ? SPLIT : true]));
