@@ -160,15 +160,13 @@ pub struct HistoryEntry {
     pub change: Value,
 }
 
-/// What D1 says of an unversioned document KV holds ([`ConfigDb::seed_check`]).
+/// The newest version and when it was written ([`ConfigDb::head_at`]).
 #[derive(Debug, Clone, PartialEq)]
-pub struct SeedCheck {
+pub struct HeadAt {
     /// The newest version.
     pub head: StoredVersion,
     /// When it was written.
     pub at: Millis,
-    /// Whether a seed (actor `seed`) recorded the same document before.
-    pub seeded_before: bool,
 }
 
 /// The D1 side of the config history.
@@ -176,9 +174,8 @@ pub struct SeedCheck {
 pub trait ConfigDb {
     /// The newest version, if any.
     async fn head(&self) -> StoreResult<Option<StoredVersion>>;
-    /// The newest version and what the history knows of `document` (one query); `None`
-    /// without a history.
-    async fn seed_check(&self, document: &str) -> StoreResult<Option<SeedCheck>>;
+    /// The newest version and when it was written; `None` without a history.
+    async fn head_at(&self) -> StoreResult<Option<HeadAt>>;
     /// Version `version`, if it exists.
     async fn version(&self, version: u64) -> StoreResult<Option<StoredVersion>>;
     /// Appends the next version (the newest plus one, or `floor` plus one while there is
@@ -464,7 +461,7 @@ pub async fn adopt<D: ConfigDb, K: Kv, T: Timer>(
 ) -> Option<Rc<AppConfig>> {
     let seed = parse_stored(text, 0)?;
     let document = seed.to_json().ok()?;
-    let check = match s.db.seed_check(&document).await {
+    let check = match s.db.head_at().await {
         Ok(Some(check)) => check,
         Ok(None) => {
             s.cache.checked(hash);

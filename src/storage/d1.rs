@@ -14,7 +14,7 @@ use crate::domain::time::Millis;
 use crate::domain::tokens::{Scope, TokenDb, TokenRecord, MAX_TOKENS};
 use crate::domain::usage::{self, UsageDb};
 use crate::domain::users::{User, UserDb};
-use crate::domain::versions::{ConfigDb, Entry, HistoryEntry, SeedCheck, StoredVersion};
+use crate::domain::versions::{ConfigDb, Entry, HeadAt, HistoryEntry, StoredVersion};
 use crate::error::{StorageError, StoreResult};
 use crate::storage::meter::Meter;
 use crate::storage::{describe, env_value};
@@ -999,19 +999,16 @@ impl ConfigDb for D1 {
         row.map(|r| r.stored_version()).transpose()
     }
 
-    async fn seed_check(&self, document: &str) -> StoreResult<Option<SeedCheck>> {
-        let sql = "SELECT version, document, at, EXISTS (SELECT 1 FROM config_history \
-                   WHERE actor = 'seed' AND document = ?1) AS seeded FROM config_history \
+    async fn head_at(&self) -> StoreResult<Option<HeadAt>> {
+        let sql = "SELECT version, document, at FROM config_history \
                    WHERE version IS NOT NULL ORDER BY version DESC LIMIT 1";
-        let Some(row) = self.first(sql, &[text(document)]).await? else {
+        let Some(row) = self.first(sql, &[]).await? else {
             return Ok(None);
         };
-        let seeded_before = row.number("seeded")? != 0.0;
         let at = Millis::from_js(row.number("at")?);
-        Ok(Some(SeedCheck {
+        Ok(Some(HeadAt {
             head: row.stored_version()?,
             at,
-            seeded_before,
         }))
     }
 

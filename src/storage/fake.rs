@@ -17,9 +17,7 @@ use crate::domain::sessions::{FeedPage, ListQuery, Revocation, SessionDb, Sessio
 use crate::domain::time::{Clock, Millis, Timer};
 use crate::domain::tokens::{TokenDb, TokenRecord, MAX_TOKENS};
 use crate::domain::users::{User, UserDb};
-use crate::domain::versions::{
-    ConfigDb, Entry as HistoryRow, HistoryEntry, SeedCheck, StoredVersion,
-};
+use crate::domain::versions::{ConfigDb, Entry as HistoryRow, HeadAt, HistoryEntry, StoredVersion};
 use crate::error::{StorageError, StoreResult};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -811,21 +809,17 @@ impl ConfigDb for MemConfigDb {
             .and_then(Self::stored))
     }
 
-    async fn seed_check(&self, document: &str) -> StoreResult<Option<SeedCheck>> {
+    async fn head_at(&self) -> StoreResult<Option<HeadAt>> {
         self.db.query()?;
         let rows = self.rows.borrow();
-        let seeded_before = rows
-            .iter()
-            .any(|r| r.actor == "seed" && r.document.as_deref() == Some(document));
         let head = rows
             .iter()
             .filter(|r| r.version.is_some())
             .max_by_key(|r| r.version);
         Ok(head.and_then(|r| {
-            Some(SeedCheck {
+            Some(HeadAt {
                 head: Self::stored(r)?,
                 at: r.at,
-                seeded_before,
             })
         }))
     }
