@@ -178,9 +178,14 @@ impl Ctx {
         }
     }
 
-    /// Writes the flags this isolate evaluated to D1 after the response, if a minute has
-    /// passed since its last write (`domain::usage`).
-    pub fn write_evaluations(&self) {
+    /// Notes that flag `name` was evaluated, or every flag (`None`: a bulk evaluation), and
+    /// writes what this isolate noted to D1 after the response if a minute has passed since
+    /// its last write (`domain::usage`).
+    pub fn evaluated(&self, name: Option<&str>) {
+        match name {
+            Some(name) => self.isolate.usage.evaluated(name),
+            None => self.isolate.usage.evaluated_all(self.now),
+        }
         if let Some(noted) = self.isolate.usage.take_due(self.now) {
             let now = self.now;
             self.defer(move |d| async move { usage::write(&d.d1, &noted, now).await });

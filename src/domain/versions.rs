@@ -920,6 +920,13 @@ mod tests {
 
     const OUTSIDE: &str = r#"{"featureFlags":{"fromSeed":true}}"#;
 
+    /// A `wrangler kv bulk put` of [`OUTSIDE`] made past KV's propagation bound after the
+    /// admin writes so far (so it is newer than D1's head).
+    fn put_from_outside_later(w: &World) {
+        w.timer.set(w.timer.now().0 + KV_PROPAGATION_MS);
+        w.kv.insert("config:app", OUTSIDE);
+    }
+
     #[test]
     fn without_a_history_an_outside_document_is_version_0_and_d1_is_asked_once() {
         let w = World::new();
@@ -947,8 +954,7 @@ mod tests {
         w.write(Action::Put, json!({"featureFlags": {"admin": true}}), None)
             .unwrap();
         assert_eq!(serve(&w).version, 1);
-        w.timer.set(w.timer.now().0 + KV_PROPAGATION_MS);
-        w.kv.insert("config:app", OUTSIDE);
+        put_from_outside_later(&w);
         let served = serve(&w);
         assert_eq!(served.version, 2);
         assert!(served.feature_flags.contains_key("fromSeed"));
@@ -987,8 +993,7 @@ mod tests {
         let w = World::new();
         w.write(Action::Put, json!({"featureFlags": {"admin": true}}), None)
             .unwrap();
-        w.timer.set(w.timer.now().0 + KV_PROPAGATION_MS);
-        w.kv.insert("config:app", OUTSIDE);
+        put_from_outside_later(&w);
         assert_eq!(serve(&w).version, 2, "adopted");
         w.write(
             Action::Patch,
@@ -1046,8 +1051,7 @@ mod tests {
         let w = World::new();
         w.write(Action::Put, json!({"featureFlags": {"admin": true}}), None)
             .unwrap();
-        w.timer.set(w.timer.now().0 + KV_PROPAGATION_MS);
-        w.kv.insert("config:app", OUTSIDE);
+        put_from_outside_later(&w);
         let p = w
             .write(Action::Patch, json!({"featureFlags": {"mine": true}}), None)
             .unwrap();
@@ -1068,8 +1072,7 @@ mod tests {
         w.write(Action::Put, json!({"featureFlags": {"admin": true}}), None)
             .unwrap();
         serve(&w);
-        w.timer.set(w.timer.now().0 + KV_PROPAGATION_MS);
-        w.kv.insert("config:app", OUTSIDE);
+        put_from_outside_later(&w);
         w.db.db.failing.set(true);
         assert_eq!(serve(&w).version, 1, "the last good config");
         w.db.db.failing.set(false);

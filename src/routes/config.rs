@@ -34,8 +34,7 @@ pub(crate) async fn flag(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
     context.now = ctx.now;
     let config = ctx.config().await;
     if config.feature_flags.contains_key(name.as_str()) {
-        ctx.isolate.usage.evaluated(name.as_str());
-        ctx.write_evaluations();
+        ctx.evaluated(Some(name.as_str()));
     }
     Ok(Reply::ok(&config.flag_view(&name, &context)))
 }

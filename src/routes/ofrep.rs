@@ -144,8 +144,7 @@ pub(crate) async fn single(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
             format!("flag {} was not found", json::quoted(key)),
         ));
     };
-    ctx.isolate.usage.evaluated(key);
-    ctx.write_evaluations();
+    ctx.evaluated(Some(key));
     Ok(
         match evaluate(key, flag, &config.feature_flags, &context, config.version) {
             answer @ Answer::Success(_) => Reply::ok(&answer),
@@ -186,8 +185,7 @@ pub(crate) async fn bulk(ctx: &Ctx, input: Input) -> ApiResult<Reply> {
         rule_index: None,
         unmet_prerequisite: None,
     };
-    ctx.isolate.usage.evaluated_all(ctx.now);
-    ctx.write_evaluations();
+    ctx.evaluated(None);
     let mut reply = Reply::ok(&Bulk { flags, metadata });
     if let Some(body) = reply.body.as_mut().filter(|_| reply.status == 200) {
         body.pop();
