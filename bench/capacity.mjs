@@ -107,7 +107,9 @@ const CODE = {
   maxFailuresPerMinute: 30, // src/domain/ratelimit/failures.rs: MAX_FAILURES
   missingTtlSeconds: 30, // src/domain/users.rs: MISSING_TTL_MS
   maxBatch: 100, // src/domain/users.rs: MAX_BATCH
-  historyRowOverheadBytes: 200, // config_history: the row beside its document
+  historyRowOverheadBytes: 200, // config_history: the row beside its change and document
+  snapshotEvery: 32, // src/domain/versions.rs: SNAPSHOT_EVERY (a patch's row holds the whole document this often)
+  patchWrapperBytes: 20, // {"featureFlags":{...}} around one flag's patch
 };
 
 /**
@@ -499,8 +501,10 @@ export function project(w0, results, scale = 1) {
   // - revocations: the last twice FEED_HORIZON_MS of them (lingering ones left out: few);
   // - rate_limits: the counters of this window and the last;
   // - users and preferences, as stored.
-  // config_history is never pruned: it grows with admin writes. So do sessions and
-  // revocations by what outruns housekeeping, if anything does.
+  // config_history is never pruned: it grows with admin writes. An admin write is taken to
+  // be a PATCH of one flag, as the console's editor makes it: its row holds that flag's
+  // patch, and every SNAPSHOT_EVERY patches the whole document. So do sessions and
+  // revocations grow by what outruns housekeeping, if anything does.
   const day = 86400;
   const gap = CODE.pruneEverySeconds / Math.max(1, isolates);
   const sessionRows = Math.max(w.activeSessions, logins * (retentionSeconds(w) + CODE.keepExpiredSeconds + gap));
@@ -515,7 +519,7 @@ export function project(w0, results, scale = 1) {
   };
   const steadyBytes = Object.values(steady).reduce((a, b) => a + b, 0);
   const configBytes = w.flags * w.flagBytes + CODE.configOtherBytes;
-  const historyRow = Math.min(configBytes, CODE.maxConfigBytes) + CODE.historyRowOverheadBytes;
+  const historyRow = Math.min(configBytes, CODE.maxConfigBytes) / CODE.snapshotEvery + w.flagBytes + CODE.patchWrapperBytes + CODE.historyRowOverheadBytes;
   const growth = {
     sessions: Math.max(0, logins - pruneCapacity) * day * w.sessionBytes,
     revocations: Math.max(0, revocationsPerSecond - pruneCapacity) * day * w.revocationBytes,
@@ -722,7 +726,7 @@ export function render(p) {
   );
   L.push(
     "- D1 size, then: write config less often, or trim `config_history` by hand; a shorter `sessionIdleSeconds` keeps fewer sessions; past 10 GB, shard.",
-    "- `config:app`, then: fewer or shorter flags; past that, a code change (a history row holds a `PUT`'s body and the document, under D1's 2 MB row limit).",
+    "- `config:app`, then: fewer or shorter flags; past that, a code change (a history row may hold a change and a document of up to 960 KiB each, under D1's 2 MB row limit).",
     "",
   );
 

@@ -158,6 +158,10 @@ impl Ctx {
         if self.isolate.config.ask_authority(config.version, self.now) {
             config = self.authority_config(config).await;
         }
+        if self.isolate.config.settle_due(&config, self.now) {
+            let now = self.now;
+            self.defer(move |d| async move { versions::settle(&d.config_stores(), now).await });
+        }
         config
     }
 

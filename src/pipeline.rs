@@ -197,7 +197,12 @@ async fn stream_events(d: crate::ctx::Deferred, writer: JsValue, mut events: Eve
     loop {
         RuntimeTimer.sleep(events::TICK_MS).await;
         let now = clock::now();
-        let config = crate::domain::config::current(&d.kv, &d.isolate.config, now).await;
+        let mut config = crate::domain::config::current(&d.kv, &d.isolate.config, now).await;
+        if d.isolate.config.settle_due(&config, now) {
+            // A schedule entry took effect: recorded as a version, then announced.
+            crate::domain::versions::settle(&d.config_stores(), now).await;
+            config = crate::domain::config::current(&d.kv, &d.isolate.config, now).await;
+        }
         match events.tick(config.version, now) {
             Step::End => break,
             Step::Send(text) if text.is_empty() => {}

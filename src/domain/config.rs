@@ -65,6 +65,10 @@ pub struct AppConfig {
     /// Not part of the document.
     #[serde(skip)]
     pub version: u64,
+    /// When the first schedule entry of any flag takes effect (found when the document is
+    /// read, so a request asks in O(1) whether one is due: [`ConfigCache::settle_due`]).
+    #[serde(skip)]
+    pub next_switch: Option<u64>,
 }
 impl Default for AppConfig {
     fn default() -> Self {
@@ -80,6 +84,7 @@ impl Default for AppConfig {
             renew_after_seconds: 3600,
             legacy_rate_limit_headers: true,
             version: 0,
+            next_switch: None,
         }
     }
 }
@@ -104,6 +109,37 @@ impl AppConfig {
     /// The document as stored JSON.
     pub fn to_json(&self) -> DomainResult<String> {
         serde_json::to_string(self).map_err(|e| DomainError::Internal(e.to_string()))
+    }
+
+    /// Whether a schedule entry has taken effect at `now` that the document still holds.
+    pub fn switch_due(&self, now: Millis) -> bool {
+        self.next_switch
+            .is_some_and(|at| i64::try_from(at).is_ok_and(|at| at <= now.0))
+    }
+
+    /// The patch that settles every flag whose schedule has entries up to `drop_until`
+    /// ([`crate::domain::flags::FlagDef::settled`]), as a merge patch's JSON text (written as
+    /// text: serialising into a `Value` would link its serialiser); `None` when there is none.
+    pub fn settle_patch(&self, apply_until: Millis, drop_until: Millis) -> Option<String> {
+        if !self.switch_due(drop_until) {
+            return None;
+        }
+        let mut patch = String::from("{\"featureFlags\":{");
+        for (name, flag) in self.feature_flags.iter() {
+            let Flag::Variants(def) = flag else {
+                continue;
+            };
+            if let Some(settled) = def.settled(apply_until, drop_until) {
+                if !patch.ends_with('{') {
+                    patch.push(',');
+                }
+                patch.push_str(&json::quoted(name));
+                patch.push(':');
+                patch.push_str(&serde_json::to_string(&settled).ok()?);
+            }
+        }
+        patch.push_str("}}");
+        Some(patch)
     }
 
     /// Whether flag `name` is on for an empty context at `now` (an unknown flag is off; see
@@ -148,6 +184,50 @@ const FIELDS: [&str; 6] = [
     "cacheTtlSeconds",
 ];
 
+/// The earliest schedule entry of any flag.
+fn next_switch(flags: &Named<Flag>) -> Option<u64> {
+    let scheduled = flags.iter().filter_map(|(_, f)| match f {
+        Flag::Variants(def) => def.next_switch(),
+        Flag::Bool(_) => None,
+    });
+    scheduled.min()
+}
+
+/// The fields a PATCH merges entry by entry (`null` removes an entry); it replaces the others.
+const MAPS: [&str; 2] = ["featureFlags", "rateLimits"];
+
+/// Merges a patch into a stored document as a PATCH merges it into the config
+/// (`featureFlags` and `rateLimits` entry by entry, other fields replaced), without
+/// validating: the history's patches were validated when written
+/// ([`crate::domain::versions::rebuild`]).
+pub fn merge_document(doc: &mut Value, patch: &Value) {
+    let (Some(doc), Some(patch)) = (doc.as_object_mut(), patch.as_object()) else {
+        return;
+    };
+    for (field, value) in patch {
+        let entries = value.as_object().filter(|_| MAPS.contains(&field.as_str()));
+        let Some(entries) = entries else {
+            doc.insert(field.clone(), value.clone());
+            continue;
+        };
+        // Rebuilt rather than edited in place: `Map::remove` links the B-tree's rebalancing.
+        let kept = match doc.get_mut(field).map(std::mem::take) {
+            Some(Value::Object(old)) => old,
+            _ => Map::new(),
+        };
+        let mut merged = Map::new();
+        for (name, v) in kept {
+            if !entries.contains_key(&name) {
+                merged.insert(name, v);
+            }
+        }
+        for (name, v) in entries.iter().filter(|(_, v)| !v.is_null()) {
+            merged.insert(name.clone(), v.clone());
+        }
+        doc.insert(field.clone(), Value::Object(merged));
+    }
+}
+
 fn apply(mut cfg: AppConfig, doc: &Value, mode: Mode) -> DomainResult<AppConfig> {
     let obj = object(doc)?;
     deny_unknown(obj, &[&FIELDS[..], &SESSION_FIELDS[..]].concat(), "")?;
@@ -178,6 +258,7 @@ fn apply(mut cfg: AppConfig, doc: &Value, mode: Mode) -> DomainResult<AppConfig>
         cfg.cache_ttl_seconds = int("cacheTtlSeconds", v, 1, MAX_SECONDS)?;
     }
     apply_sessions(&mut cfg, obj)?;
+    cfg.next_switch = next_switch(&cfg.feature_flags);
     let len = cfg.to_json()?.len();
     if len > MAX_CONFIG_BYTES {
         let problem = format!("the config would be {len} bytes of JSON, over {MAX_CONFIG_BYTES}");
@@ -292,13 +373,33 @@ pub struct ConfigCache {
     wanted: Cell<u64>,
     /// When the authority was last asked for a version KV did not have yet.
     asked_at: Cell<Millis>,
+    /// The version whose due schedule entries this isolate last asked to settle, and when.
+    settling: Cell<(u64, Millis)>,
 }
 
 /// How often an isolate may ask the authority (D1) for a version a client has seen and this
 /// location's KV does not have yet.
 pub const AUTHORITY_EVERY_MS: i64 = 10_000;
 
+/// How long an isolate waits before it asks again to settle the same version's schedule.
+pub const SETTLE_AGAIN_MS: i64 = 60_000;
+
 impl ConfigCache {
+    /// Whether this request should settle `config`'s due schedule entries (after the
+    /// response: [`crate::domain::versions::settle`]): once per version per isolate, again a
+    /// minute later if the version is still served (the attempt failed).
+    pub fn settle_due(&self, config: &AppConfig, now: Millis) -> bool {
+        if !config.switch_due(now) {
+            return false;
+        }
+        let (version, at) = self.settling.get();
+        let due = version != config.version || now.ms_since(at) >= SETTLE_AGAIN_MS;
+        if due {
+            self.settling.set((config.version, now));
+        }
+        due
+    }
+
     /// Makes `config` this isolate's copy, as read at `now`.
     pub fn remember(&self, config: Rc<AppConfig>, now: Millis) {
         *self.copy.borrow_mut() = Some((config, now));
@@ -481,7 +582,7 @@ impl Serialize for PublicFlags<'_> {
         s.collect_map(self.0.iter().map(|(name, flag)| {
             let e = flag
                 .evaluate(self.0, &none)
-                .unwrap_or_else(|_| flag.fallback());
+                .unwrap_or_else(|_| flag.fallback(none.now));
             (name, e.value)
         }))
     }
@@ -513,7 +614,7 @@ impl AppConfig {
         if let Some(f @ Flag::Variants(_)) = flag {
             let (e, error_code) = match f.evaluate(&self.feature_flags, context) {
                 Ok(e) => (e, None),
-                Err(err) => (f.fallback(), Some(err.code())),
+                Err(err) => (f.fallback(context.now), Some(err.code())),
             };
             view.value = Some(e.value);
             view.variant = Some(e.variant);
@@ -528,6 +629,20 @@ impl AppConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stored_patch_merges_maps_by_entry_and_replaces_other_fields() {
+        let mut doc = json!({"featureFlags": {"a": true, "b": false}, "maintenanceMode": false,
+            "strictRateLimits": ["x"]});
+        let patch = json!({"featureFlags": {"a": null, "c": {"variants": {"on": 1}}},
+            "rateLimits": {"g": 5, "h": null}, "maintenanceMode": true, "strictRateLimits": []});
+        merge_document(&mut doc, &patch);
+        assert_eq!(
+            doc,
+            json!({"featureFlags": {"b": false, "c": {"variants": {"on": 1}}},
+                "rateLimits": {"g": 5}, "maintenanceMode": true, "strictRateLimits": []})
+        );
+    }
 
     use crate::storage::fake::{block_on, MemKv};
     use serde_json::json;

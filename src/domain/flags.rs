@@ -202,13 +202,24 @@ pub struct FlagDef {
     pub schedule: Vec<Switch>,
 }
 
-/// A schedule entry: from `at` (milliseconds since the epoch) on, the flag is `enabled`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+/// A schedule entry: from `at` (milliseconds since the epoch) on, the flag is `enabled` as
+/// it says, and answers from the definition `set` (at least one of the two).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Switch {
     /// When it takes effect.
     pub at: u64,
     /// Whether the flag is on from then.
-    pub enabled: bool,
+    pub enabled: Option<bool>,
+    /// The definition it answers from then: variants, `defaultVariant`, rules and rollout
+    /// (prerequisites, `enabled` and the schedule stay the flag's).
+    pub set: Option<Box<FlagDef>>,
+}
+
+impl Switch {
+    /// Whether it has taken effect at `now`.
+    fn passed(&self, now: Millis) -> bool {
+        i64::try_from(self.at).is_ok_and(|at| at <= now.0)
+    }
 }
 
 impl PartialEq for FlagDef {
@@ -312,8 +323,9 @@ impl Flag {
         }
     }
 
-    /// The answer when evaluation fails: the default variant (`false` for a boolean flag).
-    pub fn fallback(&self) -> Evaluation<'_> {
+    /// The answer when evaluation at `now` fails: the default variant of the definition in
+    /// effect (`false` for a boolean flag).
+    pub fn fallback(&self, now: Millis) -> Evaluation<'_> {
         match self {
             Flag::Bool(_) => Evaluation {
                 value: &BOOL_VALUES[0],
@@ -322,10 +334,10 @@ impl Flag {
                 rule: None,
                 unmet: None,
             },
-            Flag::Variants(def) => Evaluation {
-                reason: Reason::Error,
-                ..def.answer(&def.default_variant, Reason::Error)
-            },
+            Flag::Variants(def) => {
+                let def = def.effective(now);
+                def.answer(&def.default_variant, Reason::Error)
+            }
         }
     }
 
@@ -334,7 +346,7 @@ impl Flag {
     pub fn is_on(&self, flags: &Named<Flag>, context: &EvalContext) -> bool {
         let e = self
             .evaluate(flags, context)
-            .unwrap_or_else(|_| self.fallback());
+            .unwrap_or_else(|_| self.fallback(context.now));
         e.value
             .as_bool()
             .unwrap_or_else(|| self.is_enabled(context.now))
@@ -385,13 +397,69 @@ impl FlagDef {
 
     /// `enabled`, and the schedule's state at `now`.
     fn enabled_at(&self, now: Millis) -> bool {
-        let mut on = self.schedule.first().is_none_or(|s| !s.enabled);
-        for s in &self.schedule {
-            if i64::try_from(s.at).is_ok_and(|at| at <= now.0) {
-                on = s.enabled;
+        self.enabled && self.scheduled_on(now)
+    }
+
+    /// The schedule's state at `now`: the last entry with `enabled` that passed, or before
+    /// the first such entry the opposite of it (on without one).
+    fn scheduled_on(&self, now: Millis) -> bool {
+        let mut switches = self.schedule.iter().filter(|s| s.enabled.is_some());
+        let mut on = switches.next().is_none_or(|s| s.enabled == Some(false));
+        for s in self.schedule.iter().filter(|s| s.passed(now)) {
+            on = s.enabled.unwrap_or(on);
+        }
+        on
+    }
+
+    /// The definition the flag answers from at `now`: the last `set` that passed, else its own.
+    fn effective(&self, now: Millis) -> &FlagDef {
+        let staged = self.schedule.iter().rev().filter(|s| s.passed(now));
+        staged
+            .filter_map(|s| s.set.as_deref())
+            .next()
+            .unwrap_or(self)
+    }
+
+    /// When the schedule's first entry takes effect (entries that took effect are removed
+    /// when first served: [`FlagDef::settled`]).
+    pub fn next_switch(&self) -> Option<u64> {
+        self.schedule.first().map(|s| s.at)
+    }
+
+    /// The flag as it should be stored once the entries up to `drop_until` are behind it:
+    /// the entries up to `apply_until` applied (the definition of the last `set`, the state
+    /// of the last `enabled`), the ones after it up to `drop_until` dropped unapplied (a
+    /// rollback wins over them), the later ones kept. `None` when no entry is that old.
+    /// The state is kept by what stays: a leading later entry that would not change it is
+    /// dropped, so the one before the rest is its opposite as the schedule reads; with no
+    /// `enabled` entry left, a state of off is `enabled: false`.
+    pub fn settled(&self, apply_until: Millis, drop_until: Millis) -> Option<FlagDef> {
+        if !self.schedule.iter().any(|s| s.passed(drop_until)) {
+            return None;
+        }
+        let on = self.scheduled_on(apply_until);
+        let mut rest: Vec<Switch> = Vec::new();
+        let mut settled = true;
+        for s in self.schedule.iter().filter(|s| !s.passed(drop_until)) {
+            let mut s = s.clone();
+            if settled && s.enabled == Some(on) {
+                s.enabled = None;
+            }
+            settled &= s.enabled.is_none();
+            if s.enabled.is_some() || s.set.is_some() {
+                rest.push(s);
             }
         }
-        self.enabled && on
+        let def = self.effective(apply_until);
+        Some(FlagDef {
+            variants: def.variants.clone(),
+            default_variant: def.default_variant.clone(),
+            rules: def.rules.clone(),
+            rollout: def.rollout.clone(),
+            prerequisites: self.prerequisites.clone(),
+            enabled: self.enabled && (on || !settled),
+            schedule: rest,
+        })
     }
 
     fn evaluate(
@@ -400,44 +468,46 @@ impl FlagDef {
         context: &EvalContext,
         depth: usize,
     ) -> Result<Evaluation<'_>, EvalError> {
+        // The definition a scheduled `set` made current; prerequisites stay the flag's own.
+        let def = self.effective(context.now);
         if !self.enabled_at(context.now) {
-            return Ok(self.answer(&self.default_variant, Reason::Disabled));
+            return Ok(def.answer(&def.default_variant, Reason::Disabled));
         }
         if let Some(flag) = self.unmet(flags, context, depth) {
-            let answer = self.answer(&self.default_variant, Reason::Default);
+            let answer = def.answer(&def.default_variant, Reason::Default);
             return Ok(Evaluation {
                 unmet: Some(flag),
                 ..answer
             });
         }
-        for (i, rule) in self.rules.iter().enumerate() {
+        for (i, rule) in def.rules.iter().enumerate() {
             let hit = rule
                 .when
                 .iter()
                 .all(|(attr, cond)| cond.holds(context.attribute(attr).as_ref()));
             if hit {
-                let answer = self.answer(&rule.variant, Reason::TargetingMatch);
+                let answer = def.answer(&rule.variant, Reason::TargetingMatch);
                 return Ok(Evaluation {
                     rule: Some(i),
                     ..answer
                 });
             }
         }
-        let Some(shares) = &self.rollout else {
-            let reason = match self.rules.is_empty() && self.prerequisites.is_empty() {
+        let Some(shares) = &def.rollout else {
+            let reason = match def.rules.is_empty() && self.prerequisites.is_empty() {
                 true => Reason::Static,
                 false => Reason::Default,
             };
-            return Ok(self.answer(&self.default_variant, reason));
+            return Ok(def.answer(&def.default_variant, reason));
         };
         let mut weighted = shares.iter().filter(|s| s.weight > 0);
         let key = match (&context.targeting_key, weighted.next(), weighted.next()) {
             (Some(key), _, _) => key.as_str(),
-            (None, Some(only), None) => return Ok(self.answer(&only.variant, Reason::Split)),
+            (None, Some(only), None) => return Ok(def.answer(&only.variant, Reason::Split)),
             (None, _, _) => return Err(EvalError::TargetingKeyMissing),
         };
-        let variant = bucket::choose(shares, key).unwrap_or(&self.default_variant);
-        Ok(self.answer(variant, Reason::Split))
+        let variant = bucket::choose(shares, key).unwrap_or(&def.default_variant);
+        Ok(def.answer(variant, Reason::Split))
     }
 
     fn parse(field: &str, name: &str, obj: &Map<String, Value>) -> DomainResult<FlagDef> {
@@ -485,7 +555,7 @@ impl FlagDef {
             None => true,
         };
         let schedule = match obj.get("schedule") {
-            Some(v) => parse_schedule(&json::member(field, "schedule"), v)?,
+            Some(v) => parse_schedule(&json::member(field, "schedule"), name, v)?,
             None => Vec::new(),
         };
         Ok(FlagDef {
@@ -567,27 +637,61 @@ fn parse_prerequisites(field: &str, v: &Value) -> DomainResult<Map<String, Value
     Ok(obj.clone())
 }
 
-/// At most [`MAX_SCHEDULE`] `{"at": milliseconds since the epoch, "enabled": boolean}`, in
-/// increasing `at`.
-fn parse_schedule(field: &str, v: &Value) -> DomainResult<Vec<Switch>> {
+/// At most [`MAX_SCHEDULE`] entries in increasing `at` (milliseconds since the epoch), each
+/// with `enabled` (a boolean), `set` (a definition: [`parse_staged`]) or both.
+fn parse_schedule(field: &str, name: &str, v: &Value) -> DomainResult<Vec<Switch>> {
     let list = v.as_array().filter(|l| l.len() <= MAX_SCHEDULE);
     let list =
         list.ok_or_else(|| DomainError::invalid(field, "must be an array of at most 16 entries"))?;
     let mut out: Vec<Switch> = Vec::with_capacity(list.len());
     for (i, entry) in list.iter().enumerate() {
-        let obj = entry.as_object().filter(|o| o.len() == 2);
+        let at_field = format!("{field}[{i}]");
+        let obj = entry.as_object();
         let at = obj.and_then(|o| o.get("at")).and_then(json::whole_number);
-        let enabled = obj.and_then(|o| o.get("enabled")).and_then(Value::as_bool);
+        let enabled = match obj.and_then(|o| o.get("enabled")) {
+            Some(v) => v.as_bool().map(Some).ok_or(()),
+            None => Ok(None),
+        };
+        let set = obj.and_then(|o| o.get("set"));
         let later = at.is_some_and(|at| out.last().is_none_or(|s| s.at < at));
-        match (at, enabled) {
-            (Some(at), Some(enabled)) if later => out.push(Switch { at, enabled }),
-            _ => {
-                let problem = "must be {\"at\": milliseconds since the epoch, later than the entry before, \"enabled\": boolean}";
-                return Err(DomainError::invalid(&format!("{field}[{i}]"), problem));
-            }
+        let known = |o: &Map<String, Value>| {
+            o.keys()
+                .all(|k| ["at", "enabled", "set"].contains(&k.as_str()))
+        };
+        let (Some(at), Ok(enabled), true) = (at, enabled, later && obj.is_some_and(known)) else {
+            return Err(DomainError::invalid(&at_field, SWITCH_PROBLEM));
+        };
+        let set = match set {
+            Some(v) => Some(Box::new(parse_staged(
+                &json::member(&at_field, "set"),
+                name,
+                v,
+            )?)),
+            None => None,
+        };
+        if enabled.is_none() && set.is_none() {
+            return Err(DomainError::invalid(&at_field, SWITCH_PROBLEM));
         }
+        out.push(Switch { at, enabled, set });
     }
     Ok(out)
+}
+
+/// What a schedule entry must be.
+const SWITCH_PROBLEM: &str = "must be {\"at\": milliseconds since the epoch, later than the entry before, \"enabled\": boolean, \"set\": a flag definition} with `enabled`, `set` or both";
+
+/// A scheduled definition: `variants`, `defaultVariant`, `rules` and `rollout`, checked as a
+/// flag's are.
+fn parse_staged(field: &str, name: &str, v: &Value) -> DomainResult<FlagDef> {
+    let obj = v
+        .as_object()
+        .ok_or_else(|| DomainError::invalid(field, "must be a flag definition object"))?;
+    deny_unknown(
+        obj,
+        &["variants", "defaultVariant", "rules", "rollout"],
+        &json::member(field, ""),
+    )?;
+    FlagDef::parse(field, name, obj)
 }
 
 /// `field: unknown <what> "<name>"`.
@@ -840,17 +944,50 @@ impl Serialize for FlagDef {
         if !self.prerequisites.is_empty() {
             m.serialize_entry("prerequisites", &self.prerequisites)?;
         }
-        m.serialize_entry("rules", &self.rules)?;
-        if let Some(shares) = &self.rollout {
-            m.serialize_entry(
-                "rollout",
-                &Pairs(shares.iter().map(|s| (&s.variant, s.weight))),
-            )?;
-        }
+        self.serialize_answers(&mut m)?;
         m.serialize_entry("enabled", &self.enabled)?;
         if !self.schedule.is_empty() {
             m.serialize_entry("schedule", &self.schedule)?;
         }
+        m.end()
+    }
+}
+
+impl FlagDef {
+    /// `rules` and `rollout`, as a flag and a scheduled definition both write them.
+    fn serialize_answers<M: SerializeMap>(&self, m: &mut M) -> Result<(), M::Error> {
+        m.serialize_entry("rules", &self.rules)?;
+        if let Some(shares) = &self.rollout {
+            let pairs = Pairs(shares.iter().map(|s| (&s.variant, s.weight)));
+            m.serialize_entry("rollout", &pairs)?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for Switch {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("at", &self.at)?;
+        if let Some(enabled) = self.enabled {
+            m.serialize_entry("enabled", &enabled)?;
+        }
+        if let Some(def) = &self.set {
+            m.serialize_entry("set", &Staged(def))?;
+        }
+        m.end()
+    }
+}
+
+/// A scheduled definition as written: without prerequisites, `enabled` or a schedule.
+struct Staged<'a>(&'a FlagDef);
+
+impl Serialize for Staged<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("variants", &self.0.variants)?;
+        m.serialize_entry("defaultVariant", &self.0.default_variant)?;
+        self.0.serialize_answers(&mut m)?;
         m.end()
     }
 }
@@ -988,7 +1125,7 @@ mod tests {
             (e.variant, e.value, e.reason),
             ("b", &json!("y"), Reason::Split)
         );
-        let fb = f.fallback();
+        let fb = f.fallback(Millis(0));
         assert_eq!((fb.variant, fb.reason), ("off", Reason::Error));
     }
 
@@ -1505,7 +1642,7 @@ mod tests {
         let many: Vec<Value> = (0..=MAX_SCHEDULE)
             .map(|i| json!({"at": i, "enabled": true}))
             .collect();
-        let entry = "must be {\"at\": milliseconds since the epoch, later than the entry before, \"enabled\": boolean}";
+        let entry = SWITCH_PROBLEM;
         let cases = [
             (
                 json!({}),
@@ -1548,6 +1685,147 @@ mod tests {
             }
         }
         assert_eq!(MAX_SCHEDULE, 16, "as the message says");
+    }
+
+    /// The variant and reason `f` answers at `now` for an empty context with a key.
+    fn answer_at(f: &Flag, now: i64) -> (String, Reason) {
+        let c = EvalContext {
+            now: Millis(now),
+            targeting_key: Some("k".into()),
+            ..EvalContext::default()
+        };
+        let e = f
+            .evaluate(&Named::default(), &c)
+            .unwrap_or_else(|_| f.fallback(c.now));
+        (e.variant.to_string(), e.reason)
+    }
+
+    #[test]
+    fn a_scheduled_definition_takes_over_by_the_clock_and_the_kill_switch_still_wins() {
+        let mut v = json!({"variants": {"a": 1, "b": 2}, "defaultVariant": "a",
+            "schedule": [{"at": 1000, "set": {"variants": {"c": 3, "d": 4}, "defaultVariant": "c",
+                "rules": [{"when": {"plan": {"equals": "pro"}}, "variant": "d"}], "rollout": {"d": 100}}}]});
+        let f = flag(v.clone());
+        assert_eq!(answer_at(&f, 999), ("a".into(), Reason::Static));
+        assert_eq!(answer_at(&f, 1000), ("d".into(), Reason::Split));
+        let Flag::Variants(def) = &f else { panic!() };
+        assert_eq!(
+            serde_json::to_value(def).unwrap()["schedule"],
+            v["schedule"]
+        );
+        v["enabled"] = json!(false);
+        assert_eq!(answer_at(&flag(v), 1000), ("c".into(), Reason::Disabled));
+    }
+
+    #[test]
+    fn a_scheduled_definition_is_checked_like_a_flag_and_keeps_the_flag_s_own_fields() {
+        let base = |entry: Value| {
+            let v = json!({"variants": {"a": 1}, "defaultVariant": "a", "schedule": [entry]});
+            FlagDef::parse("featureFlags.f", "f", v.as_object().unwrap())
+        };
+        let field = |e: DomainError| match e {
+            DomainError::Invalid(text) => text.split(": ").next().unwrap_or_default().to_string(),
+            other => panic!("{other:?}"),
+        };
+        let cases = [
+            (
+                json!({"at": 5, "set": {"variants": {"a": 1}, "defaultVariant": "z"}}),
+                "featureFlags.f.schedule[0].set.defaultVariant",
+            ),
+            (
+                json!({"at": 5, "set": {"variants": {"a": 1}, "defaultVariant": "a", "enabled": false}}),
+                "featureFlags.f.schedule[0].set.enabled",
+            ),
+            (json!({"at": 5}), "featureFlags.f.schedule[0]"),
+            (
+                json!({"at": 5, "enabled": "yes"}),
+                "featureFlags.f.schedule[0]",
+            ),
+            (
+                json!({"at": 5, "enabled": true, "other": 1}),
+                "featureFlags.f.schedule[0]",
+            ),
+        ];
+        for (entry, want) in cases {
+            assert_eq!(field(base(entry.clone()).unwrap_err()), want, "{entry}");
+        }
+    }
+
+    /// Every schedule of up to four entries (each `enabled` on, off or absent, with or
+    /// without a `set`), settled at each time, answers as the original from then on.
+    #[test]
+    fn settling_a_schedule_never_changes_what_is_served_from_then_on() {
+        let def = |n: i64| json!({"variants": {"a": n, "b": -n}, "defaultVariant": "a"});
+        let kinds = [
+            json!({"enabled": true}),
+            json!({"enabled": false}),
+            json!({}),
+            json!({"enabled": true, "set": def(7)}),
+            json!({"set": def(9)}),
+        ];
+        let mut schedules = vec![vec![]];
+        for _ in 0..4 {
+            let mut longer = Vec::new();
+            for s in &schedules {
+                for k in &kinds {
+                    let mut s: Vec<Value> = s.clone();
+                    s.push(k.clone());
+                    longer.push(s);
+                }
+            }
+            schedules = longer;
+        }
+        for kinds in schedules
+            .iter()
+            .filter(|s| s.len() == 4 && !s.contains(&json!({})))
+        {
+            let schedule: Vec<Value> = kinds
+                .iter()
+                .enumerate()
+                .map(|(i, k)| {
+                    let mut e = k.clone();
+                    e["at"] = json!((i as u64 + 1) * 1000);
+                    e
+                })
+                .collect();
+            let f = flag(json!({"variants": {"a": 1, "b": 2}, "defaultVariant": "b",
+                "schedule": schedule}));
+            let Flag::Variants(d) = &f else { panic!() };
+            for settle in [500, 1000, 1500, 2500, 3500, 4500] {
+                let settled = d.settled(Millis(settle), Millis(settle));
+                let Some(settled) = settled else {
+                    assert!(settle < 1000);
+                    continue;
+                };
+                assert!(settled.schedule.iter().all(|s| s.at as i64 > settle));
+                let settled = Flag::Variants(Box::new(settled));
+                for now in [settle, 1999, 2000, 2999, 3000, 3999, 4000, 9999]
+                    .iter()
+                    .filter(|t| **t >= settle)
+                {
+                    assert_eq!(
+                        answer_at(&settled, *now),
+                        answer_at(&f, *now),
+                        "{kinds:?} settled at {settle}, at {now}"
+                    );
+                    assert_eq!(settled.is_enabled(Millis(*now)), f.is_enabled(Millis(*now)));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_rollback_s_settling_keeps_the_state_of_its_version_and_drops_what_passed_since() {
+        let f = flag(json!({"variants": {"a": 1}, "defaultVariant": "a",
+            "schedule": [{"at": 1000, "enabled": true}, {"at": 3000, "enabled": false},
+                {"at": 5000, "enabled": true}]}));
+        let Flag::Variants(d) = &f else { panic!() };
+        // Written at 500 (off until 1000), rolled back to at 4000: off now, and on at 5000.
+        let back = Flag::Variants(Box::new(d.settled(Millis(500), Millis(4000)).unwrap()));
+        assert!(!back.is_enabled(Millis(4000)) && back.is_enabled(Millis(5000)));
+        // Written at 2000 (on), rolled back to at 3500: on, and still on at 5000.
+        let back = Flag::Variants(Box::new(d.settled(Millis(2000), Millis(3500)).unwrap()));
+        assert!(back.is_enabled(Millis(3500)) && back.is_enabled(Millis(9000)));
     }
 
     #[test]

@@ -2,9 +2,17 @@
 //! every write; KV `config:app` stays the read path.
 //!
 //! * Every admin write that succeeds appends version `head + 1` to the history (D1 table
-//!   `config_history`) with the time, the actor (`admin`), the change (the `PUT`
-//!   document, the `PATCH` merge patch, or the rollback request) and the full resulting
-//!   document, in one conditional `INSERT … SELECT … WHERE head = base RETURNING version`.
+//!   `config_history`) with the time, the actor (`admin`) and the change (the `PUT`
+//!   document, the `PATCH` merge patch, or the rollback request), in one conditional
+//!   `INSERT … SELECT … WHERE head = base RETURNING version`.
+//! * A row stores what the write changed, not the whole config each time: a put's change is
+//!   its whole document; a rollback's row also stores the document it restores; a patch's
+//!   row stores only its merge patch, except every [`SNAPSHOT_EVERY`] patches (or when the
+//!   patches since outweigh the document, and for the very first version) when it also
+//!   stores the whole document. A version is [`rebuild`]t from the newest whole document at
+//!   or before it and the patches after that, so one row stays within D1's 2 MB (a change
+//!   and a document of at most 960 KiB each) and writing one flag of a 1 MB config adds a
+//!   row of that flag's size.
 //! * A write may name the versions it expects ([`Precondition`]): it is applied only if one
 //!   of them is the head, so two admins who read the same version cannot both write; the
 //!   second gets [`DomainError::VersionConflict`], and its attempt is recorded in the
@@ -29,7 +37,7 @@
 //!   ([`adopt`]), so the served config, `GET /admin/config` and the history agree again.
 
 use crate::domain::config::{
-    fingerprint, parse_stored, version_of, AppConfig, ConfigCache, KV_KEY,
+    fingerprint, merge_document, parse_stored, version_of, AppConfig, ConfigCache, KV_KEY,
 };
 use crate::domain::error::{DomainError, DomainResult, StorageError, StoreResult};
 use crate::domain::json::{self, deny_unknown, object};
@@ -111,13 +119,41 @@ impl Precondition {
     }
 }
 
-/// A version as D1 holds it.
+/// A version rebuilt from the history ([`rebuild`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredVersion {
     /// Its number.
     pub version: u64,
     /// The full config document (JSON).
     pub document: String,
+}
+
+/// One applied version as the history holds it ([`ConfigDb::chain`]): a whole document (a
+/// put's request, or the `document` a rollback or a snapshot stores), or a patch's merge
+/// patch on the version before it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// Its number.
+    pub version: u64,
+    /// When it was written.
+    pub at: Millis,
+    /// `put`, `patch` or `rollback`.
+    pub action: String,
+    /// The request body.
+    pub change: String,
+    /// The whole document, where the row stores one.
+    pub document: Option<String>,
+}
+
+impl Step {
+    /// The whole document this step sets, if it sets one (else `change` is a merge patch).
+    fn whole(&self) -> Option<&str> {
+        match (&self.document, self.action.as_str()) {
+            (Some(document), _) => Some(document),
+            (None, "put") => Some(&self.change),
+            (None, _) => None,
+        }
+    }
 }
 
 /// One entry to append to the history.
@@ -133,8 +169,10 @@ pub struct Entry<'a> {
     pub base: u64,
     /// The request body (JSON).
     pub change: &'a str,
-    /// The full document after the write (JSON).
-    pub document: &'a str,
+    /// The whole document after the write (JSON), where the row stores one: a rollback's,
+    /// and a patch's every [`SNAPSHOT_EVERY`] versions or so. A put's change is
+    /// its whole document already.
+    pub document: Option<&'a str>,
 }
 
 /// One entry of the history, as listed.
@@ -160,24 +198,27 @@ pub struct HistoryEntry {
     pub change: Value,
 }
 
-/// The newest version and when it was written ([`ConfigDb::head_at`]).
+/// A version rebuilt from the history, with when it was written and how far back its
+/// whole document is.
 #[derive(Debug, Clone, PartialEq)]
-pub struct HeadAt {
-    /// The newest version.
+pub struct Rebuilt {
+    /// The version and its document.
     pub head: StoredVersion,
     /// When it was written.
     pub at: Millis,
+    /// The merge patches applied on the last whole document to rebuild it.
+    pub patches: usize,
+    /// Their bytes.
+    pub patch_bytes: usize,
 }
 
 /// The D1 side of the config history.
 #[allow(async_fn_in_trait)]
 pub trait ConfigDb {
-    /// The newest version, if any.
-    async fn head(&self) -> StoreResult<Option<StoredVersion>>;
-    /// The newest version and when it was written; `None` without a history.
-    async fn head_at(&self) -> StoreResult<Option<HeadAt>>;
-    /// Version `version`, if it exists.
-    async fn version(&self, version: u64) -> StoreResult<Option<StoredVersion>>;
+    /// What rebuilds version `upto` (the newest when `None`): the applied versions from the
+    /// newest one at or before it that holds a whole document (a put, or a `document`) up to it,
+    /// oldest first; empty without a history.
+    async fn chain(&self, upto: Option<u64>) -> StoreResult<Vec<Step>>;
     /// Appends the next version (the newest plus one, or `floor` plus one while there is
     /// none) if `expect` is `None` or is the current head (`floor` while there is none), in
     /// one statement; its number, or `None` when `expect` did not hold.
@@ -191,6 +232,79 @@ pub trait ConfigDb {
     async fn refuse(&self, e: &Entry<'_>) -> StoreResult<()>;
     /// Entries before position `before` (all when `None`), newest first, at most `limit`.
     async fn history(&self, before: Option<u64>, limit: u32) -> StoreResult<Vec<HistoryEntry>>;
+}
+
+/// A patch stores the whole document when this many patches follow the last one (so a
+/// version is rebuilt from one document and fewer patches than this).
+pub const SNAPSHOT_EVERY: usize = 32;
+
+/// Whether a patch's row should hold the whole document: always for the first version (its
+/// base, KV's seed, is not in the history), else when the patches since the last whole
+/// document reach [`SNAPSHOT_EVERY`] or outweigh the document.
+fn snapshot_due(since: Option<&Rebuilt>, change: usize, document: usize) -> bool {
+    since.is_none_or(|r| r.patches + 1 >= SNAPSHOT_EVERY || r.patch_bytes + change >= document)
+}
+
+/// A patch merged into its base (a base that no longer validates can only be replaced).
+fn patch_base(base: Option<AppConfig>, patch: &Value, version: u64) -> DomainResult<AppConfig> {
+    match base {
+        Some(current) => current.into_patched(patch),
+        None => Err(DomainError::Internal(format!(
+            "version {version} in D1 does not validate: PUT a document"
+        ))),
+    }
+}
+
+/// Whether a write's row stores its whole document: a rollback's always, a put's never (its
+/// change is the document), a patch's when a snapshot is due.
+fn holds_document(action: Action, base: Option<&Rebuilt>, change: &str, document: &str) -> bool {
+    match action {
+        Action::Put => false,
+        Action::Rollback => true,
+        Action::Patch => snapshot_due(base, change.len(), document.len()),
+    }
+}
+
+/// Version `upto` (the newest when `None`) rebuilt from the history: its whole document with
+/// the patches after it merged in, then validated and written out as the config stores it
+/// (as merged when it no longer validates: a `PUT` can still replace it). `None` without a
+/// history.
+pub async fn rebuild<D: ConfigDb>(db: &D, upto: Option<u64>) -> StoreResult<Option<Rebuilt>> {
+    let steps = db.chain(upto).await?;
+    let Some(last) = steps.last() else {
+        return Ok(None);
+    };
+    let (version, at) = (last.version, last.at);
+    let unreadable = |v: u64| StorageError(format!("config version {v} in D1 is not JSON"));
+    let mut doc: Option<Value> = None;
+    let (mut patches, mut patch_bytes) = (0, 0);
+    for step in &steps {
+        if let Some(whole) = step.whole() {
+            doc = Some(json::read(whole).map_err(|_| unreadable(step.version))?);
+            (patches, patch_bytes) = (0, 0);
+            continue;
+        }
+        let patch = json::read(&step.change).map_err(|_| unreadable(step.version))?;
+        let into = doc.as_mut().ok_or_else(|| {
+            StorageError(format!(
+                "config version {} patches no document",
+                step.version
+            ))
+        })?;
+        merge_document(into, &patch);
+        (patches, patch_bytes) = (patches + 1, patch_bytes + step.change.len());
+    }
+    let doc = doc.unwrap_or_default();
+    let document = match AppConfig::from_document(&doc).and_then(|c| c.to_json()) {
+        Ok(text) => text,
+        Err(_) => json::text(&doc),
+    };
+    Ok(Some(Rebuilt {
+        head: StoredVersion { version, document },
+        at,
+        patches,
+        patch_bytes,
+    }))
 }
 
 /// The stores a write uses.
@@ -231,27 +345,48 @@ pub struct Published {
 /// 0 unless its metadata names one; a seed that does not validate counts as the defaults),
 /// or the defaults.
 pub async fn authoritative<D: ConfigDb, K: Kv>(db: &D, kv: &K) -> DomainResult<AppConfig> {
-    let (version, config) = base(db, kv).await?;
-    config
+    let base = base(db, kv).await?;
+    let version = base.version;
+    base.config
         .ok_or_else(|| DomainError::Internal(format!("version {version} in D1 does not validate")))
 }
 
-/// The head's version and its document, `None` when a version in D1 no longer validates
-/// (the rules tightened since it was written): a `PUT` can still replace it.
-async fn base<D: ConfigDb, K: Kv>(db: &D, kv: &K) -> DomainResult<(u64, Option<AppConfig>)> {
-    if let Some(head) = db.head().await? {
-        return Ok((head.version, parse_stored(&head.document, head.version)));
+/// What a write builds on.
+struct Base {
+    /// The head's version (KV's seed's before the first write).
+    version: u64,
+    /// Its config, `None` when a version in D1 no longer validates (the rules tightened
+    /// since it was written): a `PUT` can still replace it.
+    config: Option<AppConfig>,
+    /// How it was rebuilt from the history; `None` before the first write.
+    rebuilt: Option<Rebuilt>,
+}
+
+/// D1's head, or before the first write what KV holds.
+async fn base<D: ConfigDb, K: Kv>(db: &D, kv: &K) -> DomainResult<Base> {
+    if let Some(rebuilt) = rebuild(db, None).await? {
+        let head = &rebuilt.head;
+        return Ok(Base {
+            version: head.version,
+            config: parse_stored(&head.document, head.version),
+            rebuilt: Some(rebuilt),
+        });
     }
-    Ok(match kv.get_with_metadata(&KV_KEY).await? {
+    let (version, config) = match kv.get_with_metadata(&KV_KEY).await? {
         Some((text, meta)) => {
             let version = crate::domain::config::version_of(meta.as_ref());
             let config = parse_stored(&text, version).unwrap_or(AppConfig {
                 version,
                 ..AppConfig::default()
             });
-            (version, Some(config))
+            (version, config)
         }
-        None => (0, Some(AppConfig::default())),
+        None => (0, AppConfig::default()),
+    };
+    Ok(Base {
+        version,
+        config: Some(config),
+        rebuilt: None,
     })
 }
 
@@ -262,35 +397,33 @@ pub async fn write<D: ConfigDb, K: Kv, T: Timer>(
 ) -> DomainResult<Published> {
     let mut fixed = match w.action {
         Action::Put => Some(AppConfig::from_document(w.change)?),
-        Action::Rollback => Some(rollback_target(s.db, w.change).await?),
+        Action::Rollback => Some(rollback_target(s.db, w.change, s.timer.now()).await?),
         Action::Patch => None,
     };
     adopt_outside(s).await;
     let change = crate::domain::json::text(w.change);
     let conditional = matches!(w.expected, Some(Precondition::OneOf(_)));
     for _ in 0..MAX_ATTEMPTS {
-        let (version, current) = base(s.db, s.kv).await?;
+        let base = base(s.db, s.kv).await?;
+        let version = base.version;
         // A patch is merged into each attempt's base; a fixed document is borrowed until it
         // is published (the config is never copied).
-        let patched = match (&fixed, current) {
-            (Some(_), _) => None,
-            (None, Some(current)) => Some(current.into_patched(w.change)?),
-            (None, None) => {
-                let problem = format!("version {version} in D1 does not validate: PUT a document");
-                return Err(DomainError::Internal(problem));
-            }
+        let patched = match &fixed {
+            Some(_) => None,
+            None => Some(patch_base(base.config, w.change, version)?),
         };
         let Some(next) = patched.as_ref().or(fixed.as_ref()) else {
             continue;
         };
         let document = next.to_json()?;
+        let whole = holds_document(w.action, base.rebuilt.as_ref(), &change, &document);
         let entry = Entry {
             at: s.timer.now(),
             actor: w.actor.as_str(),
             action: w.action,
             base: version,
             change: &change,
-            document: &document,
+            document: whole.then_some(document.as_str()),
         };
         if w.expected.as_ref().is_some_and(|m| !m.matches(version)) {
             return Err(refuse(s.db, &entry).await);
@@ -301,11 +434,14 @@ pub async fn write<D: ConfigDb, K: Kv, T: Timer>(
                 let Some(next) = patched.or_else(|| fixed.take()) else {
                     continue;
                 };
-                let next = AppConfig {
-                    version: new,
-                    ..next
-                };
-                return Ok(publish(s, next).await);
+                return Ok(publish(
+                    s,
+                    AppConfig {
+                        version: new,
+                        ..next
+                    },
+                )
+                .await);
             }
             None if conditional => return Err(refuse(s.db, &entry).await),
             None => continue,
@@ -327,7 +463,14 @@ async fn adopt_outside<D: ConfigDb, K: Kv, T: Timer>(s: &Stores<'_, D, K, T>) {
 }
 
 /// The document of the version a rollback names (`{"version": N}`).
-async fn rollback_target<D: ConfigDb>(db: &D, body: &Value) -> DomainResult<AppConfig> {
+/// The restored document's schedule is settled as that version served it: entries due by
+/// its write applied, entries that took effect since dropped unapplied (the rollback wins
+/// over them), entries still to come kept.
+async fn rollback_target<D: ConfigDb>(
+    db: &D,
+    body: &Value,
+    now: Millis,
+) -> DomainResult<AppConfig> {
     let obj = object(body)?;
     deny_unknown(obj, &["version"], "")?;
     let n = obj
@@ -336,18 +479,84 @@ async fn rollback_target<D: ConfigDb>(db: &D, body: &Value) -> DomainResult<AppC
         .ok_or_else(|| DomainError::invalid("version", "is required"))?
         .filter(|n| *n >= 1)
         .ok_or_else(|| DomainError::invalid("version", "must be an integer of at least 1"))?;
-    let stored = db.version(n).await?.ok_or(DomainError::NotFound)?;
-    parse_stored(&stored.document, n)
-        .ok_or_else(|| DomainError::invalid("version", "that version no longer validates"))
+    let stored = rebuild(db, Some(n)).await?;
+    let stored = stored
+        .filter(|r| r.head.version == n)
+        .ok_or(DomainError::NotFound)?;
+    let target = parse_stored(&stored.head.document, n)
+        .ok_or_else(|| DomainError::invalid("version", "that version no longer validates"))?;
+    match target.settle_patch(stored.at, now).map(|p| json::read(&p)) {
+        Some(Ok(patch)) => target.into_patched(&patch),
+        Some(Err(e)) => Err(DomainError::Internal(e.to_string())),
+        None => Ok(target),
+    }
+}
+
+/// Records the schedule entries that took effect by `now` in the history, as the first
+/// isolate to serve them finds them: D1's head with its due entries settled
+/// ([`AppConfig::settle_patch`]) becomes the next version (actor `schedule`, action `patch`),
+/// published like any write, so the document says what is served, the change stream
+/// announces it and a later rollback does not bring the entries back. Conditional on the
+/// head: when another isolate or an admin wrote first, nothing is written (the head has no
+/// due entry then, or the next request asks again). Evaluation never waits for this: it
+/// applies due entries by the clock.
+pub async fn settle<D: ConfigDb, K: Kv, T: Timer>(s: &Stores<'_, D, K, T>, now: Millis) {
+    let head = match rebuild(s.db, None).await {
+        Ok(Some(head)) => head,
+        Ok(None) => return,
+        Err(e) => return crate::log::warn_cause("settling a schedule: D1 could not be read", &e.0),
+    };
+    let version = head.head.version;
+    let Some(config) = parse_stored(&head.head.document, version) else {
+        return;
+    };
+    let Some(change) = config.settle_patch(now, now) else {
+        return;
+    };
+    let next = json::read(&change)
+        .map_err(|e| DomainError::Internal(e.to_string()))
+        .and_then(|patch| config.into_patched(&patch));
+    let next = match next {
+        Ok(next) => next,
+        Err(e) => return crate::log::warn(&format!("settling a schedule: {e}")),
+    };
+    let document = next.to_json().unwrap_or_default();
+    let entry = Entry {
+        at: s.timer.now(),
+        actor: "schedule",
+        action: Action::Patch,
+        base: version,
+        change: &change,
+        document: holds_document(Action::Patch, Some(&head), &change, &document)
+            .then_some(document.as_str()),
+    };
+    match s.db.append(&entry, version, Some(version)).await {
+        Ok(Some(new)) => {
+            crate::log::info(&format!(
+                "schedule entries due by {} recorded as version {new}",
+                now.0
+            ));
+            publish(
+                s,
+                AppConfig {
+                    version: new,
+                    ..next
+                },
+            )
+            .await;
+        }
+        Ok(None) => {}
+        Err(e) => crate::log::warn_cause("settling a schedule: the append failed", &e.0),
+    }
 }
 
 /// Records a refused attempt and says which version is current.
 async fn refuse<D: ConfigDb>(db: &D, entry: &Entry<'_>) -> DomainError {
     let recorded = db.refuse(entry).await;
-    let head = db.head().await;
+    let head = db.chain(None).await;
     match (recorded, head) {
-        (Ok(()), Ok(head)) => DomainError::VersionConflict {
-            current: head.map_or(entry.base, |h| h.version),
+        (Ok(()), Ok(steps)) => DomainError::VersionConflict {
+            current: steps.last().map_or(entry.base, |h| h.version),
         },
         (Err(e), _) | (_, Err(e)) => DomainError::from(e),
     }
@@ -403,7 +612,7 @@ async fn catch_up<D: ConfigDb, K: Kv, T: Timer>(
     s: &Stores<'_, D, K, T>,
     mine: u64,
 ) -> StoreResult<()> {
-    let Some(head) = s.db.head().await? else {
+    let Some(Rebuilt { head, .. }) = rebuild(s.db, None).await? else {
         return Ok(());
     };
     if head.version <= mine {
@@ -461,7 +670,7 @@ pub async fn adopt<D: ConfigDb, K: Kv, T: Timer>(
 ) -> Option<Rc<AppConfig>> {
     let seed = parse_stored(text, 0)?;
     let document = seed.to_json().ok()?;
-    let check = match s.db.head_at().await {
+    let check = match rebuild(s.db, None).await {
         Ok(Some(check)) => check,
         Ok(None) => {
             s.cache.checked(hash);
@@ -488,7 +697,7 @@ pub async fn adopt<D: ConfigDb, K: Kv, T: Timer>(
         action: Action::Put,
         base: head,
         change: &document,
-        document: &document,
+        document: None,
     };
     match s.db.append(&entry, head, Some(head)).await {
         Ok(Some(version)) => {
@@ -634,6 +843,123 @@ mod tests {
             (1, "patch")
         );
         assert_eq!(h.entries[0].actor, "admin");
+    }
+
+    #[test]
+    fn patches_store_their_change_and_every_version_rebuilds_as_it_was_served() {
+        let w = World::new();
+        let mut served = vec![String::new()];
+        let p = w.write(Action::Put, json!({"featureFlags": {"a": true}}), None);
+        served.push(p.unwrap().config.to_json().unwrap());
+        for i in 0..(2 * SNAPSHOT_EVERY) {
+            let patch = match i % 3 {
+                0 => json!({"featureFlags": {format!("f{i}"): true}}),
+                1 => {
+                    json!({"featureFlags": {format!("f{}", i - 1): null}, "rateLimits": {"g": i + 1}})
+                }
+                _ => json!({"maintenanceMode": i % 2 == 0, "rateLimits": {"g": null}}),
+            };
+            let p = w.write(Action::Patch, patch, None).unwrap();
+            served.push(p.config.to_json().unwrap());
+        }
+        let head = served.len() as u64 - 1;
+        for v in 1..=head {
+            let rebuilt = block_on(rebuild(&w.db, Some(v))).unwrap().unwrap();
+            assert_eq!(rebuilt.head.version, v);
+            assert_eq!(rebuilt.head.document, served[v as usize], "version {v}");
+            assert!(rebuilt.patches < SNAPSHOT_EVERY, "version {v}");
+        }
+        let rows = w.db.rows.borrow();
+        let whole = rows.iter().filter(|r| r.document.is_some()).count();
+        assert!(
+            (1..=head as usize / 4).contains(&whole),
+            "{whole} of {head} rows"
+        );
+        assert!(rows
+            .iter()
+            .all(|r| r.action != "put" || r.document.is_none()));
+    }
+
+    #[test]
+    fn a_rollback_to_a_patched_version_restores_it_and_stores_its_document() {
+        let w = World::new();
+        w.write(Action::Put, json!({"featureFlags": {"a": true}}), None)
+            .unwrap();
+        let two = w.write(Action::Patch, json!({"featureFlags": {"b": true}}), None);
+        let two = two.unwrap().config.to_json().unwrap();
+        w.write(Action::Patch, json!({"featureFlags": {"b": null}}), None)
+            .unwrap();
+        assert!(w.db.rows.borrow()[1..].iter().all(|r| r.document.is_none()));
+        let back = w
+            .write(Action::Rollback, json!({"version": 2}), None)
+            .unwrap();
+        assert_eq!(back.config.version, 4);
+        let four = block_on(rebuild(&w.db, None)).unwrap().unwrap().head;
+        assert_eq!((four.version, &four.document), (4, &two));
+        assert!(w.db.rows.borrow()[3].document.is_some());
+    }
+
+    #[test]
+    fn the_first_version_holds_the_seed_it_patched() {
+        let w = World::new();
+        w.kv.insert("config:app", r#"{"featureFlags":{"seeded":true}}"#);
+        w.write(Action::Patch, json!({"featureFlags": {"b": true}}), None)
+            .unwrap();
+        assert!(w.db.rows.borrow()[0].document.is_some());
+        let one = block_on(rebuild(&w.db, Some(1))).unwrap().unwrap().head;
+        assert!(one.document.contains("seeded") && one.document.contains("\"b\""));
+    }
+
+    /// A flag off until 5,000 ms, when a scheduled definition switches it on (the World's
+    /// clock starts at 1,000).
+    fn scheduled() -> Value {
+        json!({"featureFlags": {"s": {"variants": {"a": 1, "b": 2}, "defaultVariant": "a",
+            "schedule": [{"at": 5000, "enabled": true, "set": {"variants": {"c": 3}, "defaultVariant": "c"}}]}}})
+    }
+
+    #[test]
+    fn a_schedule_entry_is_recorded_once_as_a_version_when_first_served_after_it() {
+        let w = World::new();
+        w.write(Action::Put, scheduled(), None).unwrap();
+        block_on(settle(&w.stores(), Millis(4_999)));
+        assert_eq!(w.db.rows.borrow().len(), 1, "nothing is due before 5,000");
+        block_on(settle(&w.stores(), Millis(5_000)));
+        let (version, actor, action) = last_entry(&w);
+        assert_eq!(
+            (version, actor.as_str(), action.as_str()),
+            (Some(2), "schedule", "patch")
+        );
+        let head = block_on(rebuild(&w.db, None))
+            .unwrap()
+            .unwrap()
+            .head
+            .document;
+        let flag = &json::read(&head).unwrap()["featureFlags"]["s"];
+        assert_eq!(flag["variants"], json!({"c": 3}));
+        assert!(flag.get("schedule").is_none() && flag["enabled"] == json!(true));
+        assert_eq!((w.kv_version(), serve(&w).version), (2, 2));
+        block_on(settle(&w.stores(), Millis(6_000)));
+        assert_eq!(w.db.rows.borrow().len(), 2, "settled once");
+    }
+
+    #[test]
+    fn a_rollback_wins_over_schedule_entries_that_took_effect_since_its_version() {
+        let w = World::new();
+        w.write(Action::Put, scheduled(), None).unwrap();
+        w.timer.set(6_000);
+        block_on(settle(&w.stores(), Millis(6_000)));
+        let back = w
+            .write(Action::Rollback, json!({"version": 1}), None)
+            .unwrap();
+        assert_eq!(back.config.version, 3);
+        let flag = &back.config.feature_flags;
+        let s = serde_json::to_value(flag.get("s").unwrap()).unwrap();
+        // As version 1 served it (written at 1,000: before the entry), and nothing left due.
+        assert_eq!(
+            (s["variants"].clone(), s["enabled"].clone()),
+            (json!({"a": 1, "b": 2}), json!(false))
+        );
+        assert!(s.get("schedule").is_none() && !back.config.switch_due(Millis(9_000)));
     }
 
     #[test]
@@ -843,7 +1169,14 @@ mod tests {
                 None
             )
             .is_err());
-        assert_eq!(block_on(w.db.head()).unwrap().unwrap().version, 1);
+        assert_eq!(
+            block_on(rebuild(&w.db, None))
+                .unwrap()
+                .unwrap()
+                .head
+                .version,
+            1
+        );
         assert_eq!(w.db.rows.borrow().len(), 1, "nothing recorded");
         assert!(w.db.db.queries.get() > queries);
         w.db.db.failing.set(true);

@@ -71,14 +71,16 @@ fn tokens() -> Vec<(&'static str, Value)> {
 pub fn further_checks(name: &str) -> Value {
     const FLAG: &str = "A flag's `defaultVariant`, each rule's `variant` and each `rollout` key \
         name one of its variants; its variant values share one JSON type, each at most 1,024 bytes \
-        of JSON; its `rollout` shares sum to 100; its `schedule` entries are in increasing `at`";
-    const FLAG_FIELDS: [&str; 6] = [
+        of JSON; its `rollout` shares sum to 100; its `schedule` entries are in increasing `at`, each with \
+        `enabled`, `set` or both, a `set` checked as a flag's definition is";
+    const FLAG_FIELDS: [&str; 7] = [
         "featureFlags.*.defaultVariant",
         "featureFlags.*.rules[*].variant",
         "featureFlags.*.rollout",
         "featureFlags.*.rollout.*",
         "featureFlags.*.variants.*",
         "featureFlags.*.schedule[*]",
+        "featureFlags.*.schedule[*].set.*",
     ];
     const PREREQUISITES: &str = "Each prerequisite names a flag of the config and variants of \
         it (`on` and `off` for a boolean flag); no flag is its own prerequisite through any \
@@ -576,11 +578,6 @@ fn flag_definition() -> Value {
     );
     let prerequisite = json!({ "type": "array", "minItems": 1, "maxItems": 16, "items": { "type": "string" },
         "description": "Variants of that flag (`on`, `off` for a boolean flag): it must answer one of them" });
-    let switch = object(
-        &["at", "enabled"],
-        json!({ "at": { "type": "integer", "minimum": 0, "description": "Milliseconds since the epoch, later than the entry before" },
-            "enabled": { "type": "boolean" } }),
-    );
     let mut definition = object(
         &["variants", "defaultVariant"],
         json!({
@@ -597,10 +594,24 @@ fn flag_definition() -> Value {
                 "description": "Variant → percentage (summing to 100), by sticky bucketing on targetingKey" },
             "enabled": { "type": "boolean", "default": true,
                 "description": "`false` is the kill switch: the flag answers its default variant (DISABLED) whatever its schedule says" },
-            "schedule": { "type": "array", "maxItems": 16, "items": switch,
-                "description": "Switches by the clock, in increasing `at`: from each entry's time the flag is enabled as it says; before the first, the opposite of the first. Nothing is written when one takes effect. Absent when empty" },
         }),
     );
+    // A scheduled definition: the answering fields of a flag, checked as a flag's are.
+    let mut answering = serde_json::Map::new();
+    for field in ["variants", "defaultVariant", "rules", "rollout"] {
+        answering.insert(field.into(), definition["properties"][field].clone());
+    }
+    let mut staged = object(&["variants", "defaultVariant"], Value::Object(answering));
+    staged["description"] = json!("The definition the flag answers from once the entry takes effect: its variants, defaultVariant, rules and rollout (prerequisites, enabled and the schedule stay the flag's)");
+    let mut switch = object(
+        &["at"],
+        json!({ "at": { "type": "integer", "minimum": 0, "description": "Milliseconds since the epoch, later than the entry before" },
+            "enabled": { "type": "boolean", "description": "Whether the flag is on from then" },
+            "set": staged }),
+    );
+    switch["anyOf"] = json!([{ "required": ["enabled"] }, { "required": ["set"] }]);
+    definition["properties"]["schedule"] = json!({ "type": "array", "maxItems": 16, "items": switch,
+        "description": "Changes by the clock, in increasing `at`: from each entry's time the flag is enabled as it says and answers from the definition it sets; before the first `enabled` entry, the opposite of it. Applied at evaluation; the first isolate to serve an entry after its time records it as a new version (actor `schedule`) without it. Absent when empty" });
     definition["description"] = json!("A flag with variants. Cross-field rules (defaultVariant, rule and rollout variants among the variants, one value type, shares summing to 100, prerequisites naming known flags and variants without cycles) are checked by the Worker");
     definition
 }

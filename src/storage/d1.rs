@@ -14,7 +14,7 @@ use crate::domain::time::Millis;
 use crate::domain::tokens::{Scope, TokenDb, TokenRecord, MAX_TOKENS};
 use crate::domain::usage::{self, UsageDb};
 use crate::domain::users::{User, UserDb};
-use crate::domain::versions::{ConfigDb, Entry, HeadAt, HistoryEntry, StoredVersion};
+use crate::domain::versions::{ConfigDb, Entry, HistoryEntry, Step};
 use crate::error::{StorageError, StoreResult};
 use crate::storage::meter::Meter;
 use crate::storage::{describe, env_value};
@@ -31,7 +31,7 @@ pub const BINDING: &str = "DB";
 
 /// The number of the newest migration (`migrations/NNNN_*.sql`) whose schema these queries
 /// need. Bump it with every new migration (a unit test compares it with `migrations/`).
-pub const SCHEMA_VERSION: u32 = 8;
+pub const SCHEMA_VERSION: u32 = 9;
 
 /// Every table the queries below use.
 pub const TABLES: [&str; 8] = [
@@ -139,6 +139,9 @@ fn at(t: Millis) -> JsValue {
 fn text(s: &str) -> JsValue {
     JsValue::from_str(s)
 }
+
+/// The largest integer a JS number holds exactly: "no bound" for a version.
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
 fn opt_text(s: Option<&str>) -> JsValue {
     s.map_or(JsValue::NULL, JsValue::from_str)
@@ -401,13 +404,17 @@ impl Row {
         c.done(user)
     }
 
-    fn stored_version(&self) -> StoreResult<StoredVersion> {
+    fn step(&self) -> StoreResult<Step> {
+        let document = self.opt_text("document");
         let mut c = self.columns();
-        let stored = StoredVersion {
+        let step = Step {
             version: c.number("version") as u64,
-            document: c.text("document"),
+            at: c.millis("at"),
+            action: c.text("action"),
+            change: c.text("change"),
+            document,
         };
-        c.done(stored)
+        c.done(step)
     }
 
     fn history_entry(&self) -> StoreResult<HistoryEntry> {
@@ -992,30 +999,17 @@ impl UsageDb for D1 {
 }
 
 impl ConfigDb for D1 {
-    async fn head(&self) -> StoreResult<Option<StoredVersion>> {
-        let sql = "SELECT version, document FROM config_history \
-                   WHERE version IS NOT NULL ORDER BY version DESC LIMIT 1";
-        let row = self.first(sql, &[]).await?;
-        row.map(|r| r.stored_version()).transpose()
-    }
-
-    async fn head_at(&self) -> StoreResult<Option<HeadAt>> {
-        let sql = "SELECT version, document, at FROM config_history \
-                   WHERE version IS NOT NULL ORDER BY version DESC LIMIT 1";
-        let Some(row) = self.first(sql, &[]).await? else {
-            return Ok(None);
-        };
-        let at = Millis::from_js(row.number("at")?);
-        Ok(Some(HeadAt {
-            head: row.stored_version()?,
-            at,
-        }))
-    }
-
-    async fn version(&self, version: u64) -> StoreResult<Option<StoredVersion>> {
-        let sql = "SELECT version, document FROM config_history WHERE version = ?1";
-        let row = self.first(sql, &[num(version)]).await?;
-        row.map(|r| r.stored_version()).transpose()
+    async fn chain(&self, upto: Option<u64>) -> StoreResult<Vec<Step>> {
+        // The newest whole document at or before `upto` is found through the partial index
+        // `config_history_whole` (migration 0009), whose condition this repeats.
+        let sql = "SELECT version, at, action, change, document FROM config_history \
+                   WHERE version <= ?1 AND version >= COALESCE((SELECT MAX(version) \
+                   FROM config_history WHERE version <= ?1 \
+                   AND (document IS NOT NULL OR action = 'put')), 0) \
+                   ORDER BY version";
+        let upto = upto.map_or(MAX_SAFE_INTEGER, |v| v as f64);
+        let rows = self.rows(sql, &[JsValue::from(upto)]).await?;
+        decode(&rows, Row::step)
     }
 
     async fn append(
@@ -1029,14 +1023,14 @@ impl ConfigDb for D1 {
                    SELECT head + 1, ?1, ?2, ?3, ?4, ?5, ?6 \
                    FROM (SELECT COALESCE(MAX(version), ?7) AS head FROM config_history) \
                    WHERE ?8 IS NULL OR head = ?8 \
-                   RETURNING version, document";
+                   RETURNING version";
         let args = [
             at(e.at),
             text(e.actor),
             text(e.action.as_str()),
             num(e.base),
             text(e.change),
-            text(e.document),
+            opt_text(e.document),
             num(floor),
             expect.map_or(JsValue::NULL, num),
         ];

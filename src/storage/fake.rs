@@ -17,7 +17,7 @@ use crate::domain::sessions::{FeedPage, ListQuery, Revocation, SessionDb, Sessio
 use crate::domain::time::{Clock, Millis, Timer};
 use crate::domain::tokens::{TokenDb, TokenRecord, MAX_TOKENS};
 use crate::domain::users::{User, UserDb};
-use crate::domain::versions::{ConfigDb, Entry as HistoryRow, HeadAt, HistoryEntry, StoredVersion};
+use crate::domain::versions::{ConfigDb, Entry as HistoryRow, HistoryEntry, Step};
 use crate::error::{StorageError, StoreResult};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -741,7 +741,7 @@ pub struct ConfigRow {
     pub base: u64,
     /// The request body.
     pub change: String,
-    /// The full document; `None` for a refused attempt.
+    /// The whole document, where the row stores one.
     pub document: Option<String>,
 }
 
@@ -790,47 +790,27 @@ impl MemConfigDb {
             self.push(Some(self.head_or(floor) + 1), &other, Some(&doc));
         }
     }
-    fn stored(r: &ConfigRow) -> Option<StoredVersion> {
-        Some(StoredVersion {
+    fn step(r: &ConfigRow) -> Option<Step> {
+        Some(Step {
             version: r.version?,
-            document: r.document.clone()?,
+            at: r.at,
+            action: r.action.clone(),
+            change: r.change.clone(),
+            document: r.document.clone(),
         })
     }
 }
 
 impl ConfigDb for MemConfigDb {
-    async fn head(&self) -> StoreResult<Option<StoredVersion>> {
+    async fn chain(&self, upto: Option<u64>) -> StoreResult<Vec<Step>> {
         self.db.query()?;
         let rows = self.rows.borrow();
-        Ok(rows
-            .iter()
-            .filter(|r| r.version.is_some())
-            .max_by_key(|r| r.version)
-            .and_then(Self::stored))
-    }
-
-    async fn head_at(&self) -> StoreResult<Option<HeadAt>> {
-        self.db.query()?;
-        let rows = self.rows.borrow();
-        let head = rows
-            .iter()
-            .filter(|r| r.version.is_some())
-            .max_by_key(|r| r.version);
-        Ok(head.and_then(|r| {
-            Some(HeadAt {
-                head: Self::stored(r)?,
-                at: r.at,
-            })
-        }))
-    }
-
-    async fn version(&self, version: u64) -> StoreResult<Option<StoredVersion>> {
-        self.db.query()?;
-        let rows = self.rows.borrow();
-        Ok(rows
-            .iter()
-            .find(|r| r.version == Some(version))
-            .and_then(Self::stored))
+        let mut steps: Vec<Step> = rows.iter().filter_map(Self::step).collect();
+        steps.retain(|s| upto.is_none_or(|u| s.version <= u));
+        steps.sort_by_key(|s| s.version);
+        let whole = |s: &Step| s.document.is_some() || s.action == "put";
+        let from = steps.iter().rposition(whole).unwrap_or(0);
+        Ok(steps.split_off(from))
     }
 
     async fn append(
@@ -845,7 +825,7 @@ impl ConfigDb for MemConfigDb {
         if expect.is_some_and(|x| x != head) {
             return Ok(None);
         }
-        self.push(Some(head + 1), e, Some(e.document));
+        self.push(Some(head + 1), e, e.document);
         self.other_admin(floor, self.after_next_append.take(), e);
         Ok(Some(head + 1))
     }

@@ -162,6 +162,31 @@ describe("history and rollback", () => {
     });
   });
 
+  it("a PATCH of one flag in a large config stores that flag, not the config; rollback to it restores it", async () => {
+    await fresh(async (e) => {
+      /** @type {Record<string, unknown>} */
+      const many = {};
+      for (let i = 0; i < 2000; i++) many[`flag-${i}`] = { variants: { on: true, off: false }, defaultVariant: "off", rules: [{ when: { plan: { in: ["pro"] } }, variant: "on" }] };
+      expect((await e.replaceConfig({ ...HIGH, featureFlags: many })).status).toBe(200);
+      const two = await e.patchConfig({ featureFlags: { "flag-7": true } }, ifMatch('"1"'));
+      expect(two.status, two.text).toBe(200);
+      const three = await e.patchConfig({ featureFlags: { "flag-7": null } }, ifMatch('"2"'));
+      expect(three.status, three.text).toBe(200);
+      const sizes = await e.db.prepare("SELECT version, action, LENGTH(change) AS change, LENGTH(document) AS document FROM config_history ORDER BY version").all();
+      const [put, ...patches] = /** @type {any[]} */ (sizes.results);
+      // The PUT's change is its whole document (about 200 KB); the first version stores no copy of it.
+      expect(put).toMatchObject({ version: 1, action: "put", document: null });
+      expect(put.change).toBeGreaterThan(150_000);
+      for (const p of patches) expect(p).toMatchObject({ action: "patch", document: null });
+      for (const p of patches) expect(p.change).toBeLessThan(100);
+      const back = await e.rollbackConfig({ version: 2 }, ifMatch('"3"'));
+      expect(back.status, back.text).toBe(200);
+      expect(back.body).toEqual(two.body);
+      expect(back.body.featureFlags["flag-7"]).toBe(true);
+      expect(Object.keys(back.body.featureFlags)).toHaveLength(2000);
+    });
+  });
+
   it("lists newest first in pages, with the actor (admin) and nothing derived from the token", async () => {
     await fresh(async (e) => {
       for (let i = 1; i <= 5; i++) await e.replaceConfig({ cacheTtlSeconds: i });
@@ -394,6 +419,56 @@ describe("a config written from outside the Worker (wrangler kv bulk put)", () =
       await e.kv.put("config:app", /** @type {string} */ (v1?.document), { metadata: { version: 1 } });
       const h = await deepHealth(e);
       expect([h.status, h.kv.configVersion, h.d1.configVersion, h.configInSync]).toEqual(["degraded", 1, 2, false]);
+    });
+  });
+});
+
+describe("schedules take effect by the clock and are recorded when first served", () => {
+  /** A flag whose scheduled definition took effect a second ago. @param {number} at */
+  const staged = (at) => ({ variants: { a: "old", b: "other" }, defaultVariant: "a", schedule: [{ at, set: { variants: { c: "new" }, defaultVariant: "c" } }] });
+
+  it("a scheduled definition is served at once and recorded as the next version (actor schedule), once", async () => {
+    await fresh(async (e) => {
+      const put = await e.replaceConfig({ ...HIGH, featureFlags: { s: staged(Date.now() - 1000) } });
+      expect(put.status, put.text).toBe(200);
+      const served = await e.evaluateFlag("s", { context: { targetingKey: "u" } });
+      expect(served.body).toMatchObject({ value: "new", variant: "c", reason: "STATIC" });
+      await vi.waitFor(async () => expect((await history(e, { limit: 1 })).entries[0]).toMatchObject({ version: 2, actor: "schedule", action: "patch" }), { timeout: 5_000, interval: 20 });
+      const admin = await e.getAdminConfig();
+      expect(etag(admin)).toBe('"2"');
+      expect(admin.body.featureFlags.s).toEqual({ variants: { c: "new" }, defaultVariant: "c", rules: [], enabled: true });
+      for (let i = 0; i < 3; i++) expect((await e.evaluateFlag("s", { context: {} })).body.value).toBe("new");
+      expect(await rows(e)).toEqual([{ version: 1, action: "put" }, { version: 2, action: "patch" }]);
+    });
+  });
+
+  it("a rollback to a version from before the entry serves that version as it was: the rollback wins", async () => {
+    await fresh(async (e) => {
+      expect((await e.replaceConfig({ ...HIGH, featureFlags: { s: staged(Date.now() - 1000) } })).status).toBe(200);
+      // Version 1 was written two minutes ago, before its entry took effect.
+      await e.db.prepare("UPDATE config_history SET at = at - 120000").run();
+      expect((await e.evaluateFlag("s", { context: {} })).body.value).toBe("new");
+      await vi.waitFor(async () => expect((await rows(e)).length).toBe(2), { timeout: 5_000, interval: 20 });
+      const back = await e.rollbackConfig({ version: 1 }, ifMatch('"2"'));
+      expect(back.status, back.text).toBe(200);
+      expect(back.body.featureFlags.s).toEqual({ variants: { a: "old", b: "other" }, defaultVariant: "a", rules: [], enabled: true });
+      expect((await e.evaluateFlag("s", { context: {} })).body).toMatchObject({ value: "old", variant: "a" });
+      expect((await rows(e)).map((r) => r.version)).toEqual([1, 2, 3]);
+    });
+  });
+
+  it("an entry without enabled or set, or a set with fields of its own, is 400 naming it; nothing is written", async () => {
+    await fresh(async (e) => {
+      const bad = [
+        [{ at: 5 }, "featureFlags.s.schedule[0]"],
+        [{ at: 5, set: { variants: { c: 1 }, defaultVariant: "c", enabled: false } }, "featureFlags.s.schedule[0].set.enabled"],
+        [{ at: 5, set: { variants: { c: 1 }, defaultVariant: "x" } }, "featureFlags.s.schedule[0].set.defaultVariant"],
+      ];
+      for (const [entry, field] of bad) {
+        const r = await e.patchConfig({ featureFlags: { s: { variants: { a: 1 }, defaultVariant: "a", schedule: [entry] } } });
+        expect(expectError(expect, r, 400, "invalid_request").error, JSON.stringify(entry)).toContain(`${field}:`);
+      }
+      expect(await rows(e)).toEqual([]);
     });
   });
 });
