@@ -66,7 +66,8 @@ export function reset() {
 
 /**
  * PATCHes `change` if the config is still the version shown. `at` is the control to show
- * a refused value at when the API's message names none on the page.
+ * a refused value at when the API's message names none on the page, or a function of the
+ * message's path that chooses it (a message may name another flag's field).
  */
 export async function write(change, at) {
   if (busy) return false;
@@ -102,7 +103,7 @@ function conflict(now) {
 /** The API's "path: problem" message, shown at the control for that path. */
 function refused(message, fallback) {
   const path = message.split(": ")[0];
-  const control = controlFor(path) ?? fallback;
+  const control = controlFor(path) ?? (typeof fallback === "function" ? fallback(path) : fallback);
   if (control) fieldError(control, message);
   else $("config-error").textContent = message;
   alarm(`Not saved: ${message}`);

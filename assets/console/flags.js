@@ -1,7 +1,9 @@
 // The flags of the Config panel. The list is searched by name and shown a page at a time, so
 // that thousands of flags cost one page of rows. A flag's editor holds its variants as typed
-// values, its default variant, its targeting rules (attribute, operator, values), its
-// rollout and its enabled state, checked on the page before anything is sent; a "try it" box
+// values, its default variant, its prerequisites (other flags and the variants they must
+// answer), its targeting rules (attribute, operator, values), its rollout, its enabled state
+// and its schedule (switches by the clock, entered in the browser's time zone), checked on
+// the page before anything is sent; a "try it" box
 // evaluates the flag over OFREP for a context typed in; and the flag's history lists the
 // versions that changed it, each with a diff and a revert. Every save is config.js's PATCH of
 // the one flag, conditional on the version shown (`If-Match`).
@@ -20,6 +22,8 @@ const MAX_VARIANTS = 16;
 const MAX_RULES = 32;
 const MAX_CONDITIONS = 8;
 const MAX_VALUES = 100;
+const MAX_PREREQUISITES = 8;
+const MAX_SCHEDULE = 16;
 const VARIANTS_TEMPLATE = { variants: { on: true, off: false }, defaultVariant: "off", enabled: true };
 
 const TYPES = [
@@ -341,9 +345,11 @@ function toDraft(name, flag) {
       conditions: Object.entries(r.when).map(([attr, c]) => conditionDraft(attr, c)),
     })),
     rollout: flag.rollout ? Object.fromEntries(Object.entries(flag.rollout).map(([n, p]) => [keyOf(n), String(p)])) : null,
-    // Not edited here: kept as they are, so saving the flag does not drop them.
-    prerequisites: flag.prerequisites ?? {},
-    schedule: flag.schedule ?? [],
+    // Other flags' variants, by name: they are not the draft's to rename.
+    prerequisites: Object.entries(flag.prerequisites ?? {}).map(([f, vs]) => ({ k: nextKey(), flag: f, variants: [...vs] })),
+    // `at` as stored until its time is edited: a local time read back may be the other
+    // instance of an hour that a change of clocks repeats.
+    schedule: (flag.schedule ?? []).map((s) => ({ k: nextKey(), at: s.at, raw: localInput(s.at), enabled: s.enabled })),
   };
 }
 
@@ -410,7 +416,7 @@ function booleanNote() {
     h(
       "p",
       { class: "hint" },
-      `An on/off flag: ${draft.boolean ? "on" : "off"} for everyone. Its switch in the list saves at once. Give it variants to serve values, rules or a rollout.`,
+      `An on/off flag: ${draft.boolean ? "on" : "off"} for everyone. Its switch in the list saves at once. Give it variants to serve values, prerequisites, rules, a rollout or a schedule.`,
     ),
     h("button", { type: "button", id: "fe-convert", onclick: convert }, "Give it variants"),
   ];
@@ -482,8 +488,10 @@ function variantsForm() {
         errorOf("fe-enabled"),
       ),
       variantsFieldset(),
+      prerequisitesFieldset(),
       rulesFieldset(),
       rolloutFieldset(),
+      scheduleFieldset(),
       h(
         "div",
         { class: "inline" },
@@ -525,7 +533,7 @@ function variantsFieldset() {
     field("fe-type", "Type of the values", select("fe-type", TYPES, draft.type, retype), "narrow-field"),
     h(
       "table",
-      { class: "fit variants" },
+      { class: "fit rows variants" },
       h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "Value"), h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Remove")))),
       h("tbody", {}, rows),
     ),
@@ -790,6 +798,314 @@ function showTotal() {
   out.textContent = total === null ? "Total: — (every share is a whole number)" : `Total: ${total} %${total === 100 ? "" : ` (${total < 100 ? 100 - total : total - 100} ${total < 100 ? "short of" : "over"} 100)`}`;
 }
 
+// ---------------------------------------------------------------------------------------
+// Prerequisites: other flags, each with the variants it must answer. They name flags of the
+// whole config, so the page checks that they exist; a cycle through other flags is the
+// API's to find (400, shown at this section).
+
+/** The variants a prerequisite may name for flag `name` (an on/off flag answers on or off), or null for no such flag. */
+function answersOf(name) {
+  const flag = flagsOf()[name];
+  if (flag === undefined || name === draft.name) return null;
+  return isObject(flag) ? Object.keys(flag.variants ?? {}) : ["on", "off"];
+}
+
+/** The flags a prerequisite may name, as suggestions for its input (a datalist filters thousands as typed). */
+function flagSuggestions() {
+  const names = Object.keys(flagsOf())
+    .filter((n) => n !== draft.name)
+    .sort(byName);
+  const kind = (flag) => (isObject(flag) ? plural(Object.keys(flag.variants ?? {}).length, "variant") : "on/off");
+  return h("datalist", { id: "fe-prereq-flags" }, names.map((n) => h("option", { value: n, label: kind(flagsOf()[n]) })));
+}
+
+/** The section: `data-path` catches the API's messages about this flag's prerequisites as a whole (a cycle). */
+function prerequisitesFieldset() {
+  const add = () => {
+    const p = { k: nextKey(), flag: "", variants: [] };
+    draft.prerequisites.push(p);
+    touched();
+    renderEditor(`fe-p-${p.k}-flag`);
+  };
+  const rows = draft.prerequisites.map(prerequisiteRow);
+  return h(
+    "fieldset",
+    {
+      class: "group",
+      id: "fe-prereqs",
+      tabindex: -1, // focused with a refusal that names no row (a cycle through other flags)
+      "data-path": pathOf("prerequisites"),
+      "data-error": "fe-prereqs-error",
+      "aria-describedby": "fe-prereqs-hint fe-prereqs-error",
+    },
+    h("legend", {}, "Prerequisites"),
+    h(
+      "p",
+      { id: "fe-prereqs-hint", class: "hint" },
+      `Before its rules and rollout, each flag listed here is evaluated for the same context, in name order: if one answers none of the variants chosen, this flag serves its default variant (reason DEFAULT). At most ${MAX_PREREQUISITES}; an on/off flag answers on or off. No chain of prerequisites may lead back to this flag.`,
+    ),
+    h("p", { id: "fe-prereqs-error", class: "field-error" }),
+    rows.length
+      ? h(
+          "table",
+          { class: "fit rows prereqs" },
+          h(
+            "thead",
+            {},
+            h("tr", {}, h("th", { scope: "col" }, "Flag"), h("th", { scope: "col" }, "Must answer one of"), h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Remove"))),
+          ),
+          h("tbody", {}, rows),
+        )
+      : h("p", { class: "empty" }, "No prerequisites."),
+    rows.length ? flagSuggestions() : null,
+    h("button", { type: "button", id: "fe-add-prereq", class: "quiet", onclick: add, disabled: draft.prerequisites.length >= MAX_PREREQUISITES }, "Add a prerequisite"),
+  );
+}
+
+function prerequisiteRow(p, i) {
+  const n = i + 1;
+  const flagId = `fe-p-${p.k}-flag`;
+  const choose = (e) => {
+    p.flag = e.target.value.trim();
+    e.target.dataset.path = pathOf("prerequisites", p.flag);
+    $(`fe-p-${p.k}-remove`).setAttribute("aria-label", removeLabel());
+    touched();
+    // The choices follow once the name is a flag's (typed or picked from the suggestions).
+    const cell = $(`fe-p-${p.k}-choices`);
+    const shows = answersOf(p.flag) ? p.flag : "";
+    if (cell.dataset.flag !== shows) {
+      const answers = answersOf(p.flag) ?? [];
+      p.variants = p.variants.filter((v) => answers.includes(v));
+      cell.dataset.flag = shows;
+      cell.replaceChildren(...prerequisiteChoices(p, n));
+    }
+  };
+  const removeLabel = () => `Remove prerequisite ${n}${p.flag ? ` (${p.flag})` : ""}`;
+  const remove = () => {
+    draft.prerequisites = draft.prerequisites.filter((x) => x !== p);
+    touched();
+    renderEditor("fe-add-prereq");
+    say(`Prerequisite ${p.flag || n} removed from the editor; save to keep the change.`);
+  };
+  return h(
+    "tr",
+    {},
+    h(
+      "td",
+      {},
+      h("input", {
+        id: flagId,
+        value: p.flag,
+        list: "fe-prereq-flags",
+        autocomplete: "off",
+        spellcheck: "false",
+        "aria-label": `Flag of prerequisite ${n}`,
+        "aria-describedby": `${flagId}-error`,
+        "data-path": pathOf("prerequisites", p.flag),
+        oninput: choose,
+      }),
+      errorOf(flagId),
+    ),
+    h("td", { id: `fe-p-${p.k}-choices`, dataset: { flag: answersOf(p.flag) ? p.flag : "" } }, prerequisiteChoices(p, n)),
+    h(
+      "td",
+      {},
+      h("button", { type: "button", id: `fe-p-${p.k}-remove`, class: "quiet", onclick: remove, "aria-label": removeLabel() }, "Remove"),
+    ),
+  );
+}
+
+/** A checkbox per variant of the prerequisite's flag (and any chosen that it no longer has, so that none is dropped unseen). */
+function prerequisiteChoices(p, n) {
+  const errorId = `fe-p-${p.k}-variants-error`;
+  const answers = answersOf(p.flag);
+  if (!answers) return [h("p", { class: "hint" }, "Choose a flag to list its variants."), h("p", { id: errorId, class: "field-error" })];
+  const choices = [...answers, ...p.variants.filter((v) => !answers.includes(v))];
+  const pick = () => {
+    // In the order of the flag's variants, whatever the order of the clicks.
+    p.variants = choices.filter((v, j) => $(`fe-p-${p.k}-v-${j}`).checked);
+    touched();
+  };
+  const boxes = choices.map((v, j) => {
+    const id = `fe-p-${p.k}-v-${j}`;
+    const box = h("input", { type: "checkbox", id, checked: p.variants.includes(v), "data-error": errorId, "aria-describedby": errorId, onchange: pick });
+    return h("label", { for: id }, box, answers.includes(v) ? v : `${v} (not a variant of ${p.flag})`);
+  });
+  return [h("div", { class: "choices", role: "group", "aria-label": `Variants prerequisite ${n} must answer` }, boxes), h("p", { id: errorId, class: "field-error" })];
+}
+
+/** The prerequisites the form holds, in name order (the API's), or problems through `bad`. */
+function prerequisitesOf(bad) {
+  const out = {};
+  draft.prerequisites.forEach((p, i) => {
+    const id = `fe-p-${p.k}-flag`;
+    if (!p.flag) bad(id, `Choose the flag of prerequisite ${i + 1}.`);
+    else if (p.flag === draft.name) bad(id, "A flag cannot be its own prerequisite.");
+    else if (!answersOf(p.flag)) bad(id, `No flag is named ${p.flag}.`);
+    else if (Object.hasOwn(out, p.flag)) bad(id, `${p.flag} is listed twice: list it once, with every variant it may answer.`);
+    else if (!p.variants.length) bad(`fe-p-${p.k}-v-0`, `Choose at least one variant ${p.flag} must answer.`);
+    else out[p.flag] = p.variants;
+  });
+  return Object.fromEntries(Object.keys(out).sort().map((f) => [f, out[f]]));
+}
+
+// ---------------------------------------------------------------------------------------
+// The schedule: switches on or off by the clock. The API takes milliseconds since the epoch;
+// the page shows and reads them as this browser's local time, naming its time zone.
+
+const TIME_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone ?? "local";
+const two = (n) => String(n).padStart(2, "0");
+
+/** A time (ms) as a datetime-local value: local time, with seconds and milliseconds only when it has them. */
+function localInput(ms) {
+  const d = new Date(ms);
+  let out = `${String(d.getFullYear()).padStart(4, "0")}-${two(d.getMonth() + 1)}-${two(d.getDate())}T${two(d.getHours())}:${two(d.getMinutes())}`;
+  if (ms % 60_000) out += `:${two(d.getSeconds())}`;
+  if (ms % 1000) out += `.${String(d.getMilliseconds()).padStart(3, "0")}`;
+  return out;
+}
+
+/** A datetime-local value as ms since the epoch, or null. Without an offset, Date reads a date and time as local time. */
+function fromLocalInput(raw) {
+  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d{1,3})?)?$/.test(raw)) return null;
+  const ms = new Date(raw).getTime();
+  return Number.isFinite(ms) ? ms : null;
+}
+
+/** The same time in UTC, so that what is sent is plain to someone in another zone. */
+function utcText(ms) {
+  const iso = new Date(ms).toISOString();
+  return `${iso.slice(0, ms % 1000 ? 23 : ms % 60_000 ? 19 : 16).replace("T", " ")} UTC`;
+}
+
+/** The line beneath a switch's time: the time in UTC, unless local time is UTC then. */
+const utcLine = (ms) => (ms === null || new Date(ms).getTimezoneOffset() === 0 ? "" : utcText(ms));
+
+/** Whether a switch has taken effect, by this browser's clock (the Worker's decides). */
+function switchState(s) {
+  if (s.at === null) return "";
+  return s.at <= Date.now() ? "Past: applied" : "Upcoming";
+}
+
+/** The section: `data-path` catches the API's messages about the schedule (its rows are sorted on save). */
+function scheduleFieldset() {
+  const add = () => {
+    // The next whole hour after the last switch (or now), switching the other way.
+    const last = draft.schedule.at(-1);
+    const next = new Date(Math.max(Date.now(), ...draft.schedule.map((s) => s.at ?? 0)));
+    next.setMinutes(60, 0, 0);
+    const s = { k: nextKey(), at: next.getTime(), raw: localInput(next.getTime()), enabled: last ? !last.enabled : true };
+    draft.schedule.push(s);
+    touched();
+    renderEditor(`fe-s-${s.k}-at`);
+  };
+  const rows = draft.schedule.map(switchRow);
+  return h(
+    "fieldset",
+    {
+      class: "group",
+      id: "fe-schedule",
+      tabindex: -1,
+      "data-path": pathOf("schedule"),
+      "data-error": "fe-schedule-error",
+      "aria-describedby": "fe-schedule-hint fe-schedule-error",
+    },
+    h("legend", {}, "Schedule"),
+    h(
+      "p",
+      { id: "fe-schedule-hint", class: "hint" },
+      `Switches the flag on or off from a time on, applied when it is evaluated (no new version is written then). Before the first switch the flag is the opposite of it; Enabled off (above) wins over every switch. At most ${MAX_SCHEDULE}, saved in time order. Times are in this browser's time zone, ${TIME_ZONE}.`,
+    ),
+    h("p", { id: "fe-schedule-error", class: "field-error" }),
+    rows.length
+      ? h(
+          "table",
+          { class: "fit rows schedule" },
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              h("th", { scope: "col" }, `When (${TIME_ZONE})`),
+              h("th", { scope: "col" }, "Turns the flag"),
+              h("th", { scope: "col" }, "Status"),
+              h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Remove")),
+            ),
+          ),
+          h("tbody", {}, rows),
+        )
+      : h("p", { class: "empty" }, "No scheduled switches."),
+    h("button", { type: "button", id: "fe-add-switch", class: "quiet", onclick: add, disabled: draft.schedule.length >= MAX_SCHEDULE }, "Add a switch"),
+  );
+}
+
+function switchRow(s, i) {
+  const n = i + 1;
+  const atId = `fe-s-${s.k}-at`;
+  const shown = () => {
+    $(`${atId}-utc`).textContent = utcLine(s.at);
+    $(`fe-s-${s.k}-state`).textContent = switchState(s);
+    $(`fe-s-${s.k}-state`).closest("tr").classList.toggle("past", switchState(s).startsWith("Past"));
+  };
+  const retime = (e) => {
+    s.raw = e.target.value;
+    s.at = fromLocalInput(s.raw);
+    touched();
+    shown();
+  };
+  const remove = () => {
+    draft.schedule = draft.schedule.filter((x) => x !== s);
+    touched();
+    renderEditor("fe-add-switch");
+    say(`Switch ${n} removed from the editor; save to keep the change.`);
+  };
+  const state = switchState(s);
+  return h(
+    "tr",
+    { class: state.startsWith("Past") ? "past" : null },
+    h(
+      "td",
+      {},
+      h("input", {
+        id: atId,
+        type: "datetime-local",
+        value: s.raw,
+        // Seconds only for a time that has them.
+        step: s.at !== null && s.at % 1000 ? 0.001 : s.at !== null && s.at % 60_000 ? 1 : null,
+        "aria-label": `Time of switch ${n} (${TIME_ZONE})`,
+        "aria-describedby": `${atId}-utc ${atId}-error`,
+        oninput: retime,
+      }),
+      h("p", { id: `${atId}-utc`, class: "hint" }, utcLine(s.at)),
+      errorOf(atId),
+    ),
+    h(
+      "td",
+      {},
+      select(`fe-s-${s.k}-on`, [["true", "on"], ["false", "off"]], String(s.enabled), (v) => {
+        s.enabled = v === "true";
+        touched();
+      }, { "aria-label": `Switch ${n} turns the flag`, "aria-describedby": null }),
+    ),
+    h("td", { id: `fe-s-${s.k}-state` }, state),
+    h("td", {}, h("button", { type: "button", class: "quiet", onclick: remove, "aria-label": `Remove switch ${n}` }, "Remove")),
+  );
+}
+
+/** The schedule the form holds, in time order (the API wants each `at` later than the one before), or problems through `bad`. */
+function scheduleOf(bad) {
+  const out = [];
+  draft.schedule.forEach((s, i) => {
+    const id = `fe-s-${s.k}-at`;
+    if (s.at === null) bad(id, `Choose the date and time of switch ${i + 1}.`);
+    else if (s.at < 0) bad(id, "Choose a time after 1 January 1970.");
+    else if (out.some((x) => x.at === s.at)) bad(id, `Two switches at ${utcText(s.at)}: one per time.`);
+    else out.push({ at: s.at, enabled: s.enabled });
+  });
+  return out.sort((a, b) => a.at - b.at);
+}
+
 /** The definition the form holds: `{def}`, or `{problems: [[control, message, others?]]}`. */
 function fromDraft() {
   const problems = [];
@@ -804,6 +1120,7 @@ function fromDraft() {
   }
   const named = (k) => draft.variants.some((v) => v.k === k);
   if (!named(draft.defaultK)) bad("fe-default", "Choose the default variant.");
+  const prerequisites = prerequisitesOf(bad);
   const rules = draft.rules.map((rule, ri) => {
     if (!named(rule.variantK)) bad(`fe-r-${rule.k}-variant`, `Choose the variant rule ${ri + 1} serves.`);
     const when = {};
@@ -831,14 +1148,22 @@ function fromDraft() {
       bad(inputs[0], `Rollout percentages must total 100; they total ${total}.`, inputs.slice(1));
     }
   }
+  const schedule = scheduleOf(bad);
   if (problems.length) return { problems };
   const def = { variants, defaultVariant: variantName(draft.defaultK), rules };
   if (rollout) def.rollout = rollout;
-  if (Object.keys(draft.prerequisites ?? {}).length) def.prerequisites = draft.prerequisites;
+  if (Object.keys(prerequisites).length) def.prerequisites = prerequisites;
   def.enabled = draft.enabled;
-  if (draft.schedule?.length) def.schedule = draft.schedule;
+  if (schedule.length) def.schedule = schedule;
   return { def };
 }
+
+/**
+ * Where a refusal goes that names no control of the editor: a problem with another flag's
+ * prerequisites as a whole (a cycle through this flag, a chain too deep) at this flag's
+ * prerequisites, anything else at the flag's switch.
+ */
+const refusedAt = (path) => (/^featureFlags\..+\.prerequisites$/.test(path) ? $("fe-prereqs") : $("fe-enabled"));
 
 async function save(event) {
   event.preventDefault();
@@ -858,7 +1183,7 @@ async function save(event) {
     problems[0][0].focus();
     return alarm(`Not saved: ${problems[0][1]}${problems.length > 1 ? ` (and ${plural(problems.length - 1, "other problem")})` : ""}`);
   }
-  if (await config.write({ featureFlags: { [name]: def } }, $("fe-enabled"))) {
+  if (await config.write({ featureFlags: { [name]: def } }, refusedAt)) {
     draft = toDraft(name, flagsOf()[name]);
     loaded = flagsOf()[name];
     dirty = false;
@@ -957,11 +1282,21 @@ async function moreHistory() {
 
 const flagPath = (name) => `featureFlags.${name}`;
 
-/** A definition as the API stores it (defaults filled in), so that diffs show only real changes. */
+/**
+ * A definition as the API stores it (defaults filled in, its fields in the API's order,
+ * prerequisites by name), so that diffs show only real changes and a restore keeps every field.
+ */
 function normal(flag) {
   if (!isObject(flag)) return flag;
-  const { variants, defaultVariant, rules = [], rollout, enabled = true } = flag;
-  return rollout === undefined ? { variants, defaultVariant, rules, enabled } : { variants, defaultVariant, rules, rollout, enabled };
+  const { variants, defaultVariant, prerequisites = {}, rules = [], rollout, enabled = true, schedule = [] } = flag;
+  const out = { variants, defaultVariant };
+  const needs = Object.keys(prerequisites).sort();
+  if (needs.length) out.prerequisites = Object.fromEntries(needs.map((n) => [n, prerequisites[n]]));
+  out.rules = rules;
+  if (rollout !== undefined) out.rollout = rollout;
+  out.enabled = enabled;
+  if (schedule.length) out.schedule = schedule;
+  return out;
 }
 
 /** The leaves of a flag's definition: path within it → value. */

@@ -49,23 +49,25 @@ async function configNow() {
 const flagOn = async (name) => (await dev.app.getFlag(name)).body?.enabled;
 
 /**
- * A fresh tab (its sessionStorage empty) on the console.
- * @param {number} [width] @param {number} [height]
+ * A fresh tab (its sessionStorage empty) on the console; `timeZone` (an IANA name) is the
+ * browser's, as for a user there, instead of the machine's.
+ * @param {number} [width] @param {number} [height] @param {string} [timeZone]
  */
-async function open(width = 1440, height = 900) {
+async function open(width = 1440, height = 900, timeZone) {
   const page = await chrome.context.newPage();
   page.setDefaultTimeout(10_000);
   await page.setViewportSize({ width, height });
+  if (timeZone) await (await chrome.context.newCDPSession(page)).send("Emulation.setTimezoneOverride", { timezoneId: timeZone });
   await page.goto(`${BASE}/console`);
   return page;
 }
 
 /**
  * A fresh tab, signed in with the token from .dev.vars.
- * @param {number} [width] @param {number} [height]
+ * @param {number} [width] @param {number} [height] @param {string} [timeZone]
  */
-async function signedIn(width, height) {
-  const page = await open(width, height);
+async function signedIn(width, height, timeZone) {
+  const page = await open(width, height, timeZone);
   await page.getByLabel("Admin token").fill(dev.token);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.locator("#app").waitFor({ state: "visible" });
@@ -787,6 +789,195 @@ describe("Flag editor", () => {
     await page.close();
   });
 
+  it("makes a flag need other flags' variants, picked by name, saves them with If-Match, and shows the API's cycle at the prerequisites", async () => {
+    const onOff = { variants: { on: true, off: false }, defaultVariant: "off" };
+    const flags = {
+      prqBeta: false,
+      prqColor: { variants: { red: "#f00", green: "#0f0", blue: "#00f" }, defaultVariant: "red" },
+      prqMain: { ...onOff, rollout: { on: 100 } },
+    };
+    expect((await dev.app.patchConfig({ featureFlags: flags })).status).toBe(200);
+    const page = await signedIn();
+    await editFlag(page, "prqMain");
+    const form = editor(page);
+    const section = form.getByRole("group", { name: "Prerequisites", exact: true });
+    await section.getByText("No prerequisites.").waitFor();
+    // The suggestions are the other flags, by name: never the flag itself.
+    await form.getByRole("button", { name: "Add a prerequisite" }).click();
+    const flag1 = form.getByRole("combobox", { name: "Flag of prerequisite 1", exact: true });
+    expect(await flag1.evaluate((el) => el === document.activeElement)).toBe(true);
+    const suggested = await page.locator("#fe-prereq-flags option").evaluateAll((os) => os.map((o) => /** @type {HTMLOptionElement} */ (o).value));
+    expect(suggested).toEqual(expect.arrayContaining(["prqBeta", "prqColor"]));
+    expect(suggested).not.toContain("prqMain");
+    await section.getByText("Choose a flag to list its variants.").waitFor();
+    // Named, the flag's variants are the choices (an on/off flag's are on and off).
+    await flag1.fill("prqColor");
+    const choices1 = form.getByRole("group", { name: "Variants prerequisite 1 must answer" });
+    expect(await choices1.getByRole("checkbox").evaluateAll((bs) => bs.map((b) => b.parentElement?.textContent))).toEqual(["blue", "green", "red"]);
+    await choices1.getByRole("checkbox", { name: "green", exact: true }).check();
+    await choices1.getByRole("checkbox", { name: "blue", exact: true }).check();
+    await form.getByRole("button", { name: "Add a prerequisite" }).click();
+    const flag2 = form.getByRole("combobox", { name: "Flag of prerequisite 2", exact: true });
+    // Checked on the page, nothing sent: an unknown flag, then no variant chosen.
+    const writes = watchWrites(page);
+    await flag2.fill("prqNope");
+    const save = form.getByRole("button", { name: "Save prqMain" });
+    await alarmed(page, "Not saved: No flag is named prqNope.", () => save.click());
+    expect(await flag2.getAttribute("aria-invalid")).toBe("true");
+    await flag2.fill("prqBeta");
+    const choices2 = form.getByRole("group", { name: "Variants prerequisite 2 must answer" });
+    expect(await choices2.getByRole("checkbox").evaluateAll((bs) => bs.map((b) => b.parentElement?.textContent))).toEqual(["on", "off"]);
+    await alarmed(page, "Not saved: Choose at least one variant prqBeta must answer.", () => save.click());
+    expect(writes).toEqual([]);
+    await choices2.getByRole("checkbox", { name: "on", exact: true }).check();
+
+    const { version } = await configNow();
+    const sentPatch = page.waitForRequest((r) => r.method() === "PATCH");
+    await said(page, `Saved flag prqMain as version ${version + 1}.`, () => save.click());
+    expect((await sentPatch).headers()["if-match"]).toBe(`"${version}"`);
+    expect((await configNow()).doc.featureFlags.prqMain.prerequisites).toEqual({ prqBeta: ["on"], prqColor: ["blue", "green"] });
+    // The API evaluates them: prqBeta is off, so prqMain serves its default.
+    expect((await dev.app.evaluateFlag("prqMain", { context: { targetingKey: "u1" } })).body).toMatchObject({
+      value: false,
+      reason: "DEFAULT",
+      metadata: { unmetPrerequisite: "prqBeta" },
+    });
+    // Read back, in name order, with their choices.
+    const rows = async () =>
+      form.locator(".prereqs tbody tr").evaluateAll((trs) =>
+        trs.map((tr) => [
+          /** @type {HTMLInputElement} */ (tr.querySelector("input:not([type])")).value,
+          [...tr.querySelectorAll("input[type=checkbox]:checked")].map((b) => b.parentElement?.textContent),
+        ]),
+      );
+    expect(await rows()).toEqual([["prqBeta", ["on"]], ["prqColor", ["blue", "green"]]]);
+    // The list says what the flag needs.
+    await page.locator('#flags tr[data-flag="prqMain"]').getByText("needs prqBeta, prqColor").waitFor();
+
+    // A cycle closed through the flag edited is named at its own prerequisites.
+    const save2 = form.getByRole("button", { name: "Save prqColor" });
+    await form.getByRole("button", { name: "Close the editor" }).click();
+    await editFlag(page, "prqColor");
+    await form.getByRole("button", { name: "Add a prerequisite" }).click();
+    await form.getByRole("combobox", { name: "Flag of prerequisite 1", exact: true }).fill("prqMain");
+    await form.getByRole("group", { name: "Variants prerequisite 1 must answer" }).getByRole("checkbox", { name: "on", exact: true }).check();
+    let before = await configNow();
+    const own = "featureFlags.prqColor.prerequisites: cycle prqColor → prqMain → prqColor";
+    await alarmed(page, `Not saved: ${own}`, () => save2.click());
+    expect(await page.locator("#fe-prereqs-error").textContent()).toBe(own);
+    expect(await section.getAttribute("aria-invalid")).toBe("true");
+    expect(await section.evaluate((el) => el === document.activeElement)).toBe(true);
+    expect(await configNow()).toEqual(before);
+
+    // One the API names from another flag (the first in name order) is shown there too.
+    await form.getByRole("button", { name: "Close the editor" }).click();
+    expect((await dev.app.patchConfig({ featureFlags: { prqAlpha: { ...onOff, prerequisites: { prqMain: ["on"] } } } })).status).toBe(200);
+    // The tab learns of the new flag when it loads the config again.
+    await page.reload();
+    await ready(page, "config");
+    await editFlag(page, "prqMain");
+    await form.getByRole("button", { name: "Add a prerequisite" }).click();
+    await form.getByRole("combobox", { name: "Flag of prerequisite 3", exact: true }).fill("prqAlpha");
+    await form.getByRole("group", { name: "Variants prerequisite 3 must answer" }).getByRole("checkbox", { name: "on", exact: true }).check();
+    before = await configNow();
+    const cycle = "featureFlags.prqAlpha.prerequisites: cycle prqAlpha → prqMain → prqAlpha";
+    await alarmed(page, `Not saved: ${cycle}`, () => save.click());
+    expect(await page.locator("#fe-prereqs-error").textContent()).toBe(cycle);
+    expect(await section.getAttribute("aria-invalid")).toBe("true");
+    expect(await section.evaluate((el) => el === document.activeElement)).toBe(true);
+    expect(await configNow()).toEqual(before);
+
+    // Removed, and saved: gone from the config.
+    await form.getByRole("button", { name: "Remove prerequisite 3 (prqAlpha)" }).click();
+    await form.getByRole("button", { name: "Remove prerequisite 2 (prqColor)" }).click();
+    await said(page, "Saved flag prqMain", () => save.click());
+    expect((await configNow()).doc.featureFlags.prqMain.prerequisites).toEqual({ prqBeta: ["on"] });
+    // The flag's history shows the change, and a restore sets the prerequisites as they were.
+    const { version: now } = await configNow();
+    const items = page.locator("#flag-history > li");
+    await items.first().getByRole("heading", { name: `Version ${now}`, exact: true }).waitFor();
+    expect(await items.first().locator(".diff li").allTextContents()).toEqual(['prerequisites.prqColor: ["blue","green"] → (none)']);
+    await page.getByRole("button", { name: `Restore prqMain as before version ${now}`, exact: true }).click();
+    const dialog = page.getByRole("dialog", { name: `Restore prqMain as before version ${now}?` });
+    await said(page, `Restored prqMain as before version ${now}`, () => dialog.getByRole("button", { name: "Restore" }).click());
+    expect((await configNow()).doc.featureFlags.prqMain.prerequisites).toEqual({ prqBeta: ["on"], prqColor: ["blue", "green"] });
+    await page.close();
+  });
+
+  it("schedules switches in the browser's time zone, sends milliseconds since the epoch, and shows past switches as applied", async () => {
+    // On from 2001-09-09T01:46:40Z, off from 2100-01-01T00:00Z.
+    const [from, until] = [1_000_000_000_000, Date.UTC(2100, 0, 1)];
+    const schedFlag = { variants: { on: true, off: false }, defaultVariant: "off", rollout: { on: 100 }, schedule: [{ at: from, enabled: true }, { at: until, enabled: false }] };
+    expect((await dev.app.patchConfig({ featureFlags: { schedFlag } })).status).toBe(200);
+    // India: UTC+05:30 all year, so local times are half an hour off any UTC hour.
+    const page = await signedIn(1440, 900, "Asia/Kolkata");
+    // As the browser names it (Chromium's ICU: Asia/Calcutta).
+    const zone = await page.evaluate(() => Intl.DateTimeFormat().resolvedOptions().timeZone);
+    expect(["Asia/Kolkata", "Asia/Calcutta"]).toContain(zone);
+    await editFlag(page, "schedFlag");
+    const form = editor(page);
+    const section = form.getByRole("group", { name: "Schedule", exact: true });
+    await section.getByText(`Times are in this browser's time zone, ${zone}.`).waitFor();
+    expect(await section.getByRole("columnheader").allTextContents()).toEqual([`When (${zone})`, "Turns the flag", "Status", "Remove"]);
+    /** [time as shown, turns the flag, status] of every row. */
+    const rows = async () =>
+      section.locator("tbody tr").evaluateAll((trs) =>
+        trs.map((tr) => [
+          /** @type {HTMLInputElement} */ (tr.querySelector("input")).value,
+          /** @type {HTMLSelectElement} */ (tr.querySelector("select")).value === "true" ? "on" : "off",
+          tr.children[2].textContent,
+        ]),
+      );
+    // Local time, with seconds where the time has them.
+    expect(await rows()).toEqual([
+      ["2001-09-09T07:16:40", "on", "Past: applied"],
+      ["2100-01-01T05:30", "off", "Upcoming"],
+    ]);
+    expect(await page.locator(".schedule tbody tr.past").count()).toBe(1);
+
+    // A new switch, entered as local time: what is sent is that instant in milliseconds.
+    await form.getByRole("button", { name: "Add a switch" }).click();
+    const time3 = form.getByLabel(`Time of switch 3 (${zone})`);
+    expect(await time3.evaluate((el) => el === document.activeElement)).toBe(true);
+    await time3.fill("2031-03-04T05:06");
+    await section.getByText("2031-03-03 23:36 UTC").waitFor();
+    await form.getByLabel("Switch 3 turns the flag").selectOption("off");
+    const sentPatch = page.waitForRequest((r) => r.method() === "PATCH");
+    await said(page, "Saved flag schedFlag", () => form.getByRole("button", { name: "Save schedFlag" }).click());
+    const at = Date.UTC(2031, 2, 3, 23, 36);
+    const stored = [{ at: from, enabled: true }, { at, enabled: false }, { at: until, enabled: false }];
+    expect((await sentPatch).postDataJSON().featureFlags.schedFlag.schedule).toEqual(stored);
+    expect((await configNow()).doc.featureFlags.schedFlag.schedule).toEqual(stored);
+    // Shown again in time order.
+    expect(await rows()).toEqual([
+      ["2001-09-09T07:16:40", "on", "Past: applied"],
+      ["2031-03-04T05:06", "off", "Upcoming"],
+      ["2100-01-01T05:30", "off", "Upcoming"],
+    ]);
+    expect(await evaluated("schedFlag", { targetingKey: "u1" })).toEqual([200, true, "on", "SPLIT", undefined]);
+
+    // A switch entered in the past is shown as applied, and the API applies it at once.
+    await form.getByRole("button", { name: "Add a switch" }).click();
+    await form.getByLabel(`Time of switch 4 (${zone})`).fill("2020-01-01T00:00");
+    await form.getByLabel("Switch 4 turns the flag").selectOption("off");
+    await section.locator("tbody tr.past").nth(1).getByText("Past: applied").waitFor();
+    await said(page, "Saved flag schedFlag", () => form.getByRole("button", { name: "Save schedFlag" }).click());
+    expect((await configNow()).doc.featureFlags.schedFlag.schedule[1]).toEqual({ at: Date.UTC(2019, 11, 31, 18, 30), enabled: false });
+    expect(await evaluated("schedFlag", { targetingKey: "u1" })).toEqual([200, false, "off", "DISABLED", undefined]);
+
+    // Two switches at one time: refused on the page, nothing sent.
+    const writes = watchWrites(page);
+    await form.getByLabel(`Time of switch 4 (${zone})`).fill("2020-01-01T00:00");
+    await alarmed(page, "Not saved: Two switches at 2019-12-31 18:30 UTC: one per time.", () => form.getByRole("button", { name: "Save schedFlag" }).click());
+    expect(writes).toEqual([]);
+    // Removed, and saved: the schedule left out of the flag when none is left.
+    for (let n = 4; n >= 1; n--) await form.getByRole("button", { name: `Remove switch ${n}`, exact: true }).click();
+    await section.getByText("No scheduled switches.").waitFor();
+    await said(page, "Saved flag schedFlag", () => form.getByRole("button", { name: "Save schedFlag" }).click());
+    expect((await configNow()).doc.featureFlags.schedFlag).not.toHaveProperty("schedule");
+    await page.close();
+  });
+
   it("finds flags by name and shows them 50 at a time, with 120 flags", async () => {
     /** @type {Record<string, boolean | null>} */
     const many = {};
@@ -1313,6 +1504,31 @@ describe("accessibility and layout", () => {
     await page.close();
   });
 
+  it("passes axe-core with no serious or critical violation on the flag editor's prerequisites and schedule, with new rows and refusals", async () => {
+    const onOff = { variants: { on: true, off: false }, defaultVariant: "off" };
+    const axeNeeds = { ...onOff, prerequisites: { axeGate: ["on"] }, schedule: [{ at: 1_000_000_000_000, enabled: true }, { at: Date.UTC(2100, 0, 1), enabled: false }] };
+    const change = { axeGate: true, axeNeeds, axeLoop: { ...onOff, prerequisites: { axeNeeds: ["on"] } } };
+    expect((await dev.app.patchConfig({ featureFlags: change })).status).toBe(200);
+    const page = await signedIn();
+    await editFlag(page, "axeNeeds");
+    const form = page.locator("#flag-editor");
+    // A row of each just added (one with no flag named yet), and the stored ones.
+    await form.getByRole("button", { name: "Add a prerequisite" }).click();
+    await form.getByRole("button", { name: "Add a switch" }).click();
+    await page.locator("#flag-history > li").first().waitFor();
+    expect(await seriousViolations(page)).toEqual([]);
+    // Refused on the page, at a row.
+    await form.getByRole("combobox", { name: "Flag of prerequisite 2", exact: true }).fill("axeNope");
+    await alarmed(page, "Not saved: No flag is named axeNope.", () => form.getByRole("button", { name: "Save axeNeeds" }).click());
+    expect(await seriousViolations(page)).toEqual([]);
+    // Refused by the API, at the section.
+    await form.getByRole("combobox", { name: "Flag of prerequisite 2", exact: true }).fill("axeLoop");
+    await form.getByRole("group", { name: "Variants prerequisite 2 must answer" }).getByRole("checkbox", { name: "on", exact: true }).check();
+    await alarmed(page, "Not saved: featureFlags.axeLoop.prerequisites: cycle", () => form.getByRole("button", { name: "Save axeNeeds" }).click());
+    expect(await seriousViolations(page)).toEqual([]);
+    await page.close();
+  });
+
   it("edits a flag from the keyboard alone: search, open its editor, add a rule, save, try it", async () => {
     const kbdFlag = { variants: { on: true, off: false }, defaultVariant: "off" };
     expect((await dev.app.patchConfig({ featureFlags: { kbdFlag } })).status).toBe(200);
@@ -1428,7 +1644,12 @@ describe("accessibility and layout", () => {
       const variants = {};
       for (let i = 0; i < 16; i++) variants[`v${String(i).padStart(2, "0")}-${"y".repeat(60)}`] = i;
       const rollout = Object.fromEntries(Object.keys(variants).map((v, i) => [v, i === 0 ? 10 : 6]));
-      flags[`layout-flag-3-${"x".repeat(50)}`] = { variants, defaultVariant: Object.keys(variants)[0], rollout };
+      // Prerequisites with every one of 16 long variants, and a schedule.
+      const need = `layout-need-${"x".repeat(52)}`;
+      flags[need] = { variants, defaultVariant: Object.keys(variants)[0] };
+      const prerequisites = { [need]: Object.keys(variants), [`layout-flag-1-${"x".repeat(50)}`]: ["on"] };
+      const schedule = [{ at: 1_000_000_000_123, enabled: true }, { at: Date.UTC(2100, 0, 1), enabled: false }];
+      flags[`layout-flag-3-${"x".repeat(50)}`] = { variants, defaultVariant: Object.keys(variants)[0], rollout, prerequisites, schedule };
       expect((await dev.app.patchConfig({ featureFlags: flags })).status).toBe(200);
       // Tokens with the longest names there are (64 characters).
       for (let i = 0; i < 3; i++) {
@@ -1491,8 +1712,12 @@ describe("accessibility and layout", () => {
         await page.getByRole("spinbutton", { name: /^v15-/ }).waitFor();
         const layout = await page.evaluate(() => ({ page: document.documentElement.scrollWidth, viewport: window.innerWidth }));
         expect(layout.page).toBeLessThanOrEqual(layout.viewport);
-        const table = await page.locator(".editor .variants").evaluate((t) => t.getBoundingClientRect().right <= /** @type {HTMLElement} */ (t.parentElement).getBoundingClientRect().right);
-        expect(table).toBe(true);
+        // The tables of variants, prerequisites and switches, and every cell of them, within their section.
+        const cells = await page.locator(".editor .rows, .editor .rows td").evaluateAll((els) =>
+          els.map((el) => el.getBoundingClientRect().right <= /** @type {HTMLElement} */ (el.closest("fieldset")).getBoundingClientRect().right),
+        );
+        expect(cells.length).toBe(3 + 16 * 3 + 2 * 3 + 2 * 4);
+        expect(cells.every(Boolean)).toBe(true);
         await page.screenshot({ path: join(SHOTS, `flag-editor-${width}x${height}.png`), fullPage: true });
         await page.close();
       });
@@ -1540,6 +1765,13 @@ describe("accessibility and layout", () => {
       const editorLayout = await page.evaluate(() => ({ page: document.documentElement.scrollWidth, viewport: window.innerWidth }));
       expect(editorLayout.page).toBeLessThanOrEqual(editorLayout.viewport);
       await page.screenshot({ path: join(SHOTS, `flag-editor-${width}.png`), fullPage: true });
+      // One with prerequisites and a schedule (axeNeeds, of the axe test), a row of each added.
+      await editFlag(page, "axeNeeds");
+      await page.getByRole("button", { name: "Add a prerequisite" }).click();
+      await page.getByRole("button", { name: "Add a switch" }).click();
+      const sectionsLayout = await page.evaluate(() => ({ page: document.documentElement.scrollWidth, viewport: window.innerWidth }));
+      expect(sectionsLayout.page).toBeLessThanOrEqual(sectionsLayout.viewport);
+      await page.locator("#flag-form-area").screenshot({ path: join(SHOTS, `flag-editor-prerequisites-schedule-${width}.png`) });
       await page.close();
     });
   }
