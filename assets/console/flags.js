@@ -349,7 +349,8 @@ function toDraft(name, flag) {
     prerequisites: Object.entries(flag.prerequisites ?? {}).map(([f, vs]) => ({ k: nextKey(), flag: f, variants: [...vs] })),
     // `at` as stored until its time is edited: a local time read back may be the other
     // instance of an hour that a change of clocks repeats.
-    schedule: (flag.schedule ?? []).map((s) => ({ k: nextKey(), at: s.at, raw: localInput(s.at), enabled: s.enabled })),
+    // A switch may also set a new definition (`set`): kept as it is, shown, not edited here.
+    schedule: (flag.schedule ?? []).map((s) => ({ k: nextKey(), at: s.at, raw: localInput(s.at), enabled: s.enabled, set: s.set })),
   };
 }
 
@@ -1083,10 +1084,11 @@ function switchRow(s, i) {
     h(
       "td",
       {},
-      select(`fe-s-${s.k}-on`, [["true", "on"], ["false", "off"]], String(s.enabled), (v) => {
-        s.enabled = v === "true";
+      select(`fe-s-${s.k}-on`, [["true", "on"], ["false", "off"], ...(s.set ? [["", "leaves on/off"]] : [])], s.enabled === undefined ? "" : String(s.enabled), (v) => {
+        s.enabled = v === "" ? undefined : v === "true";
         touched();
       }, { "aria-label": `Switch ${n} turns the flag`, "aria-describedby": null }),
+      s.set ? h("p", { class: "hint" }, `and answers from a new definition: variants ${Object.keys(s.set.variants ?? {}).join(", ")}, default ${s.set.defaultVariant}`) : null,
     ),
     h("td", { id: `fe-s-${s.k}-state` }, state),
     h("td", {}, h("button", { type: "button", class: "quiet", onclick: remove, "aria-label": `Remove switch ${n}` }, "Remove")),
@@ -1101,7 +1103,7 @@ function scheduleOf(bad) {
     if (s.at === null) bad(id, `Choose the date and time of switch ${i + 1}.`);
     else if (s.at < 0) bad(id, "Choose a time after 1 January 1970.");
     else if (out.some((x) => x.at === s.at)) bad(id, `Two switches at ${utcText(s.at)}: one per time.`);
-    else out.push({ at: s.at, enabled: s.enabled });
+    else out.push({ at: s.at, ...(s.enabled === undefined ? {} : { enabled: s.enabled }), ...(s.set ? { set: s.set } : {}) });
   });
   return out.sort((a, b) => a.at - b.at);
 }

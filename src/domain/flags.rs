@@ -14,14 +14,16 @@
 //!  "schedule": [{"at": 1767225600000, "enabled": true}]}
 //! ```
 //!
-//! A `schedule` switches the flag on and off by the clock (`EvalContext::now`), nothing
-//! stored: from each entry's `at` (milliseconds since the epoch) the flag is `enabled` as the
-//! entry says, and before the first entry it is the opposite of the first (a schedule that
-//! starts by switching on is off until then). `enabled: false` is the kill switch: it wins
-//! over every entry.
+//! A `schedule` changes the flag by the clock (`EvalContext::now`), reading nothing: from
+//! each entry's `at` (milliseconds since the epoch) the flag is `enabled` as the entry says
+//! (before the first entry with `enabled`, the opposite of it: a schedule that starts by
+//! switching on is off until then) and answers from the definition the entry `set`s, if any.
+//! `enabled: false` is the kill switch: it wins over every entry. Once entries took effect,
+//! [`FlagDef::settled`] gives the flag that serves the same with them removed, which the
+//! history records ([`crate::domain::versions::settle`]).
 //!
-//! Evaluation, in order: a disabled flag (or one its schedule has off) answers
-//! `defaultVariant` (`DISABLED`); else, when
+//! Evaluation, in order, with the definition in effect: a disabled flag (or one its schedule
+//! has off) answers `defaultVariant` (`DISABLED`); else, when
 //! a prerequisite flag (in name order), evaluated for the same context, answers none of its
 //! listed variants (or cannot be evaluated), `defaultVariant` (`DEFAULT`, naming that
 //! prerequisite); else the

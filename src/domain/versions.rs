@@ -245,14 +245,28 @@ fn snapshot_due(since: Option<&Rebuilt>, change: usize, document: usize) -> bool
     since.is_none_or(|r| r.patches + 1 >= SNAPSHOT_EVERY || r.patch_bytes + change >= document)
 }
 
-/// A patch merged into its base (a base that no longer validates can only be replaced).
-fn patch_base(base: Option<AppConfig>, patch: &Value, version: u64) -> DomainResult<AppConfig> {
-    match base {
-        Some(current) => current.into_patched(patch),
-        None => Err(DomainError::Internal(format!(
-            "version {version} in D1 does not validate: PUT a document"
-        ))),
-    }
+/// A patch merged into its base (a base that no longer validates can only be replaced), with
+/// the schedule entries due by `now` applied, and the merge patch that makes it from the base:
+/// the request's, with the flags whose entries it applied.
+fn patch_base(
+    base: Option<AppConfig>,
+    patch: &Value,
+    version: u64,
+    now: Millis,
+) -> DomainResult<(AppConfig, String)> {
+    let merged = match base {
+        Some(current) => current.into_patched(patch)?,
+        None => {
+            let problem = format!("version {version} in D1 does not validate: PUT a document");
+            return Err(DomainError::Internal(problem));
+        }
+    };
+    let Some(settle) = settle_patch_of(&merged, now)? else {
+        return Ok((merged, json::text(patch)));
+    };
+    let mut change = patch.clone();
+    merge_document(&mut change, &settle);
+    Ok((merged.into_patched(&settle)?, json::text(&change)))
 }
 
 /// Whether a write's row stores its whole document: a rollback's always, a put's never (its
@@ -395,13 +409,9 @@ pub async fn write<D: ConfigDb, K: Kv, T: Timer>(
     s: &Stores<'_, D, K, T>,
     w: &Write<'_>,
 ) -> DomainResult<Published> {
-    let mut fixed = match w.action {
-        Action::Put => Some(AppConfig::from_document(w.change)?),
-        Action::Rollback => Some(rollback_target(s.db, w.change, s.timer.now()).await?),
-        Action::Patch => None,
-    };
+    let now = s.timer.now();
+    let mut fixed = fixed_document(s.db, w, now).await?;
     adopt_outside(s).await;
-    let change = crate::domain::json::text(w.change);
     let conditional = matches!(w.expected, Some(Precondition::OneOf(_)));
     for _ in 0..MAX_ATTEMPTS {
         let base = base(s.db, s.kv).await?;
@@ -410,19 +420,19 @@ pub async fn write<D: ConfigDb, K: Kv, T: Timer>(
         // is published (the config is never copied).
         let patched = match &fixed {
             Some(_) => None,
-            None => Some(patch_base(base.config, w.change, version)?),
+            None => Some(patch_base(base.config, w.change, version, now)?),
         };
-        let Some(next) = patched.as_ref().or(fixed.as_ref()) else {
+        let Some((next, change)) = patched.as_ref().or(fixed.as_ref()) else {
             continue;
         };
         let document = next.to_json()?;
-        let whole = holds_document(w.action, base.rebuilt.as_ref(), &change, &document);
+        let whole = holds_document(w.action, base.rebuilt.as_ref(), change, &document);
         let entry = Entry {
-            at: s.timer.now(),
+            at: now,
             actor: w.actor.as_str(),
             action: w.action,
             base: version,
-            change: &change,
+            change,
             document: whole.then_some(document.as_str()),
         };
         if w.expected.as_ref().is_some_and(|m| !m.matches(version)) {
@@ -431,7 +441,7 @@ pub async fn write<D: ConfigDb, K: Kv, T: Timer>(
         let expect = (conditional || w.action == Action::Patch).then_some(version);
         match s.db.append(&entry, version, expect).await? {
             Some(new) => {
-                let Some(next) = patched.or_else(|| fixed.take()) else {
+                let Some((next, _)) = patched.or_else(|| fixed.take()) else {
                     continue;
                 };
                 return Ok(publish(
@@ -450,6 +460,46 @@ pub async fn write<D: ConfigDb, K: Kv, T: Timer>(
     Err(DomainError::Unavailable(format!(
         "the config changed under {MAX_ATTEMPTS} attempts to merge into it"
     )))
+}
+
+/// A put's or a rollback's document, its due schedule entries applied, and what its row
+/// records as the change: a put, the document it wrote; a rollback, its request. `None`
+/// for a patch (merged into each attempt's base: [`patch_base`]).
+async fn fixed_document<D: ConfigDb>(
+    db: &D,
+    w: &Write<'_>,
+    now: Millis,
+) -> DomainResult<Option<(AppConfig, String)>> {
+    let config = match w.action {
+        Action::Put => AppConfig::from_document(w.change)?,
+        Action::Rollback => rollback_target(db, w.change, now).await?,
+        Action::Patch => return Ok(None),
+    };
+    let config = settled_now(config, now)?;
+    let change = match w.action {
+        Action::Put => config.to_json()?,
+        _ => json::text(w.change),
+    };
+    Ok(Some((config, change)))
+}
+
+/// `config` with the schedule entries due by `now` applied ([`AppConfig::settle_patch`]): a
+/// write stores what is served, so an entry whose time has passed takes effect at once.
+fn settled_now(config: AppConfig, now: Millis) -> DomainResult<AppConfig> {
+    match settle_patch_of(&config, now)? {
+        Some(patch) => config.into_patched(&patch),
+        None => Ok(config),
+    }
+}
+
+/// [`AppConfig::settle_patch`] at `now`, parsed.
+fn settle_patch_of(config: &AppConfig, now: Millis) -> DomainResult<Option<Value>> {
+    let Some(text) = config.settle_patch(now, now) else {
+        return Ok(None);
+    };
+    json::read(&text)
+        .map(Some)
+        .map_err(|e| DomainError::Internal(e.to_string()))
 }
 
 /// Before a write: a document written to KV from outside the Worker is adopted first, so
@@ -940,6 +990,28 @@ mod tests {
         assert_eq!((w.kv_version(), serve(&w).version), (2, 2));
         block_on(settle(&w.stores(), Millis(6_000)));
         assert_eq!(w.db.rows.borrow().len(), 2, "settled once");
+    }
+
+    #[test]
+    fn a_write_applies_entries_already_due_so_the_version_says_what_is_served() {
+        let w = World::new();
+        w.timer.set(6_000);
+        let put = w.write(Action::Put, scheduled(), None).unwrap();
+        let s = serde_json::to_value(put.config.feature_flags.get("s").unwrap()).unwrap();
+        assert_eq!(
+            (s["variants"].clone(), s.get("schedule")),
+            (json!({"c": 3}), None)
+        );
+        let patch = json!({"featureFlags": {"t": scheduled()["featureFlags"]["s"].clone()}});
+        let patched = w.write(Action::Patch, patch, None).unwrap();
+        assert!(!patched.config.switch_due(Millis(6_000)));
+        // The patch's row records the flag as applied: the history rebuilds what was served.
+        let head = block_on(rebuild(&w.db, None)).unwrap().unwrap().head;
+        assert_eq!(
+            (head.version, head.document),
+            (2, patched.config.to_json().unwrap())
+        );
+        assert_eq!(w.db.rows.borrow().len(), 2);
     }
 
     #[test]

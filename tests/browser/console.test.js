@@ -904,11 +904,35 @@ describe("Flag editor", () => {
     await page.close();
   });
 
+  it("keeps a switch that sets a new definition, says what it sets, and saves it unchanged with the flag's other edits", async () => {
+    const later = Date.UTC(2099, 5, 1);
+    const set = { variants: { big: 10, small: 1 }, defaultVariant: "small", rules: [], rollout: { big: 50, small: 50 } };
+    const stagedFlag = { variants: { a: 1, b: 2 }, defaultVariant: "a", schedule: [{ at: later, set }] };
+    expect((await dev.app.patchConfig({ featureFlags: { stagedFlag } })).status).toBe(200);
+    const page = await signedIn(1440, 900);
+    await editFlag(page, "stagedFlag");
+    const form = editor(page);
+    const section = form.getByRole("group", { name: "Schedule", exact: true });
+    await section.getByText("and answers from a new definition: variants big, small, default small").waitFor();
+    expect(await form.getByLabel("Switch 1 turns the flag").inputValue()).toBe("");
+    // Another switch beside it, and a save: the definition goes back as it was.
+    await form.getByRole("button", { name: "Add a switch" }).click();
+    await form.getByLabel(/^Time of switch 2 /).fill("2098-01-01T00:00");
+    await form.getByLabel("Switch 2 turns the flag").selectOption("on");
+    await said(page, "Saved flag stagedFlag", () => form.getByRole("button", { name: "Save stagedFlag" }).click());
+    const schedule = (await configNow()).doc.featureFlags.stagedFlag.schedule;
+    expect(schedule).toHaveLength(2);
+    expect(schedule[1]).toEqual({ at: later, set });
+    expect(schedule[0]).toMatchObject({ enabled: true });
+    await page.close();
+  });
+
   it("schedules switches in the browser's time zone, sends milliseconds since the epoch, and shows past switches as applied", async () => {
-    // On from 2001-09-09T01:46:40Z, off from 2100-01-01T00:00Z.
+    // On from 2001-09-09T01:46:40Z (past when written: applied at once, not kept), off from 2100-01-01T00:00Z.
     const [from, until] = [1_000_000_000_000, Date.UTC(2100, 0, 1)];
     const schedFlag = { variants: { on: true, off: false }, defaultVariant: "off", rollout: { on: 100 }, schedule: [{ at: from, enabled: true }, { at: until, enabled: false }] };
     expect((await dev.app.patchConfig({ featureFlags: { schedFlag } })).status).toBe(200);
+    expect((await configNow()).doc.featureFlags.schedFlag.schedule).toEqual([{ at: until, enabled: false }]);
     // India: UTC+05:30 all year, so local times are half an hour off any UTC hour.
     const page = await signedIn(1440, 900, "Asia/Kolkata");
     // As the browser names it (Chromium's ICU: Asia/Calcutta).
@@ -928,53 +952,54 @@ describe("Flag editor", () => {
           tr.children[2].textContent,
         ]),
       );
-    // Local time, with seconds where the time has them.
-    expect(await rows()).toEqual([
-      ["2001-09-09T07:16:40", "on", "Past: applied"],
-      ["2100-01-01T05:30", "off", "Upcoming"],
-    ]);
-    expect(await page.locator(".schedule tbody tr.past").count()).toBe(1);
+    expect(await rows()).toEqual([["2100-01-01T05:30", "off", "Upcoming"]]);
 
     // A new switch, entered as local time: what is sent is that instant in milliseconds.
     await form.getByRole("button", { name: "Add a switch" }).click();
-    const time3 = form.getByLabel(`Time of switch 3 (${zone})`);
-    expect(await time3.evaluate((el) => el === document.activeElement)).toBe(true);
-    await time3.fill("2031-03-04T05:06");
+    const time2 = form.getByLabel(`Time of switch 2 (${zone})`);
+    expect(await time2.evaluate((el) => el === document.activeElement)).toBe(true);
+    await time2.fill("2031-03-04T05:06");
     await section.getByText("2031-03-03 23:36 UTC").waitFor();
-    await form.getByLabel("Switch 3 turns the flag").selectOption("off");
+    await form.getByLabel("Switch 2 turns the flag").selectOption("off");
     const sentPatch = page.waitForRequest((r) => r.method() === "PATCH");
     await said(page, "Saved flag schedFlag", () => form.getByRole("button", { name: "Save schedFlag" }).click());
     const at = Date.UTC(2031, 2, 3, 23, 36);
-    const stored = [{ at: from, enabled: true }, { at, enabled: false }, { at: until, enabled: false }];
+    const stored = [{ at, enabled: false }, { at: until, enabled: false }];
     expect((await sentPatch).postDataJSON().featureFlags.schedFlag.schedule).toEqual(stored);
     expect((await configNow()).doc.featureFlags.schedFlag.schedule).toEqual(stored);
     // Shown again in time order.
     expect(await rows()).toEqual([
-      ["2001-09-09T07:16:40", "on", "Past: applied"],
       ["2031-03-04T05:06", "off", "Upcoming"],
       ["2100-01-01T05:30", "off", "Upcoming"],
     ]);
+    // On until the first switch, as the opposite of it.
     expect(await evaluated("schedFlag", { targetingKey: "u1" })).toEqual([200, true, "on", "SPLIT", undefined]);
 
-    // A switch entered in the past is shown as applied, and the API applies it at once.
+    // A switch entered in the past is shown as applied; the API applies it at once and keeps
+    // what is still to come (nothing here: the later switches would only keep it off).
     await form.getByRole("button", { name: "Add a switch" }).click();
-    await form.getByLabel(`Time of switch 4 (${zone})`).fill("2020-01-01T00:00");
-    await form.getByLabel("Switch 4 turns the flag").selectOption("off");
-    await section.locator("tbody tr.past").nth(1).getByText("Past: applied").waitFor();
+    await form.getByLabel(`Time of switch 3 (${zone})`).fill("2020-01-01T00:00");
+    await form.getByLabel("Switch 3 turns the flag").selectOption("off");
+    await section.locator("tbody tr.past").first().getByText("Past: applied").waitFor();
+    expect(await page.locator(".schedule tbody tr.past").count()).toBe(1);
     await said(page, "Saved flag schedFlag", () => form.getByRole("button", { name: "Save schedFlag" }).click());
-    expect((await configNow()).doc.featureFlags.schedFlag.schedule[1]).toEqual({ at: Date.UTC(2019, 11, 31, 18, 30), enabled: false });
+    const applied = (await configNow()).doc.featureFlags.schedFlag;
+    expect(applied.enabled).toBe(false);
+    expect(applied).not.toHaveProperty("schedule");
     expect(await evaluated("schedFlag", { targetingKey: "u1" })).toEqual([200, false, "off", "DISABLED", undefined]);
+    await section.getByText("No scheduled switches.").waitFor();
 
     // Two switches at one time: refused on the page, nothing sent.
+    await form.getByRole("button", { name: "Add a switch" }).click();
+    await form.getByRole("button", { name: "Add a switch" }).click();
+    await form.getByLabel(`Time of switch 1 (${zone})`).fill("2040-01-01T00:00");
+    await form.getByLabel(`Time of switch 2 (${zone})`).fill("2040-01-01T00:00");
     const writes = watchWrites(page);
-    await form.getByLabel(`Time of switch 4 (${zone})`).fill("2020-01-01T00:00");
-    await alarmed(page, "Not saved: Two switches at 2019-12-31 18:30 UTC: one per time.", () => form.getByRole("button", { name: "Save schedFlag" }).click());
+    await alarmed(page, "Not saved: Two switches at 2039-12-31 18:30 UTC: one per time.", () => form.getByRole("button", { name: "Save schedFlag" }).click());
     expect(writes).toEqual([]);
-    // Removed, and saved: the schedule left out of the flag when none is left.
-    for (let n = 4; n >= 1; n--) await form.getByRole("button", { name: `Remove switch ${n}`, exact: true }).click();
+    // Removed: the editor holds no switch again.
+    for (let n = 2; n >= 1; n--) await form.getByRole("button", { name: `Remove switch ${n}`, exact: true }).click();
     await section.getByText("No scheduled switches.").waitFor();
-    await said(page, "Saved flag schedFlag", () => form.getByRole("button", { name: "Save schedFlag" }).click());
-    expect((await configNow()).doc.featureFlags.schedFlag).not.toHaveProperty("schedule");
     await page.close();
   });
 
@@ -1648,7 +1673,7 @@ describe("accessibility and layout", () => {
       const need = `layout-need-${"x".repeat(52)}`;
       flags[need] = { variants, defaultVariant: Object.keys(variants)[0] };
       const prerequisites = { [need]: Object.keys(variants), [`layout-flag-1-${"x".repeat(50)}`]: ["on"] };
-      const schedule = [{ at: 1_000_000_000_123, enabled: true }, { at: Date.UTC(2100, 0, 1), enabled: false }];
+      const schedule = [{ at: Date.UTC(2099, 0, 1) + 123, enabled: true }, { at: Date.UTC(2100, 0, 1), enabled: false }];
       flags[`layout-flag-3-${"x".repeat(50)}`] = { variants, defaultVariant: Object.keys(variants)[0], rollout, prerequisites, schedule };
       expect((await dev.app.patchConfig({ featureFlags: flags })).status).toBe(200);
       // Tokens with the longest names there are (64 characters).

@@ -424,29 +424,40 @@ describe("a config written from outside the Worker (wrangler kv bulk put)", () =
 });
 
 describe("schedules take effect by the clock and are recorded when first served", () => {
-  /** A flag whose scheduled definition took effect a second ago. @param {number} at */
+  /** A flag whose scheduled definition takes effect at `at`. @param {number} at */
   const staged = (at) => ({ variants: { a: "old", b: "other" }, defaultVariant: "a", schedule: [{ at, set: { variants: { c: "new" }, defaultVariant: "c" } }] });
-
-  it("a scheduled definition is served at once and recorded as the next version (actor schedule), once", async () => {
+  /**
+   * Runs `fn` on a Worker whose version 1 (in D1 and KV) was written two minutes ago, when
+   * its flag's entry, which took effect a second ago, was still to come: the clock moved on
+   * since the write, as it does between a write and the entry it schedules.
+   * @param {(e: TestApp) => Promise<void>} fn
+   */
+  async function writtenBefore(fn) {
+    const doc = { ...DEFAULTS, ...HIGH, featureFlags: { s: staged(Date.now() - 1000) } };
     await fresh(async (e) => {
-      const put = await e.replaceConfig({ ...HIGH, featureFlags: { s: staged(Date.now() - 1000) } });
-      expect(put.status, put.text).toBe(200);
+      await e.db.prepare("INSERT INTO config_history (version, at, actor, action, base_version, change) VALUES (1, ?1, 'admin', 'put', 0, ?2)")
+        .bind(Date.now() - 120_000, JSON.stringify(doc)).run();
+      await e.kv.put("config:app", JSON.stringify(doc), { metadata: { version: 1 } });
+      await fn(e);
+    });
+  }
+
+  it("an entry is served by the clock, then recorded once as the next version (actor schedule) without it", async () => {
+    await writtenBefore(async (e) => {
       const served = await e.evaluateFlag("s", { context: { targetingKey: "u" } });
       expect(served.body).toMatchObject({ value: "new", variant: "c", reason: "STATIC" });
-      await vi.waitFor(async () => expect((await history(e, { limit: 1 })).entries[0]).toMatchObject({ version: 2, actor: "schedule", action: "patch" }), { timeout: 5_000, interval: 20 });
+      await vi.waitFor(async () => expect((await history(e, { limit: 1 })).entries[0]).toMatchObject({ version: 2, actor: "schedule", action: "patch", baseVersion: 1 }), { timeout: 5_000, interval: 20 });
       const admin = await e.getAdminConfig();
       expect(etag(admin)).toBe('"2"');
       expect(admin.body.featureFlags.s).toEqual({ variants: { c: "new" }, defaultVariant: "c", rules: [], enabled: true });
+      expect((await kvEntry(e)).version).toBe(2);
       for (let i = 0; i < 3; i++) expect((await e.evaluateFlag("s", { context: {} })).body.value).toBe("new");
       expect(await rows(e)).toEqual([{ version: 1, action: "put" }, { version: 2, action: "patch" }]);
     });
   });
 
   it("a rollback to a version from before the entry serves that version as it was: the rollback wins", async () => {
-    await fresh(async (e) => {
-      expect((await e.replaceConfig({ ...HIGH, featureFlags: { s: staged(Date.now() - 1000) } })).status).toBe(200);
-      // Version 1 was written two minutes ago, before its entry took effect.
-      await e.db.prepare("UPDATE config_history SET at = at - 120000").run();
+    await writtenBefore(async (e) => {
       expect((await e.evaluateFlag("s", { context: {} })).body.value).toBe("new");
       await vi.waitFor(async () => expect((await rows(e)).length).toBe(2), { timeout: 5_000, interval: 20 });
       const back = await e.rollbackConfig({ version: 1 }, ifMatch('"2"'));
@@ -454,6 +465,16 @@ describe("schedules take effect by the clock and are recorded when first served"
       expect(back.body.featureFlags.s).toEqual({ variants: { a: "old", b: "other" }, defaultVariant: "a", rules: [], enabled: true });
       expect((await e.evaluateFlag("s", { context: {} })).body).toMatchObject({ value: "old", variant: "a" });
       expect((await rows(e)).map((r) => r.version)).toEqual([1, 2, 3]);
+    });
+  });
+
+  it("a write whose entry is already due applies it: the version says what is served, nothing more is recorded", async () => {
+    await fresh(async (e) => {
+      const put = await e.replaceConfig({ ...HIGH, featureFlags: { s: staged(Date.now() - 1000) } });
+      expect(put.status, put.text).toBe(200);
+      expect(put.body.featureFlags.s).toEqual({ variants: { c: "new" }, defaultVariant: "c", rules: [], enabled: true });
+      expect((await e.evaluateFlag("s", { context: {} })).body.value).toBe("new");
+      expect((await history(e)).entries.map((x) => x.version)).toEqual([1]);
     });
   });
 
