@@ -213,8 +213,9 @@ pub struct Switch {
     /// Whether the flag is on from then.
     pub enabled: Option<bool>,
     /// The definition it answers from then: variants, `defaultVariant`, rules and rollout
-    /// (prerequisites, `enabled` and the schedule stay the flag's).
-    pub set: Option<Box<FlagDef>>,
+    /// (prerequisites, `enabled` and the schedule stay the flag's), parsed, and as written
+    /// (what is stored again).
+    pub set: Option<Box<(FlagDef, Value)>>,
 }
 
 impl Switch {
@@ -416,10 +417,8 @@ impl FlagDef {
     /// The definition the flag answers from at `now`: the last `set` that passed, else its own.
     fn effective(&self, now: Millis) -> &FlagDef {
         let staged = self.schedule.iter().rev().filter(|s| s.passed(now));
-        staged
-            .filter_map(|s| s.set.as_deref())
-            .next()
-            .unwrap_or(self)
+        let mut defs = staged.filter_map(|s| s.set.as_deref().map(|(def, _)| def));
+        defs.next().unwrap_or(self)
     }
 
     /// When the schedule's first entry takes effect (entries that took effect are removed
@@ -664,11 +663,10 @@ fn parse_schedule(field: &str, name: &str, v: &Value) -> DomainResult<Vec<Switch
             return Err(DomainError::invalid(&at_field, SWITCH_PROBLEM));
         };
         let set = match set {
-            Some(v) => Some(Box::new(parse_staged(
-                &json::member(&at_field, "set"),
-                name,
-                v,
-            )?)),
+            Some(v) => {
+                let def = parse_staged(&json::member(&at_field, "set"), name, v)?;
+                Some(Box::new((def, v.clone())))
+            }
             None => None,
         };
         if enabled.is_none() && set.is_none() {
@@ -946,24 +944,18 @@ impl Serialize for FlagDef {
         if !self.prerequisites.is_empty() {
             m.serialize_entry("prerequisites", &self.prerequisites)?;
         }
-        self.serialize_answers(&mut m)?;
+        m.serialize_entry("rules", &self.rules)?;
+        if let Some(shares) = &self.rollout {
+            m.serialize_entry(
+                "rollout",
+                &Pairs(shares.iter().map(|s| (&s.variant, s.weight))),
+            )?;
+        }
         m.serialize_entry("enabled", &self.enabled)?;
         if !self.schedule.is_empty() {
             m.serialize_entry("schedule", &self.schedule)?;
         }
         m.end()
-    }
-}
-
-impl FlagDef {
-    /// `rules` and `rollout`, as a flag and a scheduled definition both write them.
-    fn serialize_answers<M: SerializeMap>(&self, m: &mut M) -> Result<(), M::Error> {
-        m.serialize_entry("rules", &self.rules)?;
-        if let Some(shares) = &self.rollout {
-            let pairs = Pairs(shares.iter().map(|s| (&s.variant, s.weight)));
-            m.serialize_entry("rollout", &pairs)?;
-        }
-        Ok(())
     }
 }
 
@@ -974,22 +966,9 @@ impl Serialize for Switch {
         if let Some(enabled) = self.enabled {
             m.serialize_entry("enabled", &enabled)?;
         }
-        if let Some(def) = &self.set {
-            m.serialize_entry("set", &Staged(def))?;
+        if let Some(set) = &self.set {
+            m.serialize_entry("set", &set.1)?;
         }
-        m.end()
-    }
-}
-
-/// A scheduled definition as written: without prerequisites, `enabled` or a schedule.
-struct Staged<'a>(&'a FlagDef);
-
-impl Serialize for Staged<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("variants", &self.0.variants)?;
-        m.serialize_entry("defaultVariant", &self.0.default_variant)?;
-        self.0.serialize_answers(&mut m)?;
         m.end()
     }
 }
