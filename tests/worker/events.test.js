@@ -105,6 +105,30 @@ describe("GET /ofrep/v1/events", () => {
     await stream.cancel();
   }, ANNOUNCED_WITHIN_MS + 5_000);
 
+  it("announces a schedule entry taking effect: the version that records it", async () => {
+    // Version 1 was written two minutes ago; its flag's new definition took effect a second ago.
+    const doc = { ...HIGH, featureFlags: { banner: { variants: { a: "A" }, defaultVariant: "a", schedule: [{ at: Date.now() - 1000, set: { variants: { c: "C" }, defaultVariant: "c" } }] } } };
+    const e = await spawnApp({ seedConfig: HIGH });
+    try {
+      await e.db.prepare("INSERT INTO config_history (version, at, actor, action, base_version, change) VALUES (1, ?1, 'admin', 'put', 0, ?2)")
+        .bind(Date.now() - 120_000, JSON.stringify(doc)).run();
+      await e.kv.put("config:app", JSON.stringify(doc), { metadata: { version: 1 } });
+      const stream = events(await e.flagEvents("1"));
+      expect(await stream.next()).toEqual({ retry: "5000" });
+      let event;
+      do event = await stream.next();
+      while (!event.id);
+      expect(event.id).toBe("2");
+      const r = await e.evaluateFlags({ context: {} }, { query: { flagConfigEtag: JSON.parse(event.data).etag } });
+      expect(r.body.metadata.configVersion).toBe(2);
+      expect(r.body.flags.find((/** @type {any} */ f) => f.key === "banner")).toMatchObject({ value: "C", variant: "c" });
+      expect((await e.getConfigHistory({ limit: 1 })).body.entries[0]).toMatchObject({ version: 2, actor: "schedule" });
+      await stream.cancel();
+    } finally {
+      await e.dispose();
+    }
+  }, ANNOUNCED_WITHIN_MS + 5_000);
+
   it("tells a client reconnecting with the served version's id nothing at once; an unknown id is told", async () => {
     const version = await served();
     const known = events(await w.flagEvents(String(version)));
