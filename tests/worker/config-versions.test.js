@@ -474,7 +474,7 @@ describe("schedules take effect by the clock and are recorded when first served"
       expect(put.status, put.text).toBe(200);
       expect(put.body.featureFlags.s).toEqual({ variants: { c: "new" }, defaultVariant: "c", rules: [], enabled: true });
       expect((await e.evaluateFlag("s", { context: {} })).body.value).toBe("new");
-      expect((await history(e)).entries.map((x) => x.version)).toEqual([1]);
+      expect((await history(e)).entries.map((/** @type {{ version: number }} */ x) => x.version)).toEqual([1]);
     });
   });
 
