@@ -238,11 +238,32 @@ pub trait ConfigDb {
 /// version is rebuilt from one document and fewer patches than this).
 pub const SNAPSHOT_EVERY: usize = 32;
 
+/// A row's change and document together stay under this many bytes: D1 refuses rows over
+/// 2,000,000 bytes, and the row's other columns take a few dozen.
+pub const ROW_BUDGET: usize = 1_990_000;
+
 /// Whether a patch's row should hold the whole document: always for the first version (its
 /// base, KV's seed, is not in the history), else when the patches since the last whole
-/// document reach [`SNAPSHOT_EVERY`] or outweigh the document.
+/// document reach [`SNAPSHOT_EVERY`] or outweigh the document, and the row stays within
+/// [`ROW_BUDGET`] (else a later, smaller patch holds it).
 fn snapshot_due(since: Option<&Rebuilt>, change: usize, document: usize) -> bool {
-    since.is_none_or(|r| r.patches + 1 >= SNAPSHOT_EVERY || r.patch_bytes + change >= document)
+    since.is_none_or(|r| {
+        let due = r.patches + 1 >= SNAPSHOT_EVERY || r.patch_bytes + change >= document;
+        due && change + document <= ROW_BUDGET
+    })
+}
+
+/// A row over [`ROW_BUDGET`]: only a first write that patches a large seed can make one (its
+/// row must hold the document it builds on), and it is refused before anything is stored.
+fn row_fits(entry: &Entry<'_>) -> DomainResult<()> {
+    let bytes = entry.change.len() + entry.document.map_or(0, str::len);
+    match bytes <= ROW_BUDGET {
+        true => Ok(()),
+        false => Err(DomainError::invalid(
+            "config",
+            &format!("this write would store {bytes} bytes in one history row, over {ROW_BUDGET}: write the whole config with PUT first"),
+        )),
+    }
 }
 
 /// A patch merged into its base (a base that no longer validates can only be replaced), with
@@ -438,6 +459,7 @@ pub async fn write<D: ConfigDb, K: Kv, T: Timer>(
         if w.expected.as_ref().is_some_and(|m| !m.matches(version)) {
             return Err(refuse(s.db, &entry).await);
         }
+        row_fits(&entry)?;
         let expect = (conditional || w.action == Action::Patch).then_some(version);
         match s.db.append(&entry, version, expect).await? {
             Some(new) => {
@@ -928,6 +950,36 @@ mod tests {
         assert!(rows
             .iter()
             .all(|r| r.action != "put" || r.document.is_none()));
+    }
+
+    #[test]
+    fn a_row_stays_under_d1_s_row_limit() {
+        let since = Rebuilt {
+            head: StoredVersion {
+                version: 9,
+                document: String::new(),
+            },
+            at: Millis(0),
+            patches: SNAPSHOT_EVERY,
+            patch_bytes: 0,
+        };
+        assert!(snapshot_due(Some(&since), 10, 1_000_000));
+        // A large patch of a large config leaves its snapshot to a later patch.
+        assert!(!snapshot_due(Some(&since), 1_000_000, 1_000_000));
+        // The first version must hold its base: a patch that large is refused, naming why.
+        assert!(snapshot_due(None, 1_000_000, 1_000_000));
+        let (change, document) = ("x".repeat(1_000_000), "y".repeat(1_000_000));
+        let entry = Entry {
+            at: Millis(0),
+            actor: "admin",
+            action: Action::Patch,
+            base: 0,
+            change: &change,
+            document: Some(&document),
+        };
+        let refused = row_fits(&entry).unwrap_err().to_string();
+        assert!(refused.contains("2000000 bytes in one history row"), "{refused}");
+        assert!(row_fits(&Entry { document: None, ..entry }).is_ok());
     }
 
     #[test]
