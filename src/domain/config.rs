@@ -373,6 +373,10 @@ pub fn parse_stored(text: &str, version: u64) -> Option<AppConfig> {
 
 /// The config for this request: the isolate's copy if younger than `CACHE_MS`, else KV
 /// (unless KV holds an older version than the copy).
+///
+/// While the copy has a version, a refresh reads KV's metadata and transfers the document
+/// only when KV's version is newer or none (a document written from outside the Worker):
+/// one KV read either way, and no text crosses into the Wasm while nothing changed.
 pub async fn current<K: Kv>(kv: &K, cache: &ConfigCache, now: Millis) -> Rc<AppConfig> {
     let cached = cache.get();
     if let Some((config, at)) = &cached {
@@ -381,35 +385,22 @@ pub async fn current<K: Kv>(kv: &K, cache: &ConfigCache, now: Millis) -> Rc<AppC
         }
     }
     let last_good = cached.map(|(c, _)| c);
-    let config = match kv.get_with_metadata(&KV_KEY).await {
-        // The version this isolate holds: not parsed again.
-        Ok(Some((_, meta)))
-            if last_good
-                .as_ref()
-                .is_some_and(|c| c.version > 0 && c.version == version_of(meta.as_ref())) =>
-        {
-            last_good.clone()
+    let held = last_good.as_ref().map_or(0, |c| c.version);
+    let wanted = |meta: Option<&Value>| {
+        let stored = version_of(meta);
+        held == 0 || stored == 0 || stored > held
+    };
+    let config = match kv.get_with_metadata_if(&KV_KEY, wanted).await {
+        Ok(Some((Some(text), meta))) => {
+            let read = read_stored(cache, text, version_of(meta.as_ref()));
+            match (read, last_good) {
+                (Some(read), Some(good)) if good.version > read.version => Some(good),
+                (Some(read), _) => Some(Rc::new(read)),
+                (None, last_good) => last_good,
+            }
         }
-        Ok(Some((text, meta))) => match parse_stored(&text, version_of(meta.as_ref())) {
-            Some(read) => {
-                if read.version == 0 {
-                    let hash = fingerprint(&text);
-                    if hash != cache.checked.get() {
-                        *cache.unversioned.borrow_mut() = Some((hash, text));
-                    }
-                }
-                match last_good.as_ref().is_some_and(|c| c.version > read.version) {
-                    true => last_good.clone(),
-                    false => Some(Rc::new(read)),
-                }
-            }
-            None => {
-                crate::log::warn(
-                    "config:app in KV does not validate; serving the last good config",
-                );
-                last_good.clone()
-            }
-        },
+        // The version this isolate holds, or an older one: the text was not read.
+        Ok(Some((None, _))) => last_good,
         Ok(None) => Some(Rc::new(AppConfig::default())),
         Err(e) => {
             crate::log::warn_cause("config read failed, serving the last good config", &e.0);
@@ -419,6 +410,22 @@ pub async fn current<K: Kv>(kv: &K, cache: &ConfigCache, now: Millis) -> Rc<AppC
     let config = config.unwrap_or_default();
     cache.remember(config.clone(), now);
     config
+}
+
+/// Parses the document KV holds at `version`, noting an unversioned one for adoption
+/// ([`ConfigCache::take_unversioned`]); `None` (logged) when it does not validate.
+fn read_stored(cache: &ConfigCache, text: String, version: u64) -> Option<AppConfig> {
+    let Some(read) = parse_stored(&text, version) else {
+        crate::log::warn("config:app in KV does not validate; serving the last good config");
+        return None;
+    };
+    if version == 0 {
+        let hash = fingerprint(&text);
+        if hash != cache.checked.get() {
+            *cache.unversioned.borrow_mut() = Some((hash, text));
+        }
+    }
+    Some(read)
 }
 
 /// What `GET /flags/:name` answers: `{"name", "enabled"}` for a boolean or unknown flag;
@@ -741,15 +748,7 @@ mod tests {
             ..AppConfig::default()
         };
         cache.remember(Rc::new(newer), Millis(0));
-        let put = |text: &str, version: u64| {
-            let metadata =
-                crate::domain::kv::KvMetadata::new(json!({ "version": version })).unwrap();
-            let opts = crate::domain::kv::PutOptions {
-                ttl: None,
-                metadata: Some(metadata),
-            };
-            block_on(kv.put(&KV_KEY, text, opts)).unwrap();
-        };
+        let put = |text: &str, version: u64| put_config(&kv, text, version);
         put("{}", 4);
         let c = block_on(current(&kv, &cache, Millis(CACHE_MS)));
         assert!(c.maintenance_mode && c.version == 5);
@@ -759,6 +758,89 @@ mod tests {
             (c.version, c.cache_ttl_seconds, c.maintenance_mode),
             (6, 7, false)
         );
+    }
+
+    /// Puts `text` into `kv` as `config:app` of `version` (none for 0), counting a write.
+    fn put_config(kv: &MemKv, text: &str, version: u64) {
+        let metadata = (version > 0)
+            .then(|| crate::domain::kv::KvMetadata::new(json!({ "version": version })).unwrap());
+        let opts = crate::domain::kv::PutOptions {
+            ttl: None,
+            metadata,
+        };
+        block_on(kv.put(&KV_KEY, text, opts)).unwrap();
+    }
+
+    #[test]
+    fn a_refresh_at_the_same_version_reads_the_metadata_alone() {
+        let (kv, cache) = (MemKv::default(), ConfigCache::default());
+        put_config(&kv, r#"{"maintenanceMode":true}"#, 3);
+        let first = block_on(current(&kv, &cache, Millis(0)));
+        assert_eq!((first.version, kv.reads(), kv.values_read()), (3, 1, 1));
+        for i in 1..=4 {
+            let c = block_on(current(&kv, &cache, Millis(i * CACHE_MS)));
+            assert!(Rc::ptr_eq(&c, &first), "the copy is kept, not parsed again");
+        }
+        assert_eq!(kv.reads(), 5, "one KV read per 5 s");
+        assert_eq!(
+            kv.values_read(),
+            1,
+            "none of the refreshes fetched the text"
+        );
+        // A newer version: its text is read once, in the same KV read as its metadata.
+        put_config(&kv, r#"{"maintenanceMode":false}"#, 4);
+        let c = block_on(current(&kv, &cache, Millis(5 * CACHE_MS)));
+        assert_eq!((c.version, c.maintenance_mode), (4, false));
+        assert_eq!((kv.reads(), kv.values_read()), (6, 2));
+        block_on(current(&kv, &cache, Millis(6 * CACHE_MS)));
+        assert_eq!((kv.reads(), kv.values_read()), (7, 2));
+        // An older version (a location whose KV lags): neither read nor served.
+        put_config(&kv, r#"{"maintenanceMode":true}"#, 2);
+        let c = block_on(current(&kv, &cache, Millis(7 * CACHE_MS)));
+        assert_eq!((c.version, c.maintenance_mode), (4, false));
+        assert_eq!((kv.reads(), kv.values_read()), (8, 2));
+    }
+
+    #[test]
+    fn a_document_without_a_version_is_always_read_for_adoption() {
+        let (kv, cache) = (MemKv::default(), ConfigCache::default());
+        put_config(&kv, "{}", 5);
+        assert_eq!(block_on(current(&kv, &cache, Millis(0))).version, 5);
+        assert!(cache.take_unversioned().is_none());
+        // `wrangler kv bulk put` from outside the Worker: no metadata.
+        let outside = r#"{"featureFlags":{"fromOutside":true}}"#;
+        kv.insert("config:app", outside);
+        let c = block_on(current(&kv, &cache, Millis(CACHE_MS)));
+        assert_eq!(c.version, 5, "served as before until adopted");
+        assert_eq!((kv.reads(), kv.values_read()), (2, 2), "the text was read");
+        let (hash, text) = cache.take_unversioned().unwrap();
+        assert_eq!((hash, text.as_str()), (fingerprint(outside), outside));
+        // An isolate without a copy, or whose copy has no version, reads the text each time.
+        let (kv, cache) = (MemKv::default(), ConfigCache::default());
+        kv.insert("config:app", outside);
+        block_on(current(&kv, &cache, Millis(0)));
+        block_on(current(&kv, &cache, Millis(CACHE_MS)));
+        assert_eq!((kv.reads(), kv.values_read()), (2, 2));
+    }
+
+    #[test]
+    fn a_failed_or_absent_refresh_of_a_versioned_copy() {
+        let (kv, cache) = (MemKv::default(), ConfigCache::default());
+        put_config(&kv, r#"{"cacheTtlSeconds":9}"#, 2);
+        let first = block_on(current(&kv, &cache, Millis(0)));
+        kv.fail(true);
+        let c = block_on(current(&kv, &cache, Millis(CACHE_MS)));
+        assert!(Rc::ptr_eq(&c, &first), "KV failing: the last good config");
+        kv.fail(false);
+        put_config(&kv, "not json", 3);
+        let c = block_on(current(&kv, &cache, Millis(2 * CACHE_MS)));
+        assert!(
+            Rc::ptr_eq(&c, &first),
+            "a newer version that does not validate is ignored"
+        );
+        kv.remove("config:app");
+        let c = block_on(current(&kv, &cache, Millis(3 * CACHE_MS)));
+        assert_eq!(*c, AppConfig::default(), "absent: the defaults, as before");
     }
 
     #[test]
