@@ -192,12 +192,18 @@ async fn answer(
 }
 
 /// Sends an event stream's events until its lifetime ends or its client has gone (a write
-/// fails): each tick reads the isolate's config copy (KV at most every 5 s per isolate).
+/// fails): each tick, at the same instant for every stream of the isolate, reads the
+/// isolate's config copy (KV at most every 5 s per isolate, by one stream of the tick).
 async fn stream_events(d: crate::ctx::Deferred, writer: JsValue, mut events: EventStream) {
     loop {
-        RuntimeTimer.sleep(events::TICK_MS).await;
-        let now = clock::now();
-        let config = crate::domain::config::current(&d.kv, &d.isolate.config, now).await;
+        RuntimeTimer
+            .sleep(events::until_next_tick(clock::now()))
+            .await;
+        let now = events::tick_of(clock::now());
+        let config = match d.isolate.config.settled(now) {
+            Some(config) => config,
+            None => crate::domain::config::current(&d.kv, &d.isolate.config, now).await,
+        };
         match events.tick(config.version, now) {
             Step::End => break,
             Step::Send(text) if text.is_empty() => {}

@@ -292,11 +292,16 @@ pub struct ConfigCache {
     wanted: Cell<u64>,
     /// When the authority was last asked for a version KV did not have yet.
     asked_at: Cell<Millis>,
+    /// When a re-read of KV started, until it ends (see [`ConfigCache::settled`]).
+    refreshing: Cell<Millis>,
 }
 
 /// How often an isolate may ask the authority (D1) for a version a client has seen and this
 /// location's KV does not have yet.
 pub const AUTHORITY_EVERY_MS: i64 = 10_000;
+/// How long a re-read of KV counts as under way for [`ConfigCache::settled`] (a read whose
+/// caller went away never clears its mark).
+const REFRESH_WAIT_MS: i64 = 1_000;
 
 impl ConfigCache {
     /// Makes `config` this isolate's copy, as read at `now`.
@@ -306,6 +311,16 @@ impl ConfigCache {
 
     fn get(&self) -> Option<(Rc<AppConfig>, Millis)> {
         self.copy.borrow().clone()
+    }
+
+    /// The copy, if it is younger than [`CACHE_MS`] at `now` or a re-read of KV is under way:
+    /// what a caller that looks again soon takes rather than reading KV itself (the event
+    /// streams of an isolate, which all tick at once: one of them re-reads KV, the others
+    /// see the copy as it is). `None`: call [`current`].
+    pub fn settled(&self, now: Millis) -> Option<Rc<AppConfig>> {
+        let (config, at) = self.get()?;
+        let refreshing = (0..REFRESH_WAIT_MS).contains(&now.ms_since(self.refreshing.get()));
+        (now.ms_since(at) < CACHE_MS || refreshing).then_some(config)
     }
 
     /// The unversioned document the last read of KV found, if D1 has yet to be asked
@@ -390,7 +405,10 @@ pub async fn current<K: Kv>(kv: &K, cache: &ConfigCache, now: Millis) -> Rc<AppC
         let stored = version_of(meta);
         held == 0 || stored == 0 || stored > held
     };
-    let config = match kv.get_with_metadata_if(&KV_KEY, wanted).await {
+    cache.refreshing.set(now);
+    let read = kv.get_with_metadata_if(&KV_KEY, wanted).await;
+    cache.refreshing.set(Millis(0));
+    let config = match read {
         Ok(Some((Some(text), meta))) => {
             let read = read_stored(cache, text, version_of(meta.as_ref()));
             match (read, last_good) {
@@ -536,7 +554,7 @@ impl AppConfig {
 mod tests {
     use super::*;
 
-    use crate::storage::fake::{block_on, MemKv};
+    use crate::storage::fake::{block_on, Hooked, Interleaving, MemKv};
     use serde_json::json;
 
     #[test]
@@ -799,6 +817,35 @@ mod tests {
         let c = block_on(current(&kv, &cache, Millis(7 * CACHE_MS)));
         assert_eq!((c.version, c.maintenance_mode), (4, false));
         assert_eq!((kv.reads(), kv.values_read()), (8, 2));
+    }
+
+    #[test]
+    fn while_a_refresh_is_under_way_the_copy_is_settled() {
+        let (kv, cache) = (MemKv::default(), ConfigCache::default());
+        assert_eq!(cache.settled(Millis(0)), None, "no copy yet");
+        put_config(&kv, "{}", 1);
+        let copy = block_on(current(&kv, &cache, Millis(0)));
+        assert_eq!(cache.settled(Millis(CACHE_MS - 1)), Some(copy.clone()));
+        assert_eq!(cache.settled(Millis(CACHE_MS)), None, "due: read KV");
+        assert_eq!(cache.settled(Millis(-5)), Some(copy.clone()));
+        // While a re-read is under way (another stream's, at the same tick): settled.
+        let during = std::cell::RefCell::new(None);
+        let on = Interleaving::at(0, || *during.borrow_mut() = cache.settled(Millis(CACHE_MS)));
+        let hooked = Hooked {
+            inner: &kv,
+            on: &on,
+        };
+        block_on(current(&hooked, &cache, Millis(CACHE_MS)));
+        assert_eq!(during.take(), Some(copy.clone()));
+        // A re-read whose caller went away leaves its mark: it counts for a second.
+        cache.refreshing.set(Millis(3 * CACHE_MS));
+        assert_eq!(cache.settled(Millis(3 * CACHE_MS)), Some(copy.clone()));
+        let last = Millis(3 * CACHE_MS + REFRESH_WAIT_MS - 1);
+        assert_eq!(cache.settled(last), Some(copy));
+        assert_eq!(cache.settled(last.plus_ms(1)), None);
+        // A read that ended clears its mark.
+        block_on(current(&kv, &cache, Millis(4 * CACHE_MS)));
+        assert_eq!(cache.refreshing.get(), Millis(0));
     }
 
     #[test]
