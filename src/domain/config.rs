@@ -19,6 +19,7 @@ use crate::domain::json::{self, deny_unknown, object};
 use crate::domain::kv::{Kv, KvKey};
 pub use crate::domain::named::Named;
 use crate::domain::time::Millis;
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::cell::{Cell, RefCell};
@@ -148,10 +149,23 @@ const FIELDS: [&str; 6] = [
     "cacheTtlSeconds",
 ];
 
-fn apply(mut cfg: AppConfig, doc: &Value, mode: Mode) -> DomainResult<AppConfig> {
-    let obj = object(doc)?;
+fn apply(cfg: AppConfig, doc: &Value, mode: Mode) -> DomainResult<AppConfig> {
+    apply_object(cfg, object(doc)?, mode, None)
+}
+
+/// [`apply`] to a document's members. `flags`: its `featureFlags`, when they were read from
+/// text one flag at a time ([`read_document`]), each through [`merge_entry`] as here.
+fn apply_object(
+    mut cfg: AppConfig,
+    obj: &Map<String, Value>,
+    mode: Mode,
+    flags: Option<DomainResult<Named<Flag>>>,
+) -> DomainResult<AppConfig> {
     deny_unknown(obj, &[&FIELDS[..], &SESSION_FIELDS[..]].concat(), "")?;
-    if let Some(v) = obj.get("featureFlags") {
+    if let Some(flags) = flags {
+        cfg.feature_flags = flags?;
+        check_prerequisites(&cfg.feature_flags)?;
+    } else if let Some(v) = obj.get("featureFlags") {
         merge_map(&mut cfg.feature_flags, v, "featureFlags", mode, Flag::parse)?;
         check_prerequisites(&cfg.feature_flags)?;
     }
@@ -236,13 +250,27 @@ fn merge_map<T>(
         map.clear();
     }
     for (k, v) in entries {
-        let name = json::member(field, k);
-        FlagName::parse(&name, k)?;
-        if v.is_null() && mode == Mode::Merge {
-            map.remove(k);
-        } else {
-            map.insert(k.clone(), parse(&name, k, v)?);
-        }
+        merge_entry(map, field, k, v, mode, &parse)?;
+    }
+    Ok(())
+}
+
+/// One member `k` of the map at `field`: its name checked, then removed (`null` in a
+/// merge) or parsed and set.
+fn merge_entry<T>(
+    map: &mut Named<T>,
+    field: &str,
+    k: &str,
+    v: &Value,
+    mode: Mode,
+    parse: &impl Fn(&str, &str, &Value) -> DomainResult<T>,
+) -> DomainResult<()> {
+    let name = json::member(field, k);
+    FlagName::parse(&name, k)?;
+    if v.is_null() && mode == Mode::Merge {
+        map.remove(k);
+    } else {
+        map.insert(k.to_string(), parse(&name, k, v)?);
     }
     Ok(())
 }
@@ -381,9 +409,147 @@ pub fn version_of(metadata: Option<&Value>) -> u64 {
 /// Parses a stored document of `version`. A document that does not validate (a bad seed,
 /// say) is `None`: logged and ignored rather than taking the service down.
 pub fn parse_stored(text: &str, version: u64) -> Option<AppConfig> {
-    let doc = crate::domain::json::read(text).ok()?;
-    let config = AppConfig::from_document(&doc).ok()?;
+    let config = read_document(text).ok()?.ok()?;
     Some(AppConfig { version, ..config })
+}
+
+/// A whole document from its JSON text, as [`AppConfig::from_document`] reads it (the same
+/// rules and messages), without ever holding the document as a tree: `featureFlags` is read
+/// one flag at a time, each flag's JSON dropped once it is parsed. So reading a config costs
+/// its text and the config it makes, not a `Value` of the whole (some 3 times the config).
+/// The outer error: the text is not JSON.
+pub fn read_document(text: &str) -> serde_json::Result<DomainResult<AppConfig>> {
+    let mut reader = serde_json::Deserializer::from_slice(text.as_bytes());
+    let read = Reader::Document.deserialize(&mut reader)?;
+    reader.end()?;
+    Ok(match read {
+        Read::Document(rest, flags) => {
+            apply_object(AppConfig::default(), &rest, Mode::Replace, flags)
+        }
+        _ => apply(AppConfig::default(), &Value::Null, Mode::Replace),
+    })
+}
+
+/// What [`read_document`] reads where.
+#[derive(Clone, Copy)]
+enum Reader {
+    /// The top level: `featureFlags` read by [`Reader::Flags`], every other member as a
+    /// `Value` (each small).
+    Document,
+    /// `featureFlags`: flag by flag.
+    Flags,
+}
+
+/// What a [`Reader`] read.
+enum Read {
+    /// The members other than `featureFlags`, and `featureFlags` if it was an object.
+    Document(Map<String, Value>, Option<DomainResult<Named<Flag>>>),
+    /// `featureFlags`, each flag parsed.
+    Flags(DomainResult<Named<Flag>>),
+    /// Not an object (whatever it was, [`apply`] refuses it with the same message). Only
+    /// `deserialize_any` and the visits it makes are used, never a typed `deserialize_*`,
+    /// whose error would describe the input and link float formatting.
+    NotAnObject,
+}
+
+impl<'de> DeserializeSeed<'de> for Reader {
+    type Value = Read;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Read, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Reader {
+    type Value = Read;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a config document")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, members: A) -> Result<Read, A::Error> {
+        match self {
+            Reader::Document => read_members(members),
+            Reader::Flags => read_flags(members),
+        }
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Read, E> {
+        Ok(Read::NotAnObject)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Read, E> {
+        Ok(Read::NotAnObject)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Read, E> {
+        Ok(Read::NotAnObject)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Read, E> {
+        Ok(Read::NotAnObject)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Read, E> {
+        Ok(Read::NotAnObject)
+    }
+
+    fn visit_unit<E>(self) -> Result<Read, E> {
+        Ok(Read::NotAnObject)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Read, A::Error> {
+        while items.next_element::<Value>()?.is_some() {}
+        Ok(Read::NotAnObject)
+    }
+}
+
+/// The document's members: `featureFlags` flag by flag, the others as `Value`s; the last of
+/// a name written twice counts, as in a `Value`.
+fn read_members<'de, A: MapAccess<'de>>(mut members: A) -> Result<Read, A::Error> {
+    let (mut rest, mut flags) = (Map::new(), None);
+    while let Some(key) = members.next_key::<String>()? {
+        if key != "featureFlags" {
+            rest.insert(key, members.next_value()?);
+            continue;
+        }
+        // A `featureFlags` read flag by flag takes the place of any in `rest`.
+        flags = match members.next_value_seed(Reader::Flags)? {
+            Read::Flags(parsed) => Some(parsed),
+            _ => {
+                rest.insert(key, Value::Null);
+                None
+            }
+        };
+    }
+    Ok(Read::Document(rest, flags))
+}
+
+/// `featureFlags`: each flag read as a `Value`, parsed and dropped before the next is read.
+/// The error kept is that of the first refused name in name order, as [`merge_map`] meets it.
+fn read_flags<'de, A: MapAccess<'de>>(mut entries: A) -> Result<Read, A::Error> {
+    let mut flags = Named::default();
+    let mut refused: Option<(String, DomainError)> = None;
+    while let Some(name) = entries.next_key::<String>()? {
+        let flag: Value = entries.next_value()?;
+        let merged = merge_entry(
+            &mut flags,
+            "featureFlags",
+            &name,
+            &flag,
+            Mode::Replace,
+            &Flag::parse,
+        );
+        if let Err(e) = merged {
+            if refused.as_ref().is_none_or(|(first, _)| name < *first) {
+                refused = Some((name, e));
+            }
+        }
+    }
+    Ok(Read::Flags(match refused {
+        Some((_, e)) => Err(e),
+        None => Ok(flags),
+    }))
 }
 
 /// The config for this request: the isolate's copy if younger than `CACHE_MS`, else KV
@@ -647,6 +813,61 @@ mod tests {
             AppConfig::from_document(&json!([])),
             Err(DomainError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn stored_text_is_read_flag_by_flag_with_the_document_rules_and_messages() {
+        let valid = [
+            json!({}),
+            json!({"maintenanceMode": true, "featureFlags": {"b": true, "a": false}}),
+            json!({"featureFlags": {
+                "z": {"variants": {"on": true, "off": false}, "defaultVariant": "off",
+                      "rules": [{"when": {"plan": {"in": ["pro"]}}, "variant": "on"}],
+                      "rollout": {"on": 10, "off": 90}, "prerequisites": {"a": ["on"]}},
+                "a": true},
+                "rateLimits": {"x": 5}, "strictRateLimits": ["x"], "sessionIdleSeconds": 7200}),
+        ];
+        for doc in valid {
+            let text = doc.to_string();
+            let read = read_document(&text).unwrap().unwrap();
+            assert_eq!(read, AppConfig::from_document(&doc).unwrap(), "{text}");
+            assert_eq!(parse_stored(&text, 7).map(|c| c.version), Some(7));
+        }
+        let bad_flag = json!({"variants": {"x": 1}, "defaultVariant": "y"});
+        let refused = [
+            json!({"featureFlags": {"a": 1}}),
+            json!({"featureFlags": {"b": 1, "a": bad_flag, "c": true}}),
+            json!({"featureFlags": {"c": true, "bad name": true, "b": 1}}),
+            json!({"featureFlags": {"a": {"variants": {"on": 1}, "defaultVariant": "on",
+                   "prerequisites": {"missing": ["on"]}}}}),
+            json!({"featureFlags": []}),
+            json!({"featureFlags": null}),
+            json!({"featureFlags": "x"}),
+            json!({"featureFlags": 1.5}),
+            json!({"featureFlags": {"a": 1}, "surprise": true}),
+            json!({"featureFlags": {"a": true}, "rateLimits": {"x": 0}}),
+            json!({"maintenanceMode": "yes"}),
+        ];
+        for doc in refused {
+            let text = doc.to_string();
+            let want = AppConfig::from_document(&doc).unwrap_err();
+            assert_eq!(read_document(&text).unwrap().unwrap_err(), want, "{text}");
+            assert!(parse_stored(&text, 1).is_none());
+        }
+        // Not an object, or not JSON: no config either way.
+        for doc in [
+            json!([]),
+            json!([{"featureFlags": {}}]),
+            json!("x"),
+            json!(null),
+        ] {
+            let want = AppConfig::from_document(&doc).unwrap_err();
+            assert_eq!(read_document(&doc.to_string()).unwrap().unwrap_err(), want);
+        }
+        for text in ["not json", "{} {}", r#"{"featureFlags": {"a": true}"#, "[]"] {
+            assert!(parse_stored(text, 1).is_none(), "{text}");
+        }
+        assert!(read_document("{} {}").is_err() && read_document("{").is_err());
     }
 
     #[test]
