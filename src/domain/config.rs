@@ -854,6 +854,26 @@ mod tests {
             assert_eq!(read_document(&text).unwrap().unwrap_err(), want, "{text}");
             assert!(parse_stored(&text, 1).is_none());
         }
+        // Text in any order (`json!` writes names sorted): the refusal of the first name in
+        // name order, as a `Value` of the document meets it; a name written twice, the last.
+        let unsorted = r#"{"featureFlags":{"c":1,"b":true,"a":{"variants":{}}},"x":1}"#;
+        let refused = read_document(unsorted).unwrap().unwrap_err();
+        assert_eq!(refused, DomainError::invalid("x", "unknown field"));
+        let unsorted = r#"{"featureFlags":{"c":1,"b":true,"a":{"variants":{}}}}"#;
+        let refused = read_document(unsorted).unwrap().unwrap_err();
+        let doc: Value = serde_json::from_str(unsorted).unwrap();
+        assert_eq!(refused, AppConfig::from_document(&doc).unwrap_err());
+        assert!(matches!(&refused, DomainError::Invalid(m) if m.starts_with("featureFlags.a.")));
+        let twice = r#"{"featureFlags":{"b":1},"featureFlags":{"z":true,"a":false,"a":true}}"#;
+        let read = read_document(twice).unwrap().unwrap();
+        let names: Vec<(&String, &Flag)> = read.feature_flags.iter().collect();
+        assert_eq!(
+            names,
+            [
+                (&"a".into(), &Flag::Bool(true)),
+                (&"z".into(), &Flag::Bool(true))
+            ]
+        );
         // Not an object, or not JSON: no config either way.
         for doc in [
             json!([]),
