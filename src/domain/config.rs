@@ -322,6 +322,9 @@ pub struct ConfigCache {
     asked_at: Cell<Millis>,
     /// When a re-read of KV started, until it ends (see [`ConfigCache::settled`]).
     refreshing: Cell<Millis>,
+    /// The hash ([`fingerprint`]) of the text without a version the copy was parsed from
+    /// (0: the copy came from elsewhere): the same text read again is not parsed again.
+    parsed_from: Cell<u64>,
 }
 
 /// How often an isolate may ask the authority (D1) for a version a client has seen and this
@@ -335,6 +338,7 @@ impl ConfigCache {
     /// Makes `config` this isolate's copy, as read at `now`.
     pub fn remember(&self, config: Rc<AppConfig>, now: Millis) {
         *self.copy.borrow_mut() = Some((config, now));
+        self.parsed_from.set(0);
     }
 
     fn get(&self) -> Option<(Rc<AppConfig>, Millis)> {
@@ -574,42 +578,49 @@ pub async fn current<K: Kv>(kv: &K, cache: &ConfigCache, now: Millis) -> Rc<AppC
     cache.refreshing.set(now);
     let read = kv.get_with_metadata_if(&KV_KEY, wanted).await;
     cache.refreshing.set(Millis(0));
-    let config = match read {
+    // Unless a newer document is read, the copy stays, and with it what it was parsed from.
+    let (mut config, mut parsed_from) = (last_good.clone(), cache.parsed_from.get());
+    match read {
         Ok(Some((Some(text), meta))) => {
-            let read = read_stored(cache, text, version_of(meta.as_ref()));
-            match (read, last_good) {
-                (Some(read), Some(good)) if good.version > read.version => Some(good),
-                (Some(read), _) => Some(Rc::new(read)),
-                (None, last_good) => last_good,
+            let version = version_of(meta.as_ref());
+            let hash = if version == 0 { fingerprint(&text) } else { 0 };
+            let read = match hash != 0 && hash == parsed_from {
+                // The text without a version the copy was parsed from: not parsed again.
+                true => None,
+                false => read_stored(&text, version),
+            };
+            if let Some(read) = read {
+                if last_good
+                    .as_ref()
+                    .is_none_or(|good| good.version <= read.version)
+                {
+                    (config, parsed_from) = (Some(Rc::new(read)), hash);
+                }
+            }
+            if hash != 0 && hash != cache.checked.get() {
+                *cache.unversioned.borrow_mut() = Some((hash, text));
             }
         }
         // The version this isolate holds, or an older one: the text was not read.
-        Ok(Some((None, _))) => last_good,
-        Ok(None) => Some(Rc::new(AppConfig::default())),
+        Ok(Some((None, _))) => {}
+        Ok(None) => (config, parsed_from) = (Some(Rc::new(AppConfig::default())), 0),
         Err(e) => {
             crate::log::warn_cause("config read failed, serving the last good config", &e.0);
-            last_good
         }
-    };
+    }
     let config = config.unwrap_or_default();
     cache.remember(config.clone(), now);
+    cache.parsed_from.set(parsed_from);
     config
 }
 
-/// Parses the document KV holds at `version`, noting an unversioned one for adoption
-/// ([`ConfigCache::take_unversioned`]); `None` (logged) when it does not validate.
-fn read_stored(cache: &ConfigCache, text: String, version: u64) -> Option<AppConfig> {
-    let Some(read) = parse_stored(&text, version) else {
+/// Parses the document KV holds at `version`; `None` (logged) when it does not validate.
+fn read_stored(text: &str, version: u64) -> Option<AppConfig> {
+    let read = parse_stored(text, version);
+    if read.is_none() {
         crate::log::warn("config:app in KV does not validate; serving the last good config");
-        return None;
-    };
-    if version == 0 {
-        let hash = fingerprint(&text);
-        if hash != cache.checked.get() {
-            *cache.unversioned.borrow_mut() = Some((hash, text));
-        }
     }
-    Some(read)
+    read
 }
 
 /// What `GET /flags/:name` answers: `{"name", "enabled"}` for a boolean or unknown flag;
@@ -1103,12 +1114,38 @@ mod tests {
         assert_eq!((kv.reads(), kv.values_read()), (2, 2), "the text was read");
         let (hash, text) = cache.take_unversioned().unwrap();
         assert_eq!((hash, text.as_str()), (fingerprint(outside), outside));
-        // An isolate without a copy, or whose copy has no version, reads the text each time.
+        // An isolate without a copy, or whose copy has no version, reads the text each time,
+        // but parses it again only when it changed.
         let (kv, cache) = (MemKv::default(), ConfigCache::default());
         kv.insert("config:app", outside);
-        block_on(current(&kv, &cache, Millis(0)));
-        block_on(current(&kv, &cache, Millis(CACHE_MS)));
+        let first = block_on(current(&kv, &cache, Millis(0)));
+        let again = block_on(current(&kv, &cache, Millis(CACHE_MS)));
         assert_eq!((kv.reads(), kv.values_read()), (2, 2));
+        assert!(
+            Rc::ptr_eq(&first, &again),
+            "the same text: the copy is kept"
+        );
+        assert!(
+            cache.take_unversioned().is_some(),
+            "still noted for adoption"
+        );
+        kv.insert("config:app", r#"{"maintenanceMode":true}"#);
+        let changed = block_on(current(&kv, &cache, Millis(2 * CACHE_MS)));
+        assert!(changed.maintenance_mode && changed.feature_flags.is_empty());
+        kv.remove("config:app");
+        assert_eq!(
+            *block_on(current(&kv, &cache, Millis(3 * CACHE_MS))),
+            AppConfig::default()
+        );
+        kv.insert("config:app", r#"{"maintenanceMode":true}"#);
+        let back = block_on(current(&kv, &cache, Millis(4 * CACHE_MS)));
+        assert!(
+            back.maintenance_mode,
+            "after the defaults, the same text is parsed again"
+        );
+        // A copy from elsewhere (a write through this isolate) is never taken for the text's.
+        cache.remember(Rc::new(AppConfig::default()), Millis(4 * CACHE_MS));
+        assert!(block_on(current(&kv, &cache, Millis(5 * CACHE_MS))).maintenance_mode);
     }
 
     #[test]
