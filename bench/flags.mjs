@@ -24,8 +24,9 @@
 //   no stream, with one (the bench's small config served, then the 5,000-flag one), and with
 //   `streams` (5,000 flags; opened one after another over one 5 s tick, as independent
 //   clients would); per stream per minute, and what the first stream costs the isolate (each
-//   tick reads the isolate's copy of the config, which is re-read from KV at most every 5 s
-//   whatever the number of streams).
+//   tick reads the isolate's copy of the config, whose version is re-read from KV at most
+//   every 5 s whatever the number of streams, the text only when the version changed; the
+//   streams of an isolate tick at once, on the wall clock's multiples of 5 s).
 //
 // Talks only to 127.0.0.1.
 import { request as httpRequest } from "node:http";
@@ -408,8 +409,8 @@ async function cpuOver(pids, seconds) {
  * Idle event streams: workerd's CPU over a window with no stream, with one (first with the
  * bench's small config served, then with 5,000 flags), and with `streams`; per stream per
  * minute. The one-stream windows show what any open stream costs the isolate: its ticks make
- * it re-read its config from KV every 5 s (CACHE_MS; the version is compared, the text not
- * parsed again), whatever the number of streams.
+ * it re-read its config's metadata from KV every 5 s (CACHE_MS; the text is transferred and
+ * parsed only for a new version), whatever the number of streams.
  */
 export async function measureEventStreams({ ports, streams, seconds, oneSeconds, idleSeconds }) {
   const n = FLAG_COUNTS.at(-1);

@@ -403,8 +403,8 @@ function flagLines(results) {
     lines.push(
       `- **Idle event streams** (\`GET /ofrep/v1/events\`, no config change; workerd's CPU from /proc schedstat, all threads): ${fmt(e.idle.cpuMsPerMinute, 1)} ms CPU a minute with no stream; ` +
         `one stream: ${fmt(e.oneStreamSmallConfig.cpuMsPerMinute, 1)} ms/min with the bench's small config (${e.smallConfigStoredBytes.toLocaleString("en")} bytes), ${fmt(e.oneStream.cpuMsPerMinute, 1)} ms/min with ${e.flags.toLocaleString("en")} flags ` +
-        `(the isolate re-reads its config from KV every ${e.tickSeconds} s while a stream is open, once however many streams); ` +
-        `${e.streams} streams (${e.flags.toLocaleString("en")} flags, opened over one tick): ${fmt(e.manyStreams.cpuMsPerMinute, 1)} ms/min, ${e.manyStreams.sent.comments} keep-alive comments and ${e.manyStreams.sent.events} events sent in ${fmt(e.manyStreams.seconds, 0)} s: ` +
+        `(while a stream is open the isolate re-reads its config's metadata from KV every ${e.tickSeconds} s, once however many streams, and transfers the text only for a new version); ` +
+        `${e.streams} streams (${e.flags.toLocaleString("en")} flags, opened over one tick; every stream of an isolate ticks at once, on the multiples of ${e.tickSeconds} s): ${fmt(e.manyStreams.cpuMsPerMinute, 1)} ms/min, ${e.manyStreams.sent.comments} keep-alive comments and ${e.manyStreams.sent.events} events sent in ${fmt(e.manyStreams.seconds, 0)} s: ` +
         `**${fmt(e.cpuMsPerStreamPerMinute, 2)} ms CPU per stream per minute** (${fmt(e.cpuMsPerAddedStreamPerMinute, 2)} ms for each stream after the first).`,
     );
   }

@@ -192,12 +192,18 @@ async fn answer(
 }
 
 /// Sends an event stream's events until its lifetime ends or its client has gone (a write
-/// fails): each tick reads the isolate's config copy (KV at most every 5 s per isolate).
+/// fails): each tick, at the same instant for every stream of the isolate, reads the
+/// isolate's config copy (KV at most every 5 s per isolate, by one stream of the tick).
 async fn stream_events(d: crate::ctx::Deferred, writer: JsValue, mut events: EventStream) {
     loop {
-        RuntimeTimer.sleep(events::TICK_MS).await;
-        let now = clock::now();
-        let mut config = crate::domain::config::current(&d.kv, &d.isolate.config, now).await;
+        RuntimeTimer
+            .sleep(events::until_next_tick(clock::now()))
+            .await;
+        let now = events::tick_of(clock::now());
+        let mut config = match d.isolate.config.settled(now) {
+            Some(config) => config,
+            None => crate::domain::config::current(&d.kv, &d.isolate.config, now).await,
+        };
         if d.isolate.config.settle_due(&config, now) {
             // A schedule entry took effect: recorded as a version, then announced.
             crate::domain::versions::settle(&d.config_stores(), now).await;

@@ -14,7 +14,7 @@
 // Test code: a bad oracle or strategy should fail loudly.
 #![allow(clippy::unwrap_used)]
 
-use edgestate::domain::config::AppConfig;
+use edgestate::domain::config::{read_document, AppConfig};
 use edgestate::domain::error::DomainError;
 use edgestate::domain::flags::{EvalContext, Flag};
 use edgestate::domain::ids::{Email, FlagName, ProfileId, SessionHandle, SessionId, UserId};
@@ -237,6 +237,8 @@ proptest! {
     fn config_documents(doc in config_doc()) {
         let parsed = AppConfig::from_document(&doc);
         prop_assert_eq!(parsed.is_ok(), valid_config_doc(&doc), "{}", doc);
+        // Stored text, read flag by flag: the same config or the same refusal.
+        prop_assert_eq!(&read_document(&doc.to_string()).unwrap(), &parsed, "{}", doc);
         if let Ok(cfg) = parsed {
             let again = AppConfig::from_document(&serde_json::to_value(&cfg).unwrap()).unwrap();
             prop_assert_eq!(again, cfg);
@@ -258,7 +260,8 @@ proptest! {
 
     #[test]
     fn arbitrary_json_never_panics_any_body_parser(v in json_value()) {
-        let _ = AppConfig::from_document(&v);
+        let parsed = AppConfig::from_document(&v);
+        prop_assert_eq!(read_document(&v.to_string()).unwrap(), parsed, "{}", v);
         let _ = prefs_patch(&v);
         let _ = new_session(&v);
         let _ = profile_ids(&v);

@@ -19,6 +19,7 @@ use crate::domain::json::{self, deny_unknown, object};
 use crate::domain::kv::{Kv, KvKey};
 pub use crate::domain::named::Named;
 use crate::domain::time::Millis;
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::cell::{Cell, RefCell};
@@ -228,10 +229,23 @@ pub fn merge_document(doc: &mut Value, patch: &Value) {
     }
 }
 
-fn apply(mut cfg: AppConfig, doc: &Value, mode: Mode) -> DomainResult<AppConfig> {
-    let obj = object(doc)?;
+fn apply(cfg: AppConfig, doc: &Value, mode: Mode) -> DomainResult<AppConfig> {
+    apply_object(cfg, object(doc)?, mode, None)
+}
+
+/// [`apply`] to a document's members. `flags`: its `featureFlags`, when they were read from
+/// text one flag at a time ([`read_document`]), each through [`merge_entry`] as here.
+fn apply_object(
+    mut cfg: AppConfig,
+    obj: &Map<String, Value>,
+    mode: Mode,
+    flags: Option<DomainResult<Named<Flag>>>,
+) -> DomainResult<AppConfig> {
     deny_unknown(obj, &[&FIELDS[..], &SESSION_FIELDS[..]].concat(), "")?;
-    if let Some(v) = obj.get("featureFlags") {
+    if let Some(flags) = flags {
+        cfg.feature_flags = flags?;
+        check_prerequisites(&cfg.feature_flags)?;
+    } else if let Some(v) = obj.get("featureFlags") {
         merge_map(&mut cfg.feature_flags, v, "featureFlags", mode, Flag::parse)?;
         check_prerequisites(&cfg.feature_flags)?;
     }
@@ -317,13 +331,27 @@ fn merge_map<T>(
         map.clear();
     }
     for (k, v) in entries {
-        let name = json::member(field, k);
-        FlagName::parse(&name, k)?;
-        if v.is_null() && mode == Mode::Merge {
-            map.remove(k);
-        } else {
-            map.insert(k.clone(), parse(&name, k, v)?);
-        }
+        merge_entry(map, field, k, v, mode, &parse)?;
+    }
+    Ok(())
+}
+
+/// One member `k` of the map at `field`: its name checked, then removed (`null` in a
+/// merge) or parsed and set.
+fn merge_entry<T>(
+    map: &mut Named<T>,
+    field: &str,
+    k: &str,
+    v: &Value,
+    mode: Mode,
+    parse: &impl Fn(&str, &str, &Value) -> DomainResult<T>,
+) -> DomainResult<()> {
+    let name = json::member(field, k);
+    FlagName::parse(&name, k)?;
+    if v.is_null() && mode == Mode::Merge {
+        map.remove(k);
+    } else {
+        map.insert(k.to_string(), parse(&name, k, v)?);
     }
     Ok(())
 }
@@ -375,11 +403,19 @@ pub struct ConfigCache {
     asked_at: Cell<Millis>,
     /// The version whose due schedule entries this isolate last asked to settle, and when.
     settling: Cell<(u64, Millis)>,
+    /// When a re-read of KV started, until it ends (see [`ConfigCache::settled`]).
+    refreshing: Cell<Millis>,
+    /// The hash ([`fingerprint`]) of the text without a version the copy was parsed from
+    /// (0: the copy came from elsewhere): the same text read again is not parsed again.
+    parsed_from: Cell<u64>,
 }
 
 /// How often an isolate may ask the authority (D1) for a version a client has seen and this
 /// location's KV does not have yet.
 pub const AUTHORITY_EVERY_MS: i64 = 10_000;
+/// How long a re-read of KV counts as under way for [`ConfigCache::settled`] (a read whose
+/// caller went away never clears its mark).
+const REFRESH_WAIT_MS: i64 = 1_000;
 
 /// How long an isolate waits before it asks again to settle the same version's schedule.
 pub const SETTLE_AGAIN_MS: i64 = 60_000;
@@ -403,10 +439,21 @@ impl ConfigCache {
     /// Makes `config` this isolate's copy, as read at `now`.
     pub fn remember(&self, config: Rc<AppConfig>, now: Millis) {
         *self.copy.borrow_mut() = Some((config, now));
+        self.parsed_from.set(0);
     }
 
     fn get(&self) -> Option<(Rc<AppConfig>, Millis)> {
         self.copy.borrow().clone()
+    }
+
+    /// The copy, if it is younger than [`CACHE_MS`] at `now` or a re-read of KV is under way:
+    /// what a caller that looks again soon takes rather than reading KV itself (the event
+    /// streams of an isolate, which all tick at once: one of them re-reads KV, the others
+    /// see the copy as it is). `None`: call [`current`].
+    pub fn settled(&self, now: Millis) -> Option<Rc<AppConfig>> {
+        let (config, at) = self.get()?;
+        let refreshing = (0..REFRESH_WAIT_MS).contains(&now.ms_since(self.refreshing.get()));
+        (now.ms_since(at) < CACHE_MS || refreshing).then_some(config)
     }
 
     /// The unversioned document the last read of KV found, if D1 has yet to be asked
@@ -467,13 +514,155 @@ pub fn version_of(metadata: Option<&Value>) -> u64 {
 /// Parses a stored document of `version`. A document that does not validate (a bad seed,
 /// say) is `None`: logged and ignored rather than taking the service down.
 pub fn parse_stored(text: &str, version: u64) -> Option<AppConfig> {
-    let doc = crate::domain::json::read(text).ok()?;
-    let config = AppConfig::from_document(&doc).ok()?;
+    let config = read_document(text).ok()?.ok()?;
     Some(AppConfig { version, ..config })
+}
+
+/// A whole document from its JSON text, as [`AppConfig::from_document`] reads it (the same
+/// rules and messages), without ever holding the document as a tree: `featureFlags` is read
+/// one flag at a time, each flag's JSON dropped once it is parsed. So reading a config costs
+/// its text and the config it makes, not a `Value` of the whole (some 3 times the config).
+/// The outer error: the text is not JSON.
+pub fn read_document(text: &str) -> serde_json::Result<DomainResult<AppConfig>> {
+    let mut reader = serde_json::Deserializer::from_slice(text.as_bytes());
+    let read = Reader::Document.deserialize(&mut reader)?;
+    reader.end()?;
+    Ok(match read {
+        Read::Document(rest, flags) => {
+            apply_object(AppConfig::default(), &rest, Mode::Replace, flags)
+        }
+        _ => apply(AppConfig::default(), &Value::Null, Mode::Replace),
+    })
+}
+
+/// What [`read_document`] reads where.
+#[derive(Clone, Copy)]
+enum Reader {
+    /// The top level: `featureFlags` read by [`Reader::Flags`], every other member as a
+    /// `Value` (each small).
+    Document,
+    /// `featureFlags`: flag by flag.
+    Flags,
+}
+
+/// What a [`Reader`] read.
+enum Read {
+    /// The members other than `featureFlags`, and `featureFlags` if it was an object.
+    Document(Map<String, Value>, Option<DomainResult<Named<Flag>>>),
+    /// `featureFlags`, each flag parsed.
+    Flags(DomainResult<Named<Flag>>),
+    /// Not an object (whatever it was, [`apply`] refuses it with the same message). Only
+    /// `deserialize_any` and the visits it makes are used, never a typed `deserialize_*`,
+    /// whose error would describe the input and link float formatting.
+    NotAnObject,
+}
+
+impl<'de> DeserializeSeed<'de> for Reader {
+    type Value = Read;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Read, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Reader {
+    type Value = Read;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a config document")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, members: A) -> Result<Read, A::Error> {
+        match self {
+            Reader::Document => read_members(members),
+            Reader::Flags => read_flags(members),
+        }
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Read, E> {
+        Ok(Read::NotAnObject)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Read, E> {
+        Ok(Read::NotAnObject)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Read, E> {
+        Ok(Read::NotAnObject)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Read, E> {
+        Ok(Read::NotAnObject)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Read, E> {
+        Ok(Read::NotAnObject)
+    }
+
+    fn visit_unit<E>(self) -> Result<Read, E> {
+        Ok(Read::NotAnObject)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Read, A::Error> {
+        while items.next_element::<Value>()?.is_some() {}
+        Ok(Read::NotAnObject)
+    }
+}
+
+/// The document's members: `featureFlags` flag by flag, the others as `Value`s; the last of
+/// a name written twice counts, as in a `Value`.
+fn read_members<'de, A: MapAccess<'de>>(mut members: A) -> Result<Read, A::Error> {
+    let (mut rest, mut flags) = (Map::new(), None);
+    while let Some(key) = members.next_key::<String>()? {
+        if key != "featureFlags" {
+            rest.insert(key, members.next_value()?);
+            continue;
+        }
+        // A `featureFlags` read flag by flag takes the place of any in `rest`.
+        flags = match members.next_value_seed(Reader::Flags)? {
+            Read::Flags(parsed) => Some(parsed),
+            _ => {
+                rest.insert(key, Value::Null);
+                None
+            }
+        };
+    }
+    Ok(Read::Document(rest, flags))
+}
+
+/// `featureFlags`: each flag read as a `Value`, parsed and dropped before the next is read.
+/// The error kept is that of the first refused name in name order, as [`merge_map`] meets it.
+fn read_flags<'de, A: MapAccess<'de>>(mut entries: A) -> Result<Read, A::Error> {
+    let mut flags = Named::default();
+    let mut refused: Option<(String, DomainError)> = None;
+    while let Some(name) = entries.next_key::<String>()? {
+        let flag: Value = entries.next_value()?;
+        let merged = merge_entry(
+            &mut flags,
+            "featureFlags",
+            &name,
+            &flag,
+            Mode::Replace,
+            &Flag::parse,
+        );
+        if let Err(e) = merged {
+            if refused.as_ref().is_none_or(|(first, _)| name < *first) {
+                refused = Some((name, e));
+            }
+        }
+    }
+    Ok(Read::Flags(match refused {
+        Some((_, e)) => Err(e),
+        None => Ok(flags),
+    }))
 }
 
 /// The config for this request: the isolate's copy if younger than `CACHE_MS`, else KV
 /// (unless KV holds an older version than the copy).
+///
+/// While the copy has a version, a refresh reads KV's metadata and transfers the document
+/// only when KV's version is newer or none (a document written from outside the Worker):
+/// one KV read either way, and no text crosses into the Wasm while nothing changed.
 pub async fn current<K: Kv>(kv: &K, cache: &ConfigCache, now: Millis) -> Rc<AppConfig> {
     let cached = cache.get();
     if let Some((config, at)) = &cached {
@@ -482,44 +671,57 @@ pub async fn current<K: Kv>(kv: &K, cache: &ConfigCache, now: Millis) -> Rc<AppC
         }
     }
     let last_good = cached.map(|(c, _)| c);
-    let config = match kv.get_with_metadata(&KV_KEY).await {
-        // The version this isolate holds: not parsed again.
-        Ok(Some((_, meta)))
-            if last_good
-                .as_ref()
-                .is_some_and(|c| c.version > 0 && c.version == version_of(meta.as_ref())) =>
-        {
-            last_good.clone()
+    let held = last_good.as_ref().map_or(0, |c| c.version);
+    let wanted = |meta: Option<&Value>| {
+        let stored = version_of(meta);
+        held == 0 || stored == 0 || stored > held
+    };
+    cache.refreshing.set(now);
+    let read = kv.get_with_metadata_if(&KV_KEY, wanted).await;
+    cache.refreshing.set(Millis(0));
+    // Unless a newer document is read, the copy stays, and with it what it was parsed from.
+    let (mut config, mut parsed_from) = (last_good.clone(), cache.parsed_from.get());
+    match read {
+        Ok(Some((Some(text), meta))) => {
+            let version = version_of(meta.as_ref());
+            let hash = if version == 0 { fingerprint(&text) } else { 0 };
+            let read = match hash != 0 && hash == parsed_from {
+                // The text without a version the copy was parsed from: not parsed again.
+                true => None,
+                false => read_stored(&text, version),
+            };
+            if let Some(read) = read {
+                if last_good
+                    .as_ref()
+                    .is_none_or(|good| good.version <= read.version)
+                {
+                    (config, parsed_from) = (Some(Rc::new(read)), hash);
+                }
+            }
+            if hash != 0 && hash != cache.checked.get() {
+                *cache.unversioned.borrow_mut() = Some((hash, text));
+            }
         }
-        Ok(Some((text, meta))) => match parse_stored(&text, version_of(meta.as_ref())) {
-            Some(read) => {
-                if read.version == 0 {
-                    let hash = fingerprint(&text);
-                    if hash != cache.checked.get() {
-                        *cache.unversioned.borrow_mut() = Some((hash, text));
-                    }
-                }
-                match last_good.as_ref().is_some_and(|c| c.version > read.version) {
-                    true => last_good.clone(),
-                    false => Some(Rc::new(read)),
-                }
-            }
-            None => {
-                crate::log::warn(
-                    "config:app in KV does not validate; serving the last good config",
-                );
-                last_good.clone()
-            }
-        },
-        Ok(None) => Some(Rc::new(AppConfig::default())),
+        // The version this isolate holds, or an older one: the text was not read.
+        Ok(Some((None, _))) => {}
+        Ok(None) => (config, parsed_from) = (Some(Rc::new(AppConfig::default())), 0),
         Err(e) => {
             crate::log::warn_cause("config read failed, serving the last good config", &e.0);
-            last_good
         }
-    };
+    }
     let config = config.unwrap_or_default();
     cache.remember(config.clone(), now);
+    cache.parsed_from.set(parsed_from);
     config
+}
+
+/// Parses the document KV holds at `version`; `None` (logged) when it does not validate.
+fn read_stored(text: &str, version: u64) -> Option<AppConfig> {
+    let read = parse_stored(text, version);
+    if read.is_none() {
+        crate::log::warn("config:app in KV does not validate; serving the last good config");
+    }
+    read
 }
 
 /// What `GET /flags/:name` answers: `{"name", "enabled"}` for a boolean or unknown flag;
@@ -630,6 +832,8 @@ impl AppConfig {
 mod tests {
     use super::*;
 
+    use crate::storage::fake::{block_on, Hooked, Interleaving, MemKv};
+
     #[test]
     fn a_stored_patch_merges_maps_by_entry_and_replaces_other_fields() {
         let mut doc = json!({"featureFlags": {"a": true, "b": false}, "maintenanceMode": false,
@@ -644,7 +848,6 @@ mod tests {
         );
     }
 
-    use crate::storage::fake::{block_on, MemKv};
     use serde_json::json;
 
     #[test]
@@ -737,6 +940,81 @@ mod tests {
             AppConfig::from_document(&json!([])),
             Err(DomainError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn stored_text_is_read_flag_by_flag_with_the_document_rules_and_messages() {
+        let valid = [
+            json!({}),
+            json!({"maintenanceMode": true, "featureFlags": {"b": true, "a": false}}),
+            json!({"featureFlags": {
+                "z": {"variants": {"on": true, "off": false}, "defaultVariant": "off",
+                      "rules": [{"when": {"plan": {"in": ["pro"]}}, "variant": "on"}],
+                      "rollout": {"on": 10, "off": 90}, "prerequisites": {"a": ["on"]}},
+                "a": true},
+                "rateLimits": {"x": 5}, "strictRateLimits": ["x"], "sessionIdleSeconds": 7200}),
+        ];
+        for doc in valid {
+            let text = doc.to_string();
+            let read = read_document(&text).unwrap().unwrap();
+            assert_eq!(read, AppConfig::from_document(&doc).unwrap(), "{text}");
+            assert_eq!(parse_stored(&text, 7).map(|c| c.version), Some(7));
+        }
+        let bad_flag = json!({"variants": {"x": 1}, "defaultVariant": "y"});
+        let refused = [
+            json!({"featureFlags": {"a": 1}}),
+            json!({"featureFlags": {"b": 1, "a": bad_flag, "c": true}}),
+            json!({"featureFlags": {"c": true, "bad name": true, "b": 1}}),
+            json!({"featureFlags": {"a": {"variants": {"on": 1}, "defaultVariant": "on",
+                   "prerequisites": {"missing": ["on"]}}}}),
+            json!({"featureFlags": []}),
+            json!({"featureFlags": null}),
+            json!({"featureFlags": "x"}),
+            json!({"featureFlags": 1.5}),
+            json!({"featureFlags": {"a": 1}, "surprise": true}),
+            json!({"featureFlags": {"a": true}, "rateLimits": {"x": 0}}),
+            json!({"maintenanceMode": "yes"}),
+        ];
+        for doc in refused {
+            let text = doc.to_string();
+            let want = AppConfig::from_document(&doc).unwrap_err();
+            assert_eq!(read_document(&text).unwrap().unwrap_err(), want, "{text}");
+            assert!(parse_stored(&text, 1).is_none());
+        }
+        // Text in any order (`json!` writes names sorted): the refusal of the first name in
+        // name order, as a `Value` of the document meets it; a name written twice, the last.
+        let unsorted = r#"{"featureFlags":{"c":1,"b":true,"a":{"variants":{}}},"x":1}"#;
+        let refused = read_document(unsorted).unwrap().unwrap_err();
+        assert_eq!(refused, DomainError::invalid("x", "unknown field"));
+        let unsorted = r#"{"featureFlags":{"c":1,"b":true,"a":{"variants":{}}}}"#;
+        let refused = read_document(unsorted).unwrap().unwrap_err();
+        let doc: Value = serde_json::from_str(unsorted).unwrap();
+        assert_eq!(refused, AppConfig::from_document(&doc).unwrap_err());
+        assert!(matches!(&refused, DomainError::Invalid(m) if m.starts_with("featureFlags.a.")));
+        let twice = r#"{"featureFlags":{"b":1},"featureFlags":{"z":true,"a":false,"a":true}}"#;
+        let read = read_document(twice).unwrap().unwrap();
+        let names: Vec<(&String, &Flag)> = read.feature_flags.iter().collect();
+        assert_eq!(
+            names,
+            [
+                (&"a".into(), &Flag::Bool(true)),
+                (&"z".into(), &Flag::Bool(true))
+            ]
+        );
+        // Not an object, or not JSON: no config either way.
+        for doc in [
+            json!([]),
+            json!([{"featureFlags": {}}]),
+            json!("x"),
+            json!(null),
+        ] {
+            let want = AppConfig::from_document(&doc).unwrap_err();
+            assert_eq!(read_document(&doc.to_string()).unwrap().unwrap_err(), want);
+        }
+        for text in ["not json", "{} {}", r#"{"featureFlags": {"a": true}"#, "[]"] {
+            assert!(parse_stored(text, 1).is_none(), "{text}");
+        }
+        assert!(read_document("{} {}").is_err() && read_document("{").is_err());
     }
 
     #[test]
@@ -856,15 +1134,7 @@ mod tests {
             ..AppConfig::default()
         };
         cache.remember(Rc::new(newer), Millis(0));
-        let put = |text: &str, version: u64| {
-            let metadata =
-                crate::domain::kv::KvMetadata::new(json!({ "version": version })).unwrap();
-            let opts = crate::domain::kv::PutOptions {
-                ttl: None,
-                metadata: Some(metadata),
-            };
-            block_on(kv.put(&KV_KEY, text, opts)).unwrap();
-        };
+        let put = |text: &str, version: u64| put_config(&kv, text, version);
         put("{}", 4);
         let c = block_on(current(&kv, &cache, Millis(CACHE_MS)));
         assert!(c.maintenance_mode && c.version == 5);
@@ -874,6 +1144,144 @@ mod tests {
             (c.version, c.cache_ttl_seconds, c.maintenance_mode),
             (6, 7, false)
         );
+    }
+
+    /// Puts `text` into `kv` as `config:app` of `version` (none for 0), counting a write.
+    fn put_config(kv: &MemKv, text: &str, version: u64) {
+        let metadata = (version > 0)
+            .then(|| crate::domain::kv::KvMetadata::new(json!({ "version": version })).unwrap());
+        let opts = crate::domain::kv::PutOptions {
+            ttl: None,
+            metadata,
+        };
+        block_on(kv.put(&KV_KEY, text, opts)).unwrap();
+    }
+
+    #[test]
+    fn a_refresh_at_the_same_version_reads_the_metadata_alone() {
+        let (kv, cache) = (MemKv::default(), ConfigCache::default());
+        put_config(&kv, r#"{"maintenanceMode":true}"#, 3);
+        let first = block_on(current(&kv, &cache, Millis(0)));
+        assert_eq!((first.version, kv.reads(), kv.values_read()), (3, 1, 1));
+        for i in 1..=4 {
+            let c = block_on(current(&kv, &cache, Millis(i * CACHE_MS)));
+            assert!(Rc::ptr_eq(&c, &first), "the copy is kept, not parsed again");
+        }
+        assert_eq!(kv.reads(), 5, "one KV read per 5 s");
+        assert_eq!(
+            kv.values_read(),
+            1,
+            "none of the refreshes fetched the text"
+        );
+        // A newer version: its text is read once, in the same KV read as its metadata.
+        put_config(&kv, r#"{"maintenanceMode":false}"#, 4);
+        let c = block_on(current(&kv, &cache, Millis(5 * CACHE_MS)));
+        assert_eq!((c.version, c.maintenance_mode), (4, false));
+        assert_eq!((kv.reads(), kv.values_read()), (6, 2));
+        block_on(current(&kv, &cache, Millis(6 * CACHE_MS)));
+        assert_eq!((kv.reads(), kv.values_read()), (7, 2));
+        // An older version (a location whose KV lags): neither read nor served.
+        put_config(&kv, r#"{"maintenanceMode":true}"#, 2);
+        let c = block_on(current(&kv, &cache, Millis(7 * CACHE_MS)));
+        assert_eq!((c.version, c.maintenance_mode), (4, false));
+        assert_eq!((kv.reads(), kv.values_read()), (8, 2));
+    }
+
+    #[test]
+    fn while_a_refresh_is_under_way_the_copy_is_settled() {
+        let (kv, cache) = (MemKv::default(), ConfigCache::default());
+        assert_eq!(cache.settled(Millis(0)), None, "no copy yet");
+        put_config(&kv, "{}", 1);
+        let copy = block_on(current(&kv, &cache, Millis(0)));
+        assert_eq!(cache.settled(Millis(CACHE_MS - 1)), Some(copy.clone()));
+        assert_eq!(cache.settled(Millis(CACHE_MS)), None, "due: read KV");
+        assert_eq!(cache.settled(Millis(-5)), Some(copy.clone()));
+        // While a re-read is under way (another stream's, at the same tick): settled.
+        let during = std::cell::RefCell::new(None);
+        let on = Interleaving::at(0, || *during.borrow_mut() = cache.settled(Millis(CACHE_MS)));
+        let hooked = Hooked {
+            inner: &kv,
+            on: &on,
+        };
+        block_on(current(&hooked, &cache, Millis(CACHE_MS)));
+        assert_eq!(during.take(), Some(copy.clone()));
+        // A re-read whose caller went away leaves its mark: it counts for a second.
+        cache.refreshing.set(Millis(3 * CACHE_MS));
+        assert_eq!(cache.settled(Millis(3 * CACHE_MS)), Some(copy.clone()));
+        let last = Millis(3 * CACHE_MS + REFRESH_WAIT_MS - 1);
+        assert_eq!(cache.settled(last), Some(copy));
+        assert_eq!(cache.settled(last.plus_ms(1)), None);
+        // A read that ended clears its mark.
+        block_on(current(&kv, &cache, Millis(4 * CACHE_MS)));
+        assert_eq!(cache.refreshing.get(), Millis(0));
+    }
+
+    #[test]
+    fn a_document_without_a_version_is_always_read_for_adoption() {
+        let (kv, cache) = (MemKv::default(), ConfigCache::default());
+        put_config(&kv, "{}", 5);
+        assert_eq!(block_on(current(&kv, &cache, Millis(0))).version, 5);
+        assert!(cache.take_unversioned().is_none());
+        // `wrangler kv bulk put` from outside the Worker: no metadata.
+        let outside = r#"{"featureFlags":{"fromOutside":true}}"#;
+        kv.insert("config:app", outside);
+        let c = block_on(current(&kv, &cache, Millis(CACHE_MS)));
+        assert_eq!(c.version, 5, "served as before until adopted");
+        assert_eq!((kv.reads(), kv.values_read()), (2, 2), "the text was read");
+        let (hash, text) = cache.take_unversioned().unwrap();
+        assert_eq!((hash, text.as_str()), (fingerprint(outside), outside));
+        // An isolate without a copy, or whose copy has no version, reads the text each time,
+        // but parses it again only when it changed.
+        let (kv, cache) = (MemKv::default(), ConfigCache::default());
+        kv.insert("config:app", outside);
+        let first = block_on(current(&kv, &cache, Millis(0)));
+        let again = block_on(current(&kv, &cache, Millis(CACHE_MS)));
+        assert_eq!((kv.reads(), kv.values_read()), (2, 2));
+        assert!(
+            Rc::ptr_eq(&first, &again),
+            "the same text: the copy is kept"
+        );
+        assert!(
+            cache.take_unversioned().is_some(),
+            "still noted for adoption"
+        );
+        kv.insert("config:app", r#"{"maintenanceMode":true}"#);
+        let changed = block_on(current(&kv, &cache, Millis(2 * CACHE_MS)));
+        assert!(changed.maintenance_mode && changed.feature_flags.is_empty());
+        kv.remove("config:app");
+        assert_eq!(
+            *block_on(current(&kv, &cache, Millis(3 * CACHE_MS))),
+            AppConfig::default()
+        );
+        kv.insert("config:app", r#"{"maintenanceMode":true}"#);
+        let back = block_on(current(&kv, &cache, Millis(4 * CACHE_MS)));
+        assert!(
+            back.maintenance_mode,
+            "after the defaults, the same text is parsed again"
+        );
+        // A copy from elsewhere (a write through this isolate) is never taken for the text's.
+        cache.remember(Rc::new(AppConfig::default()), Millis(4 * CACHE_MS));
+        assert!(block_on(current(&kv, &cache, Millis(5 * CACHE_MS))).maintenance_mode);
+    }
+
+    #[test]
+    fn a_failed_or_absent_refresh_of_a_versioned_copy() {
+        let (kv, cache) = (MemKv::default(), ConfigCache::default());
+        put_config(&kv, r#"{"cacheTtlSeconds":9}"#, 2);
+        let first = block_on(current(&kv, &cache, Millis(0)));
+        kv.fail(true);
+        let c = block_on(current(&kv, &cache, Millis(CACHE_MS)));
+        assert!(Rc::ptr_eq(&c, &first), "KV failing: the last good config");
+        kv.fail(false);
+        put_config(&kv, "not json", 3);
+        let c = block_on(current(&kv, &cache, Millis(2 * CACHE_MS)));
+        assert!(
+            Rc::ptr_eq(&c, &first),
+            "a newer version that does not validate is ignored"
+        );
+        kv.remove("config:app");
+        let c = block_on(current(&kv, &cache, Millis(3 * CACHE_MS)));
+        assert_eq!(*c, AppConfig::default(), "absent: the defaults, as before");
     }
 
     #[test]

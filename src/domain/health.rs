@@ -6,7 +6,7 @@
 //! all of it to an admin ([`report`]). Plain `GET /health` uses none of this and touches no
 //! storage.
 
-use crate::domain::config::{version_of, AppConfig, KV_KEY as CONFIG_KEY};
+use crate::domain::config::{parse_stored, version_of, KV_KEY as CONFIG_KEY};
 use crate::domain::error::StoreResult;
 use crate::domain::kv::Kv;
 use serde::Serialize;
@@ -282,9 +282,7 @@ async fn config_state<K: Kv>(kv: &K) -> (Option<&'static str>, Option<u64>) {
     match kv.get_with_metadata(&CONFIG_KEY).await {
         Ok(None) => (Some("absent"), None),
         Ok(Some((text, meta))) => {
-            let valid = crate::domain::json::read(&text)
-                .ok()
-                .is_some_and(|doc| AppConfig::from_document(&doc).is_ok());
+            let valid = parse_stored(&text, 0).is_some();
             let state = if valid { "stored" } else { "invalid" };
             (Some(state), Some(version_of(meta.as_ref())))
         }

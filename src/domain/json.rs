@@ -6,7 +6,10 @@
 //! derived `Deserialize` running on the parser: serde's typed decoding brings a second set of
 //! parser entry points per type and error messages that format floats (`core`'s float
 //! printing alone is ~14 KB of Wasm). The public types keep their `Deserialize` for library
-//! users; the Worker decodes them with their `from_json`.
+//! users; the Worker decodes them with their `from_json`. One reader goes further for size:
+//! a stored config document is read member by member and flag by flag
+//! (`config::read_document`, a hand-written visitor on the same parser), so that no `Value`
+//! of the whole document is ever held.
 
 use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::time::Millis;

@@ -1,8 +1,8 @@
-//! The KV port: the subset of Workers KV the domain uses (reads, bulk reads, writes, deletes
-//! and prefix listings), and the platform's limits carried in types so that no call can
-//! break them. A [`KvKey`] is at most 512 bytes, a [`Ttl`] at
-//! least 60 seconds, [`KvMetadata`] at most 1024 bytes, and a [`WriteGate`] lets an isolate
-//! write a key at most once a second.
+//! The KV port: the subset of Workers KV the domain uses (reads, reads of the metadata that
+//! transfer the value only when wanted, bulk reads, writes, deletes and prefix listings),
+//! and the platform's limits carried in types so that no call can break them. A [`KvKey`]
+//! is at most 512 bytes, a [`Ttl`] at least 60 seconds, [`KvMetadata`] at most 1024 bytes,
+//! and a [`WriteGate`] lets an isolate write a key at most once a second.
 
 use crate::domain::error::{DomainError, StoreResult};
 use crate::domain::keymap::KeyMap;
@@ -119,6 +119,9 @@ pub struct ListedKey {
     pub metadata: Option<serde_json::Value>,
 }
 
+/// What [`Kv::get_with_metadata_if`] found: the value if it was wanted, and the metadata.
+pub type Found = (Option<String>, Option<serde_json::Value>);
+
 /// The subset of Workers KV the domain uses. Values are JSON text.
 #[allow(async_fn_in_trait)]
 pub trait Kv {
@@ -130,6 +133,25 @@ pub trait Kv {
         key: &KvKey,
     ) -> StoreResult<Option<(String, Option<serde_json::Value>)>> {
         Ok(self.get(key).await?.map(|v| (v, None)))
+    }
+    /// One read of the metadata that transfers the value only if `want` asks for it, given
+    /// the metadata: `None` when the key is absent, else the value (`None` when not wanted)
+    /// and the metadata. One KV operation either way; an unwanted value is never read.
+    async fn get_with_metadata_if(
+        &self,
+        key: &KvKey,
+        want: impl FnOnce(Option<&serde_json::Value>) -> bool,
+    ) -> StoreResult<Option<Found>> {
+        Ok(self.get_with_metadata(key).await?.map(|(value, metadata)| {
+            let value = want(metadata.as_ref()).then_some(value);
+            (value, metadata)
+        }))
+    }
+    /// One read of the metadata alone (the value is not transferred): `None` when the key is
+    /// absent, `Some(None)` when it is present without metadata.
+    async fn metadata(&self, key: &KvKey) -> StoreResult<Option<Option<serde_json::Value>>> {
+        let found = self.get_with_metadata_if(key, |_| false).await?;
+        Ok(found.map(|(_, metadata)| metadata))
     }
     /// One bulk read (at most 100 keys): the values in the order of `keys`, `None` where
     /// absent.
@@ -229,6 +251,29 @@ mod tests {
         assert!(KvMetadata::new(fits).is_ok());
         let over = serde_json::json!({ "k": "v".repeat(1024 - 7) });
         assert!(KvMetadata::new(over).is_err());
+    }
+
+    #[test]
+    fn metadata_alone_tells_absent_from_present_without_metadata() {
+        use crate::storage::fake::{block_on, MemKv};
+        let kv = MemKv::default();
+        let key = KvKey::fixed("k");
+        assert_eq!(block_on(kv.metadata(&key)).unwrap(), None);
+        kv.insert("k", "text");
+        assert_eq!(block_on(kv.metadata(&key)).unwrap(), Some(None));
+        let meta = KvMetadata::new(serde_json::json!({"version": 2})).unwrap();
+        kv.insert_with_metadata("k", "text", Some(meta.clone()));
+        assert_eq!(
+            block_on(kv.metadata(&key)).unwrap(),
+            Some(Some(meta.value().clone()))
+        );
+        assert_eq!((kv.reads(), kv.values_read()), (3, 0));
+        let found = block_on(kv.get_with_metadata_if(&key, |m| m.is_some())).unwrap();
+        assert_eq!(
+            found,
+            Some((Some("text".into()), Some(meta.value().clone())))
+        );
+        assert_eq!((kv.reads(), kv.values_read()), (4, 1));
     }
 
     #[test]

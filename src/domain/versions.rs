@@ -978,8 +978,15 @@ mod tests {
             document: Some(&document),
         };
         let refused = row_fits(&entry).unwrap_err().to_string();
-        assert!(refused.contains("2000000 bytes in one history row"), "{refused}");
-        assert!(row_fits(&Entry { document: None, ..entry }).is_ok());
+        assert!(
+            refused.contains("2000000 bytes in one history row"),
+            "{refused}"
+        );
+        assert!(row_fits(&Entry {
+            document: None,
+            ..entry
+        })
+        .is_ok());
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use crate::domain::accounts::AccountDb;
 use crate::domain::health::{Schema, SchemaDb};
 use crate::domain::ids::{ProfileId, SessionHandle, UserId};
-use crate::domain::kv::{Kv, KvKey, KvMetadata, ListedKey, PutOptions, KV_MAX_LIST_KEYS};
+use crate::domain::kv::{Found, Kv, KvKey, KvMetadata, ListedKey, PutOptions, KV_MAX_LIST_KEYS};
 use crate::domain::prefs::{PrefsDb, PrefsPatch, PrefsRow};
 use crate::domain::ratelimit::{CounterDb, Lease};
 use crate::domain::sessions::{FeedPage, ListQuery, Revocation, SessionDb, SessionRecord};
@@ -53,6 +53,7 @@ pub struct MemKv {
     /// Everything stored, by key.
     pub entries: RefCell<HashMap<String, Entry>>,
     reads: Cell<u32>,
+    values_read: Cell<u32>,
     writes: Cell<u32>,
     deletes: Cell<u32>,
     lists: Cell<u32>,
@@ -105,6 +106,11 @@ impl MemKv {
     pub fn reads(&self) -> u32 {
         self.reads.get()
     }
+    /// Reads so far that transferred a value (a read of the metadata alone does not count;
+    /// a bulk read counts one).
+    pub fn values_read(&self) -> u32 {
+        self.values_read.get()
+    }
     /// Writes so far.
     pub fn writes(&self) -> u32 {
         self.writes.get()
@@ -141,6 +147,7 @@ impl MemKv {
 impl Kv for MemKv {
     async fn get(&self, key: &KvKey) -> StoreResult<Option<String>> {
         self.check(&self.reads)?;
+        self.values_read.set(self.values_read.get() + 1);
         Ok(self.get_raw(key.as_str()))
     }
 
@@ -148,12 +155,29 @@ impl Kv for MemKv {
         &self,
         key: &KvKey,
     ) -> StoreResult<Option<(String, Option<serde_json::Value>)>> {
+        let found = self.get_with_metadata_if(key, |_| true).await?;
+        Ok(found.and_then(|(value, metadata)| value.map(|v| (v, metadata))))
+    }
+
+    async fn get_with_metadata_if(
+        &self,
+        key: &KvKey,
+        want: impl FnOnce(Option<&serde_json::Value>) -> bool,
+    ) -> StoreResult<Option<Found>> {
         self.check(&self.reads)?;
-        Ok(self.entry(key.as_str()).map(|e| (e.value, e.metadata)))
+        let Some(entry) = self.entry(key.as_str()) else {
+            return Ok(None);
+        };
+        let value = want(entry.metadata.as_ref()).then_some(entry.value);
+        if value.is_some() {
+            self.values_read.set(self.values_read.get() + 1);
+        }
+        Ok(Some((value, entry.metadata)))
     }
 
     async fn get_bulk(&self, keys: &[KvKey]) -> StoreResult<Vec<Option<String>>> {
         self.check(&self.reads)?;
+        self.values_read.set(self.values_read.get() + 1);
         Ok(keys.iter().map(|k| self.get_raw(k.as_str())).collect())
     }
 
@@ -248,6 +272,23 @@ impl Kv for Hooked<'_, '_, MemKv> {
     async fn get(&self, key: &KvKey) -> StoreResult<Option<String>> {
         self.on.step();
         self.inner.get(key).await
+    }
+
+    async fn get_with_metadata(
+        &self,
+        key: &KvKey,
+    ) -> StoreResult<Option<(String, Option<serde_json::Value>)>> {
+        self.on.step();
+        self.inner.get_with_metadata(key).await
+    }
+
+    async fn get_with_metadata_if(
+        &self,
+        key: &KvKey,
+        want: impl FnOnce(Option<&serde_json::Value>) -> bool,
+    ) -> StoreResult<Option<Found>> {
+        self.on.step();
+        self.inner.get_with_metadata_if(key, want).await
     }
 
     async fn get_bulk(&self, keys: &[KvKey]) -> StoreResult<Vec<Option<String>>> {

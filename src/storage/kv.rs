@@ -4,7 +4,7 @@
 
 use crate::clock::now_ms;
 use crate::domain::json;
-use crate::domain::kv::{Kv, KvKey, ListedKey, PutOptions, KV_MAX_LIST_KEYS};
+use crate::domain::kv::{Found, Kv, KvKey, ListedKey, PutOptions, KV_MAX_LIST_KEYS};
 use crate::error::{StorageError, StoreResult};
 use crate::storage::meter::{KvOp, Meter};
 use crate::storage::{describe, env_value, text_of};
@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::rc::Rc;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
-use worker::js_sys::{Object, Promise};
+use worker::js_sys::{Object, Promise, Reflect};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::Env;
 
@@ -29,9 +29,15 @@ export async function getMany(namespace, keysJson) {
 export async function getBytes(namespace, key) {
   return namespace.get(key, 'arrayBuffer');
 }
-export async function getWithMetadata(namespace, key) {
-  const { value, metadata } = await namespace.getWithMetadata(key, 'text');
-  return value === null ? null : utf8.encode(JSON.stringify([value, metadata ?? null]));
+export async function openWithMetadata(namespace, key) {
+  const { value, metadata } = await namespace.getWithMetadata(key, { type: 'stream' });
+  return value === null ? null : [value, metadata == null ? null : JSON.stringify(metadata)];
+}
+export async function readValue(stream) {
+  return new Response(stream).arrayBuffer();
+}
+export function dropValue(stream) {
+  stream.cancel().catch(() => {});
 }
 export async function putText(namespace, key, value, ttl, metadataJson) {
   const options = {};
@@ -60,10 +66,19 @@ extern "C" {
     #[wasm_bindgen(js_name = getBytes)]
     fn get_bytes(namespace: &KvNamespace, key: &str) -> Promise;
 
-    /// A read with metadata, as the JSON text `[value, metadata]` in UTF-8 bytes (`null` if
-    /// absent).
-    #[wasm_bindgen(js_name = getWithMetadata)]
-    fn get_with_metadata_json(namespace: &KvNamespace, key: &str) -> Promise;
+    /// A read with metadata whose value is not read yet: `[stream, metadata JSON or null]`
+    /// (`null` if absent). The value is then read ([`read_value`]) or cancelled unread
+    /// ([`drop_value`]), so a caller that needs only the metadata never transfers the value.
+    #[wasm_bindgen(js_name = openWithMetadata)]
+    fn open_with_metadata(namespace: &KvNamespace, key: &str) -> Promise;
+
+    /// The whole of a value's stream, as an `ArrayBuffer`.
+    #[wasm_bindgen(js_name = readValue)]
+    fn read_value(stream: &JsValue) -> Promise;
+
+    /// Cancels a value's stream unread (the runtime stops fetching it).
+    #[wasm_bindgen(js_name = dropValue)]
+    fn drop_value(stream: &JsValue);
 
     /// A write with its options object (`expirationTtl`, `metadata`) built in JS from the
     /// TTL and the metadata's JSON text (which the Worker wrote: it parses).
@@ -131,6 +146,44 @@ impl WorkersKv {
         self.meter.kv(op, now_ms() - started);
         result.map_err(|e| StorageError(format!("KV {op:?} failed: {}", describe(&e))))
     }
+
+    /// One read of `key` and its metadata, whose value is read only if `want` asks for it
+    /// (else its stream is cancelled unread). Not generic: one copy for every caller.
+    async fn read_with_metadata(
+        &self,
+        key: &KvKey,
+        want: &mut dyn FnMut(Option<&Value>) -> bool,
+    ) -> StoreResult<Option<Found>> {
+        let opened = self.run(KvOp::Read, open_with_metadata(self.store()?, key.as_str()));
+        let opened = opened.await?;
+        if opened.is_null() {
+            return Ok(None);
+        }
+        let stream = Reflect::get_u32(&opened, 0).unwrap_or_default();
+        let metadata = match Reflect::get_u32(&opened, 1)
+            .ok()
+            .and_then(|m| m.as_string())
+        {
+            Some(text) => match json::read(&text) {
+                Ok(metadata) => Some(metadata),
+                Err(e) => {
+                    drop_value(&stream);
+                    return Err(StorageError(format!("KV read with metadata: {e}")));
+                }
+            },
+            None => None,
+        };
+        if !want(metadata.as_ref()) {
+            drop_value(&stream);
+            return Ok(Some((None, metadata)));
+        }
+        // The read was counted when it opened; the time spent reading its value is added.
+        let started = now_ms();
+        let bytes = JsFuture::from(read_value(&stream)).await;
+        self.meter.kv_time(now_ms() - started);
+        let bytes = bytes.map_err(|e| StorageError(format!("KV read failed: {}", describe(&e))))?;
+        Ok(Some((text_of(&bytes), metadata)))
+    }
 }
 
 impl Kv for WorkersKv {
@@ -144,22 +197,18 @@ impl Kv for WorkersKv {
         &self,
         key: &KvKey,
     ) -> StoreResult<Option<(String, Option<serde_json::Value>)>> {
-        let store = self.store()?;
-        let found = self.run(KvOp::Read, get_with_metadata_json(store, key.as_str()));
-        match text_of(&found.await?) {
-            Some(text) => match json::read(&text) {
-                Ok(Value::Array(mut pair)) if pair.len() == 2 && pair[0].is_string() => {
-                    let metadata = pair.pop().filter(|m| !m.is_null());
-                    let value = pair.pop().and_then(|v| v.as_str().map(str::to_owned));
-                    Ok(value.map(|v| (v, metadata)))
-                }
-                Ok(_) => Err(StorageError(
-                    "KV read with metadata: not [value, metadata]".into(),
-                )),
-                Err(e) => Err(StorageError(format!("KV read with metadata: {e}"))),
-            },
-            None => Ok(None),
-        }
+        let found = self.read_with_metadata(key, &mut |_| true).await?;
+        Ok(found.and_then(|(value, metadata)| value.map(|v| (v, metadata))))
+    }
+
+    async fn get_with_metadata_if(
+        &self,
+        key: &KvKey,
+        want: impl FnOnce(Option<&Value>) -> bool,
+    ) -> StoreResult<Option<Found>> {
+        let mut want = Some(want);
+        let mut want = |metadata: Option<&Value>| want.take().is_some_and(|w| w(metadata));
+        self.read_with_metadata(key, &mut want).await
     }
 
     async fn get_bulk(&self, keys: &[KvKey]) -> StoreResult<Vec<Option<String>>> {

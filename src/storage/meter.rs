@@ -13,7 +13,7 @@ use std::fmt;
 /// A kind of KV operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KvOp {
-    /// `get` or a bulk `get`.
+    /// `get`, a bulk `get`, or `getWithMetadata` (whether or not the value is read).
     Read,
     /// `put`.
     Write,
@@ -39,6 +39,12 @@ impl Meter {
     pub fn kv(&self, op: KvOp, ms: f64) {
         let cell = &self.kv[op as usize];
         cell.set(cell.get() + 1);
+        self.kv_time(ms);
+    }
+
+    /// Adds `ms` to the KV time of an operation already counted (a value read after its
+    /// metadata).
+    pub fn kv_time(&self, ms: f64) {
         self.kv_ms.set(self.kv_ms.get() + ms.max(0.0));
     }
 

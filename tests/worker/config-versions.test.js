@@ -3,10 +3,12 @@
 // then KV (the read path); ETags of versions, If-Match, concurrent admins, the history and
 // rollback, checked in the built Worker in workerd with real local KV and D1.
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { ADMIN_TOKEN, DEFAULTS, expectError, publicView, timing } from "../helpers.js";
+import { ADMIN_TOKEN, DEFAULTS, expectError, publicView, sleep, timing } from "../helpers.js";
 import { HIGH, TestApp, spawnApp } from "../app.js";
 
 const SEED = { ...HIGH, featureFlags: { seeded: true } };
+/** src/domain/config.rs CACHE_MS: how long an isolate trusts its copy. */
+const CACHE_MS = 5_000;
 
 /** @type {TestApp} */
 let w;
@@ -89,6 +91,31 @@ describe("versions and ETags", () => {
       expect(tags).toEqual(['"1"', '"2"', '"3"', '"4"']);
       expect((await rows(e)).map((r) => r.action)).toEqual(["put", "patch", "rollback", "put"]);
     });
+  });
+});
+
+describe("the isolate's copy, re-read every 5 s", () => {
+  it("reads only KV's metadata while the version is its own, and the new document in the same read when it is newer", async () => {
+    let log = "";
+    // The config group strict (counted in D1): every KV read in Server-Timing is a config read.
+    const e = await spawnApp({ seedConfig: { ...SEED, strictRateLimits: ["config"] }, onLog: (line) => (log += line) });
+    try {
+      expect((await e.patchConfig({ featureFlags: { a: true } })).status).toBe(200);
+      // Past the copy's 5 s: a re-read of the metadata (the value's stream cancelled unread).
+      await sleep(CACHE_MS + 100);
+      const same = await e.getConfig();
+      expect([etag(same), same.body.featureFlags.a, timing(same.res).reads]).toEqual(['"1"', true, 1]);
+      // Another isolate's write reaches this location's KV as version 2.
+      const { value } = await e.kv.getWithMetadata("config:app");
+      const next = { ...JSON.parse(value), featureFlags: { a: false, b: true } };
+      await e.kv.put("config:app", JSON.stringify(next), { metadata: { version: 2 } });
+      await sleep(CACHE_MS + 100);
+      const newer = await e.getConfig();
+      expect([etag(newer), newer.body.featureFlags, timing(newer.res).reads]).toEqual(['"2"', { a: false, b: true }, 1]);
+      expect(log, "no failed or refused read").not.toMatch(/config read failed|does not validate/);
+    } finally {
+      await e.dispose();
+    }
   });
 });
 

@@ -21,8 +21,10 @@
 //   last accepted one, from any location, is refused as KV refuses it: the binding throws
 //   "KV PUT failed: 429 Too Many Requests" (the Worker's adapter reports a storage error).
 //   Deletes count as writes (the stricter reading of KV's documented limit).
-// - `get` (one key or up to 100 in a Map), `getWithMetadata`, `put`, `delete` and `list`
-//   (prefix, limit, cursor, with each key's expiration and metadata).
+// - `get` (one key or up to 100 in a Map), `getWithMetadata` (any type, `stream` included:
+//   the value's stream crosses to the caller's isolate over RPC, where the Worker cancels it
+//   unread when the metadata tells it the value is what it holds), `put`, `delete` and
+//   `list` (prefix, limit, cursor, with each key's expiration and metadata).
 //
 // For races, a test can slow one location's puts down (`/slow`): a put there whose key
 // starts with a prefix waits that long (or, with `ms: null`, until a new `/slow` list no
