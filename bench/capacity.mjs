@@ -102,7 +102,7 @@ const CODE = {
   pruneStatements: 2,
   keepExpiredSeconds: 86_400, // KEEP_EXPIRED_MS
   configCacheSeconds: 5, // src/domain/config.rs: CACHE_MS
-  maxConfigBytes: 960 * 1024, // src/domain/config.rs: MAX_CONFIG_BYTES
+  maxConfigBytes: 1_900_000, // src/domain/config.rs: MAX_CONFIG_BYTES
   configOtherBytes: 300, // the config's fields other than its flags, about
   maxFailuresPerMinute: 30, // src/domain/ratelimit/failures.rs: MAX_FAILURES
   missingTtlSeconds: 30, // src/domain/users.rs: MISSING_TTL_MS
@@ -726,7 +726,7 @@ export function render(p) {
   );
   L.push(
     "- D1 size, then: write config less often, or trim `config_history` by hand; a shorter `sessionIdleSeconds` keeps fewer sessions; past 10 GB, shard.",
-    "- `config:app`, then: fewer or shorter flags; past that, a code change (a history row may hold a change and a document of up to 960 KiB each, under D1's 2 MB row limit).",
+    "- `config:app`, then: fewer or shorter flags; past that, a code change (a history row's change and document stay under D1's 2 MB row limit).",
     "",
   );
 

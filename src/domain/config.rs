@@ -34,7 +34,7 @@ pub const DEFAULT_LIMIT: u32 = 100;
 /// The whole config, as stored JSON, is at most this many bytes (about 5,000 targeted
 /// flags): a history row holds a `PUT`'s body and the document, under D1's 2 MB row limit.
 /// Config writes take bodies this large. An isolate parses it only when its version changed.
-pub const MAX_CONFIG_BYTES: usize = 960 * 1024;
+pub const MAX_CONFIG_BYTES: usize = 1_900_000;
 const MAX_LIMIT: u64 = 1_000_000;
 const MAX_SECONDS: u64 = 86_400;
 

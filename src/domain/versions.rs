@@ -11,7 +11,7 @@
 //!   patches since outweigh the document, and for the very first version) when it also
 //!   stores the whole document. A version is [`rebuild`]t from the newest whole document at
 //!   or before it and the patches after that, so one row stays within D1's 2 MB (a change
-//!   and a document of at most 960 KiB each) and writing one flag of a 1 MB config adds a
+//!   and a document of at most [`ROW_BUDGET`] together) and writing one flag of a 1 MB config adds a
 //!   row of that flag's size.
 //! * A write may name the versions it expects ([`Precondition`]): it is applied only if one
 //!   of them is the head, so two admins who read the same version cannot both write; the

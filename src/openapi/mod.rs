@@ -334,7 +334,7 @@ fn error_description(status: u16) -> &'static str {
         304 => "Not modified: the answer has the `ETag` sent in `If-None-Match`; no body",
         404 => "No such resource",
         412 => "`If-Match` does not name the current version (sent as `ETag`); nothing was changed",
-        413 => "The body is over the route's limit, 64 KiB (960 KiB for config writes), refused before it is read whole; nothing was changed",
+        413 => "The body is over the route's limit, 64 KiB (1.9 MB for config writes), refused before it is read whole; nothing was changed",
         415 => "The body is not declared JSON: `Content-Type` must be `application/json` or a `+json` type (parameters such as `charset` allowed), and a body without `Content-Type` is refused too. Checked before anything else, storage included; nothing was changed",
         429 => "Over the rate limit, or too many failed authentications from this client in a minute (credentials given but not accepted): retry after `Retry-After` seconds",
         503 => "`maintenance` (gated routes while `maintenanceMode` is on, with `Retry-After`) or `unavailable` (KV or D1 failed and nothing stale could be served); opaque",

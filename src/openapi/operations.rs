@@ -241,7 +241,7 @@ pub static OPERATIONS: &[Op] = &[
         path: "/admin/config",
         tag: "config",
         id: "replaceConfig",
-        description: "Writes a new version whose fields are the body's; missing fields take their defaults, so `{\"maintenanceMode\": false}` is a complete document. The Worker also checks what the schema cannot state (a flag's cross-field rules, `renewAfterSeconds` below `sessionIdleSeconds`, the stored config at most 960 KiB of JSON) and names the field it refuses. With `If-Match` the write happens only while that version is current (else 412, recorded in the history); without it the last writer wins. The version is in D1 before the answer, then goes to KV as `GET /config` describes; a refused request changes nothing.",
+        description: "Writes a new version whose fields are the body's; missing fields take their defaults, so `{\"maintenanceMode\": false}` is a complete document. The Worker also checks what the schema cannot state (a flag's cross-field rules, `renewAfterSeconds` below `sessionIdleSeconds`, the stored config at most 1.9 MB of JSON) and names the field it refuses. With `If-Match` the write happens only while that version is current (else 412, recorded in the history); without it the last writer wins. The version is in D1 before the answer, then goes to KV as `GET /config` describes; a refused request changes nothing.",
         summary: "Replace the whole config (missing fields take their defaults): a new version",
         params: &[IF_MATCH],
         body: Some("ConfigDocument"),

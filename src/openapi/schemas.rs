@@ -107,7 +107,7 @@ pub fn further_checks(name: &str) -> Value {
         { "rule": PREREQUISITES, "fields": PREREQUISITE_FIELDS },
         { "rule": format!("`renewAfterSeconds` is less than `sessionIdleSeconds` ({after})"),
           "fields": ["renewAfterSeconds"] },
-        { "rule": format!("The stored config ({merged}) is at most 960 KiB (983,040 bytes) of JSON"),
+        { "rule": format!("The stored config ({merged}) is at most 1.9 MB (1,900,000 bytes) of JSON"),
           "fields": ["config"] },
     ])
 }

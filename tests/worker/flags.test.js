@@ -439,6 +439,45 @@ describe("evaluation does no storage work", () => {
 });
 
 describe("a config of thousands of flags", () => {
+  it("5,000 flags with variants, rules and rollouts, over 1 MiB: accepted, edited one at a time in small history rows, all answered", async () => {
+    const e = await spawnApp({ seedConfig: HIGH });
+    try {
+      /** A flag of about 230 bytes: string variants, two rules, a rollout. */
+      const flag = (/** @type {number} */ i) => ({
+        variants: { control: "control-copy", treatment: `treatment-copy-${i}` },
+        defaultVariant: "control",
+        rules: [{ when: { plan: { in: ["enterprise", `tier-${i}`] } }, variant: "treatment" }, { when: { country: { equals: "NL" } }, variant: "control" }],
+        rollout: { control: 100 - (i % 50), treatment: i % 50 },
+      });
+      const featureFlags = Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`checkout-experiment-${String(i).padStart(4, "0")}`, flag(i)]));
+      const body = JSON.stringify({ ...HIGH, featureFlags });
+      expect(body.length, "over 1 MiB").toBeGreaterThan(1024 * 1024);
+      const put = await e.replaceConfig(body);
+      expect(put.status, put.text.slice(0, 300)).toBe(200);
+      const etag = /** @type {string} */ (put.res.headers.get("ETag"));
+      // One flag replaced, one deleted, one created: each write names only its flag.
+      const edits = [{ "checkout-experiment-0007": flag(7007) }, { "checkout-experiment-0008": null }, { "brand-new": flag(1) }];
+      let ifMatch = etag;
+      for (const edit of edits) {
+        const r = await e.patchConfig({ featureFlags: edit }, { headers: { "If-Match": ifMatch } });
+        expect(r.status, r.text.slice(0, 300)).toBe(200);
+        ifMatch = /** @type {string} */ (r.res.headers.get("ETag"));
+      }
+      const sizes = await e.db.prepare("SELECT version, LENGTH(change) + COALESCE(LENGTH(document), 0) AS bytes FROM config_history ORDER BY version").all();
+      const [whole, ...patches] = /** @type {any[]} */ (sizes.results);
+      expect(whole.bytes).toBeGreaterThan(1024 * 1024);
+      expect(whole.bytes).toBeLessThan(2_000_000);
+      for (const p of patches) expect(p.bytes).toBeLessThan(1_000);
+      const all = await bulk(e, { targetingKey: "user-1", plan: "tier-7007" });
+      expect(all.status).toBe(200);
+      expect(all.body.flags).toHaveLength(5000);
+      expect(all.body.flags.find((/** @type {any} */ f) => f.key === "checkout-experiment-0007")).toMatchObject({ value: "treatment-copy-7007", reason: "TARGETING_MATCH" });
+      expect(timing(all.res)).toMatchObject({ reads: 0, writes: 0, queries: 0 });
+    } finally {
+      await e.dispose();
+    }
+  });
+
   it("2,000 targeted flags: accepted by PUT, one evaluation reads no storage, bulk answers all 2,000", async () => {
     const e = await spawnApp({ seedConfig: HIGH });
     try {

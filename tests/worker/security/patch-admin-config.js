@@ -64,9 +64,9 @@ export const rows = [
     expect: { status: 400, code: "invalid_request", check: keepsConfig.check },
   },
   {
-    situation: "body over 960 KiB, the config writes' limit",
+    situation: "body over 1.9 MB, the config writes' limit",
     setup: keepsConfig.setup,
-    request: { method: "PATCH", path: "/admin/config", admin: true, body: JSON.stringify({ pad: "x".repeat(961 * KIB) }) },
+    request: { method: "PATCH", path: "/admin/config", admin: true, body: JSON.stringify({ pad: "x".repeat(1_900_001) }) },
     expect: { status: 413, code: "payload_too_large", check: keepsConfig.check },
   },
   ...adminAuthRows({

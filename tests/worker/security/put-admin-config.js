@@ -83,26 +83,26 @@ export const rows = [
     expect: { status: 400, code: "invalid_request", check: keepsConfig.check },
   },
   {
-    situation: "body of exactly 960 KiB, the config writes' limit (whitespace-padded)",
-    request: { method: "PUT", path: "/admin/config", admin: true, body: pad(JSON.stringify(SEED), 960 * KIB) },
+    situation: "body of exactly 1.9 MB, the config writes' limit (whitespace-padded)",
+    request: { method: "PUT", path: "/admin/config", admin: true, body: pad(JSON.stringify(SEED), 1_900_000) },
     expect: { status: 200, check: (r) => expect(r.body).toEqual({ ...DEFAULTS, ...SEED }) },
   },
   {
-    situation: "body of 960 KiB + 1 byte",
+    situation: "body of 1.9 MB + 1 byte",
     setup: keepsConfig.setup,
-    request: { method: "PUT", path: "/admin/config", admin: true, body: pad(JSON.stringify(SEED), 960 * KIB + 1) },
+    request: { method: "PUT", path: "/admin/config", admin: true, body: pad(JSON.stringify(SEED), 1_900_000 + 1) },
     expect: { status: 413, code: "payload_too_large", check: keepsConfig.check },
   },
   {
-    situation: "body without Content-Length that passes 960 KiB and never ends",
+    situation: "body without Content-Length that passes 1.9 MB and never ends",
     setup: keepsConfig.setup,
-    request: { method: "PUT", path: "/admin/config", admin: true, stream: 960 * KIB + 1 },
+    request: { method: "PUT", path: "/admin/config", admin: true, stream: 1_900_000 + 1 },
     expect: {
       status: 413,
       code: "payload_too_large",
       check: async (r, ctx, app) => {
         // Answered while the body was still open: refused before it was read whole.
-        expect(ctx.pulled).toBe(960 * KIB + 1);
+        expect(ctx.pulled).toBe(1_900_000 + 1);
         await keepsConfig.check(r, ctx, app);
       },
     },
