@@ -671,6 +671,9 @@ pub async fn current<K: Kv>(kv: &K, cache: &ConfigCache, now: Millis) -> Rc<AppC
         }
     }
     let last_good = cached.map(|(c, _)| c);
+    // What the copy was parsed from, taken with the copy: another request may replace both
+    // while this one reads KV.
+    let mut parsed_from = cache.parsed_from.get();
     let held = last_good.as_ref().map_or(0, |c| c.version);
     let wanted = |meta: Option<&Value>| {
         let stored = version_of(meta);
@@ -680,12 +683,12 @@ pub async fn current<K: Kv>(kv: &K, cache: &ConfigCache, now: Millis) -> Rc<AppC
     let read = kv.get_with_metadata_if(&KV_KEY, wanted).await;
     cache.refreshing.set(Millis(0));
     // Unless a newer document is read, the copy stays, and with it what it was parsed from.
-    let (mut config, mut parsed_from) = (last_good.clone(), cache.parsed_from.get());
+    let mut config = last_good.clone();
     match read {
         Ok(Some((Some(text), meta))) => {
             let version = version_of(meta.as_ref());
             let hash = if version == 0 { fingerprint(&text) } else { 0 };
-            let read = match hash != 0 && hash == parsed_from {
+            let read = match hash != 0 && hash == parsed_from && config.is_some() {
                 // The text without a version the copy was parsed from: not parsed again.
                 true => None,
                 false => read_stored(&text, version),
@@ -1262,6 +1265,26 @@ mod tests {
         // A copy from elsewhere (a write through this isolate) is never taken for the text's.
         cache.remember(Rc::new(AppConfig::default()), Millis(4 * CACHE_MS));
         assert!(block_on(current(&kv, &cache, Millis(5 * CACHE_MS))).maintenance_mode);
+    }
+
+    #[test]
+    fn a_refresh_that_ends_during_another_does_not_lend_it_its_text() {
+        // Two requests of a new isolate read KV at once; the first ends while the second
+        // waits for KV: the second parses the text itself, not taking the first's copy for
+        // its own (it would have kept the defaults for good).
+        let (kv, cache) = (MemKv::default(), ConfigCache::default());
+        kv.insert("config:app", r#"{"rateLimits":{"default":7}}"#);
+        let on = Interleaving::at(0, || {
+            block_on(current(&kv, &cache, Millis(0)));
+        });
+        let hooked = Hooked {
+            inner: &kv,
+            on: &on,
+        };
+        let second = block_on(current(&hooked, &cache, Millis(0)));
+        assert_eq!(second.limit_for("any"), 7);
+        let later = block_on(current(&kv, &cache, Millis(CACHE_MS)));
+        assert_eq!(later.limit_for("any"), 7);
     }
 
     #[test]
