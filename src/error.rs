@@ -97,7 +97,7 @@ impl ApiError {
             ApiError::NotFound => "Not found".into(),
             ApiError::MethodNotAllowed(_) => "Method not allowed".into(),
             ApiError::PayloadTooLarge => {
-                "Request body exceeds 65536 bytes (983040 for config writes)".into()
+                "Request body exceeds 65536 bytes (1900000 for config writes)".into()
             }
             ApiError::UnsupportedMediaType => {
                 "Content-Type must be application/json for a request body".into()

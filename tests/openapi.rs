@@ -306,7 +306,7 @@ fn every_request_body_states_its_limit_and_what_else_the_worker_checks() {
             .as_str()
             .is_some_and(|r| r.ends_with("/ConfigDocument") || r.ends_with("/ConfigPatch"))
             || name.contains("ollback");
-        let limit = if config_write { 983_040 } else { 65_536 };
+        let limit = if config_write { 1_900_000 } else { 65_536 };
         assert_eq!(rules["maxBytes"], json!(limit), "{name}");
         assert!(
             rules.get("contentTypeChecked").is_none(),
