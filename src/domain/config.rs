@@ -713,9 +713,24 @@ pub async fn current<K: Kv>(kv: &K, cache: &ConfigCache, now: Millis) -> Rc<AppC
         }
     }
     let config = config.unwrap_or_default();
+    if let Some(newer) = written_meanwhile(cache, last_good.as_ref(), config.version) {
+        return newer;
+    }
     cache.remember(config.clone(), now);
     cache.parsed_from.set(parsed_from);
     config
+}
+
+/// A copy newer than `version` made this isolate's while KV was read (an admin write through
+/// it): it stays, as the read began before it and what it found may be older.
+fn written_meanwhile(
+    cache: &ConfigCache,
+    before: Option<&Rc<AppConfig>>,
+    version: u64,
+) -> Option<Rc<AppConfig>> {
+    let (now_held, _) = cache.get()?;
+    let replaced = before.is_none_or(|b| !Rc::ptr_eq(b, &now_held));
+    (replaced && now_held.version > version).then_some(now_held)
 }
 
 /// Parses the document KV holds at `version`; `None` (logged) when it does not validate.
@@ -1285,6 +1300,29 @@ mod tests {
         assert_eq!(second.limit_for("any"), 7);
         let later = block_on(current(&kv, &cache, Millis(CACHE_MS)));
         assert_eq!(later.limit_for("any"), 7);
+    }
+
+    #[test]
+    fn a_refresh_that_began_before_a_write_through_this_isolate_does_not_put_back_the_old_copy() {
+        let (kv, cache) = (MemKv::default(), ConfigCache::default());
+        put_config(&kv, r#"{"cacheTtlSeconds":9}"#, 1);
+        block_on(current(&kv, &cache, Millis(0)));
+        // While the refresh waits for KV (which still holds version 1 here), an admin write
+        // through this isolate makes version 2 its copy.
+        let written = Rc::new(AppConfig {
+            version: 2,
+            cache_ttl_seconds: 10,
+            ..AppConfig::default()
+        });
+        let on = Interleaving::at(0, || cache.remember(written.clone(), Millis(CACHE_MS)));
+        let hooked = Hooked {
+            inner: &kv,
+            on: &on,
+        };
+        let c = block_on(current(&hooked, &cache, Millis(CACHE_MS)));
+        assert_eq!(c.version, 2, "the refresh answers the newer copy");
+        let next = block_on(current(&kv, &cache, Millis(CACHE_MS + 1)));
+        assert_eq!(next.version, 2, "and leaves it the isolate's copy");
     }
 
     #[test]

@@ -526,11 +526,11 @@ fn settle_patch_of(config: &AppConfig, now: Millis) -> DomainResult<Option<Value
 
 /// Before a write: a document written to KV from outside the Worker is adopted first, so
 /// the write builds on it rather than discarding it.
+/// One KV read, which transfers the document only when it has no version.
 async fn adopt_outside<D: ConfigDb, K: Kv, T: Timer>(s: &Stores<'_, D, K, T>) {
-    if let Ok(Some((text, meta))) = s.kv.get_with_metadata(&KV_KEY).await {
-        if version_of(meta.as_ref()) == 0 {
-            adopt(s, fingerprint(&text), &text).await;
-        }
+    let unversioned = |meta: Option<&Value>| version_of(meta) == 0;
+    if let Ok(Some((Some(text), _))) = s.kv.get_with_metadata_if(&KV_KEY, unversioned).await {
+        adopt(s, fingerprint(&text), &text).await;
     }
 }
 
@@ -950,6 +950,21 @@ mod tests {
         assert!(rows
             .iter()
             .all(|r| r.action != "put" || r.document.is_none()));
+    }
+
+    #[test]
+    fn an_admin_write_reads_kv_s_metadata_not_its_document() {
+        let w = World::new();
+        w.write(Action::Put, json!({"featureFlags": {"a": true}}), None)
+            .unwrap();
+        let before = w.kv.values_read();
+        w.write(Action::Patch, json!({"featureFlags": {"b": true}}), None)
+            .unwrap();
+        assert_eq!(
+            w.kv.values_read(),
+            before,
+            "KV's copy has a version: not transferred"
+        );
     }
 
     #[test]
