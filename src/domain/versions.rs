@@ -147,7 +147,7 @@ pub struct Step {
 
 impl Step {
     /// The whole document this step sets, if it sets one (else `change` is a merge patch).
-    fn whole(&self) -> Option<&str> {
+    pub fn whole(&self) -> Option<&str> {
         match (&self.document, self.action.as_str()) {
             (Some(document), _) => Some(document),
             (None, "put") => Some(&self.change),
@@ -282,12 +282,13 @@ fn patch_base(
             return Err(DomainError::Internal(problem));
         }
     };
-    let Some(settle) = settle_patch_of(&merged, now)? else {
+    let (merged, settle) = settled_by(merged, now, now)?;
+    let Some(settle) = settle else {
         return Ok((merged, json::text(patch)));
     };
     let mut change = patch.clone();
     merge_document(&mut change, &settle);
-    Ok((merged.into_patched(&settle)?, json::text(&change)))
+    Ok((merged, json::text(&change)))
 }
 
 /// Whether a write's row stores its whole document: a rollback's always, a put's never (its
@@ -508,20 +509,22 @@ async fn fixed_document<D: ConfigDb>(
 /// `config` with the schedule entries due by `now` applied ([`AppConfig::settle_patch`]): a
 /// write stores what is served, so an entry whose time has passed takes effect at once.
 fn settled_now(config: AppConfig, now: Millis) -> DomainResult<AppConfig> {
-    match settle_patch_of(&config, now)? {
-        Some(patch) => config.into_patched(&patch),
-        None => Ok(config),
-    }
+    settled_by(config, now, now).map(|(config, _)| config)
 }
 
-/// [`AppConfig::settle_patch`] at `now`, parsed.
-fn settle_patch_of(config: &AppConfig, now: Millis) -> DomainResult<Option<Value>> {
-    let Some(text) = config.settle_patch(now, now) else {
-        return Ok(None);
+/// `config` with its schedule entries up to `drop_until` settled
+/// ([`AppConfig::settle_patch`]: those due by `apply_until` applied), and the patch that did
+/// it; the config unchanged and `None` when no entry is that old.
+fn settled_by(
+    config: AppConfig,
+    apply_until: Millis,
+    drop_until: Millis,
+) -> DomainResult<(AppConfig, Option<Value>)> {
+    let Some(text) = config.settle_patch(apply_until, drop_until) else {
+        return Ok((config, None));
     };
-    json::read(&text)
-        .map(Some)
-        .map_err(|e| DomainError::Internal(e.to_string()))
+    let patch = json::read(&text).map_err(|e| DomainError::Internal(e.to_string()))?;
+    Ok((config.into_patched(&patch)?, Some(patch)))
 }
 
 /// Before a write: a document written to KV from outside the Worker is adopted first, so
@@ -557,11 +560,7 @@ async fn rollback_target<D: ConfigDb>(
         .ok_or(DomainError::NotFound)?;
     let target = parse_stored(&stored.head.document, n)
         .ok_or_else(|| DomainError::invalid("version", "that version no longer validates"))?;
-    match target.settle_patch(stored.at, now).map(|p| json::read(&p)) {
-        Some(Ok(patch)) => target.into_patched(&patch),
-        Some(Err(e)) => Err(DomainError::Internal(e.to_string())),
-        None => Ok(target),
-    }
+    settled_by(target, stored.at, now).map(|(target, _)| target)
 }
 
 /// Records the schedule entries that took effect by `now` in the history, as the first
@@ -582,14 +581,9 @@ pub async fn settle<D: ConfigDb, K: Kv, T: Timer>(s: &Stores<'_, D, K, T>, now: 
     let Some(config) = parse_stored(&head.head.document, version) else {
         return;
     };
-    let Some(change) = config.settle_patch(now, now) else {
-        return;
-    };
-    let next = json::read(&change)
-        .map_err(|e| DomainError::Internal(e.to_string()))
-        .and_then(|patch| config.into_patched(&patch));
-    let next = match next {
-        Ok(next) => next,
+    let (next, change) = match settled_by(config, now, now) {
+        Ok((next, Some(patch))) => (next, json::text(&patch)),
+        Ok((_, None)) => return,
         Err(e) => return crate::log::warn(&format!("settling a schedule: {e}")),
     };
     let document = next.to_json().unwrap_or_default();

@@ -849,8 +849,7 @@ impl ConfigDb for MemConfigDb {
         let mut steps: Vec<Step> = rows.iter().filter_map(Self::step).collect();
         steps.retain(|s| upto.is_none_or(|u| s.version <= u));
         steps.sort_by_key(|s| s.version);
-        let whole = |s: &Step| s.document.is_some() || s.action == "put";
-        let from = steps.iter().rposition(whole).unwrap_or(0);
+        let from = steps.iter().rposition(|s| s.whole().is_some()).unwrap_or(0);
         Ok(steps.split_off(from))
     }
 
