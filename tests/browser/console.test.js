@@ -1646,6 +1646,8 @@ describe("accessibility and layout", () => {
    * @param {Page} page @param {string} selector
    */
   async function placement(page, selector) {
+    // A list drawn again (the stale badges arrive after it) is measured once it is in place.
+    await page.waitForFunction((sel) => [...document.querySelectorAll(sel)].every((el) => el.closest(".table-wrap")), selector);
     return page.locator(selector).evaluateAll((els) =>
       els.map((el) => {
         const wrap = /** @type {HTMLElement} */ (el.closest(".table-wrap"));
